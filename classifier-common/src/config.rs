@@ -1,0 +1,43 @@
+//! Runtime configuration: one entry in the `CONFIG` array, read once per packet.
+
+use crate::limits::MAX_RULES;
+
+/// `Config::flags`: count what would be marked, change nothing.
+pub const CONFIG_DRY_RUN: u32 = 1;
+/// `Config::flags`: write a `PacketReport` for every packet (offline analysis and tests only:
+/// it costs a map write per packet).
+pub const CONFIG_REPORT: u32 = 2;
+
+/// `PolicyRule::action` meaning "count it, leave the DSCP as it is".
+pub const ACTION_KEEP: u8 = 0x40;
+
+/// Highest DSCP value (6 bits).
+pub const DSCP_MAX: u8 = 63;
+
+/// `PolicyRule::flags`: the packet's flow must be MPTCP.
+pub const RULE_MATCH_MPTCP: u8 = 1;
+
+/// One policy rule: a match and an action. A rule matches when every condition it sets holds:
+/// MPTCP if `RULE_MATCH_MPTCP`, and at least one of `lists` if `lists != 0`. A rule setting
+/// no condition matches every IP packet.
+#[repr(C)]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct PolicyRule {
+    pub lists: u32,
+    pub flags: u8,
+    /// DSCP 0..=63, or `ACTION_KEEP`.
+    pub action: u8,
+    pub _pad: [u8; 2],
+}
+
+#[repr(C)]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Config {
+    /// Bumped by the user side after any change to prefixes or policy; flow entries computed
+    /// under an older generation are classified again on their next packet.
+    pub generation: u32,
+    pub flags: u32,
+    pub rule_count: u32,
+    pub _pad: u32,
+    pub rules: [PolicyRule; MAX_RULES],
+}

@@ -1,0 +1,150 @@
+//! The per-CPU counter array's layout: fixed counters, then ranges indexed by MPTCP subtype,
+//! parse error kind and prefix list.
+//!
+//! Every packet lands in exactly one class (`ClassNonIp`, `ClassMalformed`, `ClassMptcp`,
+//! `ClassListed`, `ClassNormal`), so the classes add up to `Packets`. The other counters are
+//! breakdowns that may overlap.
+
+use crate::{limits::MAX_LISTS, parse_error::ParseError};
+
+/// One counter slot: packets and bytes (whole frames, as seen by XDP).
+#[repr(C)]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct CounterValue {
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+/// Fixed counter slots. The discriminant is the array index.
+#[repr(u32)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Counter {
+    /// Every packet the program saw.
+    Packets = 0,
+    /// Class: neither IPv4 nor IPv6 (ARP, LLDP, ...).
+    ClassNonIp = 1,
+    /// Class: a parse error stopped classification (see the parse error counters).
+    ClassMalformed = 2,
+    /// Class: belongs to a flow known to be MPTCP.
+    ClassMptcp = 3,
+    /// Class: not MPTCP, but an address is in at least one prefix list.
+    ClassListed = 4,
+    /// Class: IP traffic that matched nothing.
+    ClassNormal = 5,
+    Ipv4 = 6,
+    Ipv6 = 7,
+    Tcp = 8,
+    Udp = 9,
+    /// IP packets whose transport is neither TCP nor UDP, or not inspected (fragments, ESP).
+    OtherTransport = 10,
+    /// Packets carrying at least one option 30 (the per-subtype counters say which).
+    MptcpOption = 11,
+    MpCapableV0 = 12,
+    MpCapableV1 = 13,
+    /// MP_CAPABLE with a version other than 0 or 1.
+    MpCapableOtherVersion = 14,
+    /// The DSCP was rewritten.
+    Marked = 15,
+    /// A rule matched and the packet already carried its DSCP: nothing to rewrite.
+    AlreadyMarked = 16,
+    /// Dry-run: a rule matched and the packet would have been rewritten.
+    DryRunWouldMark = 17,
+    /// A rule matched whose action is `keep` (count only).
+    KeptByRule = 18,
+    /// New flow-table entries.
+    FlowCreated = 19,
+    /// The flow table refused an insert (the packet is still classified, just not cached).
+    FlowInsertFailed = 20,
+    /// IPv4 fragments: transport not inspected, classified by address only.
+    Ipv4Fragment = 21,
+    /// IPv6 fragments: transport not inspected, classified by address only.
+    Ipv6Fragment = 22,
+}
+
+/// Slots `MPTCP_SUBTYPE_BASE + subtype` (0..=15; 9..=15 are unassigned subtypes).
+pub const MPTCP_SUBTYPE_BASE: u32 = 24;
+pub const MPTCP_SUBTYPE_SLOTS: u32 = 16;
+/// Slots `PARSE_ERROR_BASE + code` (code 0 is unused).
+pub const PARSE_ERROR_BASE: u32 = MPTCP_SUBTYPE_BASE + MPTCP_SUBTYPE_SLOTS;
+pub const PARSE_ERROR_SLOTS: u32 = 24;
+/// Slots `LIST_BASE + list index`: packets matching that list (they overlap).
+pub const LIST_BASE: u32 = PARSE_ERROR_BASE + PARSE_ERROR_SLOTS;
+/// Size of the counter array.
+pub const COUNTER_SLOTS: u32 = LIST_BASE + MAX_LISTS;
+
+const _: () = assert!((Counter::Ipv6Fragment as u32) < MPTCP_SUBTYPE_BASE);
+const _: () = assert!((ParseError::UdpTruncated as u32) < PARSE_ERROR_SLOTS);
+
+impl Counter {
+    pub const ALL: [Counter; 23] = [
+        Self::Packets,
+        Self::ClassNonIp,
+        Self::ClassMalformed,
+        Self::ClassMptcp,
+        Self::ClassListed,
+        Self::ClassNormal,
+        Self::Ipv4,
+        Self::Ipv6,
+        Self::Tcp,
+        Self::Udp,
+        Self::OtherTransport,
+        Self::MptcpOption,
+        Self::MpCapableV0,
+        Self::MpCapableV1,
+        Self::MpCapableOtherVersion,
+        Self::Marked,
+        Self::AlreadyMarked,
+        Self::DryRunWouldMark,
+        Self::KeptByRule,
+        Self::FlowCreated,
+        Self::FlowInsertFailed,
+        Self::Ipv4Fragment,
+        Self::Ipv6Fragment,
+    ];
+
+    pub const fn index(self) -> u32 {
+        self as u32
+    }
+
+    /// Stable snake_case name, used in JSON output and metrics labels.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Packets => "packets",
+            Self::ClassNonIp => "class_non_ip",
+            Self::ClassMalformed => "class_malformed",
+            Self::ClassMptcp => "class_mptcp",
+            Self::ClassListed => "class_listed",
+            Self::ClassNormal => "class_normal",
+            Self::Ipv4 => "ipv4",
+            Self::Ipv6 => "ipv6",
+            Self::Tcp => "tcp",
+            Self::Udp => "udp",
+            Self::OtherTransport => "other_transport",
+            Self::MptcpOption => "mptcp_option",
+            Self::MpCapableV0 => "mp_capable_v0",
+            Self::MpCapableV1 => "mp_capable_v1",
+            Self::MpCapableOtherVersion => "mp_capable_other_version",
+            Self::Marked => "marked",
+            Self::AlreadyMarked => "already_marked",
+            Self::DryRunWouldMark => "dry_run_would_mark",
+            Self::KeptByRule => "kept_by_rule",
+            Self::FlowCreated => "flow_created",
+            Self::FlowInsertFailed => "flow_insert_failed",
+            Self::Ipv4Fragment => "ipv4_fragment",
+            Self::Ipv6Fragment => "ipv6_fragment",
+        }
+    }
+
+    pub const fn for_parse_error(error: ParseError) -> u32 {
+        PARSE_ERROR_BASE + error as u32
+    }
+
+    /// `subtype` is the raw nibble (0..=15).
+    pub const fn for_mptcp_subtype(subtype: u8) -> u32 {
+        MPTCP_SUBTYPE_BASE + (subtype as u32 & 0x0f)
+    }
+
+    pub const fn for_list(list: u32) -> u32 {
+        LIST_BASE + (list & (MAX_LISTS - 1))
+    }
+}

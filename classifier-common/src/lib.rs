@@ -1,0 +1,25 @@
+//! Types shared by the kernel program (`classifier-ebpf`) and the user side (`classifier-user`).
+//!
+//! Everything here is `#[repr(C)]`, fixed-width and explicitly padded: map keys are hashed
+//! byte-for-byte, so implicit padding would make lookups miss.
+#![no_std]
+
+pub mod config;
+pub mod counter;
+pub mod flow;
+pub mod limits;
+pub mod mptcp;
+pub mod parse_error;
+pub mod prefix;
+pub mod report;
+
+#[cfg(feature = "user")]
+mod pod;
+
+pub use config::{Config, PolicyRule};
+pub use counter::{Counter, CounterValue};
+pub use flow::{FlowEntry, FlowKey};
+pub use mptcp::MptcpSubtype;
+pub use parse_error::ParseError;
+pub use prefix::PrefixValue;
+pub use report::PacketReport;

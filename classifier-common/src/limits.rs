@@ -1,0 +1,23 @@
+//! Sizes and depths that both sides must agree on.
+
+/// VLAN tags parsed (802.1ad outer + 802.1Q inner); a third tag is a parse error.
+pub const MAX_VLAN_DEPTH: usize = 2;
+
+/// IPv6 extension headers walked before giving up with `Ipv6ExtTooDeep`.
+pub const MAX_IPV6_EXT_DEPTH: usize = 6;
+
+/// TCP options occupy at most 40 bytes (data offset 15 × 4 − 20).
+pub const MAX_TCP_OPTIONS_LEN: usize = 40;
+
+/// Named prefix lists; a prefix's value is a bit mask over them.
+pub const MAX_LISTS: u32 = 32;
+
+/// Policy rules, evaluated in order; first match wins.
+pub const MAX_RULES: usize = 16;
+
+/// Default flow-table size (LRU). About 150 bytes per entry in the kernel.
+pub const FLOW_TABLE_ENTRIES: u32 = 131_072;
+
+/// LPM tries are created with BPF_F_NO_PREALLOC: these are limits, not allocations.
+pub const PREFIX_V4_ENTRIES: u32 = 2_097_152;
+pub const PREFIX_V6_ENTRIES: u32 = 524_288;

@@ -1,0 +1,12 @@
+//! `aya::Pod` for the map types: all are `repr(C)`, `Copy`, and without implicit padding.
+
+use crate::{Config, CounterValue, FlowEntry, FlowKey, PacketReport, PolicyRule, PrefixValue};
+
+// SAFETY: every type below is repr(C), Copy, has only integer fields and explicit padding.
+unsafe impl aya::Pod for Config {}
+unsafe impl aya::Pod for CounterValue {}
+unsafe impl aya::Pod for FlowEntry {}
+unsafe impl aya::Pod for FlowKey {}
+unsafe impl aya::Pod for PacketReport {}
+unsafe impl aya::Pod for PolicyRule {}
+unsafe impl aya::Pod for PrefixValue {}

@@ -1,0 +1,78 @@
+//! DSCP rewrite. The two ECN bits are kept; IPv4's header checksum is updated incrementally
+//! (RFC 1624, eqn. 3); IPv6's version and flow label are untouched.
+
+use classifier_common::{
+    Config, Counter,
+    config::{ACTION_KEEP, CONFIG_DRY_RUN, DSCP_MAX},
+    flow::ACTION_NONE,
+};
+use network_types::ip::{Ipv4Hdr, Ipv6Hdr};
+
+use super::Outcome;
+use crate::parse::IpKind;
+
+#[inline(always)]
+pub fn read_dscp(ip: &IpKind) -> u8 {
+    match *ip {
+        IpKind::V4(hdr) => unsafe { (*hdr).tos >> 2 },
+        IpKind::V6(hdr) => {
+            // Traffic class = low nibble of byte 0 and high nibble of byte 1; DSCP is its top 6.
+            let vcf = unsafe { (*hdr).vcf };
+            ((vcf[0] & 0x0f) << 2) | (vcf[1] >> 6)
+        }
+    }
+}
+
+/// Carries out the policy's action and notes what it did in `out`.
+#[inline(always)]
+pub fn apply_action(ip: &IpKind, action: u8, config: &Config, out: &mut Outcome) {
+    if action == ACTION_NONE {
+        return;
+    }
+    if action == ACTION_KEEP {
+        out.action = Some(Counter::KeptByRule);
+        return;
+    }
+    let dscp = action & DSCP_MAX;
+    if out.dscp_in == dscp {
+        out.action = Some(Counter::AlreadyMarked);
+    } else if config.flags & CONFIG_DRY_RUN != 0 {
+        out.action = Some(Counter::DryRunWouldMark);
+    } else {
+        match *ip {
+            IpKind::V4(hdr) => set_dscp_v4(hdr, dscp),
+            IpKind::V6(hdr) => set_dscp_v6(hdr, dscp),
+        }
+        out.dscp_out = dscp;
+        out.action = Some(Counter::Marked);
+    }
+}
+
+#[inline(always)]
+fn set_dscp_v4(hdr: *mut Ipv4Hdr, dscp: u8) {
+    unsafe {
+        let old_tos = (*hdr).tos;
+        let new_tos = (dscp << 2) | (old_tos & 0x03);
+        // HC' = ~(~HC + ~m + m'), m being the 16-bit word holding version/IHL and TOS.
+        let vihl = (*hdr).vihl;
+        let old_word = u16::from_be_bytes([vihl, old_tos]);
+        let new_word = u16::from_be_bytes([vihl, new_tos]);
+        let checksum = u16::from_be_bytes((*hdr).check);
+        let mut sum = u32::from(!checksum) + u32::from(!old_word) + u32::from(new_word);
+        sum = (sum & 0xffff) + (sum >> 16);
+        sum = (sum & 0xffff) + (sum >> 16);
+        (*hdr).check = (!(sum as u16)).to_be_bytes();
+        (*hdr).tos = new_tos;
+    }
+}
+
+#[inline(always)]
+fn set_dscp_v6(hdr: *mut Ipv6Hdr, dscp: u8) {
+    unsafe {
+        let [b0, b1, _, _] = (*hdr).vcf;
+        let ecn = (b1 >> 4) & 0x03;
+        let traffic_class = (dscp << 2) | ecn;
+        (*hdr).vcf[0] = (b0 & 0xf0) | (traffic_class >> 4);
+        (*hdr).vcf[1] = (traffic_class << 4) | (b1 & 0x0f);
+    }
+}

@@ -1,0 +1,9 @@
+//! Acting on a decision: rewriting the DSCP, counting, and reporting.
+
+mod counters;
+mod dscp;
+mod outcome;
+
+pub use counters::record;
+pub use dscp::{apply_action, read_dscp};
+pub use outcome::Outcome;

@@ -1,0 +1,157 @@
+//! The flow table: remembers MPTCP, caches prefix matches and the policy's decision, and counts.
+//!
+//! Established flows never touch the LPM tries: an entry keeps the `Config::generation` its
+//! lists and action were computed under, and only a newer generation (or the flow turning out
+//! to be MPTCP) makes a packet compute them again.
+//!
+//! Entries are updated without atomics: XDP runs per RX queue and RSS keeps a flow on one
+//! queue, so one CPU writes an entry at a time. A rare race costs one increment of a
+//! statistic, never a classification.
+
+use aya_ebpf::{bindings::BPF_NOEXIST, helpers::generated::bpf_ktime_get_coarse_ns};
+use classifier_common::{
+    Config, Counter, FlowEntry, FlowKey,
+    flow::{FLOW_INITIATOR_IS_B, FLOW_MPTCP},
+    mptcp::MPTCP_VERSION_NONE,
+};
+
+use super::{Decision, policy, prefix};
+use crate::{
+    maps::FLOWS,
+    parse::{IpHeader, IpKind, MptcpSeen},
+};
+
+const EEXIST: i32 = 17;
+
+///
+/// Not inlined, and given only stack data: a packet pointer passed through memory to a
+/// subprogram can come back split by LLVM in ways the verifier rejects. (BPF calls take at
+/// most five arguments, the returned `Decision` being one.)
+#[inline(never)]
+pub fn track(key: &mut FlowKey, seen: &MptcpSeen, config: &Config, length: u64) -> Decision {
+    let initiator_is_b = canonicalize(key);
+    let key = &*key;
+    let now = unsafe { bpf_ktime_get_coarse_ns() };
+
+    if let Some(entry) = FLOWS.get_ptr_mut(key) {
+        let entry = unsafe { &mut *entry };
+        entry.packets += 1;
+        entry.bytes += length;
+        entry.last_seen_ns = now;
+        let newly_mptcp = seen.any() && entry.flags & FLOW_MPTCP == 0;
+        if seen.any() {
+            entry.flags |= FLOW_MPTCP;
+            entry.mptcp_subtypes |= seen.subtypes;
+            if seen.version != MPTCP_VERSION_NONE {
+                entry.mptcp_version = seen.version;
+            }
+        }
+        let mptcp = entry.flags & FLOW_MPTCP != 0;
+        if entry.generation != config.generation {
+            entry.lists = prefix::lists_of(key);
+            entry.generation = config.generation;
+            (entry.action, entry.rule) = policy::decide(mptcp, entry.lists, config);
+        } else if newly_mptcp {
+            (entry.action, entry.rule) = policy::decide(mptcp, entry.lists, config);
+        }
+        return Decision {
+            lists: entry.lists,
+            mptcp,
+            action: entry.action,
+            rule: entry.rule,
+            flow_event: None,
+        };
+    }
+
+    let lists = prefix::lists_of(key);
+    let mptcp = seen.any();
+    let (action, rule) = policy::decide(mptcp, lists, config);
+    let mut flags = if mptcp { FLOW_MPTCP } else { 0 };
+    if initiator_is_b {
+        flags |= FLOW_INITIATOR_IS_B;
+    }
+    let entry = FlowEntry {
+        packets: 1,
+        bytes: length,
+        first_seen_ns: now,
+        last_seen_ns: now,
+        lists,
+        generation: config.generation,
+        mptcp_subtypes: seen.subtypes,
+        flags,
+        mptcp_version: seen.version,
+        action,
+        rule,
+        _pad: [0; 2],
+    };
+    let flow_event = match FLOWS.insert(key, &entry, BPF_NOEXIST as u64) {
+        Ok(()) => Some(Counter::FlowCreated),
+        // Another CPU created it in between: its entry stands, this packet is still classified.
+        Err(error) if error == -EEXIST => None,
+        Err(_) => Some(Counter::FlowInsertFailed),
+    };
+    Decision {
+        lists,
+        mptcp,
+        action,
+        rule,
+        flow_event,
+    }
+}
+
+/// The key of a packet as it travels: A is the source, B the destination. Ports are zero for
+/// packets without them; such keys serve only the prefix lookup.
+///
+/// The addresses are copied out of the packet once here; everything after works on the copy,
+/// which is 8-aligned on the stack.
+#[inline(always)]
+pub fn packet_key(ip: &IpHeader, src_port: [u8; 2], dst_port: [u8; 2]) -> FlowKey {
+    let mut key = FlowKey {
+        port_a: src_port,
+        port_b: dst_port,
+        protocol: ip.protocol,
+        ..FlowKey::default()
+    };
+    match ip.kind {
+        IpKind::V4(hdr) => unsafe {
+            key.ip_version = 4;
+            key.addr_a[..4].copy_from_slice(&(*hdr).src_addr);
+            key.addr_b[..4].copy_from_slice(&(*hdr).dst_addr);
+        },
+        IpKind::V6(hdr) => unsafe {
+            key.ip_version = 6;
+            key.addr_a = (*hdr).src_addr;
+            key.addr_b = (*hdr).dst_addr;
+        },
+    }
+    key
+}
+
+/// Orders a packet key so that endpoint A is the lesser (address, port): both directions of a
+/// flow then share one key. Returns whether the packet's source became endpoint B.
+#[inline(always)]
+fn canonicalize(key: &mut FlowKey) -> bool {
+    let a = (words(&key.addr_a), u16::from_be_bytes(key.port_a));
+    let b = (words(&key.addr_b), u16::from_be_bytes(key.port_b));
+    let source_is_b = a > b;
+    if source_is_b {
+        core::mem::swap(&mut key.addr_a, &mut key.addr_b);
+        core::mem::swap(&mut key.port_a, &mut key.port_b);
+    }
+    source_is_b
+}
+
+/// An address as two big-endian words, comparable without 128-bit arithmetic.
+///
+/// Volatile loads from the (8-aligned) key: otherwise LLVM forwards the packet's bytes and
+/// rebuilds the words from 16 unaligned byte loads, spilling past the 512-byte stack.
+#[inline(always)]
+fn words(addr: &[u8; 16]) -> (u64, u64) {
+    let words = addr.as_ptr() as *const u64;
+    unsafe {
+        (
+            u64::from_be(core::ptr::read_volatile(words)),
+            u64::from_be(core::ptr::read_volatile(words.add(1))),
+        )
+    }
+}

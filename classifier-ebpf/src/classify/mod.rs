@@ -1,0 +1,123 @@
+//! The per-packet pipeline: parse, remember the flow, match prefixes, decide, act, record.
+
+mod flow;
+mod policy;
+mod prefix;
+
+use aya_ebpf::programs::XdpContext;
+use classifier_common::{Config, Counter, ParseError, config::CONFIG_REPORT};
+
+use crate::{
+    act::{Outcome, apply_action, read_dscp, record},
+    maps::CONFIG,
+    parse::{
+        Cursor, ETH_P_IP, ETH_P_IPV6, IpHeader, IpKind, parse_ethernet, parse_ipv4, parse_ipv6,
+        parse_tcp, parse_udp,
+    },
+};
+
+const IPPROTO_TCP: u8 = 6;
+const IPPROTO_UDP: u8 = 17;
+
+/// What classification concluded for a packet.
+pub struct Decision {
+    pub lists: u32,
+    pub mptcp: bool,
+    /// A DSCP, `ACTION_KEEP` or `ACTION_NONE`.
+    pub action: u8,
+    pub rule: u8,
+    /// `FlowCreated` or `FlowInsertFailed`, when the flow table was written.
+    pub flow_event: Option<Counter>,
+}
+
+#[inline(always)]
+pub fn classify_packet(ctx: &XdpContext) {
+    let len = (ctx.data_end() - ctx.data()) as u64;
+    let Some(config) = CONFIG.get(0) else {
+        return;
+    };
+    let mut outcome = Outcome::new();
+    if let Err(error) = inspect(ctx, config, len, &mut outcome) {
+        outcome.class = Counter::ClassMalformed;
+        outcome.error = Some(error);
+    }
+    record(&outcome, len, config.flags & CONFIG_REPORT != 0);
+}
+
+#[inline(always)]
+fn inspect(
+    ctx: &XdpContext,
+    config: &Config,
+    len: u64,
+    out: &mut Outcome,
+) -> Result<(), ParseError> {
+    let mut cursor = Cursor::new(ctx.data(), ctx.data_end());
+    let ip = match parse_ethernet(&mut cursor)? {
+        ETH_P_IP => {
+            out.network = Some(Counter::Ipv4);
+            parse_ipv4(&mut cursor)?
+        }
+        ETH_P_IPV6 => {
+            out.network = Some(Counter::Ipv6);
+            parse_ipv6(&mut cursor)?
+        }
+        _ => {
+            out.class = Counter::ClassNonIp;
+            return Ok(());
+        }
+    };
+    out.dscp_in = read_dscp(&ip.kind);
+    out.dscp_out = out.dscp_in;
+
+    let decision = if ip.fragment {
+        out.fragment = Some(match ip.kind {
+            IpKind::V4(_) => Counter::Ipv4Fragment,
+            IpKind::V6(_) => Counter::Ipv6Fragment,
+        });
+        out.transport = Some(Counter::OtherTransport);
+        by_address(&ip, config)
+    } else if ip.protocol == IPPROTO_TCP || ip.protocol == IPPROTO_UDP {
+        let transport = if ip.protocol == IPPROTO_TCP {
+            out.transport = Some(Counter::Tcp);
+            parse_tcp(&mut cursor)?
+        } else {
+            out.transport = Some(Counter::Udp);
+            parse_udp(&mut cursor)?
+        };
+        out.mptcp = transport.mptcp;
+        let mut key = flow::packet_key(&ip, transport.src_port, transport.dst_port);
+        flow::track(&mut key, &transport.mptcp, config, len)
+    } else {
+        out.transport = Some(Counter::OtherTransport);
+        by_address(&ip, config)
+    };
+
+    out.lists = decision.lists;
+    out.mptcp_flow = decision.mptcp;
+    out.rule = decision.rule;
+    out.flow_event = decision.flow_event;
+    out.class = if decision.mptcp {
+        Counter::ClassMptcp
+    } else if decision.lists != 0 {
+        Counter::ClassListed
+    } else {
+        Counter::ClassNormal
+    };
+    apply_action(&ip.kind, decision.action, config, out);
+    Ok(())
+}
+
+/// Packets without ports (fragments, ICMP, ...) are classified by their addresses alone and
+/// not remembered: all fragments of a datagram get the same treatment.
+#[inline(always)]
+fn by_address(ip: &IpHeader, config: &Config) -> Decision {
+    let lists = prefix::lists_of(&flow::packet_key(ip, [0; 2], [0; 2]));
+    let (action, rule) = policy::decide(false, lists, config);
+    Decision {
+        lists,
+        mptcp: false,
+        action,
+        rule,
+        flow_event: None,
+    }
+}

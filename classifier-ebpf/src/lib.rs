@@ -1,0 +1,2 @@
+//! Empty on purpose: the programs live in the `classifier-ebpf` binary (src/main.rs).
+#![no_std]

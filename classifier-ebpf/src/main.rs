@@ -1,0 +1,31 @@
+//! The classifier's kernel side.
+//!
+//! `classify` (XDP) parses every packet, remembers flows, matches prefix lists, applies the
+//! policy's DSCP and counts. It always returns XDP_PASS and changes no byte other than the
+//! DSCP bits and the IPv4 header checksum.
+#![no_std]
+#![no_main]
+
+mod act;
+mod classify;
+mod maps;
+mod parse;
+
+use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
+
+#[xdp]
+pub fn classify(ctx: XdpContext) -> u32 {
+    classify::classify_packet(&ctx);
+    xdp_action::XDP_PASS
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    // The verifier rejects any path that could reach this, so it is never executed.
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";

@@ -1,0 +1,36 @@
+//! The maps the kernel program uses. The user side pins them and reads them by these names.
+
+use aya_ebpf::{
+    macros::map,
+    maps::{Array, LpmTrie, LruHashMap, PerCpuArray},
+};
+use classifier_common::{
+    Config, CounterValue, FlowEntry, FlowKey, PacketReport, PrefixValue,
+    counter::COUNTER_SLOTS,
+    limits::{FLOW_TABLE_ENTRIES, PREFIX_V4_ENTRIES, PREFIX_V6_ENTRIES},
+};
+
+/// `Counter` slots, per CPU so that counting needs no atomics.
+#[map]
+pub static COUNTERS: PerCpuArray<CounterValue> = PerCpuArray::with_max_entries(COUNTER_SLOTS, 0);
+
+/// Runtime configuration, one entry.
+#[map]
+pub static CONFIG: Array<Config> = Array::with_max_entries(1, 0);
+
+/// Flows by canonical 5-tuple; least recently used entries make room for new ones.
+#[map]
+pub static FLOWS: LruHashMap<FlowKey, FlowEntry> =
+    LruHashMap::with_max_entries(FLOW_TABLE_ENTRIES, 0);
+
+/// Prefix lists, longest prefix match.
+#[map]
+pub static PREFIXES_V4: LpmTrie<[u8; 4], PrefixValue> =
+    LpmTrie::with_max_entries(PREFIX_V4_ENTRIES, 0);
+#[map]
+pub static PREFIXES_V6: LpmTrie<[u8; 16], PrefixValue> =
+    LpmTrie::with_max_entries(PREFIX_V6_ENTRIES, 0);
+
+/// The last packet's report, written only when `CONFIG_REPORT` is set.
+#[map]
+pub static REPORT: Array<PacketReport> = Array::with_max_entries(1, 0);

@@ -1,0 +1,55 @@
+//! TCP (data offset honoured, options walked) and UDP.
+
+use classifier_common::ParseError;
+use network_types::{tcp::TcpHdr, udp::UdpHdr};
+
+use super::{
+    Cursor, MptcpSeen,
+    tcp_options::{OptionBytes, copy_tcp_options, walk_tcp_options},
+};
+
+const TCP_MIN_HEADER: usize = 20;
+/// Offset of the data-offset nibble in the TCP header.
+const TCP_DATA_OFFSET_BYTE: usize = 12;
+
+/// Ports (network byte order) and what the TCP options said.
+pub struct Transport {
+    pub src_port: [u8; 2],
+    pub dst_port: [u8; 2],
+    pub mptcp: MptcpSeen,
+}
+
+#[inline(always)]
+pub fn parse_tcp(cursor: &mut Cursor) -> Result<Transport, ParseError> {
+    let tcp: *const TcpHdr = cursor.take(ParseError::TcpTruncated)?;
+    let data_offset = unsafe { *(tcp as *const u8).add(TCP_DATA_OFFSET_BYTE) } >> 4;
+    let header_len = (data_offset as usize) * 4;
+    if header_len < TCP_MIN_HEADER {
+        return Err(ParseError::TcpHeaderTooShort);
+    }
+    let options = cursor.pos;
+    let options_len = header_len - TCP_MIN_HEADER;
+    cursor.skip(options_len, ParseError::TcpHeaderPastPacket)?;
+    let mptcp = if options_len == 0 {
+        MptcpSeen::NONE
+    } else {
+        let mut copy: OptionBytes = [0; 64];
+        copy_tcp_options(options, options_len, cursor.end, &mut copy)?;
+        walk_tcp_options(&copy, options_len)?
+    };
+    Ok(Transport {
+        src_port: unsafe { (*tcp).source },
+        dst_port: unsafe { (*tcp).dest },
+        mptcp,
+    })
+}
+
+#[inline(always)]
+pub fn parse_udp(cursor: &mut Cursor) -> Result<Transport, ParseError> {
+    let udp: *const UdpHdr = cursor.take(ParseError::UdpTruncated)?;
+    Ok(Transport {
+        src_port: unsafe { (*udp).src },
+        dst_port: unsafe { (*udp).dst },
+        mptcp: MptcpSeen::NONE,
+    })
+}

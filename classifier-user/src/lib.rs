@@ -1,0 +1,8 @@
+//! The classifier's user side as a library: load the kernel program and reach its maps with
+//! their real types. The `classifier` binary and the tests are built on it.
+
+pub mod error;
+pub mod load;
+
+pub use error::Error;
+pub use load::{Classifier, ClassifierMaps, CounterSnapshot, TestRunOutput};

@@ -1,0 +1,88 @@
+//! The loaded classifier: its XDP program and its maps.
+
+use aya::{
+    Ebpf, EbpfLoader,
+    programs::{TestRun, TestRunOptions, Xdp},
+};
+
+use super::{EBPF_OBJECT, maps::ClassifierMaps, names::PROGRAM_CLASSIFY};
+use crate::Error;
+
+/// The classifier loaded into the kernel with its own, unpinned maps.
+pub struct Classifier {
+    ebpf: Ebpf,
+    pub maps: ClassifierMaps,
+}
+
+/// What one BPF_PROG_TEST_RUN returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestRunOutput {
+    /// The XDP action (2 = XDP_PASS).
+    pub verdict: u32,
+    /// The packet as the program left it.
+    pub packet: Vec<u8>,
+}
+
+impl Classifier {
+    /// Loads the program and creates fresh maps. Nothing is attached or pinned: this is the
+    /// form the tests and `classifier analyze` use, and it never touches the live state.
+    pub fn load() -> Result<Self, Error> {
+        let mut ebpf = EbpfLoader::new().load(EBPF_OBJECT)?;
+        let maps = ClassifierMaps::take_from(&mut ebpf)?;
+        let mut classifier = Self { ebpf, maps };
+        classifier
+            .xdp_mut()?
+            .load()
+            .map_err(Error::program(PROGRAM_CLASSIFY))?;
+        Ok(classifier)
+    }
+
+    pub fn xdp(&self) -> Result<&Xdp, Error> {
+        self.ebpf
+            .program(PROGRAM_CLASSIFY)
+            .ok_or(Error::MissingProgram(PROGRAM_CLASSIFY))?
+            .try_into()
+            .map_err(Error::program(PROGRAM_CLASSIFY))
+    }
+
+    pub fn xdp_mut(&mut self) -> Result<&mut Xdp, Error> {
+        self.ebpf
+            .program_mut(PROGRAM_CLASSIFY)
+            .ok_or(Error::MissingProgram(PROGRAM_CLASSIFY))?
+            .try_into()
+            .map_err(Error::program(PROGRAM_CLASSIFY))
+    }
+
+    /// Runs the program once over `packet` with BPF_PROG_TEST_RUN.
+    pub fn test_run(&self, packet: &[u8]) -> Result<TestRunOutput, Error> {
+        // The program never grows a packet; the slack only guards against ENOSPC.
+        let mut out = vec![0u8; packet.len() + 256];
+        let result = self
+            .xdp()?
+            .test_run(TestRunOptions {
+                data_in: Some(packet),
+                data_out: Some(&mut out),
+                ..TestRunOptions::default()
+            })
+            .map_err(Error::program(PROGRAM_CLASSIFY))?;
+        out.truncate(result.data_size_out as usize);
+        Ok(TestRunOutput {
+            verdict: result.return_value,
+            packet: out,
+        })
+    }
+
+    /// Runs the program `repeat` times over `packet` in the kernel; returns the mean time per
+    /// run as the kernel measured it.
+    pub fn time_run(&self, packet: &[u8], repeat: u32) -> Result<std::time::Duration, Error> {
+        let result = self
+            .xdp()?
+            .test_run(TestRunOptions {
+                data_in: Some(packet),
+                repeat,
+                ..TestRunOptions::default()
+            })
+            .map_err(Error::program(PROGRAM_CLASSIFY))?;
+        Ok(result.duration)
+    }
+}
