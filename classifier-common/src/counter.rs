@@ -136,7 +136,12 @@ impl Counter {
     }
 
     pub const fn for_parse_error(error: ParseError) -> u32 {
-        PARSE_ERROR_BASE + error as u32
+        Self::for_parse_error_code(error as u8)
+    }
+
+    /// `code` is a `ParseError` code as stored in reports (1..).
+    pub const fn for_parse_error_code(code: u8) -> u32 {
+        PARSE_ERROR_BASE + (code as u32 % PARSE_ERROR_SLOTS)
     }
 
     /// `subtype` is the raw nibble (0..=15).

@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod load;
+pub mod report;
 
 pub use error::Error;
 pub use load::{Classifier, ClassifierMaps, CounterSnapshot, TestRunOutput};

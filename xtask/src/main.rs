@@ -1,1 +1,38 @@
-fn main() {}
+//! Developer and CI tasks. `cargo xtask setup` makes a fresh machine ready; `cargo xtask test`
+//! runs every check CI runs.
+
+mod run;
+mod setup;
+mod test;
+
+use clap::{Parser, Subcommand};
+
+/// Tasks for developing the classifier. Run from anywhere in the workspace.
+#[derive(Parser)]
+#[command(about)]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install what building and testing need: nightly's rust-src, bpf-linker built against
+    /// nightly's own LLVM, and the Debian packages the tests use. Idempotent: seconds when
+    /// everything is there already.
+    Setup,
+    /// Run setup, then `cargo fmt --check`, clippy (-D warnings) on the host crates and the eBPF
+    /// crate, and every test. Needs root: the tests load programs into this kernel.
+    Test {
+        /// Arguments passed on to `cargo test` (e.g. a test name filter).
+        #[arg(trailing_var_arg = true)]
+        cargo_test_args: Vec<String>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().task {
+        Task::Setup => setup::setup(),
+        Task::Test { cargo_test_args } => test::test(&cargo_test_args),
+    }
+}

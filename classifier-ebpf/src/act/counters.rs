@@ -12,11 +12,14 @@ use classifier_common::{
     },
 };
 
-use super::Outcome;
+use super::{Outcome, outcome::NO_COUNTER};
 use crate::maps::{COUNTERS, REPORT};
 
 #[inline(always)]
 fn count(index: u32, length: u64) {
+    if index == NO_COUNTER {
+        return;
+    }
     if let Some(slot) = COUNTERS.get_ptr_mut(index) {
         unsafe {
             (*slot).packets += 1;
@@ -25,35 +28,40 @@ fn count(index: u32, length: u64) {
     }
 }
 
+/// Counts `out` and writes the report when `report` is non-zero.
 #[inline(always)]
-fn count_some(counter: Option<Counter>, length: u64) {
-    if let Some(counter) = counter {
-        count(counter.index(), length);
-    }
+pub fn record(out: &Outcome, length: u64, report: bool) {
+    classifier_record(out, length, u32::from(report));
 }
 
-/// Not inlined: it runs after the pipeline, and keeping it a BPF-to-BPF call keeps the
-/// pipeline's live values from being spilled around its many map lookups (512-byte stack).
+/// The recording as a global BPF function: the verifier checks it once with an unknown
+/// `Outcome`, instead of once for every combination of outcomes the pipeline can reach
+/// (which alone took most of its 1M-instruction budget). Global functions take scalars and
+/// pointers to sized memory that may be null, and return a scalar.
+#[unsafe(no_mangle)]
 #[inline(never)]
-pub fn record(out: &Outcome, length: u64, report: bool) {
+pub extern "C" fn classifier_record(out: *const Outcome, length: u64, report: u32) -> u32 {
+    let Some(out) = (unsafe { out.as_ref() }) else {
+        return 1;
+    };
     count(Counter::Packets.index(), length);
-    count(out.class.index(), length);
-    count_some(out.network, length);
-    count_some(out.transport, length);
-    count_some(out.fragment, length);
-    count_some(out.action, length);
-    count_some(out.flow_event, length);
-    if let Some(error) = out.error {
-        count(Counter::for_parse_error(error), length);
+    count(out.class, length);
+    count(out.network, length);
+    count(out.transport, length);
+    count(out.fragment, length);
+    count(out.action, length);
+    count(out.flow_event, length);
+    if out.error != 0 {
+        count(Counter::for_parse_error_code(out.error), length);
     }
-    if out.mptcp.any() {
+    if out.mptcp_subtypes != 0 {
         count(Counter::MptcpOption.index(), length);
         for subtype in 0..MPTCP_SUBTYPE_SLOTS {
-            if out.mptcp.subtypes & (1 << subtype) != 0 {
+            if out.mptcp_subtypes & (1 << subtype) != 0 {
                 count(Counter::for_mptcp_subtype(subtype as u8), length);
             }
         }
-        match out.mptcp.version {
+        match out.mptcp_version {
             MPTCP_VERSION_NONE => {}
             0 => count(Counter::MpCapableV0.index(), length),
             1 => count(Counter::MpCapableV1.index(), length),
@@ -67,9 +75,10 @@ pub fn record(out: &Outcome, length: u64, report: bool) {
             }
         }
     }
-    if report {
+    if report != 0 {
         write_report(out);
     }
+    0
 }
 
 #[inline(always)]
@@ -79,29 +88,29 @@ fn write_report(out: &Outcome) {
     };
     let report = unsafe { &mut *report };
     let mut flags = 0;
-    if out.mptcp.any() {
+    if out.mptcp_subtypes != 0 {
         flags |= REPORT_MPTCP_OPTION;
     }
-    if out.mptcp_flow {
+    if out.mptcp_flow != 0 {
         flags |= REPORT_MPTCP_FLOW;
     }
-    if out.fragment.is_some() {
+    if out.fragment != NO_COUNTER {
         flags |= REPORT_FRAGMENT;
     }
-    match out.action {
-        Some(Counter::Marked) => flags |= REPORT_MARKED,
-        Some(Counter::DryRunWouldMark) => flags |= REPORT_DRY_RUN,
-        _ => {}
+    if out.action == Counter::Marked.index() {
+        flags |= REPORT_MARKED;
+    } else if out.action == Counter::DryRunWouldMark.index() {
+        flags |= REPORT_DRY_RUN;
     }
-    if out.network.is_some() && out.error.is_none() {
+    if out.network != NO_COUNTER && out.error == 0 {
         flags |= REPORT_CLASSIFIED;
     }
     report.sequence += 1;
     report.lists = out.lists;
-    report.mptcp_subtypes = out.mptcp.subtypes;
+    report.mptcp_subtypes = out.mptcp_subtypes;
     report.flags = flags;
-    report.error = out.error.map_or(0, |error| error as u8);
-    report.mptcp_version = out.mptcp.version;
+    report.error = out.error;
+    report.mptcp_version = out.mptcp_version;
     report.dscp_in = out.dscp_in;
     report.dscp_out = out.dscp_out;
     report.rule = out.rule;

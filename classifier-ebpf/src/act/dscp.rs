@@ -30,21 +30,21 @@ pub fn apply_action(ip: &IpKind, action: u8, config: &Config, out: &mut Outcome)
         return;
     }
     if action == ACTION_KEEP {
-        out.action = Some(Counter::KeptByRule);
+        out.action = Counter::KeptByRule.index();
         return;
     }
     let dscp = action & DSCP_MAX;
     if out.dscp_in == dscp {
-        out.action = Some(Counter::AlreadyMarked);
+        out.action = Counter::AlreadyMarked.index();
     } else if config.flags & CONFIG_DRY_RUN != 0 {
-        out.action = Some(Counter::DryRunWouldMark);
+        out.action = Counter::DryRunWouldMark.index();
     } else {
         match *ip {
             IpKind::V4(hdr) => set_dscp_v4(hdr, dscp),
             IpKind::V6(hdr) => set_dscp_v6(hdr, dscp),
         }
         out.dscp_out = dscp;
-        out.action = Some(Counter::Marked);
+        out.action = Counter::Marked.index();
     }
 }
 

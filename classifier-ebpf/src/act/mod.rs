@@ -6,4 +6,4 @@ mod outcome;
 
 pub use counters::record;
 pub use dscp::{apply_action, read_dscp};
-pub use outcome::Outcome;
+pub use outcome::{NO_COUNTER, Outcome};

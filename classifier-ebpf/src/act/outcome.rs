@@ -1,27 +1,36 @@
 //! Everything the pipeline learned about one packet; `record` turns it into counters.
+//!
+//! Plain integers in a C layout, because `record` is a global BPF function and receives it
+//! by pointer: counter slots are `Counter` indices, `NO_COUNTER` where nothing applies.
 
-use classifier_common::{Counter, ParseError, flow::NO_RULE};
+use classifier_common::{Counter, flow::NO_RULE, mptcp::MPTCP_VERSION_NONE};
 
-use crate::parse::MptcpSeen;
+/// An `Outcome` counter field that names no counter.
+pub const NO_COUNTER: u32 = u32::MAX;
 
+#[repr(C)]
 pub struct Outcome {
     /// One of the `Class*` counters.
-    pub class: Counter,
-    pub error: Option<ParseError>,
+    pub class: u32,
     /// `Ipv4` or `Ipv6`.
-    pub network: Option<Counter>,
+    pub network: u32,
     /// `Tcp`, `Udp` or `OtherTransport`.
-    pub transport: Option<Counter>,
+    pub transport: u32,
     /// `Ipv4Fragment` or `Ipv6Fragment`.
-    pub fragment: Option<Counter>,
-    pub mptcp: MptcpSeen,
-    pub mptcp_flow: bool,
-    pub lists: u32,
-    pub rule: u8,
+    pub fragment: u32,
     /// `Marked`, `AlreadyMarked`, `DryRunWouldMark` or `KeptByRule`.
-    pub action: Option<Counter>,
+    pub action: u32,
     /// `FlowCreated` or `FlowInsertFailed`.
-    pub flow_event: Option<Counter>,
+    pub flow_event: u32,
+    pub lists: u32,
+    /// Bit n: an option with MPTCP subtype n is in this packet's header.
+    pub mptcp_subtypes: u16,
+    /// MP_CAPABLE version in this packet, or `MPTCP_VERSION_NONE`.
+    pub mptcp_version: u8,
+    /// `ParseError` code, 0 for none.
+    pub error: u8,
+    pub mptcp_flow: u8,
+    pub rule: u8,
     pub dscp_in: u8,
     pub dscp_out: u8,
 }
@@ -30,17 +39,18 @@ impl Outcome {
     #[inline(always)]
     pub fn new() -> Self {
         Self {
-            class: Counter::ClassMalformed,
-            error: None,
-            network: None,
-            transport: None,
-            fragment: None,
-            mptcp: MptcpSeen::NONE,
-            mptcp_flow: false,
+            class: Counter::ClassMalformed.index(),
+            network: NO_COUNTER,
+            transport: NO_COUNTER,
+            fragment: NO_COUNTER,
+            action: NO_COUNTER,
+            flow_event: NO_COUNTER,
             lists: 0,
+            mptcp_subtypes: 0,
+            mptcp_version: MPTCP_VERSION_NONE,
+            error: 0,
+            mptcp_flow: 0,
             rule: NO_RULE,
-            action: None,
-            flow_event: None,
             dscp_in: 0,
             dscp_out: 0,
         }

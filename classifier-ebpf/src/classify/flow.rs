@@ -11,24 +11,64 @@
 use aya_ebpf::{bindings::BPF_NOEXIST, helpers::generated::bpf_ktime_get_coarse_ns};
 use classifier_common::{
     Config, Counter, FlowEntry, FlowKey,
-    flow::{FLOW_INITIATOR_IS_B, FLOW_MPTCP},
+    flow::{ACTION_NONE, FLOW_INITIATOR_IS_B, FLOW_MPTCP, NO_RULE},
     mptcp::MPTCP_VERSION_NONE,
 };
 
 use super::{Decision, policy, prefix};
 use crate::{
+    act::NO_COUNTER,
     maps::FLOWS,
     parse::{IpHeader, IpKind, MptcpSeen},
 };
 
 const EEXIST: i32 = 17;
 
-///
-/// Not inlined, and given only stack data: a packet pointer passed through memory to a
-/// subprogram can come back split by LLVM in ways the verifier rejects. (BPF calls take at
-/// most five arguments, the returned `Decision` being one.)
-#[inline(never)]
+/// Looks up (or creates) the flow of `key`, updates it, and says how to treat the packet.
+#[inline(always)]
 pub fn track(key: &mut FlowKey, seen: &MptcpSeen, config: &Config, length: u64) -> Decision {
+    let mut decision = Decision {
+        lists: 0,
+        flow_event: NO_COUNTER,
+        mptcp: false,
+        action: ACTION_NONE,
+        rule: NO_RULE,
+    };
+    classifier_track(key, seen, config, length, &mut decision);
+    decision
+}
+
+/// `track` as a global BPF function: the verifier checks it once with unknown arguments,
+/// instead of once for every path that reaches it. Global functions take scalars and
+/// pointers to sized memory (which may be null: hence the checks) and return a scalar, so
+/// the decision comes back through a pointer. None of the arguments points into the packet:
+/// a packet pointer passed through memory can come back split by LLVM, which the verifier
+/// rejects.
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn classifier_track(
+    key: *mut FlowKey,
+    seen: *const MptcpSeen,
+    config: *const Config,
+    length: u64,
+    decision: *mut Decision,
+) -> u32 {
+    let (Some(key), Some(seen), Some(config), Some(decision)) = (unsafe {
+        (
+            key.as_mut(),
+            seen.as_ref(),
+            config.as_ref(),
+            decision.as_mut(),
+        )
+    }) else {
+        return 1;
+    };
+    *decision = track_flow(key, seen, config, length);
+    0
+}
+
+#[inline(always)]
+fn track_flow(key: &mut FlowKey, seen: &MptcpSeen, config: &Config, length: u64) -> Decision {
     let initiator_is_b = canonicalize(key);
     let key = &*key;
     let now = unsafe { bpf_ktime_get_coarse_ns() };
@@ -59,7 +99,7 @@ pub fn track(key: &mut FlowKey, seen: &MptcpSeen, config: &Config, length: u64) 
             mptcp,
             action: entry.action,
             rule: entry.rule,
-            flow_event: None,
+            flow_event: NO_COUNTER,
         };
     }
 
@@ -84,11 +124,11 @@ pub fn track(key: &mut FlowKey, seen: &MptcpSeen, config: &Config, length: u64) 
         rule,
         _pad: [0; 2],
     };
-    let flow_event = match FLOWS.insert(key, &entry, BPF_NOEXIST as u64) {
-        Ok(()) => Some(Counter::FlowCreated),
+    let flow_event = match FLOWS.insert(key, entry, BPF_NOEXIST as u64) {
+        Ok(()) => Counter::FlowCreated.index(),
         // Another CPU created it in between: its entry stands, this packet is still classified.
-        Err(error) if error == -EEXIST => None,
-        Err(_) => Some(Counter::FlowInsertFailed),
+        Err(error) if error == -EEXIST => NO_COUNTER,
+        Err(_) => Counter::FlowInsertFailed.index(),
     };
     Decision {
         lists,

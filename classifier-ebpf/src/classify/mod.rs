@@ -8,7 +8,7 @@ use aya_ebpf::programs::XdpContext;
 use classifier_common::{Config, Counter, ParseError, config::CONFIG_REPORT};
 
 use crate::{
-    act::{Outcome, apply_action, read_dscp, record},
+    act::{NO_COUNTER, Outcome, apply_action, read_dscp, record},
     maps::CONFIG,
     parse::{
         Cursor, ETH_P_IP, ETH_P_IPV6, IpHeader, IpKind, parse_ethernet, parse_ipv4, parse_ipv6,
@@ -19,15 +19,17 @@ use crate::{
 const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
 
-/// What classification concluded for a packet.
+/// What classification concluded for a packet. C layout: the global function
+/// `classifier_track` writes it through a pointer.
+#[repr(C)]
 pub struct Decision {
     pub lists: u32,
+    /// `FlowCreated` or `FlowInsertFailed` when the flow table was written, else `NO_COUNTER`.
+    pub flow_event: u32,
     pub mptcp: bool,
     /// A DSCP, `ACTION_KEEP` or `ACTION_NONE`.
     pub action: u8,
     pub rule: u8,
-    /// `FlowCreated` or `FlowInsertFailed`, when the flow table was written.
-    pub flow_event: Option<Counter>,
 }
 
 #[inline(always)]
@@ -38,8 +40,8 @@ pub fn classify_packet(ctx: &XdpContext) {
     };
     let mut outcome = Outcome::new();
     if let Err(error) = inspect(ctx, config, len, &mut outcome) {
-        outcome.class = Counter::ClassMalformed;
-        outcome.error = Some(error);
+        outcome.class = Counter::ClassMalformed.index();
+        outcome.error = error as u8;
     }
     record(&outcome, len, config.flags & CONFIG_REPORT != 0);
 }
@@ -54,15 +56,15 @@ fn inspect(
     let mut cursor = Cursor::new(ctx.data(), ctx.data_end());
     let ip = match parse_ethernet(&mut cursor)? {
         ETH_P_IP => {
-            out.network = Some(Counter::Ipv4);
+            out.network = Counter::Ipv4.index();
             parse_ipv4(&mut cursor)?
         }
         ETH_P_IPV6 => {
-            out.network = Some(Counter::Ipv6);
+            out.network = Counter::Ipv6.index();
             parse_ipv6(&mut cursor)?
         }
         _ => {
-            out.class = Counter::ClassNonIp;
+            out.class = Counter::ClassNonIp.index();
             return Ok(());
         }
     };
@@ -70,38 +72,39 @@ fn inspect(
     out.dscp_out = out.dscp_in;
 
     let decision = if ip.fragment {
-        out.fragment = Some(match ip.kind {
-            IpKind::V4(_) => Counter::Ipv4Fragment,
-            IpKind::V6(_) => Counter::Ipv6Fragment,
-        });
-        out.transport = Some(Counter::OtherTransport);
+        out.fragment = match ip.kind {
+            IpKind::V4(_) => Counter::Ipv4Fragment.index(),
+            IpKind::V6(_) => Counter::Ipv6Fragment.index(),
+        };
+        out.transport = Counter::OtherTransport.index();
         by_address(&ip, config)
     } else if ip.protocol == IPPROTO_TCP || ip.protocol == IPPROTO_UDP {
         let transport = if ip.protocol == IPPROTO_TCP {
-            out.transport = Some(Counter::Tcp);
+            out.transport = Counter::Tcp.index();
             parse_tcp(&mut cursor)?
         } else {
-            out.transport = Some(Counter::Udp);
+            out.transport = Counter::Udp.index();
             parse_udp(&mut cursor)?
         };
-        out.mptcp = transport.mptcp;
+        out.mptcp_subtypes = transport.mptcp.subtypes;
+        out.mptcp_version = transport.mptcp.version;
         let mut key = flow::packet_key(&ip, transport.src_port, transport.dst_port);
         flow::track(&mut key, &transport.mptcp, config, len)
     } else {
-        out.transport = Some(Counter::OtherTransport);
+        out.transport = Counter::OtherTransport.index();
         by_address(&ip, config)
     };
 
     out.lists = decision.lists;
-    out.mptcp_flow = decision.mptcp;
+    out.mptcp_flow = u8::from(decision.mptcp);
     out.rule = decision.rule;
     out.flow_event = decision.flow_event;
     out.class = if decision.mptcp {
-        Counter::ClassMptcp
+        Counter::ClassMptcp.index()
     } else if decision.lists != 0 {
-        Counter::ClassListed
+        Counter::ClassListed.index()
     } else {
-        Counter::ClassNormal
+        Counter::ClassNormal.index()
     };
     apply_action(&ip.kind, decision.action, config, out);
     Ok(())
@@ -118,6 +121,6 @@ fn by_address(ip: &IpHeader, config: &Config) -> Decision {
         mptcp: false,
         action,
         rule,
-        flow_event: None,
+        flow_event: NO_COUNTER,
     }
 }

@@ -15,7 +15,9 @@ const TCP_OPTION_NOP: u8 = 1;
 const MPTCP_MIN_OPTION_LEN: usize = 3;
 const MP_CAPABLE: u8 = 0;
 
-/// What the MPTCP options of one TCP header said.
+/// What the MPTCP options of one TCP header said. C layout: it is passed to a global
+/// BPF function.
+#[repr(C)]
 #[derive(Copy, Clone)]
 pub struct MptcpSeen {
     /// Bit n: an option with subtype n is present.

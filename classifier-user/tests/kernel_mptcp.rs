@@ -1,0 +1,185 @@
+//! The TCP options walk in the kernel: every MPTCP subtype, both protocol versions as real
+//! stacks send them, options in awkward places, and what must not count.
+
+mod support;
+
+use std::cell::Cell;
+
+use classifier_common::{mptcp::MPTCP_VERSION_NONE, report::REPORT_MPTCP_OPTION};
+use support::{
+    DSCP_MPTCP, Kernel,
+    mptcp::{self, EOL, NOP},
+    packet::{Segment, with_dscp},
+};
+
+struct Case {
+    name: &'static str,
+    options: Vec<u8>,
+    subtypes: &'static [u8],
+    version: Option<u8>,
+}
+
+fn case(
+    name: &'static str,
+    options: Vec<u8>,
+    subtypes: &'static [u8],
+    version: Option<u8>,
+) -> Case {
+    Case {
+        name,
+        options,
+        subtypes,
+        version,
+    }
+}
+
+const SUBTYPE_NAMES: [&str; 9] = [
+    "mptcp_mp_capable",
+    "mptcp_mp_join",
+    "mptcp_dss",
+    "mptcp_add_addr",
+    "mptcp_remove_addr",
+    "mptcp_mp_prio",
+    "mptcp_mp_fail",
+    "mptcp_mp_fastclose",
+    "mptcp_mp_tcprst",
+];
+
+fn cases() -> Vec<Case> {
+    let mut cases: Vec<Case> = mptcp::one_of_each_subtype()
+        .into_iter()
+        .map(|(subtype, options)| {
+            let version = (subtype == 0).then_some(1);
+            let subtypes: &'static [u8] =
+                &[0, 1, 2, 3, 4, 5, 6, 7, 8][subtype as usize..=subtype as usize];
+            case(SUBTYPE_NAMES[subtype as usize], options, subtypes, version)
+        })
+        .collect();
+    let long_prefix = [
+        &[NOP, NOP, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2][..], // timestamps
+        &[NOP, NOP, 5, 18][..],                         // SACK, two blocks
+        &[0u8; 16][..],
+    ]
+    .concat();
+    cases.extend([
+        case("v0 SYN (iOS 7)", mptcp::mp_capable_v0_syn(), &[0], Some(0)),
+        case(
+            "v0 third ACK (iOS 7)",
+            mptcp::mp_capable_v0_ack(),
+            &[0],
+            Some(0),
+        ),
+        case("v1 SYN (Linux)", mptcp::mp_capable_v1_syn(), &[0], Some(1)),
+        case("v1 SYN-ACK", mptcp::mp_capable_v1_syn_ack(), &[0], Some(1)),
+        case(
+            "v1 ACK with data",
+            mptcp::mp_capable_v1_ack_with_data(),
+            &[0],
+            Some(1),
+        ),
+        case("MP_JOIN SYN", mptcp::mp_join_syn(), &[1], None),
+        case("DSS without checksum", mptcp::dss(false), &[2], None),
+        case("DSS with checksum", mptcp::dss(true), &[2], None),
+        case(
+            "DSS after 32 bytes of NOP/timestamps/SACK",
+            [&long_prefix[..], &[mptcp::KIND, 8, 0x20, 0x01, 0, 0, 0, 9]].concat(),
+            &[2],
+            None,
+        ),
+        case(
+            "two MPTCP options in one header",
+            [mptcp::dss(false), mptcp::mp_prio()].concat(),
+            &[2, 5],
+            None,
+        ),
+        case(
+            "MSS, SACK-permitted, timestamps, window scale, then MP_CAPABLE",
+            [mptcp::syn_options(), mptcp::mp_capable_v1_syn()].concat(),
+            &[0],
+            Some(1),
+        ),
+    ]);
+    cases
+}
+
+/// Each case on a fresh flow of its own (a new source port), in IPv4 and in IPv6.
+#[test]
+fn every_mptcp_option_is_seen_counted_and_marked() {
+    let kernel = Kernel::load();
+    let port = Cell::new(40000u16);
+    let cases = cases();
+    for (src, dst, network) in [
+        ("192.0.2.10", "198.51.100.10", "ipv4"),
+        ("2001:db8:1::10", "2001:db8::10", "ipv6"),
+    ] {
+        for case in &cases {
+            port.set(port.get() + 1);
+            let packet = Segment::tcp(src, dst, port.get(), 443)
+                .syn()
+                .options(&case.options)
+                .build();
+            let run = kernel.run(&packet);
+            let context = format!("{} ({network})", case.name);
+            let mask = case.subtypes.iter().fold(0u16, |mask, s| mask | (1 << s));
+            assert_eq!(run.report.mptcp_subtypes, mask, "{context}: subtypes");
+            assert_eq!(
+                run.report.mptcp_version,
+                case.version.unwrap_or(MPTCP_VERSION_NONE),
+                "{context}: MP_CAPABLE version"
+            );
+            assert_ne!(
+                run.report.flags & REPORT_MPTCP_OPTION,
+                0,
+                "{context}: option flag"
+            );
+            run.assert_output(&with_dscp(&packet, DSCP_MPTCP));
+            let mut expected = vec![
+                "packets",
+                "class_mptcp",
+                network,
+                "tcp",
+                "flow_created",
+                "mptcp_option",
+                "marked",
+            ];
+            expected.extend(case.subtypes.iter().map(|s| SUBTYPE_NAMES[*s as usize]));
+            match case.version {
+                Some(0) => expected.push("mp_capable_v0"),
+                Some(1) => expected.push("mp_capable_v1"),
+                _ => {}
+            }
+            run.assert_moved(&expected);
+        }
+    }
+}
+
+/// Bytes that look like option 30 but are not options: they must not count.
+#[test]
+fn option_30_outside_the_options_does_not_count() {
+    let kernel = Kernel::load();
+    let in_payload = Segment::tcp("192.0.2.10", "198.51.100.10", 41000, 443)
+        .payload(&mptcp::mp_capable_v1_syn())
+        .build();
+    let after_eol = Segment::tcp("192.0.2.10", "198.51.100.10", 41001, 443)
+        .options(&[&[NOP, EOL][..], &mptcp::mp_capable_v1_syn()].concat())
+        .build();
+    let inside_another_option = Segment::tcp("192.0.2.10", "198.51.100.10", 41002, 443)
+        // An unknown option (kind 253, experimental) whose body holds 30, 4, 0x01, 0x81.
+        .options(&[253, 8, 0, 0, mptcp::KIND, 4, 0x01, 0x81])
+        .build();
+    for (name, packet) in [
+        ("in the payload", in_payload),
+        ("after EOL", after_eol),
+        ("inside another option's body", inside_another_option),
+    ] {
+        let run = kernel.run(&packet);
+        assert_eq!(run.report.mptcp_subtypes, 0, "{name}");
+        run.assert_untouched().assert_moved(&[
+            "packets",
+            "class_normal",
+            "ipv4",
+            "tcp",
+            "flow_created",
+        ]);
+    }
+}

@@ -1,0 +1,28 @@
+//! The program as this kernel's verifier accepted it: its size, and what the verifier did.
+
+mod support;
+
+use support::Kernel;
+
+#[test]
+fn the_verifier_accepts_the_program_and_its_size_is_reported() {
+    let kernel = Kernel::load();
+    let info = kernel
+        .classifier
+        .xdp()
+        .expect("program")
+        .info()
+        .expect("program info");
+    let translated = info.size_translated().expect("xlated size") / 8;
+    let verified = info.verified_instruction_count().unwrap_or_default();
+    println!(
+        "classify: id {}, {translated} instructions after translation, verifier processed \
+         {verified} (limit 1,000,000)",
+        info.id()
+    );
+    assert!(translated > 0);
+    assert!(
+        verified < 500_000,
+        "the verifier's work ({verified}) is close to its limit: later features will not fit"
+    );
+}

@@ -1,0 +1,141 @@
+//! Making a fresh machine ready. Every step checks first, so a ready machine takes seconds.
+
+use std::{
+    env, fs,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{Context as _, bail};
+
+use crate::run::{output, run, run_command};
+
+/// The eBPF crate needs nightly (bpfel-unknown-none is tier 3: `-Z build-std=core`).
+pub const NIGHTLY: &str = "nightly";
+
+/// bpf-linker must use the LLVM major of the rustc emitting the bitcode; 0.13.0 with the
+/// `llvm-22` feature matches this nightly (see ../shared/TOOLCHAIN.md).
+const BPF_LINKER_VERSION: &str = "0.13.0";
+const BPF_LINKER_LLVM_FEATURE: &str = "llvm-22";
+
+/// Debian packages the tests and the lab use.
+const DEBIAN_PACKAGES: &[&str] = &[
+    "bpftool", "ethtool", "iperf3", "iproute2", "mptcpd", "nftables", "tcpdump", "tshark",
+];
+
+pub fn setup() -> anyhow::Result<()> {
+    ensure_nightly_components()?;
+    ensure_bpf_linker()?;
+    ensure_debian_packages()?;
+    eprintln!("xtask: setup complete");
+    Ok(())
+}
+
+fn ensure_nightly_components() -> anyhow::Result<()> {
+    let installed = output(
+        "rustup",
+        &["component", "list", "--toolchain", NIGHTLY, "--installed"],
+    )
+    .context("rustup has no nightly toolchain; this project needs it for the eBPF crate")?;
+    for component in ["rust-src", "clippy", "rustfmt"] {
+        if !installed.lines().any(|line| line.starts_with(component)) {
+            run(
+                "rustup",
+                &["component", "add", component, "--toolchain", NIGHTLY],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn ensure_bpf_linker() -> anyhow::Result<()> {
+    if let Some(version) = output("bpf-linker", &["--version"])
+        && version.contains(BPF_LINKER_VERSION)
+    {
+        return Ok(());
+    }
+    // No LLVM 22 on Debian 12 and no prebuilt archives reachable: link bpf-linker against the
+    // nightly toolchain's own libLLVM, through a prefix whose lib/ holds symlinks to it.
+    let sysroot = output("rustc", &["+nightly", "--print", "sysroot"])
+        .context("asking nightly rustc for its sysroot")?;
+    let sysroot_lib = Path::new(sysroot.trim()).join("lib");
+    let libllvm = fs::read_dir(&sysroot_lib)
+        .with_context(|| format!("reading {}", sysroot_lib.display()))?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .find(|path| {
+            path.file_name()
+                .and_then(|name| name.to_str())
+                .is_some_and(|name| name.starts_with("libLLVM.so."))
+        })
+        .with_context(|| format!("no libLLVM.so.* in {}", sysroot_lib.display()))?;
+    let prefix = cargo_home()?.join("bpf-linker-llvm");
+    let prefix_lib = prefix.join("lib");
+    fs::create_dir_all(&prefix_lib)
+        .with_context(|| format!("creating {}", prefix_lib.display()))?;
+    // libLLVM.so for the build, and the soname itself so that the installed binary's rpath
+    // finds it outside of cargo (which otherwise adds the sysroot to LD_LIBRARY_PATH).
+    let soname = libllvm
+        .file_name()
+        .context("libLLVM path has no file name")?;
+    for link in [prefix_lib.join("libLLVM.so"), prefix_lib.join(soname)] {
+        let _ = fs::remove_file(&link);
+        std::os::unix::fs::symlink(&libllvm, &link)
+            .with_context(|| format!("linking {} to {}", link.display(), libllvm.display()))?;
+    }
+    run_command(
+        Command::new("cargo")
+            .args([
+                "+nightly",
+                "install",
+                "bpf-linker",
+                "--version",
+                BPF_LINKER_VERSION,
+            ])
+            .args([
+                "--locked",
+                "--no-default-features",
+                "--features",
+                BPF_LINKER_LLVM_FEATURE,
+            ])
+            .env("LLVM_PREFIX", &prefix),
+    )
+    .context("installing bpf-linker (about 1.5 minutes on 2 cores)")
+}
+
+fn cargo_home() -> anyhow::Result<PathBuf> {
+    if let Some(home) = env::var_os("CARGO_HOME") {
+        return Ok(PathBuf::from(home));
+    }
+    let home = env::var_os("HOME").context("neither CARGO_HOME nor HOME is set")?;
+    Ok(PathBuf::from(home).join(".cargo"))
+}
+
+fn ensure_debian_packages() -> anyhow::Result<()> {
+    let missing: Vec<&str> = DEBIAN_PACKAGES
+        .iter()
+        .copied()
+        .filter(|package| {
+            output("dpkg-query", &["-W", "-f=${Status}", package])
+                .is_none_or(|status| !status.contains("install ok installed"))
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if output("id", &["-u"]).as_deref().map(str::trim) != Some("0") {
+        bail!(
+            "Debian packages missing: {}. Run `cargo xtask setup` as root, or install them with \
+             apt-get.",
+            missing.join(" ")
+        );
+    }
+    run("apt-get", &["update", "-q"])?;
+    let mut install = Command::new("apt-get");
+    install
+        .args(["install", "-y", "-q", "--no-install-recommends"])
+        .args(&missing)
+        // tshark asks whether non-root users may capture; answer with the default, silently.
+        .env("DEBIAN_FRONTEND", "noninteractive");
+    run_command(&mut install).with_context(|| format!("installing {}", missing.join(" ")))
+}
