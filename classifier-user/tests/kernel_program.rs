@@ -21,6 +21,13 @@ fn the_verifier_accepts_the_program_and_its_size_is_reported() {
         info.id()
     );
     assert!(translated > 0);
+    // bpftool's view of the same program, for the record (installed by `cargo xtask setup`).
+    let bpftool = std::process::Command::new("bpftool")
+        .args(["prog", "show", "id", &info.id().to_string()])
+        .output()
+        .expect("running bpftool (install it with `cargo xtask setup`)");
+    assert!(bpftool.status.success(), "bpftool prog show failed");
+    print!("{}", String::from_utf8_lossy(&bpftool.stdout));
     assert!(
         verified < 500_000,
         "the verifier's work ({verified}) is close to its limit: later features will not fit"

@@ -41,6 +41,14 @@ pub fn require_root() {
 pub struct Kernel {
     pub classifier: Classifier,
     config: Config,
+    /// Packets run through the program, printed on drop (visible with --nocapture).
+    runs: std::cell::Cell<usize>,
+}
+
+impl Drop for Kernel {
+    fn drop(&mut self) {
+        println!("{} packets through BPF_PROG_TEST_RUN", self.runs.get());
+    }
 }
 
 /// What one run did.
@@ -74,7 +82,11 @@ impl Kernel {
             ..PolicyRule::default()
         };
         config.rule_count = 2;
-        let mut kernel = Self { classifier, config };
+        let mut kernel = Self {
+            classifier,
+            config,
+            runs: std::cell::Cell::new(0),
+        };
         kernel.write_config();
         kernel
     }
@@ -123,6 +135,7 @@ impl Kernel {
 
     /// Runs the program once over `packet` and reports what it changed and counted.
     pub fn run(&self, packet: &[u8]) -> Run {
+        self.runs.set(self.runs.get() + 1);
         let before = self.classifier.maps.counters().expect("reading counters");
         let sequence = self.report().sequence;
         let result = self.classifier.test_run(packet).expect("BPF_PROG_TEST_RUN");
