@@ -38,6 +38,11 @@ pub struct Config {
     pub generation: u32,
     pub flags: u32,
     pub rule_count: u32,
-    pub _pad: u32,
+    /// `STATE_LAYOUT` of the binary that created the pinned state; the kernel ignores it.
+    pub layout: u32,
     pub rules: [PolicyRule; MAX_RULES],
 }
+
+/// Version of the pinned maps' layout. Bumped whenever a map's key or value changes, so that a
+/// binary never reads state written by an incompatible one.
+pub const STATE_LAYOUT: u32 = 1;

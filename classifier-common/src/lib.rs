@@ -5,6 +5,7 @@
 #![no_std]
 
 pub mod config;
+pub mod control;
 pub mod counter;
 pub mod flow;
 pub mod limits;
@@ -17,6 +18,7 @@ pub mod report;
 mod pod;
 
 pub use config::{Config, PolicyRule};
+pub use control::{Attachment, ListName};
 pub use counter::{Counter, CounterValue};
 pub use flow::{FlowEntry, FlowKey};
 pub use mptcp::MptcpSubtype;

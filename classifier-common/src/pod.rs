@@ -1,9 +1,14 @@
 //! `aya::Pod` for the map types: all are `repr(C)`, `Copy`, and without implicit padding.
 
-use crate::{Config, CounterValue, FlowEntry, FlowKey, PacketReport, PolicyRule, PrefixValue};
+use crate::{
+    Attachment, Config, CounterValue, FlowEntry, FlowKey, ListName, PacketReport, PolicyRule,
+    PrefixValue,
+};
 
 // SAFETY: every type below is repr(C), Copy, has only integer fields and explicit padding.
+unsafe impl aya::Pod for Attachment {}
 unsafe impl aya::Pod for Config {}
+unsafe impl aya::Pod for ListName {}
 unsafe impl aya::Pod for CounterValue {}
 unsafe impl aya::Pod for FlowEntry {}
 unsafe impl aya::Pod for FlowKey {}

@@ -2,12 +2,13 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, LpmTrie, LruHashMap, PerCpuArray},
+    maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray},
 };
 use classifier_common::{
-    Config, CounterValue, FlowEntry, FlowKey, PacketReport, PrefixValue,
+    Attachment, Config, CounterValue, FlowEntry, FlowKey, ListName, PacketReport, PrefixValue,
+    control::MAX_ATTACHMENTS,
     counter::COUNTER_SLOTS,
-    limits::{FLOW_TABLE_ENTRIES, PREFIX_V4_ENTRIES, PREFIX_V6_ENTRIES},
+    limits::{FLOW_TABLE_ENTRIES, MAX_LISTS, PREFIX_V4_ENTRIES, PREFIX_V6_ENTRIES},
 };
 
 /// `Counter` slots, per CPU so that counting needs no atomics.
@@ -34,3 +35,12 @@ pub static PREFIXES_V6: LpmTrie<[u8; 16], PrefixValue> =
 /// The last packet's report, written only when `CONFIG_REPORT` is set.
 #[map]
 pub static REPORT: Array<PacketReport> = Array::with_max_entries(1, 0);
+
+/// Names of the prefix lists, by list bit. The kernel never reads it: it is here so that the
+/// names live in the pinned state beside the lists themselves.
+#[map]
+pub static LIST_NAMES: Array<ListName> = Array::with_max_entries(MAX_LISTS, 0);
+
+/// Interfaces the program is attached to, by ifindex (user-side bookkeeping, as above).
+#[map]
+pub static ATTACHMENTS: HashMap<u32, Attachment> = HashMap::with_max_entries(MAX_ATTACHMENTS, 0);

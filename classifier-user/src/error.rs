@@ -1,4 +1,7 @@
-//! Errors of the library layer. The binary adds context with anyhow at its edge.
+//! Errors of the library layer. Each says what was wrong and where; `is_bad_input` tells the
+//! CLI which ones the user caused (exit code 2) and which the system did (exit code 1).
+
+use std::{io, path::PathBuf};
 
 use aya::{EbpfError, maps::MapError, programs::ProgramError};
 
@@ -22,14 +25,107 @@ pub enum Error {
         #[source]
         source: ProgramError,
     },
+    #[error("attaching to {interface} in {mode} mode: {source}")]
+    Attach {
+        interface: String,
+        mode: &'static str,
+        #[source]
+        source: ProgramError,
+    },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error(
+        "no classifier state in {}: attach an interface first (`classifier attach IFACE`)",
+        dir.display()
+    )]
+    NoState { dir: PathBuf },
+    #[error(
+        "the state in {} was made by an incompatible version of classifier ({detail}); remove \
+         it with `classifier detach --all --purge` and attach again",
+        dir.display()
+    )]
+    IncompatibleState { dir: PathBuf, detail: String },
+    #[error("{} is not on a BPF filesystem (mount one with `mount -t bpf bpf DIR`)", dir.display())]
+    NotBpffs { dir: PathBuf },
+    #[error("{} is a symbolic link; refusing to follow it out of the pin directory", path.display())]
+    Symlink { path: PathBuf },
+    #[error("config file {}: {reason}", path.display())]
+    ConfigFile { path: PathBuf, reason: String },
+    #[error("{}:{line}: {reason}", path.display())]
+    PrefixFile {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+    #[error("`{text}` is not a prefix: {reason}")]
+    InvalidPrefix { text: String, reason: String },
+    #[error("`{name}` is not a valid list name: use 1 to 24 of a-z, 0-9, '-' and '_'")]
+    InvalidListName { name: String },
+    #[error("there is no list named `{name}` (lists: {known})")]
+    UnknownList { name: String, known: String },
+    #[error(
+        "all {max} prefix lists are in use; clear one with `classifier prefixes clear --list NAME`"
+    )]
+    ListsFull { max: u32 },
+    #[error(
+        "{map} holds at most {capacity} entries; this change needs {needed}: nothing was changed"
+    )]
+    MapFull {
+        map: &'static str,
+        capacity: u32,
+        needed: usize,
+    },
+    #[error("policy rule `{rule}`: {reason}")]
+    InvalidRule { rule: String, reason: String },
+    #[error("no interface named `{name}`{netns}")]
+    UnknownInterface { name: String, netns: String },
+    #[error("no network namespace named `{name}` (see `ip netns list`)")]
+    UnknownNetns { name: String },
+    #[error("{name} is already attached; use --replace to swap the program in place")]
+    AlreadyAttached { name: String },
+    #[error("{name} is not attached")]
+    NotAttached { name: String },
+    #[error("this needs root (it loads BPF programs and writes pinned maps)")]
+    NotRoot,
+    #[error(
+        "--purge removes the maps the attached program uses: add --all ({attached} still attached)"
+    )]
+    PurgeWhileAttached { attached: String },
 }
 
 impl Error {
+    /// Whether the user's input caused it (a bad prefix, name or rule), as opposed to the system.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self,
+            Self::PrefixFile { .. }
+                | Self::ConfigFile { .. }
+                | Self::InvalidPrefix { .. }
+                | Self::InvalidListName { .. }
+                | Self::UnknownList { .. }
+                | Self::InvalidRule { .. }
+                | Self::UnknownInterface { .. }
+                | Self::UnknownNetns { .. }
+                | Self::AlreadyAttached { .. }
+                | Self::NotAttached { .. }
+                | Self::PurgeWhileAttached { .. }
+        )
+    }
+
     pub(crate) fn map(map: &'static str) -> impl FnOnce(MapError) -> Self {
         move |source| Self::Map { map, source }
     }
 
     pub(crate) fn program(program: &'static str) -> impl FnOnce(ProgramError) -> Self {
         move |source| Self::Program { program, source }
+    }
+
+    pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(io::Error) -> Self {
+        let what = what.into();
+        move |source| Self::Io { what, source }
     }
 }

@@ -1,9 +1,11 @@
 //! The classifier's user side as a library: load the kernel program and reach its maps with
 //! their real types. The `classifier` binary and the tests are built on it.
 
+pub mod config_file;
+pub mod control;
 pub mod error;
 pub mod load;
 pub mod report;
 
 pub use error::Error;
-pub use load::{Classifier, ClassifierMaps, CounterSnapshot, TestRunOutput};
+pub use load::{Classifier, ClassifierMaps, CounterSnapshot, PinDir, TestRunOutput};

@@ -1,18 +1,24 @@
-//! `classifier`: the command-line entry point. The subcommands arrive with the CLI issue; for
-//! now the binary loads the program into the kernel to prove it passes the verifier.
+//! `classifier`: the command line. `main` parses and dispatches; each subcommand is a module
+//! of `cli`. Exit codes: 0 success, 2 bad input (a bad prefix, name, rule or interface, and
+//! usage errors), 1 anything else.
 
-use anyhow::Context as _;
-use clap::Parser;
+mod cli;
 
-/// An XDP traffic classifier and deprioritizer for Linux routers.
-#[derive(Parser)]
-#[command(version, about)]
-struct Cli {}
+use std::process::ExitCode;
 
-fn main() -> anyhow::Result<()> {
-    let _cli = Cli::parse();
-    let classifier = classifier::Classifier::load().context("loading the classifier")?;
-    let info = classifier.xdp()?.info().context("reading program info")?;
-    println!("classifier program loaded: id {}", info.id());
-    Ok(())
+use clap::Parser as _;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    match cli::run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            let bad_input = error
+                .chain()
+                .filter_map(|cause| cause.downcast_ref::<classifier::Error>())
+                .any(classifier::Error::is_bad_input);
+            ExitCode::from(if bad_input { 2 } else { 1 })
+        }
+    }
 }

@@ -79,12 +79,13 @@ fn track_flow(key: &mut FlowKey, seen: &MptcpSeen, config: &Config, length: u64)
         entry.bytes += length;
         entry.last_seen_ns = now;
         let newly_mptcp = seen.any() && entry.flags & FLOW_MPTCP == 0;
-        if seen.any() {
+        // Written only when something is new: most MPTCP packets repeat a DSS option.
+        if seen.subtypes & !entry.mptcp_subtypes != 0 {
             entry.flags |= FLOW_MPTCP;
             entry.mptcp_subtypes |= seen.subtypes;
-            if seen.version != MPTCP_VERSION_NONE {
-                entry.mptcp_version = seen.version;
-            }
+        }
+        if seen.version != MPTCP_VERSION_NONE && seen.version != entry.mptcp_version {
+            entry.mptcp_version = seen.version;
         }
         let mptcp = entry.flags & FLOW_MPTCP != 0;
         if entry.generation != config.generation {

@@ -4,15 +4,20 @@ use std::net::IpAddr;
 
 use aya::{
     Ebpf,
-    maps::{Array, HashMap, LpmTrie, Map, MapData, PerCpuArray, lpm_trie::Key},
+    maps::{Array, HashMap, LpmTrie, Map, MapData, MapError, PerCpuArray, lpm_trie::Key},
 };
 use classifier_common::{
-    Config, CounterValue, FlowEntry, FlowKey, PacketReport, PrefixValue, counter::COUNTER_SLOTS,
+    Attachment, Config, CounterValue, FlowEntry, FlowKey, ListName, PacketReport, PrefixValue,
+    config::STATE_LAYOUT, counter::COUNTER_SLOTS,
 };
 use ipnet::IpNet;
 
-use super::names::{
-    MAP_CONFIG, MAP_COUNTERS, MAP_FLOWS, MAP_PREFIXES_V4, MAP_PREFIXES_V6, MAP_REPORT,
+use super::{
+    names::{
+        MAP_ATTACHMENTS, MAP_CONFIG, MAP_COUNTERS, MAP_FLOWS, MAP_LIST_NAMES, MAP_PREFIXES_V4,
+        MAP_PREFIXES_V6, MAP_REPORT,
+    },
+    pin_dir::PinDir,
 };
 use crate::Error;
 
@@ -23,6 +28,8 @@ pub struct ClassifierMaps {
     pub prefixes_v4: LpmTrie<MapData, [u8; 4], PrefixValue>,
     pub prefixes_v6: LpmTrie<MapData, [u8; 16], PrefixValue>,
     pub report: Array<MapData, PacketReport>,
+    pub list_names: Array<MapData, ListName>,
+    pub attachments: HashMap<MapData, u32, Attachment>,
 }
 
 /// The counters summed over all CPUs, indexed like the kernel's `COUNTERS` array.
@@ -53,41 +60,96 @@ impl CounterSnapshot {
     }
 }
 
-fn take(ebpf: &mut Ebpf, name: &'static str) -> Result<Map, Error> {
-    ebpf.take_map(name).ok_or(Error::MissingMap(name))
-}
-
 impl ClassifierMaps {
-    pub(crate) fn take_from(ebpf: &mut Ebpf) -> Result<Self, Error> {
+    /// Builds the typed handles from a source of maps by name.
+    fn from_source(mut map: impl FnMut(&'static str) -> Result<Map, Error>) -> Result<Self, Error> {
+        fn typed<T: TryFrom<Map, Error = MapError>>(
+            map: &mut impl FnMut(&'static str) -> Result<Map, Error>,
+            name: &'static str,
+        ) -> Result<T, Error> {
+            T::try_from(map(name)?).map_err(Error::map(name))
+        }
         Ok(Self {
-            counters: PerCpuArray::try_from(take(ebpf, MAP_COUNTERS)?)
-                .map_err(Error::map(MAP_COUNTERS))?,
-            config: Array::try_from(take(ebpf, MAP_CONFIG)?).map_err(Error::map(MAP_CONFIG))?,
-            flows: HashMap::try_from(take(ebpf, MAP_FLOWS)?).map_err(Error::map(MAP_FLOWS))?,
-            prefixes_v4: LpmTrie::try_from(take(ebpf, MAP_PREFIXES_V4)?)
-                .map_err(Error::map(MAP_PREFIXES_V4))?,
-            prefixes_v6: LpmTrie::try_from(take(ebpf, MAP_PREFIXES_V6)?)
-                .map_err(Error::map(MAP_PREFIXES_V6))?,
-            report: Array::try_from(take(ebpf, MAP_REPORT)?).map_err(Error::map(MAP_REPORT))?,
+            counters: typed(&mut map, MAP_COUNTERS)?,
+            config: typed(&mut map, MAP_CONFIG)?,
+            flows: typed(&mut map, MAP_FLOWS)?,
+            prefixes_v4: typed(&mut map, MAP_PREFIXES_V4)?,
+            prefixes_v6: typed(&mut map, MAP_PREFIXES_V6)?,
+            report: typed(&mut map, MAP_REPORT)?,
+            list_names: typed(&mut map, MAP_LIST_NAMES)?,
+            attachments: typed(&mut map, MAP_ATTACHMENTS)?,
+        })
+    }
+
+    pub(crate) fn take_from(ebpf: &mut Ebpf) -> Result<Self, Error> {
+        Self::from_source(|name| ebpf.take_map(name).ok_or(Error::MissingMap(name)))
+    }
+
+    /// Opens the maps pinned in `pin_dir`, checking that they were made by a compatible
+    /// version: same key and value sizes, same state layout.
+    pub fn open_pinned(pin_dir: &PinDir) -> Result<Self, Error> {
+        let maps = Self::open_pinned_unchecked(pin_dir)?;
+        let layout = maps.config()?.layout;
+        if layout != STATE_LAYOUT {
+            return Err(Error::IncompatibleState {
+                dir: pin_dir.path().to_path_buf(),
+                detail: format!("state layout {layout}, this binary uses {STATE_LAYOUT}"),
+            });
+        }
+        Ok(maps)
+    }
+
+    /// Opens the pinned maps checking only their key and value sizes (the layout stamp may not
+    /// be written yet, right after they were created).
+    pub(crate) fn open_pinned_unchecked(pin_dir: &PinDir) -> Result<Self, Error> {
+        pin_dir.check_no_symlinks()?;
+        if !pin_dir.has_state() {
+            return Err(Error::NoState {
+                dir: pin_dir.path().to_path_buf(),
+            });
+        }
+        let incompatible = |detail: String| Error::IncompatibleState {
+            dir: pin_dir.path().to_path_buf(),
+            detail,
+        };
+        Self::from_source(|name| {
+            let data = MapData::from_pin(pin_dir.map(name))
+                .map_err(|error| incompatible(format!("map {name} cannot be opened: {error}")))?;
+            Map::from_map_data(data).map_err(Error::map(name))
+        })
+        .map_err(|error| match error {
+            Error::Map { map, source } => incompatible(format!("map {map}: {source}")),
+            other => other,
         })
     }
 
     pub fn counters(&self) -> Result<CounterSnapshot, Error> {
+        self.counters_per_cpu().map(|per_cpu| {
+            CounterSnapshot(
+                per_cpu
+                    .into_iter()
+                    .map(|cpus| {
+                        cpus.iter()
+                            .fold(CounterValue::default(), |sum, cpu| CounterValue {
+                                packets: sum.packets + cpu.packets,
+                                bytes: sum.bytes + cpu.bytes,
+                            })
+                    })
+                    .collect(),
+            )
+        })
+    }
+
+    /// Every counter slot, with one value per possible CPU.
+    pub fn counters_per_cpu(&self) -> Result<Vec<Vec<CounterValue>>, Error> {
         (0..COUNTER_SLOTS)
             .map(|index| {
-                let per_cpu = self
-                    .counters
+                self.counters
                     .get(&index, 0)
-                    .map_err(Error::map(MAP_COUNTERS))?;
-                Ok(per_cpu
-                    .iter()
-                    .fold(CounterValue::default(), |sum, cpu| CounterValue {
-                        packets: sum.packets + cpu.packets,
-                        bytes: sum.bytes + cpu.bytes,
-                    }))
+                    .map(|values| values.to_vec())
+                    .map_err(Error::map(MAP_COUNTERS))
             })
-            .collect::<Result<_, _>>()
-            .map(CounterSnapshot)
+            .collect()
     }
 
     pub fn config(&self) -> Result<Config, Error> {
@@ -100,6 +162,13 @@ impl ClassifierMaps {
             .map_err(Error::map(MAP_CONFIG))
     }
 
+    /// Makes established flows look their prefixes and policy up again on their next packet.
+    pub fn bump_generation(&mut self) -> Result<(), Error> {
+        let mut config = self.config()?;
+        config.generation = config.generation.wrapping_add(1);
+        self.set_config(&config)
+    }
+
     pub fn report(&self) -> Result<PacketReport, Error> {
         self.report.get(&0, 0).map_err(Error::map(MAP_REPORT))
     }
@@ -107,7 +176,7 @@ impl ClassifierMaps {
     pub fn flow(&self, key: &FlowKey) -> Result<Option<FlowEntry>, Error> {
         match self.flows.get(key, 0) {
             Ok(entry) => Ok(Some(entry)),
-            Err(aya::maps::MapError::KeyNotFound) => Ok(None),
+            Err(MapError::KeyNotFound) => Ok(None),
             Err(error) => Err(Error::map(MAP_FLOWS)(error)),
         }
     }
@@ -115,8 +184,28 @@ impl ClassifierMaps {
     pub fn flows(&self) -> Result<Vec<(FlowKey, FlowEntry)>, Error> {
         self.flows
             .iter()
+            // An LRU entry can be evicted between reading its key and its value.
+            .filter(|entry| !matches!(entry, Err(MapError::KeyNotFound)))
             .collect::<Result<_, _>>()
             .map_err(Error::map(MAP_FLOWS))
+    }
+
+    /// Every prefix in both tries with its value.
+    pub fn prefixes(&self) -> Result<Vec<(IpNet, PrefixValue)>, Error> {
+        let mut all = Vec::new();
+        for entry in self.prefixes_v4.iter() {
+            let (key, value) = entry.map_err(Error::map(MAP_PREFIXES_V4))?;
+            let net = ipnet::Ipv4Net::new(key.data().into(), key.prefix_len() as u8)
+                .expect("the kernel keeps prefix lengths within 32");
+            all.push((IpNet::V4(net), value));
+        }
+        for entry in self.prefixes_v6.iter() {
+            let (key, value) = entry.map_err(Error::map(MAP_PREFIXES_V6))?;
+            let net = ipnet::Ipv6Net::new(key.data().into(), key.prefix_len() as u8)
+                .expect("the kernel keeps prefix lengths within 128");
+            all.push((IpNet::V6(net), value));
+        }
+        Ok(all)
     }
 
     /// Sets the value of one prefix (the network address, host bits cleared).

@@ -1,9 +1,13 @@
-//! Loading the embedded kernel object and giving typed access to its maps.
+//! Loading the embedded kernel object, and reaching its maps with their real types, either
+//! private (tests, offline analysis) or pinned in a bpffs directory (the live state).
 
 mod maps;
+mod pin_dir;
 mod program;
 
 pub use maps::{ClassifierMaps, CounterSnapshot};
+pub(crate) use pin_dir::restrict;
+pub use pin_dir::{DEFAULT_PIN_DIR, PinDir};
 pub use program::{Classifier, TestRunOutput};
 
 /// The kernel object built by build.rs (classifier-ebpf for bpfel-unknown-none).
@@ -19,4 +23,18 @@ pub mod names {
     pub const MAP_PREFIXES_V4: &str = "PREFIXES_V4";
     pub const MAP_PREFIXES_V6: &str = "PREFIXES_V6";
     pub const MAP_REPORT: &str = "REPORT";
+    pub const MAP_LIST_NAMES: &str = "LIST_NAMES";
+    pub const MAP_ATTACHMENTS: &str = "ATTACHMENTS";
+
+    /// Every map, in the order they are pinned.
+    pub const ALL_MAPS: [&str; 8] = [
+        MAP_CONFIG,
+        MAP_COUNTERS,
+        MAP_FLOWS,
+        MAP_PREFIXES_V4,
+        MAP_PREFIXES_V6,
+        MAP_REPORT,
+        MAP_LIST_NAMES,
+        MAP_ATTACHMENTS,
+    ];
 }

@@ -5,7 +5,12 @@ use aya::{
     programs::{TestRun, TestRunOptions, Xdp},
 };
 
-use super::{EBPF_OBJECT, maps::ClassifierMaps, names::PROGRAM_CLASSIFY};
+use super::{
+    EBPF_OBJECT,
+    maps::ClassifierMaps,
+    names::{ALL_MAPS, PROGRAM_CLASSIFY},
+    pin_dir::{PinDir, restrict},
+};
 use crate::Error;
 
 /// The classifier loaded into the kernel with its own, unpinned maps.
@@ -28,6 +33,31 @@ impl Classifier {
     /// form the tests and `classifier analyze` use, and it never touches the live state.
     pub fn load() -> Result<Self, Error> {
         let mut ebpf = EbpfLoader::new().load(EBPF_OBJECT)?;
+        let maps = ClassifierMaps::take_from(&mut ebpf)?;
+        let mut classifier = Self { ebpf, maps };
+        classifier
+            .xdp_mut()?
+            .load()
+            .map_err(Error::program(PROGRAM_CLASSIFY))?;
+        Ok(classifier)
+    }
+
+    /// Loads the program with its maps pinned in `pin_dir`: maps already pinned there are
+    /// reused (so counters, flows and prefixes survive a reload), missing ones are created and
+    /// pinned 0600. The directory must have been prepared (`PinDir::prepare`).
+    pub fn load_pinned(pin_dir: &PinDir) -> Result<Self, Error> {
+        let paths: Vec<_> = ALL_MAPS
+            .iter()
+            .map(|name| (*name, pin_dir.map(name)))
+            .collect();
+        let mut loader = EbpfLoader::new();
+        for (name, path) in &paths {
+            loader.map_pin_path(name, path.as_path());
+        }
+        let mut ebpf = loader.load(EBPF_OBJECT)?;
+        for (_, path) in &paths {
+            restrict(path, 0o600)?;
+        }
         let maps = ClassifierMaps::take_from(&mut ebpf)?;
         let mut classifier = Self { ebpf, maps };
         classifier

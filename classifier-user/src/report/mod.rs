@@ -1,5 +1,8 @@
-//! Turning kernel counters and flow entries into what an operator reads.
+//! Turning kernel counters, flow entries and pinned state into what an operator reads.
 
 mod counter_labels;
+pub mod flows;
+pub mod stats;
+pub mod status;
 
 pub use counter_labels::counter_label;

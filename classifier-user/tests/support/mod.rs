@@ -124,7 +124,7 @@ impl Kernel {
         let prefix = prefix.parse().expect("a valid prefix in the test");
         self.classifier
             .maps
-            .set_prefix(prefix, PrefixValue { lists })
+            .set_prefix(prefix, PrefixValue { lists, own: lists })
             .expect("inserting a prefix");
     }
 

@@ -1,0 +1,34 @@
+//! State only the user side reads, kept in maps so that it lives in the pinned state with
+//! everything else: a CLI run from any shell finds it there.
+
+/// Longest list name, in bytes.
+pub const LIST_NAME_LEN: usize = 24;
+
+/// The name of one prefix list; index = list bit. An all-zero name is an unused slot.
+#[repr(C)]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListName {
+    pub name: [u8; LIST_NAME_LEN],
+}
+
+/// Interface name length, as the kernel's IFNAMSIZ (with the terminating NUL).
+pub const IFNAME_LEN: usize = 16;
+
+/// `Attachment::mode`.
+pub const ATTACH_NATIVE: u32 = 1;
+pub const ATTACH_SKB: u32 = 2;
+
+/// One interface the program is attached to, keyed by ifindex in `ATTACHMENTS`.
+#[repr(C)]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Attachment {
+    pub name: [u8; IFNAME_LEN],
+    pub mode: u32,
+    /// Network namespace inode the interface lives in (0 = the host's).
+    pub netns_inode: u32,
+    /// Unix time of the attach, in seconds.
+    pub attached_at: u64,
+}
+
+/// Interfaces that can be attached at once.
+pub const MAX_ATTACHMENTS: u32 = 64;

@@ -1,0 +1,75 @@
+//! `classifier flows`: the flow table, biggest first.
+
+use clap::Args;
+use classifier::{ClassifierMaps, control::lists::ListNames, report::flows};
+
+use super::{
+    Context,
+    output::{bytes, print_json, print_table},
+};
+
+/// Show the flows the classifier remembers, sorted by bytes.
+///
+/// One entry per connection (both directions); the client is the endpoint whose packet
+/// created the entry. Entries age out of the table least-recently-used first.
+#[derive(Args)]
+#[command(after_help = "Examples:
+  classifier flows --top 20
+  classifier flows --mptcp --json")]
+pub struct FlowsArgs {
+    #[arg(long)]
+    json: bool,
+    /// Only Multipath TCP flows.
+    #[arg(long)]
+    mptcp: bool,
+    /// At most N flows [default: 50 in a table, all in JSON].
+    #[arg(long, value_name = "N")]
+    top: Option<usize>,
+}
+
+pub fn flows(context: &Context, args: FlowsArgs) -> anyhow::Result<()> {
+    let maps = ClassifierMaps::open_pinned(&context.pin_dir)?;
+    let names = ListNames::read(&maps)?;
+    let entries = maps.flows()?;
+    let top = args.top.or((!args.json).then_some(50));
+    let views = flows::views(&entries, &names, args.mptcp, top);
+    if args.json {
+        return print_json(&views);
+    }
+    let mut rows = vec![
+        [
+            "CLIENT", "SERVER", "PROTO", "CLASSES", "MPTCP", "DSCP", "PACKETS", "BYTES", "IDLE",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect::<Vec<_>>(),
+    ];
+    for view in &views {
+        let mut classes = view.lists.clone();
+        if view.mptcp {
+            classes.insert(0, "mptcp".to_owned());
+        }
+        rows.push(vec![
+            view.client.clone(),
+            view.server.clone(),
+            view.protocol.to_owned(),
+            if classes.is_empty() {
+                "-".to_owned()
+            } else {
+                classes.join(",")
+            },
+            if view.mptcp_subtypes.is_empty() {
+                "-".to_owned()
+            } else {
+                view.mptcp_subtypes.join(",")
+            },
+            view.dscp.clone().unwrap_or_else(|| "-".to_owned()),
+            view.packets.to_string(),
+            bytes(view.bytes),
+            format!("{:.0}s", view.idle_seconds),
+        ]);
+    }
+    print_table(&rows);
+    println!("{} of {} flows shown", views.len(), entries.len());
+    Ok(())
+}

@@ -1,0 +1,105 @@
+//! The command-line interface: global options, the subcommands, and what they share.
+
+mod attach;
+mod flows;
+mod output;
+mod policy;
+mod prefixes;
+mod stats;
+mod status;
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use classifier::{
+    PinDir,
+    config_file::{ConfigFile, DEFAULT_CONFIG_FILE},
+    control::{attach::require_root, netns},
+    load::DEFAULT_PIN_DIR,
+};
+
+/// Classify and deprioritize Apple/CDN and Multipath TCP traffic on a Linux router, in the
+/// kernel's fast path (XDP).
+///
+/// `classifier attach` loads the program and pins it with its maps under the pin directory;
+/// every other command works on that pinned state from any shell, so no daemon is needed and
+/// nothing is lost when the CLI exits.
+#[derive(Parser)]
+#[command(name = "classifier", version, propagate_version = true)]
+#[command(after_help = "Examples:
+  classifier attach eth1 eth2                  # classify what enters eth1 and eth2
+  classifier prefixes add 198.51.100.0/24      # add a prefix to the apple list
+  classifier policy set list:apple=LE mptcp=CS1
+  classifier stats --watch 2                   # counters and rates every 2 s
+  classifier flows --mptcp --top 10
+  classifier detach --all")]
+pub struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct Global {
+    /// bpffs directory holding the pinned state [default: /sys/fs/bpf/classifier, or the
+    /// config file's pin_dir]. bpffs is mounted on /sys/fs/bpf if it is not.
+    #[arg(long, global = true, env = "CLASSIFIER_PIN_DIR", value_name = "DIR")]
+    pin_dir: Option<PathBuf>,
+    /// Act on the interfaces of network namespace NAME (/run/netns/NAME); the state stays pinned
+    /// in the host's bpffs. Running under `nsenter --net=...` works too.
+    #[arg(long, global = true, value_name = "NAME")]
+    netns: Option<String>,
+    /// Configuration file (TOML: pin_dir, policy, lists and their files) [default:
+    /// /etc/classifier/config.toml, if it exists]. Flags override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Attach(attach::AttachArgs),
+    Detach(attach::DetachArgs),
+    Status(status::StatusArgs),
+    Prefixes(prefixes::PrefixesArgs),
+    Policy(policy::PolicyArgs),
+    Stats(stats::StatsArgs),
+    Flows(flows::FlowsArgs),
+}
+
+/// What every subcommand gets: the pin directory and the configuration file.
+pub struct Context {
+    pub pin_dir: PinDir,
+    pub config: ConfigFile,
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    require_root()?;
+    let config = match &cli.global.config {
+        Some(path) => ConfigFile::read(path, true)?,
+        None => ConfigFile::read(DEFAULT_CONFIG_FILE.as_ref(), false)?,
+    };
+    let pin_dir = cli
+        .global
+        .pin_dir
+        .clone()
+        .or_else(|| config.pin_dir.clone())
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_PIN_DIR));
+    if let Some(name) = &cli.global.netns {
+        netns::enter(name).with_context(|| format!("--netns {name}"))?;
+    }
+    let context = Context {
+        pin_dir: PinDir::new(pin_dir),
+        config,
+    };
+    match cli.command {
+        Command::Attach(args) => attach::attach(&context, args),
+        Command::Detach(args) => attach::detach(&context, args),
+        Command::Status(args) => status::status(&context, args),
+        Command::Prefixes(args) => prefixes::prefixes(&context, args),
+        Command::Policy(args) => policy::policy(&context, args),
+        Command::Stats(args) => stats::stats(&context, args),
+        Command::Flows(args) => flows::flows(&context, args),
+    }
+}

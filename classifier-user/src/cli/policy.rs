@@ -1,0 +1,114 @@
+//! `classifier policy`: the ordered rules that map what matched to a DSCP.
+
+use clap::{Args, Subcommand, ValueEnum};
+use classifier::{
+    ClassifierMaps,
+    control::{
+        lists::ListNames,
+        policy::{self, Rule},
+    },
+};
+use classifier_common::config::CONFIG_DRY_RUN;
+use serde::Serialize;
+
+use super::{Context, output::print_json};
+
+/// Show or set the policy: ordered rules MATCH=ACTION, the first match wins.
+///
+/// MATCH is `mptcp` (the packet's flow is Multipath TCP), `list:NAME` (its source or
+/// destination is in list NAME), or both joined by `+`. ACTION is the DSCP to write: a name
+/// (CS0-CS7, AF11-AF43, EF, LE = Lower Effort, RFC 8622) or a number 0-63; or `keep` to count
+/// the traffic and leave its DSCP alone. Traffic matching no rule is left alone. A change
+/// applies to established flows from their next packet.
+#[derive(Args)]
+#[command(after_help = "Examples:
+  classifier policy show
+  classifier policy set list:apple=LE mptcp=keep     # the default
+  classifier policy set mptcp+list:apple=LE list:apple=AF11
+  classifier policy set --dry-run on                 # count what would be marked, change nothing")]
+pub struct PolicyArgs {
+    #[command(subcommand)]
+    command: PolicyCommand,
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Show the rules and the dry-run state.
+    Show {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace the rules (if any are given) and/or switch dry-run.
+    Set {
+        /// The rules, in order.
+        #[arg(value_name = "MATCH=ACTION", required_unless_present = "dry_run")]
+        rules: Vec<String>,
+        /// on: count what would be marked and rewrite nothing.
+        #[arg(long, value_enum, value_name = "on|off")]
+        dry_run: Option<OnOff>,
+    },
+}
+
+#[derive(Copy, Clone, ValueEnum)]
+enum OnOff {
+    On,
+    Off,
+}
+
+#[derive(Serialize)]
+struct PolicyView {
+    rules: Vec<String>,
+    dry_run: bool,
+}
+
+pub fn policy(context: &Context, args: PolicyArgs) -> anyhow::Result<()> {
+    let mut maps = ClassifierMaps::open_pinned(&context.pin_dir)?;
+    let names = ListNames::read(&maps)?;
+    let json = match args.command {
+        PolicyCommand::Show { json } => json,
+        PolicyCommand::Set { rules, dry_run } => {
+            let rules: Vec<Rule> = rules
+                .iter()
+                .map(|rule| rule.parse())
+                .collect::<Result<_, _>>()?;
+            let mut config = maps.config()?;
+            if !rules.is_empty() {
+                policy::encode(&rules, &names, &mut config)?;
+            }
+            match dry_run {
+                Some(OnOff::On) => config.flags |= CONFIG_DRY_RUN,
+                Some(OnOff::Off) => config.flags &= !CONFIG_DRY_RUN,
+                None => {}
+            }
+            config.generation = config.generation.wrapping_add(1);
+            maps.set_config(&config)?;
+            false
+        }
+    };
+    let config = maps.config()?;
+    let view = PolicyView {
+        rules: policy::decode(&config, &names)
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        dry_run: config.flags & CONFIG_DRY_RUN != 0,
+    };
+    if json {
+        return print_json(&view);
+    }
+    for (index, rule) in view.rules.iter().enumerate() {
+        println!("{}. {rule}", index + 1);
+    }
+    if view.rules.is_empty() {
+        println!("no rules: nothing is marked");
+    }
+    println!(
+        "dry run: {}",
+        if view.dry_run {
+            "on (nothing is rewritten)"
+        } else {
+            "off"
+        }
+    );
+    Ok(())
+}

@@ -1,0 +1,138 @@
+//! `classifier stats`: counters, once or every few seconds with rates.
+
+use std::{thread, time::Instant};
+
+use clap::Args;
+use classifier::{
+    ClassifierMaps,
+    control::lists::ListNames,
+    report::stats::{Count, Snapshot, Stats},
+};
+
+use super::{
+    Context,
+    output::{bytes, print_table, si},
+};
+
+/// Show the counters: packets and bytes per class, per MPTCP subtype, marked, and parse
+/// errors.
+///
+/// Every packet is in exactly one class (non_ip, malformed, mptcp, listed, normal); the other
+/// groups are breakdowns. Counters are per CPU in the kernel and summed here. The JSON keys are
+/// stable: every leaf is {"packets", "bytes"}; marked packets are at `actions.marked.packets`.
+#[derive(Args)]
+#[command(after_help = "Examples:
+  classifier stats
+  classifier stats --watch 1            # rates every second (Ctrl-C to stop)
+  classifier stats --json | jq .actions.marked.packets")]
+pub struct StatsArgs {
+    /// JSON (one object; in watch mode one object per line).
+    #[arg(long)]
+    json: bool,
+    /// Print again every SECS seconds, with rates.
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    watch: Option<u64>,
+    /// Show each CPU's counts too.
+    #[arg(long)]
+    per_cpu: bool,
+}
+
+pub fn stats(context: &Context, args: StatsArgs) -> anyhow::Result<()> {
+    let maps = ClassifierMaps::open_pinned(&context.pin_dir)?;
+    let names = ListNames::read(&maps)?;
+    let Some(seconds) = args.watch else {
+        let per_cpu = maps.counters_per_cpu()?;
+        let stats = Snapshot {
+            per_cpu: &per_cpu,
+            previous: None,
+            show_per_cpu: args.per_cpu,
+        }
+        .stats(&names);
+        return print(&stats, args.json, false);
+    };
+    let mut previous = maps.counters_per_cpu()?;
+    let mut then = Instant::now();
+    loop {
+        thread::sleep(std::time::Duration::from_secs(seconds));
+        let now = Instant::now();
+        let current = maps.counters_per_cpu()?;
+        let stats = Snapshot {
+            per_cpu: &current,
+            previous: Some((&previous, now.duration_since(then).as_secs_f64())),
+            show_per_cpu: args.per_cpu,
+        }
+        .stats(&names);
+        print(&stats, args.json, true)?;
+        (previous, then) = (current, now);
+    }
+}
+
+fn print(stats: &Stats, json: bool, watching: bool) -> anyhow::Result<()> {
+    if json {
+        let text = if watching {
+            serde_json::to_string(stats)?
+        } else {
+            serde_json::to_string_pretty(stats)?
+        };
+        println!("{text}");
+        return Ok(());
+    }
+    let mut header = vec!["", "PACKETS", "BYTES"];
+    if watching {
+        header.extend(["PKT/S", "BIT/S"]);
+    }
+    let mut rows = vec![header.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>()];
+    let mut row = |label: String, count: &Count, always: bool| {
+        if !always && count.packets == 0 {
+            return;
+        }
+        let mut cells = vec![label, count.packets.to_string(), bytes(count.bytes)];
+        if let (Some(pps), Some(bps)) = (count.packets_per_second, count.bits_per_second) {
+            cells.extend([si(pps), si(bps)]);
+        }
+        if let Some(per_cpu) = &count.per_cpu {
+            let cpus: Vec<String> = per_cpu.iter().map(|c| c.packets.to_string()).collect();
+            cells.push(format!("per cpu: {}", cpus.join(" ")));
+        }
+        rows.push(cells);
+    };
+    row("total".to_owned(), &stats.total, true);
+    for (name, count) in &stats.classes {
+        row(format!("class {name}"), count, true);
+    }
+    for (name, count) in &stats.lists {
+        row(format!("list {name}"), count, true);
+    }
+    for (name, count) in &stats.actions {
+        row(name.replace('_', " "), count, *name == "marked");
+    }
+    row("mptcp option".to_owned(), &stats.mptcp.option, true);
+    for (name, count) in &stats.mptcp.subtypes {
+        row(format!("mptcp {name}"), count, false);
+    }
+    for (name, count) in &stats.mptcp.mp_capable_versions {
+        row(format!("mp_capable {name}"), count, false);
+    }
+    for (group, counts) in [
+        ("", &stats.network),
+        ("", &stats.transport),
+        ("fragments ", &stats.fragments),
+        ("flows ", &stats.flows),
+    ] {
+        for (name, count) in counts {
+            row(format!("{group}{name}"), count, false);
+        }
+    }
+    let errors: u64 = stats.errors.values().map(|c| c.packets).sum();
+    for (name, count) in &stats.errors {
+        row(format!("error {name}"), count, false);
+    }
+    print_table(&rows);
+    if errors == 0 {
+        println!("no parse errors");
+    }
+    if watching {
+        println!();
+    }
+    Ok(())
+}

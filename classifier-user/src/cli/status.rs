@@ -1,0 +1,87 @@
+//! `classifier status`.
+
+use clap::Args;
+use classifier::{ClassifierMaps, report::status};
+
+use super::{
+    Context,
+    output::{print_json, print_table},
+};
+
+/// Show where the classifier is attached, how full its maps are, and the policy.
+#[derive(Args)]
+pub struct StatusArgs {
+    /// One JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn status(context: &Context, args: StatusArgs) -> anyhow::Result<()> {
+    let maps = ClassifierMaps::open_pinned(&context.pin_dir)?;
+    let status = status::status(&context.pin_dir, &maps)?;
+    if args.json {
+        return print_json(&status);
+    }
+    println!("state: {}", status.pin_dir);
+    match &status.program {
+        Some(program) => println!(
+            "program: id {}, loaded {}, {} instructions",
+            program.id,
+            program.loaded_at.as_deref().unwrap_or("?"),
+            program
+                .instructions
+                .map_or("?".to_owned(), |n| n.to_string())
+        ),
+        None => println!("program: none pinned"),
+    }
+    if status.interfaces.is_empty() {
+        println!("interfaces: none attached");
+    } else {
+        let mut rows = vec![vec![
+            "INTERFACE".to_owned(),
+            "MODE".to_owned(),
+            "PROGRAM".to_owned(),
+            "LINK".to_owned(),
+            "NETNS".to_owned(),
+            "ATTACHED".to_owned(),
+        ]];
+        for interface in &status.interfaces {
+            rows.push(vec![
+                interface.interface.clone(),
+                interface.mode.to_owned(),
+                interface.program_id.to_string(),
+                interface.link_id.to_string(),
+                interface.netns.map_or("host".to_owned(), |n| n.to_string()),
+                interface.attached_at.clone().unwrap_or_default(),
+            ]);
+        }
+        print_table(&rows);
+    }
+    let lists: Vec<String> = status
+        .prefixes
+        .lists
+        .iter()
+        .map(|(name, count)| format!("{name} {count}"))
+        .collect();
+    println!(
+        "prefixes: {} IPv4, {} IPv6 (lists: {})",
+        status.prefixes.ipv4,
+        status.prefixes.ipv6,
+        lists.join(", ")
+    );
+    println!("flows: {} of {}", status.flows.used, status.flows.max);
+    println!(
+        "policy{}: {}",
+        if status.policy.dry_run {
+            " (dry run: counting only)"
+        } else {
+            ""
+        },
+        if status.policy.rules.is_empty() {
+            "no rules".to_owned()
+        } else {
+            status.policy.rules.join(" ")
+        }
+    );
+    Ok(())
+}

@@ -1,0 +1,344 @@
+//! Attaching the program to interfaces and detaching it, through bpf_links pinned one per
+//! interface: the attachment outlives the CLI, and `--replace` swaps the program under a
+//! link atomically (bpf_link_update), keeping maps and counters.
+
+use std::{
+    ffi::CString,
+    fs,
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use aya::programs::{
+    Xdp, XdpMode,
+    links::{FdLink, LinkError, PinnedLink},
+    xdp::XdpLink,
+};
+use aya_obj::programs::XdpAttachType;
+use classifier_common::{
+    Attachment,
+    control::{ATTACH_NATIVE, ATTACH_SKB, IFNAME_LEN},
+};
+
+use super::{netns, state};
+use crate::{
+    Classifier, ClassifierMaps, Error, PinDir,
+    config_file::ConfigFile,
+    load::{
+        names::{MAP_ATTACHMENTS, PROGRAM_CLASSIFY},
+        restrict,
+    },
+};
+
+/// How to attach: native (in the driver), skb (generic, slower, works everywhere), or native
+/// with a fall-back to skb.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Auto,
+    Native,
+    Skb,
+}
+
+/// What attach did on one interface.
+#[derive(Clone, Debug)]
+pub struct Attached {
+    pub interface: String,
+    /// `ATTACH_NATIVE` or `ATTACH_SKB`.
+    pub mode: u32,
+    pub replaced: bool,
+    /// Why native mode was not used, when `Auto` fell back to skb.
+    pub fell_back: Option<String>,
+}
+
+pub fn require_root() -> Result<(), Error> {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err(Error::NotRoot);
+    }
+    Ok(())
+}
+
+fn ifindex(name: &str) -> Result<u32, Error> {
+    let unknown = || Error::UnknownInterface {
+        name: name.to_owned(),
+        netns: netns::describe_current(),
+    };
+    if name.is_empty() || name.len() >= IFNAME_LEN || name.contains('/') {
+        return Err(unknown());
+    }
+    let c_name = CString::new(name).map_err(|_| unknown())?;
+    // SAFETY: c_name is NUL-terminated.
+    match unsafe { libc::if_nametoindex(c_name.as_ptr()) } {
+        0 => Err(unknown()),
+        index => Ok(index),
+    }
+}
+
+/// Attaches to every interface in `interfaces`, or to none of them: an interface that fails
+/// undoes the attachments this call made before it.
+pub fn attach(
+    pin_dir: &PinDir,
+    interfaces: &[String],
+    mode: Mode,
+    replace: bool,
+    config_file: &ConfigFile,
+) -> Result<Vec<Attached>, Error> {
+    require_root()?;
+    let mut seen = Vec::new();
+    for name in interfaces {
+        ifindex(name)?;
+        if !seen.contains(name) {
+            seen.push(name.clone());
+        }
+    }
+    pin_dir.prepare()?;
+    for name in &seen {
+        if !replace && pin_dir.link(&netns::link_pin_name(name)).exists() {
+            return Err(Error::AlreadyAttached { name: name.clone() });
+        }
+    }
+
+    // One program for every interface: the pinned one, unless this is a replace (or there is
+    // none yet), when this binary's program is loaded with the pinned maps.
+    let new_program = replace || !pin_dir.program().exists();
+    let mut loaded = None;
+    let mut pinned_program;
+    let (xdp, maps): (&mut Xdp, ClassifierMaps) = if new_program {
+        let classifier = loaded.insert(Classifier::load_pinned(pin_dir).map_err(
+            |error| match error {
+                Error::Load(source) => Error::IncompatibleState {
+                    dir: pin_dir.path().to_path_buf(),
+                    detail: format!("the pinned maps do not fit this program: {source}"),
+                },
+                other => other,
+            },
+        )?);
+        let maps = ClassifierMaps::open_fresh_or_pinned(pin_dir, config_file)?;
+        (classifier.xdp_mut()?, maps)
+    } else {
+        let maps = ClassifierMaps::open_pinned(pin_dir)?;
+        pinned_program = Xdp::from_pin(pin_dir.program(), XdpAttachType::Interface)
+            .map_err(Error::program(PROGRAM_CLASSIFY))?;
+        (&mut pinned_program, maps)
+    };
+    let mut maps = maps;
+
+    let mut done: Vec<(String, Attached)> = Vec::new();
+    for name in &seen {
+        let pin_name = netns::link_pin_name(name);
+        let result = attach_one(xdp, &mut maps, pin_dir, name, &pin_name, mode, replace);
+        match result {
+            Ok(attached) => done.push((pin_name, attached)),
+            Err(error) => {
+                for (pin_name, attached) in done {
+                    if !attached.replaced {
+                        let _ = detach_pin(pin_dir, &mut maps, &pin_name);
+                    }
+                }
+                return Err(error);
+            }
+        }
+    }
+    if new_program {
+        let path = pin_dir.program();
+        let _ = fs::remove_file(&path);
+        xdp.pin(&path).map_err(|error| {
+            Error::io(format!("pinning {}", path.display()))(std::io::Error::other(error))
+        })?;
+        restrict(&path, 0o600)?;
+    }
+    Ok(done.into_iter().map(|(_, attached)| attached).collect())
+}
+
+fn attach_one(
+    xdp: &mut Xdp,
+    maps: &mut ClassifierMaps,
+    pin_dir: &PinDir,
+    name: &str,
+    pin_name: &str,
+    mode: Mode,
+    replace: bool,
+) -> Result<Attached, Error> {
+    let link_path = pin_dir.link(pin_name);
+    if replace && link_path.exists() {
+        let link = PinnedLink::from_pin(&link_path).map_err(link_error(name))?;
+        let link = XdpLink::try_from(FdLink::from(link)).map_err(link_error(name))?;
+        let id = xdp
+            .attach_to_link(link)
+            .map_err(Error::program(PROGRAM_CLASSIFY))?;
+        // The pin keeps the link; this handle may go.
+        drop(
+            xdp.take_link(id)
+                .map_err(Error::program(PROGRAM_CLASSIFY))?,
+        );
+        let mode = attachment_of(maps, &link_path).map_or(ATTACH_NATIVE, |a| a.mode);
+        return Ok(Attached {
+            interface: name.to_owned(),
+            mode,
+            replaced: true,
+            fell_back: None,
+        });
+    }
+    let (id, mode, fell_back) = match mode {
+        Mode::Native => (
+            attach_mode(xdp, name, XdpMode::Driver)?,
+            ATTACH_NATIVE,
+            None,
+        ),
+        Mode::Skb => (attach_mode(xdp, name, XdpMode::Skb)?, ATTACH_SKB, None),
+        Mode::Auto => match attach_mode(xdp, name, XdpMode::Driver) {
+            Ok(id) => (id, ATTACH_NATIVE, None),
+            Err(native) => (
+                attach_mode(xdp, name, XdpMode::Skb)?,
+                ATTACH_SKB,
+                Some(native.to_string()),
+            ),
+        },
+    };
+    let link = xdp
+        .take_link(id)
+        .map_err(Error::program(PROGRAM_CLASSIFY))?;
+    let link = FdLink::try_from(link).map_err(link_error(name))?;
+    let link_id = link.info().map_err(link_error(name))?.id();
+    link.pin(&link_path).map_err(|error| {
+        Error::io(format!("pinning {}", link_path.display()))(std::io::Error::other(error))
+    })?;
+    restrict(&link_path, 0o600)?;
+    let mut attachment = Attachment {
+        mode,
+        netns_inode: netns::current_if_not_host().unwrap_or(0) as u32,
+        attached_at: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        ..Attachment::default()
+    };
+    attachment.name[..name.len()].copy_from_slice(name.as_bytes());
+    maps.attachments
+        .insert(link_id, attachment, 0)
+        .map_err(Error::map(MAP_ATTACHMENTS))?;
+    Ok(Attached {
+        interface: name.to_owned(),
+        mode,
+        replaced: false,
+        fell_back,
+    })
+}
+
+fn attach_mode(
+    xdp: &mut Xdp,
+    name: &str,
+    mode: XdpMode,
+) -> Result<aya::programs::xdp::XdpLinkId, Error> {
+    xdp.attach(name, mode).map_err(|source| Error::Attach {
+        interface: name.to_owned(),
+        mode: if mode == XdpMode::Skb {
+            "skb"
+        } else {
+            "native"
+        },
+        source,
+    })
+}
+
+fn link_error(name: &str) -> impl FnOnce(LinkError) -> Error + '_ {
+    move |error| Error::io(format!("the link of {name}"))(std::io::Error::other(error))
+}
+
+/// The bookkeeping entry of the link pinned at `path`.
+pub(crate) fn attachment_of(maps: &ClassifierMaps, path: &std::path::Path) -> Option<Attachment> {
+    let link = PinnedLink::from_pin(path).ok()?;
+    let id = FdLink::from(link).info().ok()?.id();
+    maps.attachments.get(&id, 0).ok()
+}
+
+/// Removes one interface's link pin (detaching the program) and its bookkeeping.
+fn detach_pin(pin_dir: &PinDir, maps: &mut ClassifierMaps, pin_name: &str) -> Result<(), Error> {
+    let path = pin_dir.link(pin_name);
+    if let Ok(link) = PinnedLink::from_pin(&path)
+        && let Ok(info) = FdLink::from(link).info()
+    {
+        let _ = maps.attachments.remove(&info.id());
+    }
+    fs::remove_file(&path).map_err(Error::io(format!("removing {}", path.display())))
+}
+
+/// The pin names under `links/`.
+pub fn attached_pins(pin_dir: &PinDir) -> Result<Vec<String>, Error> {
+    let dir = pin_dir.links();
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return Ok(Vec::new());
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// Detaches from `interfaces` (in the current network namespace), or from every interface;
+/// `purge` then removes the maps and the pin directory too.
+pub fn detach(
+    pin_dir: &PinDir,
+    interfaces: &[String],
+    all: bool,
+    purge: bool,
+) -> Result<Vec<String>, Error> {
+    require_root()?;
+    pin_dir.check_no_symlinks()?;
+    let pins = if all {
+        attached_pins(pin_dir)?
+    } else {
+        let mut pins = Vec::new();
+        for name in interfaces {
+            let pin_name = netns::link_pin_name(name);
+            if !pin_dir.link(&pin_name).exists() {
+                return Err(Error::NotAttached { name: name.clone() });
+            }
+            pins.push(pin_name);
+        }
+        pins
+    };
+    if purge && !all {
+        let remaining: Vec<String> = attached_pins(pin_dir)?
+            .into_iter()
+            .filter(|pin| !pins.contains(pin))
+            .collect();
+        if !remaining.is_empty() {
+            return Err(Error::PurgeWhileAttached {
+                attached: remaining.join(", "),
+            });
+        }
+    }
+    let mut maps = ClassifierMaps::open_pinned(pin_dir).ok();
+    for pin in &pins {
+        match maps.as_mut() {
+            Some(maps) => detach_pin(pin_dir, maps, pin)?,
+            None => {
+                let path = pin_dir.link(pin);
+                fs::remove_file(&path)
+                    .map_err(Error::io(format!("removing {}", path.display())))?;
+            }
+        }
+    }
+    if purge {
+        drop(maps);
+        let path = pin_dir.path();
+        if path.exists() {
+            fs::remove_dir_all(path).map_err(Error::io(format!("removing {}", path.display())))?;
+        }
+    }
+    Ok(pins)
+}
+
+impl ClassifierMaps {
+    /// The pinned maps after a fresh load: initialized (config file or defaults) when they
+    /// were just created, else checked for compatibility.
+    fn open_fresh_or_pinned(pin_dir: &PinDir, config_file: &ConfigFile) -> Result<Self, Error> {
+        let mut maps = Self::open_pinned_unchecked(pin_dir)?;
+        if state::is_fresh(&maps)? {
+            state::initialize(&mut maps, config_file)?;
+        }
+        drop(maps);
+        Self::open_pinned(pin_dir)
+    }
+}

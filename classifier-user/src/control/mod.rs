@@ -1,0 +1,10 @@
+//! Changing the live state: prefix lists, policy, attachments. Every change is validated in
+//! full before the first map write, so a bad input changes nothing.
+
+pub mod attach;
+pub mod lists;
+pub mod netns;
+pub mod policy;
+pub mod prefix_file;
+pub mod prefixes;
+pub mod state;

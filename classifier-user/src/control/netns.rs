@@ -1,0 +1,67 @@
+//! Network namespaces. BPF objects and bpffs do not belong to a network namespace, so entering
+//! one (setns with CLONE_NEWNET only, as `nsenter --net` does) changes which interfaces we see
+//! while the pins stay in the host's bpffs. `ip netns exec` would also remount /sys and hide
+//! the host's bpffs, which is why it is not used.
+
+use std::{
+    fs::File,
+    os::{fd::AsRawFd as _, unix::fs::MetadataExt as _},
+    sync::atomic::{AtomicBool, Ordering},
+};
+
+use crate::Error;
+
+/// Set once `enter` switched namespaces.
+static ENTERED: AtomicBool = AtomicBool::new(false);
+
+/// Moves this thread (the CLI is single-threaded when it calls this) into /run/netns/NAME.
+pub fn enter(name: &str) -> Result<(), Error> {
+    if name.is_empty() || name.contains('/') || name.starts_with('.') {
+        return Err(Error::UnknownNetns {
+            name: name.to_owned(),
+        });
+    }
+    let path = format!("/run/netns/{name}");
+    let file = File::open(&path).map_err(|_| Error::UnknownNetns {
+        name: name.to_owned(),
+    })?;
+    // SAFETY: a valid namespace fd; CLONE_NEWNET switches only the network namespace.
+    if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        return Err(Error::io(format!("entering network namespace {name}"))(
+            std::io::Error::last_os_error(),
+        ));
+    }
+    ENTERED.store(true, Ordering::Relaxed);
+    Ok(())
+}
+
+fn inode(path: &str) -> Option<u64> {
+    std::fs::metadata(path).ok().map(|meta| meta.ino())
+}
+
+/// The inode of our network namespace, or None when it is the host's: that of PID 1 when it
+/// can be read (it cannot in some containers: then only a namespace entered with `--netns`
+/// counts as another one).
+pub fn current_if_not_host() -> Option<u64> {
+    let current = inode("/proc/self/ns/net")?;
+    let other = match inode("/proc/1/ns/net") {
+        Some(host) => current != host,
+        None => ENTERED.load(Ordering::Relaxed),
+    };
+    other.then_some(current)
+}
+
+/// The name under `links/` for an interface in the current network namespace.
+pub fn link_pin_name(interface: &str) -> String {
+    match current_if_not_host() {
+        Some(inode) => format!("{interface}@netns-{inode}"),
+        None => interface.to_owned(),
+    }
+}
+
+/// Where an interface lives, for messages: "" in the host, " in network namespace N" else.
+pub fn describe_current() -> String {
+    current_if_not_host().map_or_else(String::new, |inode| {
+        format!(" in network namespace {inode}")
+    })
+}

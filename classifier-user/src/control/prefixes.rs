@@ -1,0 +1,258 @@
+//! Changing prefix lists without a moment of mismatch.
+//!
+//! The kernel reads one value per lookup, that of the longest matching prefix, so every entry
+//! carries its *effective* lists: its own and those of every shorter prefix containing it.
+//! A change is planned in full on the user side (own lists → effective lists for every entry),
+//! checked against the map sizes, and only then written, in an order that never leaves an
+//! address unmatched that both the old and the new state match:
+//!
+//! 1. entries that are new or only gain lists;
+//! 2. entries that lose lists;
+//! 3. entries that no list holds any more, deleted.
+//!
+//! During step 1 every value only grows. In steps 2 and 3 an entry loses list L only if no
+//! prefix of L in the new state contains it, so an address still covered by L in the new
+//! state keeps L at its longest match throughout. If a write fails, the ones before it are
+//! undone. The generation is bumped at the end so established flows look again.
+
+use std::collections::BTreeMap;
+
+use classifier_common::{
+    PrefixValue,
+    limits::{PREFIX_V4_ENTRIES, PREFIX_V6_ENTRIES},
+};
+use ipnet::IpNet;
+
+use crate::{ClassifierMaps, Error};
+
+/// What to do to the prefix lists.
+#[derive(Clone, Debug)]
+pub enum Change {
+    /// Add these prefixes to list `list` (a bit index).
+    Add { list: u32, prefixes: Vec<IpNet> },
+    /// Remove these prefixes from one list, or from every list they are in.
+    Remove {
+        list: Option<u32>,
+        prefixes: Vec<IpNet>,
+    },
+    /// Make list `list` hold exactly these prefixes.
+    Replace { list: u32, prefixes: Vec<IpNet> },
+    /// Empty one list, or all of them.
+    Clear { list: Option<u32> },
+}
+
+/// What a change did to the tries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub inserted: usize,
+    pub updated: usize,
+    pub deleted: usize,
+}
+
+/// Applies `change` to the tries in `maps`: all of it, or (on an error) none of it.
+pub fn apply(maps: &mut ClassifierMaps, change: &Change) -> Result<Applied, Error> {
+    let current: BTreeMap<IpNet, PrefixValue> = maps.prefixes()?.into_iter().collect();
+    let own = desired_own(&current, change)?;
+    check_capacity(&own)?;
+    let desired = effective(&own);
+
+    let mut grow = Vec::new();
+    let mut shrink = Vec::new();
+    let mut delete = Vec::new();
+    for (prefix, value) in &desired {
+        match current.get(prefix) {
+            None => grow.push((*prefix, *value)),
+            Some(old) if old == value => {}
+            Some(old) if value.lists & old.lists == old.lists => grow.push((*prefix, *value)),
+            Some(_) => shrink.push((*prefix, *value)),
+        }
+    }
+    for prefix in current.keys() {
+        if !desired.contains_key(prefix) {
+            delete.push(*prefix);
+        }
+    }
+    let applied = Applied {
+        inserted: grow
+            .iter()
+            .filter(|(p, _)| !current.contains_key(p))
+            .count(),
+        updated: grow.len() + shrink.len()
+            - grow
+                .iter()
+                .filter(|(p, _)| !current.contains_key(p))
+                .count(),
+        deleted: delete.len(),
+    };
+
+    let mut journal = Journal::default();
+    let written = (|| {
+        for (prefix, value) in grow.iter().chain(&shrink) {
+            journal.note(*prefix, current.get(prefix).copied());
+            maps.set_prefix(*prefix, *value)?;
+        }
+        for prefix in &delete {
+            journal.note(*prefix, current.get(prefix).copied());
+            maps.remove_prefix(*prefix)?;
+        }
+        Ok(())
+    })();
+    if let Err(error) = written {
+        journal.undo(maps);
+        return Err(error);
+    }
+    maps.bump_generation()?;
+    Ok(applied)
+}
+
+/// Own lists per prefix after the change; an entry with no list left is dropped.
+fn desired_own(
+    current: &BTreeMap<IpNet, PrefixValue>,
+    change: &Change,
+) -> Result<BTreeMap<IpNet, u32>, Error> {
+    let mut own: BTreeMap<IpNet, u32> = current.iter().map(|(p, v)| (*p, v.own)).collect();
+    match change {
+        Change::Add { list, prefixes } => {
+            for prefix in prefixes {
+                *own.entry(prefix.trunc()).or_default() |= 1 << list;
+            }
+        }
+        Change::Remove { list, prefixes } => {
+            let mask = list.map_or(u32::MAX, |list| 1 << list);
+            for prefix in prefixes {
+                let lists = own
+                    .get_mut(&prefix.trunc())
+                    .filter(|lists| **lists & mask != 0);
+                let Some(lists) = lists else {
+                    return Err(Error::InvalidPrefix {
+                        text: prefix.to_string(),
+                        reason: match list {
+                            Some(_) => "it is not in that list".to_owned(),
+                            None => "it is in no list".to_owned(),
+                        },
+                    });
+                };
+                *lists &= !mask;
+            }
+        }
+        Change::Replace { list, prefixes } => {
+            for lists in own.values_mut() {
+                *lists &= !(1 << list);
+            }
+            for prefix in prefixes {
+                *own.entry(prefix.trunc()).or_default() |= 1 << list;
+            }
+        }
+        Change::Clear { list } => {
+            let mask = list.map_or(u32::MAX, |list| 1 << list);
+            for lists in own.values_mut() {
+                *lists &= !mask;
+            }
+        }
+    }
+    own.retain(|_, lists| *lists != 0);
+    Ok(own)
+}
+
+fn check_capacity(own: &BTreeMap<IpNet, u32>) -> Result<(), Error> {
+    let v4 = own.keys().filter(|p| matches!(p, IpNet::V4(_))).count();
+    let v6 = own.len() - v4;
+    for (map, capacity, needed) in [
+        ("the IPv4 prefix map", PREFIX_V4_ENTRIES, v4),
+        ("the IPv6 prefix map", PREFIX_V6_ENTRIES, v6),
+    ] {
+        if needed > capacity as usize {
+            return Err(Error::MapFull {
+                map,
+                capacity,
+                needed,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Effective lists: each prefix's own lists plus those of every prefix containing it.
+/// `own` iterates in address order, shorter prefixes first, which is a pre-order walk of the
+/// prefix tree: a stack of the enclosing prefixes is all it takes.
+fn effective(own: &BTreeMap<IpNet, u32>) -> BTreeMap<IpNet, PrefixValue> {
+    let mut enclosing: Vec<(IpNet, u32)> = Vec::new();
+    own.iter()
+        .map(|(prefix, lists)| {
+            while enclosing
+                .last()
+                .is_some_and(|(outer, _)| !outer.contains(prefix))
+            {
+                enclosing.pop();
+            }
+            let inherited = enclosing.last().map_or(0, |(_, lists)| *lists);
+            let value = PrefixValue {
+                lists: lists | inherited,
+                own: *lists,
+            };
+            enclosing.push((*prefix, value.lists));
+            (*prefix, value)
+        })
+        .collect()
+}
+
+/// Previous values of what was written, to put back if a later write fails.
+#[derive(Default)]
+struct Journal {
+    entries: Vec<(IpNet, Option<PrefixValue>)>,
+}
+
+impl Journal {
+    fn note(&mut self, prefix: IpNet, before: Option<PrefixValue>) {
+        self.entries.push((prefix, before));
+    }
+
+    fn undo(self, maps: &mut ClassifierMaps) {
+        for (prefix, before) in self.entries.into_iter().rev() {
+            // Best effort: the write that failed is already reported.
+            let _ = match before {
+                Some(value) => maps.set_prefix(prefix, value),
+                None => maps.remove_prefix(prefix),
+            };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn own(entries: &[(&str, u32)]) -> BTreeMap<IpNet, u32> {
+        entries
+            .iter()
+            .map(|(p, l)| (p.parse().unwrap(), *l))
+            .collect()
+    }
+
+    #[test]
+    fn more_specific_prefixes_inherit_the_lists_of_those_containing_them() {
+        let effective = effective(&own(&[
+            ("17.0.0.0/8", 0b01),
+            ("17.253.0.0/16", 0b10),
+            ("17.253.4.0/24", 0b100),
+            ("18.0.0.0/8", 0b1000),
+            ("2620:149::/32", 0b01),
+        ]));
+        let lists = |p: &str| effective[&p.parse::<IpNet>().unwrap()].lists;
+        assert_eq!(lists("17.0.0.0/8"), 0b01);
+        assert_eq!(lists("17.253.0.0/16"), 0b11);
+        assert_eq!(lists("17.253.4.0/24"), 0b111);
+        assert_eq!(lists("18.0.0.0/8"), 0b1000, "a sibling inherits nothing");
+        assert_eq!(lists("2620:149::/32"), 0b01);
+    }
+
+    #[test]
+    fn removing_a_prefix_that_is_not_there_is_an_error() {
+        let current = BTreeMap::new();
+        let change = Change::Remove {
+            list: None,
+            prefixes: vec!["17.0.0.0/8".parse().unwrap()],
+        };
+        assert!(desired_own(&current, &change).is_err());
+    }
+}

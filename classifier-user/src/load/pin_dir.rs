@@ -1,0 +1,129 @@
+//! The pin directory: where the live state (maps, the program, one link per interface) is
+//! pinned in bpffs, so that any later CLI run finds it and no daemon is needed.
+//!
+//! Layout: `maps/<MAP>`, `program`, `links/<interface>` (or `links/<interface>@netns-<inode>`
+//! for an interface in another network namespace). The directories are 0700, the pins 0600:
+//! only root may read or change the state.
+
+use std::{
+    fs,
+    os::unix::fs::{DirBuilderExt as _, PermissionsExt as _},
+    path::{Path, PathBuf},
+};
+
+use crate::Error;
+
+pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/classifier";
+
+/// statfs(2) f_type of a BPF filesystem.
+const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
+const BPFFS_ROOT: &str = "/sys/fs/bpf";
+
+#[derive(Clone, Debug)]
+pub struct PinDir {
+    path: PathBuf,
+}
+
+impl PinDir {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn map(&self, name: &str) -> PathBuf {
+        self.path.join("maps").join(name)
+    }
+
+    pub fn program(&self) -> PathBuf {
+        self.path.join("program")
+    }
+
+    pub fn links(&self) -> PathBuf {
+        self.path.join("links")
+    }
+
+    pub fn link(&self, pin_name: &str) -> PathBuf {
+        self.links().join(pin_name)
+    }
+
+    /// Whether state has been pinned here (by an earlier attach).
+    pub fn has_state(&self) -> bool {
+        self.map(super::names::MAP_CONFIG).exists()
+    }
+
+    /// Refuses a pin directory (or any part of it) that is a symbolic link: the state must not
+    /// be redirected somewhere else by whoever can create links.
+    pub fn check_no_symlinks(&self) -> Result<(), Error> {
+        for path in [self.path.clone(), self.path.join("maps"), self.links()] {
+            if let Ok(meta) = fs::symlink_metadata(&path)
+                && meta.file_type().is_symlink()
+            {
+                return Err(Error::Symlink { path });
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes the directory ready for pinning: bpffs mounted at /sys/fs/bpf when it is not
+    /// (it is not at boot on Debian), directories created 0700.
+    pub fn prepare(&self) -> Result<(), Error> {
+        self.check_no_symlinks()?;
+        let parent = self.path.parent().unwrap_or(Path::new("/"));
+        if !is_bpffs(parent) {
+            if parent == Path::new(BPFFS_ROOT) {
+                mount_bpffs()?;
+            } else if !is_bpffs(&self.path) {
+                return Err(Error::NotBpffs {
+                    dir: parent.to_path_buf(),
+                });
+            }
+        }
+        for dir in [self.path.clone(), self.path.join("maps"), self.links()] {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)
+                .map_err(Error::io(format!("creating {}", dir.display())))?;
+            restrict(&dir, 0o700)?;
+        }
+        Ok(())
+    }
+}
+
+/// Sets `path`'s mode: 0700 for directories, 0600 for pinned objects.
+pub(crate) fn restrict(path: &Path, mode: u32) -> Result<(), Error> {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .map_err(Error::io(format!("setting the mode of {}", path.display())))
+}
+
+fn is_bpffs(path: &Path) -> bool {
+    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) else {
+        return false;
+    };
+    let mut stat: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: c_path is NUL-terminated and stat is a valid, writable statfs.
+    let rc = unsafe { libc::statfs(c_path.as_ptr(), &mut stat) };
+    rc == 0 && stat.f_type as i64 == BPF_FS_MAGIC
+}
+
+fn mount_bpffs() -> Result<(), Error> {
+    let what = format!("mounting bpffs on {BPFFS_ROOT}");
+    let (source, target, fstype) = (c"bpf", c"/sys/fs/bpf", c"bpf");
+    // SAFETY: all strings are NUL-terminated literals; no data argument.
+    let rc = unsafe {
+        libc::mount(
+            source.as_ptr(),
+            target.as_ptr(),
+            fstype.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    if rc != 0 {
+        return Err(Error::io(what)(std::io::Error::last_os_error()));
+    }
+    Ok(())
+}

@@ -1,0 +1,171 @@
+//! `classifier stats`: the counters, grouped the way an operator reads them.
+//!
+//! The JSON keys are stable (documented in the README): every leaf is
+//! `{"packets": N, "bytes": N}`, plus `packets_per_second`/`bits_per_second` in watch mode and
+//! `per_cpu` with `--per-cpu`. Marked packets are at `actions.marked.packets`.
+
+use std::collections::BTreeMap;
+
+use classifier_common::{Counter, CounterValue, MptcpSubtype, ParseError, counter::COUNTER_SLOTS};
+use serde::Serialize;
+
+use crate::control::lists::ListNames;
+
+/// One counter as reported.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct Count {
+    pub packets: u64,
+    pub bytes: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub packets_per_second: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bits_per_second: Option<f64>,
+    /// Index = CPU number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_cpu: Option<Vec<CpuCount>>,
+}
+
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct CpuCount {
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct Stats {
+    pub total: Count,
+    /// Every packet is in exactly one class; they add up to `total`.
+    pub classes: BTreeMap<&'static str, Count>,
+    pub network: BTreeMap<&'static str, Count>,
+    pub transport: BTreeMap<&'static str, Count>,
+    pub fragments: BTreeMap<&'static str, Count>,
+    pub mptcp: Mptcp,
+    pub actions: BTreeMap<&'static str, Count>,
+    pub flows: BTreeMap<&'static str, Count>,
+    /// Parse errors by kind (all kinds, zeros included).
+    pub errors: BTreeMap<&'static str, Count>,
+    /// Packets matching each list (a packet may match several).
+    pub lists: BTreeMap<String, Count>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct Mptcp {
+    /// Packets carrying at least one MPTCP option.
+    pub option: Count,
+    /// Packets carrying each subtype.
+    pub subtypes: BTreeMap<&'static str, Count>,
+    /// MP_CAPABLE options by version: v0 (RFC 6824, iOS), v1 (RFC 8684, Linux).
+    pub mp_capable_versions: BTreeMap<&'static str, Count>,
+}
+
+/// Counter snapshots in, `Stats` out: `per_cpu[slot][cpu]`.
+pub struct Snapshot<'a> {
+    pub per_cpu: &'a [Vec<CounterValue>],
+    /// The previous snapshot and the seconds since it, for rates.
+    pub previous: Option<(&'a [Vec<CounterValue>], f64)>,
+    pub show_per_cpu: bool,
+}
+
+fn sum(values: &[CounterValue]) -> CounterValue {
+    values
+        .iter()
+        .fold(CounterValue::default(), |sum, v| CounterValue {
+            packets: sum.packets + v.packets,
+            bytes: sum.bytes + v.bytes,
+        })
+}
+
+impl Snapshot<'_> {
+    fn count(&self, slot: u32) -> Count {
+        let empty = Vec::new();
+        let values = self.per_cpu.get(slot as usize).unwrap_or(&empty);
+        let now = sum(values);
+        let mut count = Count {
+            packets: now.packets,
+            bytes: now.bytes,
+            ..Count::default()
+        };
+        if let Some((previous, seconds)) = self.previous
+            && seconds > 0.0
+        {
+            let then = sum(previous.get(slot as usize).unwrap_or(&empty));
+            count.packets_per_second =
+                Some(now.packets.saturating_sub(then.packets) as f64 / seconds);
+            count.bits_per_second =
+                Some(now.bytes.saturating_sub(then.bytes) as f64 * 8.0 / seconds);
+        }
+        if self.show_per_cpu {
+            count.per_cpu = Some(
+                values
+                    .iter()
+                    .map(|v| CpuCount {
+                        packets: v.packets,
+                        bytes: v.bytes,
+                    })
+                    .collect(),
+            );
+        }
+        count
+    }
+
+    pub fn stats(&self, lists: &ListNames) -> Stats {
+        let fixed = |pairs: &[(&'static str, Counter)]| {
+            pairs
+                .iter()
+                .map(|(name, counter)| (*name, self.count(counter.index())))
+                .collect::<BTreeMap<_, _>>()
+        };
+        Stats {
+            total: self.count(Counter::Packets.index()),
+            classes: fixed(&[
+                ("non_ip", Counter::ClassNonIp),
+                ("malformed", Counter::ClassMalformed),
+                ("mptcp", Counter::ClassMptcp),
+                ("listed", Counter::ClassListed),
+                ("normal", Counter::ClassNormal),
+            ]),
+            network: fixed(&[("ipv4", Counter::Ipv4), ("ipv6", Counter::Ipv6)]),
+            transport: fixed(&[
+                ("tcp", Counter::Tcp),
+                ("udp", Counter::Udp),
+                ("other", Counter::OtherTransport),
+            ]),
+            fragments: fixed(&[
+                ("ipv4", Counter::Ipv4Fragment),
+                ("ipv6", Counter::Ipv6Fragment),
+            ]),
+            mptcp: Mptcp {
+                option: self.count(Counter::MptcpOption.index()),
+                subtypes: MptcpSubtype::ALL
+                    .iter()
+                    .map(|s| (s.name(), self.count(Counter::for_mptcp_subtype(*s as u8))))
+                    .collect(),
+                mp_capable_versions: fixed(&[
+                    ("v0", Counter::MpCapableV0),
+                    ("v1", Counter::MpCapableV1),
+                    ("other", Counter::MpCapableOtherVersion),
+                ]),
+            },
+            actions: fixed(&[
+                ("marked", Counter::Marked),
+                ("already_marked", Counter::AlreadyMarked),
+                ("dry_run_would_mark", Counter::DryRunWouldMark),
+                ("kept_by_rule", Counter::KeptByRule),
+            ]),
+            flows: fixed(&[
+                ("created", Counter::FlowCreated),
+                ("insert_failed", Counter::FlowInsertFailed),
+            ]),
+            errors: ParseError::ALL
+                .iter()
+                .map(|e| (e.name(), self.count(Counter::for_parse_error(*e))))
+                .collect(),
+            lists: lists
+                .iter()
+                .map(|(bit, name)| (name.to_owned(), self.count(Counter::for_list(bit))))
+                .collect(),
+        }
+    }
+}
+
+const _: () = assert!(Counter::Ipv6Fragment.index() < COUNTER_SLOTS);

@@ -1,0 +1,157 @@
+//! `classifier status`: what is attached where, how full the maps are, and the policy.
+
+use std::{
+    collections::BTreeMap,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use aya::programs::{
+    ProgramInfo,
+    links::{FdLink, PinnedLink},
+};
+use classifier_common::{
+    config::CONFIG_DRY_RUN,
+    control::{ATTACH_NATIVE, IFNAME_LEN},
+    limits::FLOW_TABLE_ENTRIES,
+};
+use serde::Serialize;
+
+use crate::{
+    ClassifierMaps, Error, PinDir,
+    control::{attach::attached_pins, lists::ListNames, policy},
+};
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Status {
+    pub pin_dir: String,
+    pub program: Option<ProgramStatus>,
+    pub interfaces: Vec<InterfaceStatus>,
+    pub prefixes: PrefixCounts,
+    pub flows: FlowFill,
+    pub policy: PolicyStatus,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ProgramStatus {
+    pub id: u32,
+    /// RFC 3339, UTC.
+    pub loaded_at: Option<String>,
+    pub instructions: Option<u32>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct InterfaceStatus {
+    pub interface: String,
+    /// Inode of the network namespace, when not the host's.
+    pub netns: Option<u32>,
+    /// "native" or "skb".
+    pub mode: &'static str,
+    pub link_id: u32,
+    pub program_id: u32,
+    pub attached_at: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PrefixCounts {
+    pub ipv4: usize,
+    pub ipv6: usize,
+    /// Prefixes each list holds itself (not counting what it inherits).
+    pub lists: BTreeMap<String, usize>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct FlowFill {
+    pub used: usize,
+    pub max: u32,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PolicyStatus {
+    pub rules: Vec<String>,
+    pub dry_run: bool,
+    /// Bumped by every change of prefixes or policy.
+    pub generation: u32,
+}
+
+fn rfc3339(time: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(time).to_string()
+}
+
+pub fn status(pin_dir: &PinDir, maps: &ClassifierMaps) -> Result<Status, Error> {
+    let program = ProgramInfo::from_pin(pin_dir.program())
+        .ok()
+        .map(|info| ProgramStatus {
+            id: info.id(),
+            loaded_at: info.loaded_at().map(rfc3339),
+            instructions: info.size_translated().map(|bytes| bytes / 8),
+        });
+    let mut interfaces = Vec::new();
+    for pin in attached_pins(pin_dir)? {
+        let Ok(link) = PinnedLink::from_pin(pin_dir.link(&pin)) else {
+            continue;
+        };
+        let Ok(info) = FdLink::from(link).info() else {
+            continue;
+        };
+        let attachment = maps.attachments.get(&info.id(), 0).ok();
+        let name = attachment.map_or_else(
+            || pin.split('@').next().unwrap_or(&pin).to_owned(),
+            |a| {
+                let len = a.name.iter().position(|b| *b == 0).unwrap_or(IFNAME_LEN);
+                String::from_utf8_lossy(&a.name[..len]).into_owned()
+            },
+        );
+        interfaces.push(InterfaceStatus {
+            interface: name,
+            netns: attachment.and_then(|a| (a.netns_inode != 0).then_some(a.netns_inode)),
+            mode: match attachment.map(|a| a.mode) {
+                Some(ATTACH_NATIVE) => "native",
+                Some(_) => "skb",
+                None => "unknown",
+            },
+            link_id: info.id(),
+            program_id: info.program_id(),
+            attached_at: attachment
+                .map(|a| rfc3339(UNIX_EPOCH + Duration::from_secs(a.attached_at))),
+        });
+    }
+    let names = ListNames::read(maps)?;
+    let prefixes = maps.prefixes()?;
+    let mut lists: BTreeMap<String, usize> =
+        names.iter().map(|(_, name)| (name.to_owned(), 0)).collect();
+    for (_, value) in &prefixes {
+        for name in names.names_in(value.own) {
+            *lists.entry(name).or_default() += 1;
+        }
+    }
+    let used = maps.flows.keys().filter(|key| key.is_ok()).count();
+    let config = maps.config()?;
+    Ok(Status {
+        pin_dir: pin_dir.path().display().to_string(),
+        program,
+        interfaces,
+        prefixes: PrefixCounts {
+            ipv4: prefixes
+                .iter()
+                .filter(|(p, _)| matches!(p, ipnet::IpNet::V4(_)))
+                .count(),
+            ipv6: prefixes
+                .iter()
+                .filter(|(p, _)| matches!(p, ipnet::IpNet::V6(_)))
+                .count(),
+            lists,
+        },
+        flows: FlowFill {
+            used,
+            max: FLOW_TABLE_ENTRIES,
+        },
+        policy: PolicyStatus {
+            rules: policy::decode(&config, &names)
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            dry_run: config.flags & CONFIG_DRY_RUN != 0,
+            generation: config.generation,
+        },
+    })
+}
