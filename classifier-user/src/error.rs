@@ -32,6 +32,8 @@ pub enum Error {
         #[source]
         source: ProgramError,
     },
+    #[error("`{command}` failed: {stderr}")]
+    Command { command: String, stderr: String },
     #[error("{what}: {source}")]
     Io {
         what: String,

@@ -4,6 +4,7 @@
 pub mod config_file;
 pub mod control;
 pub mod error;
+pub mod lab;
 pub mod load;
 pub mod report;
 

@@ -5,6 +5,8 @@
     reason = "each test binary uses a different part of the support code"
 )]
 
+pub mod cli;
+pub mod hosts;
 pub mod mptcp;
 pub mod packet;
 

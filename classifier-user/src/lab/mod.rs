@@ -1,0 +1,163 @@
+//! Test hosts in network namespaces: the namespaces and veths that the integration tests and
+//! the demo lab create for themselves, and remove when dropped (also when a test fails).
+//! Traffic only ever flows between these namespaces.
+
+use std::{
+    fs::File,
+    os::fd::AsRawFd as _,
+    path::PathBuf,
+    process::{Command, Output},
+    sync::atomic::{AtomicU32, Ordering},
+    thread,
+};
+
+use crate::Error;
+
+/// A network namespace made by `ip netns add`, deleted (with its interfaces) on drop.
+pub struct Netns {
+    name: String,
+}
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// Runs a command to completion; a non-zero exit is an error carrying its stderr.
+pub fn run(program: &str, args: &[&str]) -> Result<Output, Error> {
+    let output = Command::new(program)
+        .args(args)
+        .output()
+        .map_err(Error::io(format!("running {program}")))?;
+    if !output.status.success() {
+        return Err(Error::Command {
+            command: format!("{program} {}", args.join(" ")),
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        });
+    }
+    Ok(output)
+}
+
+impl Netns {
+    /// A new namespace named `<prefix>-<pid>-<n>`, unique on this machine.
+    pub fn create(prefix: &str) -> Result<Self, Error> {
+        let name = format!(
+            "{prefix}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        run("ip", &["netns", "add", &name])?;
+        let netns = Self { name };
+        netns.ip(&["link", "set", "lo", "up"])?;
+        Ok(netns)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn path(&self) -> PathBuf {
+        PathBuf::from(format!("/run/netns/{}", self.name))
+    }
+
+    /// `ip -n NAME ...`
+    pub fn ip(&self, args: &[&str]) -> Result<Output, Error> {
+        let mut full = vec!["-n", self.name.as_str()];
+        full.extend_from_slice(args);
+        run("ip", &full)
+    }
+
+    /// Runs a program inside the namespace (`ip netns exec`: fine for sysctl, nft, ethtool).
+    pub fn exec(&self, program: &str, args: &[&str]) -> Result<Output, Error> {
+        let mut full = vec!["netns", "exec", self.name.as_str(), program];
+        full.extend_from_slice(args);
+        run("ip", &full)
+    }
+
+    /// Runs `work` on a thread that has entered this namespace (setns moves one thread only).
+    pub fn enter<R: Send>(&self, work: impl FnOnce() -> R + Send) -> Result<R, Error> {
+        let file = File::open(self.path()).map_err(Error::io(format!("opening {}", self.name)))?;
+        thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    // SAFETY: a valid namespace fd; only this thread changes namespace.
+                    if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                        return Err(Error::io(format!("entering {}", self.name))(
+                            std::io::Error::last_os_error(),
+                        ));
+                    }
+                    Ok(work())
+                })
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    }
+
+    /// The MAC address of an interface in this namespace.
+    pub fn mac(&self, device: &str) -> Result<String, Error> {
+        let output = self.ip(&["-j", "link", "show", "dev", device])?;
+        let links: serde_json::Value = serde_json::from_slice(&output.stdout)
+            .map_err(|error| Error::io("reading ip's JSON")(std::io::Error::other(error)))?;
+        links[0]["address"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| Error::Command {
+                command: format!("ip -n {} link show dev {device}", self.name),
+                stderr: "no address in the output".to_owned(),
+            })
+    }
+
+    /// Whether an XDP program is attached to `device` (per `ip -d link`).
+    pub fn has_xdp(&self, device: &str) -> Result<bool, Error> {
+        let output = self.ip(&["-d", "-j", "link", "show", "dev", device])?;
+        let links: serde_json::Value = serde_json::from_slice(&output.stdout)
+            .map_err(|error| Error::io("reading ip's JSON")(std::io::Error::other(error)))?;
+        Ok(!links[0]["xdp"].is_null())
+    }
+
+    /// Turns off what makes one skb of many packets (TSO/GSO on the way out, GRO on the way
+    /// in) and IPv6 on `device`, so that counts on both sides of the wire compare exactly.
+    pub fn plain_frames(&self, device: &str) -> Result<(), Error> {
+        self.exec(
+            "ethtool",
+            &["-K", device, "tso", "off", "gso", "off", "gro", "off"],
+        )?;
+        self.exec(
+            "sysctl",
+            &[
+                "-q",
+                "-w",
+                &format!("net.ipv6.conf.{device}.disable_ipv6=1"),
+            ],
+        )?;
+        Ok(())
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        // Deleting the namespace deletes its interfaces too; nothing to report on failure.
+        let _ = run("ip", &["netns", "del", &self.name]);
+    }
+}
+
+/// A veth pair between two namespaces, both ends up.
+pub fn veth(a: &Netns, a_name: &str, b: &Netns, b_name: &str) -> Result<(), Error> {
+    run(
+        "ip",
+        &[
+            "link",
+            "add",
+            a_name,
+            "netns",
+            a.name(),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            b_name,
+            "netns",
+            b.name(),
+        ],
+    )?;
+    a.ip(&["link", "set", a_name, "up"])?;
+    b.ip(&["link", "set", b_name, "up"])?;
+    Ok(())
+}

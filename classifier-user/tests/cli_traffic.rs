@@ -1,0 +1,189 @@
+//! The CLI over real traffic: the built binary attaches to a veth in a namespace (native XDP),
+//! real TCP and UDP cross it, and what the CLI reports must match what nftables counted
+//! arriving on the other side.
+
+mod support;
+
+use std::{
+    sync::atomic::{AtomicBool, Ordering},
+    time::Duration,
+};
+
+use support::{
+    cli::Cli,
+    hosts::{LISTED, TwoHosts, UNLISTED},
+};
+
+fn attach(cli: &Cli, hosts: &TwoHosts) {
+    cli.run(&[
+        "--netns",
+        hosts.server.name(),
+        "attach",
+        "s0",
+        "--mode",
+        "native",
+    ])
+    .ok();
+}
+
+fn packets(json: &serde_json::Value, path: &str) -> u64 {
+    path.split('.')
+        .fold(json, |value, key| &value[key])
+        .as_u64()
+        .unwrap_or_else(|| panic!("no number at {path} in {json}"))
+}
+
+#[test]
+fn stats_and_flows_match_real_tcp_traffic_exactly() {
+    let hosts = TwoHosts::new();
+    let cli = Cli::new();
+    attach(&cli, &hosts);
+    assert!(hosts.server.has_xdp("s0").unwrap(), "attached");
+
+    assert_eq!(hosts.tcp_transfer(LISTED, 5001, 300_000), 300_000);
+    assert_eq!(hosts.tcp_transfer(UNLISTED, 5002, 100_000), 100_000);
+    let arrived = hosts.arrived();
+    println!("arrived at the server: {arrived:?}");
+    assert!(arrived.listed > 100 && arrived.unlisted > 30, "{arrived:?}");
+
+    let stats = cli.run(&["stats", "--json"]).ok().json();
+    assert_eq!(packets(&stats, "classes.listed.packets"), arrived.listed);
+    assert_eq!(packets(&stats, "classes.normal.packets"), arrived.unlisted);
+    assert_eq!(packets(&stats, "lists.apple.packets"), arrived.listed);
+    assert_eq!(packets(&stats, "actions.marked.packets"), arrived.listed);
+    assert_eq!(
+        arrived.listed_le, arrived.listed,
+        "every listed packet arrived as LE"
+    );
+    assert_eq!(arrived.listed_not_le, 0);
+    assert_eq!(
+        packets(&stats, "total.packets"),
+        arrived.listed + arrived.unlisted
+    );
+    assert_eq!(
+        packets(&stats, "transport.tcp.packets"),
+        arrived.listed + arrived.unlisted
+    );
+    assert_eq!(packets(&stats, "flows.created.packets"), 2);
+
+    let flows = cli.run(&["flows", "--json"]).ok().json();
+    let flows = flows.as_array().unwrap();
+    assert_eq!(flows.len(), 2, "{flows:?}");
+    let flow = |source: &str| {
+        flows
+            .iter()
+            .find(|f| {
+                f["client"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(&format!("{source}:"))
+            })
+            .unwrap_or_else(|| panic!("no flow from {source}: {flows:?}"))
+    };
+    let (listed, unlisted) = (flow(LISTED), flow(UNLISTED));
+    assert_eq!(listed["server"], "198.51.100.10:5001");
+    assert_eq!(listed["protocol"], "tcp");
+    assert_eq!(listed["lists"], serde_json::json!(["apple"]));
+    assert_eq!(listed["dscp"], "LE");
+    assert_eq!(listed["packets"].as_u64(), Some(arrived.listed));
+    assert_eq!(unlisted["lists"], serde_json::json!([]));
+    assert_eq!(unlisted["dscp"], serde_json::Value::Null);
+    assert_eq!(unlisted["packets"].as_u64(), Some(arrived.unlisted));
+    // Sorted by bytes: the bigger transfer first.
+    assert_eq!(flows[0]["client"], listed["client"]);
+}
+
+#[test]
+fn replacing_a_list_under_a_running_flow_leaves_no_packet_unmarked() {
+    let hosts = TwoHosts::new();
+    let cli = Cli::new();
+    attach(&cli, &hosts);
+    let dir = tempdir(&cli);
+    // Both lists cover 17.253.0.10, through different prefixes.
+    let files = [
+        (dir.join("a.txt"), "17.0.0.0/8\n2620:149::/32\n"),
+        (
+            dir.join("b.txt"),
+            "17.253.0.0/16\n17.128.0.0/9\n2a01:b740::/32\n203.0.113.0/24\n",
+        ),
+    ];
+    for (path, text) in &files {
+        std::fs::write(path, text).unwrap();
+    }
+
+    let sending = AtomicBool::new(true);
+    let mut replaces = 0;
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            hosts.udp_stream(LISTED, 6000, 15_000, Duration::from_micros(50));
+            sending.store(false, Ordering::Relaxed);
+        });
+        while sending.load(Ordering::Relaxed) || replaces < 4 {
+            let (path, _) = &files[replaces % 2];
+            cli.run(&["prefixes", "replace", path.to_str().unwrap()])
+                .ok();
+            replaces += 1;
+        }
+    });
+    let arrived = hosts.arrived();
+    println!("{replaces} replaces while sending; arrived: {arrived:?}");
+    assert!(arrived.listed >= 10_000, "{arrived:?}");
+    assert!(replaces >= 4);
+    assert_eq!(
+        arrived.listed_not_le, 0,
+        "packets that left the router unmarked"
+    );
+    assert_eq!(arrived.listed_le, arrived.listed);
+}
+
+#[test]
+fn detach_leaves_no_program_on_the_interface_and_keeps_the_state() {
+    let hosts = TwoHosts::new();
+    let cli = Cli::new();
+    attach(&cli, &hosts);
+    assert!(hosts.server.has_xdp("s0").unwrap());
+    cli.run(&["--netns", hosts.server.name(), "detach", "s0"])
+        .ok();
+    assert!(
+        !hosts.server.has_xdp("s0").unwrap(),
+        "an XDP program is still on s0"
+    );
+    let status = cli.run(&["status", "--json"]).ok().json();
+    assert_eq!(status["interfaces"], serde_json::json!([]));
+    assert_eq!(
+        packets(&status, "prefixes.ipv4"),
+        1,
+        "the apple list is still there"
+    );
+
+    // Attach again, replace in place, then remove everything.
+    attach(&cli, &hosts);
+    let before = cli.run(&["status", "--json"]).ok().json();
+    cli.run(&["--netns", hosts.server.name(), "attach", "s0", "--replace"])
+        .ok();
+    let after = cli.run(&["status", "--json"]).ok().json();
+    assert_eq!(
+        after["interfaces"][0]["link_id"],
+        before["interfaces"][0]["link_id"]
+    );
+    assert_ne!(
+        after["interfaces"][0]["program_id"],
+        before["interfaces"][0]["program_id"]
+    );
+    assert!(hosts.server.has_xdp("s0").unwrap());
+    cli.run(&["detach", "--all", "--purge"]).ok();
+    assert!(!hosts.server.has_xdp("s0").unwrap());
+    assert!(!cli.pin_dir().exists(), "purge removes the pin directory");
+}
+
+fn tempdir(cli: &Cli) -> std::path::PathBuf {
+    let name = cli
+        .pin_dir()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let dir = std::env::temp_dir().join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

@@ -1,0 +1,94 @@
+//! Running the built `classifier` binary against a pin directory of the test's own, removed
+//! (with everything attached from it) when the test ends, pass or fail.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output},
+    sync::atomic::{AtomicU32, Ordering},
+};
+
+pub const BINARY: &str = env!("CARGO_BIN_EXE_classifier");
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+pub struct Cli {
+    pub pin_dir: PathBuf,
+}
+
+/// What one run of the binary did.
+#[derive(Debug)]
+pub struct Ran {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Ran {
+    pub fn ok(self) -> Self {
+        assert_eq!(
+            self.code, 0,
+            "classifier failed: {}{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|error| panic!("not JSON ({error}): {}", self.stdout))
+    }
+}
+
+impl From<Output> for Ran {
+    fn from(output: Output) -> Self {
+        Self {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+impl Cli {
+    /// A pin directory no other test or process uses.
+    pub fn new() -> Self {
+        super::require_root();
+        let pin_dir = PathBuf::from(format!(
+            "/sys/fs/bpf/classifier-test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        Self { pin_dir }
+    }
+
+    pub fn command(&self) -> Command {
+        let mut command = Command::new(BINARY);
+        command
+            .env("CLASSIFIER_PIN_DIR", &self.pin_dir)
+            // Never pick up a config file of the machine's.
+            .args(["--config", "/dev/null"]);
+        command
+    }
+
+    pub fn run(&self, args: &[&str]) -> Ran {
+        self.command()
+            .args(args)
+            .output()
+            .expect("running the classifier binary")
+            .into()
+    }
+
+    pub fn pin_dir(&self) -> &Path {
+        &self.pin_dir
+    }
+}
+
+impl Drop for Cli {
+    fn drop(&mut self) {
+        let _ = self.command().args(["detach", "--all", "--purge"]).output();
+        let _ = std::fs::remove_dir_all(&self.pin_dir);
+        if let Some(name) = self.pin_dir.file_name() {
+            let _ = std::fs::remove_dir_all(std::env::temp_dir().join(name));
+        }
+    }
+}
