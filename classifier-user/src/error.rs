@@ -46,6 +46,12 @@ pub enum Error {
     )]
     NoState { dir: PathBuf },
     #[error(
+        "the state in {} is incomplete (an attach was interrupted while creating it): run \
+         `classifier attach` again",
+        dir.display()
+    )]
+    IncompleteState { dir: PathBuf },
+    #[error(
         "the state in {} was made by an incompatible version of classifier ({detail}); remove \
          it with `classifier detach --all --purge` and attach again",
         dir.display()

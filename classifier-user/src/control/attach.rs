@@ -90,6 +90,7 @@ pub fn attach(
             seen.push(name.clone());
         }
     }
+    let initial = state::InitialState::read(config_file)?;
     pin_dir.prepare()?;
     for name in &seen {
         if !replace && pin_dir.link(&netns::link_pin_name(name)).exists() {
@@ -112,7 +113,7 @@ pub fn attach(
                 other => other,
             },
         )?);
-        let maps = ClassifierMaps::open_fresh_or_pinned(pin_dir, config_file)?;
+        let maps = ClassifierMaps::open_fresh_or_pinned(pin_dir, &initial)?;
         (classifier.xdp_mut()?, maps)
     } else {
         let maps = ClassifierMaps::open_pinned(pin_dir)?;
@@ -333,10 +334,13 @@ pub fn detach(
 impl ClassifierMaps {
     /// The pinned maps after a fresh load: initialized (config file or defaults) when they
     /// were just created, else checked for compatibility.
-    fn open_fresh_or_pinned(pin_dir: &PinDir, config_file: &ConfigFile) -> Result<Self, Error> {
+    fn open_fresh_or_pinned(
+        pin_dir: &PinDir,
+        initial: &state::InitialState,
+    ) -> Result<Self, Error> {
         let mut maps = Self::open_pinned_unchecked(pin_dir)?;
         if state::is_fresh(&maps)? {
-            state::initialize(&mut maps, config_file)?;
+            state::initialize(&mut maps, initial)?;
         }
         drop(maps);
         Self::open_pinned(pin_dir)

@@ -1,9 +1,10 @@
-//! Creating the state on first attach: the layout stamp, the default list and policy (or
-//! those of the config file), generation 1.
+//! Creating the state on first attach: the lists and policy (the config file's, or the
+//! shipped `apple` list and the default policy), generation 1, and the layout stamp.
 
 use std::path::Path;
 
 use classifier_common::config::{CONFIG_DRY_RUN, STATE_LAYOUT};
+use ipnet::IpNet;
 
 use super::{
     lists::{DEFAULT_LIST, ListNames},
@@ -30,46 +31,68 @@ pub fn is_fresh(maps: &ClassifierMaps) -> Result<bool, Error> {
     Ok(maps.config()?.layout == 0)
 }
 
-/// Fills freshly created maps: lists (the config file's, or the shipped `apple`), policy,
-/// dry-run, and the layout stamp last, so that a state interrupted before it is seen as fresh.
-pub fn initialize(maps: &mut ClassifierMaps, config_file: &ConfigFile) -> Result<(), Error> {
-    let mut names = ListNames::read(maps)?;
-    let apple = names.get_or_create(maps, DEFAULT_LIST)?;
-    let apple_in_file = config_file
-        .lists
-        .iter()
-        .any(|list| list.name == DEFAULT_LIST);
-    if !apple_in_file {
-        let shipped = parse_prefix_text(Path::new("data/apple.txt"), SHIPPED_APPLE_LIST)?;
-        prefixes::apply(
-            maps,
-            &Change::Replace {
-                list: apple,
-                prefixes: shipped,
-            },
-        )?;
-    }
-    for list in &config_file.lists {
-        let bit = names.get_or_create(maps, &list.name)?;
-        let prefixes = match &list.file {
-            Some(file) => read_prefix_file(file)?,
-            None if list.name == DEFAULT_LIST => {
-                parse_prefix_text(Path::new("data/apple.txt"), SHIPPED_APPLE_LIST)?
+/// What a new state starts with, read and checked in full before anything is created.
+pub struct InitialState {
+    /// Lists in order, `apple` first, with their prefixes.
+    lists: Vec<(String, Vec<IpNet>)>,
+    rules: Vec<Rule>,
+    dry_run: bool,
+}
+
+impl InitialState {
+    /// The config file's lists and policy, or the shipped `apple` list and the default policy.
+    /// Every list file is read now, so that a bad one fails before the state exists.
+    pub fn read(config_file: &ConfigFile) -> Result<Self, Error> {
+        let shipped = || parse_prefix_text(Path::new("data/apple.txt"), SHIPPED_APPLE_LIST);
+        let mut lists = vec![(DEFAULT_LIST.to_owned(), shipped()?)];
+        for list in &config_file.lists {
+            let prefixes = match &list.file {
+                Some(file) => read_prefix_file(file)?,
+                None if list.name == DEFAULT_LIST => shipped()?,
+                None => Vec::new(),
+            };
+            match lists.iter_mut().find(|(name, _)| *name == list.name) {
+                Some(entry) => entry.1 = prefixes,
+                None => lists.push((list.name.clone(), prefixes)),
             }
-            None => Vec::new(),
-        };
-        prefixes::apply(
-            maps,
-            &Change::Replace {
-                list: bit,
-                prefixes,
-            },
-        )?;
+        }
+        let rules = config_file.rules()?.unwrap_or_else(default_rules);
+        for rule in &rules {
+            for name in &rule.lists {
+                if !lists.iter().any(|(list, _)| list == name) {
+                    return Err(Error::ConfigFile {
+                        path: config_file.path.clone(),
+                        reason: format!(
+                            "policy rule `{rule}` names list `{name}`, which the file does not \
+                             define"
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(Self {
+            lists,
+            rules,
+            dry_run: config_file.dry_run == Some(true),
+        })
     }
-    let rules = config_file.rules()?.unwrap_or_else(default_rules);
+}
+
+/// Fills freshly created maps with `initial`, and writes the layout stamp last: a state
+/// interrupted before it is reported as incomplete, and the next attach starts it again.
+pub fn initialize(maps: &mut ClassifierMaps, initial: &InitialState) -> Result<(), Error> {
+    let mut names = ListNames::read(maps)?;
+    for (name, prefixes) in &initial.lists {
+        let list = names.get_or_create(maps, name)?;
+        let change = Change::Replace {
+            list,
+            prefixes: prefixes.clone(),
+        };
+        prefixes::apply(maps, &change)?;
+    }
     let mut config = maps.config()?;
-    policy::encode(&rules, &names, &mut config)?;
-    if config_file.dry_run == Some(true) {
+    policy::encode(&initial.rules, &names, &mut config)?;
+    if initial.dry_run {
         config.flags |= CONFIG_DRY_RUN;
     }
     config.generation = config.generation.wrapping_add(1);

@@ -90,6 +90,11 @@ impl ClassifierMaps {
     pub fn open_pinned(pin_dir: &PinDir) -> Result<Self, Error> {
         let maps = Self::open_pinned_unchecked(pin_dir)?;
         let layout = maps.config()?.layout;
+        if layout == 0 {
+            return Err(Error::IncompleteState {
+                dir: pin_dir.path().to_path_buf(),
+            });
+        }
         if layout != STATE_LAYOUT {
             return Err(Error::IncompatibleState {
                 dir: pin_dir.path().to_path_buf(),
