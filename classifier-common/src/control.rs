@@ -32,3 +32,18 @@ pub struct Attachment {
 
 /// Interfaces that can be attached at once.
 pub const MAX_ATTACHMENTS: u32 = 64;
+
+/// How `deprioritize` (tc egress) steers one interface's packets into its HTB classes,
+/// keyed by ifindex in `SHAPING`.
+#[repr(C)]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct ShapeConfig {
+    /// Bit n set: DSCP n goes to the bulk class.
+    pub bulk_dscp: u64,
+    /// skb->priority values that HTB reads as class ids (major:minor as 0xMMMMmmmm).
+    pub normal_class: u32,
+    pub bulk_class: u32,
+}
+
+/// Interfaces that can be shaped at once.
+pub const MAX_SHAPED: u32 = 64;

@@ -18,7 +18,7 @@ pub mod report;
 mod pod;
 
 pub use config::{Config, PolicyRule};
-pub use control::{Attachment, ListName};
+pub use control::{Attachment, ListName, ShapeConfig};
 pub use counter::{Counter, CounterValue};
 pub use flow::{FlowEntry, FlowKey};
 pub use mptcp::MptcpSubtype;

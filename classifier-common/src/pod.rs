@@ -2,7 +2,7 @@
 
 use crate::{
     Attachment, Config, CounterValue, FlowEntry, FlowKey, ListName, PacketReport, PolicyRule,
-    PrefixValue,
+    PrefixValue, ShapeConfig,
 };
 
 // SAFETY: every type below is repr(C), Copy, has only integer fields and explicit padding.
@@ -15,3 +15,4 @@ unsafe impl aya::Pod for FlowKey {}
 unsafe impl aya::Pod for PacketReport {}
 unsafe impl aya::Pod for PolicyRule {}
 unsafe impl aya::Pod for PrefixValue {}
+unsafe impl aya::Pod for ShapeConfig {}

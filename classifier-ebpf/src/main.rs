@@ -3,20 +3,34 @@
 //! `classify` (XDP) parses every packet, remembers flows, matches prefix lists, applies the
 //! policy's DSCP and counts. It always returns XDP_PASS and changes no byte other than the
 //! DSCP bits and the IPv4 header checksum.
+//!
+//! `deprioritize` (tc egress) steers packets into the egress HTB tree's bulk or normal class
+//! by their DSCP. It always returns TC_ACT_OK and changes no byte.
 #![no_std]
 #![no_main]
 
 mod act;
 mod classify;
+mod egress;
 mod maps;
 mod parse;
 
-use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
+use aya_ebpf::{
+    bindings::{TC_ACT_OK, xdp_action},
+    macros::{classifier, xdp},
+    programs::{TcContext, XdpContext},
+};
 
 #[xdp]
 pub fn classify(ctx: XdpContext) -> u32 {
     classify::classify_packet(&ctx);
     xdp_action::XDP_PASS
+}
+
+#[classifier]
+pub fn deprioritize(ctx: TcContext) -> i32 {
+    egress::steer(&ctx);
+    TC_ACT_OK
 }
 
 #[cfg(not(test))]

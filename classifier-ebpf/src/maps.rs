@@ -6,7 +6,8 @@ use aya_ebpf::{
 };
 use classifier_common::{
     Attachment, Config, CounterValue, FlowEntry, FlowKey, ListName, PacketReport, PrefixValue,
-    control::MAX_ATTACHMENTS,
+    ShapeConfig,
+    control::{MAX_ATTACHMENTS, MAX_SHAPED},
     counter::COUNTER_SLOTS,
     limits::{FLOW_TABLE_ENTRIES, MAX_LISTS, PREFIX_V4_ENTRIES, PREFIX_V6_ENTRIES},
 };
@@ -44,3 +45,7 @@ pub static LIST_NAMES: Array<ListName> = Array::with_max_entries(MAX_LISTS, 0);
 /// Interfaces the program is attached to, by ifindex (user-side bookkeeping, as above).
 #[map]
 pub static ATTACHMENTS: HashMap<u32, Attachment> = HashMap::with_max_entries(MAX_ATTACHMENTS, 0);
+
+/// Egress steering per interface (ifindex), written by `classifier shape`.
+#[map]
+pub static SHAPING: HashMap<u32, ShapeConfig> = HashMap::with_max_entries(MAX_SHAPED, 0);

@@ -9,4 +9,4 @@ pub mod load;
 pub mod report;
 
 pub use error::Error;
-pub use load::{Classifier, ClassifierMaps, CounterSnapshot, PinDir, TestRunOutput};
+pub use load::{Classifier, ClassifierMaps, CounterSnapshot, Egress, PinDir, TestRunOutput};

@@ -22,3 +22,15 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    /// clap checks the whole command tree (arguments, defaults, parsers) only at run time:
+    /// this catches a mistake before a user does.
+    #[test]
+    fn the_command_line_is_consistent() {
+        super::cli::Cli::command().debug_assert();
+    }
+}

@@ -5,6 +5,7 @@ mod flows;
 mod output;
 mod policy;
 mod prefixes;
+mod shape;
 mod stats;
 mod status;
 
@@ -33,6 +34,7 @@ use classifier::{
   classifier policy set list:apple=LE mptcp=CS1
   classifier stats --watch 2                   # counters and rates every 2 s
   classifier flows --mptcp --top 10
+  classifier shape eth0 --rate 950mbit         # deprioritize LE/CS1 on eth0's egress
   classifier detach --all")]
 pub struct Cli {
     #[command(flatten)]
@@ -66,6 +68,7 @@ enum Command {
     Policy(policy::PolicyArgs),
     Stats(stats::StatsArgs),
     Flows(flows::FlowsArgs),
+    Shape(shape::ShapeArgs),
 }
 
 /// What every subcommand gets: the pin directory and the configuration file.
@@ -101,5 +104,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Policy(args) => policy::policy(&context, args),
         Command::Stats(args) => stats::stats(&context, args),
         Command::Flows(args) => flows::flows(&context, args),
+        Command::Shape(args) => shape::shape(&context, args),
     }
 }

@@ -104,16 +104,8 @@ pub fn attach(
     let mut loaded = None;
     let mut pinned_program;
     let (xdp, maps): (&mut Xdp, ClassifierMaps) = if new_program {
-        let classifier = loaded.insert(Classifier::load_pinned(pin_dir).map_err(
-            |error| match error {
-                Error::Load(source) => Error::IncompatibleState {
-                    dir: pin_dir.path().to_path_buf(),
-                    detail: format!("the pinned maps do not fit this program: {source}"),
-                },
-                other => other,
-            },
-        )?);
-        let maps = ClassifierMaps::open_fresh_or_pinned(pin_dir, &initial)?;
+        let classifier = loaded.insert(Classifier::load_pinned(pin_dir)?);
+        let maps = state::ensure(pin_dir, &initial)?;
         (classifier.xdp_mut()?, maps)
     } else {
         let maps = ClassifierMaps::open_pinned(pin_dir)?;
@@ -329,20 +321,4 @@ pub fn detach(
         }
     }
     Ok(pins)
-}
-
-impl ClassifierMaps {
-    /// The pinned maps after a fresh load: initialized (config file or defaults) when they
-    /// were just created, else checked for compatibility.
-    fn open_fresh_or_pinned(
-        pin_dir: &PinDir,
-        initial: &state::InitialState,
-    ) -> Result<Self, Error> {
-        let mut maps = Self::open_pinned_unchecked(pin_dir)?;
-        if state::is_fresh(&maps)? {
-            state::initialize(&mut maps, initial)?;
-        }
-        drop(maps);
-        Self::open_pinned(pin_dir)
-    }
 }

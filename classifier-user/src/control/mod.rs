@@ -7,4 +7,5 @@ pub mod netns;
 pub mod policy;
 pub mod prefix_file;
 pub mod prefixes;
+pub mod shape;
 pub mod state;

@@ -12,7 +12,7 @@ use super::{
     prefix_file::{parse_prefix_text, read_prefix_file},
     prefixes::{self, Change},
 };
-use crate::{ClassifierMaps, Error, config_file::ConfigFile};
+use crate::{ClassifierMaps, Error, PinDir, config_file::ConfigFile};
 
 /// The `apple` list as shipped: Apple's own allocations.
 pub const SHIPPED_APPLE_LIST: &str = include_str!("../../data/apple.txt");
@@ -98,4 +98,15 @@ pub fn initialize(maps: &mut ClassifierMaps, initial: &InitialState) -> Result<(
     config.generation = config.generation.wrapping_add(1);
     config.layout = STATE_LAYOUT;
     maps.set_config(&config)
+}
+
+/// The pinned maps right after the object was loaded with them: initialized with `initial`
+/// when they were just created, else checked for compatibility.
+pub fn ensure(pin_dir: &PinDir, initial: &InitialState) -> Result<ClassifierMaps, Error> {
+    let mut maps = ClassifierMaps::open_pinned_unchecked(pin_dir)?;
+    if is_fresh(&maps)? {
+        initialize(&mut maps, initial)?;
+    }
+    drop(maps);
+    ClassifierMaps::open_pinned(pin_dir)
 }

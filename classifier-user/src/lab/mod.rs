@@ -13,6 +13,11 @@ use std::{
 
 use crate::Error;
 
+mod topology;
+pub mod traffic;
+
+pub use topology::*;
+
 /// A network namespace made by `ip netns add`, deleted (with its interfaces) on drop.
 pub struct Netns {
     name: String,

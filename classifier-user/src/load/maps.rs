@@ -8,14 +8,14 @@ use aya::{
 };
 use classifier_common::{
     Attachment, Config, CounterValue, FlowEntry, FlowKey, ListName, PacketReport, PrefixValue,
-    config::STATE_LAYOUT, counter::COUNTER_SLOTS,
+    ShapeConfig, config::STATE_LAYOUT, counter::COUNTER_SLOTS,
 };
 use ipnet::IpNet;
 
 use super::{
     names::{
         MAP_ATTACHMENTS, MAP_CONFIG, MAP_COUNTERS, MAP_FLOWS, MAP_LIST_NAMES, MAP_PREFIXES_V4,
-        MAP_PREFIXES_V6, MAP_REPORT,
+        MAP_PREFIXES_V6, MAP_REPORT, MAP_SHAPING,
     },
     pin_dir::PinDir,
 };
@@ -30,6 +30,7 @@ pub struct ClassifierMaps {
     pub report: Array<MapData, PacketReport>,
     pub list_names: Array<MapData, ListName>,
     pub attachments: HashMap<MapData, u32, Attachment>,
+    pub shaping: HashMap<MapData, u32, ShapeConfig>,
 }
 
 /// The counters summed over all CPUs, indexed like the kernel's `COUNTERS` array.
@@ -78,6 +79,7 @@ impl ClassifierMaps {
             report: typed(&mut map, MAP_REPORT)?,
             list_names: typed(&mut map, MAP_LIST_NAMES)?,
             attachments: typed(&mut map, MAP_ATTACHMENTS)?,
+            shaping: typed(&mut map, MAP_SHAPING)?,
         })
     }
 
@@ -106,7 +108,7 @@ impl ClassifierMaps {
 
     /// Opens the pinned maps checking only their key and value sizes (the layout stamp may not
     /// be written yet, right after they were created).
-    pub(crate) fn open_pinned_unchecked(pin_dir: &PinDir) -> Result<Self, Error> {
+    pub fn open_pinned_unchecked(pin_dir: &PinDir) -> Result<Self, Error> {
         pin_dir.check_no_symlinks()?;
         if !pin_dir.has_state() {
             return Err(Error::NoState {

@@ -8,7 +8,7 @@ mod program;
 pub use maps::{ClassifierMaps, CounterSnapshot};
 pub(crate) use pin_dir::restrict;
 pub use pin_dir::{DEFAULT_PIN_DIR, PinDir};
-pub use program::{Classifier, TestRunOutput};
+pub use program::{Classifier, Egress, TestRunOutput};
 
 /// The kernel object built by build.rs (classifier-ebpf for bpfel-unknown-none).
 pub(crate) static EBPF_OBJECT: &[u8] =
@@ -17,6 +17,7 @@ pub(crate) static EBPF_OBJECT: &[u8] =
 /// Program and map names in the object, as the kernel side declares them.
 pub mod names {
     pub const PROGRAM_CLASSIFY: &str = "classify";
+    pub const PROGRAM_DEPRIORITIZE: &str = "deprioritize";
     pub const MAP_COUNTERS: &str = "COUNTERS";
     pub const MAP_CONFIG: &str = "CONFIG";
     pub const MAP_FLOWS: &str = "FLOWS";
@@ -25,9 +26,10 @@ pub mod names {
     pub const MAP_REPORT: &str = "REPORT";
     pub const MAP_LIST_NAMES: &str = "LIST_NAMES";
     pub const MAP_ATTACHMENTS: &str = "ATTACHMENTS";
+    pub const MAP_SHAPING: &str = "SHAPING";
 
     /// Every map, in the order they are pinned.
-    pub const ALL_MAPS: [&str; 8] = [
+    pub const ALL_MAPS: [&str; 9] = [
         MAP_CONFIG,
         MAP_COUNTERS,
         MAP_FLOWS,
@@ -36,5 +38,6 @@ pub mod names {
         MAP_REPORT,
         MAP_LIST_NAMES,
         MAP_ATTACHMENTS,
+        MAP_SHAPING,
     ];
 }

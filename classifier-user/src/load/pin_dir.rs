@@ -2,7 +2,8 @@
 //! pinned in bpffs, so that any later CLI run finds it and no daemon is needed.
 //!
 //! Layout: `maps/<MAP>`, `program`, `links/<interface>` (or `links/<interface>@netns-<inode>`
-//! for an interface in another network namespace). The directories are 0700, the pins 0600:
+//! for an interface in another network namespace), and `shaping/<interface>` for the egress
+//! links of shaped interfaces. The directories are 0700, the pins 0600:
 //! only root may read or change the state.
 
 use std::{
@@ -49,6 +50,11 @@ impl PinDir {
         self.links().join(pin_name)
     }
 
+    /// Where the egress (tc) links of shaped interfaces are pinned.
+    pub fn shaping(&self) -> PathBuf {
+        self.path.join("shaping")
+    }
+
     /// Whether state has been pinned here (by an earlier attach).
     pub fn has_state(&self) -> bool {
         self.map(super::names::MAP_CONFIG).exists()
@@ -81,7 +87,12 @@ impl PinDir {
                 });
             }
         }
-        for dir in [self.path.clone(), self.path.join("maps"), self.links()] {
+        for dir in [
+            self.path.clone(),
+            self.path.join("maps"),
+            self.links(),
+            self.shaping(),
+        ] {
             fs::DirBuilder::new()
                 .recursive(true)
                 .mode(0o700)

@@ -2,13 +2,13 @@
 
 use aya::{
     Ebpf, EbpfLoader,
-    programs::{TestRun, TestRunOptions, Xdp},
+    programs::{SchedClassifier, TestRun, TestRunOptions, Xdp},
 };
 
 use super::{
     EBPF_OBJECT,
     maps::ClassifierMaps,
-    names::{ALL_MAPS, PROGRAM_CLASSIFY},
+    names::{ALL_MAPS, PROGRAM_CLASSIFY, PROGRAM_DEPRIORITIZE},
     pin_dir::{PinDir, restrict},
 };
 use crate::Error;
@@ -114,5 +114,54 @@ impl Classifier {
             })
             .map_err(Error::program(PROGRAM_CLASSIFY))?;
         Ok(result.duration)
+    }
+}
+
+/// The object with its maps pinned in `pin_dir` (reused when already pinned, else created and
+/// pinned 0600); no program is loaded yet.
+fn load_object_pinned(pin_dir: &PinDir) -> Result<Ebpf, Error> {
+    let paths: Vec<_> = ALL_MAPS
+        .iter()
+        .map(|name| (*name, pin_dir.map(name)))
+        .collect();
+    let mut loader = EbpfLoader::new();
+    for (name, path) in &paths {
+        loader.map_pin_path(name, path.as_path());
+    }
+    let ebpf = loader
+        .load(EBPF_OBJECT)
+        .map_err(|source| Error::IncompatibleState {
+            dir: pin_dir.path().to_path_buf(),
+            detail: format!("the pinned maps do not fit this program: {source}"),
+        })?;
+    for (_, path) in &paths {
+        restrict(path, 0o600)?;
+    }
+    Ok(ebpf)
+}
+
+/// The egress program (`deprioritize`, tc) loaded with the pinned maps.
+pub struct Egress {
+    ebpf: Ebpf,
+}
+
+impl Egress {
+    pub fn load_pinned(pin_dir: &PinDir) -> Result<Self, Error> {
+        let mut egress = Self {
+            ebpf: load_object_pinned(pin_dir)?,
+        };
+        egress
+            .program_mut()?
+            .load()
+            .map_err(Error::program(PROGRAM_DEPRIORITIZE))?;
+        Ok(egress)
+    }
+
+    pub fn program_mut(&mut self) -> Result<&mut SchedClassifier, Error> {
+        self.ebpf
+            .program_mut(PROGRAM_DEPRIORITIZE)
+            .ok_or(Error::MissingProgram(PROGRAM_DEPRIORITIZE))?
+            .try_into()
+            .map_err(Error::program(PROGRAM_DEPRIORITIZE))
     }
 }

@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod hosts;
 pub mod mptcp;
+pub mod nft;
 pub mod packet;
 
 use std::{collections::BTreeMap, os::unix::fs::MetadataExt as _};

@@ -1,0 +1,158 @@
+//! Traffic between the lab's hosts: TCP and MPTCP transfers and timed downloads, from
+//! sockets opened inside the namespaces (a socket belongs to the namespace it was made in, so
+//! it can be used from any thread afterwards).
+
+use std::{
+    io::{Read as _, Write as _},
+    net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket},
+    thread,
+    time::{Duration, Instant},
+};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use super::Netns;
+use crate::Error;
+
+/// IPPROTO_MPTCP: a kernel Multipath TCP socket.
+const IPPROTO_MPTCP: i32 = 262;
+
+fn io(what: &str) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |error| Error::io(what.to_owned())(error)
+}
+
+fn stream_socket(addr: &SocketAddr, mptcp: bool) -> std::io::Result<Socket> {
+    let protocol = if mptcp {
+        Protocol::from(IPPROTO_MPTCP)
+    } else {
+        Protocol::TCP
+    };
+    Socket::new(Domain::for_address(*addr), Type::STREAM, Some(protocol))
+}
+
+/// A listener in `ns` on `addr` (MPTCP or plain TCP).
+pub fn listen(ns: &Netns, addr: SocketAddr, mptcp: bool) -> Result<TcpListener, Error> {
+    ns.enter(|| {
+        let socket = stream_socket(&addr, mptcp)?;
+        socket.set_reuse_address(true)?;
+        socket.bind(&addr.into())?;
+        socket.listen(16)?;
+        Ok(socket.into())
+    })?
+    .map_err(io("listening"))
+}
+
+/// A connection from `source` (port chosen by the kernel) in `ns` to `destination`.
+pub fn connect(
+    ns: &Netns,
+    source: std::net::IpAddr,
+    destination: SocketAddr,
+    mptcp: bool,
+) -> Result<TcpStream, Error> {
+    ns.enter(|| {
+        let socket = stream_socket(&destination, mptcp)?;
+        socket.bind(&SocketAddr::new(source, 0).into())?;
+        socket.connect(&destination.into())?;
+        Ok(socket.into())
+    })?
+    .map_err(io("connecting"))
+}
+
+/// Sends `bytes` from `client` (bound to `source`) to a fresh listener on `server`; returns
+/// what the server received. `settle` lets MPTCP's path manager join its extra subflows
+/// before data flows.
+pub fn transfer(
+    client: &Netns,
+    source: std::net::IpAddr,
+    server: &Netns,
+    destination: SocketAddr,
+    bytes: usize,
+    mptcp: bool,
+    settle: Duration,
+) -> Result<usize, Error> {
+    let listener = listen(server, destination, mptcp)?;
+    let receiver = thread::spawn(move || -> std::io::Result<usize> {
+        let (mut stream, _) = listener.accept()?;
+        let mut received = 0;
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            match stream.read(&mut buffer)? {
+                0 => return Ok(received),
+                n => received += n,
+            }
+        }
+    });
+    let mut stream = connect(client, source, destination, mptcp)?;
+    thread::sleep(settle);
+    let chunk = vec![0x5a; 64 * 1024];
+    let mut left = bytes;
+    while left > 0 {
+        let n = left.min(chunk.len());
+        stream.write_all(&chunk[..n]).map_err(io("sending"))?;
+        left -= n;
+    }
+    stream.shutdown(Shutdown::Write).map_err(io("closing"))?;
+    let received = receiver
+        .join()
+        .map_err(|_| Error::io("receiver".to_owned())(std::io::Error::other("panicked")))?
+        .map_err(io("receiving"))?;
+    Ok(received)
+}
+
+/// A download: `server` sends to `client` as fast as the path allows for `duration`;
+/// returns the bytes the client received in that time.
+pub fn download(
+    client: &Netns,
+    client_addr: std::net::IpAddr,
+    server: &Netns,
+    server_addr: SocketAddr,
+    duration: Duration,
+) -> Result<u64, Error> {
+    let listener = listen(server, server_addr, false)?;
+    let sender = thread::spawn(move || -> std::io::Result<()> {
+        let (mut stream, _) = listener.accept()?;
+        let chunk = vec![0xa5; 64 * 1024];
+        // Until the client hangs up.
+        while stream.write_all(&chunk).is_ok() {}
+        Ok(())
+    });
+    let mut stream = connect(client, client_addr, server_addr, false)?;
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .map_err(io("setting a timeout"))?;
+    let start = Instant::now();
+    let mut received = 0u64;
+    let mut buffer = vec![0u8; 256 * 1024];
+    while start.elapsed() < duration {
+        match stream.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => received += n as u64,
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(error) if error.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(error) => return Err(io("downloading")(error)),
+        }
+    }
+    drop(stream);
+    let _ = sender.join();
+    Ok(received)
+}
+
+/// `count` UDP datagrams of `size` bytes from `source` in `client` to `destination`.
+pub fn udp_stream(
+    client: &Netns,
+    source: std::net::IpAddr,
+    destination: SocketAddr,
+    count: usize,
+    size: usize,
+) -> Result<(), Error> {
+    let socket = client
+        .enter(|| UdpSocket::bind(SocketAddr::new(source, 0)))?
+        .map_err(io("binding"))?;
+    let payload = vec![0x42; size];
+    for _ in 0..count {
+        socket
+            .send_to(&payload, destination)
+            .map_err(io("sending"))?;
+    }
+    Ok(())
+}

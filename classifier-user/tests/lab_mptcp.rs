@@ -1,0 +1,113 @@
+//! Real kernel MPTCP through the lab's router: a client with two paths, a server speaking
+//! MPTCP, the classifier on the router's ingress interfaces.
+
+mod support;
+
+use std::{net::SocketAddr, time::Duration};
+
+use classifier::lab::{self, Lab, traffic};
+use support::{cli::Cli, nft::nft_counters};
+
+/// Counts, in the server, TCP packets from each client address to port 7000, and those
+/// among them not carrying DSCP CS1 (8).
+const SERVER_RULES: &str = "table inet verify {
+    chain pre {
+        type filter hook prerouting priority -300; policy accept;
+        ip saddr 192.0.2.10 tcp dport 7000 counter
+        ip saddr 198.18.1.10 tcp dport 7000 counter
+        ip saddr { 192.0.2.10, 198.18.1.10 } tcp dport 7000 ip dscp != 8 counter
+    }
+}";
+
+#[test]
+fn an_mptcp_connection_through_the_router_is_seen_on_both_subflows_and_marked() {
+    let lab = Lab::new().expect("lab");
+    let cli = Cli::new();
+    let router = lab.router.name();
+    cli.run(&["--netns", router, "attach", "r0", "r1", "r2"])
+        .ok();
+    cli.run(&["policy", "set", "mptcp=CS1", "list:apple=LE"])
+        .ok();
+    let counters = nft_counters(&lab.server, SERVER_RULES);
+
+    let server: SocketAddr = format!("{}:7000", lab::SERVER_OTHER_V4).parse().unwrap();
+    let client = lab::CLIENT_V4.parse().unwrap();
+    let sent = 8 * 1024 * 1024;
+    let received = traffic::transfer(
+        &lab.client,
+        client,
+        &lab.server,
+        server,
+        sent,
+        true,
+        Duration::from_millis(500),
+    )
+    .expect("MPTCP transfer");
+    assert_eq!(received, sent);
+
+    let flows = cli.run(&["flows", "--mptcp", "--json"]).ok().json();
+    let flows = flows.as_array().unwrap();
+    println!(
+        "MPTCP flows: {}",
+        serde_json::to_string_pretty(flows).unwrap()
+    );
+    let from = |source: &str| {
+        flows
+            .iter()
+            .find(|f| {
+                f["client"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(&format!("{source}:"))
+            })
+            .unwrap_or_else(|| panic!("no MPTCP subflow from {source}: {flows:?}"))
+    };
+    let (first, second) = (from(lab::CLIENT_V4), from(lab::CLIENT_V4_SECOND));
+    for subflow in [first, second] {
+        assert_eq!(subflow["mptcp"], true);
+        assert_eq!(subflow["dscp"], "CS1");
+        assert_eq!(subflow["server"], "198.51.100.10:7000");
+    }
+    assert!(
+        first["mptcp_subtypes"]
+            .as_array()
+            .unwrap()
+            .contains(&"mp_capable".into())
+    );
+    assert_eq!(first["mptcp_version"], 1, "Linux speaks RFC 8684");
+    assert!(
+        second["mptcp_subtypes"]
+            .as_array()
+            .unwrap()
+            .contains(&"mp_join".into())
+    );
+
+    let stats = cli.run(&["stats", "--json"]).ok().json();
+    for subtype in ["mp_capable", "mp_join", "dss"] {
+        let moved = stats["mptcp"]["subtypes"][subtype]["packets"]
+            .as_u64()
+            .unwrap();
+        assert!(moved > 0, "{subtype} counter did not move");
+    }
+    assert!(
+        stats["mptcp"]["mp_capable_versions"]["v1"]["packets"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+
+    let [first_path, second_path, not_cs1] = counters()[..] else {
+        panic!("three counters expected");
+    };
+    println!(
+        "server received: {first_path} packets via c0, {second_path} via c1, {not_cs1} not CS1"
+    );
+    assert!(
+        first_path > 0 && second_path > 0,
+        "both subflows carried packets"
+    );
+    assert_eq!(
+        not_cs1, 0,
+        "the receiver must see the policy's DSCP on every packet"
+    );
+}
