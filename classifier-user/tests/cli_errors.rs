@@ -100,6 +100,19 @@ fn bad_input_is_refused_with_exit_code_2_and_changes_nothing() {
             "invalid value 'maybe'",
         ),
         (&["frobnicate"], "unrecognized subcommand"),
+        (&["shape", "a0", "--rate", "fast"], "is not a rate"),
+        (
+            &["shape", "a0", "--rate", "50mbit", "--bulk-floor", "0"],
+            "invalid value '0'",
+        ),
+        (
+            &["shape", "a0", "--rate", "50mbit", "--bulk-dscp", "LE,XX"],
+            "`XX` is not a DSCP",
+        ),
+        (
+            &["shape", "nosuch0", "--rate", "50mbit"],
+            "no interface named `nosuch0`",
+        ),
     ];
     for (args, message) in cases {
         expect_error(&cli, args, 2, message);

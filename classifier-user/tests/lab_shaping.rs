@@ -5,36 +5,15 @@
 
 mod support;
 
-use std::{net::SocketAddr, thread, time::Duration};
+use std::time::Duration;
 
-use classifier::lab::{self, Lab, traffic};
+use classifier::lab::{Lab, traffic};
 use support::cli::Cli;
 
 const RATE_MBIT: f64 = 50.0;
 const FLOOR_PERCENT: f64 = 10.0;
 const SECONDS: f64 = 4.0;
-
-/// Goodput in Mbit/s of the two downloads run side by side: (Apple, normal).
-fn contend(lab: &Lab, ports: (u16, u16)) -> (f64, f64) {
-    let client = lab::CLIENT_V4.parse().unwrap();
-    let run = |server: &str, port: u16| {
-        let server = SocketAddr::new(server.parse().unwrap(), port);
-        let bytes = traffic::download(
-            &lab.client,
-            client,
-            &lab.server,
-            server,
-            Duration::from_secs_f64(SECONDS),
-        )
-        .expect("download");
-        bytes as f64 * 8.0 / SECONDS / 1e6
-    };
-    thread::scope(|scope| {
-        let apple = scope.spawn(|| run(lab::SERVER_APPLE_V4, ports.0));
-        let normal = scope.spawn(|| run(lab::SERVER_OTHER_V4, ports.1));
-        (apple.join().unwrap(), normal.join().unwrap())
-    })
-}
+const DURATION: Duration = Duration::from_secs(4);
 
 /// Bytes sent by each HTB class of r0 so far: (normal 1:10, bulk 1:20). This iproute2 has
 /// no JSON for classes: its text says `class htb 1:20 ...` then ` Sent N bytes ...`.
@@ -76,7 +55,7 @@ fn the_shaped_link_gives_the_normal_flow_its_share_and_the_apple_flow_its_floor(
     .ok();
 
     let before = class_bytes(&lab);
-    let (apple, normal) = contend(&lab, (8100, 8101));
+    let (apple, normal) = traffic::apple_beside_normal(&lab, (8100, 8101), DURATION).unwrap();
     let after = class_bytes(&lab);
     let bulk_wire = (after.1 - before.1) as f64 * 8.0 / SECONDS / 1e6;
     println!(
@@ -86,7 +65,8 @@ fn the_shaped_link_gives_the_normal_flow_its_share_and_the_apple_flow_its_floor(
 
     cli.run(&["--netns", router, "detach", "r0", "r1", "r2"])
         .ok();
-    let (apple_off, normal_off) = contend(&lab, (8102, 8103));
+    let (apple_off, normal_off) =
+        traffic::apple_beside_normal(&lab, (8102, 8103), DURATION).unwrap();
     println!(
         "without the classifier: Apple {apple_off:5.1} Mbit/s, normal {normal_off:5.1} Mbit/s"
     );

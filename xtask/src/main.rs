@@ -1,6 +1,7 @@
 //! Developer and CI tasks. `cargo xtask setup` makes a fresh machine ready; `cargo xtask test`
 //! runs every check CI runs.
 
+mod demo;
 mod run;
 mod setup;
 mod test;
@@ -21,6 +22,10 @@ enum Task {
     /// nightly's own LLVM, and the Debian packages the tests use. Idempotent: seconds when
     /// everything is there already.
     Setup,
+    /// Run the lab: three network namespaces (client, router, server), the classifier on the
+    /// router, real MPTCP and Apple traffic, a shaped link; prints a report and removes
+    /// everything. Needs root.
+    Demo,
     /// Run setup, then `cargo fmt --check`, clippy (-D warnings) on the host crates and the eBPF
     /// crate, and every test. Needs root: the tests load programs into this kernel.
     Test {
@@ -33,6 +38,7 @@ enum Task {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
         Task::Setup => setup::setup(),
+        Task::Demo => demo::demo(),
         Task::Test { cargo_test_args } => test::test(&cargo_test_args),
     }
 }

@@ -6,13 +6,19 @@
 use std::{
     fs::File,
     os::{fd::AsRawFd as _, unix::fs::MetadataExt as _},
-    sync::atomic::{AtomicBool, Ordering},
+    sync::OnceLock,
 };
 
 use crate::Error;
 
-/// Set once `enter` switched namespaces.
-static ENTERED: AtomicBool = AtomicBool::new(false);
+/// The network namespace this process started in: "the host" when PID 1's cannot be read.
+static INITIAL: OnceLock<Option<u64>> = OnceLock::new();
+
+/// Records the namespace we are in as the initial one, unless one is recorded already. Call
+/// it before any setns (this module's `enter` and the lab's do).
+pub fn remember_initial() {
+    INITIAL.get_or_init(|| inode("/proc/thread-self/ns/net"));
+}
 
 /// Moves this thread (the CLI is single-threaded when it calls this) into /run/netns/NAME.
 pub fn enter(name: &str) -> Result<(), Error> {
@@ -25,13 +31,13 @@ pub fn enter(name: &str) -> Result<(), Error> {
     let file = File::open(&path).map_err(|_| Error::UnknownNetns {
         name: name.to_owned(),
     })?;
+    remember_initial();
     // SAFETY: a valid namespace fd; CLONE_NEWNET switches only the network namespace.
     if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
         return Err(Error::io(format!("entering network namespace {name}"))(
             std::io::Error::last_os_error(),
         ));
     }
-    ENTERED.store(true, Ordering::Relaxed);
     Ok(())
 }
 
@@ -39,16 +45,15 @@ fn inode(path: &str) -> Option<u64> {
     std::fs::metadata(path).ok().map(|meta| meta.ino())
 }
 
-/// The inode of our network namespace, or None when it is the host's: that of PID 1 when it
-/// can be read (it cannot in some containers: then only a namespace entered with `--netns`
-/// counts as another one).
+/// The inode of this thread's network namespace, or None when it is the host's: PID 1's
+/// when it can be read, else (in some containers) the one this process started in.
 pub fn current_if_not_host() -> Option<u64> {
-    let current = inode("/proc/self/ns/net")?;
-    let other = match inode("/proc/1/ns/net") {
-        Some(host) => current != host,
-        None => ENTERED.load(Ordering::Relaxed),
-    };
-    other.then_some(current)
+    let current = inode("/proc/thread-self/ns/net")?;
+    let host = inode("/proc/1/ns/net").or_else(|| {
+        remember_initial();
+        INITIAL.get().copied().flatten()
+    });
+    (Some(current) != host).then_some(current)
 }
 
 /// The name under `links/` for an interface in the current network namespace.

@@ -7,16 +7,24 @@ use std::{
     os::fd::AsRawFd as _,
     path::PathBuf,
     process::{Command, Output},
-    sync::atomic::{AtomicU32, Ordering},
+    sync::{
+        Mutex,
+        atomic::{AtomicU32, Ordering},
+    },
     thread,
 };
 
 use crate::Error;
 
+pub mod demo;
+pub mod nft;
 mod topology;
 pub mod traffic;
 
-pub use topology::*;
+pub use topology::{
+    CLIENT_V4, CLIENT_V4_SECOND, CLIENT_V6, Lab, ROUTER_TO_CLIENT, ROUTER_TO_CLIENT_SECOND,
+    ROUTER_TO_SERVER, SERVER_APPLE_V4, SERVER_APPLE_V6, SERVER_OTHER_V4, SERVER_OTHER_V6,
+};
 
 /// A network namespace made by `ip netns add`, deleted (with its interfaces) on drop.
 pub struct Netns {
@@ -24,6 +32,18 @@ pub struct Netns {
 }
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// Namespaces alive in this process, for `remove_all` (a signal handler cannot run Drop).
+static LIVE: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Deletes every namespace this process created and has not dropped yet: for a Ctrl-C
+/// handler, which exits without unwinding.
+pub fn remove_all() {
+    let names = std::mem::take(&mut *LIVE.lock().unwrap_or_else(|e| e.into_inner()));
+    for name in names {
+        let _ = run("ip", &["netns", "del", &name]);
+    }
+}
 
 /// Runs a command to completion; a non-zero exit is an error carrying its stderr.
 pub fn run(program: &str, args: &[&str]) -> Result<Output, Error> {
@@ -49,6 +69,9 @@ impl Netns {
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
         run("ip", &["netns", "add", &name])?;
+        LIVE.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(name.clone());
         let netns = Self { name };
         netns.ip(&["link", "set", "lo", "up"])?;
         Ok(netns)
@@ -79,6 +102,7 @@ impl Netns {
     /// Runs `work` on a thread that has entered this namespace (setns moves one thread only).
     pub fn enter<R: Send>(&self, work: impl FnOnce() -> R + Send) -> Result<R, Error> {
         let file = File::open(self.path()).map_err(Error::io(format!("opening {}", self.name)))?;
+        crate::control::netns::remember_initial();
         thread::scope(|scope| {
             scope
                 .spawn(|| {
@@ -140,6 +164,9 @@ impl Drop for Netns {
     fn drop(&mut self) {
         // Deleting the namespace deletes its interfaces too; nothing to report on failure.
         let _ = run("ip", &["netns", "del", &self.name]);
+        LIVE.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|name| *name != self.name);
     }
 }
 

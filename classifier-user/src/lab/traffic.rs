@@ -156,3 +156,25 @@ pub fn udp_stream(
     }
     Ok(())
 }
+
+/// Goodput in Mbit/s of two downloads run side by side for `duration`, one from the server's
+/// Apple address and one from its other address, to the client: (Apple, normal).
+pub fn apple_beside_normal(
+    lab: &super::Lab,
+    ports: (u16, u16),
+    duration: Duration,
+) -> Result<(f64, f64), Error> {
+    let client = super::CLIENT_V4.parse().expect("a valid address");
+    let run = |server: &str, port: u16| {
+        let server = SocketAddr::new(server.parse().expect("a valid address"), port);
+        download(&lab.client, client, &lab.server, server, duration)
+            .map(|bytes| bytes as f64 * 8.0 / duration.as_secs_f64() / 1e6)
+    };
+    thread::scope(|scope| {
+        let apple = scope.spawn(|| run(super::SERVER_APPLE_V4, ports.0));
+        let normal = scope.spawn(|| run(super::SERVER_OTHER_V4, ports.1));
+        let apple = apple.join().expect("download thread")?;
+        let normal = normal.join().expect("download thread")?;
+        Ok((apple, normal))
+    })
+}

@@ -99,26 +99,9 @@ impl TwoHosts {
     }
 
     pub fn arrived(&self) -> Arrived {
-        let output = self
-            .server
-            .exec("nft", &["-j", "list", "table", "inet", "verify"])
+        let counts = classifier::lab::nft::Counters::loaded(&self.server)
+            .read()
             .expect("reading nft counters");
-        let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-        let counts: Vec<u64> = json["nftables"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|item| item.get("rule"))
-            .map(|rule| {
-                rule["expr"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .find_map(|e| e.get("counter"))
-                    .and_then(|c| c["packets"].as_u64())
-                    .unwrap_or(0)
-            })
-            .collect();
         Arrived {
             listed: counts[0],
             unlisted: counts[1],

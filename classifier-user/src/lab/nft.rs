@@ -1,0 +1,50 @@
+//! nftables counters in a lab namespace: how the lab and the tests see what arrived, and with
+//! which DSCP, after XDP and forwarding, without trusting the classifier's own numbers.
+
+use super::Netns;
+use crate::Error;
+
+/// A table `inet verify` of counting rules loaded into a namespace.
+pub struct Counters<'a> {
+    ns: &'a Netns,
+}
+
+impl<'a> Counters<'a> {
+    /// Loads `rules` (the text of one table named `inet verify`) into `ns`.
+    pub fn load(ns: &'a Netns, rules: &str) -> Result<Self, Error> {
+        let file = std::env::temp_dir().join(format!("{}.nft", ns.name()));
+        std::fs::write(&file, rules).map_err(Error::io(format!("writing {}", file.display())))?;
+        let loaded = ns.exec("nft", &["-f", &file.to_string_lossy()]);
+        let _ = std::fs::remove_file(&file);
+        loaded?;
+        Ok(Self { ns })
+    }
+
+    /// The table loaded earlier into `ns`.
+    pub fn loaded(ns: &'a Netns) -> Self {
+        Self { ns }
+    }
+
+    /// The packet count of every counter, in rule order.
+    pub fn read(&self) -> Result<Vec<u64>, Error> {
+        let output = self
+            .ns
+            .exec("nft", &["-j", "list", "table", "inet", "verify"])?;
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout)
+            .map_err(|error| Error::io("reading nft's JSON")(std::io::Error::other(error)))?;
+        Ok(json["nftables"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|item| item.get("rule"))
+            .filter_map(|rule| {
+                rule["expr"]
+                    .as_array()?
+                    .iter()
+                    .find_map(|e| e.get("counter"))
+                    .and_then(|c| c["packets"].as_u64())
+            })
+            .collect())
+    }
+}

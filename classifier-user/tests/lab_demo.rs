@@ -1,0 +1,82 @@
+//! The demo binary end to end (what `cargo xtask demo` runs): its report, and that it leaves
+//! nothing behind, whether it finishes or is interrupted with Ctrl-C.
+
+mod support;
+
+use std::{
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_classifier-lab");
+
+/// Namespaces and pin directories a demo process with this pid would have made.
+fn leftovers(pid: u32) -> Vec<String> {
+    let namespaces = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    let mut found: Vec<String> = String::from_utf8_lossy(&namespaces.stdout)
+        .lines()
+        .filter(|line| line.starts_with("clab-") && line.contains(&format!("-{pid}-")))
+        .map(str::to_owned)
+        .collect();
+    let pin_dir = format!("/sys/fs/bpf/classifier-lab-{pid}");
+    if std::path::Path::new(&pin_dir).exists() {
+        found.push(pin_dir);
+    }
+    found
+}
+
+#[test]
+fn the_demo_prints_its_report_and_leaves_nothing_behind() {
+    support::require_root();
+    let child = Command::new(BINARY).stdout(Stdio::piped()).spawn().unwrap();
+    let pid = child.id();
+    let output = child.wait_with_output().unwrap();
+    let report = String::from_utf8_lossy(&output.stdout);
+    println!("{report}");
+    assert!(output.status.success());
+    for expected in [
+        "1. MPTCP detected",
+        "2 subflows",
+        "second path (MP_JOIN from 198.18.1.10): yes",
+        "at the server: ",
+        "2. Apple download on its own",
+        "at the client: ",
+        "3. Contention",
+        "with classifier",
+        "the lab and its state are removed",
+    ] {
+        assert!(report.contains(expected), "report lacks `{expected}`");
+    }
+    // Every packet arrived with the DSCP it should have: "N of N".
+    let verdicts = |line: &&str| line.contains("carried DSCP") || line.contains("arrived as");
+    for line in report.lines().filter(verdicts) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let of = words.iter().position(|w| *w == "of").unwrap();
+        assert_eq!(words[of - 1], words[of + 1], "{line}");
+    }
+    assert_eq!(leftovers(pid), Vec::<String>::new());
+}
+
+#[test]
+fn ctrl_c_removes_the_lab() {
+    support::require_root();
+    let mut child = Command::new(BINARY)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    // Wait until the lab exists, then interrupt as a terminal would.
+    for _ in 0..100 {
+        if leftovers(pid).len() >= 3 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(leftovers(pid).len() >= 3, "the lab never came up");
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pid as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "exit code after Ctrl-C");
+    assert_eq!(leftovers(pid), Vec::<String>::new());
+}
