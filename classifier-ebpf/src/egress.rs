@@ -5,12 +5,11 @@
 
 use aya_ebpf::programs::TcContext;
 
-use crate::maps::SHAPING;
+use crate::{
+    maps::SHAPING,
+    parse::{ETH_P_IP, ETH_P_IPV6, is_vlan},
+};
 
-const ETH_P_IP: u16 = 0x0800;
-const ETH_P_IPV6: u16 = 0x86dd;
-const ETH_P_8021Q: u16 = 0x8100;
-const ETH_P_8021AD: u16 = 0x88a8;
 const ETHER_TYPE_OFFSET: usize = 12;
 const VLAN_TAG_LEN: usize = 4;
 
@@ -34,7 +33,7 @@ pub fn steer(ctx: &TcContext) {
 fn dscp_of(ctx: &TcContext) -> Option<u8> {
     let mut ether_type_at = ETHER_TYPE_OFFSET;
     let mut ether_type = u16::from_be(ctx.load::<u16>(ether_type_at).ok()?);
-    if ether_type == ETH_P_8021Q || ether_type == ETH_P_8021AD {
+    if is_vlan(ether_type) {
         ether_type_at += VLAN_TAG_LEN;
         ether_type = u16::from_be(ctx.load::<u16>(ether_type_at).ok()?);
     }

@@ -10,7 +10,7 @@ use std::{
 };
 
 use support::{
-    cli::Cli,
+    cli::{Cli, flow_from},
     hosts::{LISTED, TwoHosts, UNLISTED},
 };
 
@@ -69,17 +69,7 @@ fn stats_and_flows_match_real_tcp_traffic_exactly() {
     let flows = cli.run(&["flows", "--json"]).ok().json();
     let flows = flows.as_array().unwrap();
     assert_eq!(flows.len(), 2, "{flows:?}");
-    let flow = |source: &str| {
-        flows
-            .iter()
-            .find(|f| {
-                f["client"]
-                    .as_str()
-                    .unwrap()
-                    .starts_with(&format!("{source}:"))
-            })
-            .unwrap_or_else(|| panic!("no flow from {source}: {flows:?}"))
-    };
+    let flow = |source: &str| flow_from(flows, source);
     let (listed, unlisted) = (flow(LISTED), flow(UNLISTED));
     assert_eq!(listed["server"], "198.51.100.10:5001");
     assert_eq!(listed["protocol"], "tcp");

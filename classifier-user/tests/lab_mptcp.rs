@@ -6,7 +6,10 @@ mod support;
 use std::{net::SocketAddr, time::Duration};
 
 use classifier::lab::{self, Lab, traffic};
-use support::{cli::Cli, nft::nft_counters};
+use support::{
+    cli::{Cli, flow_from},
+    nft::nft_counters,
+};
 
 /// Counts, in the server, TCP packets from each client address to port 7000, and those
 /// among them not carrying DSCP CS1 (8).
@@ -51,17 +54,7 @@ fn an_mptcp_connection_through_the_router_is_seen_on_both_subflows_and_marked() 
         "MPTCP flows: {}",
         serde_json::to_string_pretty(flows).unwrap()
     );
-    let from = |source: &str| {
-        flows
-            .iter()
-            .find(|f| {
-                f["client"]
-                    .as_str()
-                    .unwrap()
-                    .starts_with(&format!("{source}:"))
-            })
-            .unwrap_or_else(|| panic!("no MPTCP subflow from {source}: {flows:?}"))
-    };
+    let from = |source: &str| flow_from(flows, source);
     let (first, second) = (from(lab::CLIENT_V4), from(lab::CLIENT_V4_SECOND));
     for subflow in [first, second] {
         assert_eq!(subflow["mptcp"], true);

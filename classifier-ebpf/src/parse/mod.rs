@@ -9,7 +9,7 @@ mod transport;
 use core::mem::size_of;
 
 use classifier_common::ParseError;
-pub use ethernet::{ETH_P_IP, ETH_P_IPV6, parse_ethernet};
+pub use ethernet::{ETH_P_IP, ETH_P_IPV6, is_vlan, parse_ethernet};
 pub use ip::{IpHeader, IpKind, parse_ipv4, parse_ipv6};
 pub use tcp_options::MptcpSeen;
 pub use transport::{parse_tcp, parse_udp};

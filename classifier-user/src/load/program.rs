@@ -46,18 +46,7 @@ impl Classifier {
     /// reused (so counters, flows and prefixes survive a reload), missing ones are created and
     /// pinned 0600. The directory must have been prepared (`PinDir::prepare`).
     pub fn load_pinned(pin_dir: &PinDir) -> Result<Self, Error> {
-        let paths: Vec<_> = ALL_MAPS
-            .iter()
-            .map(|name| (*name, pin_dir.map(name)))
-            .collect();
-        let mut loader = EbpfLoader::new();
-        for (name, path) in &paths {
-            loader.map_pin_path(name, path.as_path());
-        }
-        let mut ebpf = loader.load(EBPF_OBJECT)?;
-        for (_, path) in &paths {
-            restrict(path, 0o600)?;
-        }
+        let mut ebpf = load_object_pinned(pin_dir)?;
         let maps = ClassifierMaps::take_from(&mut ebpf)?;
         let mut classifier = Self { ebpf, maps };
         classifier

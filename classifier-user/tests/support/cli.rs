@@ -92,3 +92,16 @@ impl Drop for Cli {
         }
     }
 }
+
+/// The flow of `flows --json` whose client address is `source`.
+pub fn flow_from<'a>(flows: &'a [serde_json::Value], source: &str) -> &'a serde_json::Value {
+    flows
+        .iter()
+        .find(|f| {
+            f["client"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with(&format!("{source}:"))
+        })
+        .unwrap_or_else(|| panic!("no flow from {source}: {flows:?}"))
+}
