@@ -177,3 +177,29 @@ fn tempdir(cli: &Cli) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// `nsenter --net` (only the network namespace changes, the host's bpffs stays visible) is
+/// the other way to reach an interface in a namespace.
+#[test]
+fn nsenter_works_like_netns() {
+    let hosts = TwoHosts::new();
+    let cli = Cli::new();
+    let netns = format!("--net={}", hosts.server.path().display());
+    let via_nsenter = |args: &[&str]| -> support::cli::Ran {
+        std::process::Command::new("nsenter")
+            .arg(&netns)
+            .arg(support::cli::BINARY)
+            .args(["--config", "/dev/null", "--pin-dir"])
+            .arg(cli.pin_dir())
+            .args(args)
+            .output()
+            .expect("nsenter")
+            .into()
+    };
+    via_nsenter(&["attach", "s0"]).ok();
+    assert!(hosts.server.has_xdp("s0").unwrap());
+    let status = cli.run(&["status", "--json"]).ok().json();
+    assert_eq!(status["interfaces"][0]["interface"], "s0");
+    via_nsenter(&["detach", "s0"]).ok();
+    assert!(!hosts.server.has_xdp("s0").unwrap());
+}
