@@ -97,6 +97,11 @@ pub enum Error {
     AlreadyAttached { name: String },
     #[error("{name} is not attached")]
     NotAttached { name: String },
+    #[error("{feature} needs Linux {needs} or later")]
+    KernelTooOld {
+        feature: &'static str,
+        needs: &'static str,
+    },
     #[error("this needs root (it loads BPF programs and writes pinned maps)")]
     NotRoot,
     #[error(

@@ -126,6 +126,12 @@ pub fn shape(
     spec: &ShapeSpec,
 ) -> Result<(), Error> {
     super::attach::require_root()?;
+    if !aya::util::KernelVersion::at_least(6, 6, 0) {
+        return Err(Error::KernelTooOld {
+            feature: "the egress deprioritizer (a tc program attached through a TCX link)",
+            needs: "6.6",
+        });
+    }
     let index = ifindex(interface)?;
     let initial = state::InitialState::read(config_file)?;
     pin_dir.prepare()?;
