@@ -126,7 +126,8 @@ pub fn shape(
     spec: &ShapeSpec,
 ) -> Result<(), Error> {
     super::attach::require_root()?;
-    if !aya::util::KernelVersion::at_least(6, 6, 0) {
+    let tcx = aya::util::KernelVersion::new(6, 6, 0);
+    if aya::util::KernelVersion::current().is_ok_and(|current| current < tcx) {
         return Err(Error::KernelTooOld {
             feature: "the egress deprioritizer (a tc program attached through a TCX link)",
             needs: "6.6",
