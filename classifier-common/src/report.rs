@@ -14,6 +14,9 @@ pub const REPORT_DRY_RUN: u8 = 16;
 /// The packet is IP (v4 or v6) and was classified.
 pub const REPORT_CLASSIFIED: u8 = 32;
 
+/// `PacketReport::dscp_in`/`dscp_out` when no IP header was parsed.
+pub const DSCP_UNKNOWN: u8 = 0xff;
+
 #[repr(C)]
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct PacketReport {
@@ -28,7 +31,7 @@ pub struct PacketReport {
     pub error: u8,
     /// MP_CAPABLE version in this packet, or `MPTCP_VERSION_NONE`.
     pub mptcp_version: u8,
-    /// DSCP before and after the program (equal unless marked).
+    /// DSCP before and after the program (equal unless marked), or `DSCP_UNKNOWN`.
     pub dscp_in: u8,
     pub dscp_out: u8,
     /// Index of the matching rule, or `NO_RULE`.

@@ -61,6 +61,8 @@ pub enum Error {
     NotBpffs { dir: PathBuf },
     #[error("{} is a symbolic link; refusing to follow it out of the pin directory", path.display())]
     Symlink { path: PathBuf },
+    #[error("capture {}: {reason}", path.display())]
+    Capture { path: PathBuf, reason: String },
     #[error("config file {}: {reason}", path.display())]
     ConfigFile { path: PathBuf, reason: String },
     #[error("{}:{line}: {reason}", path.display())]
@@ -117,6 +119,7 @@ impl Error {
             self,
             Self::PrefixFile { .. }
                 | Self::ConfigFile { .. }
+                | Self::Capture { .. }
                 | Self::InvalidPrefix { .. }
                 | Self::InvalidListName { .. }
                 | Self::UnknownList { .. }

@@ -1,6 +1,7 @@
 //! The classifier's user side as a library: load the kernel program and reach its maps with
 //! their real types. The `classifier` binary and the tests are built on it.
 
+pub mod analyze;
 pub mod config_file;
 pub mod control;
 pub mod error;

@@ -3,7 +3,7 @@
 //! Plain integers in a C layout, because `record` is a global BPF function and receives it
 //! by pointer: counter slots are `Counter` indices, `NO_COUNTER` where nothing applies.
 
-use classifier_common::{Counter, flow::NO_RULE, mptcp::MPTCP_VERSION_NONE};
+use classifier_common::{Counter, flow::NO_RULE, mptcp::MPTCP_VERSION_NONE, report::DSCP_UNKNOWN};
 
 /// An `Outcome` counter field that names no counter.
 pub const NO_COUNTER: u32 = u32::MAX;
@@ -31,6 +31,7 @@ pub struct Outcome {
     pub error: u8,
     pub mptcp_flow: u8,
     pub rule: u8,
+    /// DSCP before and after; `DSCP_UNKNOWN` until an IP header was parsed.
     pub dscp_in: u8,
     pub dscp_out: u8,
 }
@@ -51,8 +52,8 @@ impl Outcome {
             error: 0,
             mptcp_flow: 0,
             rule: NO_RULE,
-            dscp_in: 0,
-            dscp_out: 0,
+            dscp_in: DSCP_UNKNOWN,
+            dscp_out: DSCP_UNKNOWN,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The command-line interface: global options, the subcommands, and what they share.
 
+mod analyze;
 mod attach;
 mod flows;
 mod output;
@@ -35,6 +36,7 @@ use classifier::{
   classifier stats --watch 2                   # counters and rates every 2 s
   classifier flows --mptcp --top 10
   classifier shape eth0 --rate 950mbit         # deprioritize LE/CS1 on eth0's egress
+  classifier analyze update.pcap               # what would the classifier do with a capture
   classifier detach --all")]
 pub struct Cli {
     #[command(flatten)]
@@ -69,6 +71,7 @@ enum Command {
     Stats(stats::StatsArgs),
     Flows(flows::FlowsArgs),
     Shape(shape::ShapeArgs),
+    Analyze(analyze::AnalyzeArgs),
 }
 
 /// What every subcommand gets: the pin directory and the configuration file.
@@ -105,5 +108,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Stats(args) => stats::stats(&context, args),
         Command::Flows(args) => flows::flows(&context, args),
         Command::Shape(args) => shape::shape(&context, args),
+        Command::Analyze(args) => analyze::analyze(&context, args),
     }
 }

@@ -4,5 +4,6 @@ mod counter_labels;
 pub mod flows;
 pub mod stats;
 pub mod status;
+pub mod units;
 
 pub use counter_labels::counter_label;

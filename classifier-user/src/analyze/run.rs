@@ -1,0 +1,143 @@
+//! Running a capture through the kernel program, one BPF_PROG_TEST_RUN per record.
+
+use std::path::Path;
+
+use classifier_common::{
+    ParseError,
+    config::CONFIG_REPORT,
+    mptcp::MPTCP_VERSION_NONE,
+    report::{DSCP_UNKNOWN, REPORT_MPTCP_FLOW, REPORT_MPTCP_OPTION},
+};
+use serde::Serialize;
+
+use super::{
+    capture::{self, RecordError},
+    summary::Summary,
+};
+use crate::{Classifier, Error, control::lists::ListNames, control::state};
+
+const XDP_ABORTED: u32 = 0;
+const XDP_DROP: u32 = 1;
+const XDP_PASS: u32 = 2;
+const XDP_TX: u32 = 3;
+
+/// What the classifier did with one packet: analyze's `--json` line, keys in this order.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct PacketVerdict {
+    /// Position in the capture, from 0.
+    pub index: u64,
+    /// Bytes captured.
+    pub len: usize,
+    /// The XDP action ("pass"), or null when the record never reached the program.
+    pub verdict: Option<&'static str>,
+    /// This packet's TCP header carries option 30.
+    pub mptcp_option: bool,
+    /// Subtypes of those options.
+    pub mptcp_subtypes: Vec<u8>,
+    /// MP_CAPABLE's version, when the packet carries MP_CAPABLE.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mptcp_version: Option<u8>,
+    /// The packet belongs to a flow known to be MPTCP.
+    pub mptcp_flow: bool,
+    /// Prefix lists matched.
+    pub lists: Vec<String>,
+    pub dscp_in: Option<u8>,
+    pub dscp_out: Option<u8>,
+    /// Parse error kind (or why the record could not be run), null when none.
+    pub error: Option<&'static str>,
+}
+
+/// The outcome of a whole capture.
+pub struct Analysis {
+    pub summary: Summary,
+}
+
+fn verdict_name(action: u32) -> &'static str {
+    match action {
+        XDP_ABORTED => "aborted",
+        XDP_DROP => "drop",
+        XDP_PASS => "pass",
+        XDP_TX => "tx",
+        _ => "redirect",
+    }
+}
+
+fn not_run(index: u64, len: usize, error: &'static str) -> PacketVerdict {
+    PacketVerdict {
+        index,
+        len,
+        verdict: None,
+        mptcp_option: false,
+        mptcp_subtypes: Vec::new(),
+        mptcp_version: None,
+        mptcp_flow: false,
+        lists: Vec::new(),
+        dscp_in: None,
+        dscp_out: None,
+        error: Some(error),
+    }
+}
+
+/// Runs every record of `path` through a freshly loaded classifier whose state is
+/// `initial`, calling `on_packet` for each in capture order.
+pub fn analyze(
+    path: &Path,
+    initial: &state::InitialState,
+    mut on_packet: impl FnMut(&PacketVerdict),
+) -> Result<Analysis, Error> {
+    let records = capture::records(path)?;
+    let mut classifier = Classifier::load()?;
+    state::initialize(&mut classifier.maps, initial)?;
+    let mut config = classifier.maps.config()?;
+    config.flags |= CONFIG_REPORT;
+    classifier.maps.set_config(&config)?;
+    let names = ListNames::read(&classifier.maps)?;
+
+    let mut not_run_count: Vec<(&'static str, u64)> = Vec::new();
+    for (index, record) in records.enumerate() {
+        let index = index as u64;
+        let verdict = match &record.frame {
+            Err(error) => not_run(index, record.len, error.name()),
+            Ok(frame) => match classifier.test_run(frame) {
+                // The kernel refuses frames bigger than a page for XDP without multi-buffer
+                // support; on a real NIC such a frame (a capture of GRO'd packets) never
+                // reaches XDP in one piece either.
+                Err(_) => not_run(index, record.len, "too_big_for_xdp"),
+                Ok(result) => {
+                    let report = classifier.maps.report()?;
+                    let subtypes: Vec<u8> = (0..16u8)
+                        .filter(|s| report.mptcp_subtypes & (1 << s) != 0)
+                        .collect();
+                    let dscp = |value: u8| (value != DSCP_UNKNOWN).then_some(value);
+                    PacketVerdict {
+                        index,
+                        len: record.len,
+                        verdict: Some(verdict_name(result.verdict)),
+                        mptcp_option: report.flags & REPORT_MPTCP_OPTION != 0,
+                        mptcp_subtypes: subtypes,
+                        mptcp_version: (report.mptcp_version != MPTCP_VERSION_NONE)
+                            .then_some(report.mptcp_version),
+                        mptcp_flow: report.flags & REPORT_MPTCP_FLOW != 0,
+                        lists: names.names_in(report.lists),
+                        dscp_in: dscp(report.dscp_in),
+                        dscp_out: dscp(report.dscp_out),
+                        error: ParseError::from_code(report.error).map(ParseError::name),
+                    }
+                }
+            },
+        };
+        if verdict.verdict.is_none() {
+            let name = verdict.error.unwrap_or("unknown");
+            match not_run_count.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, count)) => *count += 1,
+                None => not_run_count.push((name, 1)),
+            }
+        }
+        on_packet(&verdict);
+        if let Err(RecordError::Unreadable(_)) = record.frame {
+            break;
+        }
+    }
+    let summary = Summary::collect(&classifier.maps, &names, not_run_count)?;
+    Ok(Analysis { summary })
+}

@@ -1,0 +1,115 @@
+//! `classifier analyze`: a capture through the real kernel program.
+
+use std::{
+    io::{BufWriter, IsTerminal as _, Write as _},
+    path::PathBuf,
+};
+
+use clap::Args;
+use classifier::{
+    analyze,
+    config_file::{ConfigFile, ListFile},
+    control::{lists::DEFAULT_LIST, state::InitialState},
+};
+
+use super::Context;
+
+/// Characterize a capture: run every packet through the real kernel program.
+///
+/// The packets go through the same XDP program the router runs (BPF_PROG_TEST_RUN), in
+/// capture order, with a private flow table and counters: the live state is never touched.
+/// pcap and pcapng (any number of interfaces) with Ethernet or Linux cooked (SLL, SLL2)
+/// frames. The summary gives packets and bytes per class, MPTCP connections and subtypes,
+/// the top flows, and the share of bytes the policy would mark.
+#[derive(Args)]
+#[command(after_help = "Examples:
+  tcpdump -i eth1 -w update.pcap -c 200000 && classifier analyze update.pcap
+  classifier analyze update.pcapng --prefixes apple=/etc/classifier/apple.txt --prefixes cdn=cdn.txt
+  classifier analyze update.pcap --policy list:apple=LE mptcp=LE --json | jq 'select(.mptcp_option)'
+
+--json prints one object per packet, with exactly these keys:
+  {\"index\":0,\"len\":74,\"verdict\":\"pass\",\"mptcp_option\":true,\"mptcp_subtypes\":[0],
+   \"mptcp_version\":1,\"mptcp_flow\":true,\"lists\":[\"apple\"],\"dscp_in\":0,\"dscp_out\":1,
+   \"error\":null}
+mptcp_version is there only for MP_CAPABLE; verdict, dscp_in and dscp_out are null for a
+record that never reached the program (its `error` says why).")]
+pub struct AnalyzeArgs {
+    /// The capture (pcap or pcapng).
+    file: PathBuf,
+    /// A prefix list for this analysis: FILE replaces the `apple` list, NAME=FILE defines
+    /// list NAME. Repeatable. Without it, the shipped `apple` list is used.
+    #[arg(long, value_name = "[NAME=]FILE")]
+    prefixes: Vec<String>,
+    /// The policy for this analysis, as for `policy set` [default: list:apple=LE mptcp=keep].
+    #[arg(long, value_name = "MATCH=ACTION", num_args = 1..)]
+    policy: Vec<String>,
+    /// One JSON object per packet on stdout instead of the summary.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn analyze(_context: &Context, args: AnalyzeArgs) -> anyhow::Result<()> {
+    let lists = args
+        .prefixes
+        .iter()
+        .map(|spec| match spec.split_once('=') {
+            Some((name, file)) => ListFile {
+                name: name.to_owned(),
+                file: Some(file.into()),
+            },
+            None => ListFile {
+                name: DEFAULT_LIST.to_owned(),
+                file: Some(spec.into()),
+            },
+        })
+        .collect();
+    let settings = ConfigFile {
+        policy: (!args.policy.is_empty()).then(|| args.policy.clone()),
+        lists,
+        path: PathBuf::from("the command line"),
+        ..ConfigFile::default()
+    };
+    settings.rules()?;
+    let initial = InitialState::read(&settings)?;
+
+    let size = std::fs::metadata(&args.file).map(|m| m.len()).unwrap_or(0);
+    let progress = (std::io::stderr().is_terminal() && size > 16 << 20).then(|| {
+        let bar = indicatif::ProgressBar::new(size);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {per_sec} eta {eta}",
+            )
+            .expect("a valid template"),
+        );
+        bar
+    });
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    let mut write_error = None;
+    let analysis = analyze::analyze(&args.file, &initial, |packet| {
+        if let Some(bar) = &progress {
+            // Record header and data: close enough to the file offset for a progress bar.
+            bar.inc(packet.len as u64 + 16);
+        }
+        if args.json && write_error.is_none() {
+            let line = serde_json::to_string(packet).expect("a verdict serializes");
+            if let Err(error) = writeln!(out, "{line}") {
+                write_error = Some(error);
+            }
+        }
+    })?;
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    if let Some(error) = write_error {
+        // A closed pipe (`| head`) is not an error worth a message.
+        if error.kind() != std::io::ErrorKind::BrokenPipe {
+            return Err(error.into());
+        }
+        return Ok(());
+    }
+    if !args.json {
+        write!(out, "{}", analysis.summary)?;
+    }
+    out.flush()?;
+    Ok(())
+}
