@@ -8,6 +8,10 @@ pub const CONFIG_DRY_RUN: u32 = 1;
 /// it costs a map write per packet).
 pub const CONFIG_REPORT: u32 = 2;
 
+/// `Config::flags`: hand DNS responses (UDP from port 53) to user space through
+/// `DNS_EVENTS`, for `classifier run` (or `analyze`) to learn CDN addresses from.
+pub const CONFIG_LEARN_DNS: u32 = 4;
+
 /// `PolicyRule::action` meaning "count it, leave the DSCP as it is".
 pub const ACTION_KEEP: u8 = 0x40;
 
@@ -45,4 +49,4 @@ pub struct Config {
 
 /// Version of the pinned maps' layout. Bumped whenever a map's key or value changes, so that a
 /// binary never reads state written by an incompatible one.
-pub const STATE_LAYOUT: u32 = 1;
+pub const STATE_LAYOUT: u32 = 2;

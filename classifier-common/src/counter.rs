@@ -59,10 +59,14 @@ pub enum Counter {
     Ipv4Fragment = 21,
     /// IPv6 fragments: transport not inspected, classified by address only.
     Ipv6Fragment = 22,
+    /// DNS responses handed to user space for learning (only while learning is on).
+    DnsForwarded = 23,
+    /// DNS responses that could not be handed over (ring buffer full).
+    DnsLost = 24,
 }
 
 /// Slots `MPTCP_SUBTYPE_BASE + subtype` (0..=15; 9..=15 are unassigned subtypes).
-pub const MPTCP_SUBTYPE_BASE: u32 = 24;
+pub const MPTCP_SUBTYPE_BASE: u32 = 32;
 pub const MPTCP_SUBTYPE_SLOTS: u32 = 16;
 /// Slots `PARSE_ERROR_BASE + code` (code 0 is unused).
 pub const PARSE_ERROR_BASE: u32 = MPTCP_SUBTYPE_BASE + MPTCP_SUBTYPE_SLOTS;
@@ -72,11 +76,11 @@ pub const LIST_BASE: u32 = PARSE_ERROR_BASE + PARSE_ERROR_SLOTS;
 /// Size of the counter array.
 pub const COUNTER_SLOTS: u32 = LIST_BASE + MAX_LISTS;
 
-const _: () = assert!((Counter::Ipv6Fragment as u32) < MPTCP_SUBTYPE_BASE);
+const _: () = assert!((Counter::DnsLost as u32) < MPTCP_SUBTYPE_BASE);
 const _: () = assert!((ParseError::UdpTruncated as u32) < PARSE_ERROR_SLOTS);
 
 impl Counter {
-    pub const ALL: [Counter; 23] = [
+    pub const ALL: [Counter; 25] = [
         Self::Packets,
         Self::ClassNonIp,
         Self::ClassMalformed,
@@ -100,6 +104,8 @@ impl Counter {
         Self::FlowInsertFailed,
         Self::Ipv4Fragment,
         Self::Ipv6Fragment,
+        Self::DnsForwarded,
+        Self::DnsLost,
     ];
 
     pub const fn index(self) -> u32 {
@@ -132,6 +138,8 @@ impl Counter {
             Self::FlowInsertFailed => "flow_insert_failed",
             Self::Ipv4Fragment => "ipv4_fragment",
             Self::Ipv6Fragment => "ipv6_fragment",
+            Self::DnsForwarded => "dns_forwarded",
+            Self::DnsLost => "dns_lost",
         }
     }
 

@@ -7,6 +7,7 @@
 pub mod config;
 pub mod control;
 pub mod counter;
+pub mod dns;
 pub mod flow;
 pub mod limits;
 pub mod mptcp;

@@ -16,3 +16,6 @@ unsafe impl aya::Pod for PacketReport {}
 unsafe impl aya::Pod for PolicyRule {}
 unsafe impl aya::Pod for PrefixValue {}
 unsafe impl aya::Pod for ShapeConfig {}
+unsafe impl aya::Pod for crate::dns::DnsEvent {}
+unsafe impl aya::Pod for crate::dns::LearnedKey {}
+unsafe impl aya::Pod for crate::dns::LearnedEntry {}

@@ -2,13 +2,14 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray},
+    maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
 };
 use classifier_common::{
     Attachment, Config, CounterValue, FlowEntry, FlowKey, ListName, PacketReport, PrefixValue,
     ShapeConfig,
     control::{MAX_ATTACHMENTS, MAX_SHAPED},
     counter::COUNTER_SLOTS,
+    dns::{DNS_RING_BYTES, LearnedEntry, LearnedKey, MAX_LEARNED},
     limits::{FLOW_TABLE_ENTRIES, MAX_LISTS, PREFIX_V4_ENTRIES, PREFIX_V6_ENTRIES},
 };
 
@@ -49,3 +50,12 @@ pub static ATTACHMENTS: HashMap<u32, Attachment> = HashMap::with_max_entries(MAX
 /// Egress steering per interface (ifindex), written by `classifier shape`.
 #[map]
 pub static SHAPING: HashMap<u32, ShapeConfig> = HashMap::with_max_entries(MAX_SHAPED, 0);
+
+/// DNS responses for user space to learn from (`act::forward_dns`).
+#[map]
+pub static DNS_EVENTS: RingBuf = RingBuf::with_byte_size(DNS_RING_BYTES, 0);
+
+/// Learned addresses with their DNS name and expiry (user-side bookkeeping, kept pinned so
+/// that `classifier prefixes list` can show them).
+#[map]
+pub static LEARNED: HashMap<LearnedKey, LearnedEntry> = HashMap::with_max_entries(MAX_LEARNED, 0);

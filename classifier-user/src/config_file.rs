@@ -9,6 +9,7 @@
 //! [[lists]]
 //! name = "apple"
 //! file = "/etc/classifier/apple.txt"
+//! domains = ["apple.com"]   # learned from DNS answers, besides the shipped ones
 //! ```
 //!
 //! The policy and the lists are applied when `attach` creates the state; later changes go
@@ -34,6 +35,8 @@ pub struct ConfigFile {
     pub pin_dir: Option<PathBuf>,
     pub dry_run: Option<bool>,
     pub policy: Option<Vec<String>>,
+    /// Learned addresses live at least this long (seconds), whatever their TTL.
+    pub dns_min_ttl: Option<u64>,
     #[serde(default)]
     pub lists: Vec<ListFile>,
     /// Where it was read from, for messages.
@@ -41,14 +44,43 @@ pub struct ConfigFile {
     pub path: PathBuf,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListFile {
     pub name: String,
     pub file: Option<PathBuf>,
+    /// Domain suffixes whose DNS answers add their addresses to the list (`apple` also gets
+    /// the shipped ones).
+    #[serde(default)]
+    pub domains: Vec<String>,
 }
 
+/// Learned addresses live at least this long when the file does not say.
+pub const DEFAULT_DNS_MIN_TTL: u64 = 60;
+
 impl ConfigFile {
+    /// The domain suffixes of each list: the file's, plus the shipped ones for `apple`.
+    pub fn domains(&self, names: &crate::control::lists::ListNames) -> crate::dns::DomainLists {
+        let mut domains = crate::dns::DomainLists::default();
+        if let Some(apple) = names.bit(crate::control::lists::DEFAULT_LIST) {
+            for suffix in crate::dns::parse_domains(crate::dns::SHIPPED_APPLE_DOMAINS) {
+                domains.add(apple, suffix);
+            }
+        }
+        for list in &self.lists {
+            if let Some(bit) = names.bit(&list.name) {
+                for suffix in &list.domains {
+                    domains.add(bit, suffix);
+                }
+            }
+        }
+        domains
+    }
+
+    pub fn dns_min_ttl(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.dns_min_ttl.unwrap_or(DEFAULT_DNS_MIN_TTL))
+    }
+
     /// Reads `path`; a missing default file is an empty configuration, a missing file that was
     /// asked for (`required`) is an error.
     pub fn read(path: &Path, required: bool) -> Result<Self, Error> {

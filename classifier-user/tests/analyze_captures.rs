@@ -363,3 +363,81 @@ fn a_real_mptcp_connection_recorded_with_tcpdump() {
         "{summary}"
     );
 }
+
+/// A DNS answer leading through a CNAME chain into Apple's CDN names, to an address outside
+/// every static prefix: the download that follows it is marked; after the answer's lifetime
+/// (max(TTL 30 s, minimum 60 s)), a new flow to the address is not.
+#[test]
+fn dns_answers_in_a_capture_teach_cdn_addresses_until_they_expire() {
+    use simple_dns::{CLASS, Name, Packet, Question, ResourceRecord, rdata};
+
+    support::require_root();
+    let scratch = Scratch::new("dns");
+    let mut answer = Packet::new_reply(42);
+    answer.questions.push(Question::new(
+        Name::new_unchecked("updates.cdn-apple.com"),
+        simple_dns::TYPE::A.into(),
+        CLASS::IN.into(),
+        false,
+    ));
+    let chain = [
+        ("updates.cdn-apple.com", "updates.cdn-apple.com.akadns.net"),
+        ("updates.cdn-apple.com.akadns.net", "a1.cdn.example.net"),
+    ];
+    for (owner, target) in chain {
+        answer.answers.push(ResourceRecord::new(
+            Name::new_unchecked(owner),
+            CLASS::IN,
+            300,
+            rdata::RData::CNAME(rdata::CNAME(Name::new_unchecked(target))),
+        ));
+    }
+    answer.answers.push(ResourceRecord::new(
+        Name::new_unchecked("a1.cdn.example.net"),
+        CLASS::IN,
+        30,
+        rdata::RData::A(rdata::A::from(std::net::Ipv4Addr::new(203, 0, 113, 77))),
+    ));
+    let dns = Segment::udp("198.51.100.53", "192.0.2.10", 53, 40053)
+        .payload(&answer.build_bytes_vec().unwrap())
+        .build();
+    let download = Segment::tcp("203.0.113.77", "192.0.2.10", 443, 50100).build();
+    let later_new_flow = Segment::tcp("203.0.113.77", "192.0.2.10", 443, 50101).build();
+    let path = scratch.file("dns.pcap");
+    let mut writer = PcapWriter::new(File::create(&path).unwrap()).unwrap();
+    for (seconds, frame) in [
+        (0, &dns),
+        (1, &download),
+        (100, &later_new_flow),
+        (100, &download),
+    ] {
+        let packet = PcapPacket::new(
+            Duration::from_secs(1_700_000_000 + seconds),
+            frame.len() as u32,
+            frame,
+        );
+        writer.write_packet(&packet).unwrap();
+    }
+    drop(writer);
+
+    let got = lines(analyze(&[path.to_str().unwrap(), "--json"]));
+    assert_eq!(got[0]["lists"], json!([]), "the DNS answer itself");
+    assert_eq!(
+        got[1]["lists"],
+        json!(["apple"]),
+        "the download after the answer"
+    );
+    assert_eq!(got[1]["dscp_out"], 1);
+    assert_eq!(
+        got[2]["lists"],
+        json!([]),
+        "a new flow after the answer expired"
+    );
+    assert_eq!(
+        got[3]["lists"],
+        json!(["apple"]),
+        "the established download keeps its class"
+    );
+    let summary = analyze(&[path.to_str().unwrap()]).ok().stdout;
+    assert!(summary.contains("DNS: 1 addresses learned"), "{summary}");
+}

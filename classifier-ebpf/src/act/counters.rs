@@ -51,6 +51,7 @@ pub extern "C" fn classifier_record(out: *const Outcome, length: u64, report: u3
     count(out.fragment, length);
     count(out.action, length);
     count(out.flow_event, length);
+    count(out.dns, length);
     if out.error != 0 {
         count(Counter::for_parse_error_code(out.error), length);
     }

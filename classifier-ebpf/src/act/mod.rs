@@ -1,9 +1,11 @@
 //! Acting on a decision: rewriting the DSCP, counting, and reporting.
 
 mod counters;
+mod dns;
 mod dscp;
 mod outcome;
 
 pub use counters::record;
+pub use dns::forward_dns;
 pub use dscp::{apply_action, read_dscp};
 pub use outcome::{NO_COUNTER, Outcome};

@@ -22,6 +22,8 @@ pub struct Outcome {
     pub action: u32,
     /// `FlowCreated` or `FlowInsertFailed`.
     pub flow_event: u32,
+    /// `DnsForwarded` or `DnsLost`.
+    pub dns: u32,
     pub lists: u32,
     /// Bit n: an option with MPTCP subtype n is in this packet's header.
     pub mptcp_subtypes: u16,
@@ -46,6 +48,7 @@ impl Outcome {
             fragment: NO_COUNTER,
             action: NO_COUNTER,
             flow_event: NO_COUNTER,
+            dns: NO_COUNTER,
             lists: 0,
             mptcp_subtypes: 0,
             mptcp_version: MPTCP_VERSION_NONE,

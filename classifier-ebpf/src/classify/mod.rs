@@ -5,10 +5,13 @@ mod policy;
 mod prefix;
 
 use aya_ebpf::programs::XdpContext;
-use classifier_common::{Config, Counter, ParseError, config::CONFIG_REPORT};
+use classifier_common::{
+    Config, Counter, ParseError,
+    config::{CONFIG_LEARN_DNS, CONFIG_REPORT},
+};
 
 use crate::{
-    act::{NO_COUNTER, Outcome, apply_action, read_dscp, record},
+    act::{NO_COUNTER, Outcome, apply_action, forward_dns, read_dscp, record},
     maps::CONFIG,
     parse::{
         Cursor, ETH_P_IP, ETH_P_IPV6, IpHeader, IpKind, parse_ethernet, parse_ipv4, parse_ipv6,
@@ -18,6 +21,8 @@ use crate::{
 
 const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
+/// UDP source port of DNS responses, in network byte order.
+const DNS_PORT: [u8; 2] = 53u16.to_be_bytes();
 
 /// What classification concluded for a packet. C layout: the global function
 /// `classifier_track` writes it through a pointer.
@@ -84,7 +89,13 @@ fn inspect(
             parse_tcp(&mut cursor)?
         } else {
             out.transport = Counter::Udp.index();
-            parse_udp(&mut cursor)?
+            let udp = parse_udp(&mut cursor)?;
+            if config.flags & CONFIG_LEARN_DNS != 0 && udp.src_port == DNS_PORT {
+                let offset = (cursor.pos - ctx.data()) as u32;
+                let len = (cursor.end - cursor.pos) as u32;
+                out.dns = forward_dns(ctx, offset, len);
+            }
+            udp
         };
         out.mptcp_subtypes = transport.mptcp.subtypes;
         out.mptcp_version = transport.mptcp.version;

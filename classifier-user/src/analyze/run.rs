@@ -4,7 +4,7 @@ use std::path::Path;
 
 use classifier_common::{
     ParseError,
-    config::CONFIG_REPORT,
+    config::{CONFIG_LEARN_DNS, CONFIG_REPORT},
     mptcp::MPTCP_VERSION_NONE,
     report::{DSCP_UNKNOWN, REPORT_MPTCP_FLOW, REPORT_MPTCP_OPTION},
 };
@@ -14,7 +14,12 @@ use super::{
     capture::{self, RecordError},
     summary::Summary,
 };
-use crate::{Classifier, Error, control::lists::ListNames, control::state};
+use crate::{
+    Classifier, Error,
+    config_file::ConfigFile,
+    control::{lists::ListNames, state},
+    dns::{Learner, event_message},
+};
 
 const XDP_ABORTED: u32 = 0;
 const XDP_DROP: u32 = 1;
@@ -78,24 +83,31 @@ fn not_run(index: u64, len: usize, error: &'static str) -> PacketVerdict {
     }
 }
 
-/// Runs every record of `path` through a freshly loaded classifier whose state is
-/// `initial`, calling `on_packet` for each in capture order.
+/// Runs every record of `path` through a freshly loaded classifier set up as `settings`
+/// says (lists, policy, DNS domains), calling `on_packet` for each in capture order. DNS
+/// responses in the capture teach addresses as `classifier run` would, and they expire by
+/// the capture's clock.
 pub fn analyze(
     path: &Path,
-    initial: &state::InitialState,
+    settings: &ConfigFile,
     mut on_packet: impl FnMut(&PacketVerdict),
 ) -> Result<Analysis, Error> {
+    let initial = state::InitialState::read(settings)?;
     let records = capture::records(path)?;
     let mut classifier = Classifier::load()?;
-    state::initialize(&mut classifier.maps, initial)?;
+    state::initialize(&mut classifier.maps, &initial)?;
     let mut config = classifier.maps.config()?;
-    config.flags |= CONFIG_REPORT;
+    config.flags |= CONFIG_REPORT | CONFIG_LEARN_DNS;
     classifier.maps.set_config(&config)?;
     let names = ListNames::read(&classifier.maps)?;
+    let mut learner = Learner::new(settings.domains(&names), settings.dns_min_ttl());
+    let mut learned = 0;
 
     let mut not_run_count: Vec<(&'static str, u64)> = Vec::new();
     for (index, record) in records.enumerate() {
         let index = index as u64;
+        let now = record.timestamp.as_secs();
+        learner.expire(&mut classifier.maps, now)?;
         let verdict = match &record.frame {
             Err(error) => not_run(index, record.len, error.name()),
             Ok(frame) => match classifier.test_run(frame) {
@@ -104,6 +116,7 @@ pub fn analyze(
                 // reaches XDP in one piece either.
                 Err(_) => not_run(index, record.len, "too_big_for_xdp"),
                 Ok(result) => {
+                    learned += learn_from_events(&mut classifier, &mut learner, now)?;
                     let report = classifier.maps.report()?;
                     let subtypes: Vec<u8> = (0..16u8)
                         .filter(|s| report.mptcp_subtypes & (1 << s) != 0)
@@ -138,6 +151,23 @@ pub fn analyze(
             break;
         }
     }
-    let summary = Summary::collect(&classifier.maps, &names, not_run_count)?;
+    let summary = Summary::collect(&classifier.maps, &names, not_run_count, learned)?;
     Ok(Analysis { summary })
+}
+
+/// Feeds the DNS responses the program handed over to the learner.
+fn learn_from_events(
+    classifier: &mut Classifier,
+    learner: &mut Learner,
+    now: u64,
+) -> Result<usize, Error> {
+    let mut messages = Vec::new();
+    while let Some(event) = classifier.maps.dns_events.next() {
+        messages.push(event_message(&event).to_vec());
+    }
+    let mut learned = 0;
+    for message in messages {
+        learned += learner.observe(&mut classifier.maps, &message, now)?;
+    }
+    Ok(learned)
 }

@@ -43,6 +43,8 @@ pub struct Summary {
     pub marked: Amount,
     /// `marked.bytes` over `total.bytes`.
     pub marked_share: f64,
+    /// Addresses learned from the capture's DNS answers (per list).
+    pub learned: usize,
 }
 
 fn amount(maps_counters: &crate::CounterSnapshot, counter: Counter) -> Amount {
@@ -58,6 +60,7 @@ impl Summary {
         maps: &ClassifierMaps,
         names: &ListNames,
         not_run: Vec<(&'static str, u64)>,
+        learned: usize,
     ) -> Result<Self, Error> {
         let counters = maps.counters()?;
         let flows = maps.flows()?;
@@ -129,6 +132,7 @@ impl Summary {
             },
             marked,
             total,
+            learned,
         })
     }
 }
@@ -193,6 +197,13 @@ impl fmt::Display for Summary {
                 f,
                 "\nparse errors (packets passed untouched): {}",
                 errors.join(", ")
+            )?;
+        }
+        if self.learned > 0 {
+            writeln!(
+                f,
+                "\nDNS: {} addresses learned from the capture's answers",
+                self.learned
             )?;
         }
         writeln!(f, "\ntop flows by bytes")?;

@@ -9,7 +9,7 @@ use clap::Args;
 use classifier::{
     analyze,
     config_file::{ConfigFile, ListFile},
-    control::{lists::DEFAULT_LIST, state::InitialState},
+    control::lists::DEFAULT_LIST,
 };
 
 use super::Context;
@@ -56,10 +56,12 @@ pub fn analyze(_context: &Context, args: AnalyzeArgs) -> anyhow::Result<()> {
             Some((name, file)) => ListFile {
                 name: name.to_owned(),
                 file: Some(file.into()),
+                ..ListFile::default()
             },
             None => ListFile {
                 name: DEFAULT_LIST.to_owned(),
                 file: Some(spec.into()),
+                ..ListFile::default()
             },
         })
         .collect();
@@ -70,7 +72,6 @@ pub fn analyze(_context: &Context, args: AnalyzeArgs) -> anyhow::Result<()> {
         ..ConfigFile::default()
     };
     settings.rules()?;
-    let initial = InitialState::read(&settings)?;
 
     let size = std::fs::metadata(&args.file).map(|m| m.len()).unwrap_or(0);
     let progress = (std::io::stderr().is_terminal() && size > 16 << 20).then(|| {
@@ -85,7 +86,7 @@ pub fn analyze(_context: &Context, args: AnalyzeArgs) -> anyhow::Result<()> {
     });
     let mut out = BufWriter::new(std::io::stdout().lock());
     let mut write_error = None;
-    let analysis = analyze::analyze(&args.file, &initial, |packet| {
+    let analysis = analyze::analyze(&args.file, &settings, |packet| {
         if let Some(bar) = &progress {
             // Record header and data: close enough to the file offset for a progress bar.
             bar.inc(packet.len as u64 + 16);

@@ -95,6 +95,17 @@ struct PrefixRow {
     lists: Vec<String>,
     /// Lists an address in it matches (its own plus those of prefixes containing it).
     effective: Vec<String>,
+    /// Lists it was learned into from DNS answers, with the name and the expiry.
+    learned: Vec<LearnedRow>,
+}
+
+#[derive(Serialize)]
+struct LearnedRow {
+    list: String,
+    /// The name whose answer taught the address.
+    name: String,
+    /// RFC 3339, UTC.
+    expires_at: String,
 }
 
 pub fn prefixes(context: &Context, args: PrefixesArgs) -> anyhow::Result<()> {
@@ -186,15 +197,17 @@ fn show(
         .as_deref()
         .map(|name| names.require(name))
         .transpose()?;
+    let mut learned = learned_rows(maps, names)?;
     let mut entries = maps.prefixes()?;
     entries.sort_by_key(|(prefix, _)| *prefix);
     let rows: Vec<PrefixRow> = entries
         .into_iter()
-        .filter(|(_, value)| only.is_none_or(|bit| value.own & (1 << bit) != 0))
+        .filter(|(_, value)| only.is_none_or(|bit| (value.own | value.learned) & (1 << bit) != 0))
         .map(|(prefix, value)| PrefixRow {
             prefix: prefix.to_string(),
             lists: names.names_in(value.own),
             effective: names.names_in(value.lists),
+            learned: learned.remove(&prefix).unwrap_or_default(),
         })
         .collect();
     if json {
@@ -215,8 +228,42 @@ fn show(
                 inherited.join(",")
             ));
         }
+        for learned in &row.learned {
+            if !lists.is_empty() {
+                lists.push_str("; ");
+            }
+            lists.push_str(&format!(
+                "{} (learned from {}, until {})",
+                learned.list, learned.name, learned.expires_at
+            ));
+        }
         table.push(vec![row.prefix.clone(), lists]);
     }
     print_table(&table);
     Ok(())
+}
+
+/// Learned addresses by host prefix, from the pinned `LEARNED` map.
+fn learned_rows(
+    maps: &ClassifierMaps,
+    names: &ListNames,
+) -> anyhow::Result<std::collections::BTreeMap<ipnet::IpNet, Vec<LearnedRow>>> {
+    let mut rows: std::collections::BTreeMap<ipnet::IpNet, Vec<LearnedRow>> = Default::default();
+    for entry in maps.learned.iter() {
+        let (key, value) = entry?;
+        let len = value
+            .name
+            .iter()
+            .position(|b| *b == 0)
+            .unwrap_or(value.name.len());
+        let expires = std::time::UNIX_EPOCH + std::time::Duration::from_secs(value.expires_at);
+        rows.entry(ipnet::IpNet::from(classifier::dns::addr_of(&key)))
+            .or_default()
+            .push(LearnedRow {
+                list: names.names_in(1 << key.list).join(","),
+                name: String::from_utf8_lossy(&value.name[..len]).into_owned(),
+                expires_at: humantime::format_rfc3339_seconds(expires).to_string(),
+            });
+    }
+    Ok(rows)
 }

@@ -1,8 +1,9 @@
 //! Changing prefix lists without a moment of mismatch.
 //!
 //! The kernel reads one value per lookup, that of the longest matching prefix, so every entry
-//! carries its *effective* lists: its own and those of every shorter prefix containing it.
-//! A change is planned in full on the user side (own lists → effective lists for every entry),
+//! carries its *effective* lists: its own (added by hand or learned from DNS) and those of
+//! every shorter prefix containing it. A change is planned in full on the user side
+//! (membership → effective lists for every entry),
 //! checked against the map sizes, and only then written, in an order that never leaves an
 //! address unmatched that both the old and the new state match:
 //!
@@ -21,6 +22,8 @@ use classifier_common::{
     PrefixValue,
     limits::{PREFIX_V4_ENTRIES, PREFIX_V6_ENTRIES},
 };
+use std::net::IpAddr;
+
 use ipnet::IpNet;
 
 use crate::{ClassifierMaps, Error};
@@ -37,8 +40,25 @@ pub enum Change {
     },
     /// Make list `list` hold exactly these prefixes.
     Replace { list: u32, prefixes: Vec<IpNet> },
-    /// Empty one list, or all of them.
+    /// Empty one list, or all of them (learned addresses included).
     Clear { list: Option<u32> },
+    /// Add addresses learned from DNS answers to list `list`.
+    Learn { list: u32, prefixes: Vec<IpNet> },
+    /// Remove learned addresses (expired) from list `list`; prefixes added by hand stay.
+    Forget { list: u32, prefixes: Vec<IpNet> },
+}
+
+/// Which lists hold a prefix: added by hand (`own`) or learned from DNS.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+struct Membership {
+    own: u32,
+    learned: u32,
+}
+
+impl Membership {
+    fn lists(self) -> u32 {
+        self.own | self.learned
+    }
 }
 
 /// What a change did to the tries.
@@ -52,9 +72,9 @@ pub struct Applied {
 /// Applies `change` to the tries in `maps`: all of it, or (on an error) none of it.
 pub fn apply(maps: &mut ClassifierMaps, change: &Change) -> Result<Applied, Error> {
     let current: BTreeMap<IpNet, PrefixValue> = maps.prefixes()?.into_iter().collect();
-    let own = desired_own(&current, change)?;
-    check_capacity(&own)?;
-    let desired = effective(&own);
+    let membership = desired_membership(&current, change)?;
+    check_capacity(&membership)?;
+    let desired = effective(&membership);
 
     let mut grow = Vec::new();
     let mut shrink = Vec::new();
@@ -105,23 +125,86 @@ pub fn apply(maps: &mut ClassifierMaps, change: &Change) -> Result<Applied, Erro
     Ok(applied)
 }
 
-/// Own lists per prefix after the change; an entry with no list left is dropped.
-fn desired_own(
+/// Adds one address learned from DNS to list `list`, without reading the whole tries: a
+/// host prefix contains no other, so only its own entry changes, and what it inherits is the
+/// value of the longest shorter prefix covering it, which one LPM lookup gives. Only grows
+/// lists, so it is hitless by construction.
+pub fn learn_host(maps: &mut ClassifierMaps, list: u32, addr: IpAddr) -> Result<(), Error> {
+    let host = IpNet::from(addr);
+    let bit = 1 << list;
+    let value = match maps.exact_prefix(host)? {
+        Some(mut value) => {
+            value.learned |= bit;
+            value.lists |= bit;
+            value
+        }
+        None => PrefixValue {
+            lists: bit | maps.covering_lists(host)?,
+            own: 0,
+            learned: bit,
+            prefix_len: u32::from(host.prefix_len()),
+        },
+    };
+    maps.set_prefix(host, value)
+}
+
+/// Removes an address learned into list `list` (it expired); what was added by hand stays.
+pub fn forget_host(maps: &mut ClassifierMaps, list: u32, addr: IpAddr) -> Result<(), Error> {
+    let host = IpNet::from(addr);
+    let bit = 1 << list;
+    let Some(mut value) = maps.exact_prefix(host)? else {
+        return Ok(());
+    };
+    if value.learned & bit == 0 {
+        return Ok(());
+    }
+    value.learned &= !bit;
+    if value.own | value.learned == 0 {
+        return maps.remove_prefix(host);
+    }
+    value.lists = value.own | value.learned | maps.covering_lists(host)?;
+    maps.set_prefix(host, value)
+}
+
+/// Membership per prefix after the change; an entry in no list is dropped.
+fn desired_membership(
     current: &BTreeMap<IpNet, PrefixValue>,
     change: &Change,
-) -> Result<BTreeMap<IpNet, u32>, Error> {
-    let mut own: BTreeMap<IpNet, u32> = current.iter().map(|(p, v)| (*p, v.own)).collect();
+) -> Result<BTreeMap<IpNet, Membership>, Error> {
+    let mut members: BTreeMap<IpNet, Membership> = current
+        .iter()
+        .map(|(p, v)| {
+            let membership = Membership {
+                own: v.own,
+                learned: v.learned,
+            };
+            (*p, membership)
+        })
+        .collect();
     match change {
         Change::Add { list, prefixes } => {
             for prefix in prefixes {
-                *own.entry(prefix.trunc()).or_default() |= 1 << list;
+                members.entry(prefix.trunc()).or_default().own |= 1 << list;
+            }
+        }
+        Change::Learn { list, prefixes } => {
+            for prefix in prefixes {
+                members.entry(prefix.trunc()).or_default().learned |= 1 << list;
+            }
+        }
+        Change::Forget { list, prefixes } => {
+            for prefix in prefixes {
+                if let Some(membership) = members.get_mut(&prefix.trunc()) {
+                    membership.learned &= !(1 << list);
+                }
             }
         }
         Change::Remove { list, prefixes } => {
             let mask = list.map_or(u32::MAX, |list| 1 << list);
             for prefix in prefixes {
-                let lists = own
+                let lists = members
                     .get_mut(&prefix.trunc())
+                    .map(|membership| &mut membership.own)
                     .filter(|lists| **lists & mask != 0);
                 let Some(lists) = lists else {
                     return Err(Error::InvalidPrefix {
@@ -136,27 +219,28 @@ fn desired_own(
             }
         }
         Change::Replace { list, prefixes } => {
-            for lists in own.values_mut() {
-                *lists &= !(1 << list);
+            for membership in members.values_mut() {
+                membership.own &= !(1 << list);
             }
             for prefix in prefixes {
-                *own.entry(prefix.trunc()).or_default() |= 1 << list;
+                members.entry(prefix.trunc()).or_default().own |= 1 << list;
             }
         }
         Change::Clear { list } => {
             let mask = list.map_or(u32::MAX, |list| 1 << list);
-            for lists in own.values_mut() {
-                *lists &= !mask;
+            for membership in members.values_mut() {
+                membership.own &= !mask;
+                membership.learned &= !mask;
             }
         }
     }
-    own.retain(|_, lists| *lists != 0);
-    Ok(own)
+    members.retain(|_, membership| membership.lists() != 0);
+    Ok(members)
 }
 
-fn check_capacity(own: &BTreeMap<IpNet, u32>) -> Result<(), Error> {
-    let v4 = own.keys().filter(|p| matches!(p, IpNet::V4(_))).count();
-    let v6 = own.len() - v4;
+fn check_capacity(members: &BTreeMap<IpNet, Membership>) -> Result<(), Error> {
+    let v4 = members.keys().filter(|p| matches!(p, IpNet::V4(_))).count();
+    let v6 = members.len() - v4;
     for (map, capacity, needed) in [
         ("the IPv4 prefix map", PREFIX_V4_ENTRIES, v4),
         ("the IPv6 prefix map", PREFIX_V6_ENTRIES, v6),
@@ -172,13 +256,14 @@ fn check_capacity(own: &BTreeMap<IpNet, u32>) -> Result<(), Error> {
     Ok(())
 }
 
-/// Effective lists: each prefix's own lists plus those of every prefix containing it.
-/// `own` iterates in address order, shorter prefixes first, which is a pre-order walk of the
-/// prefix tree: a stack of the enclosing prefixes is all it takes.
-fn effective(own: &BTreeMap<IpNet, u32>) -> BTreeMap<IpNet, PrefixValue> {
+/// Effective lists: each prefix's lists plus those of every prefix containing it.
+/// `members` iterates in address order, shorter prefixes first, which is a pre-order walk of
+/// the prefix tree: a stack of the enclosing prefixes is all it takes.
+fn effective(members: &BTreeMap<IpNet, Membership>) -> BTreeMap<IpNet, PrefixValue> {
     let mut enclosing: Vec<(IpNet, u32)> = Vec::new();
-    own.iter()
-        .map(|(prefix, lists)| {
+    members
+        .iter()
+        .map(|(prefix, membership)| {
             while enclosing
                 .last()
                 .is_some_and(|(outer, _)| !outer.contains(prefix))
@@ -187,8 +272,10 @@ fn effective(own: &BTreeMap<IpNet, u32>) -> BTreeMap<IpNet, PrefixValue> {
             }
             let inherited = enclosing.last().map_or(0, |(_, lists)| *lists);
             let value = PrefixValue {
-                lists: lists | inherited,
-                own: *lists,
+                lists: membership.lists() | inherited,
+                own: membership.own,
+                learned: membership.learned,
+                prefix_len: u32::from(prefix.prefix_len()),
             };
             enclosing.push((*prefix, value.lists));
             (*prefix, value)
@@ -222,10 +309,18 @@ impl Journal {
 mod tests {
     use super::*;
 
-    fn own(entries: &[(&str, u32)]) -> BTreeMap<IpNet, u32> {
+    fn own(entries: &[(&str, u32)]) -> BTreeMap<IpNet, Membership> {
         entries
             .iter()
-            .map(|(p, l)| (p.parse().unwrap(), *l))
+            .map(|(p, l)| {
+                (
+                    p.parse().unwrap(),
+                    Membership {
+                        own: *l,
+                        learned: 0,
+                    },
+                )
+            })
             .collect()
     }
 
@@ -253,6 +348,6 @@ mod tests {
             list: None,
             prefixes: vec!["17.0.0.0/8".parse().unwrap()],
         };
-        assert!(desired_own(&current, &change).is_err());
+        assert!(desired_membership(&current, &change).is_err());
     }
 }

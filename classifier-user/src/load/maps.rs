@@ -4,18 +4,21 @@ use std::net::IpAddr;
 
 use aya::{
     Ebpf,
-    maps::{Array, HashMap, LpmTrie, Map, MapData, MapError, PerCpuArray, lpm_trie::Key},
+    maps::{Array, HashMap, LpmTrie, Map, MapData, MapError, PerCpuArray, RingBuf, lpm_trie::Key},
 };
 use classifier_common::{
     Attachment, Config, CounterValue, FlowEntry, FlowKey, ListName, PacketReport, PrefixValue,
-    ShapeConfig, config::STATE_LAYOUT, counter::COUNTER_SLOTS,
+    ShapeConfig,
+    config::STATE_LAYOUT,
+    counter::COUNTER_SLOTS,
+    dns::{LearnedEntry, LearnedKey},
 };
 use ipnet::IpNet;
 
 use super::{
     names::{
-        MAP_ATTACHMENTS, MAP_CONFIG, MAP_COUNTERS, MAP_FLOWS, MAP_LIST_NAMES, MAP_PREFIXES_V4,
-        MAP_PREFIXES_V6, MAP_REPORT, MAP_SHAPING,
+        MAP_ATTACHMENTS, MAP_CONFIG, MAP_COUNTERS, MAP_DNS_EVENTS, MAP_FLOWS, MAP_LEARNED,
+        MAP_LIST_NAMES, MAP_PREFIXES_V4, MAP_PREFIXES_V6, MAP_REPORT, MAP_SHAPING,
     },
     pin_dir::PinDir,
 };
@@ -31,6 +34,9 @@ pub struct ClassifierMaps {
     pub list_names: Array<MapData, ListName>,
     pub attachments: HashMap<MapData, u32, Attachment>,
     pub shaping: HashMap<MapData, u32, ShapeConfig>,
+    /// DNS responses from the kernel; only one reader at a time may drain it.
+    pub dns_events: RingBuf<MapData>,
+    pub learned: HashMap<MapData, LearnedKey, LearnedEntry>,
 }
 
 /// The counters summed over all CPUs, indexed like the kernel's `COUNTERS` array.
@@ -80,6 +86,8 @@ impl ClassifierMaps {
             list_names: typed(&mut map, MAP_LIST_NAMES)?,
             attachments: typed(&mut map, MAP_ATTACHMENTS)?,
             shaping: typed(&mut map, MAP_SHAPING)?,
+            dns_events: typed(&mut map, MAP_DNS_EVENTS)?,
+            learned: typed(&mut map, MAP_LEARNED)?,
         })
     }
 
@@ -228,6 +236,35 @@ impl ClassifierMaps {
                 .insert(&Key::new(len, addr.octets()), value, 0)
                 .map_err(Error::map(MAP_PREFIXES_V6)),
         }
+    }
+
+    /// The value of the longest prefix covering `prefix` (itself included), if any.
+    pub fn longest_match(&self, prefix: IpNet) -> Result<Option<PrefixValue>, Error> {
+        let len = u32::from(prefix.prefix_len());
+        let found = match prefix.trunc().addr() {
+            IpAddr::V4(addr) => self.prefixes_v4.get(&Key::new(len, addr.octets()), 0),
+            IpAddr::V6(addr) => self.prefixes_v6.get(&Key::new(len, addr.octets()), 0),
+        };
+        match found {
+            Ok(value) => Ok(Some(value)),
+            Err(MapError::KeyNotFound) => Ok(None),
+            Err(error) => Err(Error::map(MAP_PREFIXES_V4)(error)),
+        }
+    }
+
+    /// The value of exactly `prefix`, if it is an entry.
+    pub fn exact_prefix(&self, prefix: IpNet) -> Result<Option<PrefixValue>, Error> {
+        Ok(self
+            .longest_match(prefix)?
+            .filter(|value| value.prefix_len == u32::from(prefix.prefix_len())))
+    }
+
+    /// The effective lists of the longest prefix strictly containing `prefix`.
+    pub fn covering_lists(&self, prefix: IpNet) -> Result<u32, Error> {
+        let Some(parent) = prefix.supernet() else {
+            return Ok(0);
+        };
+        Ok(self.longest_match(parent)?.map_or(0, |value| value.lists))
     }
 
     pub fn remove_prefix(&mut self, prefix: IpNet) -> Result<(), Error> {

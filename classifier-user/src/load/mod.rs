@@ -27,9 +27,11 @@ pub mod names {
     pub const MAP_LIST_NAMES: &str = "LIST_NAMES";
     pub const MAP_ATTACHMENTS: &str = "ATTACHMENTS";
     pub const MAP_SHAPING: &str = "SHAPING";
+    pub const MAP_DNS_EVENTS: &str = "DNS_EVENTS";
+    pub const MAP_LEARNED: &str = "LEARNED";
 
     /// Every map, in the order they are pinned.
-    pub const ALL_MAPS: [&str; 9] = [
+    pub const ALL_MAPS: [&str; 11] = [
         MAP_CONFIG,
         MAP_COUNTERS,
         MAP_FLOWS,
@@ -39,5 +41,7 @@ pub mod names {
         MAP_LIST_NAMES,
         MAP_ATTACHMENTS,
         MAP_SHAPING,
+        MAP_DNS_EVENTS,
+        MAP_LEARNED,
     ];
 }

@@ -108,6 +108,15 @@ impl Kernel {
         self.bump_generation();
     }
 
+    pub fn set_flag(&mut self, flag: u32, on: bool) {
+        if on {
+            self.config.flags |= flag;
+        } else {
+            self.config.flags &= !flag;
+        }
+        self.write_config();
+    }
+
     pub fn set_dry_run(&mut self, on: bool) {
         if on {
             self.config.flags |= CONFIG_DRY_RUN;
@@ -127,7 +136,15 @@ impl Kernel {
         let prefix = prefix.parse().expect("a valid prefix in the test");
         self.classifier
             .maps
-            .set_prefix(prefix, PrefixValue { lists, own: lists })
+            .set_prefix(
+                prefix,
+                PrefixValue {
+                    lists,
+                    own: lists,
+                    learned: 0,
+                    prefix_len: u32::from(prefix.prefix_len()),
+                },
+            )
             .expect("inserting a prefix");
     }
 
