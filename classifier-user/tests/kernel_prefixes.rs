@@ -143,3 +143,48 @@ fn udp_and_other_protocols_match_by_address_too() {
             "marked",
         ]);
 }
+
+/// Learned host entries: they inherit the lists of the prefixes containing them, and
+/// forgetting one gives its addresses back to those prefixes, or keeps what was added by hand.
+#[test]
+fn learned_hosts_inherit_and_forget_cleanly() {
+    use classifier::control::prefixes::{forget_host, learn_host};
+
+    let mut kernel = apple_kernel();
+    let inside: std::net::IpAddr = "17.253.0.77".parse().unwrap();
+    let outside: std::net::IpAddr = "203.0.113.77".parse().unwrap();
+    let lists_of = |kernel: &Kernel, dst: &str, port: u16| {
+        kernel
+            .run(&Segment::tcp("192.0.2.10", dst, port, 443).build())
+            .report
+            .lists
+    };
+    learn_host(&mut kernel.classifier.maps, 1, inside).unwrap();
+    learn_host(&mut kernel.classifier.maps, 0, outside).unwrap();
+    assert_eq!(
+        lists_of(&kernel, "17.253.0.77", 42500),
+        LIST_APPLE | LIST_CDN
+    );
+    assert_eq!(lists_of(&kernel, "203.0.113.77", 42501), LIST_APPLE);
+
+    forget_host(&mut kernel.classifier.maps, 1, inside).unwrap();
+    forget_host(&mut kernel.classifier.maps, 0, outside).unwrap();
+    assert_eq!(
+        lists_of(&kernel, "17.253.0.77", 42502),
+        LIST_APPLE,
+        "back to the /8"
+    );
+    assert_eq!(lists_of(&kernel, "203.0.113.77", 42503), 0);
+    let prefixes = kernel.classifier.maps.prefixes().unwrap();
+    assert_eq!(prefixes.len(), 2, "the host entries are gone: {prefixes:?}");
+
+    // A host added by hand keeps its own list when what was learned on top of it expires.
+    kernel.add_prefix("203.0.113.77/32", LIST_CDN);
+    learn_host(&mut kernel.classifier.maps, 0, outside).unwrap();
+    assert_eq!(
+        lists_of(&kernel, "203.0.113.77", 42504),
+        LIST_APPLE | LIST_CDN
+    );
+    forget_host(&mut kernel.classifier.maps, 0, outside).unwrap();
+    assert_eq!(lists_of(&kernel, "203.0.113.77", 42505), LIST_CDN);
+}
