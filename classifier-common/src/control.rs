@@ -28,6 +28,9 @@ pub struct Attachment {
     pub netns_inode: u32,
     /// Unix time of the attach, in seconds.
     pub attached_at: u64,
+    /// This interface's block in `COUNTERS` (0: shared with the others).
+    pub counter_slot: u32,
+    pub ifindex: u32,
 }
 
 /// Interfaces that can be attached at once.

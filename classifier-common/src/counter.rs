@@ -73,8 +73,15 @@ pub const PARSE_ERROR_BASE: u32 = MPTCP_SUBTYPE_BASE + MPTCP_SUBTYPE_SLOTS;
 pub const PARSE_ERROR_SLOTS: u32 = 24;
 /// Slots `LIST_BASE + list index`: packets matching that list (they overlap).
 pub const LIST_BASE: u32 = PARSE_ERROR_BASE + PARSE_ERROR_SLOTS;
-/// Size of the counter array.
+/// Counters of one interface.
 pub const COUNTER_SLOTS: u32 = LIST_BASE + MAX_LISTS;
+
+/// Interfaces counted apart: slot 0 is "any other", slots 1.. are given to attached
+/// interfaces. `COUNTERS` holds `INTERFACE_SLOTS` blocks of `COUNTER_SLOTS`.
+pub const INTERFACE_SLOTS: u32 = 16;
+
+/// Interface indexes `IFACE_SLOTS` covers; interfaces with higher indexes count in slot 0.
+pub const MAX_IFINDEX: u32 = 4096;
 
 const _: () = assert!((Counter::DnsLost as u32) < MPTCP_SUBTYPE_BASE);
 const _: () = assert!((ParseError::UdpTruncated as u32) < PARSE_ERROR_SLOTS);

@@ -8,14 +8,19 @@ use classifier_common::{
     Attachment, Config, CounterValue, FlowEntry, FlowKey, ListName, PacketReport, PrefixValue,
     ShapeConfig,
     control::{MAX_ATTACHMENTS, MAX_SHAPED},
-    counter::COUNTER_SLOTS,
+    counter::{COUNTER_SLOTS, INTERFACE_SLOTS, MAX_IFINDEX},
     dns::{DNS_RING_BYTES, LearnedEntry, LearnedKey, MAX_LEARNED},
     limits::{FLOW_TABLE_ENTRIES, MAX_LISTS, PREFIX_V4_ENTRIES, PREFIX_V6_ENTRIES},
 };
 
-/// `Counter` slots, per CPU so that counting needs no atomics.
+/// `Counter` slots, one block per interface slot, per CPU so that counting needs no atomics.
 #[map]
-pub static COUNTERS: PerCpuArray<CounterValue> = PerCpuArray::with_max_entries(COUNTER_SLOTS, 0);
+pub static COUNTERS: PerCpuArray<CounterValue> =
+    PerCpuArray::with_max_entries(COUNTER_SLOTS * INTERFACE_SLOTS, 0);
+
+/// Counter block of each interface, by ifindex (0: the shared "other" block).
+#[map]
+pub static IFACE_SLOTS: Array<u32> = Array::with_max_entries(MAX_IFINDEX, 0);
 
 /// Runtime configuration, one entry.
 #[map]

@@ -3,7 +3,7 @@
 
 use classifier_common::{
     Counter,
-    counter::MPTCP_SUBTYPE_SLOTS,
+    counter::{COUNTER_SLOTS, INTERFACE_SLOTS, MPTCP_SUBTYPE_SLOTS},
     limits::MAX_LISTS,
     mptcp::MPTCP_VERSION_NONE,
     report::{
@@ -16,11 +16,11 @@ use super::{Outcome, outcome::NO_COUNTER};
 use crate::maps::{COUNTERS, REPORT};
 
 #[inline(always)]
-fn count(index: u32, length: u64) {
+fn count(base: u32, index: u32, length: u64) {
     if index == NO_COUNTER {
         return;
     }
-    if let Some(slot) = COUNTERS.get_ptr_mut(index) {
+    if let Some(slot) = COUNTERS.get_ptr_mut(base + index) {
         unsafe {
             (*slot).packets += 1;
             (*slot).bytes += length;
@@ -28,10 +28,10 @@ fn count(index: u32, length: u64) {
     }
 }
 
-/// Counts `out` and writes the report when `report` is non-zero.
+/// Counts `out` in interface slot `slot` and writes the report when `report` is set.
 #[inline(always)]
-pub fn record(out: &Outcome, length: u64, report: bool) {
-    classifier_record(out, length, u32::from(report));
+pub fn record(out: &Outcome, length: u64, slot: u32, report: bool) {
+    classifier_record(out, length, slot, u32::from(report));
 }
 
 /// The recording as a global BPF function: the verifier checks it once with an unknown
@@ -40,10 +40,21 @@ pub fn record(out: &Outcome, length: u64, report: bool) {
 /// pointers to sized memory that may be null, and return a scalar.
 #[unsafe(no_mangle)]
 #[inline(never)]
-pub extern "C" fn classifier_record(out: *const Outcome, length: u64, report: u32) -> u32 {
+pub extern "C" fn classifier_record(
+    out: *const Outcome,
+    length: u64,
+    slot: u32,
+    report: u32,
+) -> u32 {
     let Some(out) = (unsafe { out.as_ref() }) else {
         return 1;
     };
+    let base = if slot < INTERFACE_SLOTS {
+        slot * COUNTER_SLOTS
+    } else {
+        0
+    };
+    let count = |index: u32, length: u64| count(base, index, length);
     count(Counter::Packets.index(), length);
     count(out.class, length);
     count(out.network, length);

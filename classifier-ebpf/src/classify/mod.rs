@@ -12,7 +12,7 @@ use classifier_common::{
 
 use crate::{
     act::{NO_COUNTER, Outcome, apply_action, forward_dns, read_dscp, record},
-    maps::CONFIG,
+    maps::{CONFIG, IFACE_SLOTS},
     parse::{
         Cursor, ETH_P_IP, ETH_P_IPV6, IpHeader, IpKind, parse_ethernet, parse_ipv4, parse_ipv6,
         parse_tcp, parse_udp,
@@ -48,7 +48,9 @@ pub fn classify_packet(ctx: &XdpContext) {
         outcome.class = Counter::ClassMalformed.index();
         outcome.error = error as u8;
     }
-    record(&outcome, len, config.flags & CONFIG_REPORT != 0);
+    let ifindex = unsafe { (*ctx.ctx).ingress_ifindex };
+    let slot = IFACE_SLOTS.get(ifindex).copied().unwrap_or(0);
+    record(&outcome, len, slot, config.flags & CONFIG_REPORT != 0);
 }
 
 #[inline(always)]

@@ -17,6 +17,7 @@ use aya_obj::programs::XdpAttachType;
 use classifier_common::{
     Attachment,
     control::{ATTACH_NATIVE, ATTACH_SKB, IFNAME_LEN},
+    counter::{INTERFACE_SLOTS, MAX_IFINDEX},
 };
 
 use super::{netns, state};
@@ -24,7 +25,7 @@ use crate::{
     Classifier, ClassifierMaps, Error, PinDir,
     config_file::ConfigFile,
     load::{
-        names::{MAP_ATTACHMENTS, PROGRAM_CLASSIFY},
+        names::{MAP_ATTACHMENTS, MAP_IFACE_SLOTS, PROGRAM_CLASSIFY},
         restrict,
     },
 };
@@ -196,8 +197,12 @@ fn attach_one(
         Error::io(format!("pinning {}", link_path.display()))(std::io::Error::other(error))
     })?;
     restrict(&link_path, 0o600)?;
+    let index = ifindex(name)?;
+    let counter_slot = take_counter_slot(maps, index)?;
     let mut attachment = Attachment {
         mode,
+        counter_slot,
+        ifindex: index,
         netns_inode: netns::current_if_not_host().unwrap_or(0) as u32,
         attached_at: SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -243,12 +248,42 @@ pub(crate) fn attachment_of(maps: &ClassifierMaps, path: &std::path::Path) -> Op
     maps.attachments.get(&id, 0).ok()
 }
 
+/// A counter block of its own for the interface `index` (slot 0, shared, when all are
+/// taken), zeroed and pointed to by `IFACE_SLOTS`.
+fn take_counter_slot(maps: &mut ClassifierMaps, index: u32) -> Result<u32, Error> {
+    let taken: Vec<u32> = maps
+        .attachments
+        .iter()
+        .filter_map(Result::ok)
+        .map(|(_, attachment)| attachment.counter_slot)
+        .collect();
+    let slot = (1..INTERFACE_SLOTS)
+        .find(|slot| !taken.contains(slot))
+        .unwrap_or(0);
+    if slot != 0 {
+        maps.clear_counter_block(slot)?;
+    }
+    if index < MAX_IFINDEX {
+        maps.iface_slots
+            .set(index, slot, 0)
+            .map_err(Error::map(MAP_IFACE_SLOTS))?;
+    }
+    Ok(slot)
+}
+
 /// Removes one interface's link pin (detaching the program) and its bookkeeping.
 fn detach_pin(pin_dir: &PinDir, maps: &mut ClassifierMaps, pin_name: &str) -> Result<(), Error> {
     let path = pin_dir.link(pin_name);
     if let Ok(link) = PinnedLink::from_pin(&path)
         && let Ok(info) = FdLink::from(link).info()
     {
+        if let Ok(attachment) = maps.attachments.get(&info.id(), 0) {
+            let index = attachment.ifindex;
+            // Another namespace's interface may have the same index and its own slot.
+            if maps.iface_slots.get(&index, 0).ok() == Some(attachment.counter_slot) {
+                let _ = maps.iface_slots.set(index, 0, 0);
+            }
+        }
         let _ = maps.attachments.remove(&info.id());
     }
     fs::remove_file(&path).map_err(Error::io(format!("removing {}", path.display())))

@@ -10,15 +10,15 @@ use classifier_common::{
     Attachment, Config, CounterValue, FlowEntry, FlowKey, ListName, PacketReport, PrefixValue,
     ShapeConfig,
     config::STATE_LAYOUT,
-    counter::COUNTER_SLOTS,
+    counter::{COUNTER_SLOTS, INTERFACE_SLOTS},
     dns::{LearnedEntry, LearnedKey},
 };
 use ipnet::IpNet;
 
 use super::{
     names::{
-        MAP_ATTACHMENTS, MAP_CONFIG, MAP_COUNTERS, MAP_DNS_EVENTS, MAP_FLOWS, MAP_LEARNED,
-        MAP_LIST_NAMES, MAP_PREFIXES_V4, MAP_PREFIXES_V6, MAP_REPORT, MAP_SHAPING,
+        MAP_ATTACHMENTS, MAP_CONFIG, MAP_COUNTERS, MAP_DNS_EVENTS, MAP_FLOWS, MAP_IFACE_SLOTS,
+        MAP_LEARNED, MAP_LIST_NAMES, MAP_PREFIXES_V4, MAP_PREFIXES_V6, MAP_REPORT, MAP_SHAPING,
     },
     pin_dir::PinDir,
 };
@@ -37,6 +37,8 @@ pub struct ClassifierMaps {
     /// DNS responses from the kernel; only one reader at a time may drain it.
     pub dns_events: RingBuf<MapData>,
     pub learned: HashMap<MapData, LearnedKey, LearnedEntry>,
+    /// Counter block of each interface, by ifindex.
+    pub iface_slots: Array<MapData, u32>,
 }
 
 /// The counters summed over all CPUs, indexed like the kernel's `COUNTERS` array.
@@ -88,6 +90,7 @@ impl ClassifierMaps {
             shaping: typed(&mut map, MAP_SHAPING)?,
             dns_events: typed(&mut map, MAP_DNS_EVENTS)?,
             learned: typed(&mut map, MAP_LEARNED)?,
+            iface_slots: typed(&mut map, MAP_IFACE_SLOTS)?,
         })
     }
 
@@ -138,33 +141,64 @@ impl ClassifierMaps {
         })
     }
 
+    /// The counters summed over all CPUs and all interfaces.
     pub fn counters(&self) -> Result<CounterSnapshot, Error> {
-        self.counters_per_cpu().map(|per_cpu| {
-            CounterSnapshot(
-                per_cpu
-                    .into_iter()
-                    .map(|cpus| {
-                        cpus.iter()
-                            .fold(CounterValue::default(), |sum, cpu| CounterValue {
-                                packets: sum.packets + cpu.packets,
-                                bytes: sum.bytes + cpu.bytes,
-                            })
-                    })
-                    .collect(),
-            )
-        })
+        self.counters_per_cpu()
+            .map(|per_cpu| CounterSnapshot(per_cpu.iter().map(|cpus| sum(cpus)).collect()))
     }
 
-    /// Every counter slot, with one value per possible CPU.
+    /// Every counter, with one value per possible CPU, summed over all interfaces.
     pub fn counters_per_cpu(&self) -> Result<Vec<Vec<CounterValue>>, Error> {
+        let mut total: Vec<Vec<CounterValue>> = Vec::new();
+        for slot in 0..INTERFACE_SLOTS {
+            let block = self.counter_block(slot)?;
+            if total.is_empty() {
+                total = block;
+                continue;
+            }
+            for (sum, cpus) in total.iter_mut().zip(block) {
+                for (sum, cpu) in sum.iter_mut().zip(cpus) {
+                    sum.packets += cpu.packets;
+                    sum.bytes += cpu.bytes;
+                }
+            }
+        }
+        Ok(total)
+    }
+
+    /// The counters of one interface slot (0: interfaces without a slot of their own).
+    pub fn counters_of_slot(&self, slot: u32) -> Result<CounterSnapshot, Error> {
+        Ok(CounterSnapshot(
+            self.counter_block(slot)?
+                .iter()
+                .map(|cpus| sum(cpus))
+                .collect(),
+        ))
+    }
+
+    /// One interface slot's counters, per CPU.
+    pub fn counter_block(&self, slot: u32) -> Result<Vec<Vec<CounterValue>>, Error> {
         (0..COUNTER_SLOTS)
             .map(|index| {
                 self.counters
-                    .get(&index, 0)
+                    .get(&(slot * COUNTER_SLOTS + index), 0)
                     .map(|values| values.to_vec())
                     .map_err(Error::map(MAP_COUNTERS))
             })
             .collect()
+    }
+
+    /// Zeroes one interface slot's counters, for an interface that takes the slot over.
+    pub fn clear_counter_block(&mut self, slot: u32) -> Result<(), Error> {
+        let cpus = aya::util::nr_cpus().map_err(|(_, error)| Error::io("counting CPUs")(error))?;
+        for index in 0..COUNTER_SLOTS {
+            let zeros = aya::maps::PerCpuValues::try_from(vec![CounterValue::default(); cpus])
+                .map_err(Error::io("building zeroed counters"))?;
+            self.counters
+                .set(slot * COUNTER_SLOTS + index, zeros, 0)
+                .map_err(Error::map(MAP_COUNTERS))?;
+        }
+        Ok(())
     }
 
     pub fn config(&self) -> Result<Config, Error> {
@@ -280,4 +314,13 @@ impl ClassifierMaps {
                 .map_err(Error::map(MAP_PREFIXES_V6)),
         }
     }
+}
+
+fn sum(values: &[CounterValue]) -> CounterValue {
+    values
+        .iter()
+        .fold(CounterValue::default(), |sum, v| CounterValue {
+            packets: sum.packets + v.packets,
+            bytes: sum.bytes + v.bytes,
+        })
 }

@@ -29,9 +29,10 @@ pub mod names {
     pub const MAP_SHAPING: &str = "SHAPING";
     pub const MAP_DNS_EVENTS: &str = "DNS_EVENTS";
     pub const MAP_LEARNED: &str = "LEARNED";
+    pub const MAP_IFACE_SLOTS: &str = "IFACE_SLOTS";
 
     /// Every map, in the order they are pinned.
-    pub const ALL_MAPS: [&str; 11] = [
+    pub const ALL_MAPS: [&str; 12] = [
         MAP_CONFIG,
         MAP_COUNTERS,
         MAP_FLOWS,
@@ -43,5 +44,6 @@ pub mod names {
         MAP_SHAPING,
         MAP_DNS_EVENTS,
         MAP_LEARNED,
+        MAP_IFACE_SLOTS,
     ];
 }

@@ -156,10 +156,19 @@ impl Kernel {
     /// Runs the program once over `packet` and reports what it changed and counted.
     pub fn run(&self, packet: &[u8]) -> Run {
         self.runs.set(self.runs.get() + 1);
-        let before = self.classifier.maps.counters().expect("reading counters");
+        // BPF_PROG_TEST_RUN runs as if on `lo`, which has no counter slot of its own.
+        let before = self
+            .classifier
+            .maps
+            .counters_of_slot(0)
+            .expect("reading counters");
         let sequence = self.report().sequence;
         let result = self.classifier.test_run(packet).expect("BPF_PROG_TEST_RUN");
-        let after = self.classifier.maps.counters().expect("reading counters");
+        let after = self
+            .classifier
+            .maps
+            .counters_of_slot(0)
+            .expect("reading counters");
         let report = self.report();
         assert_eq!(
             report.sequence,
