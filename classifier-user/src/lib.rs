@@ -4,6 +4,7 @@
 pub mod analyze;
 pub mod config_file;
 pub mod control;
+pub mod daemon;
 pub mod dns;
 pub mod error;
 pub mod lab;

@@ -37,10 +37,20 @@ pub struct AttachArgs {
 }
 
 #[derive(Copy, Clone, ValueEnum)]
-enum ModeArg {
+pub enum ModeArg {
     Auto,
     Native,
     Skb,
+}
+
+impl From<ModeArg> for Mode {
+    fn from(mode: ModeArg) -> Self {
+        match mode {
+            ModeArg::Auto => Mode::Auto,
+            ModeArg::Native => Mode::Native,
+            ModeArg::Skb => Mode::Skb,
+        }
+    }
 }
 
 /// Detach the classifier from interfaces.
@@ -69,15 +79,10 @@ pub struct DetachArgs {
 }
 
 pub fn attach(context: &Context, args: AttachArgs) -> anyhow::Result<()> {
-    let mode = match args.mode {
-        ModeArg::Auto => Mode::Auto,
-        ModeArg::Native => Mode::Native,
-        ModeArg::Skb => Mode::Skb,
-    };
     let attached = control::attach(
         &context.pin_dir,
         &args.interfaces,
-        mode,
+        args.mode.into(),
         args.replace,
         &context.config,
     )?;

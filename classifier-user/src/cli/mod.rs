@@ -6,6 +6,7 @@ mod flows;
 mod output;
 mod policy;
 mod prefixes;
+mod run;
 mod shape;
 mod stats;
 mod status;
@@ -72,6 +73,7 @@ enum Command {
     Flows(flows::FlowsArgs),
     Shape(shape::ShapeArgs),
     Analyze(analyze::AnalyzeArgs),
+    Run(run::RunArgs),
 }
 
 /// What every subcommand gets: the pin directory and the configuration file.
@@ -109,5 +111,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Flows(args) => flows::flows(&context, args),
         Command::Shape(args) => shape::shape(&context, args),
         Command::Analyze(args) => analyze::analyze(&context, args),
+        Command::Run(args) => run::run(&context, args),
     }
 }

@@ -1,0 +1,238 @@
+//! The Prometheus endpoint of `classifier run`: the kernel's counters per interface, the
+//! learned addresses and the flow table's fill, read from the maps at every scrape.
+
+use std::sync::{Arc, Mutex};
+
+use classifier_common::{
+    Counter, MptcpSubtype, ParseError, control::IFNAME_LEN, counter::INTERFACE_SLOTS,
+    limits::FLOW_TABLE_ENTRIES,
+};
+use prometheus_client::{
+    collector::Collector,
+    encoding::{DescriptorEncoder, EncodeMetric as _},
+    metrics::{MetricType, counter::ConstCounter, gauge::ConstGauge},
+    registry::Registry,
+};
+
+use crate::{ClassifierMaps, CounterSnapshot, control::lists::ListNames};
+
+/// Reads the maps on every scrape. The maps are shared with nobody: this is its own handle.
+pub struct Metrics {
+    maps: Mutex<ClassifierMaps>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+type Labels = Vec<(&'static str, String)>;
+
+impl Metrics {
+    pub fn registry(maps: ClassifierMaps) -> Registry {
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(Arc::new(Self {
+            maps: Mutex::new(maps),
+        })));
+        registry
+    }
+
+    /// (interface name, counters) for every interface slot in use, "other" for slot 0.
+    fn interfaces(maps: &ClassifierMaps) -> Vec<(String, CounterSnapshot)> {
+        let mut names = vec![(0, "other".to_owned())];
+        for (_, attachment) in maps.attachments.iter().filter_map(Result::ok) {
+            if attachment.counter_slot != 0 && attachment.counter_slot < INTERFACE_SLOTS {
+                let len = attachment
+                    .name
+                    .iter()
+                    .position(|b| *b == 0)
+                    .unwrap_or(IFNAME_LEN);
+                let name = String::from_utf8_lossy(&attachment.name[..len]).into_owned();
+                names.push((attachment.counter_slot, name));
+            }
+        }
+        names
+            .into_iter()
+            .filter_map(|(slot, name)| maps.counters_of_slot(slot).ok().map(|c| (name, c)))
+            .collect()
+    }
+}
+
+fn counter_family(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    samples: &[(Labels, u64)],
+) -> Result<(), std::fmt::Error> {
+    let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for (labels, value) in samples {
+        ConstCounter::new(*value).encode(metric.encode_family(labels)?)?;
+    }
+    Ok(())
+}
+
+fn gauge_family(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    samples: &[(Labels, i64)],
+) -> Result<(), std::fmt::Error> {
+    let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    for (labels, value) in samples {
+        ConstGauge::new(*value).encode(metric.encode_family(labels)?)?;
+    }
+    Ok(())
+}
+
+impl Collector for Metrics {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let maps = self
+            .maps
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let interfaces = Self::interfaces(&maps);
+        let names = ListNames::read(&maps).unwrap_or_default();
+        let classes = [
+            ("non_ip", Counter::ClassNonIp),
+            ("malformed", Counter::ClassMalformed),
+            ("mptcp", Counter::ClassMptcp),
+            ("listed", Counter::ClassListed),
+            ("normal", Counter::ClassNormal),
+        ];
+        let per_interface = |pick: &dyn Fn(&CounterSnapshot) -> Vec<(Labels, u64)>| {
+            interfaces
+                .iter()
+                .flat_map(|(interface, counters)| {
+                    pick(counters).into_iter().map(move |(mut labels, value)| {
+                        labels.insert(0, ("interface", interface.clone()));
+                        (labels, value)
+                    })
+                })
+                .collect::<Vec<_>>()
+        };
+        let by_class = |field: fn(classifier_common::CounterValue) -> u64| {
+            per_interface(&|c: &CounterSnapshot| {
+                classes
+                    .iter()
+                    .map(|(class, counter)| {
+                        (
+                            vec![("class", (*class).to_owned())],
+                            field(c.get(counter.index())),
+                        )
+                    })
+                    .collect()
+            })
+        };
+        counter_family(
+            &mut encoder,
+            "classifier_packets",
+            "Packets seen by the XDP program, by class (each packet in one class).",
+            &by_class(|v| v.packets),
+        )?;
+        counter_family(
+            &mut encoder,
+            "classifier_bytes",
+            "Bytes seen by the XDP program, by class.",
+            &by_class(|v| v.bytes),
+        )?;
+        counter_family(
+            &mut encoder,
+            "classifier_list_packets",
+            "Packets whose source or destination is in a prefix list (a packet may count in several).",
+            &per_interface(&|c: &CounterSnapshot| {
+                names
+                    .iter()
+                    .map(|(bit, name)| {
+                        (
+                            vec![("list", name.to_owned())],
+                            c.get(Counter::for_list(bit)).packets,
+                        )
+                    })
+                    .collect()
+            }),
+        )?;
+        counter_family(
+            &mut encoder,
+            "classifier_mptcp_packets",
+            "Packets carrying an MPTCP option (TCP option 30), by subtype.",
+            &per_interface(&|c: &CounterSnapshot| {
+                MptcpSubtype::ALL
+                    .iter()
+                    .map(|s| {
+                        let value = c.get(Counter::for_mptcp_subtype(*s as u8)).packets;
+                        (vec![("subtype", s.name().to_owned())], value)
+                    })
+                    .collect()
+            }),
+        )?;
+        counter_family(
+            &mut encoder,
+            "classifier_parse_errors",
+            "Packets passed untouched because they could not be parsed, by kind.",
+            &per_interface(&|c: &CounterSnapshot| {
+                ParseError::ALL
+                    .iter()
+                    .map(|e| {
+                        (
+                            vec![("kind", e.name().to_owned())],
+                            c.get(Counter::for_parse_error(*e)).packets,
+                        )
+                    })
+                    .collect()
+            }),
+        )?;
+        counter_family(
+            &mut encoder,
+            "classifier_actions",
+            "Packets a policy rule matched, by what was done: marked, already_marked, dry_run_would_mark, kept_by_rule.",
+            &per_interface(&|c: &CounterSnapshot| {
+                [
+                    Counter::Marked,
+                    Counter::AlreadyMarked,
+                    Counter::DryRunWouldMark,
+                    Counter::KeptByRule,
+                ]
+                .iter()
+                .map(|counter| {
+                    (
+                        vec![("action", counter.name().to_owned())],
+                        c.get(counter.index()).packets,
+                    )
+                })
+                .collect()
+            }),
+        )?;
+        let learned: Vec<(Labels, i64)> = names
+            .iter()
+            .map(|(bit, name)| {
+                let count = maps
+                    .learned
+                    .keys()
+                    .filter_map(Result::ok)
+                    .filter(|key| key.list == bit)
+                    .count();
+                (vec![("list", name.to_owned())], count as i64)
+            })
+            .collect();
+        gauge_family(
+            &mut encoder,
+            "classifier_learned_prefixes",
+            "Addresses learned from DNS answers, by list.",
+            &learned,
+        )?;
+        let flows = maps.flows.keys().filter_map(Result::ok).count() as i64;
+        gauge_family(
+            &mut encoder,
+            "classifier_flow_table_entries",
+            "Entries in the flow table.",
+            &[(vec![], flows)],
+        )?;
+        gauge_family(
+            &mut encoder,
+            "classifier_flow_table_capacity",
+            "Entries the flow table holds before the least recently used are evicted.",
+            &[(vec![], i64::from(FLOW_TABLE_ENTRIES))],
+        )
+    }
+}
