@@ -1,5 +1,6 @@
 //! The maps the kernel program uses. The user side pins them and reads them by these names.
 
+use crate::act::Outcome;
 use aya_ebpf::{
     macros::map,
     maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
@@ -64,3 +65,12 @@ pub static DNS_EVENTS: RingBuf = RingBuf::with_byte_size(DNS_RING_BYTES, 0);
 /// that `classifier prefixes list` can show them).
 #[map]
 pub static LEARNED: HashMap<LearnedKey, LearnedEntry> = HashMap::with_max_entries(MAX_LEARNED, 0);
+
+/// Scratch space for the TCP options copy (`parse::tcp_options`), per CPU: 64 bytes the
+/// pipeline's stack frame cannot spare.
+#[map]
+pub static OPTION_SCRATCH: PerCpuArray<[u8; 64]> = PerCpuArray::with_max_entries(1, 0);
+
+/// Scratch space for the pipeline's `Outcome`, per CPU, for the same reason.
+#[map]
+pub static OUTCOME_SCRATCH: PerCpuArray<Outcome> = PerCpuArray::with_max_entries(1, 0);

@@ -51,3 +51,52 @@ fn dns_responses_reach_the_ring_buffer_only_while_learning() {
         "two responses, no query"
     );
 }
+
+/// Kernel log records (aya-log) for the rare troubles: a full DNS ring buffer here. They
+/// reach whatever `log` implementation user space gives them, at their own level.
+#[test]
+fn a_full_ring_buffer_is_logged_by_the_kernel() {
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Records(Arc<Mutex<Vec<(log::Level, String)>>>);
+
+    impl log::Log for Records {
+        fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+            true
+        }
+        fn log(&self, record: &log::Record<'_>) {
+            let entry = (record.level(), record.args().to_string());
+            self.0.lock().unwrap().push(entry);
+        }
+        fn flush(&self) {}
+    }
+
+    let mut kernel = Kernel::load();
+    kernel.set_flag(CONFIG_LEARN_DNS, true);
+    let records = Records::default();
+    let id = kernel.classifier.xdp().unwrap().info().unwrap().id();
+    let mut logger = aya_log::EbpfLogger::init_from_id_with_logger(id, records.clone())
+        .expect("the program carries aya-log records");
+    let response = Segment::udp("198.51.100.53", "192.0.2.10", 53, 40000)
+        .payload(&[0u8; 1400])
+        .build();
+    // 1 MiB of ring buffer holds fewer than 700 events of 1.5 KB: the rest are lost.
+    for _ in 0..800 {
+        kernel.classifier.test_run(&response).unwrap();
+    }
+    logger.flush();
+    let records = records.0.lock().unwrap();
+    assert!(
+        records
+            .iter()
+            .any(|(level, text)| *level == log::Level::Debug
+                && text.contains("DNS ring buffer full")),
+        "{records:?}"
+    );
+    let lost = kernel.classifier.maps.counters_of_slot(0).unwrap();
+    let lost = lost
+        .get(classifier_common::Counter::DnsLost.index())
+        .packets;
+    assert!(lost > 0, "no DNS response was lost");
+}

@@ -4,7 +4,8 @@ mod flow;
 mod policy;
 mod prefix;
 
-use aya_ebpf::programs::XdpContext;
+use aya_ebpf::{bindings::xdp_md, programs::XdpContext};
+use aya_log_ebpf::{debug, warn};
 use classifier_common::{
     Config, Counter, ParseError,
     config::{CONFIG_LEARN_DNS, CONFIG_REPORT},
@@ -12,7 +13,7 @@ use classifier_common::{
 
 use crate::{
     act::{NO_COUNTER, Outcome, apply_action, forward_dns, read_dscp, record},
-    maps::{CONFIG, IFACE_SLOTS},
+    maps::{CONFIG, IFACE_SLOTS, OUTCOME_SCRATCH},
     parse::{
         Cursor, ETH_P_IP, ETH_P_IPV6, IpHeader, IpKind, parse_ethernet, parse_ipv4, parse_ipv6,
         parse_tcp, parse_udp,
@@ -43,14 +44,55 @@ pub fn classify_packet(ctx: &XdpContext) {
     let Some(config) = CONFIG.get(0) else {
         return;
     };
-    let mut outcome = Outcome::new();
-    if let Err(error) = inspect(ctx, config, len, &mut outcome) {
+    // The outcome lives in a per-CPU scratch map: the pipeline's call chain has no 40 bytes of
+    // its 512-byte stack to spare.
+    let Some(outcome) = OUTCOME_SCRATCH.get_ptr_mut(0) else {
+        return;
+    };
+    let outcome = unsafe { &mut *outcome };
+    *outcome = Outcome::new();
+    if let Err(error) = inspect(ctx, config, len, outcome) {
         outcome.class = Counter::ClassMalformed.index();
         outcome.error = error as u8;
     }
     let ifindex = unsafe { (*ctx.ctx).ingress_ifindex };
     let slot = IFACE_SLOTS.get(ifindex).copied().unwrap_or(0);
-    record(&outcome, len, slot, config.flags & CONFIG_REPORT != 0);
+    record(outcome, len, slot, config.flags & CONFIG_REPORT != 0);
+    if outcome.flow_event == Counter::FlowInsertFailed.index()
+        || outcome.dns == Counter::DnsLost.index()
+    {
+        log_trouble(ctx, outcome.flow_event);
+    }
+}
+
+/// Rare troubles worth a line in the operator's log (`classifier run` forwards the records).
+#[inline(always)]
+fn log_trouble(ctx: &XdpContext, flow_event: u32) {
+    classifier_log_trouble(ctx.ctx, flow_event);
+}
+
+/// A global BPF function, so that aya-log's formatting gets a stack frame of its own instead
+/// of pushing the pipeline's chain of calls past 512 bytes; it is verified once. It reads
+/// the interface from the context itself: an argument the body does not use is dropped by
+/// LLVM, and the verifier then refuses a call that passes no context.
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn classifier_log_trouble(ctx: *mut xdp_md, flow_event: u32) -> u32 {
+    if ctx.is_null() {
+        return 1;
+    }
+    // No arguments to format: each one costs stack this call chain does not have. The
+    // per-interface counters say where it happened.
+    let ctx = XdpContext::new(ctx);
+    if flow_event == Counter::FlowInsertFailed.index() {
+        warn!(
+            &ctx,
+            "flow table full: new flows are classified but not remembered"
+        );
+    } else {
+        debug!(&ctx, "DNS ring buffer full: a response was not handed over");
+    }
+    0
 }
 
 #[inline(always)]

@@ -3,6 +3,8 @@
 use classifier_common::ParseError;
 use network_types::{tcp::TcpHdr, udp::UdpHdr};
 
+use crate::maps::OPTION_SCRATCH;
+
 use super::{
     Cursor, MptcpSeen,
     tcp_options::{OptionBytes, copy_tcp_options, walk_tcp_options},
@@ -33,9 +35,14 @@ pub fn parse_tcp(cursor: &mut Cursor) -> Result<Transport, ParseError> {
     let mptcp = if options_len == 0 {
         MptcpSeen::NONE
     } else {
-        let mut copy: OptionBytes = [0; 64];
-        copy_tcp_options(options, options_len, cursor.end, &mut copy)?;
-        walk_tcp_options(&copy, options_len)?
+        // The copy lives in a per-CPU scratch map rather than on the 512-byte stack.
+        let copy = OPTION_SCRATCH
+            .get_ptr_mut(0)
+            .ok_or(ParseError::TcpOptionPastHeader)?;
+        let copy: &mut OptionBytes = unsafe { &mut *copy };
+        *copy = [0; 64];
+        copy_tcp_options(options, options_len, cursor.end, copy)?;
+        walk_tcp_options(copy, options_len)?
     };
     Ok(Transport {
         src_port: unsafe { (*tcp).source },

@@ -30,9 +30,11 @@ pub mod names {
     pub const MAP_DNS_EVENTS: &str = "DNS_EVENTS";
     pub const MAP_LEARNED: &str = "LEARNED";
     pub const MAP_IFACE_SLOTS: &str = "IFACE_SLOTS";
+    pub const MAP_OPTION_SCRATCH: &str = "OPTION_SCRATCH";
+    pub const MAP_OUTCOME_SCRATCH: &str = "OUTCOME_SCRATCH";
 
     /// Every map, in the order they are pinned.
-    pub const ALL_MAPS: [&str; 12] = [
+    pub const ALL_MAPS: [&str; 14] = [
         MAP_CONFIG,
         MAP_COUNTERS,
         MAP_FLOWS,
@@ -45,5 +47,7 @@ pub mod names {
         MAP_DNS_EVENTS,
         MAP_LEARNED,
         MAP_IFACE_SLOTS,
+        MAP_OPTION_SCRATCH,
+        MAP_OUTCOME_SCRATCH,
     ];
 }
