@@ -144,7 +144,7 @@ impl ClassifierMaps {
     /// The counters summed over all CPUs and all interfaces.
     pub fn counters(&self) -> Result<CounterSnapshot, Error> {
         self.counters_per_cpu()
-            .map(|per_cpu| CounterSnapshot(per_cpu.iter().map(|cpus| sum(cpus)).collect()))
+            .map(|per_cpu| CounterSnapshot(per_cpu.iter().map(|cpus| sum_cpus(cpus)).collect()))
     }
 
     /// Every counter, with one value per possible CPU, summed over all interfaces.
@@ -171,7 +171,7 @@ impl ClassifierMaps {
         Ok(CounterSnapshot(
             self.counter_block(slot)?
                 .iter()
-                .map(|cpus| sum(cpus))
+                .map(|cpus| sum_cpus(cpus))
                 .collect(),
         ))
     }
@@ -316,7 +316,8 @@ impl ClassifierMaps {
     }
 }
 
-fn sum(values: &[CounterValue]) -> CounterValue {
+/// One counter summed over CPUs.
+pub fn sum_cpus(values: &[CounterValue]) -> CounterValue {
     values
         .iter()
         .fold(CounterValue::default(), |sum, v| CounterValue {

@@ -5,7 +5,7 @@ mod maps;
 mod pin_dir;
 mod program;
 
-pub use maps::{ClassifierMaps, CounterSnapshot};
+pub use maps::{ClassifierMaps, CounterSnapshot, sum_cpus};
 pub(crate) use pin_dir::restrict;
 pub use pin_dir::{DEFAULT_PIN_DIR, PinDir};
 pub use program::{Classifier, Egress, TestRunOutput};

@@ -32,21 +32,18 @@ impl Classifier {
     /// Loads the program and creates fresh maps. Nothing is attached or pinned: this is the
     /// form the tests and `classifier analyze` use, and it never touches the live state.
     pub fn load() -> Result<Self, Error> {
-        let mut ebpf = EbpfLoader::new().load(EBPF_OBJECT)?;
-        let maps = ClassifierMaps::take_from(&mut ebpf)?;
-        let mut classifier = Self { ebpf, maps };
-        classifier
-            .xdp_mut()?
-            .load()
-            .map_err(Error::program(PROGRAM_CLASSIFY))?;
-        Ok(classifier)
+        Self::with_object(EbpfLoader::new().load(EBPF_OBJECT)?)
     }
 
     /// Loads the program with its maps pinned in `pin_dir`: maps already pinned there are
     /// reused (so counters, flows and prefixes survive a reload), missing ones are created and
     /// pinned 0600. The directory must have been prepared (`PinDir::prepare`).
     pub fn load_pinned(pin_dir: &PinDir) -> Result<Self, Error> {
-        let mut ebpf = load_object_pinned(pin_dir)?;
+        Self::with_object(load_object_pinned(pin_dir)?)
+    }
+
+    /// Takes the object's maps and loads its XDP program into the kernel.
+    fn with_object(mut ebpf: Ebpf) -> Result<Self, Error> {
         let maps = ClassifierMaps::take_from(&mut ebpf)?;
         let mut classifier = Self { ebpf, maps };
         classifier

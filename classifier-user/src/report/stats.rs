@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use classifier_common::{Counter, CounterValue, MptcpSubtype, ParseError, counter::COUNTER_SLOTS};
 use serde::Serialize;
 
-use crate::control::lists::ListNames;
+use crate::{control::lists::ListNames, load::sum_cpus as sum};
 
 /// One counter as reported.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
@@ -64,15 +64,6 @@ pub struct Snapshot<'a> {
     /// The previous snapshot and the seconds since it, for rates.
     pub previous: Option<(&'a [Vec<CounterValue>], f64)>,
     pub show_per_cpu: bool,
-}
-
-fn sum(values: &[CounterValue]) -> CounterValue {
-    values
-        .iter()
-        .fold(CounterValue::default(), |sum, v| CounterValue {
-            packets: sum.packets + v.packets,
-            bytes: sum.bytes + v.bytes,
-        })
 }
 
 impl Snapshot<'_> {
