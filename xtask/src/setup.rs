@@ -27,6 +27,7 @@ pub fn setup() -> anyhow::Result<()> {
     ensure_nightly_components()?;
     ensure_bpf_linker()?;
     ensure_debian_packages()?;
+    ensure_bpffs()?;
     eprintln!("xtask: setup complete");
     Ok(())
 }
@@ -138,4 +139,14 @@ fn ensure_debian_packages() -> anyhow::Result<()> {
         // tshark asks whether non-root users may capture; answer with the default, silently.
         .env("DEBIAN_FRONTEND", "noninteractive");
     run_command(&mut install).with_context(|| format!("installing {}", missing.join(" ")))
+}
+
+/// bpffs is not mounted at boot here. `classifier attach` mounts it when missing, but tests
+/// attach in parallel, and two mounts racing would stack two instances: mount it once, now.
+fn ensure_bpffs() -> anyhow::Result<()> {
+    let kind = output("stat", &["-f", "-c", "%T", "/sys/fs/bpf"]).unwrap_or_default();
+    if kind.trim() == "bpf_fs" {
+        return Ok(());
+    }
+    run("mount", &["-t", "bpf", "bpf", "/sys/fs/bpf"]).context("mounting bpffs on /sys/fs/bpf")
 }
