@@ -306,10 +306,26 @@ fn a_real_mptcp_connection_recorded_with_tcpdump() {
         .arg(&path)
         .args(["tcp", "port", "7000"])
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(800));
+    // tcpdump says "listening on ..." once it captures; before that packets would be missed.
+    let stderr = tcpdump.stderr.take().unwrap();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("listening on") {
+                let _ = ready_tx.send(());
+            }
+        }
+    });
+    ready_rx
+        .recv_timeout(Duration::from_secs(15))
+        .expect("tcpdump did not start capturing");
     let server = format!("{}:7000", lab::SERVER_APPLE_V4).parse().unwrap();
     traffic::transfer(
         &lab.client,
