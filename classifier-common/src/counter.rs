@@ -87,6 +87,15 @@ const _: () = assert!((Counter::DnsLost as u32) < MPTCP_SUBTYPE_BASE);
 const _: () = assert!((ParseError::UdpTruncated as u32) < PARSE_ERROR_SLOTS);
 
 impl Counter {
+    /// The classes, every packet in exactly one, with their names in reports and metrics.
+    pub const CLASSES: [(&'static str, Counter); 5] = [
+        ("non_ip", Self::ClassNonIp),
+        ("malformed", Self::ClassMalformed),
+        ("mptcp", Self::ClassMptcp),
+        ("listed", Self::ClassListed),
+        ("normal", Self::ClassNormal),
+    ];
+
     pub const ALL: [Counter; 25] = [
         Self::Packets,
         Self::ClassNonIp,

@@ -169,16 +169,10 @@ fn ten_thousand_random_and_mutated_packets_pass_and_change_only_dscp() {
         .get(classifier_common::Counter::Packets.index())
         .packets;
     assert_eq!(total, PACKETS as u64, "every packet counted once");
-    let classes: u64 = [
-        classifier_common::Counter::ClassNonIp,
-        classifier_common::Counter::ClassMalformed,
-        classifier_common::Counter::ClassMptcp,
-        classifier_common::Counter::ClassListed,
-        classifier_common::Counter::ClassNormal,
-    ]
-    .iter()
-    .map(|class| counters.get(class.index()).packets)
-    .sum();
+    let classes: u64 = classifier_common::Counter::CLASSES
+        .iter()
+        .map(|(_, class)| counters.get(class.index()).packets)
+        .sum();
     assert_eq!(classes, total, "the classes add up to the total");
     println!("{PACKETS} packets ({mutated} mutated): {rewritten} rewritten, all passed");
     // The generator must exercise both sides of the invariant.

@@ -39,8 +39,9 @@ pub fn parse_tcp(cursor: &mut Cursor) -> Result<Transport, ParseError> {
         let copy = OPTION_SCRATCH
             .get_ptr_mut(0)
             .ok_or(ParseError::TcpOptionPastHeader)?;
+        // Not cleared: the walk reads no byte at or past `options_len`, and those before it
+        // are all written by the copy.
         let copy: &mut OptionBytes = unsafe { &mut *copy };
-        *copy = [0; 64];
         copy_tcp_options(options, options_len, cursor.end, copy)?;
         walk_tcp_options(copy, options_len)?
     };

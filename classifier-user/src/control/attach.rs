@@ -3,7 +3,6 @@
 //! link atomically (bpf_link_update), keeping maps and counters.
 
 use std::{
-    ffi::CString,
     fs,
     time::{SystemTime, UNIX_EPOCH},
 };
@@ -16,7 +15,7 @@ use aya::programs::{
 use aya_obj::programs::XdpAttachType;
 use classifier_common::{
     Attachment,
-    control::{ATTACH_NATIVE, ATTACH_SKB, IFNAME_LEN},
+    control::{ATTACH_NATIVE, ATTACH_SKB},
     counter::{INTERFACE_SLOTS, MAX_IFINDEX},
 };
 
@@ -58,22 +57,6 @@ pub fn require_root() -> Result<(), Error> {
     Ok(())
 }
 
-fn ifindex(name: &str) -> Result<u32, Error> {
-    let unknown = || Error::UnknownInterface {
-        name: name.to_owned(),
-        netns: netns::describe_current(),
-    };
-    if name.is_empty() || name.len() >= IFNAME_LEN || name.contains('/') {
-        return Err(unknown());
-    }
-    let c_name = CString::new(name).map_err(|_| unknown())?;
-    // SAFETY: c_name is NUL-terminated.
-    match unsafe { libc::if_nametoindex(c_name.as_ptr()) } {
-        0 => Err(unknown()),
-        index => Ok(index),
-    }
-}
-
 /// Attaches to every interface in `interfaces`, or to none of them: an interface that fails
 /// undoes the attachments this call made before it.
 pub fn attach(
@@ -86,7 +69,7 @@ pub fn attach(
     require_root()?;
     let mut seen = Vec::new();
     for name in interfaces {
-        ifindex(name)?;
+        netns::ifindex(name)?;
         if !seen.contains(name) {
             seen.push(name.clone());
         }
@@ -197,7 +180,7 @@ fn attach_one(
         Error::io(format!("pinning {}", link_path.display()))(std::io::Error::other(error))
     })?;
     restrict(&link_path, 0o600)?;
-    let index = ifindex(name)?;
+    let index = netns::ifindex(name)?;
     let counter_slot = take_counter_slot(maps, index)?;
     let mut attachment = Attachment {
         mode,

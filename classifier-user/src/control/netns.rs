@@ -9,6 +9,8 @@ use std::{
     sync::OnceLock,
 };
 
+use classifier_common::control::IFNAME_LEN;
+
 use crate::Error;
 
 /// The network namespace this process started in: "the host" when PID 1's cannot be read.
@@ -69,4 +71,22 @@ pub fn describe_current() -> String {
     current_if_not_host().map_or_else(String::new, |inode| {
         format!(" in network namespace {inode}")
     })
+}
+
+/// The index of interface `name` in the current network namespace, or an error naming it
+/// (and the namespace, when it is not the host's).
+pub fn ifindex(name: &str) -> Result<u32, Error> {
+    let unknown = || Error::UnknownInterface {
+        name: name.to_owned(),
+        netns: describe_current(),
+    };
+    if name.is_empty() || name.len() >= IFNAME_LEN || name.contains('/') {
+        return Err(unknown());
+    }
+    let c_name = std::ffi::CString::new(name).map_err(|_| unknown())?;
+    // SAFETY: c_name is NUL-terminated.
+    match unsafe { libc::if_nametoindex(c_name.as_ptr()) } {
+        0 => Err(unknown()),
+        index => Ok(index),
+    }
 }

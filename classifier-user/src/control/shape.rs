@@ -102,21 +102,6 @@ fn tc(args: &[&str]) -> Result<(), Error> {
     Ok(())
 }
 
-fn ifindex(name: &str) -> Result<u32, Error> {
-    let c_name = std::ffi::CString::new(name).map_err(|_| Error::UnknownInterface {
-        name: name.to_owned(),
-        netns: netns::describe_current(),
-    })?;
-    // SAFETY: c_name is NUL-terminated.
-    match unsafe { libc::if_nametoindex(c_name.as_ptr()) } {
-        0 => Err(Error::UnknownInterface {
-            name: name.to_owned(),
-            netns: netns::describe_current(),
-        }),
-        index => Ok(index),
-    }
-}
-
 /// Builds (or rebuilds) the HTB tree on `interface` and steers `spec.bulk_dscp` into its bulk
 /// class. On a failure, what this call set up is removed again.
 pub fn shape(
@@ -133,7 +118,7 @@ pub fn shape(
             needs: "6.6",
         });
     }
-    let index = ifindex(interface)?;
+    let index = netns::ifindex(interface)?;
     let initial = state::InitialState::read(config_file)?;
     pin_dir.prepare()?;
     let mut egress = Egress::load_pinned(pin_dir)?;
@@ -233,7 +218,7 @@ fn attach_steering(egress: &mut Egress, pin_dir: &PinDir, interface: &str) -> Re
 /// Removes the HTB tree and the steering from `interface`. Parts already gone are fine.
 pub fn unshape(pin_dir: &PinDir, interface: &str) -> Result<(), Error> {
     super::attach::require_root()?;
-    let index = ifindex(interface)?;
+    let index = netns::ifindex(interface)?;
     let path = pin_dir.shaping().join(netns::link_pin_name(interface));
     if path.exists() {
         fs::remove_file(&path).map_err(Error::io(format!("removing {}", path.display())))?;

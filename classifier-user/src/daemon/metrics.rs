@@ -93,13 +93,7 @@ impl Collector for Metrics {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let interfaces = Self::interfaces(&maps);
         let names = ListNames::read(&maps).unwrap_or_default();
-        let classes = [
-            ("non_ip", Counter::ClassNonIp),
-            ("malformed", Counter::ClassMalformed),
-            ("mptcp", Counter::ClassMptcp),
-            ("listed", Counter::ClassListed),
-            ("normal", Counter::ClassNormal),
-        ];
+        let classes = Counter::CLASSES;
         let per_interface = |pick: &dyn Fn(&CounterSnapshot) -> Vec<(Labels, u64)>| {
             interfaces
                 .iter()

@@ -108,13 +108,7 @@ impl Snapshot<'_> {
         };
         Stats {
             total: self.count(Counter::Packets.index()),
-            classes: fixed(&[
-                ("non_ip", Counter::ClassNonIp),
-                ("malformed", Counter::ClassMalformed),
-                ("mptcp", Counter::ClassMptcp),
-                ("listed", Counter::ClassListed),
-                ("normal", Counter::ClassNormal),
-            ]),
+            classes: fixed(&Counter::CLASSES),
             network: fixed(&[("ipv4", Counter::Ipv4), ("ipv6", Counter::Ipv6)]),
             transport: fixed(&[
                 ("tcp", Counter::Tcp),
