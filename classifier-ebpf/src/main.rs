@@ -4,6 +4,9 @@
 //! policy's DSCP and counts. It always returns XDP_PASS and changes no byte other than the
 //! DSCP bits and the IPv4 header checksum.
 //!
+//! `baseline` (XDP) only returns XDP_PASS: `cargo xtask bench` measures `classify` beside it,
+//! in the same run, to report the classifier's own cost. It is never attached.
+//!
 //! `deprioritize` (tc egress) steers packets into the egress HTB tree's bulk or normal class
 //! by their DSCP. It always returns TC_ACT_OK and changes no byte.
 #![no_std]
@@ -24,6 +27,11 @@ use aya_ebpf::{
 #[xdp]
 pub fn classify(ctx: XdpContext) -> u32 {
     classify::classify_packet(&ctx);
+    xdp_action::XDP_PASS
+}
+
+#[xdp]
+pub fn baseline(_ctx: XdpContext) -> u32 {
     xdp_action::XDP_PASS
 }
 

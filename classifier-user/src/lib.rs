@@ -12,4 +12,6 @@ pub mod load;
 pub mod report;
 
 pub use error::Error;
-pub use load::{Classifier, ClassifierMaps, CounterSnapshot, Egress, PinDir, TestRunOutput};
+pub use load::{
+    Baseline, Classifier, ClassifierMaps, CounterSnapshot, Egress, PinDir, TestRunOutput,
+};

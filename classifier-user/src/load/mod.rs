@@ -8,7 +8,7 @@ mod program;
 pub use maps::{ClassifierMaps, CounterSnapshot, sum_cpus};
 pub(crate) use pin_dir::restrict;
 pub use pin_dir::{DEFAULT_PIN_DIR, PinDir};
-pub use program::{Classifier, Egress, TestRunOutput};
+pub use program::{Baseline, Classifier, Egress, TestRunOutput};
 
 /// The kernel object built by build.rs (classifier-ebpf for bpfel-unknown-none).
 pub(crate) static EBPF_OBJECT: &[u8] =
@@ -18,6 +18,7 @@ pub(crate) static EBPF_OBJECT: &[u8] =
 pub mod names {
     pub const PROGRAM_CLASSIFY: &str = "classify";
     pub const PROGRAM_DEPRIORITIZE: &str = "deprioritize";
+    pub const PROGRAM_BASELINE: &str = "baseline";
     pub const MAP_COUNTERS: &str = "COUNTERS";
     pub const MAP_CONFIG: &str = "CONFIG";
     pub const MAP_FLOWS: &str = "FLOWS";

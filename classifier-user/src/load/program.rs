@@ -8,7 +8,7 @@ use aya::{
 use super::{
     EBPF_OBJECT,
     maps::ClassifierMaps,
-    names::{ALL_MAPS, PROGRAM_CLASSIFY, PROGRAM_DEPRIORITIZE},
+    names::{ALL_MAPS, PROGRAM_BASELINE, PROGRAM_CLASSIFY, PROGRAM_DEPRIORITIZE},
     pin_dir::{PinDir, restrict},
 };
 use crate::Error;
@@ -91,16 +91,57 @@ impl Classifier {
     /// Runs the program `repeat` times over `packet` in the kernel; returns the mean time per
     /// run as the kernel measured it.
     pub fn time_run(&self, packet: &[u8], repeat: u32) -> Result<std::time::Duration, Error> {
-        let result = self
-            .xdp()?
-            .test_run(TestRunOptions {
-                data_in: Some(packet),
-                repeat,
-                ..TestRunOptions::default()
-            })
-            .map_err(Error::program(PROGRAM_CLASSIFY))?;
-        Ok(result.duration)
+        time_run(self.xdp()?, PROGRAM_CLASSIFY, packet, repeat)
     }
+}
+
+/// An XDP program that only returns XDP_PASS, from the same object: what the benchmarks
+/// measure the classifier against, in the same run. Never attached.
+pub struct Baseline {
+    ebpf: Ebpf,
+}
+
+impl Baseline {
+    pub fn load() -> Result<Self, Error> {
+        let mut ebpf = EbpfLoader::new().load(EBPF_OBJECT)?;
+        let program: &mut Xdp = ebpf
+            .program_mut(PROGRAM_BASELINE)
+            .ok_or(Error::MissingProgram(PROGRAM_BASELINE))?
+            .try_into()
+            .map_err(Error::program(PROGRAM_BASELINE))?;
+        program.load().map_err(Error::program(PROGRAM_BASELINE))?;
+        Ok(Self { ebpf })
+    }
+
+    pub fn xdp(&self) -> Result<&Xdp, Error> {
+        self.ebpf
+            .program(PROGRAM_BASELINE)
+            .ok_or(Error::MissingProgram(PROGRAM_BASELINE))?
+            .try_into()
+            .map_err(Error::program(PROGRAM_BASELINE))
+    }
+
+    /// As `Classifier::time_run`.
+    pub fn time_run(&self, packet: &[u8], repeat: u32) -> Result<std::time::Duration, Error> {
+        time_run(self.xdp()?, PROGRAM_BASELINE, packet, repeat)
+    }
+}
+
+/// BPF_PROG_TEST_RUN of `program`, `repeat` times over `packet`: the kernel's mean per run.
+fn time_run(
+    program: &Xdp,
+    name: &'static str,
+    packet: &[u8],
+    repeat: u32,
+) -> Result<std::time::Duration, Error> {
+    let result = program
+        .test_run(TestRunOptions {
+            data_in: Some(packet),
+            repeat,
+            ..TestRunOptions::default()
+        })
+        .map_err(Error::program(name))?;
+    Ok(result.duration)
 }
 
 /// The object with its maps pinned in `pin_dir` (reused when already pinned, else created and
