@@ -13,7 +13,8 @@
 //! ```
 //!
 //! The policy and the lists are applied when `attach` creates the state; later changes go
-//! through `classifier policy` and `classifier prefixes`.
+//! through `classifier policy` and `classifier prefixes`. Like sshd, classifier refuses a
+//! file that someone other than root could have written (`trust::check_file`).
 
 use std::{
     fs,
@@ -96,6 +97,7 @@ impl ConfigFile {
                 });
             }
         };
+        crate::trust::check_file(path)?;
         let mut config: Self = toml::from_str(&text).map_err(|error| Error::ConfigFile {
             path: path.to_path_buf(),
             reason: error.to_string(),

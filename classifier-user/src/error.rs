@@ -61,6 +61,43 @@ pub enum Error {
     NotBpffs { dir: PathBuf },
     #[error("{} is a symbolic link; refusing to follow it out of the pin directory", path.display())]
     Symlink { path: PathBuf },
+    #[error(
+        "bad owner or permissions on {}: {reason}; refusing it, as sshd would: only root may \
+         be able to change what classifier reads (fix: `{fix}`)",
+        path.display()
+    )]
+    BadPermissions {
+        path: PathBuf,
+        reason: String,
+        fix: String,
+    },
+    #[error(
+        "{}: {source}: the classifier's state is root-only; run classifier as root (with \
+         CAP_BPF and CAP_NET_ADMIN, or CAP_SYS_ADMIN)",
+        path.display()
+    )]
+    PermissionDenied {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(
+        "no BPF filesystem is mounted on {}, so there is no state in {}: if bpffs was \
+         unmounted, the state pinned in it is gone and the program was detached with it; {hint}",
+        mount.display(),
+        dir.display()
+    )]
+    BpffsGone {
+        dir: PathBuf,
+        mount: PathBuf,
+        hint: String,
+    },
+    #[error(
+        "the state in {} vanished while classifier ran (bpffs unmounted, or `detach --purge`): \
+         the program is no longer attached; start `classifier run` again to attach afresh",
+        dir.display()
+    )]
+    StateGone { dir: PathBuf },
     #[error("capture {}: {reason}", path.display())]
     Capture { path: PathBuf, reason: String },
     #[error("config file {}: {reason}", path.display())]

@@ -10,6 +10,7 @@ pub mod error;
 pub mod lab;
 pub mod load;
 pub mod report;
+pub mod trust;
 
 pub use error::Error;
 pub use load::{

@@ -99,6 +99,13 @@ pub fn attach(context: &Context, args: AttachArgs) -> anyhow::Result<()> {
                 done.interface
             );
         }
+        if done.was_defunct {
+            eprintln!(
+                "note: {}: the interface had been deleted while attached; its defunct link was \
+                 removed",
+                done.interface
+            );
+        }
         let verb = if done.replaced {
             "replaced the program on"
         } else {

@@ -48,7 +48,11 @@ pub fn status(context: &Context, args: StatusArgs) -> anyhow::Result<()> {
         for interface in &status.interfaces {
             rows.push(vec![
                 interface.interface.clone(),
-                interface.mode.to_owned(),
+                if interface.interface_gone {
+                    "gone".to_owned()
+                } else {
+                    interface.mode.to_owned()
+                },
                 interface.program_id.to_string(),
                 interface.link_id.to_string(),
                 interface.netns.map_or("host".to_owned(), |n| n.to_string()),
@@ -56,6 +60,13 @@ pub fn status(context: &Context, args: StatusArgs) -> anyhow::Result<()> {
             ]);
         }
         print_table(&rows);
+        for interface in status.interfaces.iter().filter(|i| i.interface_gone) {
+            println!(
+                "warning: {} was deleted while attached: its link is attached to nothing; \
+                 `classifier detach {}` removes it, and attaching {} again replaces it",
+                interface.interface, interface.interface, interface.interface
+            );
+        }
     }
     let lists: Vec<String> = status
         .prefixes

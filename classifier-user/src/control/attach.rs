@@ -19,7 +19,7 @@ use classifier_common::{
     counter::{INTERFACE_SLOTS, MAX_IFINDEX},
 };
 
-use super::{netns, state};
+use super::{netns, pinned_link, state};
 use crate::{
     Classifier, ClassifierMaps, Error, PinDir,
     config_file::ConfigFile,
@@ -47,6 +47,9 @@ pub struct Attached {
     pub replaced: bool,
     /// Why native mode was not used, when `Auto` fell back to skb.
     pub fell_back: Option<String>,
+    /// An earlier link of this name was left defunct by the interface's deletion, and was
+    /// removed first.
+    pub was_defunct: bool,
 }
 
 pub fn require_root() -> Result<(), Error> {
@@ -76,8 +79,19 @@ pub fn attach(
     }
     let initial = state::InitialState::read(config_file)?;
     pin_dir.prepare()?;
+    // Links left behind by interfaces deleted while attached are attached to nothing: they
+    // give way to the new attachment.
+    let defunct: Vec<String> = seen
+        .iter()
+        .map(|name| netns::link_pin_name(name))
+        .filter(|pin| {
+            let path = pin_dir.link(pin);
+            path.exists() && matches!(pinned_link::attached_ifindex(&path), Ok(None))
+        })
+        .collect();
     for name in &seen {
-        if !replace && pin_dir.link(&netns::link_pin_name(name)).exists() {
+        let pin = netns::link_pin_name(name);
+        if !replace && pin_dir.link(&pin).exists() && !defunct.contains(&pin) {
             return Err(Error::AlreadyAttached { name: name.clone() });
         }
     }
@@ -98,13 +112,19 @@ pub fn attach(
         (&mut pinned_program, maps)
     };
     let mut maps = maps;
+    for pin in &defunct {
+        detach_pin(pin_dir, &mut maps, pin)?;
+    }
 
     let mut done: Vec<(String, Attached)> = Vec::new();
     for name in &seen {
         let pin_name = netns::link_pin_name(name);
         let result = attach_one(xdp, &mut maps, pin_dir, name, &pin_name, mode, replace);
         match result {
-            Ok(attached) => done.push((pin_name, attached)),
+            Ok(mut attached) => {
+                attached.was_defunct = defunct.contains(&pin_name);
+                done.push((pin_name, attached));
+            }
             Err(error) => {
                 for (pin_name, attached) in done {
                     if !attached.replaced {
@@ -153,6 +173,7 @@ fn attach_one(
             mode,
             replaced: true,
             fell_back: None,
+            was_defunct: false,
         });
     }
     let (id, mode, fell_back) = match mode {
@@ -201,6 +222,7 @@ fn attach_one(
         mode,
         replaced: false,
         fell_back,
+        was_defunct: false,
     })
 }
 
@@ -295,7 +317,7 @@ pub fn detach(
     purge: bool,
 ) -> Result<Vec<String>, Error> {
     require_root()?;
-    pin_dir.check_no_symlinks()?;
+    pin_dir.check_trusted()?;
     let pins = if all {
         attached_pins(pin_dir)?
     } else {

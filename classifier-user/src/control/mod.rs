@@ -4,6 +4,7 @@
 pub mod attach;
 pub mod lists;
 pub mod netns;
+pub mod pinned_link;
 pub mod policy;
 pub mod prefix_file;
 pub mod prefixes;

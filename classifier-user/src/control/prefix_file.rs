@@ -1,6 +1,7 @@
 //! Reading prefixes: from the command line or from a file of one CIDR per line, `#` starting
 //! a comment, blank lines ignored. A bare address stands for its /32 or /128. Host bits set
-//! (`17.1.2.3/8`) are an error rather than a silent truncation: they are usually a typo.
+//! (`17.1.2.3/8`) are an error rather than a silent truncation: they are usually a typo. A
+//! file that someone other than root could have written is refused (`trust::check_file`).
 
 use std::{
     fs,
@@ -58,6 +59,7 @@ pub fn read_prefix_file(path: &Path) -> Result<Vec<IpNet>, Error> {
         line: 0,
         reason: format!("cannot read it: {source}"),
     })?;
+    crate::trust::check_file(path)?;
     parse_prefix_text(path, &text)
 }
 

@@ -1,9 +1,11 @@
 //! `classifier run`: the long-running form. It attaches (adopting what is attached already),
 //! learns CDN addresses from the DNS responses the kernel hands over, expires them, serves
-//! Prometheus metrics, forwards the kernel's log records, and on SIGTERM or SIGINT stops
-//! learning and detaches what it manages (unless told to keep it attached).
+//! Prometheus metrics, forwards the kernel's log records, watches its interfaces (`watch`),
+//! and on SIGTERM or SIGINT stops learning and detaches what it manages (unless told to keep
+//! it attached).
 
 mod metrics;
+mod watch;
 
 use std::{
     net::SocketAddr,
@@ -23,7 +25,7 @@ use crate::{
     control::{
         attach::{self, Mode},
         lists::ListNames,
-        netns,
+        netns, pinned_link,
     },
     dns::{Learner, event_message},
 };
@@ -59,7 +61,11 @@ pub fn run(pin_dir: &PinDir, config: &ConfigFile, options: &RunOptions) -> Resul
     let pending: Vec<String> = options
         .interfaces
         .iter()
-        .filter(|name| !pin_dir.link(&netns::link_pin_name(name)).exists())
+        .filter(|name| {
+            // Not attached, or left defunct by a deletion of the interface: attach replaces it.
+            let pin = pin_dir.link(&netns::link_pin_name(name));
+            !pin.exists() || matches!(pinned_link::attached_ifindex(&pin), Ok(None))
+        })
         .cloned()
         .collect();
     if !pending.is_empty() {
@@ -86,14 +92,23 @@ pub fn run(pin_dir: &PinDir, config: &ConfigFile, options: &RunOptions) -> Resul
         log::info!("{adopted} learned addresses from an earlier run will expire on time");
     }
     set_learning(&mut maps, true)?;
+    let mut watch = watch::Watch::new(&options.interfaces);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(Error::io("starting the runtime"))?;
-    let result = runtime.block_on(serve(pin_dir, &mut maps, &mut learner, options));
+    let result = runtime.block_on(serve(
+        pin_dir,
+        config,
+        &mut maps,
+        &mut learner,
+        &mut watch,
+        options,
+    ));
     let _ = set_learning(&mut maps, false);
-    if !options.keep_attached {
-        match attach::detach(pin_dir, &options.interfaces, false, false) {
+    let attached = watch.attached(pin_dir);
+    if !options.keep_attached && !attached.is_empty() {
+        match attach::detach(pin_dir, &attached, false, false) {
             Ok(detached) => log::info!("detached from {}", detached.join(", ")),
             Err(error) => log::warn!("detaching: {error}"),
         }
@@ -103,8 +118,10 @@ pub fn run(pin_dir: &PinDir, config: &ConfigFile, options: &RunOptions) -> Resul
 
 async fn serve(
     pin_dir: &PinDir,
+    config: &ConfigFile,
     maps: &mut ClassifierMaps,
     learner: &mut Learner,
+    watch: &mut watch::Watch,
     options: &RunOptions,
 ) -> Result<(), Error> {
     // Separate handles: one drains the ring buffer, one answers scrapes.
@@ -190,6 +207,7 @@ async fn serve(
                 if expired > 0 {
                     log::debug!("{expired} learned address(es) expired");
                 }
+                watch.check(pin_dir, config, options)?;
             }
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,

@@ -120,19 +120,30 @@ impl ClassifierMaps {
     /// Opens the pinned maps checking only their key and value sizes (the layout stamp may not
     /// be written yet, right after they were created).
     pub fn open_pinned_unchecked(pin_dir: &PinDir) -> Result<Self, Error> {
-        pin_dir.check_no_symlinks()?;
+        pin_dir.check_trusted()?;
         if !pin_dir.has_state() {
-            return Err(Error::NoState {
+            return Err(pin_dir.bpffs_missing().unwrap_or_else(|| Error::NoState {
                 dir: pin_dir.path().to_path_buf(),
-            });
+            }));
         }
         let incompatible = |detail: String| Error::IncompatibleState {
             dir: pin_dir.path().to_path_buf(),
             detail,
         };
         Self::from_source(|name| {
-            let data = MapData::from_pin(pin_dir.map(name))
-                .map_err(|error| incompatible(format!("map {name} cannot be opened: {error}")))?;
+            let path = pin_dir.map(name);
+            let data = MapData::from_pin(&path).map_err(|error| match error {
+                // Not a version mismatch: this process may not open the pins (no CAP_BPF).
+                MapError::SyscallError(aya::sys::SyscallError { io_error, .. })
+                    if matches!(io_error.kind(), std::io::ErrorKind::PermissionDenied) =>
+                {
+                    Error::PermissionDenied {
+                        path,
+                        source: io_error,
+                    }
+                }
+                error => incompatible(format!("map {name} cannot be opened: {error}")),
+            })?;
             Map::from_map_data(data).map_err(Error::map(name))
         })
         .map_err(|error| match error {

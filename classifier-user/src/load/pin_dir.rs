@@ -4,7 +4,8 @@
 //! Layout: `maps/<MAP>`, `program`, `links/<interface>` (or `links/<interface>@netns-<inode>`
 //! for an interface in another network namespace), and `shaping/<interface>` for the egress
 //! links of shaped interfaces. The directories are 0700, the pins 0600:
-//! only root may read or change the state.
+//! only root may read or change the state, and a directory someone else could change is
+//! refused (`check_trusted`).
 
 use std::{
     fs,
@@ -12,7 +13,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use crate::Error;
+use crate::{Error, trust};
 
 pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/classifier";
 
@@ -60,23 +61,82 @@ impl PinDir {
         self.map(super::names::MAP_CONFIG).exists()
     }
 
-    /// Refuses a pin directory (or any part of it) that is a symbolic link: the state must not
-    /// be redirected somewhere else by whoever can create links.
-    pub fn check_no_symlinks(&self) -> Result<(), Error> {
-        for path in [self.path.clone(), self.path.join("maps"), self.links()] {
-            if let Ok(meta) = fs::symlink_metadata(&path)
-                && meta.file_type().is_symlink()
-            {
-                return Err(Error::Symlink { path });
+    /// Refuses a pin directory that someone other than root could change, or that a symbolic
+    /// link redirects: the directories above it, the directory itself, and `maps/`, `links/`,
+    /// `shaping/` and every pin in them must be what they seem (no symbolic links) and owned
+    /// by root; the pin directory and what is in it writable by root alone, the directories
+    /// above at most sticky (/sys/fs/bpf is world-writable and sticky, so another user could
+    /// have made the directory before root did).
+    pub fn check_trusted(&self) -> Result<(), Error> {
+        let refuse = |path: &Path, meta: &fs::Metadata, sticky_ok: bool| {
+            if meta.file_type().is_symlink() {
+                return Err(Error::Symlink {
+                    path: path.to_path_buf(),
+                });
+            }
+            match trust::problem(path, meta, sticky_ok) {
+                Some((reason, fix)) => Err(Error::BadPermissions {
+                    path: path.to_path_buf(),
+                    reason,
+                    fix,
+                }),
+                None => Ok(()),
+            }
+        };
+        for dir in self.path.ancestors().skip(1) {
+            if let Ok(meta) = fs::symlink_metadata(dir) {
+                refuse(dir, &meta, true)?;
+            }
+        }
+        for dir in [
+            self.path.clone(),
+            self.path.join("maps"),
+            self.links(),
+            self.shaping(),
+        ] {
+            let Ok(meta) = fs::symlink_metadata(&dir) else {
+                continue;
+            };
+            refuse(&dir, &meta, false)?;
+            let Ok(entries) = fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                // An entry removed meanwhile (a concurrent detach) is no threat.
+                if let Ok(meta) = fs::symlink_metadata(entry.path()) {
+                    refuse(&entry.path(), &meta, false)?;
+                }
             }
         }
         Ok(())
     }
 
+    /// Why there is no state here when no BPF filesystem holds the directory any more: bpffs
+    /// was unmounted (or never mounted), and the state with it.
+    pub fn bpffs_missing(&self) -> Option<Error> {
+        let parent = self.path.parent().unwrap_or(Path::new("/"));
+        if is_bpffs(parent) || is_bpffs(&self.path) {
+            return None;
+        }
+        let hint = if parent == Path::new(BPFFS_ROOT) {
+            "`classifier attach` mounts it again and starts afresh".to_owned()
+        } else {
+            format!(
+                "mount one (`mount -t bpf bpf {}`) and attach again",
+                parent.display()
+            )
+        };
+        Some(Error::BpffsGone {
+            dir: self.path.clone(),
+            mount: parent.to_path_buf(),
+            hint,
+        })
+    }
+
     /// Makes the directory ready for pinning: bpffs mounted at /sys/fs/bpf when it is not
     /// (it is not at boot on Debian), directories created 0700.
     pub fn prepare(&self) -> Result<(), Error> {
-        self.check_no_symlinks()?;
+        self.check_trusted()?;
         let parent = self.path.parent().unwrap_or(Path::new("/"));
         if !is_bpffs(parent) {
             if parent == Path::new(BPFFS_ROOT) {

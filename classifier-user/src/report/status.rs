@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::{
     ClassifierMaps, Error, PinDir,
-    control::{attach::attached_pins, lists::ListNames, policy},
+    control::{attach::attached_pins, lists::ListNames, pinned_link::attached_ifindex, policy},
 };
 
 #[derive(Clone, Debug, Serialize)]
@@ -49,6 +49,9 @@ pub struct InterfaceStatus {
     pub link_id: u32,
     pub program_id: u32,
     pub attached_at: Option<String>,
+    /// The interface was deleted while attached: the link is defunct, attached to nothing,
+    /// until `detach` removes it or `attach` replaces it.
+    pub interface_gone: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -113,6 +116,7 @@ pub fn status(pin_dir: &PinDir, maps: &ClassifierMaps) -> Result<Status, Error> 
             program_id: info.program_id(),
             attached_at: attachment
                 .map(|a| rfc3339(UNIX_EPOCH + Duration::from_secs(a.attached_at))),
+            interface_gone: matches!(attached_ifindex(&pin_dir.link(&pin)), Ok(None)),
         });
     }
     let names = ListNames::read(maps)?;

@@ -6,6 +6,7 @@
 )]
 
 pub mod cli;
+pub mod faults;
 pub mod hosts;
 pub mod mptcp;
 pub mod nft;

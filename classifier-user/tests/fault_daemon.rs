@@ -1,0 +1,154 @@
+//! `classifier run` killed with SIGKILL while traffic flows: nothing of it runs any more, but
+//! the program stays attached through its pinned link, the counters keep counting, and a
+//! restarted run adopts the pinned state (same link, same program: no gap). Every packet that
+//! crossed the wire in the meantime is counted and marked. Also: the metrics endpoint listens
+//! on loopback only unless told otherwise.
+
+mod support;
+
+use std::{
+    io::{Read as _, Write as _},
+    net::{TcpStream, UdpSocket},
+    os::unix::process::ExitStatusExt as _,
+    sync::atomic::{AtomicBool, AtomicU64, Ordering},
+    time::Duration,
+};
+
+use support::{
+    cli::Cli,
+    faults::{Daemon, assert_freed, link_ids},
+    hosts::{LISTED, SERVER, TwoHosts},
+};
+
+const METRICS: &str = "metrics on http://127.0.0.1:9417/metrics";
+
+fn total_packets(cli: &Cli) -> u64 {
+    cli.run(&["stats", "--json"]).ok().json()["total"]["packets"]
+        .as_u64()
+        .expect("total.packets")
+}
+
+/// The sum of `classifier_packets_total` over the classes of interface s0, scraped inside the
+/// server namespace.
+fn scraped_packets(hosts: &TwoHosts) -> u64 {
+    let response = hosts
+        .server
+        .enter(|| {
+            let mut stream = TcpStream::connect(("127.0.0.1", 9417))?;
+            stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+            let mut response = String::new();
+            stream.read_to_string(&mut response)?;
+            std::io::Result::Ok(response)
+        })
+        .unwrap()
+        .expect("scraping the metrics");
+    response
+        .lines()
+        .filter(|l| l.starts_with("classifier_packets_total{interface=\"s0\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[test]
+fn a_killed_run_leaves_the_program_attached_and_a_restarted_run_adopts_it() {
+    let hosts = TwoHosts::new();
+    let cli = Cli::new();
+    let args = ["--netns", hosts.server.name(), "run", "s0"];
+    let mut first = Daemon::start(&cli, &args);
+    first.wait_for_log(METRICS, 20);
+
+    // Loopback only by default: listening on 127.0.0.1, and the server's own address
+    // refuses a connection from the client.
+    let listening = hosts.server.exec("ss", &["-Htln"]).unwrap();
+    let listening = String::from_utf8_lossy(&listening.stdout).into_owned();
+    let sockets: Vec<&str> = listening
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(3))
+        .collect();
+    assert_eq!(sockets, ["127.0.0.1:9417"], "{listening}");
+    let from_client = hosts
+        .client
+        .enter(|| {
+            TcpStream::connect_timeout(
+                &format!("{SERVER}:9417").parse().unwrap(),
+                Duration::from_secs(2),
+            )
+        })
+        .unwrap();
+    assert_eq!(
+        from_client.map_err(|e| e.kind()).err(),
+        Some(std::io::ErrorKind::ConnectionRefused),
+        "the metrics must not be reachable from the network"
+    );
+
+    let stop = AtomicBool::new(false);
+    let sent = AtomicU64::new(0);
+    let socket = hosts
+        .client
+        .enter(|| UdpSocket::bind((LISTED, 0)))
+        .unwrap()
+        .expect("a socket in the client");
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                socket.send_to(b"flowing", (SERVER, 6100)).expect("sending");
+                sent.fetch_add(1, Ordering::Relaxed);
+                std::thread::sleep(Duration::from_micros(500));
+            }
+        });
+        std::thread::sleep(Duration::from_millis(400));
+        let (links, program) = link_ids(&cli);
+        let before = total_packets(&cli);
+        assert!(before > 0, "traffic is counted");
+
+        first.signal(libc::SIGKILL);
+        let status = first.wait();
+        assert_eq!(status.signal(), Some(libc::SIGKILL), "{status}");
+        assert!(hosts.server.has_xdp("s0").unwrap(), "still attached");
+        std::thread::sleep(Duration::from_millis(400));
+        let orphaned = total_packets(&cli);
+        assert!(
+            orphaned > before,
+            "counting goes on with no run: {before} then {orphaned}"
+        );
+        assert_eq!(link_ids(&cli), (links.clone(), program), "same link and program");
+
+        let mut second = Daemon::start(&cli, &args);
+        second.wait_for_log("s0 was attached already: adopting it", 20);
+        second.wait_for_log(METRICS, 20);
+        assert_eq!(
+            link_ids(&cli),
+            (links.clone(), program),
+            "adopted, not attached again"
+        );
+        let scraped = scraped_packets(&hosts);
+        assert!(
+            scraped >= orphaned,
+            "the restarted run serves the counters kept meanwhile: {scraped} < {orphaned}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        stop.store(true, Ordering::Relaxed);
+        std::thread::sleep(Duration::from_millis(200));
+
+        let arrived = hosts.arrived();
+        let total = total_packets(&cli);
+        println!(
+            "sent {} datagrams; counted {before} before the kill, {orphaned} with no run, \
+             {total} in all; the server received {arrived:?}",
+            sent.load(Ordering::Relaxed)
+        );
+        assert_eq!(
+            total,
+            arrived.listed + arrived.unlisted,
+            "every packet that arrived was counted, across the kill and the restart"
+        );
+        assert_eq!(arrived.listed_not_le, 0, "and every listed one marked");
+        assert!(arrived.listed >= sent.load(Ordering::Relaxed));
+
+        second.signal(libc::SIGTERM);
+        let status = second.wait();
+        assert!(status.success(), "{status}:\n{}", second.log());
+        assert!(!hosts.server.has_xdp("s0").unwrap(), "detached on SIGTERM");
+        assert_freed("link", links[0].1, "the link");
+    });
+}

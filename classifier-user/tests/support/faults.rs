@@ -1,0 +1,142 @@
+//! What the fault tests share: `classifier run` as a child whose log can be read while it
+//! runs, and proof that nothing leaked: BPF links and programs looked up by id in the kernel
+//! (bpftool), which frees them shortly after their last reference goes.
+
+use std::{
+    fs::File,
+    path::PathBuf,
+    process::{Child, Command, ExitStatus, Stdio},
+    time::{Duration, Instant},
+};
+
+use super::cli::Cli;
+
+/// Whether the kernel still has the BPF object `kind` (`link` or `prog`) with this id.
+pub fn bpf_object_exists(kind: &str, id: u64) -> bool {
+    Command::new("bpftool")
+        .args([kind, "show", "id", &id.to_string()])
+        .output()
+        .expect("running bpftool")
+        .status
+        .success()
+}
+
+/// Waits up to 5 s for the kernel to free a BPF object; panics naming it if it does not.
+pub fn assert_freed(kind: &str, id: u64, what: &str) {
+    let started = Instant::now();
+    while bpf_object_exists(kind, id) {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{what} ({kind} {id}) leaked: the kernel still has it"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Polls `condition` every 50 ms for up to `seconds`; panics with `what` if it never holds.
+pub fn wait_until(seconds: u64, what: &str, mut condition: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !condition() {
+        assert!(
+            started.elapsed() < Duration::from_secs(seconds),
+            "timed out after {seconds} s waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The link id of each interface in `status --json`, and the program id.
+pub fn link_ids(cli: &Cli) -> (Vec<(String, u64)>, u64) {
+    let status = cli.run(&["status", "--json"]).ok().json();
+    let links = status["interfaces"]
+        .as_array()
+        .expect("interfaces")
+        .iter()
+        .map(|i| {
+            (
+                i["interface"].as_str().unwrap().to_owned(),
+                i["link_id"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    (links, status["program"]["id"].as_u64().unwrap_or(0))
+}
+
+/// `classifier run` with the test's pin directory, its log (stderr) in a file; killed on
+/// drop if still running.
+pub struct Daemon {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    pub fn start(cli: &Cli, args: &[&str]) -> Self {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let log = std::env::temp_dir().join(format!(
+            "classifier-run-{}-{}.log",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let child = cli
+            .command()
+            .env("RUST_LOG", "info")
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(File::create(&log).expect("creating the daemon's log"))
+            .spawn()
+            .expect("starting classifier run");
+        Self { child, log }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits up to `seconds` for `text` to appear in the log.
+    pub fn wait_for_log(&mut self, text: &str, seconds: u64) {
+        let started = Instant::now();
+        while !self.log().contains(text) {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "run exited ({status}) before logging `{text}`:\n{}",
+                    self.log()
+                );
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(seconds),
+                "run did not log `{text}` within {seconds} s:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: signalling our own child, which we have not reaped yet.
+        unsafe { libc::kill(self.child.id() as i32, signal) };
+    }
+
+    /// Waits up to 10 s for the process to end.
+    pub fn wait(&mut self) -> ExitStatus {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("waiting for run") {
+                return status;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "run did not exit:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
