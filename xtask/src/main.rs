@@ -2,6 +2,7 @@
 //! runs every check CI runs.
 
 mod demo;
+mod fuzz;
 mod run;
 mod setup;
 mod test;
@@ -33,6 +34,17 @@ enum Task {
         #[arg(trailing_var_arg = true)]
         cargo_test_args: Vec<String>,
     },
+    /// Differential fuzzing: random and corrupted packets through the kernel program, each
+    /// compared with a reference model on the host; prints the totals and every disagreement.
+    /// Release build. Needs root.
+    Fuzz {
+        /// How many packets.
+        #[arg(long, default_value_t = 1_000_000)]
+        packets: u64,
+        /// The seed (decimal or 0x hex) of a run to repeat; a new one by default.
+        #[arg(long, value_parser = fuzz::parse_seed)]
+        seed: Option<u64>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -40,5 +52,6 @@ fn main() -> anyhow::Result<()> {
         Task::Setup => setup::setup(),
         Task::Demo => demo::demo(),
         Task::Test { cargo_test_args } => test::test(&cargo_test_args),
+        Task::Fuzz { packets, seed } => fuzz::fuzz(packets, seed),
     }
 }

@@ -7,10 +7,12 @@
 
 pub mod cli;
 pub mod faults;
+pub mod fuzz;
 pub mod hosts;
 pub mod mptcp;
 pub mod nft;
 pub mod packet;
+pub mod reference;
 
 use std::{collections::BTreeMap, os::unix::fs::MetadataExt as _};
 

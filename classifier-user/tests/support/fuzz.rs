@@ -1,0 +1,619 @@
+//! Structure-aware random packets for the differential fuzzer: valid Ethernet with up to two
+//! VLAN tags (sometimes three), IPv4 (options, fragments) or IPv6 (chains of extension headers),
+//! TCP with random option lists (every MPTCP subtype at plausible lengths, unknown kinds,
+//! malformed lengths) or UDP or another protocol; then, some of the time, corruption aimed at
+//! the fields a parser trusts: truncation, byte flips, length and type fields that lie.
+//!
+//! Flows repeat (a packet reuses a recent flow, in either direction, about a third of the
+//! time) so that the kernel's flow memory is exercised, and addresses fall inside, beside and
+//! outside the prefixes the fuzzer installs.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use etherparse::Ipv4HeaderSlice;
+use rand::{Rng, SeedableRng, rngs::StdRng, seq::IndexedRandom};
+
+use super::packet::{
+    AUTH, DEST_OPTIONS, ETH_LEN, FRAGMENT, HOP_BY_HOP, Ipv6Extension, ROUTING, Segment,
+    TPID_8021AD, TPID_8021Q, Transport, insert_ipv6_extensions,
+};
+
+/// Addresses in, at the edges of, and outside the prefixes of `tests/fuzz_differential.rs`.
+const V4_ADDRESSES: [&str; 10] = [
+    "17.253.0.10",
+    "17.1.2.3",
+    "17.0.0.0",
+    "17.255.255.255",
+    "16.255.255.255",
+    "23.40.1.1",
+    "23.64.0.1",
+    "192.0.2.10",
+    "198.51.100.10",
+    "10.0.0.1",
+];
+const V6_ADDRESSES: [&str; 8] = [
+    "2620:149:a44::10",
+    "2620:149:a45::1",
+    "2620:149::1",
+    "2620:148:ffff::1",
+    "2a02:26f0::1",
+    "2001:db8::10",
+    "2001:db8:1::10",
+    "fe80::1",
+];
+const PORTS: [u16; 8] = [443, 80, 5223, 7000, 53, 46000, 50000, 61000];
+
+/// Protocols other than TCP and UDP: ICMP, ICMPv6, GRE, ESP, SCTP, no next header, mobility,
+/// experimental.
+const OTHER_PROTOCOLS: [u8; 8] = [1, 58, 47, 50, 132, 59, 135, 253];
+
+/// The share of packets corrupted after they are built.
+const CORRUPTION: f64 = 0.4;
+
+/// How many recent flows a packet may reuse.
+const RECENT_FLOWS: usize = 64;
+
+/// A generated packet.
+pub struct Generated {
+    pub packet: Vec<u8>,
+    pub corrupted: bool,
+}
+
+/// Where the generator put the fields that corruption aims at.
+#[derive(Default)]
+struct Layout {
+    /// The EtherType fields: Ethernet's, then each tag's.
+    ether_types: Vec<usize>,
+    l3: Option<usize>,
+    ipv4: bool,
+    /// The IPv6 extension headers.
+    extensions: Vec<usize>,
+    l4: Option<usize>,
+    tcp: bool,
+    udp: bool,
+    /// The kind bytes of the TCP options.
+    options: Vec<usize>,
+    /// Where the headers end: corruption mostly lands before it.
+    headers_end: usize,
+}
+
+pub struct Generator {
+    rng: StdRng,
+    recent: Vec<Segment>,
+}
+
+impl Generator {
+    pub fn new(seed: u64) -> Self {
+        Self {
+            rng: StdRng::seed_from_u64(seed),
+            recent: Vec::with_capacity(RECENT_FLOWS),
+        }
+    }
+
+    pub fn packet(&mut self) -> Generated {
+        let (mut packet, layout) = if self.rng.random_bool(0.06) {
+            self.non_ip()
+        } else {
+            self.ip_packet()
+        };
+        let corrupted = self.rng.random_bool(CORRUPTION);
+        if corrupted {
+            self.corrupt(&mut packet, &layout);
+        }
+        Generated { packet, corrupted }
+    }
+
+    fn vlan_count(&mut self) -> usize {
+        match self.rng.random_range(0..100) {
+            0..60 => 0,
+            60..85 => 1,
+            85..97 => 2,
+            _ => 3,
+        }
+    }
+
+    fn vlan_tags(&mut self, count: usize) -> Vec<(u16, u16)> {
+        (0..count)
+            .map(|_| {
+                let tpid = *[TPID_8021Q, TPID_8021AD].choose(&mut self.rng).unwrap();
+                (tpid, self.rng.random_range(0..4096))
+            })
+            .collect()
+    }
+
+    /// ARP, LLDP, MACsec, MPLS, old QinQ, Wake-on-LAN, an 802.3 length or anything, maybe
+    /// behind tags.
+    fn non_ip(&mut self) -> (Vec<u8>, Layout) {
+        let ether_type = match self.rng.random_range(0..8) {
+            0 => 0x0806,
+            1 => 0x88cc,
+            2 => 0x88e5,
+            3 => 0x8847,
+            4 => 0x9100,
+            5 => 0x0842,
+            6 => self.rng.random_range(0..0x600),
+            _ => self.rng.random(),
+        };
+        let mut packet: Vec<u8> = (0..12).map(|_| self.rng.random()).collect();
+        let tags = self.vlan_count();
+        let mut layout = Layout::default();
+        for (tpid, id) in self.vlan_tags(tags) {
+            layout.ether_types.push(packet.len());
+            packet.extend_from_slice(&tpid.to_be_bytes());
+            packet.extend_from_slice(&id.to_be_bytes());
+        }
+        layout.ether_types.push(packet.len());
+        packet.extend_from_slice(&u16::to_be_bytes(ether_type));
+        layout.headers_end = packet.len();
+        let len = self.rng.random_range(0..=60);
+        packet.extend((0..len).map(|_| self.rng.random::<u8>()));
+        (packet, layout)
+    }
+
+    fn address(&mut self, v6: bool) -> IpAddr {
+        let random = self.rng.random_bool(0.15);
+        match (v6, random) {
+            (false, false) => V4_ADDRESSES.choose(&mut self.rng).unwrap().parse().unwrap(),
+            (true, false) => V6_ADDRESSES.choose(&mut self.rng).unwrap().parse().unwrap(),
+            (false, true) => IpAddr::V4(Ipv4Addr::from(self.rng.random::<u32>())),
+            (true, true) => IpAddr::V6(Ipv6Addr::from(self.rng.random::<u128>())),
+        }
+    }
+
+    fn port(&mut self) -> u16 {
+        if self.rng.random_bool(0.6) {
+            *PORTS.choose(&mut self.rng).unwrap()
+        } else {
+            self.rng.random()
+        }
+    }
+
+    /// A flow: a recent one (either direction) about a third of the time, else a new one.
+    fn flow(&mut self) -> Segment {
+        if !self.recent.is_empty() && self.rng.random_bool(0.35) {
+            let flow = self.recent.choose(&mut self.rng).unwrap().clone();
+            return if self.rng.random_bool(0.5) {
+                flow.reply()
+            } else {
+                flow
+            };
+        }
+        let v6 = self.rng.random_bool(0.5);
+        let (src, dst) = (self.address(v6), self.address(v6));
+        let (src_port, dst_port) = (self.port(), self.port());
+        let transport = if self.rng.random_bool(0.72) {
+            Transport::Tcp {
+                syn: false,
+                ack: true,
+                options: Vec::new(),
+            }
+        } else {
+            Transport::Udp
+        };
+        let flow = Segment {
+            src,
+            dst,
+            src_port,
+            dst_port,
+            transport,
+            vlans: Vec::new(),
+            tos: 0,
+            flow_label: 0,
+            payload: Vec::new(),
+        };
+        if self.recent.len() == RECENT_FLOWS {
+            let index = self.rng.random_range(0..RECENT_FLOWS);
+            self.recent[index] = flow.clone();
+        } else {
+            self.recent.push(flow.clone());
+        }
+        flow
+    }
+
+    fn ip_packet(&mut self) -> (Vec<u8>, Layout) {
+        let mut segment = self.flow();
+        let mut option_starts = Vec::new();
+        if let Transport::Tcp { syn, ack, options } = &mut segment.transport {
+            (*syn, *ack) = (self.rng.random(), self.rng.random());
+            (*options, option_starts) = self.tcp_options();
+        }
+        let tags = self.vlan_count();
+        segment.vlans = self.vlan_tags(tags);
+        segment.tos = self.rng.random();
+        segment.flow_label = self.rng.random_range(0..1 << 20);
+        // Now and then a full-size segment: the headers are what is read, wherever they end.
+        let payload_len = if self.rng.random_bool(0.02) {
+            self.rng.random_range(100..=1400)
+        } else {
+            self.rng.random_range(0..=40)
+        };
+        segment.payload = (0..payload_len).map(|_| self.rng.random()).collect();
+        // Some UDP flows carry another protocol instead: the header stays, the number changes.
+        let other = matches!(segment.transport, Transport::Udp) && self.rng.random_bool(0.25);
+
+        let mut packet = segment.build();
+        let l3 = ETH_LEN + 4 * tags;
+        let mut layout = Layout {
+            ether_types: (0..=tags).map(|tag| 12 + 4 * tag).collect(),
+            l3: Some(l3),
+            ipv4: segment.src.is_ipv4(),
+            ..Layout::default()
+        };
+        let l4 = if layout.ipv4 {
+            self.finish_ipv4(&mut packet, l3, other)
+        } else {
+            self.finish_ipv6(&mut packet, l3, other, &mut layout)
+        };
+        layout.l4 = Some(l4);
+        layout.headers_end = match &segment.transport {
+            _ if other => l4,
+            Transport::Tcp { options, .. } => {
+                layout.tcp = true;
+                layout.options = option_starts.iter().map(|at| l4 + 20 + at).collect();
+                l4 + 20 + options.len()
+            }
+            Transport::Udp => {
+                layout.udp = true;
+                l4 + 8
+            }
+        };
+        (packet, layout)
+    }
+
+    /// IPv4 options, fragments, another protocol; returns where the transport header starts.
+    fn finish_ipv4(&mut self, packet: &mut Vec<u8>, l3: usize, other: bool) -> usize {
+        if other {
+            packet[l3 + 9] = *OTHER_PROTOCOLS.choose(&mut self.rng).unwrap();
+        }
+        let mut header_len = 20;
+        if self.rng.random_bool(0.12) {
+            let options = self.ipv4_options();
+            header_len += options.len();
+            packet.splice(l3 + 20..l3 + 20, options);
+            packet[l3] = 0x40 | (header_len / 4) as u8;
+            let total = u16::try_from(packet.len() - l3).unwrap();
+            packet[l3 + 2..l3 + 4].copy_from_slice(&total.to_be_bytes());
+        }
+        let dont_fragment = if self.rng.random_bool(0.3) { 0x4000 } else { 0 };
+        let fragment = match self.rng.random_range(0..10) {
+            // First fragment, a middle or last one.
+            0 => 0x2000,
+            1 => self.rng.random_range(1..0x2000) | (self.rng.random_range(0..2) << 13),
+            _ => 0,
+        };
+        packet[l3 + 6..l3 + 8].copy_from_slice(&u16::to_be_bytes(dont_fragment | fragment));
+        fix_ipv4_checksum(packet, l3);
+        l3 + header_len
+    }
+
+    /// 4 to 40 bytes of IPv4 options (NOP, EOL, record route, anything): the classifier skips
+    /// them by IHL and reads none.
+    fn ipv4_options(&mut self) -> Vec<u8> {
+        let len = 4 * self.rng.random_range(1..=10);
+        let mut options = Vec::with_capacity(len);
+        while options.len() < len {
+            match self.rng.random_range(0..4) {
+                0 => options.push(1),
+                1 => options.push(0),
+                2 if len - options.len() >= 7 => options.extend_from_slice(&[7, 7, 4, 0, 0, 0, 0]),
+                _ => options.push(self.rng.random()),
+            }
+        }
+        options.truncate(len);
+        options
+    }
+
+    /// Another protocol, a chain of extension headers; returns where the transport starts.
+    fn finish_ipv6(
+        &mut self,
+        packet: &mut Vec<u8>,
+        l3: usize,
+        other: bool,
+        layout: &mut Layout,
+    ) -> usize {
+        if other {
+            packet[l3 + 6] = *OTHER_PROTOCOLS.choose(&mut self.rng).unwrap();
+        }
+        if !self.rng.random_bool(0.3) {
+            return l3 + 40;
+        }
+        let depth = match self.rng.random_range(0..100) {
+            0..5 => 7,
+            5..7 => 8,
+            _ => self.rng.random_range(1..=6),
+        };
+        let chain: Vec<Ipv6Extension> = (0..depth)
+            .map(|_| {
+                let (kind, len) = match self.rng.random_range(0..10) {
+                    // Up to 800 bytes of options, rarely: lengths are a byte in 8-byte units.
+                    0..3 if self.rng.random_bool(0.03) => {
+                        (DEST_OPTIONS, 8 * self.rng.random_range(5..=100))
+                    }
+                    0..3 => (DEST_OPTIONS, 8 * self.rng.random_range(1..=4)),
+                    3..5 => (HOP_BY_HOP, 8 * self.rng.random_range(1..=3)),
+                    5..7 => (ROUTING, 8 * self.rng.random_range(1..=5)),
+                    7..9 if self.rng.random_bool(0.1) => (AUTH, 8),
+                    7..9 => (AUTH, 4 * self.rng.random_range(3..=6)),
+                    _ => (FRAGMENT, 8),
+                };
+                Ipv6Extension { kind, len }
+            })
+            .collect();
+        insert_ipv6_extensions(packet, &chain);
+        let mut at = l3 + 40;
+        for extension in &chain {
+            layout.extensions.push(at);
+            // Random bodies: options, routing data, fragment offsets and M flags, SPIs.
+            for byte in &mut packet[at + 2..at + extension.len] {
+                *byte = self.rng.random();
+            }
+            at += extension.len;
+        }
+        at
+    }
+
+    /// A TCP option list of at most 40 bytes, padded to a multiple of 4; and where each
+    /// option starts.
+    fn tcp_options(&mut self) -> (Vec<u8>, Vec<usize>) {
+        let mut options = Vec::new();
+        let mut starts = Vec::new();
+        if self.rng.random_bool(0.15) {
+            return (options, starts);
+        }
+        for _ in 0..self.rng.random_range(1..=6) {
+            let option = self.tcp_option();
+            if options.len() + option.len() > 40 {
+                continue;
+            }
+            starts.push(options.len());
+            options.extend_from_slice(&option);
+        }
+        if options.len() < 40 && self.rng.random_bool(0.03) {
+            // A kind in the header's last byte, with no room for its length.
+            while options.len() % 4 != 3 {
+                options.push(1);
+            }
+            starts.push(options.len());
+            options.push(self.rng.random_range(2..=255));
+        }
+        let pad = if self.rng.random_bool(0.7) { 0 } else { 1 };
+        while options.len() % 4 != 0 {
+            options.push(pad);
+        }
+        (options, starts)
+    }
+
+    fn tcp_option(&mut self) -> Vec<u8> {
+        match self.rng.random_range(0..100) {
+            0..12 => vec![1],
+            12..15 => vec![0],
+            15..23 => vec![2, 4, 0x05, self.rng.random()],
+            23..29 => vec![3, 3, self.rng.random_range(0..15)],
+            29..35 => vec![4, 2],
+            35..40 => {
+                let blocks = self.rng.random_range(1..=4);
+                self.with_body(5, 2 + 8 * blocks)
+            }
+            40..50 => self.with_body(8, 10),
+            50..82 => self.mptcp_option(),
+            82..94 => {
+                // Unknown kinds, experimental ones among them; one's body looks like MPTCP.
+                let kind = *[6u8, 19, 27, 28, 29, 34, 69, 253, 254, 200]
+                    .choose(&mut self.rng)
+                    .unwrap();
+                if self.rng.random_bool(0.2) {
+                    vec![kind, 6, 30, 4, 0x01, 0x81]
+                } else {
+                    let len = self.rng.random_range(2..=12);
+                    self.with_body(kind, len)
+                }
+            }
+            _ => self.malformed_option(),
+        }
+    }
+
+    /// `kind`, `len`, and `len - 2` random bytes.
+    fn with_body(&mut self, kind: u8, len: usize) -> Vec<u8> {
+        let mut option = vec![kind, len as u8];
+        option.extend((2..len).map(|_| self.rng.random::<u8>()));
+        option
+    }
+
+    /// Option 30 of every subtype at the lengths RFC 8684 (and RFC 6824) give it; rarely an
+    /// unassigned subtype.
+    fn mptcp_option(&mut self) -> Vec<u8> {
+        let subtype: u8 = if self.rng.random_bool(0.05) {
+            self.rng.random_range(9..16)
+        } else {
+            self.rng.random_range(0..9)
+        };
+        let lengths: &[usize] = match subtype {
+            0 => &[4, 12, 20, 22, 24],
+            1 => &[12, 16, 24],
+            2 => &[4, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28],
+            3 => &[8, 10, 16, 18, 20, 22, 28, 30],
+            4 => &[4, 5, 6, 7, 8],
+            5 => &[3, 4],
+            6 | 7 => &[12],
+            8 => &[4],
+            _ => &[3, 4, 8, 12],
+        };
+        let len = *lengths.choose(&mut self.rng).unwrap();
+        let low = if subtype == 0 {
+            match self.rng.random_range(0..10) {
+                0..4 => 0,
+                4..9 => 1,
+                _ => self.rng.random_range(0..16),
+            }
+        } else {
+            self.rng.random_range(0..16)
+        };
+        let mut option = self.with_body(30, len);
+        option[2] = (subtype << 4) | low;
+        option
+    }
+
+    /// Lengths 0 and 1, MPTCP without room for its subtype, lengths past the header.
+    fn malformed_option(&mut self) -> Vec<u8> {
+        let kind = if self.rng.random_bool(0.5) {
+            30
+        } else {
+            self.rng.random_range(2..=255)
+        };
+        match self.rng.random_range(0..4) {
+            0 => vec![kind, 0],
+            1 => vec![kind, 1],
+            2 => vec![30, 2],
+            _ => vec![kind, self.rng.random_range(12..=255), 0, 0],
+        }
+    }
+
+    /// One to three corruptions: truncation, byte flips, lying lengths, types and versions.
+    fn corrupt(&mut self, packet: &mut Vec<u8>, layout: &Layout) {
+        for _ in 0..self.rng.random_range(1..=3) {
+            match self.rng.random_range(0..100) {
+                0..25 => {
+                    let end = packet.len().min(layout.headers_end + 8).max(ETH_LEN);
+                    let cut = if self.rng.random_bool(0.7) {
+                        self.rng.random_range(ETH_LEN..=end)
+                    } else {
+                        self.rng.random_range(ETH_LEN..=packet.len())
+                    };
+                    packet.truncate(cut);
+                }
+                25..55 => {
+                    for _ in 0..self.rng.random_range(1..=4) {
+                        let end = if self.rng.random_bool(0.75) {
+                            layout.headers_end.min(packet.len())
+                        } else {
+                            packet.len()
+                        };
+                        let at = self.rng.random_range(0..end.max(1));
+                        set(packet, at, self.rng.random());
+                    }
+                }
+                55..75 => self.lie_about_a_length(packet, layout),
+                75..90 => self.lie_about_a_type(packet, layout),
+                _ => self.lie_about_an_option(packet, layout),
+            }
+        }
+        // Half the time the IPv4 checksum is made right again, so that the "a valid checksum
+        // stays valid" check sees odd headers too.
+        if let (Some(l3), true) = (layout.l3, layout.ipv4) {
+            if self.rng.random_bool(0.5) {
+                fix_ipv4_checksum(packet, l3);
+            }
+        }
+    }
+
+    fn lie_about_a_length(&mut self, packet: &mut [u8], layout: &Layout) {
+        let Some(l3) = layout.l3 else {
+            return;
+        };
+        let nibble = self.rng.random_range(0..16u8);
+        match self.rng.random_range(0..5) {
+            0 if layout.ipv4 => update(packet, l3, |b| (b & 0xf0) | nibble),
+            1 if layout.ipv4 => set(
+                packet,
+                l3 + 2 + self.rng.random_range(0..2),
+                self.rng.random(),
+            ),
+            0 | 1 => set(
+                packet,
+                l3 + 4 + self.rng.random_range(0..2),
+                self.rng.random(),
+            ),
+            2 if !layout.extensions.is_empty() => {
+                let at = *layout.extensions.choose(&mut self.rng).unwrap();
+                let len = if self.rng.random_bool(0.5) {
+                    self.rng.random_range(0..4)
+                } else {
+                    self.rng.random()
+                };
+                set(packet, at + 1, len);
+            }
+            _ => match layout.l4 {
+                Some(l4) if layout.tcp => update(packet, l4 + 12, |b| (nibble << 4) | (b & 0x0f)),
+                Some(l4) if layout.udp => set(
+                    packet,
+                    l4 + 4 + self.rng.random_range(0..2),
+                    self.rng.random(),
+                ),
+                _ => {}
+            },
+        }
+    }
+
+    fn lie_about_a_type(&mut self, packet: &mut [u8], layout: &Layout) {
+        let protocol = *[0u8, 6, 17, 43, 44, 51, 60, 59, 58, self.rng.random()]
+            .choose(&mut self.rng)
+            .unwrap();
+        match (self.rng.random_range(0..4), layout.l3) {
+            (0, _) | (_, None) => {
+                let at = *layout.ether_types.choose(&mut self.rng).unwrap();
+                let ether_type: u16 = *[0x0800, 0x86dd, 0x8100, 0x88a8, 0x0806, self.rng.random()]
+                    .choose(&mut self.rng)
+                    .unwrap();
+                let [high, low] = ether_type.to_be_bytes();
+                set(packet, at, high);
+                set(packet, at + 1, low);
+            }
+            (1, Some(l3)) => update(packet, l3, |b| {
+                (self.rng.random_range(0..16) << 4) | (b & 0x0f)
+            }),
+            (2, Some(l3)) if layout.ipv4 => {
+                // Fragment flags and offset.
+                set(packet, l3 + 6, self.rng.random());
+                set(packet, l3 + 7, self.rng.random());
+            }
+            (_, Some(l3)) => {
+                let at = match layout.extensions.choose(&mut self.rng) {
+                    Some(&extension) if self.rng.random_bool(0.5) => extension,
+                    _ if layout.ipv4 => l3 + 9,
+                    _ => l3 + 6,
+                };
+                set(packet, at, protocol);
+            }
+        }
+    }
+
+    fn lie_about_an_option(&mut self, packet: &mut [u8], layout: &Layout) {
+        let Some(&at) = layout.options.choose(&mut self.rng) else {
+            return self.lie_about_a_length(packet, layout);
+        };
+        match self.rng.random_range(0..4) {
+            0 => set(packet, at, 30),
+            1 => set(packet, at, self.rng.random()),
+            2 => set(packet, at + 1, self.rng.random_range(0..4)),
+            _ => update(packet, at + 1, |len| {
+                len.wrapping_add(self.rng.random_range(1..=3))
+                    .wrapping_sub(2)
+            }),
+        }
+    }
+}
+
+/// Sets a byte, if the packet (maybe truncated already) still has it.
+fn set(packet: &mut [u8], at: usize, value: u8) {
+    if let Some(byte) = packet.get_mut(at) {
+        *byte = value;
+    }
+}
+
+fn update(packet: &mut [u8], at: usize, change: impl FnOnce(u8) -> u8) {
+    if let Some(byte) = packet.get_mut(at) {
+        *byte = change(*byte);
+    }
+}
+
+/// Recomputes the IPv4 header checksum, when there is a whole header to sum.
+fn fix_ipv4_checksum(packet: &mut [u8], l3: usize) {
+    let Some(checksum) = packet
+        .get(l3..)
+        .and_then(|header| Ipv4HeaderSlice::from_slice(header).ok())
+        .map(|header| header.to_header().calc_header_checksum())
+    else {
+        return;
+    };
+    packet[l3 + 10..l3 + 12].copy_from_slice(&checksum.to_be_bytes());
+}
