@@ -46,20 +46,39 @@ pub fn parse_prefix_text(path: &Path, text: &str) -> Result<Vec<IpNet>, Error> {
         let prefix = parse_prefix(content).map_err(|reason| Error::PrefixFile {
             path: path.to_path_buf(),
             line: number + 1,
-            reason: format!("`{content}`: {reason}"),
+            reason: format!("`{}`: {reason}", shown(content)),
         })?;
         prefixes.push(prefix);
     }
     Ok(prefixes)
 }
 
+/// A line as an error message shows it: invisible characters (a byte-order mark, a NUL)
+/// escaped, and cut short when long.
+fn shown(content: &str) -> String {
+    const MOST: usize = 60;
+    let escaped: String = content.escape_debug().collect();
+    match escaped.char_indices().nth(MOST) {
+        Some((cut, _)) => format!("{}…", &escaped[..cut]),
+        None => escaped,
+    }
+}
+
 pub fn read_prefix_file(path: &Path) -> Result<Vec<IpNet>, Error> {
-    let text = fs::read_to_string(path).map_err(|source| Error::PrefixFile {
+    let bytes = fs::read(path).map_err(|source| Error::PrefixFile {
         path: PathBuf::from(path),
         line: 0,
         reason: format!("cannot read it: {source}"),
     })?;
     crate::trust::check_file(path)?;
+    let text = String::from_utf8(bytes).map_err(|error| {
+        let valid = &error.as_bytes()[..error.utf8_error().valid_up_to()];
+        Error::PrefixFile {
+            path: PathBuf::from(path),
+            line: valid.iter().filter(|b| **b == b'\n').count() + 1,
+            reason: "not UTF-8 text".to_owned(),
+        }
+    })?;
     parse_prefix_text(path, &text)
 }
 
@@ -86,6 +105,25 @@ mod tests {
         assert!(
             message.starts_with("lists/apple.txt:3: `17.300.0.0/16`"),
             "{message}"
+        );
+    }
+
+    #[test]
+    fn invisible_and_long_lines_are_shown_escaped_and_cut() {
+        let text = format!("\u{feff}17.0.0.0/8\n{}\n", "1".repeat(100_000));
+        let error = parse_prefix_text(Path::new("l.txt"), &text).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("l.txt:1: `\\u{feff}17.0.0.0/8`"),
+            "{error}"
+        );
+        let error = parse_prefix_text(Path::new("l.txt"), &text[text.find('\n').unwrap()..])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with(&format!("l.txt:2: `{}…`", "1".repeat(60))),
+            "{error}"
         );
     }
 
