@@ -68,7 +68,12 @@ impl Drop for PrivateBpffs {
 
 fn run_in(pin_dir: &Path, args: &[&str]) -> support::cli::Ran {
     Command::new(BINARY)
-        .args(["--config", "/dev/null", "--pin-dir", pin_dir.to_str().unwrap()])
+        .args([
+            "--config",
+            "/dev/null",
+            "--pin-dir",
+            pin_dir.to_str().unwrap(),
+        ])
         .args(args)
         .output()
         .unwrap()
@@ -154,7 +159,10 @@ fn with_sys_fs_bpf_unmounted_attach_mounts_it_again() {
     support::require_root();
     let ns = Netns::create("clst-fs").expect("namespace");
     veth(&ns, "a0", &ns, "b0").expect("veth");
-    let pin_dir = format!("/sys/fs/bpf/classifier-test-{}-unmounted", std::process::id());
+    let pin_dir = format!(
+        "/sys/fs/bpf/classifier-test-{}-unmounted",
+        std::process::id()
+    );
     let script = format!(
         "set -u
          while mountpoint -q /sys/fs/bpf; do umount /sys/fs/bpf || exit 9; done

@@ -111,7 +111,11 @@ fn a_killed_run_leaves_the_program_attached_and_a_restarted_run_adopts_it() {
             orphaned > before,
             "counting goes on with no run: {before} then {orphaned}"
         );
-        assert_eq!(link_ids(&cli), (links.clone(), program), "same link and program");
+        assert_eq!(
+            link_ids(&cli),
+            (links.clone(), program),
+            "same link and program"
+        );
 
         let mut second = Daemon::start(&cli, &args);
         second.wait_for_log("s0 was attached already: adopting it", 20);

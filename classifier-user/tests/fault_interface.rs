@@ -68,7 +68,11 @@ fn a_deleted_interface_is_reported_replaced_and_removed_without_leaks() {
     // While it is gone, attaching it is a clean input error.
     let ran = cli.run(&["--netns", &netns, "attach", "a0"]);
     assert_eq!(ran.code, 2, "{}", ran.stderr);
-    assert!(ran.stderr.contains("no interface named `a0`"), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("no interface named `a0`"),
+        "{}",
+        ran.stderr
+    );
 
     // Back again: attach replaces the defunct link (it used to say "already attached").
     recreate_a(&ns);
@@ -89,7 +93,11 @@ fn a_deleted_interface_is_reported_replaced_and_removed_without_leaks() {
     // Deleted and detached by name while gone.
     ns.ip(&["link", "del", "b0"]).unwrap();
     let ran = cli.run(&["--netns", &netns, "detach", "b0"]).ok();
-    assert!(ran.stdout.contains("detached from b0@netns-"), "{}", ran.stdout);
+    assert!(
+        ran.stdout.contains("detached from b0@netns-"),
+        "{}",
+        ran.stdout
+    );
     assert_freed("link", b_link, "the link of the deleted b0");
 
     // The whole namespace deleted while attached (the kernel removes its devices a little
@@ -120,7 +128,10 @@ fn run_removes_the_link_of_a_deleted_interface_and_attaches_it_again_when_it_ret
     daemon.wait_for_log("a0 was deleted while attached: its link is removed", 5);
     let (links, _) = link_ids(&cli);
     assert_eq!(
-        links.iter().map(|(name, _)| name.as_str()).collect::<Vec<_>>(),
+        links
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .collect::<Vec<_>>(),
         ["b0"],
         "run removed a0's defunct link"
     );
@@ -135,7 +146,11 @@ fn run_removes_the_link_of_a_deleted_interface_and_attaches_it_again_when_it_ret
 
     daemon.signal(libc::SIGTERM);
     let status = daemon.wait();
-    assert!(status.success(), "run exited with {status}:\n{}", daemon.log());
+    assert!(
+        status.success(),
+        "run exited with {status}:\n{}",
+        daemon.log()
+    );
     for device in ["a0", "b0"] {
         assert!(!ns.has_xdp(device).unwrap(), "{device} still attached");
     }
