@@ -8,7 +8,10 @@
 //! time) so that the kernel's flow memory is exercised, and addresses fall inside, beside and
 //! outside the prefixes the fuzzer installs.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::{
+    collections::BTreeMap,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+};
 
 use etherparse::Ipv4HeaderSlice;
 use rand::{Rng, SeedableRng, rngs::StdRng, seq::IndexedRandom};
@@ -80,6 +83,9 @@ struct Layout {
 pub struct Generator {
     rng: StdRng,
     recent: Vec<Segment>,
+    /// What was built and how it was corrupted (packets; options for the two option counts):
+    /// the mix, for the report.
+    pub mix: BTreeMap<&'static str, u64>,
 }
 
 impl Generator {
@@ -87,7 +93,12 @@ impl Generator {
         Self {
             rng: StdRng::seed_from_u64(seed),
             recent: Vec::with_capacity(RECENT_FLOWS),
+            mix: BTreeMap::new(),
         }
+    }
+
+    fn note(&mut self, what: &'static str) {
+        *self.mix.entry(what).or_default() += 1;
     }
 
     pub fn packet(&mut self) -> Generated {
@@ -104,12 +115,14 @@ impl Generator {
     }
 
     fn vlan_count(&mut self) -> usize {
-        match self.rng.random_range(0..100) {
-            0..60 => 0,
-            60..85 => 1,
-            85..97 => 2,
-            _ => 3,
-        }
+        let (count, name) = match self.rng.random_range(0..100) {
+            0..60 => return 0,
+            60..85 => (1, "1 VLAN tag"),
+            85..97 => (2, "2 VLAN tags"),
+            _ => (3, "3 VLAN tags"),
+        };
+        self.note(name);
+        count
     }
 
     fn vlan_tags(&mut self, count: usize) -> Vec<(u16, u16)> {
@@ -124,6 +137,7 @@ impl Generator {
     /// ARP, LLDP, MACsec, MPLS, old QinQ, Wake-on-LAN, an 802.3 length or anything, maybe
     /// behind tags.
     fn non_ip(&mut self) -> (Vec<u8>, Layout) {
+        self.note("non-IP");
         let ether_type = match self.rng.random_range(0..8) {
             0 => 0x0806,
             1 => 0x88cc,
@@ -230,6 +244,16 @@ impl Generator {
         segment.payload = (0..payload_len).map(|_| self.rng.random()).collect();
         // Some UDP flows carry another protocol instead: the header stays, the number changes.
         let other = matches!(segment.transport, Transport::Udp) && self.rng.random_bool(0.25);
+        self.note(if segment.src.is_ipv4() {
+            "IPv4"
+        } else {
+            "IPv6"
+        });
+        self.note(match segment.transport {
+            _ if other => "other protocol",
+            Transport::Tcp { .. } => "TCP",
+            Transport::Udp => "UDP",
+        });
 
         let mut packet = segment.build();
         let l3 = ETH_LEN + 4 * tags;
@@ -267,6 +291,7 @@ impl Generator {
         }
         let mut header_len = 20;
         if self.rng.random_bool(0.12) {
+            self.note("IPv4 options");
             let options = self.ipv4_options();
             header_len += options.len();
             packet.splice(l3 + 20..l3 + 20, options);
@@ -281,6 +306,9 @@ impl Generator {
             1 => self.rng.random_range(1..0x2000) | (self.rng.random_range(0..2) << 13),
             _ => 0,
         };
+        if fragment != 0 {
+            self.note("IPv4 fragment");
+        }
         packet[l3 + 6..l3 + 8].copy_from_slice(&u16::to_be_bytes(dont_fragment | fragment));
         fix_ipv4_checksum(packet, l3);
         l3 + header_len
@@ -322,6 +350,11 @@ impl Generator {
             5..7 => 8,
             _ => self.rng.random_range(1..=6),
         };
+        self.note(if depth > 6 {
+            "IPv6 extension chain deeper than 6"
+        } else {
+            "IPv6 extension chain of 1-6"
+        });
         let chain: Vec<Ipv6Extension> = (0..depth)
             .map(|_| {
                 let (kind, len) = match self.rng.random_range(0..10) {
@@ -395,7 +428,10 @@ impl Generator {
                 self.with_body(5, 2 + 8 * blocks)
             }
             40..50 => self.with_body(8, 10),
-            50..82 => self.mptcp_option(),
+            50..82 => {
+                self.note("option 30 (TCP options built)");
+                self.mptcp_option()
+            }
             82..94 => {
                 // Unknown kinds, experimental ones among them; one's body looks like MPTCP.
                 let kind = *[6u8, 19, 27, 28, 29, 34, 69, 253, 254, 200]
@@ -408,7 +444,10 @@ impl Generator {
                     self.with_body(kind, len)
                 }
             }
-            _ => self.malformed_option(),
+            _ => {
+                self.note("malformed option (TCP options built)");
+                self.malformed_option()
+            }
         }
     }
 
@@ -473,6 +512,7 @@ impl Generator {
         for _ in 0..self.rng.random_range(1..=3) {
             match self.rng.random_range(0..100) {
                 0..25 => {
+                    self.note("corruption: truncation");
                     let end = packet.len().min(layout.headers_end + 8).max(ETH_LEN);
                     let cut = if self.rng.random_bool(0.7) {
                         self.rng.random_range(ETH_LEN..=end)
@@ -482,6 +522,7 @@ impl Generator {
                     packet.truncate(cut);
                 }
                 25..55 => {
+                    self.note("corruption: byte flips");
                     for _ in 0..self.rng.random_range(1..=4) {
                         let end = if self.rng.random_bool(0.75) {
                             layout.headers_end.min(packet.len())
@@ -492,9 +533,18 @@ impl Generator {
                         set(packet, at, self.rng.random());
                     }
                 }
-                55..75 => self.lie_about_a_length(packet, layout),
-                75..90 => self.lie_about_a_type(packet, layout),
-                _ => self.lie_about_an_option(packet, layout),
+                55..75 => {
+                    self.note("corruption: a length lies");
+                    self.lie_about_a_length(packet, layout);
+                }
+                75..90 => {
+                    self.note("corruption: a type or version lies");
+                    self.lie_about_a_type(packet, layout);
+                }
+                _ => {
+                    self.note("corruption: an option lies");
+                    self.lie_about_an_option(packet, layout);
+                }
             }
         }
         // Half the time the IPv4 checksum is made right again, so that the "a valid checksum
