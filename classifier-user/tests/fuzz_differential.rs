@@ -59,6 +59,31 @@ const RULES: [Rule; 3] = [
     },
 ];
 
+/// Every this many packets the prefixes and the policy change between the sets above and
+/// these, and the generation with them: established flows must look their lists and rule up
+/// again, and keep remembering that they are MPTCP.
+const RECONFIGURE_EVERY: u64 = 25_000;
+const MORE_PREFIXES: [(&str, u32); 2] =
+    [("198.51.100.0/24", LIST_APPLE), ("2001:db8::/32", LIST_CDN)];
+/// Apple first (even MPTCP to Apple goes to LE), then MPTCP, then the CDN list to AF11.
+const OTHER_RULES: [Rule; 3] = [
+    Rule {
+        mptcp: false,
+        lists: LIST_APPLE,
+        action: Action::Dscp(1),
+    },
+    Rule {
+        mptcp: true,
+        lists: 0,
+        action: Action::Dscp(8),
+    },
+    Rule {
+        mptcp: false,
+        lists: LIST_CDN,
+        action: Action::Dscp(10),
+    },
+];
+
 /// Flows remembered before both sides forget them all: far below the kernel's LRU table size,
 /// so that the kernel never evicts a flow the model still remembers.
 const MAX_FLOWS: usize = 20_000;
@@ -88,6 +113,36 @@ fn kernel_and_reference() -> (Kernel, Reference) {
     // change how a packet is classified.
     kernel.set_flag(CONFIG_LEARN_DNS, true);
     (kernel, Reference::new(&PREFIXES, &RULES))
+}
+
+/// Switches both sides to the other set of prefixes and rules; returns whether the second set
+/// is now in force.
+fn reconfigure(kernel: &mut Kernel, reference: &mut Reference, second: bool) -> bool {
+    let second = !second;
+    let (prefixes, rules): (Vec<_>, &[Rule]) = if second {
+        for (prefix, lists) in MORE_PREFIXES {
+            kernel.add_prefix_quietly(prefix, lists);
+        }
+        (
+            PREFIXES.iter().chain(&MORE_PREFIXES).copied().collect(),
+            &OTHER_RULES,
+        )
+    } else {
+        for (prefix, _) in MORE_PREFIXES {
+            let prefix = prefix.parse().expect("a test prefix");
+            kernel
+                .classifier
+                .maps
+                .remove_prefix(prefix)
+                .expect("removing a prefix");
+        }
+        (PREFIXES.to_vec(), &RULES)
+    };
+    // Writing the rules bumps the generation: the kernel sees both changes at once.
+    let policy: Vec<_> = rules.iter().map(|rule| rule.to_policy_rule()).collect();
+    kernel.set_rules(&policy);
+    reference.reconfigure(&prefixes, rules);
+    second
 }
 
 /// Empties the kernel's flow table; the model forgets its flows with it.
@@ -286,6 +341,7 @@ struct Tally {
     fragments: u64,
     rewritten: u64,
     flushes: u64,
+    reconfigurations: u64,
     disagreements: u64,
     signatures: BTreeMap<String, u64>,
 }
@@ -330,9 +386,11 @@ impl Tally {
             self.packets as f64 / seconds
         );
         println!(
-            "fuzz: built valid then corrupted: {} ({:.1} %); flow tables emptied {} times",
+            "fuzz: built valid then corrupted: {} ({:.1} %); prefixes and policy changed {} \
+             times; flow tables emptied {} times",
             self.corrupted,
             share(self.corrupted),
+            self.reconfigurations,
             self.flushes
         );
         println!("fuzz: classes: {}", list(&self.classes));
@@ -367,7 +425,12 @@ fn kernel_agrees_with_the_reference_on_random_packets() {
     let mut tally = Tally::default();
     let mut expected_counters = vec![0u64; COUNTER_SLOTS as usize];
     let started = Instant::now();
+    let mut second_config = false;
     for index in 0..packets {
+        if index > 0 && index % RECONFIGURE_EVERY == 0 {
+            second_config = reconfigure(&mut kernel, &mut reference, second_config);
+            tally.reconfigurations += 1;
+        }
         if reference.flow_count() >= MAX_FLOWS {
             forget_flows(&mut kernel, &mut reference);
             tally.flushes += 1;

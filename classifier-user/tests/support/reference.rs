@@ -470,6 +470,16 @@ impl Reference {
         }
     }
 
+    /// New prefixes and rules, as after a change the kernel learns of by a new generation:
+    /// flows keep what they remember (MPTCP), their lists and rule are looked up again.
+    pub fn reconfigure(&mut self, prefixes: &[(&str, u32)], rules: &[Rule]) {
+        let flows = std::mem::take(&mut self.flows);
+        *self = Self {
+            flows,
+            ..Self::new(prefixes, rules)
+        };
+    }
+
     pub fn flow_count(&self) -> usize {
         self.flows.len()
     }
