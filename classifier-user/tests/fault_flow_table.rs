@@ -85,14 +85,14 @@ fn a_syn_flood_keeps_established_mptcp_flows_as_lru_would() {
         })
         .collect();
     // The handshakes: each flow is MPTCP from its MP_CAPABLE SYN on.
-    for g in 0..groups.len() {
-        for i in 0..GROUP {
+    for (g, group) in groups.iter().enumerate() {
+        for (i, plain) in group.packets.iter().enumerate() {
             let syn = flow(g, i)
                 .syn()
                 .options(&mptcp::mp_capable_v1_syn())
                 .build();
             assert!(is_mptcp_class(&kernel, &syn));
-            assert!(is_mptcp_class(&kernel, &groups[g].packets[i]), "remembered");
+            assert!(is_mptcp_class(&kernel, plain), "remembered");
         }
     }
 
