@@ -41,14 +41,7 @@ fn observable(cli: &Cli) -> (serde_json::Value, serde_json::Value, serde_json::V
 }
 
 fn refused(cli: &Cli, args: &[&str], message: &str) {
-    let ran = cli.run(args);
-    assert_eq!(ran.code, 2, "`{}`: {}", args.join(" "), ran.stderr);
-    assert!(
-        ran.stderr.contains(message),
-        "`{}`: expected `{message}` in {}",
-        args.join(" "),
-        ran.stderr
-    );
+    let ran = cli.run(args).fails(2, message);
     assert!(
         ran.stderr.len() < 400,
         "a short message: {} bytes",
@@ -91,8 +84,7 @@ fn a_two_million_line_file_with_a_bad_last_line_applies_nothing() {
         .output()
         .unwrap()
         .into();
-    assert_eq!(ran.code, 2, "{}", ran.stderr);
-    assert!(ran.stderr.contains(&message), "{}", ran.stderr);
+    ran.fails(2, &message);
     assert!(!fresh.pin_dir().exists(), "no state was created");
     assert!(!ns.has_xdp("b0").unwrap(), "b0 was not attached");
     let _ = fs::remove_dir_all(dir);

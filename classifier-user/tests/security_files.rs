@@ -13,7 +13,7 @@ use std::{
         fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
         unix::{
             ffi::OsStrExt as _,
-            fs::{PermissionsExt as _, chown, symlink},
+            fs::{chown, symlink},
         },
     },
     path::{Path, PathBuf},
@@ -21,11 +21,10 @@ use std::{
 };
 
 use classifier::lab::{Netns, veth};
-use support::cli::{BINARY, Cli, Ran};
-
-fn set_mode(path: &Path, mode: u32) {
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
-}
+use support::{
+    cli::{BINARY, Cli, Ran},
+    faults::{set_mode, throwaway_uid},
+};
 
 /// A root-owned 0755 scratch directory, removed on drop.
 struct Scratch(PathBuf);
@@ -63,17 +62,12 @@ fn with_config(cli: &Cli, config: &Path, args: &[&str]) -> Ran {
         .into()
 }
 
-fn expect_bad(ran: &Ran, path: &Path, reason: &str) {
-    assert_eq!(ran.code, 1, "{}", ran.stderr);
-    assert!(
-        ran.stderr.contains(&format!(
-            "bad owner or permissions on {}: {reason}; refusing it, as sshd would",
-            path.display()
-        )),
-        "expected `{reason}` about {} in: {}",
-        path.display(),
-        ran.stderr
+fn expect_bad(ran: Ran, path: &Path, reason: &str) {
+    let message = format!(
+        "bad owner or permissions on {}: {reason}; refusing it, as sshd would",
+        path.display()
     );
+    ran.fails(1, &message);
 }
 
 /// A pin taken out of its place (bpffs does not rename pins), its object kept alive by a
@@ -112,10 +106,6 @@ impl Held {
     }
 }
 
-fn throwaway_uid() -> u32 {
-    3_900_000_000 + std::process::id() % 1_000_000
-}
-
 #[test]
 fn config_and_prefix_files_others_could_write_are_refused() {
     let ns = Netns::create("clst-sf").expect("namespace");
@@ -128,20 +118,20 @@ fn config_and_prefix_files_others_could_write_are_refused() {
     // The config file itself.
     let config = scratch.file("config.toml", "dry_run = true\n", 0o666);
     expect_bad(
-        &with_config(&cli, &config, &attach),
+        with_config(&cli, &config, &attach),
         &config,
         "group and others may write to it (mode 0666)",
     );
     set_mode(&config, 0o664);
     expect_bad(
-        &with_config(&cli, &config, &["status"]),
+        with_config(&cli, &config, &["status"]),
         &config,
         "its group may write to it (mode 0664)",
     );
     set_mode(&config, 0o644);
     chown(&config, Some(throwaway_uid()), None).unwrap();
     expect_bad(
-        &with_config(&cli, &config, &["status"]),
+        with_config(&cli, &config, &["status"]),
         &config,
         &format!("it is owned by uid {}, not by root", throwaway_uid()),
     );
@@ -151,7 +141,7 @@ fn config_and_prefix_files_others_could_write_are_refused() {
     let ran = with_config(&cli, &config, &["status"]);
     set_mode(&scratch.0, 0o755);
     expect_bad(
-        &ran,
+        ran,
         &scratch.0,
         &format!(
             "others may write to it (mode 0757), so they could replace {}",
@@ -163,7 +153,7 @@ fn config_and_prefix_files_others_could_write_are_refused() {
     let link = scratch.0.join("link.toml");
     symlink(&open, &link).unwrap();
     expect_bad(
-        &with_config(&cli, &link, &["status"]),
+        with_config(&cli, &link, &["status"]),
         &link,
         "others may write to it (mode 0646)",
     );
@@ -180,7 +170,7 @@ fn config_and_prefix_files_others_could_write_are_refused() {
         0o600,
     );
     expect_bad(
-        &with_config(&cli, &config, &attach),
+        with_config(&cli, &config, &attach),
         &list,
         "group and others may write to it (mode 0666)",
     );
@@ -203,16 +193,9 @@ fn config_and_prefix_files_others_could_write_are_refused() {
     for mode in [0o666, 0o620, 0o602] {
         set_mode(&list, mode);
         for verb in ["load", "replace"] {
-            let ran = cli.run(&["prefixes", verb, list.to_str().unwrap(), "--list", "cdn"]);
-            assert_eq!(ran.code, 1, "{verb} {mode:o}: {}", ran.stderr);
-            assert!(
-                ran.stderr.contains(&format!("(mode {mode:04o})"))
-                    && ran
-                        .stderr
-                        .contains(&format!("fix: `chmod go-w {}`", list.display())),
-                "{}",
-                ran.stderr
-            );
+            cli.run(&["prefixes", verb, list.to_str().unwrap(), "--list", "cdn"])
+                .fails(1, &format!("(mode {mode:04o})"))
+                .fails(1, &format!("fix: `chmod go-w {}`", list.display()));
         }
     }
     assert_eq!(
@@ -240,16 +223,11 @@ fn the_cli_never_follows_a_symlink_in_or_above_the_pin_dir() {
         other.run(&["status", "--json"]).ok().json()["interfaces"].clone(),
     );
     let refused = |args: &[&str], link: &Path| {
-        let ran = ours.run(args);
-        assert_eq!(ran.code, 1, "{args:?}: {}", ran.stderr);
-        assert!(
-            ran.stderr.contains(&format!(
-                "{} is a symbolic link; refusing to follow it out of the pin directory",
-                link.display()
-            )),
-            "{args:?}: {}",
-            ran.stderr
+        let message = format!(
+            "{} is a symbolic link; refusing to follow it out of the pin directory",
+            link.display()
         );
+        ours.run(args).fails(1, &message);
     };
     let writes: [&[&str]; 4] = [
         &["policy", "set", "mptcp=CS1"],
@@ -313,13 +291,7 @@ fn the_cli_never_follows_a_symlink_in_or_above_the_pin_dir() {
     };
     let ran = via.run(&["policy", "set", "mptcp=CS1"]);
     fs::remove_file(&above).unwrap();
-    assert_eq!(ran.code, 1, "{}", ran.stderr);
-    assert!(
-        ran.stderr
-            .contains(&format!("{} is a symbolic link", above.display())),
-        "{}",
-        ran.stderr
-    );
+    ran.fails(1, &format!("{} is a symbolic link", above.display()));
     std::mem::forget(via); // its Drop would purge the other state through the link
 
     let other_after = (

@@ -12,22 +12,17 @@ mod support;
 use std::{
     ffi::CString,
     fs,
-    os::unix::{
-        ffi::OsStrExt as _,
-        fs::{MetadataExt as _, PermissionsExt as _},
-    },
+    os::unix::{ffi::OsStrExt as _, fs::MetadataExt as _},
     path::{Path, PathBuf},
     process::Command,
 };
 
 use classifier::lab::{Netns, veth};
 use classifier_common::Config;
-use support::cli::{BINARY, Cli};
-
-/// A uid and gid no account uses.
-fn throwaway_uid() -> u32 {
-    3_900_000_000 + std::process::id() % 1_000_000
-}
+use support::{
+    cli::{BINARY, Cli},
+    faults::{set_mode, throwaway_uid},
+};
 
 fn as_user(uid: u32, cli: &Cli, args: &[&str]) -> support::cli::Ran {
     let id = uid.to_string();
@@ -131,10 +126,6 @@ fn state(cli: &Cli) -> [serde_json::Value; 3] {
     ]
 }
 
-fn set_mode(path: &Path, mode: u32) {
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
-}
-
 #[test]
 fn an_unprivileged_user_can_neither_read_nor_change_the_state() {
     let ns = Netns::create("clst-sec").expect("namespace");
@@ -176,13 +167,8 @@ fn an_unprivileged_user_can_neither_read_nor_change_the_state() {
         &["--netns", ns.name(), "attach", "b0"],
     ];
     for args in commands {
-        let ran = as_user(uid, &cli, args);
-        assert_eq!(ran.code, 1, "{args:?}: {}{}", ran.stdout, ran.stderr);
-        assert!(
-            ran.stderr.contains("this needs root") && ran.stdout.is_empty(),
-            "{args:?}: {}",
-            ran.stderr
-        );
+        let ran = as_user(uid, &cli, args).fails(1, "this needs root");
+        assert!(ran.stdout.is_empty(), "{args:?}: {}", ran.stdout);
     }
 
     // Skipping the CLI: the directory cannot be listed, no pin opened.
@@ -226,14 +212,15 @@ fn an_unprivileged_user_can_neither_read_nor_change_the_state() {
         set_mode(&dir, 0o700);
     }
     assert_eq!(opened, Probe::Done, "the kernel itself does not stop it");
-    assert_eq!(refused.code, 1);
-    assert!(
-        refused.stderr.contains(&format!(
-            "bad owner or permissions on {}: group and others may write to it (mode 0666)",
+    refused.fails(
+        1,
+        &format!(
+            "bad owner or permissions on {}: group and others may write to it (mode 0666); \
+             refusing it, as sshd would: only root may be able to change what classifier \
+             reads (fix: `chmod go-w {}`)",
+            config.display(),
             config.display()
-        )) && refused.stderr.contains("chmod go-w"),
-        "{}",
-        refused.stderr
+        ),
     );
     assert_eq!(state(&cli), before, "nothing changed");
 
@@ -254,15 +241,14 @@ fn an_unprivileged_user_can_neither_read_nor_change_the_state() {
         .unwrap()
         .into();
     set_mode(&counters, 0o600);
-    assert_eq!(ran.code, 1);
-    assert!(
-        ran.stderr.contains(&format!(
+    let ran = ran.fails(
+        1,
+        &format!(
             "{}: Permission denied (os error 13): the classifier's state is root-only",
             counters.display()
-        )) && !ran.stderr.contains("incompatible"),
-        "{}",
-        ran.stderr
+        ),
     );
+    assert!(!ran.stderr.contains("incompatible"), "{}", ran.stderr);
 }
 
 #[test]
@@ -272,16 +258,8 @@ fn a_pin_directory_another_user_could_change_is_refused() {
     let uid = throwaway_uid();
     let attach = |cli: &Cli| cli.run(&["--netns", ns.name(), "attach", "a0"]);
     let expect_refused = |cli: &Cli, path: &Path, reason: &str| {
-        let ran = attach(cli);
-        assert_eq!(ran.code, 1, "{}", ran.stderr);
-        assert!(
-            ran.stderr.contains(&format!(
-                "bad owner or permissions on {}: {reason}",
-                path.display()
-            )),
-            "{}",
-            ran.stderr
-        );
+        let message = format!("bad owner or permissions on {}: {reason}", path.display());
+        attach(cli).fails(1, &message);
         assert!(!ns.has_xdp("a0").unwrap(), "nothing attached");
     };
 
@@ -332,14 +310,12 @@ fn a_pin_directory_another_user_could_change_is_refused() {
     std::os::unix::fs::chown(&maps, Some(uid), None).unwrap();
     let ran = cli.run(&["stats"]);
     std::os::unix::fs::chown(&maps, Some(0), None).unwrap();
-    assert_eq!(ran.code, 1);
-    assert!(
-        ran.stderr.contains(&format!(
+    ran.fails(
+        1,
+        &format!(
             "bad owner or permissions on {}: it is owned by uid {uid}",
             maps.display()
-        )),
-        "{}",
-        ran.stderr
+        ),
     );
     cli.run(&["stats"]).ok();
 }

@@ -33,6 +33,17 @@ impl Ran {
         self
     }
 
+    /// Failed with `code`, and `message` is in what it printed on stderr.
+    pub fn fails(self, code: i32, message: &str) -> Self {
+        assert_eq!(self.code, code, "exit code; stderr: {}", self.stderr);
+        assert!(
+            self.stderr.contains(message),
+            "expected `{message}` in: {}",
+            self.stderr
+        );
+        self
+    }
+
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|error| panic!("not JSON ({error}): {}", self.stdout))

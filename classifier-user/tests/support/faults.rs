@@ -1,15 +1,26 @@
-//! What the fault tests share: `classifier run` as a child whose log can be read while it
-//! runs, and proof that nothing leaked: BPF links and programs looked up by id in the kernel
-//! (bpftool), which frees them shortly after their last reference goes.
+//! What the fault and security tests share: `classifier run` as a child whose log can be read
+//! while it runs; proof that nothing leaked (BPF links and programs looked up by id in the
+//! kernel with bpftool: it frees them shortly after their last reference goes); a throwaway
+//! unprivileged user.
 
 use std::{
     fs::File,
-    path::PathBuf,
+    os::unix::fs::PermissionsExt as _,
+    path::{Path, PathBuf},
     process::{Child, Command, ExitStatus, Stdio},
     time::{Duration, Instant},
 };
 
 use super::cli::Cli;
+
+/// A uid (and gid) no account uses, for running things unprivileged.
+pub fn throwaway_uid() -> u32 {
+    3_900_000_000 + std::process::id() % 1_000_000
+}
+
+pub fn set_mode(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
 
 /// Whether the kernel still has the BPF object `kind` (`link` or `prog`) with this id.
 pub fn bpf_object_exists(kind: &str, id: u64) -> bool {
