@@ -1,6 +1,7 @@
 //! Developer and CI tasks. `cargo xtask setup` makes a fresh machine ready; `cargo xtask test`
 //! runs every check CI runs.
 
+mod bench;
 mod demo;
 mod fuzz;
 mod run;
@@ -27,6 +28,15 @@ enum Task {
     /// router, real MPTCP and Apple traffic, a shaped link; prints a report and removes
     /// everything. Needs root.
     Demo,
+    /// Run the benchmarks (root): per-packet cost against a baseline program, prefix scale,
+    /// forwarding against nftables, live update under load, analyze throughput. Prints tables
+    /// and, for a full run, writes BENCHMARKS.md. Takes about five minutes.
+    Bench {
+        /// Only these: per-packet, prefix-scale, forwarding, live-update, analyze
+        /// (comma-separated). BENCHMARKS.md is left as it is.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+    },
     /// Run setup, then `cargo fmt --check`, clippy (-D warnings) on the host crates and the eBPF
     /// crate, and every test. Needs root: the tests load programs into this kernel.
     Test {
@@ -51,6 +61,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
         Task::Setup => setup::setup(),
         Task::Demo => demo::demo(),
+        Task::Bench { only } => bench::bench(&only),
         Task::Test { cargo_test_args } => test::test(&cargo_test_args),
         Task::Fuzz { packets, seed } => fuzz::fuzz(packets, seed),
     }

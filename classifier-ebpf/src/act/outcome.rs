@@ -39,24 +39,28 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// Makes this the outcome of a packet not looked at yet.
+    ///
+    /// Field by field, with volatile stores: a struct assignment becomes a `memset` of the
+    /// six `NO_COUNTER` fields, which on BPF is a call to a byte-at-a-time loop: 24 rounds of
+    /// it on every packet (measured by `cargo xtask bench`).
     #[inline(always)]
-    pub fn new() -> Self {
-        Self {
-            class: Counter::ClassMalformed.index(),
-            network: NO_COUNTER,
-            transport: NO_COUNTER,
-            fragment: NO_COUNTER,
-            action: NO_COUNTER,
-            flow_event: NO_COUNTER,
-            dns: NO_COUNTER,
-            lists: 0,
-            mptcp_subtypes: 0,
-            mptcp_version: MPTCP_VERSION_NONE,
-            error: 0,
-            mptcp_flow: 0,
-            rule: NO_RULE,
-            dscp_in: DSCP_UNKNOWN,
-            dscp_out: DSCP_UNKNOWN,
-        }
+    pub fn reset(&mut self) {
+        let set = |field: &mut u32, value: u32| unsafe { core::ptr::write_volatile(field, value) };
+        set(&mut self.class, Counter::ClassMalformed.index());
+        set(&mut self.network, NO_COUNTER);
+        set(&mut self.transport, NO_COUNTER);
+        set(&mut self.fragment, NO_COUNTER);
+        set(&mut self.action, NO_COUNTER);
+        set(&mut self.flow_event, NO_COUNTER);
+        set(&mut self.dns, NO_COUNTER);
+        set(&mut self.lists, 0);
+        self.mptcp_subtypes = 0;
+        self.mptcp_version = MPTCP_VERSION_NONE;
+        self.error = 0;
+        self.mptcp_flow = 0;
+        self.rule = NO_RULE;
+        self.dscp_in = DSCP_UNKNOWN;
+        self.dscp_out = DSCP_UNKNOWN;
     }
 }

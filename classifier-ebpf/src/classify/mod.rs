@@ -50,7 +50,7 @@ pub fn classify_packet(ctx: &XdpContext) {
         return;
     };
     let outcome = unsafe { &mut *outcome };
-    *outcome = Outcome::new();
+    outcome.reset();
     if let Err(error) = inspect(ctx, config, len, outcome) {
         outcome.class = Counter::ClassMalformed.index();
         outcome.error = error as u8;

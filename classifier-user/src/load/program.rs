@@ -96,7 +96,8 @@ impl Classifier {
 }
 
 /// An XDP program that only returns XDP_PASS, from the same object: what the benchmarks
-/// measure the classifier against, in the same run. Never attached.
+/// measure the classifier against, in the same run. Attached only by the forwarding
+/// benchmark, to the lab's router.
 pub struct Baseline {
     ebpf: Ebpf,
 }
@@ -116,6 +117,14 @@ impl Baseline {
     pub fn xdp(&self) -> Result<&Xdp, Error> {
         self.ebpf
             .program(PROGRAM_BASELINE)
+            .ok_or(Error::MissingProgram(PROGRAM_BASELINE))?
+            .try_into()
+            .map_err(Error::program(PROGRAM_BASELINE))
+    }
+
+    pub fn xdp_mut(&mut self) -> Result<&mut Xdp, Error> {
+        self.ebpf
+            .program_mut(PROGRAM_BASELINE)
             .ok_or(Error::MissingProgram(PROGRAM_BASELINE))?
             .try_into()
             .map_err(Error::program(PROGRAM_BASELINE))

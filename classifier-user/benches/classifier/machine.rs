@@ -1,0 +1,36 @@
+//! The machine and the build the numbers were measured on, for BENCHMARKS.md.
+
+use std::process::Command;
+
+fn first_line(program: &str, args: &[&str]) -> String {
+    Command::new(program)
+        .args(args)
+        .output()
+        .ok()
+        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| line.strip_prefix("model name"))
+        .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_owned())
+        .unwrap_or_else(|| "unknown CPU".to_owned())
+}
+
+/// A Markdown list: date, CPU, cores, memory, kernel, commit, toolchain.
+pub fn describe() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let memory = first_line("sh", &["-c", "free -g | awk '/Mem:/ {print $2}'"]);
+    format!(
+        "- date: {}\n- CPU: {} × {cores} cores; {memory} GiB of memory (a shared virtual \
+         machine)\n- kernel: {}\n- commit: {}\n- host build: release, {}",
+        first_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        cpu_model(),
+        first_line("uname", &["-r"]),
+        first_line("git", &["describe", "--always", "--dirty"]),
+        first_line("rustc", &["--version"]),
+    )
+}

@@ -1,0 +1,130 @@
+//! `cargo xtask bench`: what the classifier costs, measured against a baseline in the same
+//! run, printed as tables and written to BENCHMARKS.md with the method, the machine and the
+//! date. Needs root (it loads programs and builds namespaces) and the lab's tools.
+
+mod analyze;
+mod forwarding;
+mod live_update;
+mod machine;
+#[allow(
+    dead_code,
+    reason = "the test suite's packet builders; the benchmarks use a part"
+)]
+#[path = "../../tests/support/mptcp.rs"]
+mod mptcp;
+#[allow(
+    dead_code,
+    reason = "the test suite's packet builders; the benchmarks use a part"
+)]
+#[path = "../../tests/support/packet.rs"]
+mod packet;
+mod packets;
+mod per_packet;
+mod prefix_lists;
+mod prefix_scale;
+mod table;
+mod timing;
+
+use std::{fmt::Write as _, path::PathBuf, time::Instant};
+
+use anyhow::{Result, ensure};
+use clap::{Parser, ValueEnum};
+
+use table::Section;
+
+#[derive(Parser)]
+#[command(about = "Benchmarks of the classifier against a baseline, written to BENCHMARKS.md")]
+struct Args {
+    /// Where to write the report (Markdown). Without it, only the tables are printed.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Only these benchmarks [default: all].
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Vec<Bench>,
+    /// Passed by `cargo bench`; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Bench {
+    PerPacket,
+    PrefixScale,
+    Forwarding,
+    LiveUpdate,
+    Analyze,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    ensure!(
+        nix_is_root(),
+        "the benchmarks load BPF programs and build network namespaces: run them as root"
+    );
+    let started = Instant::now();
+    let machine = machine::describe();
+    println!("{machine}");
+    let wanted = |bench| args.only.is_empty() || args.only.contains(&bench);
+    let mut sections: Vec<Section> = Vec::new();
+    if wanted(Bench::PerPacket) {
+        sections.push(per_packet::run()?);
+    }
+    if wanted(Bench::PrefixScale) {
+        sections.push(prefix_scale::run()?);
+    }
+    if wanted(Bench::Forwarding) {
+        sections.push(forwarding::run()?);
+    }
+    if wanted(Bench::LiveUpdate) {
+        sections.push(live_update::run()?);
+    }
+    if wanted(Bench::Analyze) {
+        sections.push(analyze::run()?);
+    }
+    if let Some(out) = &args.out {
+        std::fs::write(
+            out,
+            report(&machine, &sections, started.elapsed().as_secs()),
+        )?;
+        println!("\nwritten to {}", out.display());
+    }
+    Ok(())
+}
+
+fn nix_is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// BENCHMARKS.md: the targets with their measured values, then each benchmark's method,
+/// tables and notes.
+fn report(machine: &str, sections: &[Section], seconds: u64) -> String {
+    let mut text = String::from(
+        "# Benchmarks\n\nWritten by `cargo xtask bench` (as root); every figure below comes \
+         from one run of it, on one machine, and every comparison was measured in that run: \
+         absolute times on a shared machine move from run to run, comparisons made side by \
+         side much less.\n\n",
+    );
+    let _ = writeln!(text, "{machine}\nThe run took {seconds} s.\n");
+    text.push_str("## Targets\n\n| target | goal | measured | |\n|---|---|---:|---|\n");
+    for target in sections.iter().flat_map(|s| &s.targets) {
+        let _ = writeln!(
+            text,
+            "| {} | {} | {} | {} |",
+            target.what,
+            target.goal,
+            target.measured,
+            if target.met { "met" } else { "**missed**" }
+        );
+    }
+    for section in sections {
+        let _ = write!(text, "\n## {}\n\n{}\n\n", section.title, section.method);
+        for table in &section.tables {
+            let _ = writeln!(text, "{}", table.markdown());
+        }
+        if !section.notes.is_empty() {
+            let _ = writeln!(text, "{}\n", section.notes.trim_end());
+        }
+    }
+    text
+}

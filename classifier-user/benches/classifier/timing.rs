@@ -1,0 +1,79 @@
+//! Timing the kernel program with BPF_PROG_TEST_RUN, always beside the baseline program (only
+//! XDP_PASS) in the same run, rounds interleaved so that a noisy moment hits both.
+
+use anyhow::Result;
+use classifier::{Baseline, Classifier};
+
+use crate::table::median;
+
+/// Repeats per BPF_PROG_TEST_RUN call, and calls per measurement (the median is reported).
+pub const REPEAT: u32 = 1_000_000;
+pub const ROUNDS: usize = 5;
+
+/// The two programs under comparison.
+pub struct Programs {
+    pub classifier: Classifier,
+    pub baseline: Baseline,
+}
+
+/// Median nanoseconds per packet of each program.
+#[derive(Clone, Copy)]
+pub struct Cost {
+    pub classifier: f64,
+    pub baseline: f64,
+}
+
+impl Cost {
+    /// What the classifier adds to a program that does nothing.
+    pub fn overhead(self) -> f64 {
+        self.classifier - self.baseline
+    }
+}
+
+impl Programs {
+    pub fn load() -> Result<Self> {
+        Ok(Self {
+            classifier: Classifier::load()?,
+            baseline: Baseline::load()?,
+        })
+    }
+
+    /// The same packet `REPEAT` times in the kernel's loop, `ROUNDS` times: the steady state
+    /// (after the first iteration, the flow is established in the flow table).
+    pub fn repeated(&self, packet: &[u8]) -> Result<Cost> {
+        // Warm up: the flow entry exists and the caches are hot before the first round.
+        self.classifier.time_run(packet, 1000)?;
+        self.baseline.time_run(packet, 1000)?;
+        let mut classifier = Vec::new();
+        let mut baseline = Vec::new();
+        for _ in 0..ROUNDS {
+            baseline.push(self.baseline.time_run(packet, REPEAT)?.as_nanos() as f64);
+            classifier.push(self.classifier.time_run(packet, REPEAT)?.as_nanos() as f64);
+        }
+        Ok(Cost {
+            classifier: median(&mut classifier),
+            baseline: median(&mut baseline),
+        })
+    }
+
+    /// Each packet run once (repeat 1), from a fresh copy: for first packets of distinct
+    /// flows (the LPM path and a flow-table insert), and for a rewrite on every run (with
+    /// `REPEAT`, the second iteration would see the DSCP already rewritten). The median over
+    /// all runs; the kernel's clock reads around one run are in both programs' figures and
+    /// cancel in the overhead.
+    pub fn single_shots<'a>(
+        &self,
+        packets: impl ExactSizeIterator<Item = &'a [u8]>,
+    ) -> Result<Cost> {
+        let mut classifier = Vec::with_capacity(packets.len());
+        let mut baseline = Vec::with_capacity(packets.len());
+        for packet in packets {
+            baseline.push(self.baseline.time_run(packet, 1)?.as_nanos() as f64);
+            classifier.push(self.classifier.time_run(packet, 1)?.as_nanos() as f64);
+        }
+        Ok(Cost {
+            classifier: median(&mut classifier),
+            baseline: median(&mut baseline),
+        })
+    }
+}

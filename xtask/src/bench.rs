@@ -1,0 +1,31 @@
+//! `cargo xtask bench`: make the machine ready, then run the benchmarks (release build) and
+//! write BENCHMARKS.md at the workspace root.
+
+use std::{path::PathBuf, process::Command};
+
+use crate::{run::run_command, setup::setup};
+
+pub fn bench(only: &[String]) -> anyhow::Result<()> {
+    setup()?;
+    let mut command = Command::new("cargo");
+    command.args([
+        "bench",
+        "--quiet",
+        "--package",
+        "classifier-user",
+        "--bench",
+        "classifier",
+        "--",
+    ]);
+    if only.is_empty() {
+        // Only a full run rewrites the report: a partial one would drop the other sections.
+        let report = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("xtask sits in the workspace")
+            .join("BENCHMARKS.md");
+        command.arg("--out").arg(report);
+    } else {
+        command.arg("--only").arg(only.join(","));
+    }
+    run_command(&mut command)
+}
