@@ -16,9 +16,12 @@ use std::{
 use etherparse::Ipv4HeaderSlice;
 use rand::{Rng, SeedableRng, rngs::StdRng, seq::IndexedRandom};
 
-use super::packet::{
-    AUTH, DEST_OPTIONS, ETH_LEN, FRAGMENT, HOP_BY_HOP, Ipv6Extension, ROUTING, Segment,
-    TPID_8021AD, TPID_8021Q, Transport, insert_ipv6_extensions,
+use super::{
+    packet::{
+        AUTH, DEST_OPTIONS, ETH_LEN, FRAGMENT, HOP_BY_HOP, Ipv6Extension, ROUTING, Segment,
+        TPID_8021AD, TPID_8021Q, Transport, insert_ipv6_extensions,
+    },
+    reference::ipv4_header_checksum,
 };
 
 /// Addresses in, at the edges of, and outside the prefixes of `tests/fuzz_differential.rs`.
@@ -658,12 +661,13 @@ fn update(packet: &mut [u8], at: usize, change: impl FnOnce(u8) -> u8) {
 
 /// Recomputes the IPv4 header checksum, when there is a whole header to sum.
 fn fix_ipv4_checksum(packet: &mut [u8], l3: usize) {
-    let Some(checksum) = packet
+    let Some(header_len) = packet
         .get(l3..)
         .and_then(|header| Ipv4HeaderSlice::from_slice(header).ok())
-        .map(|header| header.to_header().calc_header_checksum())
+        .map(|header| header.slice().len())
     else {
         return;
     };
+    let checksum = ipv4_header_checksum(&packet[l3..l3 + header_len]);
     packet[l3 + 10..l3 + 12].copy_from_slice(&checksum.to_be_bytes());
 }
