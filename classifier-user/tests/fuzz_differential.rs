@@ -42,21 +42,9 @@ const PREFIXES: [(&str, u32); 7] = [
 
 /// MPTCP to the CDN list is counted but kept; other MPTCP goes to CS1, Apple to LE.
 const RULES: [Rule; 3] = [
-    Rule {
-        mptcp: true,
-        lists: LIST_CDN,
-        action: Action::Keep,
-    },
-    Rule {
-        mptcp: true,
-        lists: 0,
-        action: Action::Dscp(8),
-    },
-    Rule {
-        mptcp: false,
-        lists: LIST_APPLE,
-        action: Action::Dscp(1),
-    },
+    Rule::new(true, LIST_CDN, Action::Keep),
+    Rule::new(true, 0, Action::Dscp(8)),
+    Rule::new(false, LIST_APPLE, Action::Dscp(1)),
 ];
 
 /// Every this many packets the prefixes and the policy change between the sets above and
@@ -67,21 +55,9 @@ const MORE_PREFIXES: [(&str, u32); 2] =
     [("198.51.100.0/24", LIST_APPLE), ("2001:db8::/32", LIST_CDN)];
 /// Apple first (even MPTCP to Apple goes to LE), then MPTCP, then the CDN list to AF11.
 const OTHER_RULES: [Rule; 3] = [
-    Rule {
-        mptcp: false,
-        lists: LIST_APPLE,
-        action: Action::Dscp(1),
-    },
-    Rule {
-        mptcp: true,
-        lists: 0,
-        action: Action::Dscp(8),
-    },
-    Rule {
-        mptcp: false,
-        lists: LIST_CDN,
-        action: Action::Dscp(10),
-    },
+    Rule::new(false, LIST_APPLE, Action::Dscp(1)),
+    Rule::new(true, 0, Action::Dscp(8)),
+    Rule::new(false, LIST_CDN, Action::Dscp(10)),
 ];
 
 /// Flows remembered before both sides forget them all: far below the kernel's LRU table size,

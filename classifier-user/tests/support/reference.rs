@@ -305,6 +305,15 @@ pub enum Action {
 }
 
 impl Rule {
+    /// Matches MPTCP flows only if `mptcp`, and an address in any of `lists` (0: any).
+    pub const fn new(mptcp: bool, lists: u32, action: Action) -> Self {
+        Self {
+            mptcp,
+            lists,
+            action,
+        }
+    }
+
     /// The same rule in the kernel's encoding.
     pub fn to_policy_rule(self) -> PolicyRule {
         PolicyRule {
@@ -521,27 +530,20 @@ impl Reference {
             rule: None,
         };
         let ip = match parse_headers(packet) {
-            Err(error) => {
-                // Nothing in a malformed packet is trusted: no MPTCP, no lists, no rewrite.
-                view.error = error as u8;
-                return Prediction {
-                    view,
-                    ip: None,
-                    mptcp_since: None,
-                    action: None,
-                    new_flow: false,
-                };
-            }
-            Ok(Headers::NonIp) => {
-                return Prediction {
-                    view,
-                    ip: None,
-                    mptcp_since: None,
-                    action: None,
-                    new_flow: false,
-                };
-            }
             Ok(Headers::Ip(ip)) => ip,
+            not_classified => {
+                // Nothing in a malformed packet is trusted: no MPTCP, no lists, no rewrite.
+                if let Err(error) = not_classified {
+                    view.error = error as u8;
+                }
+                return Prediction {
+                    view,
+                    ip: None,
+                    mptcp_since: None,
+                    action: None,
+                    new_flow: false,
+                };
+            }
         };
         view.fragment = ip.fragment;
         view.lists = self.lists_of(ip.src) | self.lists_of(ip.dst);
