@@ -1,6 +1,6 @@
 //! The maps the kernel program uses. The user side pins them and reads them by these names.
 
-use crate::act::Outcome;
+use crate::{act::Outcome, classify::clock::CoarseClock};
 use aya_ebpf::{
     macros::map,
     maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
@@ -74,3 +74,8 @@ pub static OPTION_SCRATCH: PerCpuArray<[u8; 64]> = PerCpuArray::with_max_entries
 /// Scratch space for the pipeline's `Outcome`, per CPU, for the same reason.
 #[map]
 pub static OUTCOME_SCRATCH: PerCpuArray<Outcome> = PerCpuArray::with_max_entries(1, 0);
+
+/// The coarse clock as last read on this CPU, with the jiffies it was read at
+/// (`classify::clock`). A cache with nothing worth keeping: not pinned.
+#[map]
+pub static CLOCK: PerCpuArray<CoarseClock> = PerCpuArray::with_max_entries(1, 0);

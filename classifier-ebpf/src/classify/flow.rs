@@ -8,14 +8,14 @@
 //! queue, so one CPU writes an entry at a time. A rare race costs one increment of a
 //! statistic, never a classification.
 
-use aya_ebpf::{bindings::BPF_NOEXIST, helpers::generated::bpf_ktime_get_coarse_ns};
+use aya_ebpf::bindings::BPF_NOEXIST;
 use classifier_common::{
     Config, Counter, FlowEntry, FlowKey,
     flow::{ACTION_NONE, FLOW_INITIATOR_IS_B, FLOW_MPTCP, NO_RULE},
     mptcp::MPTCP_VERSION_NONE,
 };
 
-use super::{Decision, policy, prefix};
+use super::{Decision, clock, policy, prefix};
 use crate::{
     act::NO_COUNTER,
     maps::FLOWS,
@@ -71,7 +71,7 @@ pub extern "C" fn classifier_track(
 fn track_flow(key: &mut FlowKey, seen: &MptcpSeen, config: &Config, length: u64) -> Decision {
     let initiator_is_b = canonicalize(key);
     let key = &*key;
-    let now = unsafe { bpf_ktime_get_coarse_ns() };
+    let now = clock::coarse_ns();
 
     if let Some(entry) = FLOWS.get_ptr_mut(key) {
         let entry = unsafe { &mut *entry };

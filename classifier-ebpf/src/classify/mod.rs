@@ -1,5 +1,6 @@
 //! The per-packet pipeline: parse, remember the flow, match prefixes, decide, act, record.
 
+pub mod clock;
 mod flow;
 mod policy;
 mod prefix;

@@ -34,7 +34,8 @@ pub mod names {
     pub const MAP_OPTION_SCRATCH: &str = "OPTION_SCRATCH";
     pub const MAP_OUTCOME_SCRATCH: &str = "OUTCOME_SCRATCH";
 
-    /// Every map, in the order they are pinned.
+    /// Every map but `CLOCK` (a per-CPU cache of the clock: nothing to keep across loads),
+    /// in the order they are pinned.
     pub const ALL_MAPS: [&str; 14] = [
         MAP_CONFIG,
         MAP_COUNTERS,
