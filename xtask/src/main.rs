@@ -6,6 +6,7 @@ mod demo;
 mod fuzz;
 mod run;
 mod setup;
+mod soak;
 mod test;
 
 use clap::{Parser, Subcommand};
@@ -37,6 +38,14 @@ enum Task {
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
     },
+    /// The soak (root): the lab under mixed load (MPTCP, Apple and normal downloads, DNS
+    /// answers, malformed frames) with `classifier run` on the router; samples its memory,
+    /// the counters and the kernel log. Not part of CI.
+    Soak {
+        /// How long the load runs, in minutes.
+        #[arg(long, default_value_t = 10)]
+        minutes: u64,
+    },
     /// Run setup, then `cargo fmt --check`, clippy (-D warnings) on the host crates and the eBPF
     /// crate, and every test. Needs root: the tests load programs into this kernel.
     Test {
@@ -62,6 +71,7 @@ fn main() -> anyhow::Result<()> {
         Task::Setup => setup::setup(),
         Task::Demo => demo::demo(),
         Task::Bench { only } => bench::bench(&only),
+        Task::Soak { minutes } => soak::soak(minutes),
         Task::Test { cargo_test_args } => test::test(&cargo_test_args),
         Task::Fuzz { packets, seed } => fuzz::fuzz(packets, seed),
     }

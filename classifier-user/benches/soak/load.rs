@@ -1,0 +1,209 @@
+//! The soak's mixed load, each kind on its own thread until the deadline: MPTCP transfers,
+//! Apple and normal downloads, DNS answers to learn from, and a flood of malformed frames.
+
+use std::{
+    net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket},
+    sync::atomic::{AtomicU64, Ordering},
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result};
+use classifier::lab::{CLIENT_V4, Lab, SERVER_APPLE_V4, SERVER_OTHER_V4, traffic};
+use simple_dns::{CLASS, Name, Packet, ResourceRecord, rdata};
+
+use crate::packet::{ETH_LEN, Segment};
+
+/// What each kind of load did.
+#[derive(Default)]
+pub struct Done {
+    pub mptcp_transfers: AtomicU64,
+    pub apple_downloads: AtomicU64,
+    pub normal_downloads: AtomicU64,
+    pub dns_answers: AtomicU64,
+    pub malformed_frames: AtomicU64,
+    pub errors: AtomicU64,
+}
+
+fn client() -> IpAddr {
+    CLIENT_V4.parse().expect("an address")
+}
+
+/// Repeats `work` until `deadline`, counting successes in `done` and failures in `errors`.
+fn repeat(
+    deadline: Instant,
+    done: &AtomicU64,
+    errors: &AtomicU64,
+    mut work: impl FnMut(u64) -> Result<()>,
+) {
+    let mut n = 0;
+    while Instant::now() < deadline {
+        match work(n) {
+            Ok(()) => done.fetch_add(1, Ordering::Relaxed),
+            Err(error) => {
+                eprintln!("  soak load: {error:#}");
+                errors.fetch_add(1, Ordering::Relaxed)
+            }
+        };
+        n += 1;
+    }
+}
+
+pub fn mptcp(lab: &Lab, deadline: Instant, done: &Done) {
+    repeat(deadline, &done.mptcp_transfers, &done.errors, |n| {
+        let server = SocketAddr::new(SERVER_OTHER_V4.parse()?, 7000 + (n % 500) as u16);
+        traffic::transfer(
+            &lab.client,
+            client(),
+            &lab.server,
+            server,
+            4 << 20,
+            true,
+            Duration::ZERO,
+        )?;
+        Ok(())
+    });
+}
+
+pub fn downloads(
+    lab: &Lab,
+    deadline: Instant,
+    server: &str,
+    port: u16,
+    count: &AtomicU64,
+    done: &Done,
+) {
+    repeat(deadline, count, &done.errors, |n| {
+        let server = SocketAddr::new(server.parse()?, port + (n % 500) as u16);
+        traffic::download(
+            &lab.client,
+            client(),
+            &lab.server,
+            server,
+            Duration::from_secs(2),
+        )?;
+        Ok(())
+    });
+}
+
+/// DNS answers from the server (source port 53) naming an Apple CDN host, each with a new
+/// address in 100.64.0.0/10 and the minimum TTL: `classifier run` learns and expires them
+/// all the time, so that its bookkeeping would grow if it leaked.
+pub fn dns(lab: &Lab, deadline: Instant, done: &Done) {
+    let socket = match lab.server.enter(|| UdpSocket::bind((SERVER_OTHER_V4, 53))) {
+        Ok(Ok(socket)) => socket,
+        _ => {
+            done.errors.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+    };
+    repeat(deadline, &done.dns_answers, &done.errors, |n| {
+        let address = Ipv4Addr::from(0x6440_0000 | (n as u32 & 0x003f_ffff));
+        let mut reply = Packet::new_reply(n as u16);
+        reply.answers.push(ResourceRecord::new(
+            Name::new_unchecked("swcdn.apple.com"),
+            CLASS::IN,
+            60,
+            rdata::RData::A(rdata::A::from(address)),
+        ));
+        socket.send_to(&reply.build_bytes_vec()?, (CLIENT_V4, 5353))?;
+        thread::sleep(Duration::from_millis(20));
+        Ok(())
+    });
+}
+
+/// Frames the parser must count as malformed and pass: cut headers, bad lengths, options
+/// that lie, garbage after an Ethernet header.
+fn malformed_frames(router_mac: [u8; 6]) -> Vec<Vec<u8>> {
+    let base = Segment::tcp(CLIENT_V4, SERVER_APPLE_V4, 40_000, 443)
+        .options(&[30, 20, 0x20, 1, 2])
+        .build();
+    let mut frames = vec![
+        base[..ETH_LEN + 10].to_vec(),
+        base[..ETH_LEN + 20 + 8].to_vec(),
+    ];
+    let mut bad_ihl = base.clone();
+    bad_ihl[ETH_LEN] = 0x4f;
+    frames.push(bad_ihl);
+    let mut bad_option = base.clone();
+    bad_option[ETH_LEN + 20 + 20 + 1] = 0;
+    frames.push(bad_option);
+    let mut garbage = base[..ETH_LEN].to_vec();
+    garbage.extend((0..60u8).map(|b| b.wrapping_mul(37)));
+    frames.push(garbage);
+    for frame in &mut frames {
+        frame[..6].copy_from_slice(&router_mac);
+    }
+    frames
+}
+
+fn parse_mac(text: &str) -> Result<[u8; 6]> {
+    let bytes: Vec<u8> = text
+        .split(':')
+        .map(|b| u8::from_str_radix(b, 16))
+        .collect::<Result<_, _>>()?;
+    bytes.try_into().ok().context("a MAC address of 6 bytes")
+}
+
+/// Malformed frames sent raw (AF_PACKET) from the client's c0 to the router, about
+/// 10,000 a second.
+pub fn malformed(lab: &Lab, deadline: Instant, done: &Done) {
+    let result = (|| -> Result<()> {
+        let frames = malformed_frames(parse_mac(&lab.router.mac("r0")?)?);
+        let ifindex = lab
+            .client
+            .enter(|| unsafe { libc::if_nametoindex(c"c0".as_ptr()) })?;
+        let fd = lab
+            .client
+            .enter(|| unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) })?;
+        anyhow::ensure!(
+            fd >= 0,
+            "an AF_PACKET socket: {}",
+            std::io::Error::last_os_error()
+        );
+        let mut address: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        address.sll_family = libc::AF_PACKET as u16;
+        address.sll_ifindex = ifindex as i32;
+        address.sll_halen = 6;
+        let batches = AtomicU64::new(0);
+        repeat(deadline, &batches, &done.errors, |n| {
+            for frame in &frames {
+                // SAFETY: a valid socket, frame and address of the right size.
+                let sent = unsafe {
+                    libc::sendto(
+                        fd,
+                        frame.as_ptr().cast(),
+                        frame.len(),
+                        0,
+                        (&raw const address).cast(),
+                        size_of::<libc::sockaddr_ll>() as u32,
+                    )
+                };
+                if sent < 0 {
+                    let error = std::io::Error::last_os_error();
+                    // The device queue is full: back off, as a flood source would not.
+                    anyhow::ensure!(
+                        error.raw_os_error() == Some(libc::ENOBUFS),
+                        "sending: {error}"
+                    );
+                    thread::sleep(Duration::from_millis(1));
+                }
+            }
+            if n % 20 == 0 {
+                thread::sleep(Duration::from_millis(10));
+            }
+            Ok(())
+        });
+        // SAFETY: our own socket.
+        unsafe { libc::close(fd) };
+        done.malformed_frames.store(
+            batches.load(Ordering::Relaxed) * frames.len() as u64,
+            Ordering::Relaxed,
+        );
+        Ok(())
+    })();
+    if let Err(error) = result {
+        eprintln!("  soak load: malformed frames: {error:#}");
+        done.errors.fetch_add(1, Ordering::Relaxed);
+    }
+}
