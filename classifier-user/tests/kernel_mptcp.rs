@@ -183,3 +183,52 @@ fn option_30_outside_the_options_does_not_count() {
         ]);
     }
 }
+
+/// The usual segment's options (NOP, NOP, timestamps: 12 bytes) skip the walk; whatever the
+/// timestamps' bytes hold, nothing is MPTCP, while a DSS right after them still counts.
+#[test]
+fn the_timestamps_shortcut_concludes_what_the_walk_would() {
+    let kernel = Kernel::load();
+    let timestamps = |value: u8| {
+        [
+            NOP,
+            NOP,
+            8,
+            10,
+            mptcp::KIND,
+            20,
+            0x20,
+            value,
+            mptcp::KIND,
+            4,
+            0,
+            0,
+        ]
+    };
+    for (port, value) in [(42000, 0), (42001, 0x1e), (42002, 0xff)] {
+        let packet = Segment::tcp("192.0.2.10", "198.51.100.10", port, 443)
+            .options(&timestamps(value))
+            .build();
+        let run = kernel.run(&packet);
+        assert_eq!(
+            run.report.mptcp_subtypes, 0,
+            "timestamps holding {value:#x}"
+        );
+        run.assert_untouched().assert_moved(&[
+            "packets",
+            "class_normal",
+            "ipv4",
+            "tcp",
+            "flow_created",
+        ]);
+    }
+    let then_dss = Segment::tcp("192.0.2.10", "198.51.100.10", 42003, 443)
+        .options(&[&timestamps(0)[..], &mptcp::dss(false), &[NOP, NOP]].concat())
+        .build();
+    let run = kernel.run(&then_dss);
+    assert_eq!(
+        run.report.mptcp_subtypes,
+        1 << 2,
+        "DSS after the timestamps"
+    );
+}

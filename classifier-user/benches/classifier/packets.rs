@@ -46,6 +46,13 @@ pub fn ipv4_tcp_no_match() -> Vec<u8> {
     tcp(CLIENT_V4, OTHER_V4).build()
 }
 
+/// NOP, NOP, timestamps: what a Linux, macOS or iOS data segment carries.
+pub fn ipv4_tcp_timestamps() -> Vec<u8> {
+    tcp(CLIENT_V4, OTHER_V4)
+        .options(&[mptcp::NOP, mptcp::NOP, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2])
+        .build()
+}
+
 pub fn ipv4_tcp_mptcp_dss() -> Vec<u8> {
     tcp(CLIENT_V4, OTHER_V4)
         .options(&forty_bytes_ending_in_dss())
