@@ -24,7 +24,7 @@ use crate::{
     table::{Section, Table, Target, median},
 };
 
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 const SECONDS: u32 = 4;
 /// The fixed offered load for CPU per packet: 1,400-byte UDP datagrams at 400 Mbit/s
 /// (about 35,700 packets/s).

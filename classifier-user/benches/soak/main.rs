@@ -179,7 +179,8 @@ fn main() -> Result<()> {
     let max = *rss.iter().max().expect("samples");
     println!("\nsoak result after {} s", started.elapsed().as_secs());
     println!(
-        "  load: {} MPTCP transfers of 4 MiB, {} Apple and {} normal downloads of 2 s, {} DNS answers, {} malformed frames offered, {} load errors",
+        "  load: {} MPTCP transfers of 4 MiB, {} Apple and {} normal downloads of 2 s, {} DNS \
+         answers, {} malformed frames offered, {} load errors",
         done.mptcp_transfers.load(Ordering::Relaxed),
         done.apple_downloads.load(Ordering::Relaxed),
         done.normal_downloads.load(Ordering::Relaxed),
@@ -192,7 +193,8 @@ fn main() -> Result<()> {
         end.total, end.mptcp, end.listed, end.malformed
     );
     println!(
-        "  classes add up to the total at the end: {} ({} vs {}); largest gap while counting: {worst_gap}",
+        "  classes add up to the total at the end: {} ({} vs {}); largest gap while \
+         counting: {worst_gap}",
         end.classes == end.total,
         end.classes,
         end.total
