@@ -4,21 +4,19 @@ use std::{
     fs::File,
     io::BufWriter,
     net::{IpAddr, Ipv4Addr},
-    process::Command,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::Result;
 use pcap_file::pcap::{PcapPacket, PcapWriter};
 
 use crate::{
-    mptcp,
+    cli, mptcp,
     packet::Segment,
     packets,
     table::{Section, Table, Target, count},
 };
 
-const BINARY: &str = env!("CARGO_BIN_EXE_classifier");
 const PACKETS: usize = 1_000_000;
 const FLOWS: u32 = 5_000;
 
@@ -76,19 +74,7 @@ pub fn run() -> Result<Section> {
     let path = std::env::temp_dir().join(format!("classifier-bench-{}.pcap", std::process::id()));
     let result = (|| -> Result<(u64, Duration)> {
         let bytes = write_capture(&path)?;
-        let started = Instant::now();
-        let output = Command::new(BINARY)
-            .args(["--config", "/dev/null", "analyze"])
-            .arg(&path)
-            .output()
-            .context("running classifier analyze")?;
-        let elapsed = started.elapsed();
-        if !output.status.success() {
-            bail!(
-                "classifier analyze failed: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
+        let elapsed = cli::timed(None, &["analyze".as_ref(), path.as_os_str()])?;
         Ok((bytes, elapsed))
     })();
     let _ = std::fs::remove_file(&path);

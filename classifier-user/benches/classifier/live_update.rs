@@ -4,13 +4,12 @@
 use std::{
     net::UdpSocket,
     path::Path,
-    process::Command,
     sync::atomic::{AtomicBool, Ordering},
     thread,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::Result;
 use classifier::{
     PinDir,
     config_file::ConfigFile,
@@ -23,11 +22,10 @@ use classifier::{
 use ipnet::IpNet;
 
 use crate::{
-    prefix_lists,
+    cli, prefix_lists,
     table::{Section, Table, Target, count, median},
 };
 
-const BINARY: &str = env!("CARGO_BIN_EXE_classifier");
 const PREFIXES: usize = 100_000;
 const REPLACES: usize = 4;
 const PORT: u16 = 6000;
@@ -64,23 +62,6 @@ fn write_list(path: &Path, prefixes: &[IpNet]) -> Result<()> {
     let text: String = prefixes.iter().map(|p| format!("{p}\n")).collect();
     std::fs::write(path, text)?;
     Ok(())
-}
-
-fn replace(pin_dir: &PinDir, file: &Path) -> Result<Duration> {
-    let started = Instant::now();
-    let output = Command::new(BINARY)
-        .env("CLASSIFIER_PIN_DIR", pin_dir.path())
-        .args(["--config", "/dev/null", "prefixes", "replace"])
-        .arg(file)
-        .output()
-        .context("running classifier")?;
-    if !output.status.success() {
-        bail!(
-            "classifier prefixes replace failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    Ok(started.elapsed())
 }
 
 /// Sends to both servers, alternating, one datagram every `pause`, until `stop`; returns how
@@ -191,7 +172,7 @@ fn measure(lab: &Lab, pin_dir: &PinDir) -> Result<(Vec<Duration>, u64, Vec<u64>)
         write_list(file, list)?;
     }
     let result = (|| {
-        replace(pin_dir, &files[0])?;
+        cli::replace(pin_dir.path(), &files[0])?;
         let counters = Counters::load(&lab.server, SERVER_RULES)?;
         let stop = AtomicBool::new(false);
         let (times, sent) = thread::scope(|scope| -> Result<_> {
@@ -199,7 +180,7 @@ fn measure(lab: &Lab, pin_dir: &PinDir) -> Result<(Vec<Duration>, u64, Vec<u64>)
             thread::sleep(Duration::from_millis(300));
             let mut times = Vec::new();
             for n in 0..REPLACES {
-                let time = replace(pin_dir, &files[(n + 1) % 2]);
+                let time = cli::replace(pin_dir.path(), &files[(n + 1) % 2]);
                 match time {
                     Ok(time) => times.push(time),
                     Err(error) => {

@@ -3,6 +3,7 @@
 //! date. Needs root (it loads programs and builds namespaces) and the lab's tools.
 
 mod analyze;
+mod cli;
 mod forwarding;
 mod live_update;
 mod machine;

@@ -1,13 +1,9 @@
 //! Prefix scale: load time through the CLI, kernel memory, and per-packet cost (LPM path and
 //! flow cache) at 1 k to 1 M IPv4 prefixes and 100 k IPv6.
 
-use std::{
-    path::PathBuf,
-    process::Command,
-    time::{Duration, Instant},
-};
+use std::{process::Command, time::Duration};
 
-use anyhow::{Context as _, Result, bail, ensure};
+use anyhow::{Context as _, Result, ensure};
 use classifier::{
     Baseline, Classifier, PinDir,
     config_file::ConfigFile,
@@ -15,12 +11,10 @@ use classifier::{
 };
 
 use crate::{
-    packets, per_packet, prefix_lists,
+    cli, packets, per_packet, prefix_lists,
     table::{Section, Table, Target, count, ns},
     timing::{Cost, Programs},
 };
-
-const BINARY: &str = env!("CARGO_BIN_EXE_classifier");
 
 /// A classifier whose maps are pinned in a private directory, as `attach` makes them, but
 /// attached nowhere; the directory is removed on drop.
@@ -45,25 +39,6 @@ impl Pinned {
             },
             pin_dir,
         })
-    }
-
-    /// `classifier prefixes replace FILE`, the command an operator runs: its wall time.
-    fn replace(&self, file: &PathBuf) -> Result<Duration> {
-        let started = Instant::now();
-        let output = Command::new(BINARY)
-            .env("CLASSIFIER_PIN_DIR", self.pin_dir.path())
-            .args(["--config", "/dev/null", "prefixes", "replace"])
-            .arg(file)
-            .output()
-            .context("running classifier")?;
-        let elapsed = started.elapsed();
-        if !output.status.success() {
-            bail!(
-                "classifier prefixes replace failed: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        Ok(elapsed)
     }
 
     /// The kernel memory of the prefix tries, as the kernel accounts it (`bytes_memlock`).
@@ -118,7 +93,7 @@ fn measure(scale: &Scale) -> Result<Measured> {
         scale.name
     ));
     prefix_lists::write(&file, &scale.prefixes)?;
-    let load = pinned.replace(&file);
+    let load = cli::replace(pinned.pin_dir.path(), &file);
     let _ = std::fs::remove_file(&file);
     let load = load?;
     let memory = pinned.trie_bytes()?;

@@ -54,19 +54,11 @@ impl Classifier {
     }
 
     pub fn xdp(&self) -> Result<&Xdp, Error> {
-        self.ebpf
-            .program(PROGRAM_CLASSIFY)
-            .ok_or(Error::MissingProgram(PROGRAM_CLASSIFY))?
-            .try_into()
-            .map_err(Error::program(PROGRAM_CLASSIFY))
+        xdp(&self.ebpf, PROGRAM_CLASSIFY)
     }
 
     pub fn xdp_mut(&mut self) -> Result<&mut Xdp, Error> {
-        self.ebpf
-            .program_mut(PROGRAM_CLASSIFY)
-            .ok_or(Error::MissingProgram(PROGRAM_CLASSIFY))?
-            .try_into()
-            .map_err(Error::program(PROGRAM_CLASSIFY))
+        xdp_mut(&mut self.ebpf, PROGRAM_CLASSIFY)
     }
 
     /// Runs the program once over `packet` with BPF_PROG_TEST_RUN.
@@ -104,36 +96,43 @@ pub struct Baseline {
 
 impl Baseline {
     pub fn load() -> Result<Self, Error> {
-        let mut ebpf = EbpfLoader::new().load(EBPF_OBJECT)?;
-        let program: &mut Xdp = ebpf
-            .program_mut(PROGRAM_BASELINE)
-            .ok_or(Error::MissingProgram(PROGRAM_BASELINE))?
-            .try_into()
+        let mut baseline = Self {
+            ebpf: EbpfLoader::new().load(EBPF_OBJECT)?,
+        };
+        baseline
+            .xdp_mut()?
+            .load()
             .map_err(Error::program(PROGRAM_BASELINE))?;
-        program.load().map_err(Error::program(PROGRAM_BASELINE))?;
-        Ok(Self { ebpf })
+        Ok(baseline)
     }
 
     pub fn xdp(&self) -> Result<&Xdp, Error> {
-        self.ebpf
-            .program(PROGRAM_BASELINE)
-            .ok_or(Error::MissingProgram(PROGRAM_BASELINE))?
-            .try_into()
-            .map_err(Error::program(PROGRAM_BASELINE))
+        xdp(&self.ebpf, PROGRAM_BASELINE)
     }
 
     pub fn xdp_mut(&mut self) -> Result<&mut Xdp, Error> {
-        self.ebpf
-            .program_mut(PROGRAM_BASELINE)
-            .ok_or(Error::MissingProgram(PROGRAM_BASELINE))?
-            .try_into()
-            .map_err(Error::program(PROGRAM_BASELINE))
+        xdp_mut(&mut self.ebpf, PROGRAM_BASELINE)
     }
 
     /// As `Classifier::time_run`.
     pub fn time_run(&self, packet: &[u8], repeat: u32) -> Result<std::time::Duration, Error> {
         time_run(self.xdp()?, PROGRAM_BASELINE, packet, repeat)
     }
+}
+
+/// The XDP program `name` of the object.
+fn xdp<'a>(ebpf: &'a Ebpf, name: &'static str) -> Result<&'a Xdp, Error> {
+    ebpf.program(name)
+        .ok_or(Error::MissingProgram(name))?
+        .try_into()
+        .map_err(Error::program(name))
+}
+
+fn xdp_mut<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut Xdp, Error> {
+    ebpf.program_mut(name)
+        .ok_or(Error::MissingProgram(name))?
+        .try_into()
+        .map_err(Error::program(name))
 }
 
 /// BPF_PROG_TEST_RUN of `program`, `repeat` times over `packet`: the kernel's mean per run.
