@@ -32,7 +32,7 @@ const SECONDS: u32 = 4;
 const UDP_SECONDS: u32 = 8;
 /// The fixed offered load for CPU per packet: 1,400-byte UDP datagrams at 400 Mbit/s
 /// (about 35,700 packets/s).
-const UDP_RATE: &str = "400M";
+const UDP_MBITS: u32 = 400;
 const UDP_LENGTH: &str = "1400";
 /// CPUs: the sending side on one, the receiving side on the other (see the method).
 const SENDER_CPU: &str = "1";
@@ -247,7 +247,13 @@ fn sample(lab: &Lab) -> Result<Sample> {
     let udp = iperf(
         lab,
         UDP_SECONDS,
-        &["--udp", "--bitrate", UDP_RATE, "--length", UDP_LENGTH],
+        &[
+            "--udp",
+            "--bitrate",
+            &format!("{UDP_MBITS}M"),
+            "--length",
+            UDP_LENGTH,
+        ],
     )?;
     let cpu_ns = (children_ns() - task_before) + (ksoftirqd_ns()? - softirq_before);
     let sum = &udp["end"]["sum"];
@@ -277,7 +283,7 @@ pub fn run() -> Result<Section> {
              traffic goes from the client to the Apple server (17.253.0.10), so every packet \
              is classified and rewritten to LE by both.\n\n\
              *Throughput*: one iperf3 TCP stream, {SECONDS} s. *CPU per packet*: iperf3 UDP at a \
-             fixed offered load ({UDP_RATE}bit/s of {UDP_LENGTH}-byte datagrams), {UDP_SECONDS} s; \
+             fixed offered load ({UDP_MBITS} Mbit/s of {UDP_LENGTH}-byte datagrams), {UDP_SECONDS} s; \
              the CPU time of the sending process (getrusage of the waited-for iperf3 client) \
              plus that of the ksoftirqd threads, over the run, divided by the datagrams \
              received. This kernel accounts CPU time by ticks without IRQ time accounting, so \

@@ -106,7 +106,7 @@ fn report(machine: &str, sections: &[Section], seconds: u64) -> String {
          absolute times on a shared machine move from run to run, comparisons made side by \
          side much less.\n\n",
     );
-    let _ = writeln!(text, "{machine}\nThe run took {seconds} s.\n");
+    let _ = writeln!(text, "{machine}\n\nThe run took {seconds} s.\n");
     text.push_str("## Targets\n\n| target | goal | measured | |\n|---|---|---:|---|\n");
     for target in sections.iter().flat_map(|s| &s.targets) {
         let _ = writeln!(

@@ -10,7 +10,7 @@ use classifier::{
 
 use crate::{
     packets,
-    table::{Section, Table, Target, median, ns},
+    table::{Section, Table, Target, count, median, ns},
     timing::{Cost, Programs, REPEAT, ROUNDS},
 };
 
@@ -108,19 +108,22 @@ pub fn run() -> Result<Section> {
         format!(
             "Each case runs through BPF_PROG_TEST_RUN in this kernel, beside `baseline`, an XDP \
              program from the same object that only returns XDP_PASS, loaded in the same run. \
-             *Steady state*: the packet {REPEAT} times in the kernel's loop (`repeat`), {ROUNDS} \
+             *Steady state*: the packet {} times in the kernel's loop (`repeat`), {ROUNDS} \
              rounds interleaved with the baseline; the median round is reported (the kernel \
              reports whole nanoseconds per packet). After its first iteration the packet \
              belongs to an established flow. *Single shot*: repeat 1 per call, from a fresh copy \
-             of the packet each call, {ROUNDS} × {SHOTS} calls per program, median: for first \
+             of the packet each call, {ROUNDS} × {} calls per program, median: for first \
              packets (SYNs, each of a new flow: the LPM lookup and a flow-table insert; the \
-             first {SHOTS} into the empty table, then, from the third round, into the full \
+             first {} into the empty table, then, from the third round, into the full \
              one) and for the \
              worst case (a rewrite on every run; in the kernel's loop the second iteration \
              would find the DSCP already rewritten and skip the write). The kernel's clock reads \
              around a single run are in both programs' figures and cancel in the overhead. \
              The classifier is configured as `attach` leaves it: the shipped `apple` list, \
-             policy `list:apple=LE mptcp=keep`, report mode off."
+             policy `list:apple=LE mptcp=keep`, report mode off.",
+            count(u64::from(REPEAT)),
+            count(SHOTS as u64),
+            count(SHOTS as u64),
         ),
     );
     let programs = default_programs()?;
