@@ -2,6 +2,7 @@
 //! baseline XDP program, the classifier, or the equivalent nftables rules on its ingress.
 
 use std::{
+    os::unix::process::CommandExt as _,
     process::{Child, Command, Stdio},
     thread,
     time::Duration,
@@ -96,6 +97,13 @@ fn nft_rules() -> String {
     )
 }
 
+fn classifier_pin_dir() -> PinDir {
+    PinDir::new(format!(
+        "/sys/fs/bpf/classifier-bench-{}-forwarding",
+        std::process::id()
+    ))
+}
+
 /// What is on the router's ingress while it lives.
 enum Installed {
     Nothing,
@@ -119,10 +127,7 @@ fn install(lab: &Lab, setup: Setup) -> Result<Installed> {
             Installed::Baseline(baseline)
         }
         Setup::Classifier => {
-            let pin_dir = PinDir::new(format!(
-                "/sys/fs/bpf/classifier-bench-{}-forwarding",
-                std::process::id()
-            ));
+            let pin_dir = classifier_pin_dir();
             let config = ConfigFile {
                 policy: Some(vec!["list:apple=LE".to_owned(), "mptcp=LE".to_owned()]),
                 ..ConfigFile::default()
@@ -166,11 +171,21 @@ struct Server(Child);
 
 impl Server {
     fn start(ns: &Netns) -> Result<Self> {
-        let child = Command::new("ip")
+        let mut command = Command::new("ip");
+        command
             .args(["netns", "exec", ns.name(), "taskset", "-c", RECEIVER_CPU])
             .args(["iperf3", "--server", "--bind", APPLE_V4, "--port", "5201"])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::null());
+        // SAFETY: prctl is async-signal-safe. The server dies with this process, also when
+        // an interrupt ends it without running Drop.
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            })
+        };
+        let child = command
             .spawn()
             .context("starting iperf3 (installed by `cargo xtask setup`)")?;
         thread::sleep(Duration::from_millis(300));
@@ -267,6 +282,28 @@ fn sample(lab: &Lab) -> Result<Sample> {
     })
 }
 
+/// Every setup in turn, `ROUNDS` times: the samples of each setup, in `Setup::ALL` order.
+fn measure_setups(lab: &Lab) -> Result<Vec<Vec<Sample>>> {
+    let mut samples: Vec<Vec<Sample>> = Setup::ALL.iter().map(|_| Vec::new()).collect();
+    for round in 0..ROUNDS {
+        for (index, setup) in Setup::ALL.iter().enumerate() {
+            let installed = install(lab, *setup)?;
+            let measured = sample(lab);
+            remove(lab, installed)?;
+            let measured = measured?;
+            println!(
+                "  round {}: {:<30} {:.2} Gbit/s, {:.2} µs CPU per packet",
+                round + 1,
+                setup.name(),
+                measured.gbits,
+                measured.cpu_us
+            );
+            samples[index].push(measured);
+        }
+    }
+    Ok(samples)
+}
+
 pub fn run() -> Result<Section> {
     let mut section = Section::new(
         "Forwarding",
@@ -313,23 +350,10 @@ pub fn run() -> Result<Section> {
         ns.plain_frames(device)?;
     }
     let _server = Server::start(&lab.server)?;
-    let mut samples: Vec<Vec<Sample>> = Setup::ALL.iter().map(|_| Vec::new()).collect();
-    for round in 0..ROUNDS {
-        for (index, setup) in Setup::ALL.iter().enumerate() {
-            let installed = install(&lab, *setup)?;
-            let measured = sample(&lab);
-            remove(&lab, installed)?;
-            let measured = measured?;
-            println!(
-                "  round {}: {:<30} {:.2} Gbit/s, {:.2} µs CPU per packet",
-                round + 1,
-                setup.name(),
-                measured.gbits,
-                measured.cpu_us
-            );
-            samples[index].push(measured);
-        }
-    }
+    let measured = measure_setups(&lab);
+    // An attach that failed half way may have left its pinned state.
+    let _ = std::fs::remove_dir_all(classifier_pin_dir().path());
+    let samples = measured?;
     let mut table = Table::new(
         "forwarding through the router (medians)",
         &[

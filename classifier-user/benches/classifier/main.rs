@@ -62,6 +62,7 @@ fn main() -> Result<()> {
         nix_is_root(),
         "the benchmarks load BPF programs and build network namespaces: run them as root"
     );
+    classifier::lab::remove_all_on_interrupt(format!("classifier-bench-{}", std::process::id()));
     let started = Instant::now();
     let machine = machine::describe();
     println!("{machine}");

@@ -47,6 +47,7 @@ struct Args {
 struct Daemon {
     child: Child,
     pin_dir: String,
+    config: std::path::PathBuf,
 }
 
 impl Daemon {
@@ -65,7 +66,11 @@ impl Daemon {
             .stdout(Stdio::null())
             .spawn()
             .context("starting classifier run")?;
-        let daemon = Self { child, pin_dir };
+        let daemon = Self {
+            child,
+            pin_dir,
+            config,
+        };
         for _ in 0..100 {
             if daemon.stats().is_ok() {
                 return Ok(daemon);
@@ -95,6 +100,7 @@ impl Drop for Daemon {
             .args(["--config", "/dev/null", "detach", "--all", "--purge"])
             .output();
         let _ = std::fs::remove_dir_all(&self.pin_dir);
+        let _ = std::fs::remove_file(&self.config);
     }
 }
 
@@ -105,6 +111,7 @@ fn main() -> Result<()> {
         unsafe { libc::geteuid() } == 0,
         "the soak builds namespaces and loads BPF programs: run it as root"
     );
+    classifier::lab::remove_all_on_interrupt(format!("classifier-soak-{}", std::process::id()));
     let warnings_before = watch::kernel_warnings()?.len();
     let lab = Lab::new()?;
     let daemon = Daemon::start(&lab)?;

@@ -45,6 +45,31 @@ pub fn remove_all() {
     }
 }
 
+/// On Ctrl-C, removes the namespaces this process made, then the pinned state and the
+/// temporary files whose names start with `prefix`, and exits 130: for the benchmarks and the
+/// soak, which build labs and pin state of their own.
+pub fn remove_all_on_interrupt(prefix: String) {
+    let handler = ctrlc::set_handler(move || {
+        eprintln!("\ninterrupted: removing the lab and {prefix}*");
+        remove_all();
+        for dir in [
+            std::path::PathBuf::from("/sys/fs/bpf"),
+            std::env::temp_dir(),
+        ] {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                    let path = entry.path();
+                    let _ = std::fs::remove_dir_all(&path).or_else(|_| std::fs::remove_file(&path));
+                }
+            }
+        }
+        std::process::exit(130);
+    });
+    if let Err(error) = handler {
+        eprintln!("warning: no Ctrl-C handler ({error}); an interrupted run may leave namespaces");
+    }
+}
+
 /// Runs a command to completion; a non-zero exit is an error carrying its stderr.
 pub fn run(program: &str, args: &[&str]) -> Result<Output, Error> {
     let output = Command::new(program)
