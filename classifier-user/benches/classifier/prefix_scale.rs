@@ -8,6 +8,7 @@ use classifier::{
     Baseline, Classifier, PinDir,
     config_file::ConfigFile,
     control::state::{InitialState, ensure as ensure_state},
+    load::names::{MAP_PREFIXES_V4, MAP_PREFIXES_V6},
 };
 
 use crate::{
@@ -44,7 +45,7 @@ impl Pinned {
     /// The kernel memory of the prefix tries, as the kernel accounts it (`bytes_memlock`).
     fn trie_bytes(&self) -> Result<u64> {
         let mut total = 0;
-        for map in ["PREFIXES_V4", "PREFIXES_V6"] {
+        for map in [MAP_PREFIXES_V4, MAP_PREFIXES_V6] {
             let path = self.pin_dir.map(map);
             let output = Command::new("bpftool")
                 .args(["-j", "map", "show", "pinned"])
