@@ -227,11 +227,16 @@ fn bad_tcp_option_lengths() {
             "mptcp_option_too_short",
         ),
     ];
+    // Each alone, and after NOP, NOP, timestamps, where the walk starts past those 12 bytes.
+    let timestamps: &[u8] = &[1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2];
     for (port, (name, options, error)) in (46500..).zip(cases) {
-        let packet = Segment::tcp("192.0.2.10", "198.51.100.10", port, 443)
-            .options(options)
-            .build();
-        assert_malformed(&kernel, name, &packet, error, &["ipv4", "tcp"]);
+        for (prefix, first) in [("", &[][..]), ("after timestamps: ", timestamps)] {
+            let packet = Segment::tcp("192.0.2.10", "198.51.100.10", port, 443)
+                .options(&[first, options].concat())
+                .build();
+            let name = format!("{prefix}{name}");
+            assert_malformed(&kernel, &name, &packet, error, &["ipv4", "tcp"]);
+        }
     }
 }
 

@@ -35,23 +35,27 @@ pub fn parse_tcp(cursor: &mut Cursor) -> Result<Transport, ParseError> {
     let options = cursor.pos;
     let options_len = header_len - TCP_MIN_HEADER;
     cursor.skip(options_len, ParseError::TcpHeaderPastPacket)?;
-    let mptcp = if options_len == 0 {
-        MptcpSeen::NONE
-    } else if options_len == 12 && starts_with(options, cursor.end, TIMESTAMPS_ONLY) {
-        // The timestamps option then ends exactly at the end of the options: the walk would
-        // find no MPTCP and nothing wrong. Skipping the copy and the walk saves the usual
-        // segment most of what its options cost (`cargo xtask bench`).
+    // NOP, NOP, timestamps first (the usual segment, and most MPTCP ones before their DSS):
+    // a well-formed option that ends at byte 12, so the walk can start after it and conclude
+    // the same, 12 positions and 3 copied words sooner (`cargo xtask bench`).
+    let skip = if options_len >= 12 && starts_with(options, cursor.end, TIMESTAMPS_ONLY) {
+        12
+    } else {
+        0
+    };
+    let rest = options_len - skip;
+    let mptcp = if rest == 0 {
         MptcpSeen::NONE
     } else {
         // The copy lives in a per-CPU scratch map rather than on the 512-byte stack.
         let copy = OPTION_SCRATCH
             .get_ptr_mut(0)
             .ok_or(ParseError::TcpOptionPastHeader)?;
-        // Not cleared: the walk reads no byte at or past `options_len`, and those before it
-        // are all written by the copy.
+        // Not cleared: the walk reads no byte at or past `rest`, and those before it are all
+        // written by the copy.
         let copy: &mut OptionBytes = unsafe { &mut *copy };
-        copy_tcp_options(options, options_len, cursor.end, copy)?;
-        walk_tcp_options(copy, options_len)?
+        copy_tcp_options(options + skip, rest, cursor.end, copy)?;
+        walk_tcp_options(copy, rest)?
     };
     Ok(Transport {
         src_port: unsafe { (*tcp).source },
