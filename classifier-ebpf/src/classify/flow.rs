@@ -4,9 +4,9 @@
 //! lists and action were computed under, and only a newer generation (or the flow turning out
 //! to be MPTCP) makes a packet compute them again.
 //!
-//! Entries are updated without atomics: XDP runs per RX queue and RSS keeps a flow on one
-//! queue, so one CPU writes an entry at a time. A rare race costs one increment of a
-//! statistic, never a classification.
+//! Entries are updated without atomics: XDP runs per RX queue and RSS keeps each direction
+//! of a flow on one queue, so at most two CPUs write an entry, one a direction. A rare race
+//! costs one increment of a statistic, never a classification.
 
 use aya_ebpf::bindings::BPF_NOEXIST;
 use classifier_common::{
