@@ -72,8 +72,8 @@ key, the LRU hash lookup, updating the entry), 20 ns for what every packet pays 
 context, the Ethernet and IPv4 headers, the per-CPU counters) and 17 ns for the TCP header, \
 the options walk and building the flow key. 40 bytes of options add about 37 ns: the walk \
 looks at each of the 40 byte positions at a constant index, which is what keeps the \
-verifier's work bounded (over a variable offset, it would explore every combination of \
-option lengths). A first packet costs far more than an established one because inserting \
+verifier's work bounded (an option-by-option walk over a variable offset, tried again in \
+this round, made the verifier give up: E2BIG). A first packet costs far more than an established one because inserting \
 into a full LRU hash makes the kernel take a node from its LRU lists and evict one under a \
 lock.
 
