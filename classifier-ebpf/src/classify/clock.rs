@@ -27,7 +27,9 @@ pub fn coarse_ns() -> u64 {
         return unsafe { bpf_ktime_get_coarse_ns() };
     };
     let cached = unsafe { &mut *cached };
-    if cached.jiffies != jiffies || cached.ns == 0 {
+    // A fresh entry holds jiffies 0, which the kernel's jiffies never are (they start
+    // 5 minutes before wrapping 32 bits), so the first packet reads the clock too.
+    if cached.jiffies != jiffies {
         cached.ns = unsafe { bpf_ktime_get_coarse_ns() };
         cached.jiffies = jiffies;
     }
