@@ -63,6 +63,10 @@ fn main() -> Result<()> {
         "the benchmarks load BPF programs and build network namespaces: run them as root"
     );
     classifier::lab::remove_all_on_interrupt(format!("classifier-bench-{}", std::process::id()));
+    classifier::lab::unless_interrupted(run(&args))
+}
+
+fn run(args: &Args) -> Result<()> {
     let started = Instant::now();
     let machine = machine::describe();
     println!("{machine}");

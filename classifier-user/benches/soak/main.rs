@@ -112,6 +112,10 @@ fn main() -> Result<()> {
         "the soak builds namespaces and loads BPF programs: run it as root"
     );
     classifier::lab::remove_all_on_interrupt(format!("classifier-soak-{}", std::process::id()));
+    classifier::lab::unless_interrupted(soak(&args))
+}
+
+fn soak(args: &Args) -> Result<()> {
     let warnings_before = watch::kernel_warnings()?.len();
     let lab = Lab::new()?;
     let daemon = Daemon::start(&lab)?;

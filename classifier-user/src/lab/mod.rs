@@ -17,10 +17,12 @@ use std::{
 use crate::Error;
 
 pub mod demo;
+mod interrupt;
 pub mod nft;
 mod topology;
 pub mod traffic;
 
+pub use interrupt::{remove_all_on_interrupt, unless_interrupted};
 pub use topology::{
     CLIENT_V4, CLIENT_V4_SECOND, CLIENT_V6, Lab, ROUTER_TO_CLIENT, ROUTER_TO_CLIENT_SECOND,
     ROUTER_TO_SERVER, SERVER_APPLE_V4, SERVER_APPLE_V6, SERVER_OTHER_V4, SERVER_OTHER_V6,
@@ -42,31 +44,6 @@ pub fn remove_all() {
     let names = std::mem::take(&mut *LIVE.lock().unwrap_or_else(|e| e.into_inner()));
     for name in names {
         let _ = run("ip", &["netns", "del", &name]);
-    }
-}
-
-/// On Ctrl-C, removes the namespaces this process made, then the pinned state and the
-/// temporary files whose names start with `prefix`, and exits 130: for the benchmarks and the
-/// soak, which build labs and pin state of their own.
-pub fn remove_all_on_interrupt(prefix: String) {
-    let handler = ctrlc::set_handler(move || {
-        eprintln!("\ninterrupted: removing the lab and {prefix}*");
-        remove_all();
-        for dir in [
-            std::path::PathBuf::from("/sys/fs/bpf"),
-            std::env::temp_dir(),
-        ] {
-            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-                if entry.file_name().to_string_lossy().starts_with(&prefix) {
-                    let path = entry.path();
-                    let _ = std::fs::remove_dir_all(&path).or_else(|_| std::fs::remove_file(&path));
-                }
-            }
-        }
-        std::process::exit(130);
-    });
-    if let Err(error) = handler {
-        eprintln!("warning: no Ctrl-C handler ({error}); an interrupted run may leave namespaces");
     }
 }
 
