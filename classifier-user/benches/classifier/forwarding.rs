@@ -13,11 +13,8 @@ use aya::programs::XdpMode;
 use classifier::{
     Baseline, PinDir,
     config_file::ConfigFile,
-    control::{
-        attach::{self, Mode},
-        state::SHIPPED_APPLE_LIST,
-    },
-    lab::{Lab, Netns, ROUTER_TO_CLIENT, ROUTER_TO_CLIENT_SECOND, ROUTER_TO_SERVER},
+    control::state::SHIPPED_APPLE_LIST,
+    lab::{Lab, Netns, ROUTER_INGRESS, ROUTER_TO_CLIENT, ROUTER_TO_SERVER},
 };
 
 use crate::{
@@ -65,8 +62,6 @@ impl Setup {
     }
 }
 
-const INGRESS: [&str; 3] = [ROUTER_TO_CLIENT, ROUTER_TO_CLIENT_SECOND, ROUTER_TO_SERVER];
-
 /// The same classification in nftables, at the earliest hook it has (netdev ingress, right
 /// after XDP): the shipped `apple` prefixes as interval sets, MPTCP by its option.
 fn nft_rules() -> String {
@@ -93,7 +88,7 @@ fn nft_rules() -> String {
 }}",
         v4.join(", "),
         v6.join(", "),
-        INGRESS.join(", ")
+        ROUTER_INGRESS.join(", ")
     )
 }
 
@@ -119,7 +114,7 @@ fn install(lab: &Lab, setup: Setup) -> Result<Installed> {
             let mut baseline = Baseline::load()?;
             let program = baseline.xdp_mut()?;
             lab.router.enter(|| -> Result<()> {
-                for device in INGRESS {
+                for device in ROUTER_INGRESS {
                     program.attach(device, XdpMode::Driver)?;
                 }
                 Ok(())
@@ -132,17 +127,11 @@ fn install(lab: &Lab, setup: Setup) -> Result<Installed> {
                 policy: Some(vec!["list:apple=LE".to_owned(), "mptcp=LE".to_owned()]),
                 ..ConfigFile::default()
             };
-            let devices = INGRESS.map(String::from);
-            lab.router
-                .enter(|| attach::attach(&pin_dir, &devices, Mode::Native, false, &config))??;
+            lab.attach_classifier(&pin_dir, &config)?;
             Installed::Classifier(pin_dir)
         }
         Setup::Nftables => {
-            let file = std::env::temp_dir().join(format!("{}.nft", lab.router.name()));
-            std::fs::write(&file, nft_rules())?;
-            let loaded = lab.router.exec("nft", &["-f", &file.to_string_lossy()]);
-            let _ = std::fs::remove_file(&file);
-            loaded?;
+            lab.router.load_nft(&nft_rules())?;
             Installed::Nftables
         }
     })
@@ -154,8 +143,7 @@ fn remove(lab: &Lab, installed: Installed) -> Result<()> {
         // Dropping the program detaches it.
         Installed::Baseline(baseline) => drop(baseline),
         Installed::Classifier(pin_dir) => {
-            lab.router
-                .enter(|| attach::detach(&pin_dir, &[], true, true))??;
+            lab.detach_classifier(&pin_dir)?;
             let _ = std::fs::remove_dir_all(pin_dir.path());
         }
         Installed::Nftables => {

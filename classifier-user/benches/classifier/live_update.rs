@@ -13,11 +13,7 @@ use anyhow::Result;
 use classifier::{
     PinDir,
     config_file::ConfigFile,
-    control::attach::{self, Mode},
-    lab::{
-        CLIENT_V4, Lab, ROUTER_TO_CLIENT, ROUTER_TO_CLIENT_SECOND, ROUTER_TO_SERVER,
-        SERVER_APPLE_V4, SERVER_OTHER_V4, nft::Counters,
-    },
+    lab::{CLIENT_V4, Lab, SERVER_APPLE_V4, SERVER_OTHER_V4, nft::Counters},
 };
 use ipnet::IpNet;
 
@@ -105,13 +101,9 @@ pub fn run() -> Result<Section> {
         policy: Some(vec!["list:apple=LE".to_owned()]),
         ..ConfigFile::default()
     };
-    let devices = [ROUTER_TO_CLIENT, ROUTER_TO_CLIENT_SECOND, ROUTER_TO_SERVER].map(String::from);
-    lab.router
-        .enter(|| attach::attach(&pin_dir, &devices, Mode::Native, false, &config))??;
+    lab.attach_classifier(&pin_dir, &config)?;
     let result = measure(&lab, &pin_dir);
-    let _ = lab
-        .router
-        .enter(|| attach::detach(&pin_dir, &[], true, true));
+    let _ = lab.detach_classifier(&pin_dir);
     let _ = std::fs::remove_dir_all(pin_dir.path());
     let (times, sent, arrived) = result?;
 

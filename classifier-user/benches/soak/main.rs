@@ -22,10 +22,7 @@ use std::{
 
 use anyhow::{Context as _, Result, bail, ensure};
 use clap::Parser;
-use classifier::lab::{
-    Lab, ROUTER_TO_CLIENT, ROUTER_TO_CLIENT_SECOND, ROUTER_TO_SERVER, SERVER_APPLE_V4,
-    SERVER_OTHER_V4,
-};
+use classifier::lab::{Lab, ROUTER_INGRESS, SERVER_APPLE_V4, SERVER_OTHER_V4};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_classifier");
 
@@ -62,7 +59,7 @@ impl Daemon {
             .arg("--config")
             .arg(&config)
             .args(["--netns", lab.router.name(), "run", "--metrics", "off"])
-            .args([ROUTER_TO_CLIENT, ROUTER_TO_CLIENT_SECOND, ROUTER_TO_SERVER])
+            .args(ROUTER_INGRESS)
             .stdout(Stdio::null())
             .spawn()
             .context("starting classifier run")?;

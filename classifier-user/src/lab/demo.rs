@@ -17,14 +17,14 @@ use std::{
 use classifier_common::{Counter, config::CONFIG_DRY_RUN};
 
 use super::{
-    CLIENT_V4, CLIENT_V4_SECOND, Lab, ROUTER_TO_CLIENT, ROUTER_TO_CLIENT_SECOND, ROUTER_TO_SERVER,
-    SERVER_APPLE_V4, SERVER_OTHER_V4, nft::Counters, traffic,
+    CLIENT_V4, CLIENT_V4_SECOND, Lab, ROUTER_TO_CLIENT, SERVER_APPLE_V4, SERVER_OTHER_V4,
+    nft::Counters, traffic,
 };
 use crate::{
     ClassifierMaps, Error, PinDir,
     config_file::ConfigFile,
     control::{
-        attach::{self, Mode},
+        attach,
         lists::ListNames,
         shape::{self, ShapeSpec},
     },
@@ -83,9 +83,7 @@ pub fn run() -> Result<String, Error> {
         policy: Some(vec!["list:apple=LE".to_owned(), "mptcp=LE".to_owned()]),
         ..ConfigFile::default()
     };
-    let ingress = [ROUTER_TO_CLIENT, ROUTER_TO_CLIENT_SECOND, ROUTER_TO_SERVER].map(String::from);
-    lab.router
-        .enter(|| attach::attach(&state.0, &ingress, Mode::Native, false, &config))??;
+    lab.attach_classifier(&state.0, &config)?;
     say(format!(
         "lab: client ⇄ router ⇄ server in namespaces {}, {}, {}",
         lab.client.name(),
@@ -102,8 +100,7 @@ pub fn run() -> Result<String, Error> {
     apple_phase(&lab, &state.0, &mut say)?;
     contention_phase(&lab, &state.0, &config, &mut say)?;
 
-    lab.router
-        .enter(|| attach::detach(&state.0, &[], true, true))??;
+    lab.detach_classifier(&state.0)?;
     say(format!(
         "\ndone in {:.0} s; the lab and its state are removed",
         started.elapsed().as_secs_f64()

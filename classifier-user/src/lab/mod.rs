@@ -24,8 +24,9 @@ pub mod traffic;
 
 pub use interrupt::{remove_all_on_interrupt, unless_interrupted};
 pub use topology::{
-    CLIENT_V4, CLIENT_V4_SECOND, CLIENT_V6, Lab, ROUTER_TO_CLIENT, ROUTER_TO_CLIENT_SECOND,
-    ROUTER_TO_SERVER, SERVER_APPLE_V4, SERVER_APPLE_V6, SERVER_OTHER_V4, SERVER_OTHER_V6,
+    CLIENT_V4, CLIENT_V4_SECOND, CLIENT_V6, Lab, ROUTER_INGRESS, ROUTER_TO_CLIENT,
+    ROUTER_TO_CLIENT_SECOND, ROUTER_TO_SERVER, SERVER_APPLE_V4, SERVER_APPLE_V6, SERVER_OTHER_V4,
+    SERVER_OTHER_V6,
 };
 
 /// A network namespace made by `ip netns add`, deleted (with its interfaces) on drop.
@@ -99,6 +100,15 @@ impl Netns {
         let mut full = vec!["netns", "exec", self.name.as_str(), program];
         full.extend_from_slice(args);
         run("ip", &full)
+    }
+
+    /// Loads an nftables ruleset (what `nft -f` reads) into this namespace.
+    pub fn load_nft(&self, rules: &str) -> Result<(), Error> {
+        let file = std::env::temp_dir().join(format!("{}.nft", self.name));
+        std::fs::write(&file, rules).map_err(Error::io(format!("writing {}", file.display())))?;
+        let loaded = self.exec("nft", &["-f", &file.to_string_lossy()]);
+        let _ = std::fs::remove_file(&file);
+        loaded.map(drop)
     }
 
     /// Runs `work` on a thread that has entered this namespace (setns moves one thread only).

@@ -12,11 +12,7 @@ pub struct Counters<'a> {
 impl<'a> Counters<'a> {
     /// Loads `rules` (the text of one table named `inet verify`) into `ns`.
     pub fn load(ns: &'a Netns, rules: &str) -> Result<Self, Error> {
-        let file = std::env::temp_dir().join(format!("{}.nft", ns.name()));
-        std::fs::write(&file, rules).map_err(Error::io(format!("writing {}", file.display())))?;
-        let loaded = ns.exec("nft", &["-f", &file.to_string_lossy()]);
-        let _ = std::fs::remove_file(&file);
-        loaded?;
+        ns.load_nft(rules)?;
         Ok(Self { ns })
     }
 

@@ -15,7 +15,11 @@
 //! or neighbour discovery gets in the way.
 
 use super::{Netns, veth};
-use crate::Error;
+use crate::{
+    Error, PinDir,
+    config_file::ConfigFile,
+    control::attach::{self, Mode},
+};
 
 pub const CLIENT_V4: &str = "192.0.2.10";
 pub const CLIENT_V4_SECOND: &str = "198.18.1.10";
@@ -29,6 +33,8 @@ pub const SERVER_OTHER_V6: &str = "2001:db8::10";
 pub const ROUTER_TO_CLIENT: &str = "r0";
 pub const ROUTER_TO_CLIENT_SECOND: &str = "r1";
 pub const ROUTER_TO_SERVER: &str = "r2";
+/// The router's ingress interfaces: where the classifier attaches.
+pub const ROUTER_INGRESS: [&str; 3] = [ROUTER_TO_CLIENT, ROUTER_TO_CLIENT_SECOND, ROUTER_TO_SERVER];
 
 pub struct Lab {
     pub client: Netns,
@@ -204,6 +210,24 @@ impl Lab {
                 ])?;
             }
         }
+        Ok(())
+    }
+}
+
+impl Lab {
+    /// Attaches the classifier (native XDP) to the router's ingress interfaces, its state in
+    /// `pin_dir`, with the lists and policy of `config`.
+    pub fn attach_classifier(&self, pin_dir: &PinDir, config: &ConfigFile) -> Result<(), Error> {
+        let devices = ROUTER_INGRESS.map(String::from);
+        self.router
+            .enter(|| attach::attach(pin_dir, &devices, Mode::Native, false, config))??;
+        Ok(())
+    }
+
+    /// Detaches the classifier everywhere and removes its state.
+    pub fn detach_classifier(&self, pin_dir: &PinDir) -> Result<(), Error> {
+        self.router
+            .enter(|| attach::detach(pin_dir, &[], true, true))??;
         Ok(())
     }
 }

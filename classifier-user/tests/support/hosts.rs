@@ -89,12 +89,7 @@ impl TwoHosts {
                 "permanent",
             ])
             .unwrap();
-        let rules = std::env::temp_dir().join(format!("{}.nft", server.name()));
-        std::fs::write(&rules, VERIFY_RULES).unwrap();
-        server
-            .exec("nft", &["-f", rules.to_str().unwrap()])
-            .expect("nft rules");
-        let _ = std::fs::remove_file(rules);
+        server.load_nft(VERIFY_RULES).expect("nft rules");
         Self { client, server }
     }
 
