@@ -15,6 +15,10 @@
 //! prefix of L in the new state contains it, so an address still covered by L in the new
 //! state keeps L at its longest match throughout. If a write fails, the ones before it are
 //! undone. The generation is bumped at the end so established flows look again.
+//!
+//! `plan` computes the writes (`Step`s) in that order and `Plan::apply` makes them, so a test
+//! can make them one at a time and look at the data path between any two
+//! (tests/kernel_replace_steps.rs; docs/design.md, 'Hitless replace').
 
 use std::collections::BTreeMap;
 
@@ -69,8 +73,75 @@ pub struct Applied {
     pub deleted: usize,
 }
 
+/// One map write of a plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Insert the entry, or overwrite its value.
+    Set { prefix: IpNet, value: PrefixValue },
+    /// Delete the entry: no list holds it any more.
+    Delete { prefix: IpNet },
+}
+
+impl Step {
+    pub fn prefix(&self) -> IpNet {
+        match self {
+            Self::Set { prefix, .. } | Self::Delete { prefix } => *prefix,
+        }
+    }
+
+    /// Makes this one write.
+    pub fn write(&self, maps: &mut ClassifierMaps) -> Result<(), Error> {
+        match self {
+            Self::Set { prefix, value } => maps.set_prefix(*prefix, *value),
+            Self::Delete { prefix } => maps.remove_prefix(*prefix),
+        }
+    }
+}
+
+/// A change planned in full: the map writes in the order that keeps it hitless, and what
+/// each written entry held before, to undo them.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    steps: Vec<Step>,
+    before: BTreeMap<IpNet, PrefixValue>,
+    applied: Applied,
+}
+
+impl Plan {
+    /// The writes, in the order they must be made.
+    pub fn steps(&self) -> &[Step] {
+        &self.steps
+    }
+
+    /// What the plan does, counted.
+    pub fn applied(&self) -> Applied {
+        self.applied
+    }
+
+    /// Makes every write in order: all of them, or (on an error) none. Then bumps the
+    /// generation, so established flows look again.
+    pub fn apply(self, maps: &mut ClassifierMaps) -> Result<Applied, Error> {
+        let mut journal = Journal::default();
+        for step in &self.steps {
+            journal.note(step.prefix(), self.before.get(&step.prefix()).copied());
+            if let Err(error) = step.write(maps) {
+                journal.undo(maps);
+                return Err(error);
+            }
+        }
+        maps.bump_generation()?;
+        Ok(self.applied)
+    }
+}
+
 /// Applies `change` to the tries in `maps`: all of it, or (on an error) none of it.
 pub fn apply(maps: &mut ClassifierMaps, change: &Change) -> Result<Applied, Error> {
+    plan(maps, change)?.apply(maps)
+}
+
+/// Plans `change` against the tries as they are in `maps`, checked against the map sizes;
+/// writes nothing.
+pub fn plan(maps: &ClassifierMaps, change: &Change) -> Result<Plan, Error> {
     let current: BTreeMap<IpNet, PrefixValue> = maps.prefixes()?.into_iter().collect();
     let membership = desired_membership(&current, change)?;
     check_capacity(&membership)?;
@@ -80,49 +151,41 @@ pub fn apply(maps: &mut ClassifierMaps, change: &Change) -> Result<Applied, Erro
     let mut shrink = Vec::new();
     let mut delete = Vec::new();
     for (prefix, value) in &desired {
+        let step = Step::Set {
+            prefix: *prefix,
+            value: *value,
+        };
         match current.get(prefix) {
-            None => grow.push((*prefix, *value)),
+            None => grow.push(step),
             Some(old) if old == value => {}
-            Some(old) if value.lists & old.lists == old.lists => grow.push((*prefix, *value)),
-            Some(_) => shrink.push((*prefix, *value)),
+            Some(old) if value.lists & old.lists == old.lists => grow.push(step),
+            Some(_) => shrink.push(step),
         }
     }
     for prefix in current.keys() {
         if !desired.contains_key(prefix) {
-            delete.push(*prefix);
+            delete.push(Step::Delete { prefix: *prefix });
         }
     }
+    let inserted = grow
+        .iter()
+        .filter(|step| !current.contains_key(&step.prefix()))
+        .count();
     let applied = Applied {
-        inserted: grow
-            .iter()
-            .filter(|(p, _)| !current.contains_key(p))
-            .count(),
-        updated: grow.len() + shrink.len()
-            - grow
-                .iter()
-                .filter(|(p, _)| !current.contains_key(p))
-                .count(),
+        inserted,
+        updated: grow.len() + shrink.len() - inserted,
         deleted: delete.len(),
     };
-
-    let mut journal = Journal::default();
-    let written = (|| {
-        for (prefix, value) in grow.iter().chain(&shrink) {
-            journal.note(*prefix, current.get(prefix).copied());
-            maps.set_prefix(*prefix, *value)?;
-        }
-        for prefix in &delete {
-            journal.note(*prefix, current.get(prefix).copied());
-            maps.remove_prefix(*prefix)?;
-        }
-        Ok(())
-    })();
-    if let Err(error) = written {
-        journal.undo(maps);
-        return Err(error);
-    }
-    maps.bump_generation()?;
-    Ok(applied)
+    let steps: Vec<Step> = grow.into_iter().chain(shrink).chain(delete).collect();
+    let before = steps
+        .iter()
+        .filter_map(|step| Some((step.prefix(), *current.get(&step.prefix())?)))
+        .collect();
+    Ok(Plan {
+        steps,
+        before,
+        applied,
+    })
 }
 
 /// Adds one address learned from DNS to list `list`, without reading the whole tries: a
