@@ -57,6 +57,17 @@ pub enum Error {
         dir.display()
     )]
     IncompatibleState { dir: PathBuf, detail: String },
+    #[error(
+        "another writer, {holder}, has held the state in {} for more than {} s; classifier \
+         changes it one writer at a time: wait for that one to finish, or stop it",
+        dir.display(),
+        waited.as_secs()
+    )]
+    WriterBusy {
+        dir: PathBuf,
+        holder: String,
+        waited: std::time::Duration,
+    },
     #[error("{} is not on a BPF filesystem (mount one with `mount -t bpf bpf DIR`)", dir.display())]
     NotBpffs { dir: PathBuf },
     #[error("{} is a symbolic link; refusing to follow it out of the pin directory", path.display())]

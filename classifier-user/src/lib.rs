@@ -15,4 +15,5 @@ pub mod trust;
 pub use error::Error;
 pub use load::{
     Baseline, Classifier, ClassifierMaps, CounterSnapshot, Egress, PinDir, TestRunOutput,
+    WriterLock,
 };

@@ -2,7 +2,7 @@
 
 use clap::{Args, Subcommand, ValueEnum};
 use classifier::{
-    ClassifierMaps,
+    ClassifierMaps, WriterLock,
     control::{
         lists::ListNames,
         policy::{self, Rule},
@@ -62,6 +62,10 @@ struct PolicyView {
 }
 
 pub fn policy(context: &Context, args: PolicyArgs) -> anyhow::Result<()> {
+    let _writer = match args.command {
+        PolicyCommand::Show { .. } => None,
+        PolicyCommand::Set { .. } => Some(WriterLock::acquire(&context.pin_dir)?),
+    };
     let mut maps = ClassifierMaps::open_pinned(&context.pin_dir)?;
     let names = ListNames::read(&maps)?;
     let json = match args.command {

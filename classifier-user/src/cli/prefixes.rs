@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use classifier::{
-    ClassifierMaps,
+    ClassifierMaps, WriterLock,
     control::{
         lists::{DEFAULT_LIST, ListNames},
         prefix_file::{parse_prefix_arg, read_prefix_file},
@@ -109,6 +109,12 @@ struct LearnedRow {
 }
 
 pub fn prefixes(context: &Context, args: PrefixesArgs) -> anyhow::Result<()> {
+    // Every subcommand but `list` changes the lists: one writer at a time, from reading the
+    // list names to the last write.
+    let _writer = match args.command {
+        PrefixesCommand::List { .. } => None,
+        _ => Some(WriterLock::acquire(&context.pin_dir)?),
+    };
     let mut maps = ClassifierMaps::open_pinned(&context.pin_dir)?;
     let mut names = ListNames::read(&maps)?;
     let (change, list_name) = match args.command {

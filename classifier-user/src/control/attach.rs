@@ -24,6 +24,7 @@ use crate::{
     Classifier, ClassifierMaps, Error, PinDir,
     config_file::ConfigFile,
     load::{
+        WriterLock,
         names::{MAP_ATTACHMENTS, MAP_IFACE_SLOTS, PROGRAM_CLASSIFY},
         restrict,
     },
@@ -79,6 +80,7 @@ pub fn attach(
     }
     let initial = state::InitialState::read(config_file)?;
     pin_dir.prepare()?;
+    let _writer = WriterLock::acquire(pin_dir)?;
     // Links left behind by interfaces deleted while attached are attached to nothing: they
     // give way to the new attachment.
     let defunct: Vec<String> = seen
@@ -318,6 +320,12 @@ pub fn detach(
 ) -> Result<Vec<String>, Error> {
     require_root()?;
     pin_dir.check_trusted()?;
+    // Nothing to lock without a pin directory: there is nothing to detach either.
+    let _writer = if pin_dir.path().exists() {
+        Some(WriterLock::acquire(pin_dir)?)
+    } else {
+        None
+    };
     let pins = if all {
         attached_pins(pin_dir)?
     } else {

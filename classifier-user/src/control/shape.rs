@@ -17,8 +17,8 @@ use classifier_common::ShapeConfig;
 
 use super::{netns, policy::parse_dscp, state};
 use crate::{
-    ClassifierMaps, Egress, Error, PinDir, config_file::ConfigFile, load::names::MAP_SHAPING,
-    load::restrict,
+    ClassifierMaps, Egress, Error, PinDir, config_file::ConfigFile, load::WriterLock,
+    load::names::MAP_SHAPING, load::restrict,
 };
 
 /// HTB handle of the root qdisc and the minor numbers of its classes.
@@ -121,6 +121,7 @@ pub fn shape(
     let index = netns::ifindex(interface)?;
     let initial = state::InitialState::read(config_file)?;
     pin_dir.prepare()?;
+    let _writer = WriterLock::acquire(pin_dir)?;
     let mut egress = Egress::load_pinned(pin_dir)?;
     let mut maps = state::ensure(pin_dir, &initial)?;
 
@@ -138,7 +139,7 @@ pub fn shape(
     let built =
         build_tree(interface, spec).and_then(|()| attach_steering(&mut egress, pin_dir, interface));
     if let Err(error) = built {
-        let _ = unshape(pin_dir, interface);
+        let _ = remove_shaping(pin_dir, interface, index);
         return Err(error);
     }
     Ok(())
@@ -219,6 +220,16 @@ fn attach_steering(egress: &mut Egress, pin_dir: &PinDir, interface: &str) -> Re
 pub fn unshape(pin_dir: &PinDir, interface: &str) -> Result<(), Error> {
     super::attach::require_root()?;
     let index = netns::ifindex(interface)?;
+    let _writer = if pin_dir.path().exists() {
+        Some(WriterLock::acquire(pin_dir)?)
+    } else {
+        None
+    };
+    remove_shaping(pin_dir, interface, index)
+}
+
+/// `unshape` under the writer lock its caller holds.
+fn remove_shaping(pin_dir: &PinDir, interface: &str, index: u32) -> Result<(), Error> {
     let path = pin_dir.shaping().join(netns::link_pin_name(interface));
     if path.exists() {
         fs::remove_file(&path).map_err(Error::io(format!("removing {}", path.display())))?;

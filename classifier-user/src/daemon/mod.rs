@@ -20,7 +20,7 @@ use tokio::{
 };
 
 use crate::{
-    ClassifierMaps, Error, PinDir,
+    ClassifierMaps, Error, PinDir, WriterLock,
     config_file::ConfigFile,
     control::{
         attach::{self, Mode},
@@ -47,7 +47,21 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn set_learning(maps: &mut ClassifierMaps, on: bool) -> Result<(), Error> {
+/// The writer lock, however long another writer holds it: giving up would stop learning
+/// (docs/design.md, 'One writer at a time'). The wait is logged.
+fn writer_lock(pin_dir: &PinDir) -> Result<WriterLock, Error> {
+    loop {
+        match WriterLock::acquire(pin_dir) {
+            Err(Error::WriterBusy { holder, .. }) => {
+                log::warn!("waiting for {holder}, which is changing the state");
+            }
+            other => return other,
+        }
+    }
+}
+
+fn set_learning(pin_dir: &PinDir, maps: &mut ClassifierMaps, on: bool) -> Result<(), Error> {
+    let _writer = writer_lock(pin_dir)?;
     let mut config = maps.config()?;
     if on {
         config.flags |= CONFIG_LEARN_DNS;
@@ -91,7 +105,7 @@ pub fn run(pin_dir: &PinDir, config: &ConfigFile, options: &RunOptions) -> Resul
     if adopted > 0 {
         log::info!("{adopted} learned addresses from an earlier run will expire on time");
     }
-    set_learning(&mut maps, true)?;
+    set_learning(pin_dir, &mut maps, true)?;
     let mut watch = watch::Watch::new(&options.interfaces);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -105,7 +119,7 @@ pub fn run(pin_dir: &PinDir, config: &ConfigFile, options: &RunOptions) -> Resul
         &mut watch,
         options,
     ));
-    let _ = set_learning(&mut maps, false);
+    let _ = set_learning(pin_dir, &mut maps, false);
     let attached = watch.attached(pin_dir);
     if !options.keep_attached && !attached.is_empty() {
         match attach::detach(pin_dir, &attached, false, false) {
@@ -195,6 +209,7 @@ async fn serve(
                     messages.push(event_message(&event).to_vec());
                 }
                 guard.clear_ready();
+                let _writer = writer_lock(pin_dir)?;
                 for message in messages {
                     let learned = learner.observe(maps, &message, now())?;
                     if learned > 0 {
@@ -203,7 +218,10 @@ async fn serve(
                 }
             }
             _ = tick.tick() => {
-                let expired = learner.expire(maps, now())?;
+                let expired = {
+                    let _writer = writer_lock(pin_dir)?;
+                    learner.expire(maps, now())?
+                };
                 if expired > 0 {
                     log::debug!("{expired} learned address(es) expired");
                 }

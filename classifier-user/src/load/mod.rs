@@ -4,11 +4,13 @@
 mod maps;
 mod pin_dir;
 mod program;
+mod writer_lock;
 
 pub use maps::{ClassifierMaps, CounterSnapshot, sum_cpus};
 pub(crate) use pin_dir::restrict;
 pub use pin_dir::{DEFAULT_PIN_DIR, PinDir};
 pub use program::{Baseline, Classifier, Egress, TestRunOutput};
+pub use writer_lock::{WAIT as WRITER_WAIT, WriterLock};
 
 /// The kernel object built by build.rs (classifier-ebpf for bpfel-unknown-none).
 pub(crate) static EBPF_OBJECT: &[u8] =
