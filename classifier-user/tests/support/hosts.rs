@@ -142,6 +142,31 @@ impl TwoHosts {
         receiver.join().expect("receiver")
     }
 
+    /// One UDP datagram from each of `source_ports` to the server's `port`, `pause` apart:
+    /// every packet is a flow the classifier has not seen, so each one is looked up in the
+    /// prefix tries.
+    pub fn udp_new_flows(
+        &self,
+        source: &str,
+        source_ports: std::ops::Range<u16>,
+        port: u16,
+        pause: std::time::Duration,
+    ) {
+        self.client
+            .enter(|| {
+                for source_port in source_ports {
+                    let socket = UdpSocket::bind((source, source_port))?;
+                    socket.send_to(&source_port.to_be_bytes(), (SERVER, port))?;
+                    if !pause.is_zero() {
+                        std::thread::sleep(pause);
+                    }
+                }
+                std::io::Result::Ok(())
+            })
+            .unwrap()
+            .expect("sending from the client");
+    }
+
     /// `count` UDP datagrams from `source`, `pause` apart.
     pub fn udp_stream(&self, source: &str, port: u16, count: usize, pause: std::time::Duration) {
         let socket = self
