@@ -27,7 +27,7 @@ use crate::{
         lists::ListNames,
         netns, pinned_link,
     },
-    dns::{Learner, event_message},
+    dns::{DnsDatagram, Learner, Observed},
 };
 
 /// Where metrics are served unless told otherwise: loopback only.
@@ -86,7 +86,7 @@ pub fn run(pin_dir: &PinDir, config: &ConfigFile, options: &RunOptions) -> Resul
     }
     let mut maps = ClassifierMaps::open_pinned(pin_dir)?;
     let names = ListNames::read(&maps)?;
-    let mut learner = Learner::new(config.domains(&names), config.dns_min_ttl());
+    let mut learner = Learner::new(config.domains(&names), config.learner_settings()?);
     let adopted = learner.adopt(&maps)?;
     if adopted > 0 {
         log::info!("{adopted} learned addresses from an earlier run will expire on time");
@@ -190,15 +190,24 @@ async fn serve(
         tokio::select! {
             ready = events.readable_mut() => {
                 let mut guard = ready.map_err(Error::io("reading the DNS ring buffer"))?;
-                let mut messages = Vec::new();
+                let mut datagrams = Vec::new();
                 while let Some(event) = guard.get_inner_mut().next() {
-                    messages.push(event_message(&event).to_vec());
+                    datagrams.extend(DnsDatagram::decode(&event));
                 }
                 guard.clear_ready();
-                for message in messages {
-                    let learned = learner.observe(maps, &message, now())?;
-                    if learned > 0 {
-                        log::debug!("learned {learned} address(es) from a DNS answer");
+                for datagram in datagrams {
+                    match learner.observe(maps, &datagram, now())? {
+                        Observed::Learned(learned) if learned > 0 => log::debug!(
+                            "learned {learned} address(es) from a DNS answer from {}",
+                            datagram.src
+                        ),
+                        Observed::Refused(why) => log::debug!(
+                            "refused a DNS answer from {} to {}: {}",
+                            datagram.src,
+                            datagram.dst,
+                            why.name()
+                        ),
+                        _ => {}
                     }
                 }
             }
