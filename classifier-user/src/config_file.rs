@@ -249,3 +249,62 @@ impl ConfigFile {
         self.rules().map(|_| ())
     }
 }
+
+#[cfg(test)]
+mod dns_tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<ConfigFile, String> {
+        let mut config: ConfigFile = toml::from_str(text).map_err(|e| e.to_string())?;
+        config.path = PathBuf::from("/etc/classifier/config.toml");
+        config.validate().map_err(|e| e.to_string())?;
+        Ok(config)
+    }
+
+    #[test]
+    fn trusted_resolvers_name_their_interfaces() {
+        let config = parse(
+            "[dns]\nmax_learned_per_list = 10\n[[dns.trusted_resolvers]]\n\
+             address = \"2001:db8::53\"\ninterfaces = [\"wan0\", \"wan1\"]\n",
+        )
+        .unwrap();
+        let settings = config.learner_settings().unwrap();
+        assert_eq!(settings.max_per_list, 10);
+        assert_eq!(
+            settings.trusted,
+            vec![TrustedResolver {
+                address: "2001:db8::53".parse().unwrap(),
+                interfaces: vec!["wan0".to_owned(), "wan1".to_owned()],
+            }]
+        );
+        assert_eq!(
+            parse("").unwrap().max_learned_per_list(),
+            DEFAULT_MAX_LEARNED_PER_LIST
+        );
+    }
+
+    #[test]
+    fn a_bad_trusted_resolver_or_cap_says_what_and_where() {
+        let error = parse("[[dns.trusted_resolvers]]\naddress = \"192.0.2.53\"\n").unwrap_err();
+        assert!(
+            error.contains("/etc/classifier/config.toml")
+                && error.contains("[[dns.trusted_resolvers]] entry 1")
+                && error.contains("interfaces = [\"wan0\"]"),
+            "{error}"
+        );
+        let error = parse(
+            "[[dns.trusted_resolvers]]\naddress = \"192.0.2.53\"\ninterfaces = [\"r2\"]\n\
+             [[dns.trusted_resolvers]]\naddress = \"resolver\"\ninterfaces = [\"r2\"]\n",
+        )
+        .unwrap_err();
+        assert!(
+            error.contains("entry 2") && error.contains("`resolver` is not an IP address"),
+            "{error}"
+        );
+        let error = parse("[dns]\nmax_learned_per_list = 0\n").unwrap_err();
+        assert!(
+            error.contains("max_learned_per_list must be between 1"),
+            "{error}"
+        );
+    }
+}

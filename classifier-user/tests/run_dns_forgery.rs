@@ -133,9 +133,15 @@ impl Drop for Resolver {
 /// A lookup from the client through the router: the client's socket address and the answer.
 fn lookup(lab: &Lab, id: u16, name: &str, qtype: TYPE, v6: bool) -> (SocketAddr, Vec<u8>) {
     let (client, resolver): (IpAddr, IpAddr) = if v6 {
-        (lab::CLIENT_V6.parse().unwrap(), lab::SERVER_OTHER_V6.parse().unwrap())
+        (
+            lab::CLIENT_V6.parse().unwrap(),
+            lab::SERVER_OTHER_V6.parse().unwrap(),
+        )
     } else {
-        (lab::CLIENT_V4.parse().unwrap(), lab::SERVER_OTHER_V4.parse().unwrap())
+        (
+            lab::CLIENT_V4.parse().unwrap(),
+            lab::SERVER_OTHER_V4.parse().unwrap(),
+        )
     };
     let socket = lab
         .client
@@ -479,7 +485,11 @@ fn a_trusted_resolver_teaches_on_its_interface_only() {
         || refused(&cli, "unmatched") == 1,
         &daemon,
     );
-    assert_eq!(expiry_of(&cli, FORGED), None, "trusted on the wrong interface");
+    assert_eq!(
+        expiry_of(&cli, FORGED),
+        None,
+        "trusted on the wrong interface"
+    );
     send_spoofed(
         &lab.server,
         v4(lab::SERVER_OTHER_V4, 53),
@@ -512,7 +522,11 @@ fn a_full_list_refuses_new_addresses() {
         &daemon,
     );
     assert!(expiry_of(&cli, "198.18.77.81").is_some());
-    assert_eq!(expiry_of(&cli, "198.18.77.82"), None, "learned past the cap");
+    assert_eq!(
+        expiry_of(&cli, "198.18.77.82"),
+        None,
+        "learned past the cap"
+    );
     daemon.stop();
     let _ = std::fs::remove_file(config);
 }
