@@ -1,5 +1,5 @@
 //! `classifier run`: the long-running form. It attaches (adopting what is attached already),
-//! learns CDN addresses from the DNS responses the kernel hands over, expires them, serves
+//! learns CDN addresses from the DNS answers that match a query it saw, expires them, serves
 //! Prometheus metrics, forwards the kernel's log records, watches its interfaces (`watch`),
 //! and on SIGTERM or SIGINT stops learning and detaches what it manages (unless told to keep
 //! it attached).
