@@ -59,10 +59,17 @@ pub enum Counter {
     Ipv4Fragment = 21,
     /// IPv6 fragments: transport not inspected, classified by address only.
     Ipv6Fragment = 22,
-    /// DNS responses handed to user space for learning (only while learning is on).
+    /// DNS queries and answers handed to user space for learning (only while learning is on).
     DnsForwarded = 23,
-    /// DNS responses that could not be handed over (ring buffer full).
+    /// DNS queries and answers that could not be handed over (ring buffer full).
     DnsLost = 24,
+    /// User space only (`classifier run`): DNS answers refused because they matched no query
+    /// the classifier saw, and came from no trusted resolver.
+    DnsRefusedUnmatched = 25,
+    /// User space only: DNS answers refused because a list they would teach is at its cap.
+    DnsRefusedOverCap = 26,
+    /// User space only: DNS answers that do not parse, or are no answer.
+    DnsRefusedMalformed = 27,
 }
 
 /// Slots `MPTCP_SUBTYPE_BASE + subtype` (0..=15; 9..=15 are unassigned subtypes).
@@ -83,7 +90,7 @@ pub const INTERFACE_SLOTS: u32 = 16;
 /// Interface indexes `IFACE_SLOTS` covers; interfaces with higher indexes count in slot 0.
 pub const MAX_IFINDEX: u32 = 4096;
 
-const _: () = assert!((Counter::DnsLost as u32) < MPTCP_SUBTYPE_BASE);
+const _: () = assert!((Counter::DnsRefusedMalformed as u32) < MPTCP_SUBTYPE_BASE);
 const _: () = assert!((ParseError::UdpTruncated as u32) < PARSE_ERROR_SLOTS);
 
 impl Counter {
@@ -96,7 +103,7 @@ impl Counter {
         ("normal", Self::ClassNormal),
     ];
 
-    pub const ALL: [Counter; 25] = [
+    pub const ALL: [Counter; 28] = [
         Self::Packets,
         Self::ClassNonIp,
         Self::ClassMalformed,
@@ -122,6 +129,9 @@ impl Counter {
         Self::Ipv6Fragment,
         Self::DnsForwarded,
         Self::DnsLost,
+        Self::DnsRefusedUnmatched,
+        Self::DnsRefusedOverCap,
+        Self::DnsRefusedMalformed,
     ];
 
     pub const fn index(self) -> u32 {
@@ -156,6 +166,9 @@ impl Counter {
             Self::Ipv6Fragment => "ipv6_fragment",
             Self::DnsForwarded => "dns_forwarded",
             Self::DnsLost => "dns_lost",
+            Self::DnsRefusedUnmatched => "dns_refused_unmatched",
+            Self::DnsRefusedOverCap => "dns_refused_over_cap",
+            Self::DnsRefusedMalformed => "dns_refused_malformed",
         }
     }
 

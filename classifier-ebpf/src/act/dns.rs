@@ -1,44 +1,118 @@
-//! Handing DNS responses to user space (`DNS_EVENTS` ring buffer), where `classifier run`
-//! learns the addresses CDNs answer with. Only while `CONFIG_LEARN_DNS` is set, so that
-//! nobody pays for copies nobody reads.
+//! Handing DNS queries and answers to user space (`DNS_EVENTS` ring buffer), where
+//! `classifier run` learns the addresses CDNs answer with, from answers that match a query it
+//! saw. Only while `CONFIG_LEARN_DNS` is set, so that nobody pays for copies nobody reads.
+
+use core::mem::offset_of;
 
 use aya_ebpf::{helpers::generated::bpf_xdp_load_bytes, programs::XdpContext};
 use classifier_common::{
     Counter,
-    dns::{DNS_CAPTURE_LEN, DnsEvent},
+    dns::{DNS_ANSWER, DNS_CAPTURE_LEN, DNS_QUERY, DnsEvent},
 };
 
 use crate::maps::DNS_EVENTS;
 
-/// Copies the DNS message at `offset` (its UDP payload, `len` bytes) into the ring buffer;
-/// returns the counter that says how it went.
+/// Where the source address starts in each IP header; the destination follows it.
+const IPV4_ADDRESSES: u32 = 12;
+const IPV6_ADDRESSES: u32 = 8;
+const UDP_HEADER: u32 = 8;
+/// The UDP length field's place in the UDP header.
+const UDP_LENGTH: u32 = 4;
+const DNS_PORT: [u8; 2] = 53u16.to_be_bytes();
+
+/// Copies a DNS datagram into the ring buffer: its addresses (IP header at `ip_offset`,
+/// IPv6 when `ipv6` is not 0), its ports and its message (the UDP payload at `payload`, of
+/// which the packet holds `available` bytes). Returns the counter that says how it went.
 ///
-/// Not inlined: called on DNS responses only, it keeps the ring buffer's registers out of the
-/// main path. The copy goes through bpf_xdp_load_bytes, which checks the packet bounds itself.
+/// Not inlined: called on DNS datagrams only, it keeps the ring buffer's registers out of the
+/// main path. Every copy goes through bpf_xdp_load_bytes, which checks the packet bounds itself.
 #[inline(never)]
-pub fn forward_dns(ctx: &XdpContext, offset: u32, len: u32) -> u32 {
-    // The mask bounds the length where the verifier can see it; the helper's size argument
-    // must be known to fit the event's buffer.
-    let mut len = len & 0x7ff;
-    if len > DNS_CAPTURE_LEN as u32 {
-        len = DNS_CAPTURE_LEN as u32;
-    }
-    if len == 0 {
-        return Counter::DnsLost.index();
-    }
+pub fn forward_dns(
+    ctx: &XdpContext,
+    ip_offset: u32,
+    payload: u32,
+    available: u32,
+    ipv6: u32,
+) -> u32 {
     let Some(mut entry) = DNS_EVENTS.reserve::<DnsEvent>(0) else {
         return Counter::DnsLost.index();
     };
     let event = entry.as_mut_ptr();
-    let copied = unsafe {
-        (*event).len = len;
-        (*event).ifindex = (*ctx.ctx).ingress_ifindex;
-        bpf_xdp_load_bytes(ctx.ctx, offset, (*event).message.as_mut_ptr().cast(), len)
-    };
-    if copied != 0 {
+    if unsafe { fill(ctx, event, ip_offset, payload, available, ipv6) }.is_none() {
         entry.discard(0);
         return Counter::DnsLost.index();
     }
     entry.submit(0);
     Counter::DnsForwarded.index()
+}
+
+/// Writes every field of `event`; None when the packet did not hold what its headers said.
+#[inline(always)]
+unsafe fn fill(
+    ctx: &XdpContext,
+    event: *mut DnsEvent,
+    ip_offset: u32,
+    payload: u32,
+    available: u32,
+    ipv6: u32,
+) -> Option<()> {
+    let base = event as *mut u8;
+    let udp = payload - UDP_HEADER;
+    // Source and destination ports, adjacent in the UDP header as in the event.
+    load(
+        ctx,
+        udp,
+        unsafe { base.add(offset_of!(DnsEvent, src_port)) },
+        4,
+    )?;
+    let mut udp_length = [0u8; 2];
+    load(ctx, udp + UDP_LENGTH, udp_length.as_mut_ptr(), 2)?;
+    unsafe {
+        (*event).ifindex = (*ctx.ctx).ingress_ifindex;
+        (*event).kind = if (*event).src_port == DNS_PORT {
+            DNS_ANSWER
+        } else {
+            DNS_QUERY
+        };
+        (*event)._pad = [0; 2];
+    }
+    let src = unsafe { base.add(offset_of!(DnsEvent, src_addr)) };
+    let dst = unsafe { base.add(offset_of!(DnsEvent, dst_addr)) };
+    if ipv6 != 0 {
+        unsafe { (*event).ip_version = 6 };
+        load(ctx, ip_offset + IPV6_ADDRESSES, src, 16)?;
+        load(ctx, ip_offset + IPV6_ADDRESSES + 16, dst, 16)?;
+    } else {
+        unsafe {
+            (*event).ip_version = 4;
+            (*event).src_addr = [0; 16];
+            (*event).dst_addr = [0; 16];
+        }
+        load(ctx, ip_offset + IPV4_ADDRESSES, src, 4)?;
+        load(ctx, ip_offset + IPV4_ADDRESSES + 4, dst, 4)?;
+    }
+    // The UDP length says how long the message is (a length below the header's own: nothing,
+    // and user space counts the answer malformed); the packet bounds it. Clamped to the
+    // buffer first: a mask before the clamp would wrap a 2,100-byte answer to 52 bytes.
+    let mut len = (u16::from_be_bytes(udp_length) as u32).saturating_sub(UDP_HEADER);
+    if len > available {
+        len = available;
+    }
+    if len > DNS_CAPTURE_LEN as u32 {
+        len = DNS_CAPTURE_LEN as u32;
+    }
+    // No change after the clamp: a bound the verifier keeps whatever registers the clamp
+    // was compiled to. The zero test comes after it, as a mask forgets a lower bound.
+    let len = len & 0x7ff;
+    unsafe { (*event).len = len };
+    if len == 0 {
+        return Some(());
+    }
+    load(ctx, payload, unsafe { (*event).message.as_mut_ptr() }, len)
+}
+
+#[inline(always)]
+fn load(ctx: &XdpContext, offset: u32, to: *mut u8, len: u32) -> Option<()> {
+    let copied = unsafe { bpf_xdp_load_bytes(ctx.ctx, offset, to.cast(), len) };
+    (copied == 0).then_some(())
 }

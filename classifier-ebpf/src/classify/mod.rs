@@ -23,7 +23,7 @@ use crate::{
 
 const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
-/// UDP source port of DNS responses, in network byte order.
+/// UDP port of DNS: queries go to it, answers come from it (network byte order).
 const DNS_PORT: [u8; 2] = 53u16.to_be_bytes();
 
 /// What classification concluded for a packet. C layout: the global function
@@ -135,10 +135,20 @@ fn inspect(
         } else {
             out.transport = Counter::Udp.index();
             let udp = parse_udp(&mut cursor)?;
-            if config.flags & CONFIG_LEARN_DNS != 0 && udp.src_port == DNS_PORT {
-                let offset = (cursor.pos - ctx.data()) as u32;
-                let len = (cursor.end - cursor.pos) as u32;
-                out.dns = forward_dns(ctx, offset, len);
+            if config.flags & CONFIG_LEARN_DNS != 0
+                && (udp.src_port == DNS_PORT || udp.dst_port == DNS_PORT)
+            {
+                let (ip_start, ipv6) = match ip.kind {
+                    IpKind::V4(hdr) => (hdr as usize, 0),
+                    IpKind::V6(hdr) => (hdr as usize, 1),
+                };
+                out.dns = forward_dns(
+                    ctx,
+                    (ip_start - ctx.data()) as u32,
+                    (cursor.pos - ctx.data()) as u32,
+                    (cursor.end - cursor.pos) as u32,
+                    ipv6,
+                );
             }
             udp
         };

@@ -10,7 +10,7 @@ use std::{
 
 use anyhow::{Context as _, Result};
 use classifier::lab::{CLIENT_V4, Lab, SERVER_APPLE_V4, SERVER_OTHER_V4, traffic};
-use simple_dns::{CLASS, Name, Packet, ResourceRecord, rdata};
+use simple_dns::{CLASS, Name, Packet, Question, ResourceRecord, rdata};
 
 use crate::packet::{ETH_LEN, Segment};
 
@@ -86,27 +86,53 @@ pub fn downloads(
     });
 }
 
-/// DNS answers from the server (source port 53) naming an Apple CDN host, each with a new
-/// address in 100.64.0.0/10 and the minimum TTL: `classifier run` learns and expires them
-/// all the time, so that its bookkeeping would grow if it leaked.
+/// DNS lookups from the client, answered by the server (port 53) for an Apple CDN host, each
+/// with a new address in 100.64.0.0/10 and the minimum TTL: `classifier run` matches each
+/// answer to its query, learns and expires the addresses all the time, so that its
+/// bookkeeping (pending queries, learned addresses) would grow if it leaked.
 pub fn dns(lab: &Lab, deadline: Instant, done: &Done) {
-    let socket = match lab.server.enter(|| UdpSocket::bind((SERVER_OTHER_V4, 53))) {
-        Ok(Ok(socket)) => socket,
-        _ => {
+    let sockets = (
+        lab.server.enter(|| UdpSocket::bind((SERVER_OTHER_V4, 53))),
+        lab.client.enter(|| UdpSocket::bind((CLIENT_V4, 0))),
+    );
+    let (Ok(Ok(server)), Ok(Ok(client))) = sockets else {
+        done.errors.fetch_add(1, Ordering::Relaxed);
+        return;
+    };
+    for socket in [&server, &client] {
+        if socket
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .is_err()
+        {
             done.errors.fetch_add(1, Ordering::Relaxed);
             return;
         }
-    };
+    }
     repeat(deadline, &done.dns_answers, &done.errors, |n| {
+        let question = Question::new(
+            Name::new_unchecked("swcdn.apple.com"),
+            simple_dns::TYPE::A.into(),
+            CLASS::IN.into(),
+            false,
+        );
+        let mut query = Packet::new_query(n as u16);
+        query.questions.push(question.clone());
+        client.send_to(&query.build_bytes_vec()?, (SERVER_OTHER_V4, 53))?;
+        let mut buffer = [0u8; 512];
+        let (_, peer) = server.recv_from(&mut buffer).context("the query")?;
         let address = Ipv4Addr::from(0x6440_0000 | (n as u32 & 0x003f_ffff));
         let mut reply = Packet::new_reply(n as u16);
+        reply.questions.push(question);
         reply.answers.push(ResourceRecord::new(
             Name::new_unchecked("swcdn.apple.com"),
             CLASS::IN,
             60,
             rdata::RData::A(rdata::A::from(address)),
         ));
-        socket.send_to(&reply.build_bytes_vec()?, (CLIENT_V4, 5353))?;
+        server.send_to(&reply.build_bytes_vec()?, peer)?;
+        // Under the soak's flood an answer may be dropped on the way, as on a busy link:
+        // not the classifier's failure, and the next lookup goes on.
+        let _ = client.recv_from(&mut buffer);
         thread::sleep(Duration::from_millis(20));
         Ok(())
     });

@@ -18,7 +18,7 @@ use crate::{
     Classifier, Error,
     config_file::ConfigFile,
     control::{lists::ListNames, state},
-    dns::{Learner, event_message},
+    dns::{DnsDatagram, Learner, Observed},
 };
 
 const XDP_ABORTED: u32 = 0;
@@ -100,7 +100,7 @@ pub fn analyze(
     config.flags |= CONFIG_REPORT | CONFIG_LEARN_DNS;
     classifier.maps.set_config(&config)?;
     let names = ListNames::read(&classifier.maps)?;
-    let mut learner = Learner::new(settings.domains(&names), settings.dns_min_ttl());
+    let mut learner = Learner::new(settings.domains(&names), settings.learner_settings()?);
     let mut learned = 0;
 
     let mut not_run_count: Vec<(&'static str, u64)> = Vec::new();
@@ -155,19 +155,21 @@ pub fn analyze(
     Ok(Analysis { summary })
 }
 
-/// Feeds the DNS responses the program handed over to the learner.
+/// Feeds the DNS queries and answers the program handed over to the learner.
 fn learn_from_events(
     classifier: &mut Classifier,
     learner: &mut Learner,
     now: u64,
 ) -> Result<usize, Error> {
-    let mut messages = Vec::new();
+    let mut datagrams = Vec::new();
     while let Some(event) = classifier.maps.dns_events.next() {
-        messages.push(event_message(&event).to_vec());
+        datagrams.extend(DnsDatagram::decode(&event));
     }
     let mut learned = 0;
-    for message in messages {
-        learned += learner.observe(&mut classifier.maps, &message, now)?;
+    for datagram in datagrams {
+        if let Observed::Learned(count) = learner.observe(&mut classifier.maps, &datagram, now)? {
+            learned += count;
+        }
     }
     Ok(learned)
 }

@@ -8,9 +8,11 @@ use super::{Context, attach::ModeArg};
 /// Run in the foreground: attach, learn CDN addresses from DNS answers, serve metrics.
 ///
 /// Attaches to the interfaces (adopting those attached already, e.g. by an earlier run that
-/// was killed), then, until SIGTERM or Ctrl-C: reads the DNS responses the kernel hands over
-/// and puts the A/AAAA answers of listed domains into their lists for their TTL (at least
-/// the config file's dns_min_ttl, 60 s by default); expires them; serves Prometheus metrics;
+/// was killed), then, until SIGTERM or Ctrl-C: reads the DNS queries and answers the kernel
+/// hands over and puts the A/AAAA records of listed domains, from answers that match a query
+/// it saw (or come from a [[dns.trusted_resolvers]] entry on its interfaces), into their
+/// lists for their TTL (at least the config file's dns_min_ttl, 60 s by default; at most
+/// [dns] max_learned_per_list addresses a list, 4096 by default); expires them; serves Prometheus metrics;
 /// and forwards the kernel's log records to the log (RUST_LOG sets the level, `info` by
 /// default). On exit it stops learning and detaches, unless --keep-attached.
 #[derive(Args)]

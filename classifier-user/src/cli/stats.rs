@@ -123,6 +123,15 @@ fn print(stats: &Stats, json: bool, watching: bool) -> anyhow::Result<()> {
             row(format!("{group}{name}"), count, false);
         }
     }
+    row("dns forwarded".to_owned(), &stats.dns.forwarded, false);
+    row("dns lost".to_owned(), &stats.dns.lost, false);
+    for (name, count) in &stats.dns.refused {
+        row(
+            format!("dns refused {}", name.replace('_', " ")),
+            count,
+            false,
+        );
+    }
     let errors: u64 = stats.errors.values().map(|c| c.packets).sum();
     for (name, count) in &stats.errors {
         row(format!("error {name}"), count, false);

@@ -1,5 +1,6 @@
 //! The Prometheus endpoint of `classifier run`: the kernel's counters per interface, the
-//! learned addresses and the flow table's fill, read from the maps at every scrape.
+//! learned addresses, the refused DNS answers and the flow table's fill, read from the maps
+//! at every scrape.
 
 use std::sync::{Arc, Mutex};
 
@@ -196,6 +197,18 @@ impl Collector for Metrics {
                 })
                 .collect()
             }),
+        )?;
+        // Answers refused by `run` itself: not per interface (the slots are user space's).
+        let refused: Vec<(Labels, u64)> = crate::dns::refused(&maps)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(why, value)| (vec![("reason", why.name().to_owned())], value.packets))
+            .collect();
+        counter_family(
+            &mut encoder,
+            "classifier_dns_refused_answers",
+            "DNS answers that taught nothing, by reason: unmatched (no query seen, or a replay), over_cap (a list is full), malformed.",
+            &refused,
         )?;
         let learned: Vec<(Labels, i64)> = names
             .iter()

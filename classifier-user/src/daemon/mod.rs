@@ -1,5 +1,5 @@
 //! `classifier run`: the long-running form. It attaches (adopting what is attached already),
-//! learns CDN addresses from the DNS responses the kernel hands over, expires them, serves
+//! learns CDN addresses from the DNS answers that match a query it saw, expires them, serves
 //! Prometheus metrics, forwards the kernel's log records, watches its interfaces (`watch`),
 //! and on SIGTERM or SIGINT stops learning and detaches what it manages (unless told to keep
 //! it attached).
@@ -27,7 +27,7 @@ use crate::{
         lists::ListNames,
         netns, pinned_link,
     },
-    dns::{Learner, event_message},
+    dns::{DnsDatagram, Learner, Observed},
 };
 
 /// Where metrics are served unless told otherwise: loopback only.
@@ -100,7 +100,7 @@ pub fn run(pin_dir: &PinDir, config: &ConfigFile, options: &RunOptions) -> Resul
     }
     let mut maps = ClassifierMaps::open_pinned(pin_dir)?;
     let names = ListNames::read(&maps)?;
-    let mut learner = Learner::new(config.domains(&names), config.dns_min_ttl());
+    let mut learner = Learner::new(config.domains(&names), config.learner_settings()?);
     let adopted = learner.adopt(&maps)?;
     if adopted > 0 {
         log::info!("{adopted} learned addresses from an earlier run will expire on time");
@@ -204,16 +204,25 @@ async fn serve(
         tokio::select! {
             ready = events.readable_mut() => {
                 let mut guard = ready.map_err(Error::io("reading the DNS ring buffer"))?;
-                let mut messages = Vec::new();
+                let mut datagrams = Vec::new();
                 while let Some(event) = guard.get_inner_mut().next() {
-                    messages.push(event_message(&event).to_vec());
+                    datagrams.extend(DnsDatagram::decode(&event));
                 }
                 guard.clear_ready();
                 let _writer = writer_lock(pin_dir)?;
-                for message in messages {
-                    let learned = learner.observe(maps, &message, now())?;
-                    if learned > 0 {
-                        log::debug!("learned {learned} address(es) from a DNS answer");
+                for datagram in datagrams {
+                    match learner.observe(maps, &datagram, now())? {
+                        Observed::Learned(learned) if learned > 0 => log::debug!(
+                            "learned {learned} address(es) from a DNS answer from {}",
+                            datagram.src
+                        ),
+                        Observed::Refused(why) => log::debug!(
+                            "refused a DNS answer from {} to {}: {}",
+                            datagram.src,
+                            datagram.dst,
+                            why.name()
+                        ),
+                        _ => {}
                     }
                 }
             }

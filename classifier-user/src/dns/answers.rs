@@ -52,48 +52,92 @@ impl DomainLists {
     }
 }
 
-/// The addresses `message` (a DNS response) teaches: every A/AAAA answer, when the question
-/// or any name of a CNAME in the answer is under a list's suffix. Not a response, or not
-/// parseable: nothing.
-pub fn learned_from(message: &[u8], domains: &DomainLists) -> Vec<Learned> {
-    let Ok(packet) = Packet::parse(message) else {
-        return Vec::new();
-    };
-    if !packet.has_flags(PacketFlag::RESPONSE) {
-        return Vec::new();
+/// What a query asked, and its answer repeats: the name (lower case, no final dot), type and
+/// class. Case is ignored: resolvers that randomise it (DNS 0x20) echo it, others may not.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Question {
+    pub name: String,
+    pub qtype: u16,
+    pub qclass: u16,
+}
+
+/// A query: its transaction id and its only question. None for anything else (a response,
+/// no question or several, not DNS).
+pub fn query_of(message: &[u8]) -> Option<(u16, Question)> {
+    let packet = Packet::parse(message).ok()?;
+    if packet.has_flags(PacketFlag::RESPONSE) {
+        return None;
     }
-    let question = packet
-        .questions
-        .first()
-        .map(|q| normalize(&q.qname.to_string()))
-        .unwrap_or_default();
-    let mut lists = domains.lists_of(&question);
+    Some((packet.id(), only_question(&packet)?))
+}
+
+fn only_question(packet: &Packet<'_>) -> Option<Question> {
+    let [question] = &packet.questions[..] else {
+        return None;
+    };
+    Some(Question {
+        name: normalize(&question.qname.to_string()),
+        qtype: question.qtype.into(),
+        qclass: question.qclass.into(),
+    })
+}
+
+/// An answer: its transaction id and question (to match it to its query), and the addresses
+/// it would teach.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    pub id: u16,
+    pub question: Question,
+    pub learned: Vec<Learned>,
+}
+
+/// The answer in `message`: every A/AAAA record teaches its address, when the question or any
+/// name of a CNAME in the answer is under a list's suffix. None when `message` is malformed:
+/// it does not parse, is no response, or has not exactly one question.
+pub fn answer_of(message: &[u8], domains: &DomainLists) -> Option<Answer> {
+    let packet = Packet::parse(message).ok()?;
+    if !packet.has_flags(PacketFlag::RESPONSE) {
+        return None;
+    }
+    let question = only_question(&packet)?;
+    let mut lists = domains.lists_of(&question.name);
     for answer in &packet.answers {
         if let RData::CNAME(target) = &answer.rdata {
             lists |= domains.lists_of(&answer.name.to_string());
             lists |= domains.lists_of(&target.0.to_string());
         }
     }
-    if lists == 0 {
-        return Vec::new();
-    }
-    packet
-        .answers
-        .iter()
-        .filter_map(|answer| {
-            let addr = match &answer.rdata {
-                RData::A(a) => IpAddr::V4(Ipv4Addr::from(a.address)),
-                RData::AAAA(aaaa) => IpAddr::V6(Ipv6Addr::from(aaaa.address)),
-                _ => return None,
-            };
-            Some(Learned {
-                addr,
-                lists,
-                name: question.clone(),
-                ttl: answer.ttl,
+    let learned = if lists == 0 {
+        Vec::new()
+    } else {
+        packet
+            .answers
+            .iter()
+            .filter_map(|answer| {
+                let addr = match &answer.rdata {
+                    RData::A(a) => IpAddr::V4(Ipv4Addr::from(a.address)),
+                    RData::AAAA(aaaa) => IpAddr::V6(Ipv6Addr::from(aaaa.address)),
+                    _ => return None,
+                };
+                Some(Learned {
+                    addr,
+                    lists,
+                    name: question.name.clone(),
+                    ttl: answer.ttl,
+                })
             })
-        })
-        .collect()
+            .collect()
+    };
+    Some(Answer {
+        id: packet.id(),
+        question,
+        learned,
+    })
+}
+
+/// The addresses `message` would teach, were it matched; nothing when it is malformed.
+pub fn learned_from(message: &[u8], domains: &DomainLists) -> Vec<Learned> {
+    answer_of(message, domains).map_or_else(Vec::new, |answer| answer.learned)
 }
 
 #[cfg(test)]

@@ -34,7 +34,7 @@ pub struct ClassifierMaps {
     pub list_names: Array<MapData, ListName>,
     pub attachments: HashMap<MapData, u32, Attachment>,
     pub shaping: HashMap<MapData, u32, ShapeConfig>,
-    /// DNS responses from the kernel; only one reader at a time may drain it.
+    /// DNS queries and answers from the kernel; only one reader at a time may drain it.
     pub dns_events: RingBuf<MapData>,
     pub learned: HashMap<MapData, LearnedKey, LearnedEntry>,
     /// Counter block of each interface, by ifindex.

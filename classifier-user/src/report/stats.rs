@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use classifier_common::{Counter, CounterValue, MptcpSubtype, ParseError, counter::COUNTER_SLOTS};
 use serde::Serialize;
 
-use crate::{control::lists::ListNames, load::sum_cpus as sum};
+use crate::{control::lists::ListNames, dns::Refusal, load::sum_cpus as sum};
 
 /// One counter as reported.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
@@ -46,6 +46,19 @@ pub struct Stats {
     pub errors: BTreeMap<&'static str, Count>,
     /// Packets matching each list (a packet may match several).
     pub lists: BTreeMap<String, Count>,
+    pub dns: Dns,
+}
+
+/// DNS learning: datagrams handed to user space, and answers `classifier run` refused
+/// (bytes: their DNS messages').
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct Dns {
+    /// Queries and answers handed over.
+    pub forwarded: Count,
+    /// Queries and answers lost (ring buffer full).
+    pub lost: Count,
+    /// Answers that taught nothing, by reason: `unmatched`, `over_cap`, `malformed`.
+    pub refused: BTreeMap<&'static str, Count>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
@@ -149,6 +162,14 @@ impl Snapshot<'_> {
                 .iter()
                 .map(|(bit, name)| (name.to_owned(), self.count(Counter::for_list(bit))))
                 .collect(),
+            dns: Dns {
+                forwarded: self.count(Counter::DnsForwarded.index()),
+                lost: self.count(Counter::DnsLost.index()),
+                refused: Refusal::ALL
+                    .iter()
+                    .map(|why| (why.name(), self.count(why.counter().index())))
+                    .collect(),
+            },
         }
     }
 }
