@@ -1,7 +1,8 @@
 //! `classifier analyze` on captures the tests make: crafted pcap/pcapng files (an iOS-style
 //! MPTCP v0 handshake, malformed packets, VLAN, IPv6 extension headers; SLL, SLL2, raw IP,
 //! PPP and BSD loopback records; unsupported link types and protocols; a broken file) and a
-//! real kernel MPTCP connection recorded with tcpdump in the lab. The per-packet JSON is checked field by field.
+//! real kernel MPTCP connection recorded with tcpdump in the lab. The per-packet JSON is
+//! checked field by field.
 
 mod support;
 
