@@ -1,7 +1,8 @@
 //! `classifier analyze` on captures the tests make: crafted pcap/pcapng files (an iOS-style
-//! MPTCP v0 handshake, malformed packets, VLAN, IPv6 extension headers, SLL and SLL2 cooked
-//! captures, an unsupported link type, a broken file) and a real kernel MPTCP connection
-//! recorded with tcpdump in the lab. The per-packet JSON is checked field by field.
+//! MPTCP v0 handshake, malformed packets, VLAN, IPv6 extension headers; SLL, SLL2, raw IP,
+//! PPP and BSD loopback records; unsupported link types and protocols; a broken file) and a
+//! real kernel MPTCP connection recorded with tcpdump in the lab. The per-packet JSON is
+//! checked field by field.
 
 mod support;
 
@@ -245,18 +246,102 @@ fn cooked_captures_other_link_types_and_broken_files() {
     assert_eq!(got[1], expected(1, frame.len()));
     assert_eq!(got[2]["mptcp_flow"], true);
 
-    // A link type analyze cannot turn into Ethernet: an entry with its error, not a crash.
-    let path = scratch.file("raw.pcap");
-    write_pcap(&path, DataLink::RAW, &[ip.to_vec()]);
-    let got = lines(analyze(&[path.to_str().unwrap(), "--json"]));
-    assert_eq!(
-        got,
-        vec![
-            json!({"index": 0, "len": ip.len(), "verdict": null, "mptcp_option": false,
-                    "mptcp_subtypes": [], "mptcp_flow": false, "lists": [], "dscp_in": null,
-                    "dscp_out": null, "error": "unsupported_link_type"})
-        ]
-    );
+    // Raw IP (under all three numbers), PPP (with and without HDLC address and control) and
+    // BSD loopback (NULL in either byte order, LOOP in network order), IPv4 and IPv6: each
+    // record becomes the frame above, so each gives the same line.
+    let frame6 = Segment::tcp("2001:db8:1::10", "2620:149:a44::10", 50011, 443)
+        .options(&mptcp::mp_capable_v1_syn())
+        .syn()
+        .build();
+    let ip6 = &frame6[ETH_LEN..];
+    for (ip, ppp, family6) in [(ip, [0x00, 0x21], None), (ip6, [0x00, 0x57], Some(30u32))] {
+        let null_family = family6.unwrap_or(2);
+        let records = [
+            ("raw", DataLink::RAW, ip.to_vec()),
+            ("dlt12", DataLink::Unknown(12), ip.to_vec()),
+            ("dlt14", DataLink::Unknown(14), ip.to_vec()),
+            ("ppp", DataLink::PPP, [&ppp[..], ip].concat()),
+            (
+                "hdlc",
+                DataLink::PPP,
+                [&[0xff, 0x03], &ppp[..], ip].concat(),
+            ),
+            (
+                "null-le",
+                DataLink::NULL,
+                [&null_family.to_le_bytes()[..], ip].concat(),
+            ),
+            (
+                "null-be",
+                DataLink::NULL,
+                [&null_family.to_be_bytes()[..], ip].concat(),
+            ),
+            (
+                "loop",
+                DataLink::LOOP,
+                [&null_family.to_be_bytes()[..], ip].concat(),
+            ),
+        ];
+        for (name, link, record) in records {
+            let path = scratch.file(&format!("{name}-{}.pcap", ip[0] >> 4));
+            write_pcap(&path, link, std::slice::from_ref(&record));
+            let got = lines(analyze(&[path.to_str().unwrap(), "--json"]));
+            assert_eq!(
+                got,
+                vec![expected(0, record.len())],
+                "{name}, IP version {}",
+                ip[0] >> 4
+            );
+        }
+    }
+
+    // A link type analyze cannot turn into Ethernet, a PPP frame that is not IP (LCP) and a
+    // loopback frame of another family, each after a good record where the link type has one:
+    // entries with their errors, not a crash; the summary says what was found and where.
+    let lcp = [0xc0, 0x21, 1, 1, 0, 4];
+    let ppp_ip = [&[0x00, 0x21], ip].concat();
+    let null_ip = [&2u32.to_le_bytes()[..], ip].concat();
+    let appletalk = [&16u32.to_le_bytes()[..], ip].concat();
+    for (name, link, records, error, found) in [
+        (
+            "wifi.pcap",
+            DataLink::IEEE802_11,
+            vec![ip.to_vec()],
+            "unsupported_link_type",
+            "link type 105",
+        ),
+        (
+            "lcp.pcap",
+            DataLink::PPP,
+            vec![ppp_ip, lcp.to_vec()],
+            "unsupported_ppp_protocol",
+            "PPP protocol 0xc021",
+        ),
+        (
+            "appletalk.pcap",
+            DataLink::NULL,
+            vec![null_ip, appletalk],
+            "unsupported_loopback_family",
+            "BSD loopback address family 16",
+        ),
+    ] {
+        let path = scratch.file(name);
+        write_pcap(&path, link, &records);
+        let got = lines(analyze(&[path.to_str().unwrap(), "--json"]));
+        let last = records.len() - 1;
+        assert_eq!(got.len(), records.len(), "{name}");
+        assert!(got[..last].iter().all(|p| p["verdict"] == "pass"), "{name}");
+        assert_eq!(
+            got[last],
+            json!({"index": last, "len": records[last].len(), "verdict": null,
+                    "mptcp_option": false, "mptcp_subtypes": [], "mptcp_flow": false,
+                    "lists": [], "dscp_in": null, "dscp_out": null, "error": error}),
+            "{name}"
+        );
+        let summary = analyze(&[path.to_str().unwrap()]).ok().stdout;
+        let line = format!("1 records not run: {error} (the first, packet {last}: {found}");
+        assert!(summary.contains(&line), "{name}: no `{line}` in {summary}");
+    }
 
     // A file cut in the middle of a record: the records before it, then one error entry.
     let path = scratch.file("cut.pcap");

@@ -1,6 +1,6 @@
-//! Reading captures: pcap and pcapng (any number of interfaces), Ethernet or Linux cooked
-//! (SLL, SLL2) link types. Cooked records become Ethernet frames, since that is what XDP sees.
-//! A record that cannot be turned into a frame is reported, never fatal.
+//! Reading captures: pcap and pcapng (any number of interfaces), each record turned into the
+//! Ethernet frame XDP sees by `link`. A record that cannot be turned into a frame is
+//! reported, never fatal.
 
 use std::{
     fs::File,
@@ -15,6 +15,7 @@ use pcap_file::{
     pcapng::{Block, PcapNgReader},
 };
 
+use super::link::{RecordError, to_ethernet};
 use crate::Error;
 
 /// One record of a capture.
@@ -25,70 +26,6 @@ pub struct Record {
     pub len: usize,
     /// The record as an Ethernet frame, or why it could not be one.
     pub frame: Result<Vec<u8>, RecordError>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RecordError {
-    /// A link type other than Ethernet, SLL or SLL2 (the number from the capture).
-    UnsupportedLinkType(u32),
-    /// Shorter than its link-layer header.
-    Truncated,
-    /// The file stopped making sense here; the rest is not read.
-    Unreadable(String),
-}
-
-impl RecordError {
-    /// Stable snake_case name, as in analyze's JSON `error`.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::UnsupportedLinkType(_) => "unsupported_link_type",
-            Self::Truncated => "truncated_record",
-            Self::Unreadable(_) => "unreadable_record",
-        }
-    }
-}
-
-const SLL_HEADER: usize = 16;
-const SLL2_HEADER: usize = 20;
-
-/// Turns a record of link type `link` into an Ethernet frame.
-pub fn to_ethernet(link: DataLink, data: &[u8]) -> Result<Vec<u8>, RecordError> {
-    let cooked = |protocol: [u8; 2], source: &[u8], payload: &[u8]| {
-        let mut frame = Vec::with_capacity(14 + payload.len());
-        frame.extend_from_slice(&[0; 6]);
-        let mut mac = [0u8; 6];
-        let n = source.len().min(6);
-        mac[..n].copy_from_slice(&source[..n]);
-        frame.extend_from_slice(&mac);
-        frame.extend_from_slice(&protocol);
-        frame.extend_from_slice(payload);
-        frame
-    };
-    match link {
-        DataLink::ETHERNET if data.len() >= 14 => Ok(data.to_vec()),
-        // SLL: packet type, ARPHRD, address length, address (8), protocol.
-        DataLink::LINUX_SLL if data.len() >= SLL_HEADER => {
-            let addr_len = usize::from(u16::from_be_bytes([data[4], data[5]])).min(8);
-            Ok(cooked(
-                [data[14], data[15]],
-                &data[6..6 + addr_len],
-                &data[SLL_HEADER..],
-            ))
-        }
-        // SLL2: protocol, reserved, ifindex, ARPHRD, packet type, address length, address (8).
-        DataLink::LINUX_SLL2 if data.len() >= SLL2_HEADER => {
-            let addr_len = usize::from(data[11]).min(8);
-            Ok(cooked(
-                [data[0], data[1]],
-                &data[12..12 + addr_len],
-                &data[SLL2_HEADER..],
-            ))
-        }
-        DataLink::ETHERNET | DataLink::LINUX_SLL | DataLink::LINUX_SLL2 => {
-            Err(RecordError::Truncated)
-        }
-        other => Err(RecordError::UnsupportedLinkType(u32::from(other))),
-    }
 }
 
 /// The records of a pcap or pcapng file, in file order.

@@ -3,6 +3,7 @@
 //! counters; never the live, pinned state), reporting what the classifier would do.
 
 pub mod capture;
+pub mod link;
 mod run;
 pub mod summary;
 

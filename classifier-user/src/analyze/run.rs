@@ -11,8 +11,9 @@ use classifier_common::{
 use serde::Serialize;
 
 use super::{
-    capture::{self, RecordError},
-    summary::Summary,
+    capture,
+    link::RecordError,
+    summary::{NotRun, Summary},
 };
 use crate::{
     Classifier, Error,
@@ -103,7 +104,7 @@ pub fn analyze(
     let mut learner = Learner::new(settings.domains(&names), settings.learner_settings()?);
     let mut learned = 0;
 
-    let mut not_run_count: Vec<(&'static str, u64)> = Vec::new();
+    let mut never_run: Vec<NotRun> = Vec::new();
     for (index, record) in records.enumerate() {
         let index = index as u64;
         let now = record.timestamp.as_secs();
@@ -140,10 +141,20 @@ pub fn analyze(
             },
         };
         if verdict.verdict.is_none() {
-            let name = verdict.error.unwrap_or("unknown");
-            match not_run_count.iter_mut().find(|(n, _)| *n == name) {
-                Some((_, count)) => *count += 1,
-                None => not_run_count.push((name, 1)),
+            let reason = verdict.error.unwrap_or("unknown");
+            match never_run.iter_mut().find(|n| n.reason == reason) {
+                Some(entry) => entry.records += 1,
+                None => never_run.push(NotRun {
+                    reason,
+                    records: 1,
+                    first_index: index,
+                    first: match &record.frame {
+                        Err(error) => error.to_string(),
+                        Ok(frame) => {
+                            format!("{} bytes, more than XDP takes in one buffer", frame.len())
+                        }
+                    },
+                }),
             }
         }
         on_packet(&verdict);
@@ -151,7 +162,7 @@ pub fn analyze(
             break;
         }
     }
-    let summary = Summary::collect(&classifier.maps, &names, not_run_count, learned)?;
+    let summary = Summary::collect(&classifier.maps, &names, never_run, learned)?;
     Ok(Analysis { summary })
 }
 

@@ -20,12 +20,23 @@ pub struct Amount {
     pub bytes: u64,
 }
 
+/// Records that never reached the program, for one reason.
+#[derive(Clone, Debug, Serialize)]
+pub struct NotRun {
+    /// The JSON `error` of these records.
+    pub reason: &'static str,
+    pub records: u64,
+    /// The first such record: its index and what was found there.
+    pub first_index: u64,
+    pub first: String,
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Summary {
     /// Records run through the program.
     pub total: Amount,
     /// Records that could not be (unsupported link type, truncated, too big for XDP...).
-    pub not_run: Vec<(&'static str, u64)>,
+    pub not_run: Vec<NotRun>,
     pub classes: Vec<(&'static str, Amount)>,
     pub lists: Vec<(String, Amount)>,
     /// MPTCP connections (flows that carried MP_CAPABLE), subflows that joined one (MP_JOIN),
@@ -59,7 +70,7 @@ impl Summary {
     pub fn collect(
         maps: &ClassifierMaps,
         names: &ListNames,
-        not_run: Vec<(&'static str, u64)>,
+        not_run: Vec<NotRun>,
         learned: usize,
     ) -> Result<Self, Error> {
         let counters = maps.counters()?;
@@ -149,8 +160,12 @@ impl fmt::Display for Summary {
             self.total.packets,
             mib(self.total.bytes)
         )?;
-        for (reason, count) in &self.not_run {
-            writeln!(f, "  {count} records not run: {reason}")?;
+        for not_run in &self.not_run {
+            writeln!(
+                f,
+                "  {} records not run: {} (the first, packet {}: {})",
+                not_run.records, not_run.reason, not_run.first_index, not_run.first
+            )?;
         }
         writeln!(f, "\nclasses (each packet in one)")?;
         for (name, amount) in &self.classes {

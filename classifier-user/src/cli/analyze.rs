@@ -18,8 +18,8 @@ use super::Context;
 ///
 /// The packets go through the same XDP program the router runs (BPF_PROG_TEST_RUN), in
 /// capture order, with a private flow table and counters: the live state is never touched.
-/// pcap and pcapng (any number of interfaces) with Ethernet or Linux cooked (SLL, SLL2)
-/// frames. The summary gives packets and bytes per class, MPTCP connections and subtypes,
+/// pcap and pcapng (any number of interfaces) with Ethernet, Linux cooked (SLL, SLL2), raw
+/// IP, PPP or BSD loopback (NULL, LOOP: macOS `tcpdump -i lo0`) frames. The summary gives packets and bytes per class, MPTCP connections and subtypes,
 /// the top flows, and the share of bytes the policy would mark.
 #[derive(Args)]
 #[command(after_help = "Examples:

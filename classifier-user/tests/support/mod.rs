@@ -13,6 +13,8 @@ pub mod mptcp;
 pub mod nft;
 pub mod packet;
 pub mod reference;
+pub mod relink;
+pub mod tshark;
 
 use std::{collections::BTreeMap, os::unix::fs::MetadataExt as _};
 
