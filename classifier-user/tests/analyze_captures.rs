@@ -26,6 +26,7 @@ use support::{
         DEST_OPTIONS, ETH_LEN, HOP_BY_HOP, Ipv6Extension, Segment, TPID_8021Q,
         insert_ipv6_extensions,
     },
+    wait::wait_until,
 };
 
 struct Scratch(PathBuf);
@@ -68,6 +69,19 @@ fn analyze(args: &[&str]) -> Ran {
         .output()
         .unwrap()
         .into()
+}
+
+/// How many FIN segments from `side` (a tcpdump filter) the capture being written holds.
+fn captured(path: &std::path::Path, side: &str) -> usize {
+    let read = std::process::Command::new("tcpdump")
+        .args(["-nn", "-r"])
+        .arg(path)
+        .arg(format!("{side} and tcp[tcpflags] & tcp-fin != 0"))
+        .stderr(std::process::Stdio::null())
+        .output()
+        .expect("running tcpdump -r");
+    // A record still being written ends the read early: what came before it is counted.
+    String::from_utf8_lossy(&read.stdout).lines().count()
 }
 
 fn lines(ran: Ran) -> Vec<Value> {
@@ -334,10 +348,19 @@ fn a_real_mptcp_connection_recorded_with_tcpdump() {
         server,
         1 << 20,
         true,
-        Duration::from_millis(500),
+        2,
     )
     .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    // The connection is over in the capture once both ends' FINs are in it.
+    wait_until(
+        Duration::from_secs(10),
+        "the capture to hold both ends' FIN",
+        || {
+            ["src port 7000", "dst port 7000"]
+                .iter()
+                .all(|side| captured(&path, side) > 0)
+        },
+    );
     // SAFETY: signalling our own child so that tcpdump flushes and closes the file.
     unsafe { libc::kill(tcpdump.id() as i32, libc::SIGINT) };
     tcpdump.wait().unwrap();

@@ -25,7 +25,10 @@ fn the_verifier_accepts_the_program_and_its_size_is_reported() {
         info.id()
     );
     assert!(translated > 0, "the program has no translated instructions");
-    assert!(verified > 0, "the verifier reports processing no instruction");
+    assert!(
+        verified > 0,
+        "the verifier reports processing no instruction"
+    );
     // bpftool's view of the same program, for the record (installed by `cargo xtask setup`).
     let bpftool = std::process::Command::new("bpftool")
         .args(["prog", "show", "id", &info.id().to_string()])

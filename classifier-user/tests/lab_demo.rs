@@ -8,6 +8,8 @@ use std::{
     time::Duration,
 };
 
+use support::wait::wait_until;
+
 const BINARY: &str = env!("CARGO_BIN_EXE_classifier-lab");
 
 /// Namespaces and pin directories a demo process with this pid would have made.
@@ -67,13 +69,9 @@ fn ctrl_c_removes_the_lab() {
         .unwrap();
     let pid = child.id();
     // Wait until the lab exists, then interrupt as a terminal would.
-    for _ in 0..100 {
-        if leftovers(pid).len() >= 3 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(leftovers(pid).len() >= 3, "the lab never came up");
+    wait_until(Duration::from_secs(5), "the lab to come up", || {
+        leftovers(pid).len() >= 3
+    });
     // SAFETY: signalling our own child.
     unsafe { libc::kill(pid as i32, libc::SIGINT) };
     let status = child.wait().unwrap();

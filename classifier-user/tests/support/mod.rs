@@ -13,6 +13,7 @@ pub mod mptcp;
 pub mod nft;
 pub mod packet;
 pub mod reference;
+pub mod wait;
 
 use std::{collections::BTreeMap, os::unix::fs::MetadataExt as _};
 
