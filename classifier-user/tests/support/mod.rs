@@ -8,6 +8,9 @@
 pub mod cli;
 pub mod faults;
 pub mod fuzz;
+pub mod fuzz_config;
+pub mod fuzz_flows;
+pub mod fuzz_mix;
 pub mod hosts;
 pub mod mptcp;
 pub mod nft;
