@@ -49,11 +49,16 @@ fn the_demo_prints_its_report_and_leaves_nothing_behind() {
     ] {
         assert!(report.contains(expected), "report lacks `{expected}`");
     }
-    // Every packet arrived with the DSCP it should have: "N of N".
+    // Every packet arrived with the DSCP it should have: "N of N", N > 0, at the server
+    // (MPTCP phase) and at the client (Apple phase).
     let verdicts = |line: &&str| line.contains("carried DSCP") || line.contains("arrived as");
-    for line in report.lines().filter(verdicts) {
+    let lines: Vec<&str> = report.lines().filter(verdicts).collect();
+    assert_eq!(lines.len(), 2, "two receivers' verdicts: {lines:?}");
+    for line in lines {
         let words: Vec<&str> = line.split_whitespace().collect();
         let of = words.iter().position(|w| *w == "of").unwrap();
+        let arrived: u64 = words[of + 1].parse().expect("a packet count");
+        assert!(arrived > 0, "no packet arrived: {line}");
         assert_eq!(words[of - 1], words[of + 1], "{line}");
     }
     assert_eq!(leftovers(pid), Vec::<String>::new());
