@@ -39,7 +39,7 @@ pub fn bpf_object_exists(kind: &str, id: u64) -> bool {
 pub fn assert_freed(kind: &str, id: u64, what: &str) {
     wait_until(
         Duration::from_secs(5),
-        &format!("the kernel to free {what} ({kind} {id}): it leaked"),
+        format!("the kernel to free {what} ({kind} {id}): it leaked"),
         || !bpf_object_exists(kind, id),
     );
 }
