@@ -71,6 +71,16 @@ fn analyze(args: &[&str]) -> Ran {
         .into()
 }
 
+/// A child process killed (if still running) and reaped when dropped.
+struct KilledOnDrop(std::process::Child);
+
+impl Drop for KilledOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// How many FIN segments from `side` (a tcpdump filter) the capture being written holds.
 fn captured(path: &std::path::Path, side: &str) -> usize {
     let read = std::process::Command::new("tcpdump")
@@ -304,27 +314,30 @@ fn a_real_mptcp_connection_recorded_with_tcpdump() {
         ns.exec("ethtool", &["-K", dev, "tso", "off", "gso", "off"])
             .unwrap();
     }
-    let mut tcpdump = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            lab.router.name(),
-            "tcpdump",
-            "-i",
-            "any",
-            "-s",
-            "256",
-            "-U",
-            "-w",
-        ])
-        .arg(&path)
-        .args(["tcp", "port", "7000"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    // Killed on drop, so that a failing test leaves no tcpdump behind.
+    let mut tcpdump = KilledOnDrop(
+        std::process::Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                lab.router.name(),
+                "tcpdump",
+                "-i",
+                "any",
+                "-s",
+                "256",
+                "-U",
+                "-w",
+            ])
+            .arg(&path)
+            .args(["tcp", "port", "7000"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     // tcpdump says "listening on ..." once it captures; before that packets would be missed.
-    let stderr = tcpdump.stderr.take().unwrap();
+    let stderr = tcpdump.0.stderr.take().unwrap();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         use std::io::BufRead as _;
@@ -362,8 +375,8 @@ fn a_real_mptcp_connection_recorded_with_tcpdump() {
         },
     );
     // SAFETY: signalling our own child so that tcpdump flushes and closes the file.
-    unsafe { libc::kill(tcpdump.id() as i32, libc::SIGINT) };
-    tcpdump.wait().unwrap();
+    unsafe { libc::kill(tcpdump.0.id() as i32, libc::SIGINT) };
+    tcpdump.0.wait().unwrap();
 
     // `-i any` records Linux cooked frames (SLL2 with this tcpdump).
     let got = lines(analyze(&[path.to_str().unwrap(), "--json"]));
