@@ -27,6 +27,7 @@ use support::{
         DEST_OPTIONS, ETH_LEN, HOP_BY_HOP, Ipv6Extension, Segment, TPID_8021Q,
         insert_ipv6_extensions,
     },
+    wait::wait_until,
 };
 
 struct Scratch(PathBuf);
@@ -69,6 +70,29 @@ fn analyze(args: &[&str]) -> Ran {
         .output()
         .unwrap()
         .into()
+}
+
+/// A child process killed (if still running) and reaped when dropped.
+struct KilledOnDrop(std::process::Child);
+
+impl Drop for KilledOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// How many FIN segments from `side` (a tcpdump filter) the capture being written holds.
+fn captured(path: &std::path::Path, side: &str) -> usize {
+    let read = std::process::Command::new("tcpdump")
+        .args(["-nn", "-r"])
+        .arg(path)
+        .arg(format!("{side} and tcp[tcpflags] & tcp-fin != 0"))
+        .stderr(std::process::Stdio::null())
+        .output()
+        .expect("running tcpdump -r");
+    // A record still being written ends the read early: what came before it is counted.
+    String::from_utf8_lossy(&read.stdout).lines().count()
 }
 
 fn lines(ran: Ran) -> Vec<Value> {
@@ -375,27 +399,30 @@ fn a_real_mptcp_connection_recorded_with_tcpdump() {
         ns.exec("ethtool", &["-K", dev, "tso", "off", "gso", "off"])
             .unwrap();
     }
-    let mut tcpdump = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            lab.router.name(),
-            "tcpdump",
-            "-i",
-            "any",
-            "-s",
-            "256",
-            "-U",
-            "-w",
-        ])
-        .arg(&path)
-        .args(["tcp", "port", "7000"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    // Killed on drop, so that a failing test leaves no tcpdump behind.
+    let mut tcpdump = KilledOnDrop(
+        std::process::Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                lab.router.name(),
+                "tcpdump",
+                "-i",
+                "any",
+                "-s",
+                "256",
+                "-U",
+                "-w",
+            ])
+            .arg(&path)
+            .args(["tcp", "port", "7000"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     // tcpdump says "listening on ..." once it captures; before that packets would be missed.
-    let stderr = tcpdump.stderr.take().unwrap();
+    let stderr = tcpdump.0.stderr.take().unwrap();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         use std::io::BufRead as _;
@@ -419,13 +446,22 @@ fn a_real_mptcp_connection_recorded_with_tcpdump() {
         server,
         1 << 20,
         true,
-        Duration::from_millis(500),
+        2,
     )
     .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    // The connection is over in the capture once both ends' FINs are in it.
+    wait_until(
+        Duration::from_secs(10),
+        "the capture to hold both ends' FIN",
+        || {
+            ["src port 7000", "dst port 7000"]
+                .iter()
+                .all(|side| captured(&path, side) > 0)
+        },
+    );
     // SAFETY: signalling our own child so that tcpdump flushes and closes the file.
-    unsafe { libc::kill(tcpdump.id() as i32, libc::SIGINT) };
-    tcpdump.wait().unwrap();
+    unsafe { libc::kill(tcpdump.0.id() as i32, libc::SIGINT) };
+    tcpdump.0.wait().unwrap();
 
     // `-i any` records Linux cooked frames (SLL2 with this tcpdump).
     let got = lines(analyze(&[path.to_str().unwrap(), "--json"]));

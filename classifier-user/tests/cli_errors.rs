@@ -9,7 +9,10 @@ use classifier::{
     ClassifierMaps, PinDir,
     lab::{Netns, veth},
 };
-use support::cli::{BINARY, Cli};
+use support::{
+    cli::{BINARY, Cli},
+    wait::wait_until,
+};
 
 /// A namespace with a veth pair (a0, b0) and the classifier attached to a0.
 fn attached() -> (Netns, Cli) {
@@ -260,7 +263,19 @@ fn a_cli_killed_mid_command_leaves_usable_state() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(700));
+    // Killed once it is writing the tries: the file's first address is in them (the plan is
+    // written in address order), and 400,000 more are to come.
+    let maps = ClassifierMaps::open_pinned(&PinDir::new(cli.pin_dir())).unwrap();
+    let first = "10.0.0.0/32".parse().unwrap();
+    wait_until(
+        Duration::from_secs(30),
+        "the load to start writing the tries",
+        || maps.exact_prefix(first).unwrap().is_some(),
+    );
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the load ended before it could be killed in the middle: give it more prefixes"
+    );
     child.kill().expect("kill -9"); // SIGKILL
     let status = child.wait().unwrap();
     println!("killed: {status}");

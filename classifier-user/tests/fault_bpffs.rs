@@ -12,12 +12,14 @@ mod support;
 use std::{
     path::{Path, PathBuf},
     process::Command,
+    time::Duration,
 };
 
 use classifier::lab::{Netns, veth};
 use support::{
     cli::{BINARY, Cli},
-    faults::{assert_freed, link_ids, wait_until},
+    faults::{assert_freed, link_ids},
+    wait::wait_until,
 };
 
 /// A bpffs instance mounted on a directory of the test's own, unmounted and removed on drop.
@@ -99,7 +101,9 @@ fn an_unmounted_bpffs_detaches_and_the_cli_says_so_then_attach_starts_afresh() {
     assert!(ns.has_xdp("a0").unwrap());
 
     bpffs.unmount();
-    wait_until(5, "the unmount to detach a0", || !ns.has_xdp("a0").unwrap());
+    wait_until(Duration::from_secs(5), "the unmount to detach a0", || {
+        !ns.has_xdp("a0").unwrap()
+    });
     assert_freed("link", link, "the link pinned in the unmounted bpffs");
     assert_freed("prog", program, "the program pinned in the unmounted bpffs");
 
@@ -195,8 +199,10 @@ fn with_sys_fs_bpf_unmounted_attach_mounts_it_again() {
     );
     // The private namespace is gone, and its bpffs instance with the only reference to the
     // link: a0 is detached, and the host's /sys/fs/bpf never saw any of it.
-    wait_until(5, "a0 to be detached with its bpffs", || {
-        !ns.has_xdp("a0").unwrap()
-    });
+    wait_until(
+        Duration::from_secs(5),
+        "a0 to be detached with its bpffs",
+        || !ns.has_xdp("a0").unwrap(),
+    );
     assert!(!Path::new(&pin_dir).exists());
 }

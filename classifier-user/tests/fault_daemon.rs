@@ -18,6 +18,7 @@ use support::{
     cli::Cli,
     faults::{Daemon, assert_freed, link_ids},
     hosts::{LISTED, SERVER, TwoHosts},
+    wait::{wait_for, wait_until},
 };
 
 const METRICS: &str = "metrics on http://127.0.0.1:9417/metrics";
@@ -89,27 +90,27 @@ fn a_killed_run_leaves_the_program_attached_and_a_restarted_run_adopts_it() {
         .unwrap()
         .expect("a socket in the client");
     std::thread::scope(|scope| {
-        scope.spawn(|| {
+        let sender = scope.spawn(|| {
             while !stop.load(Ordering::Relaxed) {
                 socket.send_to(b"flowing", (SERVER, 6100)).expect("sending");
                 sent.fetch_add(1, Ordering::Relaxed);
+                // A rate limit (about 2,000 datagrams a second), not a synchronisation.
                 std::thread::sleep(Duration::from_micros(500));
             }
         });
-        std::thread::sleep(Duration::from_millis(400));
+        let before = wait_for(Duration::from_secs(5), "the traffic to be counted", || {
+            Some(total_packets(&cli)).filter(|&n| n > 0)
+        });
         let (links, program) = link_ids(&cli);
-        let before = total_packets(&cli);
-        assert!(before > 0, "traffic is counted");
 
         first.signal(libc::SIGKILL);
         let status = first.wait();
         assert_eq!(status.signal(), Some(libc::SIGKILL), "{status}");
         assert!(hosts.server.has_xdp("s0").unwrap(), "still attached");
-        std::thread::sleep(Duration::from_millis(400));
-        let orphaned = total_packets(&cli);
-        assert!(
-            orphaned > before,
-            "counting goes on with no run: {before} then {orphaned}"
+        let orphaned = wait_for(
+            Duration::from_secs(5),
+            format!("counting to go on with no run (counted {before} before the kill)"),
+            || Some(total_packets(&cli)).filter(|&n| n > before),
         );
         assert_eq!(
             link_ids(&cli),
@@ -130,16 +131,26 @@ fn a_killed_run_leaves_the_program_attached_and_a_restarted_run_adopts_it() {
             scraped >= orphaned,
             "the restarted run serves the counters kept meanwhile: {scraped} < {orphaned}"
         );
-        std::thread::sleep(Duration::from_millis(300));
+        wait_until(
+            Duration::from_secs(5),
+            "the traffic to be counted under the second run",
+            || total_packets(&cli) > scraped,
+        );
         stop.store(true, Ordering::Relaxed);
-        std::thread::sleep(Duration::from_millis(200));
-
-        let arrived = hosts.arrived();
+        sender.join().expect("the sender");
+        let sent = sent.load(Ordering::Relaxed);
+        // Every datagram arrives on a veth; waiting for them all is what lets the counts
+        // below be compared exactly.
+        let arrived = wait_for(
+            Duration::from_secs(5),
+            format!("the {sent} datagrams sent to arrive"),
+            || Some(hosts.arrived()).filter(|arrived| arrived.listed >= sent),
+        );
         let total = total_packets(&cli);
         println!(
             "sent {} datagrams; counted {before} before the kill, {orphaned} with no run, \
              {total} in all; the server received {arrived:?}",
-            sent.load(Ordering::Relaxed)
+            sent
         );
         assert_eq!(
             total,
@@ -147,7 +158,6 @@ fn a_killed_run_leaves_the_program_attached_and_a_restarted_run_adopts_it() {
             "every packet that arrived was counted, across the kill and the restart"
         );
         assert_eq!(arrived.listed_not_le, 0, "and every listed one marked");
-        assert!(arrived.listed >= sent.load(Ordering::Relaxed));
 
         second.signal(libc::SIGTERM);
         let status = second.wait();

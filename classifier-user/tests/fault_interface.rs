@@ -6,10 +6,13 @@
 
 mod support;
 
+use std::time::Duration;
+
 use classifier::lab::{Netns, veth};
 use support::{
     cli::Cli,
-    faults::{Daemon, assert_freed, link_ids, wait_until},
+    faults::{Daemon, assert_freed, link_ids},
+    wait::wait_until,
 };
 
 /// A namespace with two veth pairs, a0–a1 and b0–b1.
@@ -103,9 +106,11 @@ fn a_deleted_interface_is_reported_replaced_and_removed_without_leaks() {
     // The whole namespace deleted while attached (the kernel removes its devices a little
     // later), then everything removed.
     drop(ns);
-    wait_until(10, "a0 to be reported gone with its namespace", || {
-        gone(&cli, "a0")
-    });
+    wait_until(
+        Duration::from_secs(10),
+        "a0 to be reported gone with its namespace",
+        || gone(&cli, "a0"),
+    );
     cli.run(&["detach", "--all", "--purge"]).ok();
     assert!(!cli.pin_dir().exists(), "the pin directory is removed");
     assert_freed("link", a_link, "the link of a0 in the deleted namespace");

@@ -5,6 +5,12 @@
 //! the rule and the DSCP out, and the bytes out. Every disagreement is a bug, in one or the
 //! other; each one found is kept in `tests/corpus/` and replayed here.
 //!
+//! Over the run, the counters (packets and bytes) must be what the model counts, and the
+//! kernel's flow table what the model's flows hold (`support::fuzz_flows`), entry by entry.
+//! At random points the configuration changes as the CLI changes it (`support::fuzz_config`:
+//! `policy set`, `prefixes add/remove/replace` through the library), and the model reads it
+//! back. The run must have built, and the kernel seen, the mix it claims (`support::fuzz_mix`).
+//!
 //! `CLASSIFIER_FUZZ_PACKETS` and `CLASSIFIER_FUZZ_SEED` (decimal or 0x hex) change the run;
 //! `cargo xtask fuzz` runs a million packets in release mode.
 
@@ -14,22 +20,36 @@ use std::{collections::BTreeMap, fmt::Write as _, net::IpAddr, path::Path, time:
 
 use classifier::report::counter_label;
 use classifier_common::{
-    Counter, ParseError, config::CONFIG_LEARN_DNS, counter::COUNTER_SLOTS, limits::MAX_LISTS,
-    mptcp::MptcpSubtype,
+    Counter, CounterValue, ParseError, config::CONFIG_LEARN_DNS, counter::COUNTER_SLOTS,
+    limits::MAX_LISTS, mptcp::MptcpSubtype,
 };
 use support::{
     Kernel, LIST_APPLE, LIST_CDN, XDP_PASS,
     fuzz::Generator,
+    fuzz_config::{self, ConfigChanges},
+    fuzz_flows::FlowModel,
+    fuzz_mix,
     reference::{Action, Prediction, Reference, Rule, View, check_output},
 };
 
-/// About 6 s in a debug build on two cores (25,000 packets a second); `cargo xtask fuzz` runs a
-/// million in release mode (160,000 a second).
+/// About 10 s in a debug build on two cores, flow and configuration checks included;
+/// `cargo xtask fuzz` runs a million in release mode.
 const DEFAULT_PACKETS: u64 = 150_000;
 const DEFAULT_SEED: u64 = 0xd1ff_5eed_0007;
 
-/// The prefixes installed, with their effective lists (a more specific prefix carries the
-/// lists of those containing it, as the control plane writes them).
+/// The prefixes installed at the start, by list, through the library as `prefixes add` does.
+const MEMBERS: [(&str, &str); 7] = [
+    ("apple", "17.0.0.0/8"),
+    ("apple", "2620:149::/32"),
+    ("cdn", "17.253.0.0/16"),
+    ("cdn", "23.32.0.0/11"),
+    ("cdn", "2620:149:a44::/48"),
+    ("cdn", "2a02:26f0::/32"),
+    ("local", "fe80::/10"),
+];
+
+/// What the kernel's tries must then hold: each prefix with its effective lists (a more
+/// specific prefix carries the lists of those containing it).
 const PREFIXES: [(&str, u32); 7] = [
     ("17.0.0.0/8", LIST_APPLE),
     ("17.253.0.0/16", LIST_APPLE | LIST_CDN),
@@ -37,27 +57,16 @@ const PREFIXES: [(&str, u32); 7] = [
     ("2620:149::/32", LIST_APPLE),
     ("2620:149:a44::/48", LIST_APPLE | LIST_CDN),
     ("2a02:26f0::/32", LIST_CDN),
-    ("fe80::/10", 1 << 5),
+    ("fe80::/10", LIST_LOCAL),
 ];
+const LIST_LOCAL: u32 = 1 << 2;
 
 /// MPTCP to the CDN list is counted but kept; other MPTCP goes to CS1, Apple to LE.
+const POLICY: [&str; 3] = ["mptcp+list:cdn=keep", "mptcp=CS1", "list:apple=LE"];
 const RULES: [Rule; 3] = [
     Rule::new(true, LIST_CDN, Action::Keep),
     Rule::new(true, 0, Action::Dscp(8)),
     Rule::new(false, LIST_APPLE, Action::Dscp(1)),
-];
-
-/// Every this many packets the prefixes and the policy change between the sets above and
-/// these, and the generation with them: established flows must look their lists and rule up
-/// again, and keep remembering that they are MPTCP.
-const RECONFIGURE_EVERY: u64 = 25_000;
-const MORE_PREFIXES: [(&str, u32); 2] =
-    [("198.51.100.0/24", LIST_APPLE), ("2001:db8::/32", LIST_CDN)];
-/// Apple first (even MPTCP to Apple goes to LE), then MPTCP, then the CDN list to AF11.
-const OTHER_RULES: [Rule; 3] = [
-    Rule::new(false, LIST_APPLE, Action::Dscp(1)),
-    Rule::new(true, 0, Action::Dscp(8)),
-    Rule::new(false, LIST_CDN, Action::Dscp(10)),
 ];
 
 /// Flows remembered before both sides forget them all: far below the kernel's LRU table size,
@@ -76,61 +85,80 @@ fn env_u64(name: &str) -> Option<u64> {
     Some(parsed.unwrap_or_else(|_| panic!("{name}={value}: not a number")))
 }
 
-/// The kernel program and the model, with the same prefixes and policy.
+/// The kernel program and the model, with the same prefixes and policy: installed through
+/// the library as the CLI installs them, and read back for the model.
 fn kernel_and_reference() -> (Kernel, Reference) {
     let mut kernel = Kernel::load();
-    for (prefix, lists) in PREFIXES {
-        kernel.add_prefix_quietly(prefix, lists);
-    }
-    let rules: Vec<_> = RULES.iter().map(|rule| rule.to_policy_rule()).collect();
-    kernel.set_rules(&rules);
     // DNS responses (UDP from port 53) take the learning path too: nobody drains the ring
     // buffer, so it fills and the "lost" path and its log record run as well. Neither may
-    // change how a packet is classified.
+    // change how a packet is classified. (Set first: `Kernel` writes its whole config.)
     kernel.set_flag(CONFIG_LEARN_DNS, true);
-    (kernel, Reference::new(&PREFIXES, &RULES))
+    let maps = &mut kernel.classifier.maps;
+    fuzz_config::create_lists(maps);
+    for (list, prefix) in MEMBERS {
+        fuzz_config::add(maps, list, prefix);
+    }
+    fuzz_config::set_policy(maps, &POLICY);
+    let (prefixes, rules) = fuzz_config::read_back(maps);
+    let mut expected: Vec<(String, u32)> = PREFIXES
+        .iter()
+        .map(|(prefix, lists)| ((*prefix).to_owned(), *lists))
+        .collect();
+    expected.sort();
+    let mut installed = prefixes.clone();
+    installed.sort();
+    assert_eq!(installed, expected, "the tries after `prefixes add`");
+    assert_eq!(
+        format!("{rules:?}"),
+        format!("{RULES:?}"),
+        "the rules after `policy set`"
+    );
+    (kernel, Reference::new(&borrowed(&prefixes), &rules))
 }
 
-/// Switches both sides to the other set of prefixes and rules; returns whether the second set
-/// is now in force.
-fn reconfigure(kernel: &mut Kernel, reference: &mut Reference, second: bool) -> bool {
-    let second = !second;
-    let (prefixes, rules): (Vec<_>, &[Rule]) = if second {
-        for (prefix, lists) in MORE_PREFIXES {
-            kernel.add_prefix_quietly(prefix, lists);
-        }
-        (
-            PREFIXES.iter().chain(&MORE_PREFIXES).copied().collect(),
-            &OTHER_RULES,
-        )
-    } else {
-        for (prefix, _) in MORE_PREFIXES {
-            let prefix = prefix.parse().expect("a test prefix");
-            kernel
-                .classifier
-                .maps
-                .remove_prefix(prefix)
-                .expect("removing a prefix");
-        }
-        (PREFIXES.to_vec(), &RULES)
-    };
-    // Writing the rules bumps the generation: the kernel sees both changes at once.
-    let policy: Vec<_> = rules.iter().map(|rule| rule.to_policy_rule()).collect();
-    kernel.set_rules(&policy);
-    reference.reconfigure(&prefixes, rules);
-    second
+fn borrowed(prefixes: &[(String, u32)]) -> Vec<(&str, u32)> {
+    prefixes
+        .iter()
+        .map(|(prefix, lists)| (prefix.as_str(), *lists))
+        .collect()
+}
+
+/// The model takes the configuration the kernel now reads.
+fn follow(kernel: &Kernel, reference: &mut Reference) {
+    let (prefixes, rules) = fuzz_config::read_back(&kernel.classifier.maps);
+    reference.reconfigure(&borrowed(&prefixes), &rules);
 }
 
 /// Empties the kernel's flow table; the model forgets its flows with it.
-fn forget_flows(kernel: &mut Kernel, reference: &mut Reference) {
-    let flows = &mut kernel.classifier.maps.flows;
-    let keys: Vec<_> = flows.keys().filter_map(Result::ok).collect();
+fn forget_flows(kernel: &mut Kernel, reference: &mut Reference, flows: &mut FlowModel) {
+    let table = &mut kernel.classifier.maps.flows;
+    let keys: Vec<_> = table.keys().filter_map(Result::ok).collect();
     for key in keys {
         // An entry may be gone already (LRU); what matters is that none is left.
-        let _ = flows.remove(&key);
+        let _ = table.remove(&key);
     }
-    assert_eq!(flows.keys().count(), 0, "the flow table did not empty");
+    assert_eq!(table.keys().count(), 0, "the flow table did not empty");
     reference.forget_flows();
+    flows.clear();
+}
+
+/// Compares the kernel's flow table with the model's; returns how many flows differ, and
+/// prints the first few.
+fn compare_flows(kernel: &Kernel, flows: &FlowModel, printed: &mut usize) -> usize {
+    let table = kernel
+        .classifier
+        .maps
+        .flows()
+        .expect("reading the flow table");
+    let problems = flows.differences(&table);
+    for problem in problems
+        .iter()
+        .take(PRINTED as usize - (*printed).min(PRINTED as usize))
+    {
+        println!("flow entry differs: {problem}");
+        *printed += 1;
+    }
+    problems.len()
 }
 
 /// Counters the model does not predict: which layers a malformed packet got through before
@@ -348,6 +376,23 @@ impl Tally {
         self.rewritten += u64::from(rewritten);
     }
 
+    /// What the kernel saw, by name, for the mix check.
+    fn seen(&self) -> BTreeMap<String, u64> {
+        let mut seen: BTreeMap<String, u64> = BTreeMap::new();
+        for (class, n) in &self.classes {
+            seen.insert(format!("class {class}"), *n);
+        }
+        for (subtype, n) in &self.subtypes {
+            seen.insert(format!("subtype {subtype}"), *n);
+        }
+        seen.insert("MPTCP option".to_owned(), self.mptcp_option);
+        seen.insert("fragment".to_owned(), self.fragments);
+        seen.insert("DSCP rewritten".to_owned(), self.rewritten);
+        seen.insert("corrupted".to_owned(), self.corrupted);
+        seen.insert("parse error".to_owned(), self.errors.values().sum());
+        seen
+    }
+
     fn print(&self, seed: u64, seconds: f64) {
         let share = |n: u64| 100.0 * n as f64 / self.packets.max(1) as f64;
         let list = |map: &BTreeMap<_, u64>| {
@@ -398,17 +443,20 @@ fn kernel_agrees_with_the_reference_on_random_packets() {
     );
     let (mut kernel, mut reference) = kernel_and_reference();
     let mut generator = Generator::new(seed);
+    let mut changes = ConfigChanges::new(seed);
+    let mut flows = FlowModel::default();
     let mut tally = Tally::default();
-    let mut expected_counters = vec![0u64; COUNTER_SLOTS as usize];
+    let mut expected_counters = vec![CounterValue::default(); COUNTER_SLOTS as usize];
+    let (mut flows_differing, mut flows_printed) = (0, 0);
     let started = Instant::now();
-    let mut second_config = false;
     for index in 0..packets {
-        if index > 0 && index % RECONFIGURE_EVERY == 0 {
-            second_config = reconfigure(&mut kernel, &mut reference, second_config);
+        if changes.maybe_change(&mut kernel.classifier.maps).is_some() {
+            follow(&kernel, &mut reference);
             tally.reconfigurations += 1;
         }
         if reference.flow_count() >= MAX_FLOWS {
-            forget_flows(&mut kernel, &mut reference);
+            flows_differing += compare_flows(&kernel, &flows, &mut flows_printed);
+            forget_flows(&mut kernel, &mut reference, &mut flows);
             tally.flushes += 1;
         }
         let generated = generator.packet();
@@ -425,20 +473,32 @@ fn kernel_agrees_with_the_reference_on_random_packets() {
             }
         }
         tally.count(&run.view, generated.corrupted, run.output != *packet);
+        flows.update(packet.len(), &prediction);
         for slot in counters_of(&prediction) {
-            expected_counters[slot as usize] += 1;
+            let counter = &mut expected_counters[slot as usize];
+            counter.packets += 1;
+            counter.bytes += packet.len() as u64;
         }
     }
+    let flows_at_end = flows.len();
+    flows_differing += compare_flows(&kernel, &flows, &mut flows_printed);
     let seconds = started.elapsed().as_secs_f64();
     tally.print(seed, seconds);
-    let built: Vec<String> = generator
-        .mix
-        .iter()
-        .map(|(what, n)| format!("{what} {n}"))
-        .collect();
-    println!("fuzz: built: {}", built.join(", "));
+    let list = |mix: &BTreeMap<&str, u64>| {
+        mix.iter()
+            .map(|(what, n)| format!("{what} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!("fuzz: built: {}", list(&generator.mix));
+    println!("fuzz: configuration changes: {}", list(&changes.made));
+    println!(
+        "fuzz: flow entries compared at each emptying and at the end ({flows_at_end} then), \
+         {flows_differing} differ"
+    );
 
-    // The kernel's counters, summed over the run, must be what the model says they count.
+    // The kernel's counters, summed over the run, must be what the model says they count:
+    // packets and bytes.
     let counters = kernel.classifier.maps.counters().expect("reading counters");
     println!(
         "fuzz: DNS responses handed to user space {}, lost to a full ring buffer {}",
@@ -447,13 +507,16 @@ fn kernel_agrees_with_the_reference_on_random_packets() {
     );
     let wrong: Vec<String> = (0..COUNTER_SLOTS)
         .filter(|slot| !NOT_MODELLED.iter().any(|counter| counter.index() == *slot))
-        .filter(|&slot| counters.get(slot).packets != expected_counters[slot as usize])
+        .filter(|&slot| counters.get(slot) != expected_counters[slot as usize])
         .map(|slot| {
+            let (kernel, model) = (counters.get(slot), expected_counters[slot as usize]);
             format!(
-                "{}: kernel {}, reference {}",
+                "{}: kernel {} packets {} bytes, reference {} packets {} bytes",
                 counter_label(slot).unwrap_or_else(|| format!("slot {slot}")),
-                counters.get(slot).packets,
-                expected_counters[slot as usize]
+                kernel.packets,
+                kernel.bytes,
+                model.packets,
+                model.bytes
             )
         })
         .collect();
@@ -461,6 +524,23 @@ fn kernel_agrees_with_the_reference_on_random_packets() {
     assert_eq!(
         tally.disagreements, 0,
         "the kernel and the reference disagree (details above; seed {seed:#x})"
+    );
+    assert_eq!(
+        flows_differing, 0,
+        "flow entries differ from the model's (the first ones above; seed {seed:#x})"
+    );
+    if packets < fuzz_mix::CHECKED_FROM {
+        println!(
+            "fuzz: the mix is not checked below {} packets",
+            fuzz_mix::CHECKED_FROM
+        );
+        return;
+    }
+    let missing = fuzz_mix::missing(packets, &generator.mix, &changes.made, &tally.seen());
+    assert!(
+        missing.is_empty(),
+        "the run did not generate the mix it claims (seed {seed:#x}):\n  {}",
+        missing.join("\n  ")
     );
 }
 

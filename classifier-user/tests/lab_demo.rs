@@ -8,6 +8,8 @@ use std::{
     time::Duration,
 };
 
+use support::wait::wait_until;
+
 const BINARY: &str = env!("CARGO_BIN_EXE_classifier-lab");
 
 /// Namespaces and pin directories a demo process with this pid would have made.
@@ -47,11 +49,16 @@ fn the_demo_prints_its_report_and_leaves_nothing_behind() {
     ] {
         assert!(report.contains(expected), "report lacks `{expected}`");
     }
-    // Every packet arrived with the DSCP it should have: "N of N".
+    // Every packet arrived with the DSCP it should have: "N of N", N > 0, at the server
+    // (MPTCP phase) and at the client (Apple phase).
     let verdicts = |line: &&str| line.contains("carried DSCP") || line.contains("arrived as");
-    for line in report.lines().filter(verdicts) {
+    let lines: Vec<&str> = report.lines().filter(verdicts).collect();
+    assert_eq!(lines.len(), 2, "two receivers' verdicts: {lines:?}");
+    for line in lines {
         let words: Vec<&str> = line.split_whitespace().collect();
         let of = words.iter().position(|w| *w == "of").unwrap();
+        let arrived: u64 = words[of + 1].parse().expect("a packet count");
+        assert!(arrived > 0, "no packet arrived: {line}");
         assert_eq!(words[of - 1], words[of + 1], "{line}");
     }
     assert_eq!(leftovers(pid), Vec::<String>::new());
@@ -67,13 +74,9 @@ fn ctrl_c_removes_the_lab() {
         .unwrap();
     let pid = child.id();
     // Wait until the lab exists, then interrupt as a terminal would.
-    for _ in 0..100 {
-        if leftovers(pid).len() >= 3 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(leftovers(pid).len() >= 3, "the lab never came up");
+    wait_until(Duration::from_secs(5), "the lab to come up", || {
+        leftovers(pid).len() >= 3
+    });
     // SAFETY: signalling our own child.
     unsafe { libc::kill(pid as i32, libc::SIGINT) };
     let status = child.wait().unwrap();

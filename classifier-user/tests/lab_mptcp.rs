@@ -3,7 +3,7 @@
 
 mod support;
 
-use std::{net::SocketAddr, time::Duration};
+use std::net::SocketAddr;
 
 use classifier::lab::{self, Lab, traffic};
 use support::{
@@ -36,16 +36,8 @@ fn an_mptcp_connection_through_the_router_is_seen_on_both_subflows_and_marked() 
     let server: SocketAddr = format!("{}:7000", lab::SERVER_OTHER_V4).parse().unwrap();
     let client = lab::CLIENT_V4.parse().unwrap();
     let sent = 8 * 1024 * 1024;
-    let received = traffic::transfer(
-        &lab.client,
-        client,
-        &lab.server,
-        server,
-        sent,
-        true,
-        Duration::from_millis(500),
-    )
-    .expect("MPTCP transfer");
+    let received = traffic::transfer(&lab.client, client, &lab.server, server, sent, true, 2)
+        .expect("MPTCP transfer");
     assert_eq!(received, sent);
 
     let flows = cli.run(&["flows", "--mptcp", "--json"]).ok().json();

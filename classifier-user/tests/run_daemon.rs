@@ -8,12 +8,16 @@ use std::{
     io::{Read as _, Write as _},
     net::{SocketAddr, TcpStream, UdpSocket},
     process::{Child, Command, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use classifier::lab::{self, Lab, traffic};
 use simple_dns::{CLASS, Name, Packet, Question, ResourceRecord, rdata};
-use support::{cli::Cli, nft::nft_counters};
+use support::{
+    cli::Cli,
+    nft::nft_counters,
+    wait::{wait_for, wait_until},
+};
 
 const CDN: &str = "198.18.77.77";
 const METRICS_PORT: u16 = 9417;
@@ -118,6 +122,17 @@ fn scrape(lab: &Lab) -> Option<String> {
         .flatten()
 }
 
+/// The prefix list row of the CDN address, if it is listed.
+fn cdn_row(cli: &Cli) -> Option<serde_json::Value> {
+    let prefixes = cli.run(&["prefixes", "list", "--json"]).ok().json();
+    prefixes
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["prefix"] == format!("{CDN}/32"))
+        .cloned()
+}
+
 struct Daemon(Child);
 
 impl Drop for Daemon {
@@ -164,26 +179,18 @@ fn run_learns_from_dns_serves_metrics_and_detaches_on_sigterm() {
             .spawn()
             .unwrap(),
     );
-    let started = Instant::now();
-    while scrape(&lab).is_none() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the metrics endpoint never came up"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until(Duration::from_secs(10), "the metrics endpoint", || {
+        scrape(&lab).is_some()
+    });
     let counters = nft_counters(&lab.client, CLIENT_RULES);
     let server = dns_server(&lab);
 
     lookup(&lab);
-    std::thread::sleep(Duration::from_millis(200));
-    let prefixes = cli.run(&["prefixes", "list", "--json"]).ok().json();
-    let learned = prefixes
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|row| row["prefix"] == "198.18.77.77/32")
-        .unwrap_or_else(|| panic!("not learned: {prefixes}"));
+    let learned = wait_for(
+        Duration::from_secs(5),
+        "run to learn 198.18.77.77/32 from the answer",
+        || cdn_row(&cli),
+    );
     assert_eq!(learned["learned"][0]["list"], "apple");
     assert_eq!(learned["learned"][0]["name"], "updates.cdn-apple.com");
     assert!(download(&lab, 8200) > 10_000);
@@ -226,7 +233,11 @@ fn run_learns_from_dns_serves_metrics_and_detaches_on_sigterm() {
     assert!(body.ends_with("# EOF\n"));
 
     // Past the 2 s minimum: forgotten, and a new download is not marked.
-    std::thread::sleep(Duration::from_millis(3500));
+    wait_until(
+        Duration::from_secs(10),
+        "run to forget 198.18.77.77/32 after its TTL",
+        || cdn_row(&cli).is_none(),
+    );
     assert!(download(&lab, 8201) > 10_000);
     let [first, first_unmarked, second, second_marked] = counters()[..] else {
         panic!("four counters expected")

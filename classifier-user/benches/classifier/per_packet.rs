@@ -56,10 +56,14 @@ pub fn first_packet_cost(programs: &Programs, destination: &str) -> Result<First
 /// The profile behind the figures: this machine has no hardware performance counters for
 /// `perf` or `bpftool prog profile`, so each stage was measured by taking it out.
 const WHERE_THE_TIME_GOES: &str = "\
-**Where the time goes.** This machine exposes no hardware performance counters (`perf stat` \
-says *not supported*), so the program was profiled by ablation: variants built with one \
-stage taken out, measured with this benchmark's steady-state method in one run on \
-2026-11-26 (overhead over the baseline, ns):
+**Where the time went: a one-off hand measurement, not a current figure.** This benchmark \
+does not measure this table: it was typed in by hand from one run on 2026-11-26 of variants \
+built by hand, each with one stage taken out, from the data path as it was at commit c14624c \
+(before the NOP, NOP, timestamps shortcut of 3f442e2, with which the table was committed), \
+measured with this benchmark's steady-state method (overhead over the baseline, ns). This \
+machine exposes no hardware performance counters (`perf stat` says *not supported*), hence \
+the ablation. The program has changed since: the figures above are current, these are not, \
+and a later change rebuilds the table in the benchmark.
 
 | variant | IPv4 TCP | 40 B options, DSS | IPv6, 2 ext. | Apple (LE) | UDP | malformed |
 |---|---:|---:|---:|---:|---:|---:|
@@ -81,7 +85,7 @@ lock.
 than 15 ns here, so no program that keeps per-flow state (the MPTCP memory, the per-flow \
 counters of `classifier flows`, the cached decision) can meet the plain-TCP target on this \
 machine; doing without the flow table would lose MPTCP detection on packets without the \
-option. What the measurements found and this round of work removed: a byte-at-a-time \
+option. What those hand measurements found and that round of work removed: a byte-at-a-time \
 `memset` of the per-packet outcome (14 ns on every packet), a clock read per packet \
 (13 ns; now once per timer tick per CPU), and a loop over all 32 list bits (19 ns per \
 listed packet). Plain IPv4 TCP went from 107 to 79 ns of overhead, a listed packet from \

@@ -52,15 +52,7 @@ fn repeat(
 pub fn mptcp(lab: &Lab, deadline: Instant, done: &Done) {
     repeat(deadline, &done.mptcp_transfers, &done.errors, |n| {
         let server = SocketAddr::new(SERVER_OTHER_V4.parse()?, 7000 + (n % 500) as u16);
-        traffic::transfer(
-            &lab.client,
-            client(),
-            &lab.server,
-            server,
-            4 << 20,
-            true,
-            Duration::ZERO,
-        )?;
+        traffic::transfer(&lab.client, client(), &lab.server, server, 4 << 20, true, 1)?;
         Ok(())
     });
 }

@@ -116,16 +116,8 @@ fn mptcp_phase(lab: &Lab, pin_dir: &PinDir, say: &mut impl FnMut(String)) -> Res
         .expect("an address");
     let bytes = 8 << 20;
     let source = CLIENT_V4.parse().expect("an address");
-    let settle = Duration::from_millis(500);
-    traffic::transfer(
-        &lab.client,
-        source,
-        &lab.server,
-        server,
-        bytes,
-        true,
-        settle,
-    )?;
+    // Both subflows: the client's first path and the one its path manager adds from c1.
+    traffic::transfer(&lab.client, source, &lab.server, server, bytes, true, 2)?;
     let maps = ClassifierMaps::open_pinned(pin_dir)?;
     let names = ListNames::read(&maps)?;
     let subflows = flows::views(&maps.flows()?, &names, true, None);

@@ -59,8 +59,10 @@ pub fn connect(
 }
 
 /// Sends `bytes` from `client` (bound to `source`) to a fresh listener on `server`; returns
-/// what the server received. `settle` lets MPTCP's path manager join its extra subflows
-/// before data flows.
+/// what the server received. With `subflows` above 1 (MPTCP), the first chunk goes alone and
+/// the rest only once that many subflows are established, so the path manager's extra
+/// subflow carries some of it: the client's path manager opens subflows only once the
+/// connection is fully established, which takes the server's acknowledgement of data.
 pub fn transfer(
     client: &Netns,
     source: std::net::IpAddr,
@@ -68,7 +70,7 @@ pub fn transfer(
     destination: SocketAddr,
     bytes: usize,
     mptcp: bool,
-    settle: Duration,
+    subflows: usize,
 ) -> Result<usize, Error> {
     let listener = listen(server, destination, mptcp)?;
     let receiver = thread::spawn(move || -> std::io::Result<usize> {
@@ -83,13 +85,16 @@ pub fn transfer(
         }
     });
     let mut stream = connect(client, source, destination, mptcp)?;
-    thread::sleep(settle);
     let chunk = vec![0x5a; 64 * 1024];
     let mut left = bytes;
+    let mut first = true;
     while left > 0 {
         let n = left.min(chunk.len());
         stream.write_all(&chunk[..n]).map_err(io("sending"))?;
         left -= n;
+        if std::mem::take(&mut first) && subflows > 1 {
+            wait_for_subflows(&stream, subflows)?;
+        }
     }
     stream.shutdown(Shutdown::Write).map_err(io("closing"))?;
     let received = receiver
@@ -97,6 +102,60 @@ pub fn transfer(
         .map_err(|_| Error::io("receiver".to_owned())(std::io::Error::other("panicked")))?
         .map_err(io("receiving"))?;
     Ok(received)
+}
+
+/// SOL_MPTCP's MPTCP_TCPINFO (linux/mptcp.h): a `struct mptcp_subflow_data` header, then a
+/// `struct tcp_info` per subflow, of which the caller asks only as many bytes as it reads.
+const SOL_MPTCP: i32 = 284;
+const MPTCP_TCPINFO: i32 = 2;
+const SUBFLOW_DATA_LEN: usize = 16;
+/// `tcp_info` starts with `tcpi_state`; TCP_ESTABLISHED is 1.
+const TCP_INFO_ASKED: usize = 8;
+const TCP_ESTABLISHED: u8 = 1;
+const MAX_SUBFLOWS_READ: usize = 8;
+
+/// The subflows of an MPTCP connection in state ESTABLISHED.
+fn established_subflows(stream: &TcpStream) -> std::io::Result<usize> {
+    use std::os::fd::AsRawFd as _;
+    let mut buffer = [0u8; SUBFLOW_DATA_LEN + TCP_INFO_ASKED * MAX_SUBFLOWS_READ];
+    buffer[0..4].copy_from_slice(&(SUBFLOW_DATA_LEN as u32).to_ne_bytes());
+    buffer[12..16].copy_from_slice(&(TCP_INFO_ASKED as u32).to_ne_bytes());
+    let mut len = buffer.len() as libc::socklen_t;
+    // SAFETY: the buffer outlives the call and `len` is its size.
+    let result = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            SOL_MPTCP,
+            MPTCP_TCPINFO,
+            buffer.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    if result != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let listed = (len as usize).saturating_sub(SUBFLOW_DATA_LEN) / TCP_INFO_ASKED;
+    Ok((0..listed)
+        .filter(|n| buffer[SUBFLOW_DATA_LEN + n * TCP_INFO_ASKED] == TCP_ESTABLISHED)
+        .count())
+}
+
+/// Waits up to 5 s for `wanted` established subflows.
+fn wait_for_subflows(stream: &TcpStream, wanted: usize) -> Result<(), Error> {
+    let started = Instant::now();
+    loop {
+        let established = established_subflows(stream).map_err(io("reading MPTCP_TCPINFO"))?;
+        if established >= wanted {
+            return Ok(());
+        }
+        if started.elapsed() > Duration::from_secs(5) {
+            return Err(io("waiting for MPTCP subflows")(std::io::Error::other(
+                format!("{established} of {wanted} subflows established after 5 s"),
+            )));
+        }
+        // A poll interval, not a synchronisation.
+        thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// A download: `server` sends to `client` as fast as the path allows for `duration`;

@@ -8,10 +8,13 @@ use std::{
     os::unix::fs::PermissionsExt as _,
     path::{Path, PathBuf},
     process::{Child, Command, ExitStatus, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use super::cli::Cli;
+use super::{
+    cli::Cli,
+    wait::{wait_for, wait_until},
+};
 
 /// A uid (and gid) no account uses, for running things unprivileged.
 pub fn throwaway_uid() -> u32 {
@@ -34,26 +37,11 @@ pub fn bpf_object_exists(kind: &str, id: u64) -> bool {
 
 /// Waits up to 5 s for the kernel to free a BPF object; panics naming it if it does not.
 pub fn assert_freed(kind: &str, id: u64, what: &str) {
-    let started = Instant::now();
-    while bpf_object_exists(kind, id) {
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "{what} ({kind} {id}) leaked: the kernel still has it"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Polls `condition` every 50 ms for up to `seconds`; panics with `what` if it never holds.
-pub fn wait_until(seconds: u64, what: &str, mut condition: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !condition() {
-        assert!(
-            started.elapsed() < Duration::from_secs(seconds),
-            "timed out after {seconds} s waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(
+        Duration::from_secs(5),
+        format!("the kernel to free {what} ({kind} {id}): it leaked"),
+        || !bpf_object_exists(kind, id),
+    );
 }
 
 /// The link id of each interface in `status --json`, and the program id.
@@ -103,23 +91,17 @@ impl Daemon {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// Waits up to `seconds` for `text` to appear in the log.
+    /// Waits up to `seconds` for `text` to appear in the log; fails at once if run exits.
     pub fn wait_for_log(&mut self, text: &str, seconds: u64) {
-        let started = Instant::now();
-        while !self.log().contains(text) {
+        let log = self.log.clone();
+        let what = WithLog(format!("run to log `{text}`"), &log);
+        wait_until(Duration::from_secs(seconds), what, || {
+            let log = self.log();
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "run exited ({status}) before logging `{text}`:\n{}",
-                    self.log()
-                );
+                panic!("run exited ({status}) before logging `{text}`:\n{log}");
             }
-            assert!(
-                started.elapsed() < Duration::from_secs(seconds),
-                "run did not log `{text}` within {seconds} s:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+            log.contains(text)
+        });
     }
 
     pub fn signal(&self, signal: i32) {
@@ -129,18 +111,21 @@ impl Daemon {
 
     /// Waits up to 10 s for the process to end.
     pub fn wait(&mut self) -> ExitStatus {
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().expect("waiting for run") {
-                return status;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "run did not exit:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let what = WithLog("run to exit".to_owned(), &self.log);
+        let child = &mut self.child;
+        wait_for(Duration::from_secs(10), what, || {
+            child.try_wait().expect("waiting for run")
+        })
+    }
+}
+
+/// What a wait was for, and the daemon's log read when a failure is reported, as it is then.
+struct WithLog<'a>(String, &'a Path);
+
+impl std::fmt::Display for WithLog<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let log = std::fs::read_to_string(self.1).unwrap_or_default();
+        write!(f, "{}; the log:\n{log}", self.0)
     }
 }
 

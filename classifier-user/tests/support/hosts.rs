@@ -179,6 +179,7 @@ impl TwoHosts {
                 .send_to(&(n as u64).to_be_bytes(), (SERVER, port))
                 .expect("sending");
             if !pause.is_zero() {
+                // A rate limit the caller asked for, not a synchronisation.
                 std::thread::sleep(pause);
             }
         }

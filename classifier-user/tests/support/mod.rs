@@ -8,6 +8,9 @@
 pub mod cli;
 pub mod faults;
 pub mod fuzz;
+pub mod fuzz_config;
+pub mod fuzz_flows;
+pub mod fuzz_mix;
 pub mod hosts;
 pub mod mptcp;
 pub mod nft;
@@ -15,6 +18,7 @@ pub mod packet;
 pub mod reference;
 pub mod relink;
 pub mod tshark;
+pub mod wait;
 
 use std::{collections::BTreeMap, os::unix::fs::MetadataExt as _};
 
