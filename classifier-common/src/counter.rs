@@ -63,6 +63,9 @@ pub enum Counter {
     DnsForwarded = 23,
     /// DNS responses that could not be handed over (ring buffer full).
     DnsLost = 24,
+    /// MPTCP connections that fell back to plain TCP: a SYN offered MP_CAPABLE (or MP_JOIN)
+    /// and the SYN/ACK came back without it (RFC 8684 §3.7). Counted on that SYN/ACK.
+    MptcpFallback = 25,
 }
 
 /// Slots `MPTCP_SUBTYPE_BASE + subtype` (0..=15; 9..=15 are unassigned subtypes).
@@ -83,8 +86,8 @@ pub const INTERFACE_SLOTS: u32 = 16;
 /// Interface indexes `IFACE_SLOTS` covers; interfaces with higher indexes count in slot 0.
 pub const MAX_IFINDEX: u32 = 4096;
 
-const _: () = assert!((Counter::DnsLost as u32) < MPTCP_SUBTYPE_BASE);
-const _: () = assert!((ParseError::UdpTruncated as u32) < PARSE_ERROR_SLOTS);
+const _: () = assert!((Counter::MptcpFallback as u32) < MPTCP_SUBTYPE_BASE);
+const _: () = assert!((ParseError::Ipv4BadTotalLength as u32) < PARSE_ERROR_SLOTS);
 
 impl Counter {
     /// The classes, every packet in exactly one, with their names in reports and metrics.
@@ -96,7 +99,7 @@ impl Counter {
         ("normal", Self::ClassNormal),
     ];
 
-    pub const ALL: [Counter; 25] = [
+    pub const ALL: [Counter; 26] = [
         Self::Packets,
         Self::ClassNonIp,
         Self::ClassMalformed,
@@ -122,6 +125,7 @@ impl Counter {
         Self::Ipv6Fragment,
         Self::DnsForwarded,
         Self::DnsLost,
+        Self::MptcpFallback,
     ];
 
     pub const fn index(self) -> u32 {
@@ -156,6 +160,7 @@ impl Counter {
             Self::Ipv6Fragment => "ipv6_fragment",
             Self::DnsForwarded => "dns_forwarded",
             Self::DnsLost => "dns_lost",
+            Self::MptcpFallback => "mptcp_fallback",
         }
     }
 

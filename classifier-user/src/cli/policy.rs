@@ -80,8 +80,7 @@ pub fn policy(context: &Context, args: PolicyArgs) -> anyhow::Result<()> {
                 Some(OnOff::Off) => config.flags &= !CONFIG_DRY_RUN,
                 None => {}
             }
-            config.generation = config.generation.wrapping_add(1);
-            maps.set_config(&config)?;
+            maps.publish(&config)?;
             false
         }
     };

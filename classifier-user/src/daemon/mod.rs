@@ -54,7 +54,7 @@ fn set_learning(maps: &mut ClassifierMaps, on: bool) -> Result<(), Error> {
     } else {
         config.flags &= !CONFIG_LEARN_DNS;
     }
-    maps.set_config(&config)
+    maps.publish(&config).map(drop)
 }
 
 pub fn run(pin_dir: &PinDir, config: &ConfigFile, options: &RunOptions) -> Result<(), Error> {
