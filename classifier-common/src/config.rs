@@ -1,4 +1,6 @@
-//! Runtime configuration: one entry in the `CONFIG` array, read once per packet.
+//! Runtime configuration: two entries in the `CONFIG` array, of which the one the
+//! generation's parity selects is in force (docs/design.md, 'Live updates: the generation
+//! protocol').
 
 use crate::limits::MAX_RULES;
 
@@ -34,11 +36,20 @@ pub struct PolicyRule {
     pub _pad: [u8; 2],
 }
 
+/// How many `Config` slots `CONFIG` holds: the one in force, and the one the next change is
+/// written into before the generation moves to it.
+pub const CONFIG_SLOTS: u32 = 2;
+
+/// The `CONFIG` slot in force under `generation`.
+pub const fn config_slot(generation: u32) -> u32 {
+    generation % CONFIG_SLOTS
+}
+
 #[repr(C)]
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct Config {
-    /// Bumped by the user side after any change to prefixes or policy; flow entries computed
-    /// under an older generation are classified again on their next packet.
+    /// The generation this slot was written for (informational: the kernel reads the
+    /// generation from `GENERATION`, never from here).
     pub generation: u32,
     pub flags: u32,
     pub rule_count: u32,
@@ -49,4 +60,4 @@ pub struct Config {
 
 /// Version of the pinned maps' layout. Bumped whenever a map's key or value changes, so that a
 /// binary never reads state written by an incompatible one.
-pub const STATE_LAYOUT: u32 = 3;
+pub const STATE_LAYOUT: u32 = 4;

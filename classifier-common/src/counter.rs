@@ -70,6 +70,9 @@ pub enum Counter {
     DnsRefusedOverCap = 26,
     /// User space only: DNS answers that do not parse, or are no answer.
     DnsRefusedMalformed = 27,
+    /// MPTCP connections that fell back to plain TCP: a SYN offered MP_CAPABLE (or MP_JOIN)
+    /// and the SYN/ACK came back without it (RFC 8684 §3.7). Counted on that SYN/ACK.
+    MptcpFallback = 28,
 }
 
 /// Slots `MPTCP_SUBTYPE_BASE + subtype` (0..=15; 9..=15 are unassigned subtypes).
@@ -90,8 +93,8 @@ pub const INTERFACE_SLOTS: u32 = 16;
 /// Interface indexes `IFACE_SLOTS` covers; interfaces with higher indexes count in slot 0.
 pub const MAX_IFINDEX: u32 = 4096;
 
-const _: () = assert!((Counter::DnsRefusedMalformed as u32) < MPTCP_SUBTYPE_BASE);
-const _: () = assert!((ParseError::UdpTruncated as u32) < PARSE_ERROR_SLOTS);
+const _: () = assert!((Counter::MptcpFallback as u32) < MPTCP_SUBTYPE_BASE);
+const _: () = assert!((ParseError::Ipv4BadTotalLength as u32) < PARSE_ERROR_SLOTS);
 
 impl Counter {
     /// The classes, every packet in exactly one, with their names in reports and metrics.
@@ -103,7 +106,7 @@ impl Counter {
         ("normal", Self::ClassNormal),
     ];
 
-    pub const ALL: [Counter; 28] = [
+    pub const ALL: [Counter; 29] = [
         Self::Packets,
         Self::ClassNonIp,
         Self::ClassMalformed,
@@ -132,6 +135,7 @@ impl Counter {
         Self::DnsRefusedUnmatched,
         Self::DnsRefusedOverCap,
         Self::DnsRefusedMalformed,
+        Self::MptcpFallback,
     ];
 
     pub const fn index(self) -> u32 {
@@ -169,6 +173,7 @@ impl Counter {
             Self::DnsRefusedUnmatched => "dns_refused_unmatched",
             Self::DnsRefusedOverCap => "dns_refused_over_cap",
             Self::DnsRefusedMalformed => "dns_refused_malformed",
+            Self::MptcpFallback => "mptcp_fallback",
         }
     }
 

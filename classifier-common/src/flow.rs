@@ -18,10 +18,55 @@ pub struct FlowKey {
     pub _pad: [u8; 2],
 }
 
-/// `FlowEntry::flags`: the flow is MPTCP (saw option 30 in any packet of it).
+/// `FlowEntry::flags`: the flow is MPTCP: its SYN/ACK carried MP_CAPABLE or MP_JOIN, or a
+/// segment other than a SYN carried a valid option 30 (docs/design.md, 'MPTCP state of a
+/// flow'). Only such flows are classed MPTCP and match `mptcp` rules.
 pub const FLOW_MPTCP: u8 = 1;
 /// `FlowEntry::flags`: the flow's first packet came from endpoint B (B is the initiator).
 pub const FLOW_INITIATOR_IS_B: u8 = 2;
+/// `FlowEntry::flags`: a SYN offered MP_CAPABLE or MP_JOIN.
+pub const FLOW_MPTCP_ATTEMPTED: u8 = 4;
+/// `FlowEntry::flags`: the SYN/ACK answering an attempt came back without MPTCP: the
+/// connection fell back to plain TCP (RFC 8684 §3.7).
+pub const FLOW_MPTCP_FALLBACK: u8 = 8;
+
+/// What a flow's packets said about Multipath TCP.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum MptcpState {
+    /// No valid option 30 was seen.
+    No,
+    /// A SYN offered MPTCP; no answer seen yet.
+    Attempted,
+    /// The answer came back without MPTCP: something on the path, or the peer, refused it.
+    Fallback,
+    /// MPTCP is in use.
+    Yes,
+}
+
+impl MptcpState {
+    /// The state a flow entry's `flags` record.
+    pub const fn from_flags(flags: u8) -> Self {
+        if flags & FLOW_MPTCP != 0 {
+            Self::Yes
+        } else if flags & FLOW_MPTCP_FALLBACK != 0 {
+            Self::Fallback
+        } else if flags & FLOW_MPTCP_ATTEMPTED != 0 {
+            Self::Attempted
+        } else {
+            Self::No
+        }
+    }
+
+    /// Stable name, used in JSON output and metrics labels.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::No => "no",
+            Self::Attempted => "attempted",
+            Self::Fallback => "fallback",
+            Self::Yes => "yes",
+        }
+    }
+}
 
 /// `FlowEntry::action` / `PacketReport::dscp_out` when no rule matched.
 pub const ACTION_NONE: u8 = 0xff;
@@ -39,7 +84,7 @@ pub struct FlowEntry {
     pub last_seen_ns: u64,
     /// Lists matched by either address, as of `generation`.
     pub lists: u32,
-    /// The `Config::generation` that `lists`, `rule` and `action` were computed under.
+    /// The generation (`GENERATION`) that `lists`, `rule` and `action` were computed under.
     pub generation: u32,
     /// Bit n set: MPTCP subtype n was seen in this flow.
     pub mptcp_subtypes: u16,

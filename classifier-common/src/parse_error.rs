@@ -32,10 +32,15 @@ pub enum ParseError {
     /// Option 30 shorter than 3 bytes: no room for its subtype.
     MptcpOptionTooShort = 17,
     UdpTruncated = 18,
+    /// Option 30 with a length (or, for MP_CAPABLE, a version or flags) that Linux's MPTCP
+    /// stack does not accept for its subtype (docs/design.md, 'TCP options and MPTCP').
+    MptcpOptionMalformed = 19,
+    /// IPv4 total length shorter than the header it claims (IHL × 4).
+    Ipv4BadTotalLength = 20,
 }
 
 impl ParseError {
-    pub const ALL: [ParseError; 18] = [
+    pub const ALL: [ParseError; 20] = [
         Self::EthTruncated,
         Self::VlanTruncated,
         Self::VlanTooDeep,
@@ -54,6 +59,8 @@ impl ParseError {
         Self::TcpOptionPastHeader,
         Self::MptcpOptionTooShort,
         Self::UdpTruncated,
+        Self::MptcpOptionMalformed,
+        Self::Ipv4BadTotalLength,
     ];
 
     /// Stable snake_case name, used in JSON output and metrics labels.
@@ -77,7 +84,23 @@ impl ParseError {
             Self::TcpOptionPastHeader => "tcp_option_past_header",
             Self::MptcpOptionTooShort => "mptcp_option_too_short",
             Self::UdpTruncated => "udp_truncated",
+            Self::MptcpOptionMalformed => "mptcp_option_malformed",
+            Self::Ipv4BadTotalLength => "ipv4_bad_total_length",
         }
+    }
+
+    /// Whether the error is in the TCP options: the walk stops there, but the headers before
+    /// them are sound, so the packet is still classified by its addresses and the options
+    /// seen before the bad one (docs/design.md, 'TCP options and MPTCP'). Every other kind
+    /// makes the packet malformed: nothing in it is trusted.
+    pub const fn is_in_options(self) -> bool {
+        matches!(
+            self,
+            Self::TcpOptionBadLength
+                | Self::TcpOptionPastHeader
+                | Self::MptcpOptionTooShort
+                | Self::MptcpOptionMalformed
+        )
     }
 
     /// The kind for a code read from a `PacketReport`; `None` for 0 or an unknown code.

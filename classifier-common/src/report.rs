@@ -11,7 +11,8 @@ pub const REPORT_FRAGMENT: u8 = 4;
 pub const REPORT_MARKED: u8 = 8;
 /// Dry-run: it would have been rewritten.
 pub const REPORT_DRY_RUN: u8 = 16;
-/// The packet is IP (v4 or v6) and was classified.
+/// The packet is IP (v4 or v6) and was classified (an error in its TCP options does not
+/// prevent that: `error` then names it).
 pub const REPORT_CLASSIFIED: u8 = 32;
 
 /// `PacketReport::dscp_in`/`dscp_out` when no IP header was parsed.
@@ -36,5 +37,7 @@ pub struct PacketReport {
     pub dscp_out: u8,
     /// Index of the matching rule, or `NO_RULE`.
     pub rule: u8,
-    pub _pad: [u8; 4],
+    /// The flow's `FlowEntry::flags` after this packet (0 for packets without a flow).
+    pub flow_flags: u8,
+    pub _pad: [u8; 3],
 }

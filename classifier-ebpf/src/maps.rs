@@ -8,6 +8,7 @@ use aya_ebpf::{
 use classifier_common::{
     Attachment, Config, CounterValue, FlowEntry, FlowKey, ListName, PacketReport, PrefixValue,
     ShapeConfig,
+    config::CONFIG_SLOTS,
     control::{MAX_ATTACHMENTS, MAX_SHAPED},
     counter::{COUNTER_SLOTS, INTERFACE_SLOTS, MAX_IFINDEX},
     dns::{DNS_RING_BYTES, LearnedEntry, LearnedKey, MAX_LEARNED},
@@ -23,9 +24,15 @@ pub static COUNTERS: PerCpuArray<CounterValue> =
 #[map]
 pub static IFACE_SLOTS: Array<u32> = Array::with_max_entries(MAX_IFINDEX, 0);
 
-/// Runtime configuration, one entry.
+/// Runtime configuration: the slot `config_slot(generation)` is in force, the other is where
+/// user space writes the next one before it moves the generation on.
 #[map]
-pub static CONFIG: Array<Config> = Array::with_max_entries(1, 0);
+pub static CONFIG: Array<Config> = Array::with_max_entries(CONFIG_SLOTS, 0);
+
+/// The generation: bumped by user space after every change of prefixes or policy, and only
+/// once the change is complete (docs/design.md, 'Live updates: the generation protocol').
+#[map]
+pub static GENERATION: Array<u32> = Array::with_max_entries(1, 0);
 
 /// Flows by canonical 5-tuple; least recently used entries make room for new ones.
 #[map]

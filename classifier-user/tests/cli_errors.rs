@@ -175,7 +175,7 @@ fn system_errors_exit_with_1() {
     let mut config = maps.config().unwrap();
     let layout = config.layout;
     config.layout = 999;
-    maps.set_config(&config).unwrap();
+    maps.publish(&config).unwrap();
     expect_error(&cli, &["status"], 1, "made by an incompatible version");
     expect_error(
         &cli,
@@ -184,7 +184,7 @@ fn system_errors_exit_with_1() {
         "incompatible version",
     );
     config.layout = layout;
-    maps.set_config(&config).unwrap();
+    maps.publish(&config).unwrap();
 
     // A pin directory that is a symbolic link.
     let link = std::path::PathBuf::from(format!("{}-link", cli.pin_dir().display()));

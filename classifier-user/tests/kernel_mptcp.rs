@@ -1,5 +1,6 @@
 //! The TCP options walk in the kernel: every MPTCP subtype, both protocol versions as real
-//! stacks send them, options in awkward places, and what must not count.
+//! stacks send them, each on the segment it belongs to, options in awkward places, and what
+//! must not count (docs/design.md, 'TCP options and MPTCP' and 'MPTCP state of a flow').
 
 mod support;
 
@@ -12,11 +13,22 @@ use support::{
     packet::{Segment, with_dscp},
 };
 
+/// The segment an option travels on: MP_CAPABLE's length depends on it, MP_TCPRST needs a
+/// reset, and only a SYN's MP_CAPABLE or MP_JOIN leaves the flow merely attempted.
+#[derive(Copy, Clone, PartialEq, Debug)]
+enum On {
+    Syn,
+    SynAck,
+    Ack,
+    Rst,
+}
+
 struct Case {
     name: &'static str,
     options: Vec<u8>,
     subtypes: &'static [u8],
     version: Option<u8>,
+    on: On,
 }
 
 fn case(
@@ -24,12 +36,14 @@ fn case(
     options: Vec<u8>,
     subtypes: &'static [u8],
     version: Option<u8>,
+    on: On,
 ) -> Case {
     Case {
         name,
         options,
         subtypes,
         version,
+        on,
     }
 }
 
@@ -52,7 +66,12 @@ fn cases() -> Vec<Case> {
             let version = (subtype == 0).then_some(1);
             let subtypes: &'static [u8] =
                 &[0, 1, 2, 3, 4, 5, 6, 7, 8][subtype as usize..=subtype as usize];
-            case(SUBTYPE_NAMES[subtype as usize], options, subtypes, version)
+            let on = match subtype {
+                0 | 1 => On::Syn,
+                8 => On::Rst,
+                _ => On::Ack,
+            };
+            case(SUBTYPE_NAMES[subtype as usize], options, subtypes, version, on)
         })
         .collect();
     let long_prefix = [
@@ -62,47 +81,78 @@ fn cases() -> Vec<Case> {
     ]
     .concat();
     cases.extend([
-        case("v0 SYN (iOS 7)", mptcp::mp_capable_v0_syn(), &[0], Some(0)),
+        case(
+            "v0 SYN (iOS 7)",
+            mptcp::mp_capable_v0_syn(),
+            &[0],
+            Some(0),
+            On::Syn,
+        ),
         case(
             "v0 third ACK (iOS 7)",
             mptcp::mp_capable_v0_ack(),
             &[0],
             Some(0),
+            On::Ack,
         ),
-        case("v1 SYN (Linux)", mptcp::mp_capable_v1_syn(), &[0], Some(1)),
-        case("v1 SYN-ACK", mptcp::mp_capable_v1_syn_ack(), &[0], Some(1)),
+        case(
+            "v1 SYN (Linux)",
+            mptcp::mp_capable_v1_syn(),
+            &[0],
+            Some(1),
+            On::Syn,
+        ),
+        case(
+            "v1 SYN-ACK",
+            mptcp::mp_capable_v1_syn_ack(),
+            &[0],
+            Some(1),
+            On::SynAck,
+        ),
         case(
             "v1 ACK with data",
             mptcp::mp_capable_v1_ack_with_data(),
             &[0],
             Some(1),
+            On::Ack,
         ),
-        case("MP_JOIN SYN", mptcp::mp_join_syn(), &[1], None),
-        case("DSS without checksum", mptcp::dss(false), &[2], None),
-        case("DSS with checksum", mptcp::dss(true), &[2], None),
+        case("MP_JOIN SYN", mptcp::mp_join_syn(), &[1], None, On::Syn),
+        case(
+            "DSS without checksum",
+            mptcp::dss(false),
+            &[2],
+            None,
+            On::Ack,
+        ),
+        case("DSS with checksum", mptcp::dss(true), &[2], None, On::Ack),
         case(
             "DSS after 32 bytes of NOP/timestamps/SACK",
             [&long_prefix[..], &[mptcp::KIND, 8, 0x20, 0x01, 0, 0, 0, 9]].concat(),
             &[2],
             None,
+            On::Ack,
         ),
         case(
             "two MPTCP options in one header",
             [mptcp::dss(false), mptcp::mp_prio()].concat(),
             &[2, 5],
             None,
+            On::Ack,
         ),
         case(
             "MSS, SACK-permitted, timestamps, window scale, then MP_CAPABLE",
             [mptcp::syn_options(), mptcp::mp_capable_v1_syn()].concat(),
             &[0],
             Some(1),
+            On::Syn,
         ),
     ]);
     cases
 }
 
-/// Each case on a fresh flow of its own (a new source port), in IPv4 and in IPv6.
+/// Each case on a fresh flow of its own (a new source port), in IPv4 and in IPv6. An option
+/// on a SYN only offers MPTCP: the flow is attempted, not MPTCP, and the packet is classed
+/// and treated as plain TCP; on any other segment the flow is MPTCP at once.
 #[test]
 fn every_mptcp_option_is_seen_counted_and_marked() {
     let kernel = Kernel::load();
@@ -114,10 +164,15 @@ fn every_mptcp_option_is_seen_counted_and_marked() {
     ] {
         for case in &cases {
             port.set(port.get() + 1);
-            let packet = Segment::tcp(src, dst, port.get(), 443)
-                .syn()
-                .options(&case.options)
-                .build();
+            let segment = Segment::tcp(src, dst, port.get(), 443).options(&case.options);
+            let packet = match case.on {
+                On::Syn => segment.syn(),
+                On::SynAck => segment.syn_ack(),
+                On::Ack => segment,
+                On::Rst => segment.rst(),
+            }
+            .build();
+            let attempted = case.on == On::Syn;
             let run = kernel.run(&packet);
             let context = format!("{} ({network})", case.name);
             let mask = case.subtypes.iter().fold(0u16, |mask, s| mask | (1 << s));
@@ -132,16 +187,14 @@ fn every_mptcp_option_is_seen_counted_and_marked() {
                 0,
                 "{context}: option flag"
             );
-            run.assert_output(&with_dscp(&packet, DSCP_MPTCP));
-            let mut expected = vec![
-                "packets",
-                "class_mptcp",
-                network,
-                "tcp",
-                "flow_created",
-                "mptcp_option",
-                "marked",
-            ];
+            let mut expected = vec!["packets", network, "tcp", "flow_created", "mptcp_option"];
+            if attempted {
+                run.assert_output(&packet);
+                expected.push("class_normal");
+            } else {
+                run.assert_output(&with_dscp(&packet, DSCP_MPTCP));
+                expected.extend(["class_mptcp", "marked"]);
+            }
             expected.extend(case.subtypes.iter().map(|s| SUBTYPE_NAMES[*s as usize]));
             match case.version {
                 Some(0) => expected.push("mp_capable_v0"),

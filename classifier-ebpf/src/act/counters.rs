@@ -79,6 +79,7 @@ pub extern "C" fn classifier_record(
     count(out.action, length);
     count(out.flow_event, length);
     count(out.dns, length);
+    count(out.mptcp_event, length);
     if out.error != 0 {
         count(Counter::for_parse_error_code(out.error), length);
     }
@@ -126,7 +127,7 @@ fn write_report(out: &Outcome) {
     } else if out.action == Counter::DryRunWouldMark.index() {
         flags |= REPORT_DRY_RUN;
     }
-    if out.network != NO_COUNTER && out.error == 0 {
+    if out.network != NO_COUNTER && out.class != Counter::ClassMalformed.index() {
         flags |= REPORT_CLASSIFIED;
     }
     report.sequence += 1;
@@ -138,4 +139,5 @@ fn write_report(out: &Outcome) {
     report.dscp_in = out.dscp_in;
     report.dscp_out = out.dscp_out;
     report.rule = out.rule;
+    report.flow_flags = out.flow_flags;
 }

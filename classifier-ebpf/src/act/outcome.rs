@@ -24,6 +24,8 @@ pub struct Outcome {
     pub flow_event: u32,
     /// `DnsForwarded` or `DnsLost`.
     pub dns: u32,
+    /// `MptcpFallback`.
+    pub mptcp_event: u32,
     pub lists: u32,
     /// Bit n: an option with MPTCP subtype n is in this packet's header.
     pub mptcp_subtypes: u16,
@@ -33,6 +35,8 @@ pub struct Outcome {
     pub error: u8,
     pub mptcp_flow: u8,
     pub rule: u8,
+    /// The flow entry's flags after this packet; 0 without a flow.
+    pub flow_flags: u8,
     /// DSCP before and after; `DSCP_UNKNOWN` until an IP header was parsed.
     pub dscp_in: u8,
     pub dscp_out: u8,
@@ -42,7 +46,7 @@ impl Outcome {
     /// Makes this the outcome of a packet not looked at yet.
     ///
     /// Field by field, with volatile stores: a struct assignment becomes a `memset` of the
-    /// six `NO_COUNTER` fields, which on BPF is a call to a byte-at-a-time loop: 24 rounds of
+    /// seven `NO_COUNTER` fields, which on BPF is a call to a byte-at-a-time loop: 24 rounds of
     /// it on every packet (measured by `cargo xtask bench`).
     #[inline(always)]
     pub fn reset(&mut self) {
@@ -54,12 +58,14 @@ impl Outcome {
         set(&mut self.action, NO_COUNTER);
         set(&mut self.flow_event, NO_COUNTER);
         set(&mut self.dns, NO_COUNTER);
+        set(&mut self.mptcp_event, NO_COUNTER);
         set(&mut self.lists, 0);
         self.mptcp_subtypes = 0;
         self.mptcp_version = MPTCP_VERSION_NONE;
         self.error = 0;
         self.mptcp_flow = 0;
         self.rule = NO_RULE;
+        self.flow_flags = 0;
         self.dscp_in = DSCP_UNKNOWN;
         self.dscp_out = DSCP_UNKNOWN;
     }

@@ -1,8 +1,14 @@
 //! The flow table: remembers MPTCP, caches prefix matches and the policy's decision, and counts.
 //!
-//! Established flows never touch the LPM tries: an entry keeps the `Config::generation` its
-//! lists and action were computed under, and only a newer generation (or the flow turning out
-//! to be MPTCP) makes a packet compute them again.
+//! Established flows never touch the LPM tries: an entry keeps the generation its lists and
+//! action were computed under, and only a newer generation (or the flow turning out to be
+//! MPTCP) makes a packet compute them again. The generation is the packet's snapshot, taken
+//! before it read the policy or the tries (docs/design.md, 'Live updates: the generation
+//! protocol'): a decision is never filed under a generation newer than what it was made of.
+//!
+//! The flow's MPTCP state follows the handshake (docs/design.md, 'MPTCP state of a flow'):
+//! MP_CAPABLE or MP_JOIN on a SYN is an attempt; on the SYN/ACK, or any valid option 30 on a
+//! later segment, the flow is MPTCP; a SYN/ACK without it after an attempt is a fallback.
 //!
 //! Entries are updated without atomics: XDP runs per RX queue and RSS keeps each direction
 //! of a flow on one queue, so at most two CPUs write an entry, one a direction. A rare race
@@ -11,30 +17,37 @@
 use aya_ebpf::bindings::BPF_NOEXIST;
 use classifier_common::{
     Config, Counter, FlowEntry, FlowKey,
-    flow::{ACTION_NONE, FLOW_INITIATOR_IS_B, FLOW_MPTCP, NO_RULE},
-    mptcp::MPTCP_VERSION_NONE,
+    flow::{FLOW_INITIATOR_IS_B, FLOW_MPTCP, FLOW_MPTCP_ATTEMPTED, FLOW_MPTCP_FALLBACK},
+    mptcp::{MPTCP_VERSION_NONE, MptcpSubtype},
 };
 
 use super::{Decision, clock, policy, prefix};
 use crate::{
     act::NO_COUNTER,
     maps::FLOWS,
-    parse::{IpHeader, IpKind, MptcpSeen},
+    parse::{IpHeader, IpKind, MptcpSeen, SEGMENT_ACK, SEGMENT_SYN},
 };
+
+/// The options that open an MPTCP connection or subflow.
+const HANDSHAKE_SUBTYPES: u16 =
+    1 << MptcpSubtype::MpCapable as u16 | 1 << MptcpSubtype::MpJoin as u16;
 
 const EEXIST: i32 = 17;
 
 /// Looks up (or creates) the flow of `key`, updates it, and says how to treat the packet.
 #[inline(always)]
-pub fn track(key: &mut FlowKey, seen: &MptcpSeen, config: &Config, length: u64) -> Decision {
-    let mut decision = Decision {
-        lists: 0,
-        flow_event: NO_COUNTER,
-        mptcp: false,
-        action: ACTION_NONE,
-        rule: NO_RULE,
-    };
-    classifier_track(key, seen, config, length, &mut decision);
+pub fn track(
+    key: &mut FlowKey,
+    seen: &MptcpSeen,
+    config: &Config,
+    generation: u32,
+    length: u64,
+) -> Decision {
+    let mut decision = Decision::NONE;
+    // One argument for both: a BPF call takes at most five, and a struct for them would take
+    // stack the pipeline's deepest call chain does not have. A frame is far below 4 GiB.
+    let length_and_generation = (length << 32) | u64::from(generation);
+    classifier_track(key, seen, config, length_and_generation, &mut decision);
     decision
 }
 
@@ -50,7 +63,7 @@ pub extern "C" fn classifier_track(
     key: *mut FlowKey,
     seen: *const MptcpSeen,
     config: *const Config,
-    length: u64,
+    length_and_generation: u64,
     decision: *mut Decision,
 ) -> u32 {
     let (Some(key), Some(seen), Some(config), Some(decision)) = (unsafe {
@@ -63,12 +76,53 @@ pub extern "C" fn classifier_track(
     }) else {
         return 1;
     };
-    *decision = track_flow(key, seen, config, length);
+    let (length, generation) = (length_and_generation >> 32, length_and_generation as u32);
+    *decision = track_flow(key, seen, config, generation, length);
     0
 }
 
+/// The flow's flags after a segment whose valid MPTCP options and kind `seen` describes.
 #[inline(always)]
-fn track_flow(key: &mut FlowKey, seen: &MptcpSeen, config: &Config, length: u64) -> Decision {
+fn mptcp_flags(flags: u8, seen: &MptcpSeen) -> u8 {
+    let segment = u32::from(seen.segment);
+    let handshake = seen.subtypes & HANDSHAKE_SUBTYPES != 0;
+    if segment & SEGMENT_SYN == 0 {
+        return if seen.any() { flags | FLOW_MPTCP } else { flags };
+    }
+    if segment & SEGMENT_ACK == 0 {
+        return if handshake {
+            flags | FLOW_MPTCP_ATTEMPTED
+        } else {
+            flags
+        };
+    }
+    if handshake {
+        flags | FLOW_MPTCP
+    } else if flags & (FLOW_MPTCP_ATTEMPTED | FLOW_MPTCP) == FLOW_MPTCP_ATTEMPTED {
+        flags | FLOW_MPTCP_FALLBACK
+    } else {
+        flags
+    }
+}
+
+/// `MptcpFallback` when `after` records a fallback that `before` did not.
+#[inline(always)]
+fn fallback_event(before: u8, after: u8) -> u32 {
+    if after & !before & FLOW_MPTCP_FALLBACK != 0 {
+        Counter::MptcpFallback.index()
+    } else {
+        NO_COUNTER
+    }
+}
+
+#[inline(always)]
+fn track_flow(
+    key: &mut FlowKey,
+    seen: &MptcpSeen,
+    config: &Config,
+    generation: u32,
+    length: u64,
+) -> Decision {
     let initiator_is_b = canonicalize(key);
     let key = &*key;
     let now = clock::coarse_ns();
@@ -78,36 +132,41 @@ fn track_flow(key: &mut FlowKey, seen: &MptcpSeen, config: &Config, length: u64)
         entry.packets += 1;
         entry.bytes += length;
         entry.last_seen_ns = now;
-        let newly_mptcp = seen.any() && entry.flags & FLOW_MPTCP == 0;
+        let before = entry.flags;
+        let after = mptcp_flags(before, seen);
         // Written only when something is new: most MPTCP packets repeat a DSS option.
+        if after != before {
+            entry.flags = after;
+        }
         if seen.subtypes & !entry.mptcp_subtypes != 0 {
-            entry.flags |= FLOW_MPTCP;
             entry.mptcp_subtypes |= seen.subtypes;
         }
         if seen.version != MPTCP_VERSION_NONE && seen.version != entry.mptcp_version {
             entry.mptcp_version = seen.version;
         }
-        let mptcp = entry.flags & FLOW_MPTCP != 0;
-        if entry.generation != config.generation {
+        let mptcp = after & FLOW_MPTCP != 0;
+        if entry.generation != generation {
             entry.lists = prefix::lists_of(key);
-            entry.generation = config.generation;
+            entry.generation = generation;
             (entry.action, entry.rule) = policy::decide(mptcp, entry.lists, config);
-        } else if newly_mptcp {
+        } else if mptcp && before & FLOW_MPTCP == 0 {
             (entry.action, entry.rule) = policy::decide(mptcp, entry.lists, config);
         }
         return Decision {
             lists: entry.lists,
+            flow_event: NO_COUNTER,
+            mptcp_event: fallback_event(before, after),
             mptcp,
             action: entry.action,
             rule: entry.rule,
-            flow_event: NO_COUNTER,
+            flow_flags: after,
         };
     }
 
     let lists = prefix::lists_of(key);
-    let mptcp = seen.any();
+    let mut flags = mptcp_flags(0, seen);
+    let mptcp = flags & FLOW_MPTCP != 0;
     let (action, rule) = policy::decide(mptcp, lists, config);
-    let mut flags = if mptcp { FLOW_MPTCP } else { 0 };
     if initiator_is_b {
         flags |= FLOW_INITIATOR_IS_B;
     }
@@ -117,7 +176,7 @@ fn track_flow(key: &mut FlowKey, seen: &MptcpSeen, config: &Config, length: u64)
         first_seen_ns: now,
         last_seen_ns: now,
         lists,
-        generation: config.generation,
+        generation,
         mptcp_subtypes: seen.subtypes,
         flags,
         mptcp_version: seen.version,
@@ -133,10 +192,12 @@ fn track_flow(key: &mut FlowKey, seen: &MptcpSeen, config: &Config, length: u64)
     };
     Decision {
         lists,
+        flow_event,
+        mptcp_event: NO_COUNTER,
         mptcp,
         action,
         rule,
-        flow_event,
+        flow_flags: flags,
     }
 }
 

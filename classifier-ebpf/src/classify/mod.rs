@@ -9,12 +9,13 @@ use aya_ebpf::{bindings::xdp_md, programs::XdpContext};
 use aya_log_ebpf::{debug, warn};
 use classifier_common::{
     Config, Counter, ParseError,
-    config::{CONFIG_LEARN_DNS, CONFIG_REPORT},
+    config::{CONFIG_LEARN_DNS, CONFIG_REPORT, config_slot},
+    flow::{ACTION_NONE, NO_RULE},
 };
 
 use crate::{
     act::{NO_COUNTER, Outcome, apply_action, forward_dns, read_dscp, record},
-    maps::{CONFIG, IFACE_SLOTS, OUTCOME_SCRATCH},
+    maps::{CONFIG, GENERATION, IFACE_SLOTS, OUTCOME_SCRATCH},
     parse::{
         Cursor, ETH_P_IP, ETH_P_IPV6, IpHeader, IpKind, parse_ethernet, parse_ipv4, parse_ipv6,
         parse_tcp, parse_udp,
@@ -33,16 +34,40 @@ pub struct Decision {
     pub lists: u32,
     /// `FlowCreated` or `FlowInsertFailed` when the flow table was written, else `NO_COUNTER`.
     pub flow_event: u32,
+    /// `MptcpFallback` when this packet showed the flow fell back, else `NO_COUNTER`.
+    pub mptcp_event: u32,
+    /// The flow is MPTCP (`FLOW_MPTCP`): what the class and `mptcp` rules go by.
     pub mptcp: bool,
     /// A DSCP, `ACTION_KEEP` or `ACTION_NONE`.
     pub action: u8,
     pub rule: u8,
+    /// The flow entry's flags after this packet; 0 without a flow.
+    pub flow_flags: u8,
+}
+
+impl Decision {
+    pub const NONE: Self = Self {
+        lists: 0,
+        flow_event: NO_COUNTER,
+        mptcp_event: NO_COUNTER,
+        mptcp: false,
+        action: ACTION_NONE,
+        rule: NO_RULE,
+        flow_flags: 0,
+    };
 }
 
 #[inline(always)]
 pub fn classify_packet(ctx: &XdpContext) {
     let len = (ctx.data_end() - ctx.data()) as u64;
-    let Some(config) = CONFIG.get(0) else {
+    // The generation first, once: the policy and the tries are read after it, so whatever
+    // they say is at least as new as the generation it is filed under
+    // (docs/design.md, 'Live updates: the generation protocol').
+    let Some(generation) = GENERATION.get_ptr(0) else {
+        return;
+    };
+    let generation = unsafe { core::ptr::read_volatile(generation) };
+    let Some(config) = CONFIG.get(config_slot(generation)) else {
         return;
     };
     // The outcome lives in a per-CPU scratch map: the pipeline's call chain has no 40 bytes of
@@ -52,7 +77,7 @@ pub fn classify_packet(ctx: &XdpContext) {
     };
     let outcome = unsafe { &mut *outcome };
     outcome.reset();
-    if let Err(error) = inspect(ctx, config, len, outcome) {
+    if let Err(error) = inspect(ctx, config, generation, len, outcome) {
         outcome.class = Counter::ClassMalformed.index();
         outcome.error = error as u8;
     }
@@ -100,6 +125,7 @@ pub extern "C" fn classifier_log_trouble(ctx: *mut xdp_md, flow_event: u32) -> u
 fn inspect(
     ctx: &XdpContext,
     config: &Config,
+    generation: u32,
     len: u64,
     out: &mut Outcome,
 ) -> Result<(), ParseError> {
@@ -131,10 +157,10 @@ fn inspect(
     } else if ip.protocol == IPPROTO_TCP || ip.protocol == IPPROTO_UDP {
         let transport = if ip.protocol == IPPROTO_TCP {
             out.transport = Counter::Tcp.index();
-            parse_tcp(&mut cursor)?
+            parse_tcp(&mut cursor, ip.payload_len)?
         } else {
             out.transport = Counter::Udp.index();
-            let udp = parse_udp(&mut cursor)?;
+            let udp = parse_udp(&mut cursor, ip.payload_len)?;
             if config.flags & CONFIG_LEARN_DNS != 0
                 && (udp.src_port == DNS_PORT || udp.dst_port == DNS_PORT)
             {
@@ -154,8 +180,9 @@ fn inspect(
         };
         out.mptcp_subtypes = transport.mptcp.subtypes;
         out.mptcp_version = transport.mptcp.version;
+        out.error = transport.option_error;
         let mut key = flow::packet_key(&ip, transport.src_port, transport.dst_port);
-        flow::track(&mut key, &transport.mptcp, config, len)
+        flow::track(&mut key, &transport.mptcp, config, generation, len)
     } else {
         out.transport = Counter::OtherTransport.index();
         by_address(&ip, config)
@@ -165,6 +192,8 @@ fn inspect(
     out.mptcp_flow = u8::from(decision.mptcp);
     out.rule = decision.rule;
     out.flow_event = decision.flow_event;
+    out.mptcp_event = decision.mptcp_event;
+    out.flow_flags = decision.flow_flags;
     out.class = if decision.mptcp {
         Counter::ClassMptcp.index()
     } else if decision.lists != 0 {
@@ -184,9 +213,8 @@ fn by_address(ip: &IpHeader, config: &Config) -> Decision {
     let (action, rule) = policy::decide(false, lists, config);
     Decision {
         lists,
-        mptcp: false,
         action,
         rule,
-        flow_event: NO_COUNTER,
+        ..Decision::NONE
     }
 }

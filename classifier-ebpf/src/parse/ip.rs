@@ -14,6 +14,9 @@ const IPV6_FRAGMENT: u8 = 44;
 const IPV6_AUTH: u8 = 51;
 const IPV6_DEST_OPTIONS: u8 = 60;
 const IPV6_FRAGMENT_HEADER_LEN: usize = 8;
+/// The fragment offset and M flag in the fragment header's third and fourth bytes: all zero
+/// makes an atomic fragment (RFC 6946), a whole datagram that only carries the header.
+const IPV6_FRAGMENT_OFFSET_AND_MORE: u16 = 0xfff9;
 
 /// The network header of a packet, with what follows it.
 pub struct IpHeader {
@@ -22,6 +25,15 @@ pub struct IpHeader {
     pub protocol: u8,
     /// A fragment: the transport header is absent or incomplete, so it is not inspected.
     pub fragment: bool,
+    /// How many bytes follow the IP headers according to their length fields (or, where a
+    /// length field is 0 and defers to the frame, as BIG TCP and jumbograms do, what the frame
+    /// holds). What lies past them is Ethernet padding, never to be read as headers or TCP
+    /// options (docs/design.md, 'Parsing and its bounds').
+    ///
+    /// A plain count that no branch tests against a constant: the verifier then never needs
+    /// it exact, and states that differ only in it prune as one. A second end pointer, or a
+    /// sentinel value, made it split every later state and exhaust its budget.
+    pub payload_len: u32,
 }
 
 pub enum IpKind {
@@ -40,15 +52,25 @@ pub fn parse_ipv4(cursor: &mut Cursor) -> Result<IpHeader, ParseError> {
     if header_len < IPV4_MIN_HEADER {
         return Err(ParseError::Ipv4HeaderTooShort);
     }
+    // 0 is a GSO packet's "see the frame" (BIG TCP); anything else bounds the datagram.
+    let total_len = u16::from_be_bytes(unsafe { (*hdr).tot_len }) as usize;
     cursor.skip(
         header_len - IPV4_MIN_HEADER,
         ParseError::Ipv4HeaderPastPacket,
     )?;
+    let payload_len = if total_len == 0 {
+        (cursor.end - cursor.pos) as u32
+    } else if total_len < header_len {
+        return Err(ParseError::Ipv4BadTotalLength);
+    } else {
+        (total_len - header_len) as u32
+    };
     let frags = u16::from_be_bytes(unsafe { (*hdr).frags });
     Ok(IpHeader {
         kind: IpKind::V4(hdr),
         protocol: unsafe { (*hdr).proto },
         fragment: frags & IPV4_MORE_FRAGMENTS_AND_OFFSET != 0,
+        payload_len,
     })
 }
 
@@ -66,11 +88,25 @@ pub fn parse_ipv6(cursor: &mut Cursor) -> Result<IpHeader, ParseError> {
     if unsafe { (*hdr).vcf[0] } >> 4 != 6 {
         return Err(ParseError::Ipv6BadVersion);
     }
+    // 0 is a jumbogram's or a BIG TCP packet's "see the frame"; anything else bounds it.
+    let payload_len = u32::from(u16::from_be_bytes(unsafe { (*hdr).payload_len }));
+    let chain_start = cursor.pos;
     let next = walk_ipv6_extensions(cursor, unsafe { (*hdr).next_hdr })?;
+    // Computed here rather than returned by the walk: a wider result from it took the
+    // verifier past its budget.
+    let chain_len = (cursor.pos - chain_start) as u32;
+    let payload_len = if payload_len == 0 {
+        (cursor.end - cursor.pos) as u32
+    } else if chain_len > payload_len {
+        return Err(ParseError::Ipv6ExtTruncated);
+    } else {
+        payload_len - chain_len
+    };
     Ok(IpHeader {
         kind: IpKind::V6(hdr),
         protocol: next.protocol,
         fragment: next.fragment,
+        payload_len,
     })
 }
 
@@ -92,7 +128,8 @@ fn walk_ipv6_extensions(cursor: &mut Cursor, mut next: u8) -> Result<Ipv6Next, P
         if !is_extension(next) {
             break;
         }
-        // Every extension header starts with (next header, length); the length's unit differs.
+        // Every extension header starts with (next header, length); the length's unit
+        // differs. AH counts 4-byte words minus 2, so its length 0 makes 8 bytes.
         let at = cursor.pos;
         let ext: *const [u8; 2] = cursor.take(ParseError::Ipv6ExtTruncated)?;
         let (ext_next, ext_len) = unsafe { ((*ext)[0], (*ext)[1] as usize) };
@@ -104,10 +141,18 @@ fn walk_ipv6_extensions(cursor: &mut Cursor, mut next: u8) -> Result<Ipv6Next, P
         cursor.pos = at;
         cursor.skip(len, ParseError::Ipv6ExtTruncated)?;
         if next == IPV6_FRAGMENT {
-            // What follows a fragment header may be a piece of a transport header: stop here.
+            // A fragment header ends the walk. An atomic fragment (offset 0, no more
+            // fragments) is the whole datagram, so what follows is parsed as the transport
+            // (RFC 6946 §4); an extension header after it is not walked, and the packet is
+            // then classified by address only. Walking on would make every chain shape
+            // reach the transport parser twice over, which the verifier cannot afford.
+            if at + 4 > cursor.end {
+                return Err(ParseError::Ipv6ExtTruncated);
+            }
+            let offset_and_more = u16::from_be_bytes(unsafe { *((at + 2) as *const [u8; 2]) });
             return Ok(Ipv6Next {
                 protocol: ext_next,
-                fragment: true,
+                fragment: offset_and_more & IPV6_FRAGMENT_OFFSET_AND_MORE != 0,
             });
         }
         next = ext_next;

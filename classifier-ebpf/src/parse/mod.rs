@@ -11,7 +11,7 @@ use core::mem::size_of;
 use classifier_common::ParseError;
 pub use ethernet::{ETH_P_IP, ETH_P_IPV6, is_vlan, parse_ethernet};
 pub use ip::{IpHeader, IpKind, parse_ipv4, parse_ipv6};
-pub use tcp_options::MptcpSeen;
+pub use tcp_options::{MptcpSeen, SEGMENT_ACK, SEGMENT_SYN};
 pub use transport::{parse_tcp, parse_udp};
 
 /// A position in the packet and its end, both absolute addresses as the verifier sees them.

@@ -3,6 +3,12 @@
 //! All 40 option bytes are walked with a constant bound. EOL ends the walk, NOP advances by
 //! one, any other kind needs a length of at least 2 that stays inside the header (pping learned
 //! that length < 2 must be rejected: a walker that accepts 0 never advances).
+//!
+//! An option 30 counts only when Linux's MPTCP stack (`mptcp_parse_option` in
+//! net/mptcp/options.c) would accept it: the length its subtype and the segment allow, and
+//! for MP_CAPABLE the version and flags. An option 30 that does not fit is reported and
+//! skipped, as Linux skips it; an option whose length breaks the walk stops it, and what was
+//! seen before stands (docs/design.md, 'TCP options and MPTCP').
 
 use classifier_common::{
     ParseError,
@@ -13,7 +19,43 @@ use classifier_common::{
 const TCP_OPTION_EOL: u8 = 0;
 const TCP_OPTION_NOP: u8 = 1;
 const MPTCP_MIN_OPTION_LEN: usize = 3;
+
 const MP_CAPABLE: u8 = 0;
+const MP_JOIN: u8 = 1;
+const DSS: u8 = 2;
+const ADD_ADDR: u8 = 3;
+const REMOVE_ADDR: u8 = 4;
+const MP_PRIO: u8 = 5;
+const MP_FAIL: u8 = 6;
+const MP_FASTCLOSE: u8 = 7;
+const MP_TCPRST: u8 = 8;
+
+/// What the walk needs to know of the segment, as `Segment` bits: MP_CAPABLE's length
+/// depends on the handshake step, MP_TCPRST is valid only on a reset.
+pub const SEGMENT_SYN: u32 = 1;
+pub const SEGMENT_ACK: u32 = 2;
+pub const SEGMENT_RST: u32 = 4;
+/// The segment carries payload after its header.
+pub const SEGMENT_PAYLOAD: u32 = 8;
+
+/// MP_CAPABLE flags (RFC 8684 §3.1): the crypto bits must say HMAC-SHA256, and the
+/// extensibility bit must be clear, or Linux ignores the option.
+const MPC_FLAG_CRYPTO_MASK: u8 = 0x1f;
+const MPC_FLAG_HMAC_SHA256: u8 = 0x01;
+const MPC_FLAG_EXTENSIBILITY: u8 = 0x40;
+
+/// DSS flags (RFC 8684 §3.3): which fields follow, hence the option's length.
+const DSS_HAS_ACK: u8 = 0x01;
+const DSS_ACK64: u8 = 0x02;
+const DSS_HAS_MAP: u8 = 0x04;
+const DSS_DSN64: u8 = 0x08;
+const DSS_CHECKSUM_LEN: usize = 2;
+
+/// ADD_ADDR's echo bit (RFC 8684 §3.4.1): an echo carries no HMAC.
+const ADD_ADDR_ECHO: u8 = 0x01;
+/// RFC 6824's ADD_ADDR has the IP version where RFC 8684 has the echo bit.
+const ADD_ADDR_V0_IPV4: u8 = 4;
+const ADD_ADDR_V0_IPV6: u8 = 6;
 
 /// What the MPTCP options of one TCP header said. C layout: it is passed to a global
 /// BPF function.
@@ -24,12 +66,16 @@ pub struct MptcpSeen {
     pub subtypes: u16,
     /// The MP_CAPABLE version nibble, or `MPTCP_VERSION_NONE`.
     pub version: u8,
+    /// The segment's `SEGMENT_*` bits: whether it is a SYN or SYN/ACK decides what its
+    /// options say about the flow (docs/design.md, 'MPTCP state of a flow').
+    pub segment: u8,
 }
 
 impl MptcpSeen {
     pub const NONE: Self = Self {
         subtypes: 0,
         version: MPTCP_VERSION_NONE,
+        segment: 0,
     };
 
     #[inline(always)]
@@ -65,7 +111,15 @@ pub fn copy_tcp_options(
     Ok(())
 }
 
-/// Walks `len` (0..=40) option bytes.
+/// What the walk found: the valid MPTCP options up to where it stopped, and why it stopped
+/// early, if it did.
+pub struct Walked {
+    pub seen: MptcpSeen,
+    /// A `ParseError` code (`ParseError::is_in_options`), or 0.
+    pub error: u8,
+}
+
+/// Walks `len` (0..=40) option bytes of a segment described by `segment` (`SEGMENT_*`).
 ///
 /// The walk visits the 40 byte positions in order, each at a constant index, and keeps only
 /// "where the next option starts" as it goes. A loop over a variable offset would make the
@@ -73,8 +127,8 @@ pub fn copy_tcp_options(
 /// It works on a copy in the stack: packet reads would each need a bounds check that LLVM
 /// merges in ways the verifier cannot follow.
 #[inline(always)]
-pub fn walk_tcp_options(options: &OptionBytes, len: usize) -> Result<MptcpSeen, ParseError> {
-    WalkResult(classifier_walk_tcp_options(options, len as u32)).into_result()
+pub fn walk_tcp_options(options: &OptionBytes, len: usize, segment: u32) -> Walked {
+    WalkResult(classifier_walk_tcp_options(options, len as u32, segment)).into_walked()
 }
 
 /// The walk as a global BPF function: the verifier checks it once, on its own, instead of
@@ -83,29 +137,35 @@ pub fn walk_tcp_options(options: &OptionBytes, len: usize) -> Result<MptcpSeen, 
 /// sized memory (which may be null), and return a scalar: `WalkResult`'s packing.
 #[unsafe(no_mangle)]
 #[inline(never)]
-pub extern "C" fn classifier_walk_tcp_options(options: *const OptionBytes, len: u32) -> u64 {
+pub extern "C" fn classifier_walk_tcp_options(
+    options: *const OptionBytes,
+    len: u32,
+    segment: u32,
+) -> u64 {
     let Some(options) = (unsafe { options.as_ref() }) else {
-        return WalkResult::failed(ParseError::TcpOptionPastHeader).0;
+        return WalkResult::failed(MptcpSeen::NONE, ParseError::TcpOptionPastHeader).0;
     };
     let len = len as usize;
     let mut walk = Walk {
         next: 0,
+        segment,
         seen: MptcpSeen::NONE,
+        malformed: false,
     };
     macro_rules! visit_all {
         ($($position:literal)*) => {
             $(
                 match visit::<$position>(options, len, &mut walk) {
                     Ok(true) => {}
-                    Ok(false) => return WalkResult::done(walk.seen).0,
-                    Err(error) => return WalkResult::failed(error).0,
+                    Ok(false) => return walk.result().0,
+                    Err(error) => return WalkResult::failed(walk.seen, error).0,
                 }
             )*
         };
     }
     visit_all!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19
                20 21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39);
-    WalkResult::done(walk.seen).0
+    walk.result().0
 }
 
 /// The walk's result packed in one integer: subtypes (bits 0..16), MP_CAPABLE version
@@ -119,19 +179,21 @@ impl WalkResult {
         Self(u64::from(seen.subtypes) | (u64::from(seen.version) << 16))
     }
 
+    /// The walk stopped at a bad option; what it saw before stands.
     #[inline(always)]
-    fn failed(error: ParseError) -> Self {
-        Self((error as u64) << 24)
+    fn failed(seen: MptcpSeen, error: ParseError) -> Self {
+        Self(Self::done(seen).0 | ((error as u64) << 24))
     }
 
     #[inline(always)]
-    fn into_result(self) -> Result<MptcpSeen, ParseError> {
-        match ParseError::from_code((self.0 >> 24) as u8) {
-            None => Ok(MptcpSeen {
+    fn into_walked(self) -> Walked {
+        Walked {
+            seen: MptcpSeen {
                 subtypes: self.0 as u16,
                 version: (self.0 >> 16) as u8,
-            }),
-            Some(error) => Err(error),
+                segment: 0,
+            },
+            error: (self.0 >> 24) as u8,
         }
     }
 }
@@ -141,7 +203,23 @@ const _: () = assert!(MAX_TCP_OPTIONS_LEN == 40);
 struct Walk {
     /// Position where the next option starts.
     next: usize,
+    /// `SEGMENT_*` bits of the segment.
+    segment: u32,
     seen: MptcpSeen,
+    /// An option 30 that Linux would ignore was skipped.
+    malformed: bool,
+}
+
+impl Walk {
+    /// The result of a walk that went to its end.
+    #[inline(always)]
+    fn result(&self) -> WalkResult {
+        if self.malformed {
+            WalkResult::failed(self.seen, ParseError::MptcpOptionMalformed)
+        } else {
+            WalkResult::done(self.seen)
+        }
+    }
 }
 
 /// Looks at byte `AT`; returns whether the walk goes on.
@@ -181,12 +259,139 @@ fn visit<const AT: usize>(
             return Err(ParseError::MptcpOptionTooShort);
         }
         let subtype_version = options[AT + 2];
-        let subtype = subtype_version >> 4;
-        walk.seen.subtypes |= 1 << subtype;
-        if subtype == MP_CAPABLE {
-            walk.seen.version = subtype_version & 0x0f;
+        let (subtype, low_nibble) = (subtype_version >> 4, subtype_version & 0x0f);
+        // The fourth byte holds MP_CAPABLE's and DSS's flags. It is inside the copy whatever
+        // the option's length, and read without a branch on the length (one more split of
+        // every walk state): a 3-byte option is refused by its length alone, whatever it says.
+        let flags = options[AT + 3];
+        match Fit::from_code(classifier_mptcp_option_fits(
+            u32::from(subtype_version),
+            u32::from(flags),
+            option_len as u32,
+            walk.segment,
+        )) {
+            Fit::Valid => {
+                walk.seen.subtypes |= 1 << subtype;
+                if subtype == MP_CAPABLE {
+                    // The last valid one wins, as in Linux, which parses each in turn.
+                    walk.seen.version = low_nibble;
+                }
+            }
+            Fit::Unassigned => {}
+            // Skipped like Linux skips it; the options after it still count.
+            Fit::Malformed => walk.malformed = true,
         }
     }
     walk.next = AT + option_len;
     Ok(true)
+}
+
+/// How an option 30 fits Linux's rules.
+#[derive(Copy, Clone)]
+enum Fit {
+    Valid = 0,
+    /// Subtypes 9..=15 are not assigned: Linux ignores them, and so does the classifier.
+    Unassigned = 1,
+    Malformed = 2,
+}
+
+impl Fit {
+    #[inline(always)]
+    fn from_code(code: u32) -> Self {
+        match code {
+            0 => Self::Valid,
+            1 => Self::Unassigned,
+            _ => Self::Malformed,
+        }
+    }
+}
+
+/// `mptcp_option_fits` as a global BPF function: the verifier checks its comparisons once,
+/// instead of at each of the walk's 40 positions and in every state that reaches them (which
+/// took it past its 1M-instruction budget). Scalars in, a `Fit` code out.
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn classifier_mptcp_option_fits(
+    subtype_version: u32,
+    flags: u32,
+    len: u32,
+    segment: u32,
+) -> u32 {
+    let subtype_version = subtype_version as u8;
+    mptcp_option_fits(
+        subtype_version >> 4,
+        subtype_version & 0x0f,
+        flags as u8,
+        len as usize,
+        segment,
+    ) as u32
+}
+
+/// Whether an option 30 of `subtype`, its third byte's low nibble `low_nibble` (MP_CAPABLE's
+/// version, ADD_ADDR's echo bit), fourth byte `flags` and length `len`, in a segment of
+/// `segment` bits, is one Linux's `mptcp_parse_option` accepts.
+///
+/// Three deliberate differences, for the RFC 6824 (v0) options iOS still sends, which Linux
+/// (v1 only) ignores: MP_CAPABLE v0 is accepted at 12 bytes on a SYN or SYN/ACK and 20
+/// otherwise; ADD_ADDR v0, whose low nibble is the IP version (4 or 6, where v1 has 0 or 1,
+/// its echo bit), at 8 or 10 bytes for IPv4 and 20 or 22 for IPv6 (no HMAC); and MP_PRIO
+/// at 4 bytes (v0's form with an address ID) as well as 3.
+#[inline(always)]
+fn mptcp_option_fits(subtype: u8, low_nibble: u8, flags: u8, len: usize, segment: u32) -> Fit {
+    let valid = match subtype {
+        MP_CAPABLE => mp_capable_fits(low_nibble, flags, len, segment),
+        MP_JOIN => matches!(len, 12 | 16 | 24),
+        DSS => {
+            let mut expected = 4;
+            if flags & DSS_HAS_ACK != 0 {
+                expected += if flags & DSS_ACK64 != 0 { 8 } else { 4 };
+            }
+            if flags & DSS_HAS_MAP != 0 {
+                expected += if flags & DSS_DSN64 != 0 { 14 } else { 10 };
+            }
+            len >= 4 && (len == expected || len == expected + DSS_CHECKSUM_LEN)
+        }
+        // v1: by family (4 or 16 address bytes), port (2) and HMAC (8, absent from an echo).
+        ADD_ADDR if low_nibble == 0 => matches!(len, 16 | 18 | 28 | 30),
+        ADD_ADDR if low_nibble == ADD_ADDR_ECHO => matches!(len, 8 | 10 | 20 | 22),
+        // v0: the IP version, then the address and an optional port.
+        ADD_ADDR if low_nibble == ADD_ADDR_V0_IPV4 => len == 8 || len == 10,
+        ADD_ADDR if low_nibble == ADD_ADDR_V0_IPV6 => len == 20 || len == 22,
+        ADD_ADDR => false,
+        // One to eight address IDs.
+        REMOVE_ADDR => (4..=11).contains(&len),
+        MP_PRIO => len == 3 || len == 4,
+        MP_FAIL | MP_FASTCLOSE => len == 12,
+        MP_TCPRST => len == 4 && segment & SEGMENT_RST != 0,
+        _ => return Fit::Unassigned,
+    };
+    if valid { Fit::Valid } else { Fit::Malformed }
+}
+
+/// MP_CAPABLE's length is fixed by the handshake step (RFC 8684 §3.1): 4 on the SYN, 12 on
+/// the SYN/ACK, 20 on the third ACK, 22 (24 with a checksum) on the first data segment.
+#[inline(always)]
+fn mp_capable_fits(version: u8, flags: u8, len: usize, segment: u32) -> bool {
+    let syn = segment & SEGMENT_SYN != 0;
+    if version == 0 {
+        return if syn { len == 12 } else { len == 20 };
+    }
+    let length_fits = if !syn {
+        if segment & SEGMENT_PAYLOAD != 0 {
+            len == 22 || len == 24
+        } else {
+            len == 20
+        }
+    } else if segment & SEGMENT_ACK != 0 {
+        len == 12
+    } else {
+        len == 4
+    };
+    // A SYN may offer a later version (the peer answers with its own); every other step
+    // must carry version 1.
+    let version_fits = len == 4 || version == 1;
+    length_fits
+        && version_fits
+        && flags & MPC_FLAG_CRYPTO_MASK == MPC_FLAG_HMAC_SHA256
+        && flags & MPC_FLAG_EXTENSIBILITY == 0
 }

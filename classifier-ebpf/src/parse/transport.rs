@@ -3,16 +3,26 @@
 use classifier_common::ParseError;
 use network_types::{tcp::TcpHdr, udp::UdpHdr};
 
+use core::mem::size_of;
+
 use crate::maps::OPTION_SCRATCH;
 
 use super::{
     Cursor, MptcpSeen,
-    tcp_options::{OptionBytes, copy_tcp_options, walk_tcp_options},
+    tcp_options::{
+        OptionBytes, SEGMENT_ACK, SEGMENT_PAYLOAD, SEGMENT_RST, SEGMENT_SYN, copy_tcp_options,
+        walk_tcp_options,
+    },
 };
 
 const TCP_MIN_HEADER: usize = 20;
 /// Offset of the data-offset nibble in the TCP header.
 const TCP_DATA_OFFSET_BYTE: usize = 12;
+/// Offset of the flags byte in the TCP header, and its bits.
+const TCP_FLAGS_BYTE: usize = 13;
+const TCP_FLAG_SYN: u8 = 0x02;
+const TCP_FLAG_RST: u8 = 0x04;
+const TCP_FLAG_ACK: u8 = 0x10;
 /// NOP, NOP, then a timestamps option (kind 8, length 10): the 12 bytes of options nearly
 /// every segment from Linux, macOS, iOS and Android carries once the handshake is done.
 const TIMESTAMPS_ONLY: [u8; 4] = [1, 1, 8, 10];
@@ -21,20 +31,45 @@ const TIMESTAMPS_ONLY: [u8; 4] = [1, 1, 8, 10];
 pub struct Transport {
     pub src_port: [u8; 2],
     pub dst_port: [u8; 2],
+    /// Valid MPTCP options, with the segment's `SEGMENT_*` bits (0 for UDP).
     pub mptcp: MptcpSeen,
+    /// The `ParseError` code that stopped the options walk, or 0: the packet is still
+    /// classified, by its addresses and the options before the bad one.
+    pub option_error: u8,
 }
 
 #[inline(always)]
-pub fn parse_tcp(cursor: &mut Cursor) -> Result<Transport, ParseError> {
+/// Parses the TCP header at the cursor; `payload_len` is what the IP header says follows it.
+pub fn parse_tcp(cursor: &mut Cursor, payload_len: u32) -> Result<Transport, ParseError> {
     let tcp: *const TcpHdr = cursor.take(ParseError::TcpTruncated)?;
     let data_offset = unsafe { *(tcp as *const u8).add(TCP_DATA_OFFSET_BYTE) } >> 4;
+    let tcp_flags = unsafe { *(tcp as *const u8).add(TCP_FLAGS_BYTE) };
     let header_len = (data_offset as usize) * 4;
     if header_len < TCP_MIN_HEADER {
         return Err(ParseError::TcpHeaderTooShort);
     }
+    // One comparison with the datagram's length, and one below: a second test that an
+    // earlier one had already decided would make the verifier track `payload_len` exactly,
+    // and split every later state by it.
+    if header_len as u32 > payload_len {
+        return Err(ParseError::TcpHeaderPastPacket);
+    }
     let options = cursor.pos;
     let options_len = header_len - TCP_MIN_HEADER;
     cursor.skip(options_len, ParseError::TcpHeaderPastPacket)?;
+    let mut segment = 0;
+    if tcp_flags & TCP_FLAG_SYN != 0 {
+        segment |= SEGMENT_SYN;
+    }
+    if tcp_flags & TCP_FLAG_ACK != 0 {
+        segment |= SEGMENT_ACK;
+    }
+    if tcp_flags & TCP_FLAG_RST != 0 {
+        segment |= SEGMENT_RST;
+    }
+    if payload_len > header_len as u32 {
+        segment |= SEGMENT_PAYLOAD;
+    }
     // NOP, NOP, timestamps first (the usual segment, and most MPTCP ones before their DSS):
     // a well-formed option that ends at byte 12, so the walk can start after it and conclude
     // the same, 12 positions and 3 copied words sooner (`cargo xtask bench`).
@@ -44,8 +79,8 @@ pub fn parse_tcp(cursor: &mut Cursor) -> Result<Transport, ParseError> {
         0
     };
     let rest = options_len - skip;
-    let mptcp = if rest == 0 {
-        MptcpSeen::NONE
+    let (mptcp, option_error) = if rest == 0 {
+        (MptcpSeen::NONE, 0)
     } else {
         // The copy lives in a per-CPU scratch map rather than on the 512-byte stack.
         let copy = OPTION_SCRATCH
@@ -55,12 +90,18 @@ pub fn parse_tcp(cursor: &mut Cursor) -> Result<Transport, ParseError> {
         // written by the copy.
         let copy: &mut OptionBytes = unsafe { &mut *copy };
         copy_tcp_options(options + skip, rest, cursor.end, copy)?;
-        walk_tcp_options(copy, rest)?
+        let walked = walk_tcp_options(copy, rest, segment);
+        (walked.seen, walked.error)
+    };
+    let mptcp = MptcpSeen {
+        segment: segment as u8,
+        ..mptcp
     };
     Ok(Transport {
         src_port: unsafe { (*tcp).source },
         dst_port: unsafe { (*tcp).dest },
         mptcp,
+        option_error,
     })
 }
 
@@ -71,11 +112,15 @@ fn starts_with(at: usize, end: usize, bytes: [u8; 4]) -> bool {
 }
 
 #[inline(always)]
-pub fn parse_udp(cursor: &mut Cursor) -> Result<Transport, ParseError> {
+pub fn parse_udp(cursor: &mut Cursor, payload_len: u32) -> Result<Transport, ParseError> {
     let udp: *const UdpHdr = cursor.take(ParseError::UdpTruncated)?;
+    if size_of::<UdpHdr>() as u32 > payload_len {
+        return Err(ParseError::UdpTruncated);
+    }
     Ok(Transport {
         src_port: unsafe { (*udp).src },
         dst_port: unsafe { (*udp).dst },
         mptcp: MptcpSeen::NONE,
+        option_error: 0,
     })
 }

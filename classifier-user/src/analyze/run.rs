@@ -99,7 +99,7 @@ pub fn analyze(
     state::initialize(&mut classifier.maps, &initial)?;
     let mut config = classifier.maps.config()?;
     config.flags |= CONFIG_REPORT | CONFIG_LEARN_DNS;
-    classifier.maps.set_config(&config)?;
+    classifier.maps.publish(&config)?;
     let names = ListNames::read(&classifier.maps)?;
     let mut learner = Learner::new(settings.domains(&names), settings.learner_settings()?);
     let mut learned = 0;

@@ -224,7 +224,7 @@ impl fmt::Display for Summary {
         writeln!(f, "\ntop flows by bytes")?;
         for flow in &self.top_flows {
             let mut classes = flow.lists.clone();
-            if flow.mptcp {
+            if flow.mptcp == "yes" {
                 classes.insert(0, "mptcp".to_owned());
             }
             writeln!(

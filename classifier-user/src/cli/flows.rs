@@ -46,7 +46,7 @@ pub fn flows(context: &Context, args: FlowsArgs) -> anyhow::Result<()> {
     ];
     for view in &views {
         let mut classes = view.lists.clone();
-        if view.mptcp {
+        if view.mptcp == "yes" {
             classes.insert(0, "mptcp".to_owned());
         }
         rows.push(vec![
@@ -58,10 +58,10 @@ pub fn flows(context: &Context, args: FlowsArgs) -> anyhow::Result<()> {
             } else {
                 classes.join(",")
             },
-            if view.mptcp_subtypes.is_empty() {
-                "-".to_owned()
-            } else {
-                view.mptcp_subtypes.join(",")
+            match (view.mptcp, view.mptcp_subtypes.is_empty()) {
+                ("no", _) => "-".to_owned(),
+                (state, true) => state.to_owned(),
+                (state, false) => format!("{state}:{}", view.mptcp_subtypes.join(",")),
             },
             view.dscp.clone().unwrap_or_else(|| "-".to_owned()),
             view.packets.to_string(),

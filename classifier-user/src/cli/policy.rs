@@ -75,17 +75,9 @@ pub fn policy(context: &Context, args: PolicyArgs) -> anyhow::Result<()> {
                 .iter()
                 .map(|rule| rule.parse())
                 .collect::<Result<_, _>>()?;
-            let mut config = maps.config()?;
-            if !rules.is_empty() {
-                policy::encode(&rules, &names, &mut config)?;
-            }
-            match dry_run {
-                Some(OnOff::On) => config.flags |= CONFIG_DRY_RUN,
-                Some(OnOff::Off) => config.flags &= !CONFIG_DRY_RUN,
-                None => {}
-            }
-            config.generation = config.generation.wrapping_add(1);
-            maps.set_config(&config)?;
+            let rules = (!rules.is_empty()).then_some(&rules[..]);
+            let dry_run = dry_run.map(|switch| matches!(switch, OnOff::On));
+            policy::set(&mut maps, rules, dry_run)?;
             false
         }
     };

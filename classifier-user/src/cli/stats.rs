@@ -107,6 +107,7 @@ fn print(stats: &Stats, json: bool, watching: bool) -> anyhow::Result<()> {
         row(name.replace('_', " "), count, *name == "marked");
     }
     row("mptcp option".to_owned(), &stats.mptcp.option, true);
+    row("mptcp fallback".to_owned(), &stats.mptcp.fallback, false);
     for (name, count) in &stats.mptcp.subtypes {
         row(format!("mptcp {name}"), count, false);
     }

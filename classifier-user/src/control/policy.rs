@@ -8,12 +8,12 @@ use std::fmt;
 
 use classifier_common::{
     Config, PolicyRule,
-    config::{ACTION_KEEP, DSCP_MAX, RULE_MATCH_MPTCP},
+    config::{ACTION_KEEP, CONFIG_DRY_RUN, DSCP_MAX, RULE_MATCH_MPTCP},
     limits::MAX_RULES,
 };
 
 use super::lists::ListNames;
-use crate::Error;
+use crate::{Error, load::ClassifierMaps};
 
 /// What a rule does with matching traffic.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -135,6 +135,28 @@ impl std::str::FromStr for Rule {
         }
         Ok(rule)
     }
+}
+
+/// `classifier policy set`: puts `rules` (unless `None`: the rules stay) and the dry-run
+/// switch (unless `None`) in force in one published configuration, and returns it. The
+/// caller holds the writer lock.
+pub fn set(
+    maps: &mut ClassifierMaps,
+    rules: Option<&[Rule]>,
+    dry_run: Option<bool>,
+) -> Result<Config, Error> {
+    let names = ListNames::read(maps)?;
+    let mut config = maps.config()?;
+    if let Some(rules) = rules {
+        encode(rules, &names, &mut config)?;
+    }
+    match dry_run {
+        Some(true) => config.flags |= CONFIG_DRY_RUN,
+        Some(false) => config.flags &= !CONFIG_DRY_RUN,
+        None => {}
+    }
+    maps.publish(&config)?;
+    maps.config()
 }
 
 /// Writes `rules` into `config`, resolving list names to bits.

@@ -95,9 +95,8 @@ pub fn initialize(maps: &mut ClassifierMaps, initial: &InitialState) -> Result<(
     if initial.dry_run {
         config.flags |= CONFIG_DRY_RUN;
     }
-    config.generation = config.generation.wrapping_add(1);
     config.layout = STATE_LAYOUT;
-    maps.set_config(&config)
+    maps.publish(&config).map(drop)
 }
 
 /// The pinned maps right after the object was loaded with them: initialized with `initial`

@@ -163,8 +163,16 @@ impl Collector for Metrics {
         )?;
         counter_family(
             &mut encoder,
+            "classifier_mptcp_fallbacks",
+            "MPTCP connections that fell back to plain TCP: the SYN/ACK answering an MPTCP SYN came back without it.",
+            &per_interface(&|c: &CounterSnapshot| {
+                vec![(vec![], c.get(Counter::MptcpFallback.index()).packets)]
+            }),
+        )?;
+        counter_family(
+            &mut encoder,
             "classifier_parse_errors",
-            "Packets passed untouched because they could not be parsed, by kind.",
+            "Packets with a parse error, by kind. Errors in the TCP options stop the options walk but the packet is still classified; any other kind leaves it unclassified. All are passed.",
             &per_interface(&|c: &CounterSnapshot| {
                 ParseError::ALL
                     .iter()

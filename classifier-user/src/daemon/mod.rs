@@ -68,7 +68,7 @@ fn set_learning(pin_dir: &PinDir, maps: &mut ClassifierMaps, on: bool) -> Result
     } else {
         config.flags &= !CONFIG_LEARN_DNS;
     }
-    maps.set_config(&config)
+    maps.publish(&config).map(drop)
 }
 
 pub fn run(pin_dir: &PinDir, config: &ConfigFile, options: &RunOptions) -> Result<(), Error> {

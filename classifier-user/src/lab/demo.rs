@@ -230,12 +230,10 @@ fn contention_phase(
     let mut maps = ClassifierMaps::open_pinned(pin_dir)?;
     let mut settings = maps.config()?;
     settings.flags |= CONFIG_DRY_RUN;
-    settings.generation += 1;
-    maps.set_config(&settings)?;
+    maps.publish(&settings)?;
     let without = traffic::apple_beside_normal(lab, (8102, 8103), CONTENTION)?;
     settings.flags &= !CONFIG_DRY_RUN;
-    settings.generation += 1;
-    maps.set_config(&settings)?;
+    maps.publish(&settings)?;
     lab.router
         .enter(|| shape::unshape(pin_dir, ROUTER_TO_CLIENT))??;
 

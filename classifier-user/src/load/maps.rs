@@ -9,7 +9,7 @@ use aya::{
 use classifier_common::{
     Attachment, Config, CounterValue, FlowEntry, FlowKey, ListName, PacketReport, PrefixValue,
     ShapeConfig,
-    config::STATE_LAYOUT,
+    config::{STATE_LAYOUT, config_slot},
     counter::{COUNTER_SLOTS, INTERFACE_SLOTS},
     dns::{LearnedEntry, LearnedKey},
 };
@@ -17,7 +17,8 @@ use ipnet::IpNet;
 
 use super::{
     names::{
-        MAP_ATTACHMENTS, MAP_CONFIG, MAP_COUNTERS, MAP_DNS_EVENTS, MAP_FLOWS, MAP_IFACE_SLOTS,
+        MAP_ATTACHMENTS, MAP_CONFIG, MAP_COUNTERS, MAP_DNS_EVENTS, MAP_FLOWS, MAP_GENERATION,
+        MAP_IFACE_SLOTS,
         MAP_LEARNED, MAP_LIST_NAMES, MAP_PREFIXES_V4, MAP_PREFIXES_V6, MAP_REPORT, MAP_SHAPING,
     },
     pin_dir::PinDir,
@@ -26,7 +27,9 @@ use crate::Error;
 
 pub struct ClassifierMaps {
     pub counters: PerCpuArray<MapData, CounterValue>,
-    pub config: Array<MapData, Config>,
+    /// Two slots; the generation's parity says which is in force (`publish`).
+    config: Array<MapData, Config>,
+    generation: Array<MapData, u32>,
     pub flows: HashMap<MapData, FlowKey, FlowEntry>,
     pub prefixes_v4: LpmTrie<MapData, [u8; 4], PrefixValue>,
     pub prefixes_v6: LpmTrie<MapData, [u8; 16], PrefixValue>,
@@ -81,6 +84,7 @@ impl ClassifierMaps {
         Ok(Self {
             counters: typed(&mut map, MAP_COUNTERS)?,
             config: typed(&mut map, MAP_CONFIG)?,
+            generation: typed(&mut map, MAP_GENERATION)?,
             flows: typed(&mut map, MAP_FLOWS)?,
             prefixes_v4: typed(&mut map, MAP_PREFIXES_V4)?,
             prefixes_v6: typed(&mut map, MAP_PREFIXES_V6)?,
@@ -212,21 +216,50 @@ impl ClassifierMaps {
         Ok(())
     }
 
+    /// The generation in force: flow decisions filed under another one are made again.
+    pub fn generation(&self) -> Result<u32, Error> {
+        self.generation
+            .get(&0, 0)
+            .map_err(Error::map(MAP_GENERATION))
+    }
+
+    /// The configuration in force: the slot the generation selects.
     pub fn config(&self) -> Result<Config, Error> {
-        self.config.get(&0, 0).map_err(Error::map(MAP_CONFIG))
+        let slot = config_slot(self.generation()?);
+        self.config.get(&slot, 0).map_err(Error::map(MAP_CONFIG))
     }
 
-    pub fn set_config(&mut self, config: &Config) -> Result<(), Error> {
+    /// Puts `config`, and every prefix written before this call, in force; returns the new
+    /// generation. The one place the generation moves (docs/design.md, 'Live updates: the
+    /// generation protocol'):
+    ///
+    /// 1. the whole configuration goes into the slot the next generation selects, which no
+    ///    packet reads while the current generation is in force;
+    /// 2. then the generation moves on, in a write of its own.
+    ///
+    /// A packet reads the generation first and everything else after, so a decision it files
+    /// under the new generation was made from the new configuration and the new prefixes;
+    /// one it files under the old generation is made again on the flow's next packet.
+    pub fn publish(&mut self, config: &Config) -> Result<u32, Error> {
+        let next = self.generation()?.wrapping_add(1);
+        let config = Config {
+            generation: next,
+            ..*config
+        };
         self.config
-            .set(0, config, 0)
-            .map_err(Error::map(MAP_CONFIG))
+            .set(config_slot(next), config, 0)
+            .map_err(Error::map(MAP_CONFIG))?;
+        self.generation
+            .set(0, next, 0)
+            .map_err(Error::map(MAP_GENERATION))?;
+        Ok(next)
     }
 
-    /// Makes established flows look their prefixes and policy up again on their next packet.
-    pub fn bump_generation(&mut self) -> Result<(), Error> {
-        let mut config = self.config()?;
-        config.generation = config.generation.wrapping_add(1);
-        self.set_config(&config)
+    /// Puts the prefixes written so far in force: established flows look their lists and
+    /// policy up again on their next packet.
+    pub fn bump_generation(&mut self) -> Result<u32, Error> {
+        let config = self.config()?;
+        self.publish(&config)
     }
 
     pub fn report(&self) -> Result<PacketReport, Error> {

@@ -23,6 +23,7 @@ pub mod names {
     pub const PROGRAM_BASELINE: &str = "baseline";
     pub const MAP_COUNTERS: &str = "COUNTERS";
     pub const MAP_CONFIG: &str = "CONFIG";
+    pub const MAP_GENERATION: &str = "GENERATION";
     pub const MAP_FLOWS: &str = "FLOWS";
     pub const MAP_PREFIXES_V4: &str = "PREFIXES_V4";
     pub const MAP_PREFIXES_V6: &str = "PREFIXES_V6";
@@ -38,8 +39,9 @@ pub mod names {
 
     /// Every map but `CLOCK` (a per-CPU cache of the clock: nothing to keep across loads),
     /// in the order they are pinned.
-    pub const ALL_MAPS: [&str; 14] = [
+    pub const ALL_MAPS: [&str; 15] = [
         MAP_CONFIG,
+        MAP_GENERATION,
         MAP_COUNTERS,
         MAP_FLOWS,
         MAP_PREFIXES_V4,

@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use classifier_common::{
     FlowEntry, FlowKey, MptcpSubtype,
     config::ACTION_KEEP,
-    flow::{ACTION_NONE, FLOW_INITIATOR_IS_B, FLOW_MPTCP},
+    flow::{ACTION_NONE, FLOW_INITIATOR_IS_B, MptcpState},
     mptcp::MPTCP_VERSION_NONE,
 };
 use serde::Serialize;
@@ -19,7 +19,9 @@ pub struct FlowView {
     pub server: String,
     /// "tcp" or "udp".
     pub protocol: &'static str,
-    pub mptcp: bool,
+    /// "no", "attempted" (a SYN offered MPTCP, no answer yet), "fallback" (the answer came
+    /// without it) or "yes" (docs/design.md, 'MPTCP state of a flow').
+    pub mptcp: &'static str,
     pub mptcp_subtypes: Vec<&'static str>,
     /// MP_CAPABLE version seen (0: RFC 6824, 1: RFC 8684).
     pub mptcp_version: Option<u8>,
@@ -77,7 +79,7 @@ pub fn view(key: &FlowKey, entry: &FlowEntry, lists: &ListNames, now_ns: u64) ->
         client,
         server,
         protocol: if key.protocol == 6 { "tcp" } else { "udp" },
-        mptcp: entry.flags & FLOW_MPTCP != 0,
+        mptcp: MptcpState::from_flags(entry.flags).name(),
         mptcp_subtypes: MptcpSubtype::ALL
             .iter()
             .filter(|s| entry.mptcp_subtypes & (1 << **s as u8) != 0)
@@ -97,7 +99,8 @@ pub fn view(key: &FlowKey, entry: &FlowEntry, lists: &ListNames, now_ns: u64) ->
     }
 }
 
-/// Flows sorted by bytes, biggest first; only MPTCP ones if asked; at most `top`.
+/// Flows sorted by bytes, biggest first; only those with an MPTCP state (attempted,
+/// fallback or yes) if asked; at most `top`.
 pub fn views(
     flows: &[(FlowKey, FlowEntry)],
     lists: &ListNames,
@@ -107,7 +110,7 @@ pub fn views(
     let now = monotonic_coarse_ns();
     let mut views: Vec<FlowView> = flows
         .iter()
-        .filter(|(_, entry)| !mptcp_only || entry.flags & FLOW_MPTCP != 0)
+        .filter(|(_, entry)| !mptcp_only || MptcpState::from_flags(entry.flags) != MptcpState::No)
         .map(|(key, entry)| view(key, entry, lists, now))
         .collect();
     views.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(b.packets.cmp(&a.packets)));

@@ -65,6 +65,9 @@ pub struct Dns {
 pub struct Mptcp {
     /// Packets carrying at least one MPTCP option.
     pub option: Count,
+    /// Connections that fell back to plain TCP: the SYN/ACK answering an MPTCP SYN came back
+    /// without MPTCP (counted on that SYN/ACK).
+    pub fallback: Count,
     /// Packets carrying each subtype.
     pub subtypes: BTreeMap<&'static str, Count>,
     /// MP_CAPABLE options by version: v0 (RFC 6824, iOS), v1 (RFC 8684, Linux).
@@ -134,6 +137,7 @@ impl Snapshot<'_> {
             ]),
             mptcp: Mptcp {
                 option: self.count(Counter::MptcpOption.index()),
+                fallback: self.count(Counter::MptcpFallback.index()),
                 subtypes: MptcpSubtype::ALL
                     .iter()
                     .map(|s| (s.name(), self.count(Counter::for_mptcp_subtype(*s as u8))))

@@ -155,7 +155,7 @@ pub fn status(pin_dir: &PinDir, maps: &ClassifierMaps) -> Result<Status, Error> 
                 .map(ToString::to_string)
                 .collect(),
             dry_run: config.flags & CONFIG_DRY_RUN != 0,
-            generation: config.generation,
+            generation: maps.generation()?,
         },
     })
 }

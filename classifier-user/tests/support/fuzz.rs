@@ -202,6 +202,7 @@ impl Generator {
             Transport::Tcp {
                 syn: false,
                 ack: true,
+                rst: false,
                 options: Vec::new(),
             }
         } else {
@@ -230,8 +231,15 @@ impl Generator {
     fn ip_packet(&mut self) -> (Vec<u8>, Layout) {
         let mut segment = self.flow();
         let mut option_starts = Vec::new();
-        if let Transport::Tcp { syn, ack, options } = &mut segment.transport {
+        if let Transport::Tcp {
+            syn,
+            ack,
+            rst,
+            options,
+        } = &mut segment.transport
+        {
             (*syn, *ack) = (self.rng.random(), self.rng.random());
+            *rst = self.rng.random_bool(0.05);
             (*options, option_starts) = self.tcp_options();
         }
         let tags = self.vlan_count();

@@ -157,18 +157,14 @@ fn apply(maps: &mut ClassifierMaps, change: &Change) {
     prefixes::apply(maps, change).unwrap_or_else(|error| panic!("{change:?}: {error}"));
 }
 
-/// `classifier policy set RULE...`: parsed and encoded by the library, then a new generation
-/// in the same write, as `cli/policy.rs` does it.
+/// `classifier policy set RULE...`: parsed, then put in force by the library function the CLI
+/// calls (`control::policy::set`).
 pub fn set_policy(maps: &mut ClassifierMaps, texts: &[&str]) {
-    let names = ListNames::read(maps).expect("reading the list names");
     let rules: Vec<PolicyText> = texts
         .iter()
         .map(|text| text.parse().expect("a valid rule"))
         .collect();
-    let mut config = maps.config().expect("reading the config");
-    policy::encode(&rules, &names, &mut config).expect("encoding the rules");
-    config.generation = config.generation.wrapping_add(1);
-    maps.set_config(&config).expect("writing the config");
+    policy::set(maps, Some(&rules), None).expect("setting the policy");
 }
 
 /// Creates the lists in `LISTS` order, so that they get bits 0, 1, 2.

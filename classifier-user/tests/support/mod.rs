@@ -103,11 +103,12 @@ impl Kernel {
         kernel
     }
 
+    /// Publishes the test's config: like every change, it moves the generation on.
     fn write_config(&mut self) {
         self.classifier
             .maps
-            .set_config(&self.config)
-            .expect("writing the config map");
+            .publish(&self.config)
+            .expect("publishing the config");
     }
 
     pub fn set_rules(&mut self, rules: &[PolicyRule]) {
@@ -136,7 +137,6 @@ impl Kernel {
     }
 
     pub fn bump_generation(&mut self) {
-        self.config.generation += 1;
         self.write_config();
     }
 

@@ -18,6 +18,7 @@ pub enum Transport {
     Tcp {
         syn: bool,
         ack: bool,
+        rst: bool,
         options: Vec<u8>,
     },
     Udp,
@@ -49,6 +50,7 @@ impl Segment {
             transport: Transport::Tcp {
                 syn: false,
                 ack: true,
+                rst: false,
                 options: Vec::new(),
             },
             vlans: Vec::new(),
@@ -85,6 +87,14 @@ impl Segment {
     pub fn syn_ack(mut self) -> Self {
         if let Transport::Tcp { syn, ack, .. } = &mut self.transport {
             (*syn, *ack) = (true, true);
+        }
+        self
+    }
+
+    /// A reset (with ACK), as MP_TCPRST travels.
+    pub fn rst(mut self) -> Self {
+        if let Transport::Tcp { syn, ack, rst, .. } = &mut self.transport {
+            (*syn, *ack, *rst) = (false, true, true);
         }
         self
     }
@@ -127,10 +137,18 @@ impl Segment {
         };
         let mut packet = Vec::new();
         match &self.transport {
-            Transport::Tcp { syn, ack, options } => {
+            Transport::Tcp {
+                syn,
+                ack,
+                rst,
+                options,
+            } => {
                 let mut tcp = ip.tcp(self.src_port, self.dst_port, 1000, 64000);
                 if *syn {
                     tcp = tcp.syn();
+                }
+                if *rst {
+                    tcp = tcp.rst();
                 }
                 if *ack {
                     tcp = tcp.ack(2000);
