@@ -1,8 +1,13 @@
-//! Flow memory: a flow seen as MPTCP stays MPTCP in both directions, and only that flow.
+//! Flow memory: a flow seen as MPTCP stays MPTCP in both directions, and only that flow; a
+//! SYN's offer is only an attempt, and a SYN/ACK without MPTCP is a fallback
+//! (docs/design.md, 'MPTCP state of a flow').
 
 mod support;
 
-use classifier_common::report::{REPORT_MPTCP_FLOW, REPORT_MPTCP_OPTION};
+use classifier_common::{
+    flow::MptcpState,
+    report::{REPORT_MPTCP_FLOW, REPORT_MPTCP_OPTION},
+};
 use support::{
     DSCP_MPTCP, Kernel, mptcp,
     packet::{Segment, with_dscp},
@@ -19,7 +24,23 @@ fn a_later_plain_packet_of_an_mptcp_flow_is_mptcp_in_either_direction() {
         let syn = Segment::tcp(client, server, 50000, 443)
             .syn()
             .options(&mptcp::mp_capable_v1_syn());
-        kernel.run(&syn.build());
+        let run = kernel.run(&syn.build());
+        assert_eq!(
+            MptcpState::from_flags(run.report.flow_flags),
+            MptcpState::Attempted,
+            "a SYN only offers MPTCP"
+        );
+        assert_eq!(run.report.flags & REPORT_MPTCP_FLOW, 0);
+        let syn_ack = syn
+            .reply()
+            .syn_ack()
+            .options(&mptcp::mp_capable_v1_syn_ack());
+        let run = kernel.run(&syn_ack.build());
+        assert_eq!(
+            MptcpState::from_flags(run.report.flow_flags),
+            MptcpState::Yes,
+            "the SYN/ACK accepted it"
+        );
 
         // The server's plain ACK (no option 30), the reverse direction of the same flow.
         let reply = syn.reply().build();
@@ -79,4 +100,87 @@ fn a_flow_becomes_mptcp_when_option_30_first_appears() {
     let (_, entry) = flows[0];
     assert_eq!(entry.packets, 3);
     assert_eq!(entry.mptcp_subtypes, 1 << 2, "DSS seen");
+}
+
+/// A SYN that offers MPTCP answered by a SYN/ACK without it: the connection fell back to
+/// plain TCP (something on the path, or the server, refused it). Counted once, on that
+/// SYN/ACK; the flow is not MPTCP and is not marked as such.
+#[test]
+fn a_syn_ack_without_mptcp_after_an_offer_is_a_fallback() {
+    for (client, server) in [
+        ("192.0.2.10", "198.51.100.10"),
+        ("2001:db8:1::10", "2001:db8::10"),
+    ] {
+        let kernel = Kernel::load();
+        let network = if client.contains(':') { "ipv6" } else { "ipv4" };
+        let syn = Segment::tcp(client, server, 50100, 443)
+            .syn()
+            .options(&mptcp::mp_capable_v1_syn());
+        kernel.run(&syn.build()).assert_untouched().assert_moved(&[
+            "packets",
+            "class_normal",
+            network,
+            "tcp",
+            "flow_created",
+            "mptcp_option",
+            "mptcp_mp_capable",
+            "mp_capable_v1",
+        ]);
+        let plain_syn_ack = syn.reply().syn_ack().build();
+        let run = kernel.run(&plain_syn_ack);
+        assert_eq!(
+            MptcpState::from_flags(run.report.flow_flags),
+            MptcpState::Fallback
+        );
+        run.assert_untouched().assert_moved(&[
+            "packets",
+            "class_normal",
+            network,
+            "tcp",
+            "mptcp_fallback",
+        ]);
+        // A retransmitted SYN/ACK is not a second fallback.
+        kernel
+            .run(&plain_syn_ack)
+            .assert_untouched()
+            .assert_moved(&["packets", "class_normal", network, "tcp"]);
+        let data = Segment::tcp(client, server, 50100, 443).build();
+        kernel.run(&data).assert_untouched().assert_moved(&[
+            "packets",
+            "class_normal",
+            network,
+            "tcp",
+        ]);
+        let flows = kernel.classifier.maps.flows().expect("reading flows");
+        assert_eq!(flows.len(), 1);
+        assert_eq!(
+            MptcpState::from_flags(flows[0].1.flags),
+            MptcpState::Fallback
+        );
+    }
+}
+
+/// An MP_JOIN subflow: attempted on its SYN, MPTCP once the SYN/ACK carries MP_JOIN.
+#[test]
+fn an_mp_join_subflow_is_mptcp_once_answered() {
+    let kernel = Kernel::load();
+    let syn = Segment::tcp("198.18.1.10", "198.51.100.10", 50200, 443)
+        .syn()
+        .options(&mptcp::mp_join_syn());
+    let run = kernel.run(&syn.build());
+    assert_eq!(
+        MptcpState::from_flags(run.report.flow_flags),
+        MptcpState::Attempted
+    );
+    let syn_ack = syn
+        .reply()
+        .syn_ack()
+        .options(&mptcp::mp_join_syn_ack())
+        .build();
+    let run = kernel.run(&syn_ack);
+    assert_eq!(
+        MptcpState::from_flags(run.report.flow_flags),
+        MptcpState::Yes
+    );
+    run.assert_output(&with_dscp(&syn_ack, DSCP_MPTCP));
 }

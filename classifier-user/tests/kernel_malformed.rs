@@ -1,11 +1,13 @@
 //! Malformed packets: every one must pass unchanged, and the right parse-error counter must
-//! move. Also the layers that are walked but not errors: VLAN tags, IPv6 extension chains,
-//! fragments.
+//! move. Errors in the TCP options stop (or skip) the walk but not the classification. Also
+//! the layers that are walked but not errors: VLAN tags, IPv6 extension chains, fragments.
+//! The decisions are in docs/design.md, 'Parsing and its bounds' and 'TCP options and MPTCP'.
 
 mod support;
 
+use classifier_common::report::REPORT_CLASSIFIED;
 use support::{
-    DSCP_MPTCP, Kernel, mptcp,
+    DSCP_LISTED, DSCP_MPTCP, Kernel, LIST_APPLE, mptcp,
     packet::{
         AUTH, DEST_OPTIONS, ETH_LEN, FRAGMENT, HOP_BY_HOP, Ipv6Extension, ROUTING, Segment,
         TPID_8021AD, TPID_8021Q, insert_ipv6_extensions, make_ipv4_fragment,
@@ -201,8 +203,9 @@ fn bad_tcp_data_offsets() {
 }
 
 #[test]
-fn bad_tcp_option_lengths() {
-    let kernel = Kernel::load();
+fn bad_tcp_options_stop_the_walk_but_not_the_classification() {
+    let mut kernel = Kernel::load();
+    kernel.add_prefix("17.0.0.0/8", LIST_APPLE);
     let cases: [(&str, &[u8], &str); 6] = [
         ("length 0", &[2, 0, 1, 1], "tcp_option_bad_length"),
         ("length 1", &[2, 1, 1, 1], "tcp_option_bad_length"),
@@ -228,16 +231,213 @@ fn bad_tcp_option_lengths() {
         ),
     ];
     // Each alone, and after NOP, NOP, timestamps, where the walk starts past those 12 bytes.
+    // A listed sender that appends a bad option is still marked (docs/design.md, 'TCP
+    // options and MPTCP'): Linux accepts such a segment, so must the classifier's policy.
     let timestamps: &[u8] = &[1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2];
-    for (port, (name, options, error)) in (46500..).zip(cases) {
-        for (prefix, first) in [("", &[][..]), ("after timestamps: ", timestamps)] {
-            let packet = Segment::tcp("192.0.2.10", "198.51.100.10", port, 443)
+    for (port, (name, options, error)) in (46500..).step_by(2).zip(cases) {
+        for (port, (prefix, first)) in
+            (port..).zip([("", &[][..]), ("after timestamps: ", timestamps)])
+        {
+            let packet = Segment::tcp("17.253.0.10", "198.51.100.10", port, 443)
                 .options(&[first, options].concat())
                 .build();
             let name = format!("{prefix}{name}");
-            assert_malformed(&kernel, &name, &packet, error, &["ipv4", "tcp"]);
+            let error_counter = format!("error_{error}");
+            let run = kernel.run(&packet);
+            assert_ne!(
+                run.report.flags & REPORT_CLASSIFIED,
+                0,
+                "{name}: classified"
+            );
+            run.assert_output(&with_dscp(&packet, DSCP_LISTED))
+                .assert_moved(&[
+                    "packets",
+                    "class_listed",
+                    "ipv4",
+                    "tcp",
+                    "flow_created",
+                    "list_0",
+                    "marked",
+                    &error_counter,
+                ]);
         }
     }
+    // A valid option 30 before the bad option stands: the flow is MPTCP.
+    let dss_then_bad = Segment::tcp("192.0.2.10", "198.51.100.10", 46590, 443)
+        .options(&[&mptcp::dss(false)[..], &[2, 0]].concat())
+        .build();
+    let run = kernel.run(&dss_then_bad);
+    assert_eq!(
+        run.report.mptcp_subtypes,
+        1 << 2,
+        "the DSS before the bad option"
+    );
+    run.assert_output(&with_dscp(&dss_then_bad, DSCP_MPTCP))
+        .assert_moved(&[
+            "packets",
+            "class_mptcp",
+            "ipv4",
+            "tcp",
+            "flow_created",
+            "mptcp_option",
+            "mptcp_dss",
+            "marked",
+            "error_tcp_option_bad_length",
+        ]);
+}
+
+/// An option 30 whose length does not fit its subtype (as Linux's parser reads it) counts
+/// for nothing: no subtype, no MPTCP flow, and `mptcp_option_malformed`. It is skipped, as
+/// Linux skips it, so a valid option after it still counts.
+#[test]
+fn option_30_that_does_not_fit_its_subtype_is_malformed() {
+    let kernel = Kernel::load();
+    let option = |subtype_version: u8, len: usize| {
+        let mut bytes = vec![mptcp::KIND, len as u8, subtype_version];
+        bytes.resize(len, 0x01);
+        bytes
+    };
+    // (name, option, on a SYN): tcpdump's mptcp-dss-oobr carries the 3-byte DSS.
+    let cases: Vec<(&str, Vec<u8>, bool)> = vec![
+        ("3-byte DSS", option(0x20, 3), false),
+        (
+            "DSS whose flags want 18 bytes, in 8",
+            {
+                let mut dss = option(0x20, 8);
+                dss[3] = 0x05;
+                dss
+            },
+            false,
+        ),
+        (
+            "MP_CAPABLE v1 of 4 bytes on a non-SYN",
+            mptcp::mp_capable_v1_syn(),
+            false,
+        ),
+        (
+            "MP_CAPABLE v1 of 12 bytes on a SYN",
+            mptcp::mp_capable_v1_syn_ack(),
+            true,
+        ),
+        (
+            "MP_CAPABLE v1 with the extensibility bit",
+            {
+                let mut syn = mptcp::mp_capable_v1_syn();
+                syn[3] = 0xc1;
+                syn
+            },
+            true,
+        ),
+        ("MP_CAPABLE v0 of 4 bytes", option(0x00, 4), true),
+        ("MP_JOIN of 13 bytes", option(0x10, 13), true),
+        ("ADD_ADDR of 12 bytes", option(0x30, 12), false),
+        ("REMOVE_ADDR of 3 bytes", option(0x40, 3), false),
+        ("REMOVE_ADDR of 12 bytes", option(0x40, 12), false),
+        ("MP_PRIO of 5 bytes", option(0x50, 5), false),
+        ("MP_FAIL of 8 bytes", option(0x60, 8), false),
+        ("MP_FASTCLOSE of 16 bytes", option(0x70, 16), false),
+        (
+            "MP_TCPRST on a segment without RST",
+            mptcp::mp_tcprst(),
+            false,
+        ),
+    ];
+    for (port, (name, bad, syn)) in (46700..).zip(cases) {
+        let segment = Segment::tcp("192.0.2.10", "198.51.100.10", port, 443).options(&bad);
+        let packet = if syn { segment.syn() } else { segment }.build();
+        let run = kernel.run(&packet);
+        assert_eq!(run.report.mptcp_subtypes, 0, "{name}: no subtype");
+        assert_eq!(run.report.flow_flags & 0b1101, 0, "{name}: no MPTCP state");
+        run.assert_untouched().assert_moved(&[
+            "packets",
+            "class_normal",
+            "ipv4",
+            "tcp",
+            "flow_created",
+            "error_mptcp_option_malformed",
+        ]);
+    }
+    // Skipped, not the end of the walk: the DSS after a malformed option still counts.
+    let packet = Segment::tcp("192.0.2.10", "198.51.100.10", 46799, 443)
+        .options(&[option(0x20, 3), mptcp::dss(false)].concat())
+        .build();
+    let run = kernel.run(&packet);
+    assert_eq!(run.report.mptcp_subtypes, 1 << 2);
+    run.assert_output(&with_dscp(&packet, DSCP_MPTCP))
+        .assert_moved(&[
+            "packets",
+            "class_mptcp",
+            "ipv4",
+            "tcp",
+            "flow_created",
+            "mptcp_option",
+            "mptcp_dss",
+            "marked",
+            "error_mptcp_option_malformed",
+        ]);
+    // Unassigned subtypes (9..=15) are ignored, as Linux ignores them: no error either.
+    let packet = Segment::tcp("192.0.2.10", "198.51.100.10", 46798, 443)
+        .options(&option(0xf0, 4))
+        .build();
+    kernel.run(&packet).assert_untouched().assert_moved(&[
+        "packets",
+        "class_normal",
+        "ipv4",
+        "tcp",
+        "flow_created",
+    ]);
+}
+
+/// The IP length fields bound the parse: bytes after the datagram (Ethernet padding) are
+/// never read as TCP options, and a total length shorter than the header is an error
+/// (docs/design.md, 'Parsing and its bounds').
+#[test]
+fn ip_lengths_bound_the_parse() {
+    let kernel = Kernel::load();
+    for (port, (src, dst, network)) in (46900..).zip([
+        ("192.0.2.10", "198.51.100.10", "ipv4"),
+        ("2001:db8:1::10", "2001:db8::10", "ipv6"),
+    ]) {
+        // A TCP header of 20 bytes whose data offset claims 24, with what looks like an
+        // MPTCP option in the 4 bytes of padding after the datagram.
+        let mut packet = Segment::tcp(src, dst, port, 443).payload(&[]).build();
+        let l4 = packet.len() - 20;
+        packet[l4 + 12] = 6 << 4;
+        packet.extend_from_slice(&[mptcp::KIND, 4, 0x01, 0x81]);
+        let run = kernel.run(&packet);
+        assert_eq!(run.output, run.input, "{network}: passed unchanged");
+        assert_eq!(
+            run.report.mptcp_subtypes, 0,
+            "{network}: padding is not options"
+        );
+        run.assert_moved(&[
+            "packets",
+            "class_malformed",
+            network,
+            "tcp",
+            "error_tcp_header_past_packet",
+        ]);
+        // The same 4 bytes after a complete segment: padding, ignored.
+        let mut padded = Segment::tcp(src, dst, port + 10, 443).payload(&[]).build();
+        padded.extend_from_slice(&[mptcp::KIND, 4, 0x01, 0x81]);
+        kernel.run(&padded).assert_untouched().assert_moved(&[
+            "packets",
+            "class_normal",
+            network,
+            "tcp",
+            "flow_created",
+        ]);
+    }
+    let mut short = Segment::tcp("192.0.2.10", "198.51.100.10", 46950, 443).build();
+    short[ETH_LEN + 2..ETH_LEN + 4].copy_from_slice(&16u16.to_be_bytes());
+    recompute_ipv4_checksum(&mut short);
+    assert_malformed(
+        &kernel,
+        "total length below the header",
+        &short,
+        "ipv4_bad_total_length",
+        &["ipv4"],
+    );
 }
 
 /// Fragments: the transport header is absent or partial, so nothing in the payload may be
@@ -266,7 +466,7 @@ fn fragments_are_not_inspected_past_the_ip_header() {
         ]);
     }
     let mut packet = Segment::tcp("2001:db8:1::10", "2001:db8::10", 46601, 443)
-        .options(&mptcp::mp_capable_v1_syn())
+        .options(&mptcp::dss(false))
         .build();
     insert_ipv6_extensions(
         &mut packet,
@@ -275,6 +475,10 @@ fn fragments_are_not_inspected_past_the_ip_header() {
             len: 8,
         }],
     );
+    let atomic = packet.clone();
+    // M set: the first fragment of several.
+    let fragment_header = ETH_LEN + 40;
+    packet[fragment_header + 3] = 1;
     let run = kernel.run(&packet);
     assert_eq!(run.report.mptcp_subtypes, 0, "IPv6 fragment: not MPTCP");
     run.assert_untouched().assert_moved(&[
@@ -284,6 +488,24 @@ fn fragments_are_not_inspected_past_the_ip_header() {
         "other_transport",
         "ipv6_fragment",
     ]);
+    // Offset 0 and M clear: an atomic fragment is a whole datagram (RFC 6946), parsed on.
+    let run = kernel.run(&atomic);
+    assert_eq!(
+        run.report.mptcp_subtypes,
+        1 << 2,
+        "atomic fragment: the DSS counts"
+    );
+    run.assert_output(&with_dscp(&atomic, DSCP_MPTCP))
+        .assert_moved(&[
+            "packets",
+            "class_mptcp",
+            "ipv6",
+            "tcp",
+            "flow_created",
+            "mptcp_option",
+            "mptcp_dss",
+            "marked",
+        ]);
 }
 
 #[test]
@@ -347,12 +569,12 @@ fn vlan_tags_up_to_two_are_walked_and_a_third_is_an_error() {
     let kernel = Kernel::load();
     let one = Segment::tcp("192.0.2.10", "198.51.100.10", 46800, 443)
         .vlan(TPID_8021Q, 10)
-        .options(&mptcp::mp_capable_v1_syn())
+        .options(&mptcp::dss(false))
         .build();
     let two = Segment::tcp("192.0.2.10", "198.51.100.10", 46801, 443)
         .vlan(TPID_8021AD, 100)
         .vlan(TPID_8021Q, 10)
-        .options(&mptcp::mp_capable_v1_syn())
+        .options(&mptcp::dss(false))
         .build();
     for packet in [one, two] {
         kernel

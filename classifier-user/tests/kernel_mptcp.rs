@@ -71,7 +71,13 @@ fn cases() -> Vec<Case> {
                 8 => On::Rst,
                 _ => On::Ack,
             };
-            case(SUBTYPE_NAMES[subtype as usize], options, subtypes, version, on)
+            case(
+                SUBTYPE_NAMES[subtype as usize],
+                options,
+                subtypes,
+                version,
+                on,
+            )
         })
         .collect();
     let long_prefix = [

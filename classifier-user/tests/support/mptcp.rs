@@ -48,6 +48,11 @@ pub fn mp_join_syn() -> Vec<u8> {
     )
 }
 
+/// MP_JOIN SYN/ACK: 16 bytes, address id, a truncated 64-bit HMAC and a nonce.
+pub fn mp_join_syn_ack() -> Vec<u8> {
+    option(0x10, &with(&[&[0x01], &KEY_B, &[0x0a, 0x0b, 0x0c, 0x0d]]))
+}
+
 /// DSS with a 4-byte data ACK and a mapping (DSN, subflow sequence, length), 18 bytes;
 /// with the DSS checksum, 20.
 pub fn dss(checksum: bool) -> Vec<u8> {
