@@ -32,7 +32,8 @@ use support::{Kernel, packet::Segment};
 /// Flows per CPU thread: enough that a flip lands while some flows are being recomputed.
 const FLOWS: u16 = 256;
 const BURSTS: usize = 500;
-const FLIPS_PER_BURST: usize = 4;
+/// Odd, so that the bursts end on a policy change and on a list change in turn.
+const FLIPS_PER_BURST: usize = 3;
 const LIST: u32 = 0;
 /// DSCPs of the two policies the flips alternate between.
 const LE: u8 = 1;
@@ -141,7 +142,7 @@ fn after_a_storm_of_changes_every_cached_decision_is_the_final_one() {
         let (mut list_wide, mut le) = (true, true);
         for burst in 0..BURSTS {
             for flip in 0..FLIPS_PER_BURST {
-                if flip % 2 == 0 {
+                if (burst * FLIPS_PER_BURST + flip) % 2 == 0 {
                     le = !le;
                     policy::set(maps, Some(&policy_version(le)), None)
                         .expect("flipping the policy");

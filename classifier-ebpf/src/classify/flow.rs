@@ -87,7 +87,11 @@ fn mptcp_flags(flags: u8, seen: &MptcpSeen) -> u8 {
     let segment = u32::from(seen.segment);
     let handshake = seen.subtypes & HANDSHAKE_SUBTYPES != 0;
     if segment & SEGMENT_SYN == 0 {
-        return if seen.any() { flags | FLOW_MPTCP } else { flags };
+        return if seen.any() {
+            flags | FLOW_MPTCP
+        } else {
+            flags
+        };
     }
     if segment & SEGMENT_ACK == 0 {
         return if handshake {
