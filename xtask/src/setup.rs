@@ -14,7 +14,7 @@ use crate::run::{output, run, run_command};
 pub const NIGHTLY: &str = "nightly";
 
 /// bpf-linker must use the LLVM major of the rustc emitting the bitcode; 0.13.0 with the
-/// `llvm-22` feature matches this nightly (see ../shared/TOOLCHAIN.md).
+/// `llvm-22` feature matches this nightly (README.md, "Toolchain notes").
 const BPF_LINKER_VERSION: &str = "0.13.0";
 const BPF_LINKER_LLVM_FEATURE: &str = "llvm-22";
 
