@@ -106,8 +106,8 @@ fn lines(ran: Ran) -> Vec<Value> {
 /// The exact line analyze prints for an untouched packet without MPTCP.
 fn plain(index: u64, len: usize, dscp: Option<u8>, error: Option<&str>) -> Value {
     json!({"index": index, "len": len, "verdict": "pass", "mptcp_option": false,
-           "mptcp_subtypes": [], "mptcp_flow": false, "lists": [], "dscp_in": dscp,
-           "dscp_out": dscp, "error": error})
+           "mptcp_subtypes": [], "mptcp_flow": false, "mptcp_state": "no", "lists": [],
+           "dscp_in": dscp, "dscp_out": dscp, "error": error})
 }
 
 #[test]
@@ -163,11 +163,14 @@ fn a_crafted_capture_gives_the_expected_line_for_every_packet() {
     write_pcap(&path, DataLink::ETHERNET, &frames);
     let got = lines(analyze(&[path.to_str().unwrap(), "--json"]));
     let len = |n: usize| frames[n].len();
+    // A SYN's MP_CAPABLE only offers MPTCP: the flow is "attempted" until the SYN/ACK.
     let mptcp_line =
         |index: u64, subtypes: Value, version: Option<u8>, dscp_in: u8, dscp_out: u8| {
+            let state = if index == 0 || index == 7 { "attempted" } else { "yes" };
             let mut line = json!({"index": index, "len": len(index as usize), "verdict": "pass",
-            "mptcp_option": true, "mptcp_subtypes": subtypes, "mptcp_flow": true,
-            "lists": ["apple"], "dscp_in": dscp_in, "dscp_out": dscp_out, "error": null});
+            "mptcp_option": true, "mptcp_subtypes": subtypes, "mptcp_flow": state == "yes",
+            "mptcp_state": state, "lists": ["apple"], "dscp_in": dscp_in, "dscp_out": dscp_out,
+            "error": null});
             if let Some(version) = version {
                 line.as_object_mut()
                     .unwrap()
@@ -182,6 +185,7 @@ fn a_crafted_capture_gives_the_expected_line_for_every_packet() {
         mptcp_line(2, json!([0]), Some(0), 0, 1),
         mptcp_line(3, json!([2]), None, 0, 1),
         plain(4, len(4), None, Some("ipv4_header_too_short")),
+        // A bad option stops the walk, not the classification: no list, so no mark.
         plain(5, len(5), Some(0), Some("tcp_option_bad_length")),
         plain(6, len(6), Some(0), None),
         mptcp_line(7, json!([0]), Some(1), 0, 1),
@@ -227,8 +231,9 @@ fn cooked_captures_other_link_types_and_broken_files() {
     sll.extend_from_slice(ip);
     let expected = |index: u64, len: usize| {
         json!({"index": index, "len": len, "verdict": "pass", "mptcp_option": true,
-               "mptcp_subtypes": [0], "mptcp_version": 1, "mptcp_flow": true, "lists": ["apple"],
-               "dscp_in": 0, "dscp_out": 1, "error": null})
+               "mptcp_subtypes": [0], "mptcp_version": 1, "mptcp_flow": false,
+               "mptcp_state": "attempted", "lists": ["apple"], "dscp_in": 0, "dscp_out": 1,
+               "error": null})
     };
     for (name, link, record) in [
         ("sll2.pcap", DataLink::LINUX_SLL2, &sll2),
@@ -268,7 +273,8 @@ fn cooked_captures_other_link_types_and_broken_files() {
     let got = lines(analyze(&[path.to_str().unwrap(), "--json"]));
     assert_eq!(got.len(), 3);
     assert_eq!(got[1], expected(1, frame.len()));
-    assert_eq!(got[2]["mptcp_flow"], true);
+    // The flow is remembered across interfaces: still the same attempt.
+    assert_eq!(got[2]["mptcp_state"], "attempted");
 
     // Raw IP (under all three numbers), PPP (with and without HDLC address and control) and
     // BSD loopback (NULL in either byte order, LOOP in network order), IPv4 and IPv6: each
@@ -359,7 +365,8 @@ fn cooked_captures_other_link_types_and_broken_files() {
             got[last],
             json!({"index": last, "len": records[last].len(), "verdict": null,
                     "mptcp_option": false, "mptcp_subtypes": [], "mptcp_flow": false,
-                    "lists": [], "dscp_in": null, "dscp_out": null, "error": error}),
+                    "mptcp_state": "no", "lists": [], "dscp_in": null, "dscp_out": null,
+                    "error": error}),
             "{name}"
         );
         let summary = analyze(&[path.to_str().unwrap()]).ok().stdout;
@@ -483,9 +490,17 @@ fn a_real_mptcp_connection_recorded_with_tcpdump() {
         got.iter().all(|p| p["error"].is_null()),
         "no errors expected"
     );
+    // Every packet of port 7000 is MPTCP, but the SYNs: they only offer it (docs/design.md,
+    // 'MPTCP state of a flow'), and each subflow is MPTCP from its SYN/ACK on.
+    let attempts = got.iter().filter(|p| p["mptcp_state"] == "attempted").count();
     assert!(
-        got.iter().all(|p| p["mptcp_flow"] == true),
-        "every packet of port 7000 is MPTCP"
+        (2..=4).contains(&attempts),
+        "one SYN per subflow is only an attempt, with perhaps a retransmission: {attempts}"
+    );
+    assert!(
+        got.iter()
+            .all(|p| p["mptcp_flow"] == true || p["mptcp_state"] == "attempted"),
+        "every packet of port 7000 but the SYNs is MPTCP"
     );
     assert!(got.iter().all(|p| p["lists"] == json!(["apple"])));
     assert!(

@@ -47,7 +47,11 @@ fn list_version(wide: bool) -> Vec<IpNet> {
 }
 
 fn policy_version(le: bool) -> Vec<Rule> {
-    let rule = if le { "list:apple=LE" } else { "list:apple=CS1" };
+    let rule = if le {
+        "list:apple=LE"
+    } else {
+        "list:apple=CS1"
+    };
     vec![rule.parse().expect("a test rule")]
 }
 
@@ -107,7 +111,10 @@ fn after_a_storm_of_changes_every_cached_decision_is_the_final_one() {
     apply_list(maps, true);
 
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-    assert!(cpus >= 2, "the race needs packets on two CPUs; this machine has {cpus}");
+    assert!(
+        cpus >= 2,
+        "the race needs packets on two CPUs; this machine has {cpus}"
+    );
     let prog_fd = kernel
         .classifier
         .xdp()
@@ -229,7 +236,10 @@ fn wait_for_passes(passes: &[AtomicU64; 2], at_least: [u64; 2]) {
         assert!(
             Instant::now() < deadline,
             "packet threads made {:?} passes in 60 s, wanted {at_least:?}",
-            passes.iter().map(|p| p.load(Ordering::Acquire)).collect::<Vec<_>>()
+            passes
+                .iter()
+                .map(|p| p.load(Ordering::Acquire))
+                .collect::<Vec<_>>()
         );
         std::thread::yield_now();
     }

@@ -5,6 +5,7 @@ use std::path::Path;
 use classifier_common::{
     ParseError,
     config::{CONFIG_LEARN_DNS, CONFIG_REPORT},
+    flow::MptcpState,
     mptcp::MPTCP_VERSION_NONE,
     report::{DSCP_UNKNOWN, REPORT_MPTCP_FLOW, REPORT_MPTCP_OPTION},
 };
@@ -45,6 +46,9 @@ pub struct PacketVerdict {
     pub mptcp_version: Option<u8>,
     /// The packet belongs to a flow known to be MPTCP.
     pub mptcp_flow: bool,
+    /// The flow's MPTCP state after this packet: "no", "attempted", "fallback" or "yes"
+    /// (docs/design.md, 'MPTCP state of a flow'); "no" for packets without a flow.
+    pub mptcp_state: &'static str,
     /// Prefix lists matched.
     pub lists: Vec<String>,
     pub dscp_in: Option<u8>,
@@ -77,6 +81,7 @@ fn not_run(index: u64, len: usize, error: &'static str) -> PacketVerdict {
         mptcp_subtypes: Vec::new(),
         mptcp_version: None,
         mptcp_flow: false,
+        mptcp_state: MptcpState::No.name(),
         lists: Vec::new(),
         dscp_in: None,
         dscp_out: None,
@@ -132,6 +137,7 @@ pub fn analyze(
                         mptcp_version: (report.mptcp_version != MPTCP_VERSION_NONE)
                             .then_some(report.mptcp_version),
                         mptcp_flow: report.flags & REPORT_MPTCP_FLOW != 0,
+                        mptcp_state: MptcpState::from_flags(report.flow_flags).name(),
                         lists: names.names_in(report.lists),
                         dscp_in: dscp(report.dscp_in),
                         dscp_out: dscp(report.dscp_out),

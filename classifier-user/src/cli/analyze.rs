@@ -29,10 +29,13 @@ use super::Context;
 
 --json prints one object per packet, with exactly these keys:
   {\"index\":0,\"len\":74,\"verdict\":\"pass\",\"mptcp_option\":true,\"mptcp_subtypes\":[0],
-   \"mptcp_version\":1,\"mptcp_flow\":true,\"lists\":[\"apple\"],\"dscp_in\":0,\"dscp_out\":1,
-   \"error\":null}
-mptcp_version is there only for MP_CAPABLE; verdict, dscp_in and dscp_out are null for a
-record that never reached the program (its `error` says why).")]
+   \"mptcp_version\":1,\"mptcp_flow\":false,\"mptcp_state\":\"attempted\",\"lists\":[\"apple\"],
+   \"dscp_in\":0,\"dscp_out\":1,\"error\":null}
+mptcp_version is there only for MP_CAPABLE; mptcp_state is the flow's: no, attempted (a SYN
+offered MPTCP), fallback (the SYN/ACK came back without it) or yes. An option 30 that Linux
+would not accept counts for nothing and sets error to mptcp_option_malformed; an error in the
+TCP options does not stop classification. verdict, dscp_in and dscp_out are null for a record
+that never reached the program (its `error` says why).")]
 pub struct AnalyzeArgs {
     /// The capture (pcap or pcapng).
     file: PathBuf,
