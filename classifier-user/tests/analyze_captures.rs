@@ -166,7 +166,11 @@ fn a_crafted_capture_gives_the_expected_line_for_every_packet() {
     // A SYN's MP_CAPABLE only offers MPTCP: the flow is "attempted" until the SYN/ACK.
     let mptcp_line =
         |index: u64, subtypes: Value, version: Option<u8>, dscp_in: u8, dscp_out: u8| {
-            let state = if index == 0 || index == 7 { "attempted" } else { "yes" };
+            let state = if index == 0 || index == 7 {
+                "attempted"
+            } else {
+                "yes"
+            };
             let mut line = json!({"index": index, "len": len(index as usize), "verdict": "pass",
             "mptcp_option": true, "mptcp_subtypes": subtypes, "mptcp_flow": state == "yes",
             "mptcp_state": state, "lists": ["apple"], "dscp_in": dscp_in, "dscp_out": dscp_out,
@@ -203,7 +207,9 @@ fn a_crafted_capture_gives_the_expected_line_for_every_packet() {
     println!("{summary}");
     for expected in [
         "8 packets",
-        "MPTCP: 2 connections (MP_CAPABLE)",
+        // The IPv6 SYN only offered MPTCP: no SYN/ACK in the capture.
+        "MPTCP: 1 connections (MP_CAPABLE), 0 joined subflows (MP_JOIN), 1 flows in all; \
+         1 offered on a SYN with no answer seen, 0 fell back to TCP",
         "MP_CAPABLE versions: v0 (RFC 6824, iOS) 3, v1 (RFC 8684) 1",
         "ipv4_header_too_short 1",
         "would be marked",
@@ -492,7 +498,10 @@ fn a_real_mptcp_connection_recorded_with_tcpdump() {
     );
     // Every packet of port 7000 is MPTCP, but the SYNs: they only offer it (docs/design.md,
     // 'MPTCP state of a flow'), and each subflow is MPTCP from its SYN/ACK on.
-    let attempts = got.iter().filter(|p| p["mptcp_state"] == "attempted").count();
+    let attempts = got
+        .iter()
+        .filter(|p| p["mptcp_state"] == "attempted")
+        .count();
     assert!(
         (2..=4).contains(&attempts),
         "one SYN per subflow is only an attempt, with perhaps a retransmission: {attempts}"

@@ -149,8 +149,14 @@ fn an_unmounted_bpffs_detaches_and_the_cli_says_so_then_attach_starts_afresh() {
         serde_json::json!({"apple": 4}),
         "a fresh state: the cdn list went with the old one"
     );
+    // The counters are readable and consistent. Not necessarily zero: the kernel's own IPv6
+    // router solicitations and DAD may cross the veth as soon as the program is attached.
     let stats = cli.run(&["stats", "--json"]).ok().json();
-    assert_eq!(stats["total"]["packets"], 0);
+    let classes: u64 = ["non_ip", "malformed", "mptcp", "listed", "normal"]
+        .iter()
+        .map(|class| stats["classes"][class]["packets"].as_u64().unwrap())
+        .sum();
+    assert_eq!(stats["total"]["packets"].as_u64(), Some(classes));
     drop(cli);
     drop(ns);
 }

@@ -84,14 +84,21 @@ fn a_syn_flood_keeps_established_mptcp_flows_as_lru_would() {
             lost: Vec::new(),
         })
         .collect();
-    // The handshakes: each flow is MPTCP from its MP_CAPABLE SYN on.
+    // The handshakes: each flow offers MPTCP on its SYN and is MPTCP from its SYN/ACK on
+    // (docs/design.md, 'MPTCP state of a flow').
     for (g, group) in groups.iter().enumerate() {
         for (i, plain) in group.packets.iter().enumerate() {
-            let syn = flow(g, i)
-                .syn()
-                .options(&mptcp::mp_capable_v1_syn())
+            let syn = flow(g, i).syn().options(&mptcp::mp_capable_v1_syn());
+            assert!(
+                !is_mptcp_class(&kernel, &syn.build()),
+                "a SYN only offers it"
+            );
+            let syn_ack = syn
+                .reply()
+                .syn_ack()
+                .options(&mptcp::mp_capable_v1_syn_ack())
                 .build();
-            assert!(is_mptcp_class(&kernel, &syn));
+            assert!(is_mptcp_class(&kernel, &syn_ack), "the SYN/ACK accepts it");
             assert!(is_mptcp_class(&kernel, plain), "remembered");
         }
     }

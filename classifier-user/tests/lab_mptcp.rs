@@ -11,14 +11,17 @@ use support::{
     nft::nft_counters,
 };
 
-/// Counts, in the server, TCP packets from each client address to port 7000, and those
-/// among them not carrying DSCP CS1 (8).
+/// Counts, in the server, TCP packets from each client address to port 7000, those among
+/// them not carrying DSCP CS1 (8) after each subflow's SYN (a SYN only offers MPTCP: the
+/// flow is MPTCP from the SYN/ACK on, docs/design.md 'MPTCP state of a flow'), and the SYNs
+/// that did carry it (none may).
 const SERVER_RULES: &str = "table inet verify {
     chain pre {
         type filter hook prerouting priority -300; policy accept;
         ip saddr 192.0.2.10 tcp dport 7000 counter
         ip saddr 198.18.1.10 tcp dport 7000 counter
-        ip saddr { 192.0.2.10, 198.18.1.10 } tcp dport 7000 ip dscp != 8 counter
+        ip saddr { 192.0.2.10, 198.18.1.10 } tcp dport 7000 tcp flags & (syn | ack) != syn ip dscp != 8 counter
+        ip saddr { 192.0.2.10, 198.18.1.10 } tcp dport 7000 tcp flags & (syn | ack) == syn ip dscp 8 counter
     }
 }";
 
@@ -49,7 +52,7 @@ fn an_mptcp_connection_through_the_router_is_seen_on_both_subflows_and_marked() 
     let from = |source: &str| flow_from(flows, source);
     let (first, second) = (from(lab::CLIENT_V4), from(lab::CLIENT_V4_SECOND));
     for subflow in [first, second] {
-        assert_eq!(subflow["mptcp"], true);
+        assert_eq!(subflow["mptcp"], "yes");
         assert_eq!(subflow["dscp"], "CS1");
         assert_eq!(subflow["server"], "198.51.100.10:7000");
     }
@@ -81,11 +84,16 @@ fn an_mptcp_connection_through_the_router_is_seen_on_both_subflows_and_marked() 
             > 0
     );
 
-    let [first_path, second_path, not_cs1] = counters()[..] else {
-        panic!("three counters expected");
+    let [first_path, second_path, not_cs1, marked_syns] = counters()[..] else {
+        panic!("four counters expected");
     };
     println!(
-        "server received: {first_path} packets via c0, {second_path} via c1, {not_cs1} not CS1"
+        "server received: {first_path} packets via c0, {second_path} via c1, {not_cs1} not CS1 \
+         after the SYNs, {marked_syns} SYNs marked"
+    );
+    assert_eq!(
+        marked_syns, 0,
+        "a SYN only offers MPTCP: not marked as MPTCP"
     );
     assert!(
         first_path > 0 && second_path > 0,

@@ -2,7 +2,10 @@
 
 use std::fmt;
 
-use classifier_common::{Counter, MptcpSubtype, ParseError, flow::FLOW_MPTCP};
+use classifier_common::{
+    Counter, MptcpSubtype, ParseError,
+    flow::{FLOW_MPTCP, MptcpState},
+};
 use serde::Serialize;
 
 use crate::{
@@ -44,6 +47,10 @@ pub struct Summary {
     pub mptcp_connections: usize,
     pub mptcp_joins: usize,
     pub mptcp_flows: usize,
+    /// Flows whose SYN offered MPTCP with no answer seen, and those whose SYN/ACK came back
+    /// without it (docs/design.md, 'MPTCP state of a flow').
+    pub mptcp_attempted: usize,
+    pub mptcp_fallbacks: usize,
     /// Packets carrying each MPTCP subtype, and MP_CAPABLE by version.
     pub mptcp_subtypes: Vec<(&'static str, u64)>,
     pub mptcp_v0: u64,
@@ -118,6 +125,14 @@ impl Summary {
                 .filter(|(_, entry)| entry.mptcp_subtypes & 2 != 0)
                 .count(),
             mptcp_flows: mptcp_flows.len(),
+            mptcp_attempted: flows
+                .iter()
+                .filter(|(_, e)| MptcpState::from_flags(e.flags) == MptcpState::Attempted)
+                .count(),
+            mptcp_fallbacks: flows
+                .iter()
+                .filter(|(_, e)| MptcpState::from_flags(e.flags) == MptcpState::Fallback)
+                .count(),
             mptcp_subtypes: MptcpSubtype::ALL
                 .iter()
                 .map(|s| {
@@ -186,8 +201,13 @@ impl fmt::Display for Summary {
         }
         writeln!(
             f,
-            "\nMPTCP: {} connections (MP_CAPABLE), {} joined subflows (MP_JOIN), {} flows in all",
-            self.mptcp_connections, self.mptcp_joins, self.mptcp_flows
+            "\nMPTCP: {} connections (MP_CAPABLE), {} joined subflows (MP_JOIN), {} flows in all; \
+             {} offered on a SYN with no answer seen, {} fell back to TCP",
+            self.mptcp_connections,
+            self.mptcp_joins,
+            self.mptcp_flows,
+            self.mptcp_attempted,
+            self.mptcp_fallbacks
         )?;
         if !self.mptcp_subtypes.is_empty() {
             let seen: Vec<String> = self

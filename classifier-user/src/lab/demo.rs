@@ -40,12 +40,14 @@ pub fn pin_dir() -> PathBuf {
     PathBuf::from(format!("/sys/fs/bpf/classifier-lab-{}", std::process::id()))
 }
 
-/// Counts, in the server, the MPTCP upload's packets and those not marked LE.
+/// Counts, in the server, the MPTCP upload's packets after each subflow's SYN and those not
+/// marked LE. A SYN only offers MPTCP (docs/design.md, 'MPTCP state of a flow'): the flow is
+/// MPTCP, and marked, from its SYN/ACK on.
 const SERVER_RULES: &str = "table inet verify {
     chain pre {
         type filter hook prerouting priority -300; policy accept;
-        tcp dport 7000 counter
-        tcp dport 7000 ip dscp != 1 counter
+        tcp dport 7000 tcp flags & (syn | ack) != syn counter
+        tcp dport 7000 tcp flags & (syn | ack) != syn ip dscp != 1 counter
     }
 }";
 
@@ -163,7 +165,7 @@ fn mptcp_phase(lab: &Lab, pin_dir: &PinDir, say: &mut impl FnMut(String)) -> Res
         seen.join(", ")
     ));
     say(format!(
-        "   at the server: {} of {arrived} packets carried DSCP LE\n",
+        "   at the server: {} of {arrived} packets after the SYNs carried DSCP LE\n",
         arrived - not_le
     ));
     Ok(())
