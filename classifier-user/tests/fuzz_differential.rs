@@ -1,7 +1,8 @@
 //! Differential fuzzing of the kernel program: structure-aware random packets (`support::fuzz`)
 //! go through BPF_PROG_TEST_RUN, and every result is compared with an independent model on the
-//! host (`support::reference`: etherparse and a walk of the TCP options): the error kind,
-//! whether MPTCP is present and its subtypes and version, the flow's MPTCP memory, the lists,
+//! host (`support::reference`: etherparse and a walk of the TCP options): the error kind
+//! (an error in the TCP options with the packet still classified), the valid MPTCP options
+//! and MP_CAPABLE's version, the flow's MPTCP state (attempt, fallback, MPTCP), the lists,
 //! the rule and the DSCP out, and the bytes out. Every disagreement is a bug, in one or the
 //! other; each one found is kept in `tests/corpus/` and replayed here.
 //!
@@ -21,11 +22,11 @@ use std::{collections::BTreeMap, fmt::Write as _, net::IpAddr, path::Path, time:
 use classifier::report::counter_label;
 use classifier_common::{
     Counter, CounterValue, ParseError, config::CONFIG_LEARN_DNS, counter::COUNTER_SLOTS,
-    limits::MAX_LISTS, mptcp::MptcpSubtype,
+    flow::FLOW_MPTCP_ATTEMPTED, limits::MAX_LISTS, mptcp::MptcpSubtype,
 };
 use support::{
     Kernel, LIST_APPLE, LIST_CDN, XDP_PASS,
-    fuzz::Generator,
+    fuzz::{Generated, Generator},
     fuzz_config::{self, ConfigChanges},
     fuzz_flows::FlowModel,
     fuzz_mix,
@@ -226,6 +227,9 @@ fn counters_of(prediction: &Prediction) -> Vec<u32> {
     if prediction.new_flow {
         slots.push(Counter::FlowCreated.index());
     }
+    if prediction.fallback {
+        slots.push(Counter::MptcpFallback.index());
+    }
     slots
 }
 
@@ -322,12 +326,18 @@ fn describe(
         let _ = writeln!(text, "  kernel's bytes out:  {}", hex(&run.output));
     }
     text.push_str("  corpus entry (expecting the reference's view):\n");
-    if let Some(since) = &prediction.mptcp_since {
-        if since.index != index {
-            let _ = writeln!(text, "    # packet {} made the flow MPTCP", since.index);
-            let _ = writeln!(text, "    packet {}", hex(&since.packet));
-            let _ = writeln!(text, "    expect {}", since.view);
-        }
+    for step in prediction
+        .shaped_by
+        .iter()
+        .filter(|step| step.index != index)
+    {
+        let _ = writeln!(
+            text,
+            "    # packet {} changed the flow's MPTCP state",
+            step.index
+        );
+        let _ = writeln!(text, "    packet {}", hex(&step.packet));
+        let _ = writeln!(text, "    expect {}", step.view);
     }
     let _ = writeln!(text, "    packet {}", hex(packet));
     let _ = writeln!(text, "    expect {}", prediction.view);
@@ -342,6 +352,11 @@ struct Tally {
     errors: BTreeMap<&'static str, u64>,
     subtypes: BTreeMap<&'static str, u64>,
     mptcp_option: u64,
+    option_errors_classified: u64,
+    attempted: u64,
+    atomic_fragments_whole: u64,
+    padded_classified: u64,
+    fallbacks: u64,
     fragments: u64,
     rewritten: u64,
     flushes: u64,
@@ -351,9 +366,15 @@ struct Tally {
 }
 
 impl Tally {
-    fn count(&mut self, view: &View, corrupted: bool, rewritten: bool) {
+    fn count(&mut self, view: &View, generated: &Generated, rewritten: bool) {
         self.packets += 1;
-        self.corrupted += u64::from(corrupted);
+        self.corrupted += u64::from(generated.corrupted);
+        self.option_errors_classified += u64::from(view.classified_with_option_error());
+        self.attempted += u64::from(view.flow_flags & FLOW_MPTCP_ATTEMPTED != 0);
+        let classified = view.dscp_out.is_some();
+        self.atomic_fragments_whole +=
+            u64::from(generated.atomic_fragment && classified && !view.fragment);
+        self.padded_classified += u64::from(generated.padded && classified);
         *self.classes.entry(view.class()).or_default() += 1;
         if view.error != 0 {
             *self
@@ -367,9 +388,6 @@ impl Tally {
                 if view.mptcp_subtypes & (1 << subtype as u16) != 0 {
                     *self.subtypes.entry(subtype.name()).or_default() += 1;
                 }
-            }
-            if view.mptcp_subtypes >> 9 != 0 {
-                *self.subtypes.entry("unassigned (9-15)").or_default() += 1;
             }
         }
         self.fragments += u64::from(view.fragment);
@@ -390,6 +408,20 @@ impl Tally {
         seen.insert("DSCP rewritten".to_owned(), self.rewritten);
         seen.insert("corrupted".to_owned(), self.corrupted);
         seen.insert("parse error".to_owned(), self.errors.values().sum());
+        for (error, n) in &self.errors {
+            seen.insert(format!("error {error}"), *n);
+        }
+        seen.insert(
+            "classified with an option error".to_owned(),
+            self.option_errors_classified,
+        );
+        seen.insert("flow MPTCP attempted".to_owned(), self.attempted);
+        seen.insert("MPTCP fallback".to_owned(), self.fallbacks);
+        seen.insert(
+            "IPv6 atomic fragment parsed whole".to_owned(),
+            self.atomic_fragments_whole,
+        );
+        seen.insert("padded frame classified".to_owned(), self.padded_classified);
         seen
     }
 
@@ -422,8 +454,14 @@ impl Tally {
             list(&self.subtypes)
         );
         println!(
-            "fuzz: fragments {}, DSCP rewritten {}",
-            self.fragments, self.rewritten
+            "fuzz: classified with an error in the TCP options {}; flows attempting MPTCP {} \
+             packets, fallbacks {}",
+            self.option_errors_classified, self.attempted, self.fallbacks
+        );
+        println!(
+            "fuzz: fragments {}, IPv6 atomic fragments parsed whole {}, padded frames \
+             classified {}, DSCP rewritten {}",
+            self.fragments, self.atomic_fragments_whole, self.padded_classified, self.rewritten
         );
         println!("fuzz: errors: {}", list(&self.errors));
         println!("fuzz: disagreements: {}", self.disagreements);
@@ -472,7 +510,7 @@ fn kernel_agrees_with_the_reference_on_random_packets() {
                 println!("{}", describe(index, packet, &run, &prediction, &problems));
             }
         }
-        tally.count(&run.view, generated.corrupted, run.output != *packet);
+        tally.count(&run.view, &generated, run.output != *packet);
         flows.update(packet.len(), &prediction);
         for slot in counters_of(&prediction) {
             let counter = &mut expected_counters[slot as usize];
@@ -483,6 +521,8 @@ fn kernel_agrees_with_the_reference_on_random_packets() {
     let flows_at_end = flows.len();
     flows_differing += compare_flows(&kernel, &flows, &mut flows_printed);
     let seconds = started.elapsed().as_secs_f64();
+    let counters = kernel.classifier.maps.counters().expect("reading counters");
+    tally.fallbacks = counters.get(Counter::MptcpFallback.index()).packets;
     tally.print(seed, seconds);
     let list = |mix: &BTreeMap<&str, u64>| {
         mix.iter()
@@ -499,7 +539,6 @@ fn kernel_agrees_with_the_reference_on_random_packets() {
 
     // The kernel's counters, summed over the run, must be what the model says they count:
     // packets and bytes.
-    let counters = kernel.classifier.maps.counters().expect("reading counters");
     println!(
         "fuzz: DNS responses handed to user space {}, lost to a full ring buffer {}",
         counters.get(Counter::DnsForwarded.index()).packets,

@@ -1,8 +1,11 @@
 //! Structure-aware random packets for the differential fuzzer: valid Ethernet with up to two
-//! VLAN tags (sometimes three), IPv4 (options, fragments) or IPv6 (chains of extension headers),
-//! TCP with random option lists (every MPTCP subtype at plausible lengths, unknown kinds,
-//! malformed lengths) or UDP or another protocol; then, some of the time, corruption aimed at
-//! the fields a parser trusts: truncation, byte flips, length and type fields that lie.
+//! VLAN tags (sometimes three), IPv4 (options, fragments) or IPv6 (chains of extension headers,
+//! atomic fragments), TCP with random option lists (every MPTCP subtype built to fit the
+//! segment it is in, as Linux checks it, or deliberately not, or with a random body; unknown
+//! kinds, malformed lengths) or UDP or another protocol; IP length fields that end the
+//! datagram before the frame (Ethernet padding, lengths that cut the payload or the transport
+//! header) or defer to it (0); then, some of the time, corruption aimed at the fields a parser
+//! trusts: truncation, byte flips, length and type fields that lie.
 //!
 //! Flows repeat (a packet reuses a recent flow, in either direction, about a third of the
 //! time) so that the kernel's flow memory is exercised, and addresses fall inside, beside and
@@ -21,7 +24,7 @@ use super::{
         AUTH, DEST_OPTIONS, ETH_LEN, FRAGMENT, HOP_BY_HOP, Ipv6Extension, ROUTING, Segment,
         TPID_8021AD, TPID_8021Q, Transport, insert_ipv6_extensions,
     },
-    reference::ipv4_header_checksum,
+    reference::{SegmentKind, ipv4_header_checksum},
 };
 
 /// Addresses in, at the edges of, and outside the prefixes of `tests/fuzz_differential.rs`.
@@ -63,6 +66,12 @@ const RECENT_FLOWS: usize = 64;
 pub struct Generated {
     pub packet: Vec<u8>,
     pub corrupted: bool,
+    /// An IPv6 atomic fragment header was built in (the chain may hide it, or corruption
+    /// undo it).
+    pub atomic_fragment: bool,
+    /// Bytes follow the IP datagram in the frame: Ethernet padding, or a length field that
+    /// ends the datagram early.
+    pub padded: bool,
 }
 
 /// Where the generator put the fields that corruption aims at.
@@ -81,6 +90,8 @@ struct Layout {
     options: Vec<usize>,
     /// Where the headers end: corruption mostly lands before it.
     headers_end: usize,
+    atomic_fragment: bool,
+    padded: bool,
 }
 
 pub struct Generator {
@@ -114,7 +125,12 @@ impl Generator {
         if corrupted {
             self.corrupt(&mut packet, &layout);
         }
-        Generated { packet, corrupted }
+        Generated {
+            packet,
+            corrupted,
+            atomic_fragment: layout.atomic_fragment,
+            padded: layout.padded,
+        }
     }
 
     fn vlan_count(&mut self) -> usize {
@@ -230,6 +246,14 @@ impl Generator {
 
     fn ip_packet(&mut self) -> (Vec<u8>, Layout) {
         let mut segment = self.flow();
+        // Now and then a full-size segment: the headers are what is read, wherever they end.
+        // Often none, as in handshakes and pure ACKs (MP_CAPABLE's length depends on it).
+        let payload_len = match self.rng.random_range(0..100) {
+            0..2 => self.rng.random_range(100..=1400),
+            2..40 => 0,
+            _ => self.rng.random_range(1..=40),
+        };
+        segment.payload = (0..payload_len).map(|_| self.rng.random()).collect();
         let mut option_starts = Vec::new();
         if let Transport::Tcp {
             syn,
@@ -239,20 +263,19 @@ impl Generator {
         } = &mut segment.transport
         {
             (*syn, *ack) = (self.rng.random(), self.rng.random());
-            *rst = self.rng.random_bool(0.05);
-            (*options, option_starts) = self.tcp_options();
+            *rst = self.rng.random_bool(0.08);
+            let kind = SegmentKind {
+                syn: *syn,
+                ack: *ack,
+                rst: *rst,
+                payload: payload_len > 0,
+            };
+            (*options, option_starts) = self.tcp_options(kind);
         }
         let tags = self.vlan_count();
         segment.vlans = self.vlan_tags(tags);
         segment.tos = self.rng.random();
         segment.flow_label = self.rng.random_range(0..1 << 20);
-        // Now and then a full-size segment: the headers are what is read, wherever they end.
-        let payload_len = if self.rng.random_bool(0.02) {
-            self.rng.random_range(100..=1400)
-        } else {
-            self.rng.random_range(0..=40)
-        };
-        segment.payload = (0..payload_len).map(|_| self.rng.random()).collect();
         // Some UDP flows carry another protocol instead: the header stays, the number changes.
         let other = matches!(segment.transport, Transport::Udp) && self.rng.random_bool(0.25);
         self.note(if segment.src.is_ipv4() {
@@ -292,7 +315,60 @@ impl Generator {
                 l4 + 8
             }
         };
+        self.bound_datagram(&mut packet, &mut layout);
         (packet, layout)
+    }
+
+    /// Sometimes an IP length field that ends the datagram before the frame does: Ethernet
+    /// padding after it (a short datagram padded to the 60-byte minimum, or a trailer), a
+    /// length that leaves out the payload or cuts into the transport header; or a length of
+    /// 0, which defers to the frame (docs/design.md, 'Parsing and its bounds').
+    fn bound_datagram(&mut self, packet: &mut Vec<u8>, layout: &mut Layout) {
+        let (Some(l3), Some(l4)) = (layout.l3, layout.l4) else {
+            return;
+        };
+        // The length field, and the bytes before the part of the datagram it counts.
+        let (field, counted_from) = if layout.ipv4 {
+            (l3 + 2, l3)
+        } else {
+            (l3 + 4, l3 + 40)
+        };
+        let length = match self.rng.random_range(0..100) {
+            0..12 => {
+                self.note("Ethernet padding after the datagram");
+                let padding = if packet.len() < 60 && self.rng.random_bool(0.7) {
+                    60 - packet.len()
+                } else {
+                    self.rng.random_range(1..=24)
+                };
+                let zeros = self.rng.random_bool(0.5);
+                packet.extend((0..padding).map(|_| if zeros { 0 } else { self.rng.random() }));
+                layout.padded = true;
+                return;
+            }
+            12..16 if layout.headers_end < packet.len() => {
+                self.note("IP length ends at the transport header");
+                layout.headers_end - counted_from
+            }
+            16..19 if layout.headers_end > l4 => {
+                self.note("IP length cuts the transport header");
+                self.rng.random_range(l4..layout.headers_end) - counted_from
+            }
+            19..22 => {
+                self.note("IP length 0 (the frame's)");
+                0
+            }
+            22..24 if layout.ipv4 => {
+                self.note("IPv4 total length below its header");
+                self.rng.random_range(1..l4 - l3)
+            }
+            _ => return,
+        };
+        layout.padded = length != 0;
+        packet[field..field + 2].copy_from_slice(&(length as u16).to_be_bytes());
+        if layout.ipv4 {
+            fix_ipv4_checksum(packet, l3);
+        }
     }
 
     /// IPv4 options, fragments, another protocol; returns where the transport header starts.
@@ -359,8 +435,13 @@ impl Generator {
         let depth = match self.rng.random_range(0..100) {
             0..5 => 7,
             5..7 => 8,
+            // A fragment header alone, atomic half the time: what some stacks send.
+            7..30 => 0,
             _ => self.rng.random_range(1..=6),
         };
+        if depth == 0 {
+            return self.ipv6_fragment_only(packet, l3, layout);
+        }
         self.note(if depth > 6 {
             "IPv6 extension chain deeper than 6"
         } else {
@@ -391,21 +472,61 @@ impl Generator {
             for byte in &mut packet[at + 2..at + extension.len] {
                 *byte = self.rng.random();
             }
+            if extension.kind == FRAGMENT && self.rng.random_bool(0.5) {
+                self.make_atomic(packet, at, layout);
+            }
             at += extension.len;
         }
         at
     }
 
+    /// A fragment header as the whole chain: atomic (docs/design.md, 'Fragments': then the
+    /// transport after it is parsed) or a real fragment.
+    fn ipv6_fragment_only(
+        &mut self,
+        packet: &mut Vec<u8>,
+        l3: usize,
+        layout: &mut Layout,
+    ) -> usize {
+        insert_ipv6_extensions(
+            packet,
+            &[Ipv6Extension {
+                kind: FRAGMENT,
+                len: 8,
+            }],
+        );
+        let at = l3 + 40;
+        layout.extensions.push(at);
+        for byte in &mut packet[at + 2..at + 8] {
+            *byte = self.rng.random();
+        }
+        if self.rng.random_bool(0.6) {
+            self.make_atomic(packet, at, layout);
+        } else {
+            self.note("IPv6 fragment header alone, a real fragment");
+        }
+        at + 8
+    }
+
+    /// Offset 0 and M clear in the fragment header at `at`; the two reserved bits and the
+    /// identification stay random.
+    fn make_atomic(&mut self, packet: &mut [u8], at: usize, layout: &mut Layout) {
+        self.note("IPv6 atomic fragment");
+        packet[at + 2] = 0;
+        packet[at + 3] &= 0x06;
+        layout.atomic_fragment = true;
+    }
+
     /// A TCP option list of at most 40 bytes, padded to a multiple of 4; and where each
     /// option starts.
-    fn tcp_options(&mut self) -> (Vec<u8>, Vec<usize>) {
+    fn tcp_options(&mut self, segment: SegmentKind) -> (Vec<u8>, Vec<usize>) {
         let mut options = Vec::new();
         let mut starts = Vec::new();
         if self.rng.random_bool(0.15) {
             return (options, starts);
         }
         for _ in 0..self.rng.random_range(1..=6) {
-            let option = self.tcp_option();
+            let option = self.tcp_option(segment);
             if options.len() + option.len() > 40 {
                 continue;
             }
@@ -427,7 +548,7 @@ impl Generator {
         (options, starts)
     }
 
-    fn tcp_option(&mut self) -> Vec<u8> {
+    fn tcp_option(&mut self, segment: SegmentKind) -> Vec<u8> {
         match self.rng.random_range(0..100) {
             0..12 => vec![1],
             12..15 => vec![0],
@@ -441,7 +562,17 @@ impl Generator {
             40..50 => self.with_body(8, 10),
             50..82 => {
                 self.note("option 30 (TCP options built)");
-                self.mptcp_option()
+                match self.rng.random_range(0..100) {
+                    0..65 => {
+                        self.note("option 30 fitting its segment (TCP options built)");
+                        self.fitting_mptcp_option(segment)
+                    }
+                    65..85 => {
+                        self.note("option 30 not fitting (TCP options built)");
+                        self.unfitting_mptcp_option(segment)
+                    }
+                    _ => self.mptcp_option(),
+                }
             }
             82..94 => {
                 // Unknown kinds, experimental ones among them; one's body looks like MPTCP.
@@ -469,8 +600,9 @@ impl Generator {
         option
     }
 
-    /// Option 30 of every subtype at the lengths RFC 8684 (and RFC 6824) give it; rarely an
-    /// unassigned subtype.
+    /// Option 30 of every subtype at the lengths RFC 8684 (and RFC 6824) give it, with a
+    /// random body (flags and version mostly wrong for MP_CAPABLE, DSS flags that rarely
+    /// match the length); rarely an unassigned subtype.
     fn mptcp_option(&mut self) -> Vec<u8> {
         let subtype: u8 = if self.rng.random_bool(0.05) {
             self.rng.random_range(9..16)
@@ -501,6 +633,154 @@ impl Generator {
         let mut option = self.with_body(30, len);
         option[2] = (subtype << 4) | low;
         option
+    }
+
+    /// An option 30 that Linux accepts on `segment` (docs/design.md, 'TCP options and
+    /// MPTCP'): mostly MP_CAPABLE and MP_JOIN on the handshake, MP_TCPRST on resets, and any
+    /// subtype after the handshake, each at the length its step and flags call for.
+    fn fitting_mptcp_option(&mut self, segment: SegmentKind) -> Vec<u8> {
+        let subtype = match (segment.syn, segment.ack) {
+            (true, false) if self.rng.random_bool(0.9) => {
+                *[0, 0, 0, 1].choose(&mut self.rng).unwrap()
+            }
+            (true, true) if self.rng.random_bool(0.8) => {
+                *[0, 0, 0, 1].choose(&mut self.rng).unwrap()
+            }
+            _ if segment.rst && self.rng.random_bool(0.4) => 8,
+            _ => self.rng.random_range(0..8),
+        };
+        let (len, third, fourth) = match subtype {
+            0 => self.fitting_mp_capable(segment),
+            1 => {
+                let len = match (segment.syn, segment.ack) {
+                    (true, false) => 12,
+                    (true, true) => 16,
+                    _ => 24,
+                };
+                (len, 0x10 | self.rng.random_range(0..2), self.rng.random())
+            }
+            2 => {
+                let flags: u8 = self.rng.random_range(0..32);
+                let ack = match flags & 0x03 {
+                    0 | 2 => 0,
+                    1 => 4,
+                    _ => 8,
+                };
+                let mapping = match flags & 0x0c {
+                    0 | 8 => 0,
+                    4 => 10,
+                    _ => 14,
+                };
+                let checksum = if mapping != 0 && self.rng.random_bool(0.3) {
+                    2
+                } else {
+                    0
+                };
+                (4 + ack + mapping + checksum, 0x20, flags)
+            }
+            3 => {
+                let (low, lengths): (u8, &[usize]) = match self.rng.random_range(0..4) {
+                    0 => (0, &[16, 18, 28, 30]),
+                    1 => (1, &[8, 10, 20, 22]),
+                    2 => (4, &[8, 10]),
+                    _ => (6, &[20, 22]),
+                };
+                (
+                    *lengths.choose(&mut self.rng).unwrap(),
+                    0x30 | low,
+                    self.rng.random(),
+                )
+            }
+            4 => (self.rng.random_range(4..=11), 0x40, self.rng.random()),
+            5 => (
+                *[3, 4].choose(&mut self.rng).unwrap(),
+                0x50 | self.rng.random_range(0..2),
+                self.rng.random(),
+            ),
+            6 => (12, 0x60, 0),
+            7 => (12, 0x70, 0),
+            _ => (4, 0x80, self.rng.random()),
+        };
+        mptcp_bytes(&mut self.rng, len, third, fourth)
+    }
+
+    /// MP_CAPABLE for the handshake step of `segment`: its length, its third byte (subtype
+    /// and version) and its flags.
+    fn fitting_mp_capable(&mut self, segment: SegmentKind) -> (usize, u8, u8) {
+        if self.rng.random_bool(0.15) {
+            // RFC 6824 (version 0), as iOS still sends it: 12 bytes on the SYN and SYN/ACK.
+            let len = if segment.syn { 12 } else { 20 };
+            return (len, 0x00, self.rng.random());
+        }
+        // HMAC-SHA256, with or without checksums (A) and "no join to address 0" (C).
+        let flags = 0x01 | *[0x00, 0x80, 0x20, 0xa0].choose(&mut self.rng).unwrap();
+        match (segment.syn, segment.ack, segment.payload) {
+            // A SYN may offer a later version.
+            (true, false, _) if self.rng.random_bool(0.1) => {
+                (4, self.rng.random_range(2..16), flags)
+            }
+            (true, false, _) => (4, 0x01, flags),
+            (true, true, _) => (12, 0x01, flags),
+            (false, _, false) => (20, 0x01, flags),
+            (false, _, true) => (*[22, 24].choose(&mut self.rng).unwrap(), 0x01, flags),
+        }
+    }
+
+    /// An option 30 that Linux would skip on `segment`: the wrong length for its subtype or
+    /// handshake step, MP_CAPABLE with other crypto or the extensibility bit or a later
+    /// version after the SYN, ADD_ADDR with an unknown version nibble, MP_TCPRST without a
+    /// reset.
+    fn unfitting_mptcp_option(&mut self, segment: SegmentKind) -> Vec<u8> {
+        let (len, third, fourth) = match self.rng.random_range(0..10) {
+            0 => {
+                // MP_CAPABLE at the length of another step.
+                let (len, third, flags) = self.fitting_mp_capable(segment);
+                let other = *[4, 12, 20, 22, 24]
+                    .iter()
+                    .filter(|&&other| other != len && !(len >= 22 && other >= 22))
+                    .collect::<Vec<_>>()
+                    .choose(&mut self.rng)
+                    .unwrap();
+                (*other, third, flags)
+            }
+            1 => {
+                let (len, third, flags) = self.fitting_mp_capable(segment);
+                if third >> 4 == 0 && third & 0x0f == 0 {
+                    // Version 0 has no flags to refuse: make it the wrong length instead.
+                    (len + 4, third, flags)
+                } else {
+                    let bad = *[0x00, 0x02, 0x41, 0x03, 0x11]
+                        .choose(&mut self.rng)
+                        .unwrap();
+                    (len, third, (flags & 0xa0) | bad)
+                }
+            }
+            2 if !segment.syn => (20, 0x02, 0x01),
+            2 => (*[8, 20].choose(&mut self.rng).unwrap(), 0x10, 0),
+            3 => {
+                // DSS one byte off what its flags call for.
+                let flags: u8 = self.rng.random_range(0..16);
+                let expected = 4
+                    + [0, 4, 0, 8][usize::from(flags & 0x03)]
+                    + [0, 10, 0, 14][usize::from((flags >> 2) & 0x03)];
+                (expected + 1, 0x20, flags)
+            }
+            4 => (
+                *[16, 18].choose(&mut self.rng).unwrap(),
+                0x30 | *[2, 3, 5, 7, 8, 15].choose(&mut self.rng).unwrap(),
+                0,
+            ),
+            5 => (*[3, 12].choose(&mut self.rng).unwrap(), 0x40, 0),
+            6 => (5, 0x50, 0),
+            7 => (
+                *[8, 16].choose(&mut self.rng).unwrap(),
+                0x60 | (self.rng.random_range(0..2) << 4),
+                0,
+            ),
+            8 if !segment.rst => (4, 0x80, 0),
+            _ => (*[3, 5, 6].choose(&mut self.rng).unwrap(), 0x80, 0),
+        };
+        mptcp_bytes(&mut self.rng, len, third, fourth)
     }
 
     /// Lengths 0 and 1, MPTCP without room for its subtype, lengths past the header.
@@ -652,6 +932,17 @@ impl Generator {
             }),
         }
     }
+}
+
+/// Option 30 of `len` bytes: its third and fourth bytes given (the fourth if it has one),
+/// the rest random.
+fn mptcp_bytes(rng: &mut StdRng, len: usize, third: u8, fourth: u8) -> Vec<u8> {
+    let mut option = vec![30, len as u8, third];
+    if len > 3 {
+        option.push(fourth);
+    }
+    option.extend((option.len()..len).map(|_| rng.random::<u8>()));
+    option
 }
 
 /// Sets a byte, if the packet (maybe truncated already) still has it.

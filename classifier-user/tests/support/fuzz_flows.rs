@@ -1,6 +1,8 @@
 //! The flow table the kernel must hold during a fuzz run, built from the model's predictions
 //! packet by packet: one entry per TCP or UDP flow (both directions share it), with its
-//! packets and bytes, the lists and decision it caches, and what it saw of MPTCP. Compared
+//! packets and bytes, the lists and decision it caches, and what it saw of MPTCP (its valid
+//! subtypes, the last MP_CAPABLE version, and its state: docs/design.md, 'MPTCP state of a
+//! flow'). Compared
 //! with the kernel's FLOWS map field by field; only the timestamps and the generation, which
 //! the model has no clock or counter for, are left out.
 
@@ -12,7 +14,7 @@ use std::{
 use classifier_common::{
     FlowEntry, FlowKey,
     config::ACTION_KEEP,
-    flow::{ACTION_NONE, FLOW_INITIATOR_IS_B, FLOW_MPTCP, NO_RULE},
+    flow::{ACTION_NONE, FLOW_INITIATOR_IS_B, NO_RULE},
     mptcp::MPTCP_VERSION_NONE,
 };
 
@@ -65,11 +67,10 @@ impl FlowModel {
         if let Some(version) = view.mptcp_version {
             entry.mptcp_version = version;
         }
-        if view.mptcp_flow {
-            entry.flags |= FLOW_MPTCP;
-        } else {
-            entry.flags &= !FLOW_MPTCP;
-        }
+        // The initiator bit as this table's own key says (set with the entry); the MPTCP
+        // attempt, fallback and MPTCP bits as the model's flow state after the packet.
+        entry.flags =
+            (entry.flags & FLOW_INITIATOR_IS_B) | (view.flow_flags & !FLOW_INITIATOR_IS_B);
     }
 
     /// Where the kernel's flow table differs from the model's; empty when they agree.

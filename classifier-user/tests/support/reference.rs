@@ -1,19 +1,19 @@
 //! An independent model, on the host, of what the kernel program must conclude for a packet:
-//! etherparse reads the headers, a small walk of its own reads the TCP options, a map
-//! remembers which flows are MPTCP, and a linear scan of the prefixes and the rules gives the
-//! lists and the DSCP. It shares no code with the kernel side: only the names of the error
-//! kinds (`ParseError`). The differential fuzzer (`tests/fuzz_differential.rs`) compares it
-//! with the kernel on every packet.
+//! etherparse reads the headers, a small walk of its own reads the TCP options and judges each
+//! option 30, a map remembers what each flow showed of MPTCP, and a linear scan of the prefixes
+//! and the rules gives the lists and the DSCP. It shares no code with the kernel side: only the
+//! names of the error kinds (`ParseError`) and of the flag bits. The differential fuzzer
+//! (`tests/fuzz_differential.rs`) compares it with the kernel on every packet.
 //!
-//! Where etherparse's view of a packet differs from DESIGN.md, this model follows DESIGN.md,
-//! and says so where it happens.
+//! Where etherparse's view of a packet differs from docs/design.md, this model follows
+//! docs/design.md, and says so where it happens.
 
 use std::{collections::HashMap, fmt, net::IpAddr};
 
 use classifier_common::{
     PacketReport, ParseError, PolicyRule,
     config::{ACTION_KEEP, RULE_MATCH_MPTCP},
-    flow::NO_RULE,
+    flow::{FLOW_INITIATOR_IS_B, FLOW_MPTCP, FLOW_MPTCP_ATTEMPTED, FLOW_MPTCP_FALLBACK, NO_RULE},
     mptcp::{MPTCP_VERSION_NONE, MptcpSubtype},
     report::{REPORT_CLASSIFIED, REPORT_FRAGMENT, REPORT_MPTCP_FLOW, REPORT_MPTCP_OPTION},
 };
@@ -26,14 +26,15 @@ use ipnet::IpNet;
 
 use super::packet::ipv4_checksum_ok;
 
-/// DESIGN.md: "up to 2 VLAN tags (802.1Q, 802.1ad)"; a third is `VlanTooDeep`. etherparse
-/// would also take 0x9100 (old QinQ) for a tag; DESIGN.md names only these two TPIDs.
+/// docs/design.md, 'Parsing and its bounds': up to 2 VLAN tags (802.1Q, 802.1ad); a third is
+/// `VlanTooDeep`. etherparse would also take 0x9100 (old QinQ) for a tag; the design names
+/// only these two TPIDs.
 const VLAN_DEPTH: usize = 2;
 const VLAN_TPIDS: [EtherType; 2] = [EtherType::VLAN_TAGGED_FRAME, EtherType::PROVIDER_BRIDGING];
 
-/// README "What the data path does": up to 6 extension headers of these five kinds. etherparse
-/// knows more (Mobility, HIP, Shim6, the experimental numbers): DESIGN.md walks only these, so
-/// any other next header is the transport, classified by address as "other".
+/// docs/design.md, 'Parsing and its bounds': up to 6 extension headers of these five kinds.
+/// etherparse knows more (Mobility, HIP, Shim6, the experimental numbers): the design walks
+/// only these, so any other next header is the transport, classified by address as "other".
 const IPV6_EXT_DEPTH: usize = 6;
 const IPV6_EXTENSIONS: [IpNumber; 5] = [
     IpNumber::IPV6_HEADER_HOP_BY_HOP,
@@ -46,6 +47,7 @@ const IPV6_EXTENSIONS: [IpNumber; 5] = [
 const TCP_OPTION_EOL: u8 = 0;
 const TCP_OPTION_NOP: u8 = 1;
 const TCP_OPTION_MPTCP: u8 = 30;
+const UDP_HEADER_LEN: usize = 8;
 
 /// What the headers say, as far as the classifier reads them.
 #[derive(Clone, Debug)]
@@ -74,7 +76,8 @@ pub enum Transport {
     Tcp {
         src_port: u16,
         dst_port: u16,
-        mptcp: MptcpOptions,
+        segment: SegmentKind,
+        options: WalkedOptions,
     },
     Udp {
         src_port: u16,
@@ -84,16 +87,35 @@ pub enum Transport {
     Other,
 }
 
-/// The MPTCP options (kind 30) of one TCP header.
+/// What of a TCP segment decides which MPTCP options fit it and what they say of the flow.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct SegmentKind {
+    pub syn: bool,
+    pub ack: bool,
+    pub rst: bool,
+    /// The IP length fields say bytes follow the TCP header (Ethernet padding is no payload).
+    pub payload: bool,
+}
+
+/// The valid MPTCP options (kind 30) of one TCP header.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct MptcpOptions {
-    /// Bit n: an option of subtype n.
+    /// Bit n: a valid option of subtype n.
     pub subtypes: u16,
-    /// MP_CAPABLE's version nibble, if an MP_CAPABLE option is present.
+    /// The last valid MP_CAPABLE's version nibble.
     pub version: Option<u8>,
 }
 
-/// Reads the headers of `packet` as DESIGN.md defines them; the error says why it stopped.
+/// The walk of one TCP header's options: the valid MPTCP options it saw, and the error in
+/// the options, if any (which does not keep the packet from being classified).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct WalkedOptions {
+    pub mptcp: MptcpOptions,
+    pub error: Option<ParseError>,
+}
+
+/// Reads the headers of `packet` as docs/design.md defines them; the error says why it
+/// stopped (an error in the TCP options is not one: it is in `WalkedOptions`).
 pub fn parse_headers(packet: &[u8]) -> Result<Headers, ParseError> {
     let eth = Ethernet2HeaderSlice::from_slice(packet).map_err(|_| ParseError::EthTruncated)?;
     let mut ether_type = eth.ether_type();
@@ -120,8 +142,6 @@ pub fn parse_headers(packet: &[u8]) -> Result<Headers, ParseError> {
 
 fn parse_ipv4(slice: &[u8], l3: usize) -> Result<IpPacket, ParseError> {
     use err::ipv4::{HeaderError, HeaderSliceError};
-    // Lengths come from the frame, not from the total-length field: DESIGN.md bounds every read
-    // by the packet's end, and a total length that lies does not make a header malformed.
     let ip = Ipv4HeaderSlice::from_slice(slice).map_err(|error| match error {
         HeaderSliceError::Len(len) if len.required_len == 20 => ParseError::Ipv4Truncated,
         HeaderSliceError::Len(_) => ParseError::Ipv4HeaderPastPacket,
@@ -132,13 +152,22 @@ fn parse_ipv4(slice: &[u8], l3: usize) -> Result<IpPacket, ParseError> {
             ParseError::Ipv4HeaderTooShort
         }
     })?;
+    let header_len = ip.slice().len();
+    // docs/design.md, 'Parsing and its bounds': the total length bounds what follows the
+    // header (what lies past it is Ethernet padding); 0 defers to the frame, as GSO packets
+    // say it. etherparse's header slice does not look at it.
+    let payload_len = match usize::from(ip.total_len()) {
+        0 => slice.len() - header_len,
+        total if total < header_len => return Err(ParseError::Ipv4BadTotalLength),
+        total => total - header_len,
+    };
     let fragment = ip.is_fragmenting_payload();
     let src = IpAddr::from(ip.source_addr());
     let dst = IpAddr::from(ip.destination_addr());
     let transport = if fragment {
         Transport::Other
     } else {
-        parse_transport(ip.protocol(), &slice[ip.slice().len()..])?
+        parse_transport(ip.protocol(), &slice[header_len..], payload_len)?
     };
     Ok(IpPacket {
         l3,
@@ -158,33 +187,46 @@ fn parse_ipv6(slice: &[u8], l3: usize) -> Result<IpPacket, ParseError> {
         HeaderSliceError::Content(_) => ParseError::Ipv6BadVersion,
     })?;
     let mut next = ip.next_header();
-    let mut rest = &slice[ip.slice().len()..];
+    let chain = &slice[ip.slice().len()..];
+    let mut rest = chain;
     let mut walked = 0;
     let mut fragment = false;
     // Header by header with etherparse's slices rather than `Ipv6ExtensionsSlice`, which
     // refuses hop-by-hop anywhere but first, stops at its own depth, and knows more kinds:
-    // DESIGN.md walks any chain of the five kinds to a depth of 6.
+    // docs/design.md walks any chain of the five kinds to a depth of 6.
     while IPV6_EXTENSIONS.contains(&next) {
         if walked == IPV6_EXT_DEPTH {
             return Err(ParseError::Ipv6ExtTooDeep);
         }
         let (header_next, len) = ipv6_extension(next, rest)?;
-        rest = &rest[len..];
+        let (header, after) = rest.split_at(len);
+        let kind = next;
+        rest = after;
         walked += 1;
-        if next == IpNumber::IPV6_FRAGMENTATION_HEADER {
-            // DESIGN.md: a fragment header makes a fragment, whatever its offset and M flag
-            // say (etherparse's `is_fragmenting_payload` would call an atomic fragment, offset
-            // 0 and M clear, whole). Nothing after it is read, not even the rest of the chain.
-            fragment = true;
-            next = header_next;
+        next = header_next;
+        if kind == IpNumber::IPV6_FRAGMENTATION_HEADER {
+            // docs/design.md, 'Fragments': the walk ends at a fragment header. A real fragment
+            // is classified by address. An atomic one (offset 0, M clear: RFC 6946) is a
+            // whole datagram: its next header is the transport, unless it is another
+            // extension header, which is not walked (then "other": by address, no flow).
+            fragment = Ipv6FragmentHeaderSlice::from_slice(header)
+                .map_err(|_| ParseError::Ipv6ExtTruncated)?
+                .is_fragmenting_payload();
             break;
         }
-        next = header_next;
     }
+    let chain_len = chain.len() - rest.len();
+    // docs/design.md, 'Parsing and its bounds': the payload length bounds the chain and what
+    // follows it; 0 (a jumbogram's, or BIG TCP's) defers to the frame.
+    let payload_len = match usize::from(ip.payload_length()) {
+        0 => rest.len(),
+        length if length < chain_len => return Err(ParseError::Ipv6ExtTruncated),
+        length => length - chain_len,
+    };
     let transport = if fragment {
         Transport::Other
     } else {
-        parse_transport(next, rest)?
+        parse_transport(next, rest, payload_len)?
     };
     let traffic_class = ip.traffic_class();
     Ok(IpPacket {
@@ -208,8 +250,8 @@ fn ipv6_extension(kind: IpNumber, slice: &[u8]) -> Result<(IpNumber, usize), Par
             Ok((header.next_header(), header.slice().len()))
         }
         // etherparse refuses an AH whose length field is 0 (RFC 4302's fixed part is 12
-        // bytes). DESIGN.md has no error kind for that: the chain is walked by its length
-        // fields, and this one says (0 + 2) × 4 = 8 bytes.
+        // bytes). docs/design.md has no error kind for that: the chain is walked by its
+        // length fields, and this one says (0 + 2) × 4 = 8 bytes.
         IpNumber::AUTHENTICATION_HEADER if slice.get(1) == Some(&0) => match slice.get(..8) {
             Some(header) => Ok((IpNumber(header[0]), 8)),
             None => Err(ParseError::Ipv6ExtTruncated),
@@ -226,23 +268,46 @@ fn ipv6_extension(kind: IpNumber, slice: &[u8]) -> Result<(IpNumber, usize), Par
     }
 }
 
-fn parse_transport(protocol: IpNumber, slice: &[u8]) -> Result<Transport, ParseError> {
+/// The transport header at the start of `slice` (the rest of the frame), of which the IP
+/// header says `payload_len` bytes are the datagram's.
+fn parse_transport(
+    protocol: IpNumber,
+    slice: &[u8],
+    payload_len: usize,
+) -> Result<Transport, ParseError> {
     match protocol {
         IpNumber::TCP => {
             use err::tcp::HeaderSliceError;
+            // The frame first (a frame too short for 20 bytes is `TcpTruncated`), then the
+            // datagram: a header longer than the IP length allows reaches past the packet,
+            // whatever the frame holds after it (docs/design.md, 'Parsing and its bounds').
             let tcp = TcpHeaderSlice::from_slice(slice).map_err(|error| match error {
                 HeaderSliceError::Len(len) if len.required_len == 20 => ParseError::TcpTruncated,
                 HeaderSliceError::Len(_) => ParseError::TcpHeaderPastPacket,
                 HeaderSliceError::Content(_) => ParseError::TcpHeaderTooShort,
             })?;
+            let header_len = tcp.slice().len();
+            if header_len > payload_len {
+                return Err(ParseError::TcpHeaderPastPacket);
+            }
+            let segment = SegmentKind {
+                syn: tcp.syn(),
+                ack: tcp.ack(),
+                rst: tcp.rst(),
+                payload: payload_len > header_len,
+            };
             Ok(Transport::Tcp {
                 src_port: tcp.source_port(),
                 dst_port: tcp.destination_port(),
-                mptcp: walk_tcp_options(tcp.options())?,
+                segment,
+                options: walk_tcp_options(tcp.options(), segment),
             })
         }
         IpNumber::UDP => {
             let udp = UdpHeaderSlice::from_slice(slice).map_err(|_| ParseError::UdpTruncated)?;
+            if payload_len < UDP_HEADER_LEN {
+                return Err(ParseError::UdpTruncated);
+            }
             Ok(Transport::Udp {
                 src_port: udp.source_port(),
                 dst_port: udp.destination_port(),
@@ -252,41 +317,128 @@ fn parse_transport(protocol: IpNumber, slice: &[u8]) -> Result<Transport, ParseE
     }
 }
 
-/// The TCP options, by DESIGN.md: EOL ends the walk, NOP is one byte, every other option
-/// has a length of at least 2 that stays inside the header; kind 30 is MPTCP, its subtype
-/// the high nibble of its third byte, MP_CAPABLE's version the low one. Not etherparse's
-/// iterator: it also insists on the lengths of the kinds it knows (MSS = 4, ...), which
-/// DESIGN.md does not.
-pub fn walk_tcp_options(options: &[u8]) -> Result<MptcpOptions, ParseError> {
-    let mut seen = MptcpOptions::default();
+/// The TCP options, by docs/design.md, 'TCP options and MPTCP': EOL ends the walk, NOP is one
+/// byte, every other option has a length of at least 2 that stays inside the header, else
+/// the walk stops there with that error. Kind 30 needs 3 bytes (its subtype) or the walk
+/// stops; then it counts if it fits (`mptcp_option_fits`), is skipped if it does not (the
+/// packet's error is then `MptcpOptionMalformed`, unless the walk stops later), and is
+/// ignored, neither counted nor an error, if its subtype is not assigned (9..15).
+/// Not etherparse's iterator: it also insists on the lengths of the kinds it knows (MSS = 4,
+/// ...), which the design does not.
+pub fn walk_tcp_options(options: &[u8], segment: SegmentKind) -> WalkedOptions {
+    let mut walked = WalkedOptions::default();
+    let mut skipped = false;
     let mut at = 0;
+    let stop = |mut walked: WalkedOptions, error| {
+        walked.error = Some(error);
+        walked
+    };
     while let Some(&kind) = options.get(at) {
         match kind {
             TCP_OPTION_EOL => break,
             TCP_OPTION_NOP => at += 1,
             _ => {
-                let len = usize::from(*options.get(at + 1).ok_or(ParseError::TcpOptionPastHeader)?);
+                let Some(&len) = options.get(at + 1) else {
+                    return stop(walked, ParseError::TcpOptionPastHeader);
+                };
+                let len = usize::from(len);
                 if len < 2 {
-                    return Err(ParseError::TcpOptionBadLength);
+                    return stop(walked, ParseError::TcpOptionBadLength);
                 }
-                let option = options
-                    .get(at..at + len)
-                    .ok_or(ParseError::TcpOptionPastHeader)?;
+                let Some(option) = options.get(at..at + len) else {
+                    return stop(walked, ParseError::TcpOptionPastHeader);
+                };
                 if kind == TCP_OPTION_MPTCP {
-                    let subtype_version = *option.get(2).ok_or(ParseError::MptcpOptionTooShort)?;
-                    let subtype = subtype_version >> 4;
-                    seen.subtypes |= 1 << subtype;
-                    if subtype == MptcpSubtype::MpCapable as u8 {
-                        // Two MP_CAPABLEs in one header: the last one's version, as Linux's
-                        // option parser (each option overwrites what the previous one set).
-                        seen.version = Some(subtype_version & 0x0f);
+                    if len < 3 {
+                        return stop(walked, ParseError::MptcpOptionTooShort);
+                    }
+                    let subtype = option[2] >> 4;
+                    match mptcp_option_fits(option, segment) {
+                        Some(true) => {
+                            walked.mptcp.subtypes |= 1 << subtype;
+                            if subtype == MptcpSubtype::MpCapable as u8 {
+                                // Two MP_CAPABLEs in one header: the last valid one's version,
+                                // as Linux's option parser, where each overwrites the last.
+                                walked.mptcp.version = Some(option[2] & 0x0f);
+                            }
+                        }
+                        Some(false) => skipped = true,
+                        None => {}
                     }
                 }
                 at += len;
             }
         }
     }
-    Ok(seen)
+    if skipped {
+        walked.error = Some(ParseError::MptcpOptionMalformed);
+    }
+    walked
+}
+
+/// Whether an option 30 (all its bytes, 3 or more) is one Linux's MPTCP stack accepts on
+/// `segment`, by docs/design.md, 'TCP options and MPTCP': RFC 8684's length for each subtype
+/// (the flags of DSS say which fields follow), MP_CAPABLE's by the handshake step, with
+/// version 1 and HMAC-SHA256 (or a later version on a SYN), and MP_TCPRST only on a reset;
+/// the RFC 6824 (v0) forms iOS sends are accepted too. `None`: an unassigned subtype.
+fn mptcp_option_fits(option: &[u8], segment: SegmentKind) -> Option<bool> {
+    let len = option.len();
+    let subtype = option[2] >> 4;
+    let low = option[2] & 0x0f;
+    let flags = option.get(3).copied().unwrap_or(0);
+    let fits = match MptcpSubtype::from_code(subtype)? {
+        MptcpSubtype::MpCapable => mp_capable_fits(low, flags, len, segment),
+        MptcpSubtype::MpJoin => [12, 16, 24].contains(&len),
+        MptcpSubtype::Dss => {
+            // Flags: A (data ACK), a (8-byte ACK), M (mapping), m (8-byte sequence number).
+            let ack = match (flags & 0x01 != 0, flags & 0x02 != 0) {
+                (false, _) => 0,
+                (true, false) => 4,
+                (true, true) => 8,
+            };
+            let mapping = match (flags & 0x04 != 0, flags & 0x08 != 0) {
+                (false, _) => 0,
+                (true, false) => 10,
+                (true, true) => 14,
+            };
+            let without_checksum = 4 + ack + mapping;
+            len >= 4 && (len == without_checksum || len == without_checksum + 2)
+        }
+        // RFC 8684: the echo bit; the address (4 or 16 bytes), maybe a port, and an HMAC
+        // unless it is an echo. RFC 6824: the IP version in its place, no HMAC.
+        MptcpSubtype::AddAddr => match low {
+            0 => [16, 18, 28, 30].contains(&len),
+            1 => [8, 10, 20, 22].contains(&len),
+            4 => [8, 10].contains(&len),
+            6 => [20, 22].contains(&len),
+            _ => false,
+        },
+        MptcpSubtype::RemoveAddr => (4..=11).contains(&len),
+        MptcpSubtype::MpPrio => len == 3 || len == 4,
+        MptcpSubtype::MpFail | MptcpSubtype::MpFastclose => len == 12,
+        MptcpSubtype::MpTcprst => len == 4 && segment.rst,
+    };
+    Some(fits)
+}
+
+/// MP_CAPABLE, RFC 8684 §3.1: 4 bytes on the SYN, 12 on the SYN/ACK, 20 on the third ACK,
+/// 22 or 24 on the first data segment; version 1 (a SYN may offer a later one), flags with
+/// HMAC-SHA256 for crypto and the extensibility bit clear. Version 0 (RFC 6824): 12 bytes on
+/// the SYN and SYN/ACK, 20 after, flags unchecked.
+fn mp_capable_fits(version: u8, flags: u8, len: usize, segment: SegmentKind) -> bool {
+    if version == 0 {
+        return len == if segment.syn { 12 } else { 20 };
+    }
+    let lengths: &[usize] = match (segment.syn, segment.ack, segment.payload) {
+        (true, false, _) => &[4],
+        (true, true, _) => &[12],
+        (false, _, false) => &[20],
+        (false, _, true) => &[22, 24],
+    };
+    lengths.contains(&len)
+        && (version == 1 || len == 4)
+        && flags & 0x1f == 0x01
+        && flags & 0x40 == 0
 }
 
 /// A policy rule as the model reads it.
@@ -331,15 +483,18 @@ impl Rule {
 /// What the classifier concluded for one packet: the things the fuzzer compares.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct View {
-    /// `ParseError` code, 0 for none.
+    /// `ParseError` code, 0 for none. An error in the TCP options comes with a classified
+    /// packet (`dscp_out` is `Some`); any other error with a malformed one.
     pub error: u8,
-    /// Option 30 present in this packet (the report's flag).
+    /// A valid option 30 in this packet (the report's flag).
     pub mptcp_option: bool,
-    /// Bit n: MPTCP subtype n present.
+    /// Bit n: a valid option of MPTCP subtype n present.
     pub mptcp_subtypes: u16,
     pub mptcp_version: Option<u8>,
-    /// The packet's flow is known to be MPTCP.
+    /// The packet's flow is MPTCP (`FLOW_MPTCP`).
     pub mptcp_flow: bool,
+    /// The flow's `FlowEntry::flags` after the packet; 0 without a flow.
+    pub flow_flags: u8,
     pub fragment: bool,
     /// Lists matched by the source or the destination.
     pub lists: u32,
@@ -353,7 +508,7 @@ pub struct View {
 impl View {
     /// The kernel's view, from its report on the packet.
     pub fn of_report(report: &PacketReport) -> Self {
-        let classified = report.error == 0 && report.flags & REPORT_CLASSIFIED != 0;
+        let classified = report.flags & REPORT_CLASSIFIED != 0;
         Self {
             error: report.error,
             mptcp_option: report.flags & REPORT_MPTCP_OPTION != 0,
@@ -361,6 +516,7 @@ impl View {
             mptcp_version: (report.mptcp_version != MPTCP_VERSION_NONE)
                 .then_some(report.mptcp_version),
             mptcp_flow: report.flags & REPORT_MPTCP_FLOW != 0,
+            flow_flags: report.flow_flags,
             fragment: report.flags & REPORT_FRAGMENT != 0,
             lists: report.lists,
             dscp_out: classified.then_some(report.dscp_out),
@@ -376,6 +532,7 @@ impl View {
             ("subtypes", self.mptcp_subtypes != other.mptcp_subtypes),
             ("version", self.mptcp_version != other.mptcp_version),
             ("mptcp_flow", self.mptcp_flow != other.mptcp_flow),
+            ("flow_flags", self.flow_flags != other.flow_flags),
             ("fragment", self.fragment != other.fragment),
             ("lists", self.lists != other.lists),
             ("dscp_out", self.dscp_out != other.dscp_out),
@@ -388,17 +545,19 @@ impl View {
 
     /// The class the packet is counted in.
     pub fn class(&self) -> &'static str {
-        if self.error != 0 {
-            "malformed"
-        } else if self.dscp_out.is_none() {
-            "non_ip"
-        } else if self.mptcp_flow {
-            "mptcp"
-        } else if self.lists != 0 {
-            "listed"
-        } else {
-            "normal"
+        match self.dscp_out {
+            None if self.error != 0 => "malformed",
+            None => "non_ip",
+            Some(_) if self.mptcp_flow => "mptcp",
+            Some(_) if self.lists != 0 => "listed",
+            Some(_) => "normal",
         }
+    }
+
+    /// Classified although its TCP options hold an error (docs/design.md, 'TCP options and
+    /// MPTCP').
+    pub fn classified_with_option_error(&self) -> bool {
+        self.error != 0 && self.dscp_out.is_some()
     }
 }
 
@@ -414,12 +573,13 @@ impl fmt::Display for View {
         write!(
             f,
             "class={} error={error} mptcp_option={} subtypes={:#06x} version={} mptcp_flow={} \
-             fragment={} lists={:#x} dscp_out={} rule={}",
+             flow_flags={:#x} fragment={} lists={:#x} dscp_out={} rule={}",
             self.class(),
             u8::from(self.mptcp_option),
             self.mptcp_subtypes,
             optional(self.mptcp_version),
             u8::from(self.mptcp_flow),
+            self.flow_flags,
             u8::from(self.fragment),
             self.lists,
             optional(self.dscp_out),
@@ -431,15 +591,16 @@ impl fmt::Display for View {
 /// A flow as the model remembers it: canonical endpoints, so both directions share it.
 type FlowId = (u8, (IpAddr, u16), (IpAddr, u16));
 
-/// The model's flow memory: which flows are MPTCP, and the packet that made them so (to show
-/// when the kernel disagrees).
+/// The model's flow memory: the flow's flags, and the packets that changed what they say of
+/// MPTCP (to show when the kernel disagrees).
 struct Flow {
-    mptcp_since: Option<MptcpSince>,
+    flags: u8,
+    shaped_by: Vec<FlowStep>,
 }
 
-/// The packet that made a flow MPTCP: its index in the run, its bytes, and its view.
+/// A packet that changed its flow's MPTCP state: its index in the run, its bytes, its view.
 #[derive(Clone, Debug)]
-pub struct MptcpSince {
+pub struct FlowStep {
     pub index: u64,
     pub packet: Vec<u8>,
     pub view: View,
@@ -457,12 +618,35 @@ pub struct Prediction {
     pub view: View,
     /// The IP header and its incoming DSCP, to check the bytes out.
     pub ip: Option<IpPacket>,
-    /// For a packet of an MPTCP flow: the packet that made it MPTCP (maybe this one).
-    pub mptcp_since: Option<MptcpSince>,
+    /// The packets that made the flow's MPTCP state what it is (maybe this one among them).
+    pub shaped_by: Vec<FlowStep>,
     /// The action of the rule that matched.
     pub action: Option<Action>,
     /// The packet's flow was not known before it.
     pub new_flow: bool,
+    /// This packet showed its flow fell back from MPTCP (the `mptcp_fallback` counter).
+    pub fallback: bool,
+}
+
+/// The flow's flags after a segment `segment` whose valid MPTCP options are `subtypes`, by
+/// docs/design.md, 'MPTCP state of a flow': MP_CAPABLE or MP_JOIN on a SYN is an attempt;
+/// on a SYN/ACK the flow is MPTCP, and a SYN/ACK without them answering an attempt (of a
+/// flow not MPTCP already) is a fallback; any valid option 30 on a segment that is not a SYN
+/// makes the flow MPTCP. Nothing is ever taken back.
+pub fn mptcp_state_after(flags: u8, segment: SegmentKind, subtypes: u16) -> u8 {
+    let handshake =
+        subtypes & (1 << MptcpSubtype::MpCapable as u16 | 1 << MptcpSubtype::MpJoin as u16) != 0;
+    match (segment.syn, segment.ack) {
+        (false, _) if subtypes != 0 => flags | FLOW_MPTCP,
+        (false, _) => flags,
+        (true, false) if handshake => flags | FLOW_MPTCP_ATTEMPTED,
+        (true, false) => flags,
+        (true, true) if handshake => flags | FLOW_MPTCP,
+        (true, true) if flags & FLOW_MPTCP == 0 && flags & FLOW_MPTCP_ATTEMPTED != 0 => {
+            flags | FLOW_MPTCP_FALLBACK
+        }
+        (true, true) => flags,
+    }
 }
 
 impl Reference {
@@ -524,6 +708,7 @@ impl Reference {
             mptcp_subtypes: 0,
             mptcp_version: None,
             mptcp_flow: false,
+            flow_flags: 0,
             fragment: false,
             lists: 0,
             dscp_out: None,
@@ -539,42 +724,57 @@ impl Reference {
                 return Prediction {
                     view,
                     ip: None,
-                    mptcp_since: None,
+                    shaped_by: Vec::new(),
                     action: None,
                     new_flow: false,
+                    fallback: false,
                 };
             }
         };
         view.fragment = ip.fragment;
         view.lists = self.lists_of(ip.src) | self.lists_of(ip.dst);
-        let mut flow_id = None;
-        let mut mptcp_since = None;
-        let mut made_mptcp = false;
-        let mut new_flow = false;
-        let (protocol, ports, seen) = match ip.transport {
+        let (protocol, ports, segment, walked) = match ip.transport {
             Transport::Tcp {
                 src_port,
                 dst_port,
-                mptcp,
-            } => (6, (src_port, dst_port), mptcp),
-            Transport::Udp { src_port, dst_port } => {
-                (17, (src_port, dst_port), MptcpOptions::default())
-            }
+                segment,
+                options,
+            } => (6, (src_port, dst_port), segment, options),
+            Transport::Udp { src_port, dst_port } => (
+                17,
+                (src_port, dst_port),
+                SegmentKind::default(),
+                WalkedOptions::default(),
+            ),
             // Fragments and other protocols are classified by address only and not remembered.
-            Transport::Other => (0, (0, 0), MptcpOptions::default()),
+            Transport::Other => (0, (0, 0), SegmentKind::default(), WalkedOptions::default()),
         };
-        view.mptcp_option = seen.subtypes != 0;
-        view.mptcp_subtypes = seen.subtypes;
-        view.mptcp_version = seen.version;
+        // An error in the options is reported, and the packet still classified by its
+        // addresses and the valid options before it (docs/design.md, 'TCP options and MPTCP').
+        view.error = walked.error.map_or(0, |error| error as u8);
+        view.mptcp_option = walked.mptcp.subtypes != 0;
+        view.mptcp_subtypes = walked.mptcp.subtypes;
+        view.mptcp_version = walked.mptcp.version;
+        let mut flow_id = None;
+        let (mut changed, mut new_flow, mut fallback) = (false, false, false);
+        let mut shaped_by = Vec::new();
         if protocol != 0 {
             let a = (ip.src, ports.0);
             let b = (ip.dst, ports.1);
             let id = (protocol, a.min(b), a.max(b));
             new_flow = !self.flows.contains_key(&id);
-            let flow = self.flows.entry(id).or_insert(Flow { mptcp_since: None });
-            made_mptcp = seen.subtypes != 0 && flow.mptcp_since.is_none();
-            view.mptcp_flow = made_mptcp || flow.mptcp_since.is_some();
-            mptcp_since = flow.mptcp_since.clone();
+            let flow = self.flows.entry(id).or_insert(Flow {
+                // The flow's first packet names its initiator: B, the greater endpoint, or A.
+                flags: if a > b { FLOW_INITIATOR_IS_B } else { 0 },
+                shaped_by: Vec::new(),
+            });
+            let before = flow.flags;
+            flow.flags = mptcp_state_after(before, segment, walked.mptcp.subtypes);
+            changed = flow.flags != before;
+            fallback = flow.flags & !before & FLOW_MPTCP_FALLBACK != 0;
+            view.flow_flags = flow.flags;
+            view.mptcp_flow = flow.flags & FLOW_MPTCP != 0;
+            shaped_by = flow.shaped_by.clone();
             flow_id = Some(id);
         }
         let decision = self.decide(view.mptcp_flow, view.lists);
@@ -583,30 +783,31 @@ impl Reference {
             Some((_, Action::Dscp(dscp))) => dscp,
             _ => ip.dscp,
         });
-        if let (true, Some(id)) = (made_mptcp, flow_id) {
-            let since = MptcpSince {
+        if let (true, Some(id)) = (changed, flow_id) {
+            let step = FlowStep {
                 index,
                 packet: packet.to_vec(),
                 view: view.clone(),
             };
-            mptcp_since = Some(since.clone());
+            shaped_by.push(step.clone());
             if let Some(flow) = self.flows.get_mut(&id) {
-                flow.mptcp_since = Some(since);
+                flow.shaped_by.push(step);
             }
         }
         Prediction {
             view,
             ip: Some(ip),
-            mptcp_since,
+            shaped_by,
             action: decision.map(|(_, action)| action),
             new_flow,
+            fallback,
         }
     }
 }
 
 /// The bytes the packet must leave with: unchanged, or with the DSCP rewritten and the ECN
-/// bits kept. IPv4's header checksum is then what a full recomputation gives (DESIGN.md: the
-/// incremental update "must equal a full recomputation") when it was valid, and when it was
+/// bits kept. IPv4's header checksum is then what a full recomputation gives (the incremental
+/// update must equal a full recomputation) when it was valid, and when it was
 /// not, RFC 1624's eqn. 3 applied to it, which keeps it exactly as wrong as it came in.
 pub fn expected_output(input: &[u8], prediction: &Prediction) -> Vec<u8> {
     let mut output = input.to_vec();
