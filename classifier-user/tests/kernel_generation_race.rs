@@ -57,7 +57,7 @@ fn policy_version(le: bool) -> Vec<Rule> {
 
 /// Flow `n` of thread `thread`: a plain ACK from a 17.x client to a server.
 fn segment(thread: u16, n: u16) -> Segment {
-    let network = if n % 2 == 0 { 1 } else { 200 };
+    let network = if n.is_multiple_of(2) { 1 } else { 200 };
     let client = Ipv4Addr::new(17, network, thread as u8, (n / 2) as u8);
     Segment::tcp(&client.to_string(), "198.51.100.10", 40000 + n, 443)
 }
@@ -149,7 +149,7 @@ fn after_a_storm_of_changes_every_cached_decision_is_the_final_one() {
         let (mut list_wide, mut le) = (true, true);
         for burst in 0..BURSTS {
             for flip in 0..FLIPS_PER_BURST {
-                if (burst * FLIPS_PER_BURST + flip) % 2 == 0 {
+                if (burst * FLIPS_PER_BURST + flip).is_multiple_of(2) {
                     le = !le;
                     policy::set(maps, Some(&policy_version(le)), None)
                         .expect("flipping the policy");
