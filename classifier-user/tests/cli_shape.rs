@@ -108,6 +108,7 @@ fn a_foreign_root_qdisc_is_refused_by_name_and_left_untouched_unless_forced() {
         "its root qdisc is tbf 1:, which classifier did not create",
     );
     assert_eq!(qdiscs(&ns, "x0"), before, "the tbf must be left as it was");
+    assert!(!cli.pin_dir().exists(), "a refusal must not make the state");
 
     // The textbook HTB tree has classifier's handle and default class: refused all the same.
     tc(&ns, &["qdisc", "del", "dev", "x0", "root"]);

@@ -290,20 +290,23 @@ fn shape_on(
     }
     let index = netns::ifindex(interface)?;
     let initial = state::InitialState::read(config_file)?;
-    pin_dir.prepare()?;
-    let _writer = WriterLock::acquire(pin_dir)?;
-    // Decided before any state is created, so that a refusal changes nothing.
-    let root = RootQdisc::of(interface)?;
-    if let (RootQdisc::Foreign(qdisc), false) = (&root, force) {
-        return Err(Error::ForeignQdisc {
+    let refuse_foreign = |root: RootQdisc| match root {
+        RootQdisc::Foreign(qdisc) if !force => Err(Error::ForeignQdisc {
             interface: interface.to_owned(),
             netns: netns::describe_current(),
-            qdisc: qdisc.clone(),
+            qdisc,
             advice: format!(
                 "`classifier shape {interface} --force` replaces it, and all it carries"
             ),
-        });
-    }
+        }),
+        root => Ok(root),
+    };
+    // Refused before the pin directory is made, so that a refusal changes nothing; judged
+    // again under the writer lock, which another `shape` of this interface may have held.
+    refuse_foreign(RootQdisc::of(interface)?)?;
+    pin_dir.prepare()?;
+    let _writer = WriterLock::acquire(pin_dir)?;
+    let root = refuse_foreign(RootQdisc::of(interface)?)?;
     let mut egress = Egress::load_pinned(pin_dir)?;
     let mut maps = state::ensure(pin_dir, &initial)?;
 
