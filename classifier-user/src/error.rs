@@ -143,6 +143,17 @@ pub enum Error {
     UnknownInterface { name: String, netns: String },
     #[error("no network namespace named `{name}` (see `ip netns list`)")]
     UnknownNetns { name: String },
+    #[error(
+        "{interface}{netns}: its root qdisc is {qdisc}, which classifier did not create; it was \
+         left as it is and nothing was changed: {advice}"
+    )]
+    ForeignQdisc {
+        interface: String,
+        netns: String,
+        /// Kind and handle, as `tc` shows them: "tbf 1:".
+        qdisc: String,
+        advice: String,
+    },
     #[error("{name} is already attached; use --replace to swap the program in place")]
     AlreadyAttached { name: String },
     #[error("{name} is not attached")]
@@ -175,6 +186,7 @@ impl Error {
                 | Self::UnknownInterface { .. }
                 | Self::UnknownNetns { .. }
                 | Self::AlreadyAttached { .. }
+                | Self::ForeignQdisc { .. }
                 | Self::NotAttached { .. }
                 | Self::PurgeWhileAttached { .. }
         )

@@ -68,6 +68,19 @@ pub fn status(context: &Context, args: StatusArgs) -> anyhow::Result<()> {
             );
         }
     }
+    for shaped in &status.shaped {
+        println!(
+            "shaped: {}{}, classes queue in {}",
+            shaped.interface,
+            shaped
+                .netns
+                .map_or_else(String::new, |n| format!(" (netns {n})")),
+            shaped
+                .leaf
+                .as_deref()
+                .unwrap_or("? (tc shows no leaf under classifier's classes)")
+        );
+    }
     let lists: Vec<String> = status
         .prefixes
         .lists

@@ -4,9 +4,15 @@
 //!
 //! The HTB tree is made with iproute2's `tc`: HTB's class options (rates, ceilings, rate
 //! tables) are not covered by a maintained netlink crate, and `tc` is what operators read and
-//! debug with anyway. Its errors are passed on with the command that failed.
+//! debug with anyway. What `tc` did is judged by its exit status and what is on an interface
+//! by its JSON (`tc -j qdisc show`); its English messages are passed on with the command that
+//! failed, never interpreted.
+//!
+//! On a router the interface may carry someone's traffic control: `shape` replaces only the
+//! kernel's default root qdisc or classifier's own tree (`RootQdisc`), and `--off` removes only
+//! classifier's own.
 
-use std::{fs, process::Command};
+use std::{fs, path::Path, process::Command};
 
 use aya::programs::{
     TcAttachType,
@@ -14,6 +20,7 @@ use aya::programs::{
     tc::SchedClassifierLink,
 };
 use classifier_common::ShapeConfig;
+use serde::{Deserialize, Serialize};
 
 use super::{netns, policy::parse_dscp, state};
 use crate::{
@@ -23,6 +30,11 @@ use crate::{
 
 /// HTB handle of the root qdisc and the minor numbers of its classes.
 const ROOT: &str = "1:";
+const ROOT_MAJOR: u32 = 1;
+/// The root's r2q, which marks the tree as classifier's (`RootQdisc::Ours`). r2q only derives
+/// the quantum of a class given none, and every class here is given one, so it has no other
+/// effect. 0xc1a5: "class".
+const R2Q_MARK: u32 = 0xc1a5;
 const CLASS_NORMAL: u32 = 0x10;
 const CLASS_BULK: u32 = 0x20;
 const QUANTUM: &str = "1514";
@@ -82,34 +94,192 @@ pub fn parse_dscp_list(text: &str) -> Result<Vec<u8>, String> {
         })
 }
 
-fn tc(args: &[&str]) -> Result<(), Error> {
+/// The qdisc under each HTB class, where the packets of a class wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Leaf {
+    /// Flow queueing with CoDel: one flow cannot fill the class's queue for the others, and
+    /// standing queues are kept short. What a router kernel usually has.
+    FqCodel,
+    /// A plain FIFO of packets, which every kernel has (this project's test kernel does not
+    /// build sch_fq_codel).
+    Pfifo,
+}
+
+impl Leaf {
+    /// The qdisc kind, as `tc` names it.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Self::FqCodel => "fq_codel",
+            Self::Pfifo => "pfifo",
+        }
+    }
+}
+
+/// What `shape` did.
+#[derive(Clone, Debug)]
+pub struct ShapeOutcome {
+    pub leaf: Leaf,
+    /// The foreign root qdisc `--force` replaced ("tbf 1:"), if any.
+    pub replaced: Option<String>,
+}
+
+/// What `unshape` did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnshapeOutcome {
+    /// classifier's tree and steering were there and are gone.
+    Removed,
+    /// Nothing of classifier's was on the interface; its root qdisc is the kernel's default.
+    NothingToRemove,
+}
+
+/// One qdisc as `tc -j qdisc show` describes it.
+#[derive(Clone, Debug, Deserialize)]
+struct Qdisc {
+    kind: String,
+    /// "1:", or "0:" for a qdisc the kernel attached by itself.
+    handle: String,
+    #[serde(default)]
+    root: bool,
+    parent: Option<String>,
+    #[serde(default)]
+    options: serde_json::Value,
+}
+
+/// The parent of the ingress and clsact qdiscs: they hold no egress queue, so they are not
+/// part of what `shape` replaces (and the steering is a TCX link, not a clsact filter).
+const PARENT_INGRESS: &str = "ffff:fff1";
+/// The handle the kernel gives the qdiscs it attaches itself; `tc` never makes one with it.
+const HANDLE_KERNEL: &str = "0:";
+
+impl Qdisc {
+    fn describe(&self) -> String {
+        format!("{} {}", self.kind, self.handle)
+    }
+}
+
+/// Who owns the root of an interface's egress queue.
+#[derive(Clone, Debug)]
+enum RootQdisc {
+    /// The kernel's own: every egress qdisc has handle 0:, which only the kernel gives (when
+    /// it activates a device it attaches, as root, `noqueue` to queueless virtual devices such
+    /// as veth, `mq` with one default qdisc per queue to multi-queue devices, and otherwise
+    /// net.core.default_qdisc: pfifo_fast, fq_codel, fq, ...). Whatever the kind, nobody has
+    /// configured anything there, so replacing it loses nothing. A qdisc made with `tc`, even a
+    /// `noqueue`, always has a handle other than 0: (8001: and up when none is given).
+    KernelDefault,
+    /// classifier's tree: an HTB root with classifier's handle, default class and `r2q`
+    /// mark, all three in what `tc -j` shows of the qdisc. The mark is what tells: `1:` with
+    /// default class 10 is the textbook HTB layout, so someone's own tree may well look the
+    /// same, but no one picks r2q R2Q_MARK. It travels with the qdisc, so it stays true when
+    /// the pinned state does not: a `detach --purge`, a bpffs remounted, another pin
+    /// directory. (A steering entry in the pinned SHAPING map would not: it outlives someone
+    /// replacing the tree, and is gone when the state is purged while the tree stays.)
+    Ours,
+    /// Anything else: someone's traffic control, described as "kind handle".
+    Foreign(String),
+}
+
+impl RootQdisc {
+    fn of(interface: &str) -> Result<Self, Error> {
+        let qdiscs: Vec<Qdisc> = egress_qdiscs(interface, None)?;
+        let Some(root) = qdiscs.iter().find(|q| q.root) else {
+            return Ok(Self::KernelDefault);
+        };
+        let option = |name: &str| root.options.get(name);
+        if root.kind == "htb"
+            && root.handle == ROOT
+            && option("default").and_then(|d| d.as_str())
+                == Some(format!("{CLASS_NORMAL:#x}").as_str())
+            && option("r2q").and_then(|r| r.as_u64()) == Some(u64::from(R2Q_MARK))
+        {
+            return Ok(Self::Ours);
+        }
+        if root.handle != HANDLE_KERNEL {
+            return Ok(Self::Foreign(root.describe()));
+        }
+        // A default root (mq) whose queues someone gave qdiscs of their own.
+        Ok(match qdiscs.iter().find(|q| q.handle != HANDLE_KERNEL) {
+            None => Self::KernelDefault,
+            Some(child) => Self::Foreign(format!(
+                "{} with {} under {}",
+                root.describe(),
+                child.describe(),
+                child.parent.as_deref().unwrap_or("?")
+            )),
+        })
+    }
+}
+
+/// The egress qdiscs of `interface` (in network namespace `netns`, a name under /run/netns,
+/// or the current one), as `tc -j` lists them.
+fn egress_qdiscs(interface: &str, netns: Option<&str>) -> Result<Vec<Qdisc>, Error> {
+    let mut args = Vec::new();
+    if let Some(name) = netns {
+        args.extend(["-n", name]);
+    }
+    args.extend(["-j", "qdisc", "show", "dev", interface]);
+    let json = tc_output(&args)?;
+    let qdiscs: Vec<Qdisc> = serde_json::from_slice(&json).map_err(|error| Error::Command {
+        command: format!("tc {}", args.join(" ")),
+        stderr: format!("unexpected JSON: {error}"),
+    })?;
+    Ok(qdiscs
+        .into_iter()
+        .filter(|q| q.parent.as_deref() != Some(PARENT_INGRESS))
+        .collect())
+}
+
+/// Runs `tc` and returns what it printed. A failure is known by the exit status alone; the
+/// stderr goes into the error for the operator to read.
+fn tc_output(args: &[&str]) -> Result<Vec<u8>, Error> {
     let output = Command::new("tc")
         .args(args)
         .output()
         .map_err(Error::io("running tc (install iproute2)"))?;
     if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
-        let hint = if stderr.contains("Unknown qdisc") || stderr.contains("No such file") {
-            " (this kernel may lack sch_htb)"
-        } else {
-            ""
-        };
         return Err(Error::Command {
             command: format!("tc {}", args.join(" ")),
-            stderr: format!("{stderr}{hint}"),
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
         });
     }
-    Ok(())
+    Ok(output.stdout)
+}
+
+fn tc(args: &[&str]) -> Result<(), Error> {
+    tc_output(args).map(drop)
 }
 
 /// Builds (or rebuilds) the HTB tree on `interface` and steers `spec.bulk_dscp` into its bulk
-/// class. On a failure, what this call set up is removed again.
+/// class. A root qdisc that is neither the kernel's default nor classifier's own is refused,
+/// naming it and changing nothing (`Error::ForeignQdisc`). On a failure after that, what this
+/// call set up is removed again.
 pub fn shape(
     pin_dir: &PinDir,
     config_file: &ConfigFile,
     interface: &str,
     spec: &ShapeSpec,
-) -> Result<(), Error> {
+) -> Result<ShapeOutcome, Error> {
+    shape_on(pin_dir, config_file, interface, spec, false)
+}
+
+/// `shape`, replacing whatever root qdisc `interface` has (`--force`).
+pub fn shape_forced(
+    pin_dir: &PinDir,
+    config_file: &ConfigFile,
+    interface: &str,
+    spec: &ShapeSpec,
+) -> Result<ShapeOutcome, Error> {
+    shape_on(pin_dir, config_file, interface, spec, true)
+}
+
+fn shape_on(
+    pin_dir: &PinDir,
+    config_file: &ConfigFile,
+    interface: &str,
+    spec: &ShapeSpec,
+    force: bool,
+) -> Result<ShapeOutcome, Error> {
     super::attach::require_root()?;
     let tcx = aya::util::KernelVersion::new(6, 6, 0);
     if aya::util::KernelVersion::current().is_ok_and(|current| current < tcx) {
@@ -120,8 +290,23 @@ pub fn shape(
     }
     let index = netns::ifindex(interface)?;
     let initial = state::InitialState::read(config_file)?;
+    let refuse_foreign = |root: RootQdisc| match root {
+        RootQdisc::Foreign(qdisc) if !force => Err(Error::ForeignQdisc {
+            interface: interface.to_owned(),
+            netns: netns::describe_current(),
+            qdisc,
+            advice: format!(
+                "`classifier shape {interface} --force` replaces it, and all it carries"
+            ),
+        }),
+        root => Ok(root),
+    };
+    // Refused before the pin directory is made, so that a refusal changes nothing; judged
+    // again under the writer lock, which another `shape` of this interface may have held.
+    refuse_foreign(RootQdisc::of(interface)?)?;
     pin_dir.prepare()?;
     let _writer = WriterLock::acquire(pin_dir)?;
+    let root = refuse_foreign(RootQdisc::of(interface)?)?;
     let mut egress = Egress::load_pinned(pin_dir)?;
     let mut maps = state::ensure(pin_dir, &initial)?;
 
@@ -130,42 +315,69 @@ pub fn shape(
             .bulk_dscp
             .iter()
             .fold(0, |mask, dscp| mask | (1u64 << dscp)),
-        normal_class: (1 << 16) | CLASS_NORMAL,
-        bulk_class: (1 << 16) | CLASS_BULK,
+        normal_class: (ROOT_MAJOR << 16) | CLASS_NORMAL,
+        bulk_class: (ROOT_MAJOR << 16) | CLASS_BULK,
     };
     maps.shaping
         .insert(index, steering, 0)
         .map_err(Error::map(MAP_SHAPING))?;
-    let built =
-        build_tree(interface, spec).and_then(|()| attach_steering(&mut egress, pin_dir, interface));
-    if let Err(error) = built {
-        let _ = remove_shaping(pin_dir, interface, index);
-        return Err(error);
+    drop(maps);
+    let built = build_tree(interface, spec, &root)
+        .and_then(|leaf| attach_steering(&mut egress, pin_dir, interface).map(|()| leaf));
+    match built {
+        Ok(leaf) => Ok(ShapeOutcome {
+            leaf,
+            replaced: match root {
+                RootQdisc::Foreign(qdisc) => Some(qdisc),
+                RootQdisc::KernelDefault | RootQdisc::Ours => None,
+            },
+        }),
+        Err(error) => {
+            let _ = RootQdisc::of(interface)
+                .and_then(|root| remove_shaping(pin_dir, interface, index, &root));
+            Err(error)
+        }
     }
-    Ok(())
 }
 
-fn build_tree(interface: &str, spec: &ShapeSpec) -> Result<(), Error> {
+fn build_tree(interface: &str, spec: &ShapeSpec, root: &RootQdisc) -> Result<Leaf, Error> {
     let bits = |rate: u64| format!("{rate}bit");
     let rate = bits(spec.rate);
     let bulk = bits(spec.rate * u64::from(spec.bulk_floor) / 100);
     let normal = bits(spec.rate * u64::from(100 - spec.bulk_floor) / 100);
     let default = format!("{CLASS_NORMAL:x}");
-    let (normal_id, bulk_id) = (format!("1:{CLASS_NORMAL:x}"), format!("1:{CLASS_BULK:x}"));
+    let (normal_id, bulk_id) = (
+        format!("{ROOT}{CLASS_NORMAL:x}"),
+        format!("{ROOT}{CLASS_BULK:x}"),
+    );
     let dev = ["dev", interface];
-    tc(&[
-        &["qdisc", "replace"],
-        &dev[..],
-        &["root", "handle", ROOT, "htb", "default", &default],
-    ]
-    .concat())?;
+    let r2q = R2Q_MARK.to_string();
+    let htb = [
+        "root", "handle", ROOT, "htb", "default", &default, "r2q", &r2q,
+    ];
+    match root {
+        // Ours already has this root (HTB cannot change one in place anyway); its classes are
+        // changed in place below, keeping their queues and counters.
+        RootQdisc::Ours => {}
+        // A foreign root is deleted first: `replace` would keep its classes and filters when
+        // it is an HTB with the same handle. Then `add`, not `replace`: it succeeds only over
+        // the kernel's default, so a qdisc someone added meanwhile is not replaced.
+        RootQdisc::Foreign(_) | RootQdisc::KernelDefault => {
+            if matches!(root, RootQdisc::Foreign(_)) {
+                // A default mq root (handle 0:) cannot be deleted, and `add` replaces it.
+                let _ = tc(&[&["qdisc", "del"][..], &dev, &["root"]].concat());
+            }
+            tc(&[&["qdisc", "add"][..], &dev, &htb].concat())?;
+        }
+    }
     // Every class gets an explicit quantum: HTB derives one from the rate that is too big at
     // these rates (and warns on every change); with one priority per class it does not
     // affect the sharing. The normal class has priority 0: spare capacity goes to it first.
+    let top = format!("{ROOT}1");
     let classes: [(&str, &str, &str, &[&str]); 3] = [
-        (ROOT, "1:1", &rate, &[]),
-        ("1:1", &normal_id, &normal, &["prio", "0"]),
-        ("1:1", &bulk_id, &bulk, &["prio", "1"]),
+        (ROOT, &top, &rate, &[]),
+        (&top, &normal_id, &normal, &["prio", "0"]),
+        (&top, &bulk_id, &bulk, &["prio", "1"]),
     ];
     for (parent, classid, class_rate, prio) in classes {
         let args = [
@@ -180,9 +392,37 @@ fn build_tree(interface: &str, spec: &ShapeSpec) -> Result<(), Error> {
         .concat();
         tc(&args)?;
     }
-    Ok(())
+    let leaf = add_leaf(interface, &normal_id)?;
+    tc(&[
+        &["qdisc", "replace"][..],
+        &dev,
+        &["parent", &bulk_id, leaf.kind()],
+    ]
+    .concat())?;
+    Ok(leaf)
 }
 
+/// Gives HTB class `class` of `interface` its leaf qdisc: fq_codel if this kernel has it,
+/// else pfifo. Whether it has it is learned by trying, from tc's exit status: a kernel
+/// without sch_fq_codel (built in or as a module tc can load) refuses the kind. `shape`
+/// calls this for the normal class and gives the bulk class the same kind; tests call it to
+/// learn which leaf `shape` will choose.
+pub fn add_leaf(interface: &str, class: &str) -> Result<Leaf, Error> {
+    // No handle: the kernel picks one, so a leaf of another kind is replaced, not refused.
+    let leaf = |leaf: Leaf| {
+        tc(&[
+            "qdisc",
+            "replace",
+            "dev",
+            interface,
+            "parent",
+            class,
+            leaf.kind(),
+        ])
+        .map(|()| leaf)
+    };
+    leaf(Leaf::FqCodel).or_else(|_| leaf(Leaf::Pfifo))
+}
 fn attach_steering(egress: &mut Egress, pin_dir: &PinDir, interface: &str) -> Result<(), Error> {
     let path = pin_dir.shaping().join(netns::link_pin_name(interface));
     let program = egress.program_mut()?;
@@ -216,8 +456,9 @@ fn attach_steering(egress: &mut Egress, pin_dir: &PinDir, interface: &str) -> Re
     Ok(())
 }
 
-/// Removes the HTB tree and the steering from `interface`. Parts already gone are fine.
-pub fn unshape(pin_dir: &PinDir, interface: &str) -> Result<(), Error> {
+/// Removes classifier's HTB tree and steering from `interface`. A root qdisc classifier did
+/// not create is refused, naming it and changing nothing: `--off` removes only its own.
+pub fn unshape(pin_dir: &PinDir, interface: &str) -> Result<UnshapeOutcome, Error> {
     super::attach::require_root()?;
     let index = netns::ifindex(interface)?;
     let _writer = if pin_dir.path().exists() {
@@ -225,27 +466,120 @@ pub fn unshape(pin_dir: &PinDir, interface: &str) -> Result<(), Error> {
     } else {
         None
     };
-    remove_shaping(pin_dir, interface, index)
+    let root = RootQdisc::of(interface)?;
+    if let RootQdisc::Foreign(qdisc) = root {
+        return Err(Error::ForeignQdisc {
+            interface: interface.to_owned(),
+            netns: netns::describe_current(),
+            qdisc,
+            advice: format!(
+                "`--off` removes only classifier's own; `tc qdisc del dev {interface} root` \
+                 removes it, if that is what you mean"
+            ),
+        });
+    }
+    remove_shaping(pin_dir, interface, index, &root)
 }
 
-/// `unshape` under the writer lock its caller holds.
-fn remove_shaping(pin_dir: &PinDir, interface: &str, index: u32) -> Result<(), Error> {
+/// Removes the steering of `interface`, and its root qdisc if that is ours (`root`). The caller
+/// holds the writer lock.
+fn remove_shaping(
+    pin_dir: &PinDir,
+    interface: &str,
+    index: u32,
+    root: &RootQdisc,
+) -> Result<UnshapeOutcome, Error> {
     let path = pin_dir.shaping().join(netns::link_pin_name(interface));
+    let mut removed = false;
     if path.exists() {
         fs::remove_file(&path).map_err(Error::io(format!("removing {}", path.display())))?;
+        removed = true;
     }
-    if let Ok(mut maps) = ClassifierMaps::open_pinned_unchecked(pin_dir) {
-        let _ = maps.shaping.remove(&index);
+    if pin_dir.has_state()
+        && let Ok(mut maps) = ClassifierMaps::open_pinned_unchecked(pin_dir)
+    {
+        removed |= maps.shaping.remove(&index).is_ok();
     }
-    match tc(&["qdisc", "del", "dev", interface, "root"]) {
-        Ok(()) => Ok(()),
-        // No root qdisc of ours: nothing to remove.
-        Err(Error::Command { stderr, .. })
-            if stderr.contains("Cannot delete qdisc with handle of zero")
-                || stderr.contains("No such file") =>
-        {
-            Ok(())
-        }
-        Err(error) => Err(error),
+    if let RootQdisc::Ours = root {
+        tc(&["qdisc", "del", "dev", interface, "root"])?;
+        removed = true;
     }
+    Ok(if removed {
+        UnshapeOutcome::Removed
+    } else {
+        UnshapeOutcome::NothingToRemove
+    })
+}
+
+/// An interface `shape` steers, as its pin under `shaping/` names it, and the leaf qdiscs
+/// its HTB classes have now.
+#[derive(Clone, Debug, Serialize)]
+pub struct ShapedInterface {
+    pub interface: String,
+    /// Inode of the network namespace, when not the host's.
+    pub netns: Option<u64>,
+    /// The kind of the leaf qdiscs ("fq_codel" or "pfifo"), as `tc -j` reports them; None
+    /// when they cannot be read (a namespace with no name under /run/netns, an interface
+    /// gone) or the classes have none. Two kinds read "fq_codel,pfifo".
+    pub leaf: Option<String>,
+}
+
+/// The interfaces this pin directory shapes, with the leaf qdiscs they use.
+pub fn shaped_interfaces(pin_dir: &PinDir) -> Result<Vec<ShapedInterface>, Error> {
+    let dir = pin_dir.shaping();
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return Ok(Vec::new());
+    };
+    let mut shaped = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(Error::io(format!("reading {}", dir.display())))?;
+        let pin = entry.file_name().to_string_lossy().into_owned();
+        let (interface, netns) = match pin.split_once("@netns-") {
+            Some((interface, inode)) => (interface.to_owned(), inode.parse().ok()),
+            None => (pin.clone(), None),
+        };
+        let here = netns::link_pin_name(&interface) == pin;
+        let netns_name = if here {
+            None
+        } else {
+            netns.and_then(netns_named)
+        };
+        let leaf = (here || netns_name.is_some())
+            .then(|| leaf_kinds(&interface, netns_name.as_deref()))
+            .flatten();
+        shaped.push(ShapedInterface {
+            interface,
+            netns,
+            leaf,
+        });
+    }
+    shaped.sort_by(|a, b| (&a.interface, a.netns).cmp(&(&b.interface, b.netns)));
+    Ok(shaped)
+}
+
+/// The kinds of the qdiscs under classifier's two HTB classes, joined by commas.
+fn leaf_kinds(interface: &str, netns: Option<&str>) -> Option<String> {
+    let classes = [
+        format!("{ROOT}{CLASS_NORMAL:x}"),
+        format!("{ROOT}{CLASS_BULK:x}"),
+    ];
+    let mut kinds: Vec<String> = egress_qdiscs(interface, netns)
+        .ok()?
+        .into_iter()
+        .filter(|q| q.parent.as_ref().is_some_and(|p| classes.contains(p)))
+        .map(|q| q.kind)
+        .collect();
+    kinds.sort();
+    kinds.dedup();
+    (!kinds.is_empty()).then(|| kinds.join(","))
+}
+
+/// The name under /run/netns of the network namespace with inode `inode`, for `tc -n`.
+fn netns_named(inode: u64) -> Option<String> {
+    use std::os::unix::fs::MetadataExt as _;
+    fs::read_dir(Path::new("/run/netns"))
+        .ok()?
+        .flatten()
+        .find(|entry| fs::metadata(entry.path()).is_ok_and(|meta| meta.ino() == inode))
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
 }

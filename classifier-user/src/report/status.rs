@@ -18,7 +18,13 @@ use serde::Serialize;
 
 use crate::{
     ClassifierMaps, Error, PinDir,
-    control::{attach::attached_pins, lists::ListNames, pinned_link::attached_ifindex, policy},
+    control::{
+        attach::attached_pins,
+        lists::ListNames,
+        pinned_link::attached_ifindex,
+        policy,
+        shape::{ShapedInterface, shaped_interfaces},
+    },
 };
 
 #[derive(Clone, Debug, Serialize)]
@@ -26,6 +32,8 @@ pub struct Status {
     pub pin_dir: String,
     pub program: Option<ProgramStatus>,
     pub interfaces: Vec<InterfaceStatus>,
+    /// The interfaces `shape` steers, and the leaf qdisc their classes queue in.
+    pub shaped: Vec<ShapedInterface>,
     pub prefixes: PrefixCounts,
     pub flows: FlowFill,
     pub policy: PolicyStatus,
@@ -134,6 +142,7 @@ pub fn status(pin_dir: &PinDir, maps: &ClassifierMaps) -> Result<Status, Error> 
         pin_dir: pin_dir.path().display().to_string(),
         program,
         interfaces,
+        shaped: shaped_interfaces(pin_dir)?,
         prefixes: PrefixCounts {
             ipv4: prefixes
                 .iter()
