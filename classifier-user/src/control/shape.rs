@@ -110,7 +110,7 @@ pub fn shape(
     interface: &str,
     spec: &ShapeSpec,
 ) -> Result<(), Error> {
-    super::attach::require_root()?;
+    crate::capabilities::require("shaping (it loads a tc program)", crate::capabilities::LOAD)?;
     let tcx = aya::util::KernelVersion::new(6, 6, 0);
     if aya::util::KernelVersion::current().is_ok_and(|current| current < tcx) {
         return Err(Error::KernelTooOld {
@@ -218,7 +218,7 @@ fn attach_steering(egress: &mut Egress, pin_dir: &PinDir, interface: &str) -> Re
 
 /// Removes the HTB tree and the steering from `interface`. Parts already gone are fine.
 pub fn unshape(pin_dir: &PinDir, interface: &str) -> Result<(), Error> {
-    super::attach::require_root()?;
+    crate::capabilities::require("removing shaping", crate::capabilities::TC)?;
     let index = netns::ifindex(interface)?;
     let _writer = if pin_dir.path().exists() {
         Some(WriterLock::acquire(pin_dir)?)
