@@ -83,8 +83,8 @@ pub enum Error {
         fix: String,
     },
     #[error(
-        "{}: {source}: the classifier's state is root-only; run classifier as root (with \
-         CAP_BPF and CAP_NET_ADMIN, or CAP_SYS_ADMIN)",
+        "{}: {source}: the classifier's state is root-only (pins 0600, directories 0700): \
+         run classifier as root (README, 'Privileges')",
         path.display()
     )]
     PermissionDenied {
@@ -163,8 +163,16 @@ pub enum Error {
         feature: &'static str,
         needs: &'static str,
     },
-    #[error("this needs root (it loads BPF programs and writes pinned maps)")]
-    NotRoot,
+    #[error(
+        "{action} needs {needed}: {missing} {verb} missing; run classifier as root, or grant \
+         {missing} (README, 'Privileges')"
+    )]
+    MissingCapabilities {
+        action: &'static str,
+        needed: String,
+        missing: String,
+        verb: &'static str,
+    },
     #[error(
         "--purge removes the maps the attached program uses: add --all ({attached} still attached)"
     )]

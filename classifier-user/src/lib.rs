@@ -2,6 +2,7 @@
 //! their real types. The `classifier` binary and the tests are built on it.
 
 pub mod analyze;
+pub mod capabilities;
 pub mod config_file;
 pub mod control;
 pub mod daemon;

@@ -152,7 +152,7 @@ fn system_errors_exit_with_1() {
         "a failed read created the pin directory"
     );
 
-    // Not root: the same binary under an unprivileged uid.
+    // Not root: the same binary under an unprivileged uid, which holds no capability.
     let ran = std::process::Command::new("setpriv")
         .args([
             "--reuid",
@@ -166,7 +166,10 @@ fn system_errors_exit_with_1() {
         .output()
         .expect("setpriv");
     assert_eq!(ran.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&ran.stderr).contains("needs root"));
+    assert!(
+        String::from_utf8_lossy(&ran.stderr).contains("needs CAP_BPF: CAP_BPF is missing"),
+        "{ran:?}"
+    );
 
     let (_ns, cli) = attached();
     // A pin directory made by an incompatible version.

@@ -20,7 +20,8 @@ const BPF_LINKER_LLVM_FEATURE: &str = "llvm-22";
 
 /// Debian packages the tests and the lab use.
 const DEBIAN_PACKAGES: &[&str] = &[
-    "bpftool", "ethtool", "iperf3", "iproute2", "mptcpd", "nftables", "tcpdump", "tshark",
+    "bpftool", "ethtool", "iperf3", "iproute2", "mptcpd", "nftables", "systemd", "tcpdump",
+    "tshark",
 ];
 
 pub fn setup() -> anyhow::Result<()> {

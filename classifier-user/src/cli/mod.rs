@@ -18,7 +18,7 @@ use clap::{Parser, Subcommand};
 use classifier::{
     PinDir,
     config_file::{ConfigFile, DEFAULT_CONFIG_FILE},
-    control::{attach::require_root, netns},
+    control::netns,
     load::DEFAULT_PIN_DIR,
 };
 
@@ -83,7 +83,6 @@ pub struct Context {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    require_root()?;
     let config = match &cli.global.config {
         Some(path) => ConfigFile::read(path, true)?,
         None => ConfigFile::read(DEFAULT_CONFIG_FILE.as_ref(), false)?,

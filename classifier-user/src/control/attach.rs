@@ -21,7 +21,7 @@ use classifier_common::{
 
 use super::{netns, pinned_link, state};
 use crate::{
-    Classifier, ClassifierMaps, Error, PinDir,
+    Classifier, ClassifierMaps, Error, PinDir, capabilities,
     config_file::ConfigFile,
     load::{
         WriterLock,
@@ -53,14 +53,6 @@ pub struct Attached {
     pub was_defunct: bool,
 }
 
-pub fn require_root() -> Result<(), Error> {
-    // SAFETY: geteuid cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        return Err(Error::NotRoot);
-    }
-    Ok(())
-}
-
 /// Attaches to every interface in `interfaces`, or to none of them: an interface that fails
 /// undoes the attachments this call made before it.
 pub fn attach(
@@ -70,7 +62,8 @@ pub fn attach(
     replace: bool,
     config_file: &ConfigFile,
 ) -> Result<Vec<Attached>, Error> {
-    require_root()?;
+    // Checked before anything is created: the first attach, and every --replace, loads.
+    capabilities::require("attaching (it loads the program)", capabilities::LOAD)?;
     let mut seen = Vec::new();
     for name in interfaces {
         netns::ifindex(name)?;
@@ -318,7 +311,7 @@ pub fn detach(
     all: bool,
     purge: bool,
 ) -> Result<Vec<String>, Error> {
-    require_root()?;
+    capabilities::require("detaching", capabilities::STATE)?;
     pin_dir.check_trusted()?;
     // Nothing to lock without a pin directory: there is nothing to detach either.
     let _writer = if pin_dir.path().exists() {

@@ -33,6 +33,10 @@ pub fn enter(name: &str) -> Result<(), Error> {
     let file = File::open(&path).map_err(|_| Error::UnknownNetns {
         name: name.to_owned(),
     })?;
+    crate::capabilities::require(
+        "entering another network namespace (--netns)",
+        crate::capabilities::SYS_ADMIN,
+    )?;
     remember_initial();
     // SAFETY: a valid namespace fd; CLONE_NEWNET switches only the network namespace.
     if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {

@@ -280,7 +280,7 @@ fn shape_on(
     spec: &ShapeSpec,
     force: bool,
 ) -> Result<ShapeOutcome, Error> {
-    super::attach::require_root()?;
+    crate::capabilities::require("shaping (it loads a tc program)", crate::capabilities::LOAD)?;
     let tcx = aya::util::KernelVersion::new(6, 6, 0);
     if aya::util::KernelVersion::current().is_ok_and(|current| current < tcx) {
         return Err(Error::KernelTooOld {
@@ -459,7 +459,7 @@ fn attach_steering(egress: &mut Egress, pin_dir: &PinDir, interface: &str) -> Re
 /// Removes classifier's HTB tree and steering from `interface`. A root qdisc classifier did
 /// not create is refused, naming it and changing nothing: `--off` removes only its own.
 pub fn unshape(pin_dir: &PinDir, interface: &str) -> Result<UnshapeOutcome, Error> {
-    super::attach::require_root()?;
+    crate::capabilities::require("removing shaping", crate::capabilities::TC)?;
     let index = netns::ifindex(interface)?;
     let _writer = if pin_dir.path().exists() {
         Some(WriterLock::acquire(pin_dir)?)

@@ -22,9 +22,9 @@ use super::{
 };
 use crate::{
     ClassifierMaps, Error, PinDir,
+    capabilities::{self, Capability},
     config_file::ConfigFile,
     control::{
-        attach,
         lists::ListNames,
         shape::{self, ShapeSpec},
     },
@@ -72,7 +72,16 @@ impl Drop for State {
 /// Runs the demo, printing each phase's report as it ends; returns the whole report.
 pub fn run() -> Result<String, Error> {
     let started = Instant::now();
-    attach::require_root()?;
+    // Namespaces, veths, nftables and the program: everything root has.
+    capabilities::require(
+        "the demo",
+        &[
+            Capability::SysAdmin,
+            Capability::NetAdmin,
+            Capability::Bpf,
+            Capability::Perfmon,
+        ],
+    )?;
     let mut report = String::new();
     let mut say = |text: String| {
         println!("{text}");

@@ -124,7 +124,18 @@ impl ClassifierMaps {
     /// Opens the pinned maps checking only their key and value sizes (the layout stamp may not
     /// be written yet, right after they were created).
     pub fn open_pinned_unchecked(pin_dir: &PinDir) -> Result<Self, Error> {
+        crate::capabilities::require("opening the pinned state", crate::capabilities::STATE)?;
         pin_dir.check_trusted()?;
+        // A directory this process may not search (0700, another uid) is not "no state".
+        let config = pin_dir.map(MAP_CONFIG);
+        if let Err(source) = std::fs::symlink_metadata(&config)
+            && source.kind() == std::io::ErrorKind::PermissionDenied
+        {
+            return Err(Error::PermissionDenied {
+                path: config,
+                source,
+            });
+        }
         if !pin_dir.has_state() {
             return Err(pin_dir.bpffs_missing().unwrap_or_else(|| Error::NoState {
                 dir: pin_dir.path().to_path_buf(),

@@ -181,6 +181,10 @@ fn is_bpffs(path: &Path) -> bool {
 }
 
 fn mount_bpffs() -> Result<(), Error> {
+    crate::capabilities::require(
+        "mounting bpffs on /sys/fs/bpf",
+        crate::capabilities::SYS_ADMIN,
+    )?;
     let what = format!("mounting bpffs on {BPFFS_ROOT}");
     let (source, target, fstype) = (c"bpf", c"/sys/fs/bpf", c"bpf");
     // SAFETY: all strings are NUL-terminated literals; no data argument.

@@ -11,7 +11,7 @@ use super::{
     names::{ALL_MAPS, PROGRAM_BASELINE, PROGRAM_CLASSIFY, PROGRAM_DEPRIORITIZE},
     pin_dir::{PinDir, restrict},
 };
-use crate::Error;
+use crate::{Error, capabilities};
 
 /// The classifier loaded into the kernel with its own, unpinned maps.
 pub struct Classifier {
@@ -32,6 +32,7 @@ impl Classifier {
     /// Loads the program and creates fresh maps. Nothing is attached or pinned: this is the
     /// form the tests and `classifier analyze` use, and it never touches the live state.
     pub fn load() -> Result<Self, Error> {
+        capabilities::require("loading the program", capabilities::LOAD)?;
         Self::with_object(EbpfLoader::new().load(EBPF_OBJECT)?)
     }
 
@@ -39,6 +40,7 @@ impl Classifier {
     /// reused (so counters, flows and prefixes survive a reload), missing ones are created and
     /// pinned 0600. The directory must have been prepared (`PinDir::prepare`).
     pub fn load_pinned(pin_dir: &PinDir) -> Result<Self, Error> {
+        capabilities::require("loading the program", capabilities::LOAD)?;
         Self::with_object(load_object_pinned(pin_dir)?)
     }
 
@@ -182,6 +184,7 @@ pub struct Egress {
 
 impl Egress {
     pub fn load_pinned(pin_dir: &PinDir) -> Result<Self, Error> {
+        capabilities::require("loading the shaper's program", capabilities::LOAD)?;
         let mut egress = Self {
             ebpf: load_object_pinned(pin_dir)?,
         };

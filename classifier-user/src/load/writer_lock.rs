@@ -61,6 +61,8 @@ impl WriterLock {
     }
 
     pub fn acquire_within(pin_dir: &PinDir, wait: Duration) -> Result<Self, Error> {
+        // Every writer writes the pinned state: say what it lacks before waiting for anyone.
+        crate::capabilities::require("changing the pinned state", crate::capabilities::STATE)?;
         let path = pin_dir.path();
         let deadline = Instant::now() + wait;
         loop {
@@ -92,6 +94,10 @@ fn open_dir(pin_dir: &PinDir) -> Result<File, Error> {
             std::io::ErrorKind::NotFound => pin_dir.bpffs_missing().unwrap_or(Error::NoState {
                 dir: path.to_path_buf(),
             }),
+            std::io::ErrorKind::PermissionDenied => Error::PermissionDenied {
+                path: path.to_path_buf(),
+                source: error,
+            },
             _ => Error::io(format!("opening {} to lock it", path.display()))(error),
         })
 }
