@@ -5,17 +5,19 @@
 //! benchmarks time the classifier against. Traffic only ever flows between these namespaces.
 //! None of it ships in the `classifier` binary.
 //!
-//! Where the tests live, and why: the integration tests that drive the `classifier` binary
-//! in namespaces (cli_*, fault_*, lab_*, run_*, security_*) stay in `classifier-user/tests`
-//! and use this crate as a dev-dependency. Cargo gives the path of a built binary
+//! Where the tests live, and why: the integration tests that run the `classifier` binary in
+//! namespaces (cli_*, fault_*, lab_*, run_*, security_*, and analyze_captures' recorded
+//! MPTCP connection) stay in `classifier-user/tests` and use this crate as a dev-dependency,
+//! which the product's normal build never sees. Cargo gives the path of a built binary
 //! (`CARGO_BIN_EXE_classifier`) only to the tests and benchmarks of the package that owns it,
-//! and `cargo test -p classifier-lab` would not build that binary: moved here, those tests
-//! could run a stale one. Their support code (`classifier-user/tests/support`) thus keeps
-//! one home, beside the kernel tests, and each lab type has one home, here. This crate's
-//! own tests are those of its own binary (`tests/lab_demo.rs`); they and the benchmarks
-//! borrow the packet builders and `wait` from `classifier-user/tests/support` by `#[path]`
-//! rather than copying them. The benchmarks run the `classifier` binary that `cargo xtask
-//! bench` (or `soak`) builds and names in `CLASSIFIER_BIN` (`classifier_binary`).
+//! and `cargo test -p classifier-lab` would not even build that binary: moved here, those
+//! tests could run a stale one, or none. So their support code (`classifier-user/tests/
+//! support`) keeps one home, beside the kernel tests, and each lab type has one home, here.
+//! This crate's own tests are those of its own binary (`tests/lab_demo.rs`); they and the
+//! benchmarks borrow `wait` and the packet builders from `classifier-user/tests/support` by
+//! `#[path]` rather than copying them. The benchmarks and the soak run the `classifier`
+//! binary that `cargo xtask bench` (or `soak`) builds and names in `CLASSIFIER_BIN`
+//! (`classifier_binary`).
 
 use std::{
     fs::File,
