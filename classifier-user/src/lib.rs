@@ -8,13 +8,11 @@ pub mod control;
 pub mod daemon;
 pub mod dns;
 pub mod error;
-pub mod lab;
 pub mod load;
 pub mod report;
 pub mod trust;
 
 pub use error::Error;
 pub use load::{
-    Baseline, Classifier, ClassifierMaps, CounterSnapshot, Egress, PinDir, TestRunOutput,
-    WriterLock,
+    Classifier, ClassifierMaps, CounterSnapshot, Egress, PinDir, TestRunOutput, WriterLock,
 };

@@ -8,7 +8,7 @@ mod support;
 
 use std::{borrow::Cow, fs::File, path::PathBuf, time::Duration};
 
-use classifier::lab::{self, Lab, traffic};
+use classifier_lab::{self as lab, Lab, traffic};
 use pcap_file::{
     DataLink,
     pcap::{PcapHeader, PcapPacket, PcapWriter},

@@ -5,7 +5,7 @@ mod support;
 
 use std::{fs, process::Command};
 
-use classifier::lab::{Netns, veth};
+use classifier_lab::{Netns, veth};
 use support::cli::BINARY;
 
 /// A scratch directory and a pin directory, both removed when the test ends.

@@ -5,10 +5,8 @@ mod support;
 
 use std::{fs, process::Stdio, time::Duration};
 
-use classifier::{
-    ClassifierMaps, PinDir,
-    lab::{Netns, veth},
-};
+use classifier::{ClassifierMaps, PinDir};
+use classifier_lab::{Netns, veth};
 use support::{
     cli::{BINARY, Cli},
     wait::wait_until,

@@ -7,10 +7,8 @@
 
 mod support;
 
-use classifier::{
-    control::shape::{self, Leaf},
-    lab::{Netns, veth},
-};
+use classifier::control::shape::{self, Leaf};
+use classifier_lab::{Netns, veth};
 use serde_json::Value;
 use support::cli::Cli;
 

@@ -15,7 +15,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use classifier::lab::{Netns, veth};
+use classifier_lab::{Netns, veth};
 use support::cli::Cli;
 
 /// A namespace with a veth pair (a0, b0) and the classifier attached to a0.

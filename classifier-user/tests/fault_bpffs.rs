@@ -15,7 +15,7 @@ use std::{
     time::Duration,
 };
 
-use classifier::lab::{Netns, veth};
+use classifier_lab::{Netns, veth};
 use support::{
     cli::{BINARY, Cli},
     faults::{assert_freed, link_ids},

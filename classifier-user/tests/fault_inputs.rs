@@ -9,7 +9,7 @@ mod support;
 
 use std::{fs, io::Write as _, path::PathBuf};
 
-use classifier::lab::{Netns, veth};
+use classifier_lab::{Netns, veth};
 use support::cli::Cli;
 
 const LINES: u32 = 2_000_000;

@@ -8,7 +8,7 @@ mod support;
 
 use std::time::Duration;
 
-use classifier::lab::{Netns, veth};
+use classifier_lab::{Netns, veth};
 use support::{
     cli::Cli,
     faults::{Daemon, assert_freed, link_ids},

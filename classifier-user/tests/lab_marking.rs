@@ -5,7 +5,7 @@ mod support;
 
 use std::{net::SocketAddr, time::Duration};
 
-use classifier::lab::{self, Lab, traffic};
+use classifier_lab::{self as lab, Lab, traffic};
 use support::{cli::Cli, nft::nft_counters};
 
 const CLIENT_RULES: &str = "table inet verify {

@@ -5,7 +5,7 @@ mod support;
 
 use std::net::SocketAddr;
 
-use classifier::lab::{self, Lab, traffic};
+use classifier_lab::{self as lab, Lab, traffic};
 use support::{
     cli::{Cli, flow_from},
     nft::nft_counters,

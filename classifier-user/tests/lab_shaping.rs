@@ -7,7 +7,7 @@ mod support;
 
 use std::time::Duration;
 
-use classifier::lab::{Lab, traffic};
+use classifier_lab::{Lab, traffic};
 use support::cli::Cli;
 
 const RATE_MBIT: f64 = 50.0;

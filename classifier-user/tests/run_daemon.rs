@@ -11,7 +11,7 @@ use std::{
     time::Duration,
 };
 
-use classifier::lab::{self, Lab, traffic};
+use classifier_lab::{self as lab, Lab, traffic};
 use simple_dns::{CLASS, Name, Packet, Question, ResourceRecord, rdata};
 use support::{
     cli::Cli,

@@ -20,7 +20,7 @@ use std::{
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
-use classifier::lab::{self, Lab};
+use classifier_lab::{self as lab, Lab};
 use simple_dns::{CLASS, Name, Packet, Question, ResourceRecord, TYPE, rdata::RData};
 use support::cli::Cli;
 

@@ -8,7 +8,7 @@ mod support;
 
 use std::process::Command;
 
-use classifier::lab::{Netns, veth};
+use classifier_lab::{Netns, veth};
 use support::{
     cli::{BINARY, Cli, Ran},
     faults::throwaway_uid,

@@ -20,7 +20,7 @@ use std::{
     process::Command,
 };
 
-use classifier::lab::{Netns, veth};
+use classifier_lab::{Netns, veth};
 use support::{
     cli::{BINARY, Cli, Ran},
     faults::{set_mode, throwaway_uid},

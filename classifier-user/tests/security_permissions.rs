@@ -17,8 +17,8 @@ use std::{
     process::Command,
 };
 
-use classifier::lab::{Netns, veth};
 use classifier_common::Config;
+use classifier_lab::{Netns, veth};
 use support::{
     cli::{BINARY, Cli},
     faults::{set_mode, throwaway_uid},

@@ -3,16 +3,17 @@
 
 use std::{path::PathBuf, process::Command};
 
-use crate::{run::run_command, setup::setup};
+use crate::{release_binary, run::run_command, setup::setup};
 
 pub fn bench(only: &[String]) -> anyhow::Result<()> {
     setup()?;
+    let binary = release_binary::classifier()?;
     let mut command = Command::new("cargo");
-    command.args([
+    command.env("CLASSIFIER_BIN", binary).args([
         "bench",
         "--quiet",
         "--package",
-        "classifier-user",
+        "classifier-lab",
         "--bench",
         "classifier",
         "--",

@@ -10,7 +10,7 @@ pub fn demo() -> anyhow::Result<()> {
         "run",
         "--quiet",
         "--package",
-        "classifier-user",
+        "classifier-lab",
         "--bin",
         "classifier-lab",
     ]))

@@ -4,6 +4,7 @@
 mod bench;
 mod demo;
 mod fuzz;
+mod release_binary;
 mod run;
 mod setup;
 mod soak;

@@ -3,15 +3,16 @@
 
 use std::process::Command;
 
-use crate::{run::run_command, setup::setup};
+use crate::{release_binary, run::run_command, setup::setup};
 
 pub fn soak(minutes: u64) -> anyhow::Result<()> {
     setup()?;
-    run_command(Command::new("cargo").args([
+    let binary = release_binary::classifier()?;
+    run_command(Command::new("cargo").env("CLASSIFIER_BIN", binary).args([
         "bench",
         "--quiet",
         "--package",
-        "classifier-user",
+        "classifier-lab",
         "--bench",
         "soak",
         "--",

@@ -15,7 +15,7 @@ use crate::{
 pub fn test(cargo_test_args: &[String]) -> anyhow::Result<()> {
     setup()?;
     run("cargo", &["fmt", "--all", "--check"])?;
-    // Host crates (the workspace's default members leave the eBPF crate out).
+    // Host crates, the lab included (the workspace's default members leave the eBPF crate out).
     run(
         "cargo",
         &["clippy", "--all-targets", "--", "-D", "warnings"],

@@ -9,11 +9,14 @@ mod writer_lock;
 pub use maps::{ClassifierMaps, CounterSnapshot, sum_cpus};
 pub(crate) use pin_dir::restrict;
 pub use pin_dir::{DEFAULT_PIN_DIR, PinDir};
-pub use program::{Baseline, Classifier, Egress, TestRunOutput};
+pub use program::{Classifier, Egress, TestRunOutput};
 pub use writer_lock::{WAIT as WRITER_WAIT, WriterLock};
 
-/// The kernel object built by build.rs (classifier-ebpf for bpfel-unknown-none).
-pub(crate) static EBPF_OBJECT: &[u8] =
+/// The kernel object built by build.rs (classifier-ebpf for bpfel-unknown-none). Public so
+/// that tools outside the product can load its other programs from the same bytes: the lab's
+/// benchmarks load `baseline` (`names::PROGRAM_BASELINE`) from it. The product loads only
+/// through `Classifier` and `Egress`.
+pub static EBPF_OBJECT: &[u8] =
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/classifier-ebpf"));
 
 /// Program and map names in the object, as the kernel side declares them.

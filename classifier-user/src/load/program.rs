@@ -8,7 +8,7 @@ use aya::{
 use super::{
     EBPF_OBJECT,
     maps::ClassifierMaps,
-    names::{ALL_MAPS, PROGRAM_BASELINE, PROGRAM_CLASSIFY, PROGRAM_DEPRIORITIZE},
+    names::{ALL_MAPS, PROGRAM_CLASSIFY, PROGRAM_DEPRIORITIZE},
     pin_dir::{PinDir, restrict},
 };
 use crate::{Error, capabilities};
@@ -81,45 +81,6 @@ impl Classifier {
             packet: out,
         })
     }
-
-    /// Runs the program `repeat` times over `packet` in the kernel; returns the mean time per
-    /// run as the kernel measured it.
-    pub fn time_run(&self, packet: &[u8], repeat: u32) -> Result<std::time::Duration, Error> {
-        time_run(self.xdp()?, PROGRAM_CLASSIFY, packet, repeat)
-    }
-}
-
-/// An XDP program that only returns XDP_PASS, from the same object: what the benchmarks
-/// measure the classifier against, in the same run. Attached only by the forwarding
-/// benchmark, to the lab's router.
-pub struct Baseline {
-    ebpf: Ebpf,
-}
-
-impl Baseline {
-    pub fn load() -> Result<Self, Error> {
-        let mut baseline = Self {
-            ebpf: EbpfLoader::new().load(EBPF_OBJECT)?,
-        };
-        baseline
-            .xdp_mut()?
-            .load()
-            .map_err(Error::program(PROGRAM_BASELINE))?;
-        Ok(baseline)
-    }
-
-    pub fn xdp(&self) -> Result<&Xdp, Error> {
-        xdp(&self.ebpf, PROGRAM_BASELINE)
-    }
-
-    pub fn xdp_mut(&mut self) -> Result<&mut Xdp, Error> {
-        xdp_mut(&mut self.ebpf, PROGRAM_BASELINE)
-    }
-
-    /// As `Classifier::time_run`.
-    pub fn time_run(&self, packet: &[u8], repeat: u32) -> Result<std::time::Duration, Error> {
-        time_run(self.xdp()?, PROGRAM_BASELINE, packet, repeat)
-    }
 }
 
 /// The XDP program `name` of the object.
@@ -135,23 +96,6 @@ fn xdp_mut<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut Xdp, Er
         .ok_or(Error::MissingProgram(name))?
         .try_into()
         .map_err(Error::program(name))
-}
-
-/// BPF_PROG_TEST_RUN of `program`, `repeat` times over `packet`: the kernel's mean per run.
-fn time_run(
-    program: &Xdp,
-    name: &'static str,
-    packet: &[u8],
-    repeat: u32,
-) -> Result<std::time::Duration, Error> {
-    let result = program
-        .test_run(TestRunOptions {
-            data_in: Some(packet),
-            repeat,
-            ..TestRunOptions::default()
-        })
-        .map_err(Error::program(name))?;
-    Ok(result.duration)
 }
 
 /// The object with its maps pinned in `pin_dir` (reused when already pinned, else created and

@@ -9,7 +9,7 @@ use std::{
     net::{SocketAddr, TcpListener, UdpSocket},
 };
 
-use classifier::lab::{Netns, veth};
+use classifier_lab::{Netns, veth};
 
 pub const LISTED: &str = "17.253.0.10";
 pub const UNLISTED: &str = "192.0.2.10";
@@ -94,7 +94,7 @@ impl TwoHosts {
     }
 
     pub fn arrived(&self) -> Arrived {
-        let counts = classifier::lab::nft::Counters::loaded(&self.server)
+        let counts = classifier_lab::nft::Counters::loaded(&self.server)
             .read()
             .expect("reading nft counters");
         Arrived {

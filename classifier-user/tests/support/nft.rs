@@ -1,6 +1,6 @@
 //! nftables counters in a namespace, as the tests read them.
 
-use classifier::lab::{Netns, nft::Counters};
+use classifier_lab::{Netns, nft::Counters};
 
 /// Loads `rules` (one table `inet verify`) into `ns` and returns a reader of its counters'
 /// packet counts, in rule order.

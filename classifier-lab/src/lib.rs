@@ -1,6 +1,23 @@
-//! Test hosts in network namespaces: the namespaces and veths that the integration tests and
-//! the demo lab create for themselves, and remove when dropped (also when a test fails).
-//! Traffic only ever flows between these namespaces.
+//! The lab: test hosts for the classifier, outside the product. Network namespaces and the
+//! veths between them, which the integration tests and the demo create for themselves and
+//! remove when dropped (also when a test fails); nftables counters; real traffic between the
+//! namespaces; the demo; removing all of it on Ctrl-C; and the baseline program the
+//! benchmarks time the classifier against. Traffic only ever flows between these namespaces.
+//! None of it ships in the `classifier` binary.
+//!
+//! Where the tests live, and why: the integration tests that run the `classifier` binary in
+//! namespaces (cli_*, fault_*, lab_*, run_*, security_*, and analyze_captures' recorded
+//! MPTCP connection) stay in `classifier-user/tests` and use this crate as a dev-dependency,
+//! which the product's normal build never sees. Cargo gives the path of a built binary
+//! (`CARGO_BIN_EXE_classifier`) only to the tests and benchmarks of the package that owns it,
+//! and `cargo test -p classifier-lab` would not even build that binary: moved here, those
+//! tests could run a stale one, or none. So their support code (`classifier-user/tests/
+//! support`) keeps one home, beside the kernel tests, and each lab type has one home, here.
+//! This crate's own tests are those of its own binary (`tests/lab_demo.rs`); they and the
+//! benchmarks borrow `wait` and the packet builders from `classifier-user/tests/support` by
+//! `#[path]` rather than copying them. The benchmarks and the soak run the `classifier`
+//! binary that `cargo xtask bench` (or `soak`) builds and names in `CLASSIFIER_BIN`
+//! (`classifier_binary`).
 
 use std::{
     fs::File,
@@ -14,20 +31,49 @@ use std::{
     thread,
 };
 
-use crate::Error;
+use classifier::Error;
 
+mod baseline;
 pub mod demo;
 mod interrupt;
 pub mod nft;
 mod topology;
 pub mod traffic;
 
+pub use baseline::{Baseline, TimeRun};
 pub use interrupt::{remove_all_on_interrupt, unless_interrupted};
 pub use topology::{
     CLIENT_V4, CLIENT_V4_SECOND, CLIENT_V6, Lab, ROUTER_INGRESS, ROUTER_TO_CLIENT,
     ROUTER_TO_CLIENT_SECOND, ROUTER_TO_SERVER, SERVER_APPLE_V4, SERVER_APPLE_V6, SERVER_OTHER_V4,
     SERVER_OTHER_V6,
 };
+
+/// `Error::Io` for `what`, as the library's own helper (private to it) makes it.
+pub(crate) fn io_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+    let what = what.into();
+    move |source| Error::Io { what, source }
+}
+
+/// The `classifier` binary the benchmarks and the soak run, named by `CLASSIFIER_BIN`:
+/// `cargo xtask bench` and `cargo xtask soak` build it (release) and set it. Cargo gives
+/// the path of a binary only to its own package's targets, and this crate's benchmarks
+/// must not time a stale one, so there is no guess.
+pub fn classifier_binary() -> Result<PathBuf, Error> {
+    let path = std::env::var_os("CLASSIFIER_BIN")
+        .map(PathBuf::from)
+        .ok_or_else(|| {
+            io_error("finding the classifier binary")(std::io::Error::other(
+                "CLASSIFIER_BIN is not set: run through `cargo xtask bench` or `cargo xtask soak`, \
+             which build it and set it",
+            ))
+        })?;
+    if !path.is_file() {
+        return Err(io_error(format!("CLASSIFIER_BIN={}", path.display()))(
+            std::io::Error::from(std::io::ErrorKind::NotFound),
+        ));
+    }
+    Ok(path)
+}
 
 /// A network namespace made by `ip netns add`, deleted (with its interfaces) on drop.
 pub struct Netns {
@@ -53,7 +99,7 @@ pub fn run(program: &str, args: &[&str]) -> Result<Output, Error> {
     let output = Command::new(program)
         .args(args)
         .output()
-        .map_err(Error::io(format!("running {program}")))?;
+        .map_err(io_error(format!("running {program}")))?;
     if !output.status.success() {
         return Err(Error::Command {
             command: format!("{program} {}", args.join(" ")),
@@ -105,7 +151,7 @@ impl Netns {
     /// Loads an nftables ruleset (what `nft -f` reads) into this namespace.
     pub fn load_nft(&self, rules: &str) -> Result<(), Error> {
         let file = std::env::temp_dir().join(format!("{}.nft", self.name));
-        std::fs::write(&file, rules).map_err(Error::io(format!("writing {}", file.display())))?;
+        std::fs::write(&file, rules).map_err(io_error(format!("writing {}", file.display())))?;
         let loaded = self.exec("nft", &["-f", &file.to_string_lossy()]);
         let _ = std::fs::remove_file(&file);
         loaded.map(drop)
@@ -113,14 +159,14 @@ impl Netns {
 
     /// Runs `work` on a thread that has entered this namespace (setns moves one thread only).
     pub fn enter<R: Send>(&self, work: impl FnOnce() -> R + Send) -> Result<R, Error> {
-        let file = File::open(self.path()).map_err(Error::io(format!("opening {}", self.name)))?;
-        crate::control::netns::remember_initial();
+        let file = File::open(self.path()).map_err(io_error(format!("opening {}", self.name)))?;
+        classifier::control::netns::remember_initial();
         thread::scope(|scope| {
             scope
                 .spawn(|| {
                     // SAFETY: a valid namespace fd; only this thread changes namespace.
                     if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                        return Err(Error::io(format!("entering {}", self.name))(
+                        return Err(io_error(format!("entering {}", self.name))(
                             std::io::Error::last_os_error(),
                         ));
                     }
@@ -135,7 +181,7 @@ impl Netns {
     pub fn mac(&self, device: &str) -> Result<String, Error> {
         let output = self.ip(&["-j", "link", "show", "dev", device])?;
         let links: serde_json::Value = serde_json::from_slice(&output.stdout)
-            .map_err(|error| Error::io("reading ip's JSON")(std::io::Error::other(error)))?;
+            .map_err(|error| io_error("reading ip's JSON")(std::io::Error::other(error)))?;
         links[0]["address"]
             .as_str()
             .map(str::to_owned)
@@ -149,7 +195,7 @@ impl Netns {
     pub fn has_xdp(&self, device: &str) -> Result<bool, Error> {
         let output = self.ip(&["-d", "-j", "link", "show", "dev", device])?;
         let links: serde_json::Value = serde_json::from_slice(&output.stdout)
-            .map_err(|error| Error::io("reading ip's JSON")(std::io::Error::other(error)))?;
+            .map_err(|error| io_error("reading ip's JSON")(std::io::Error::other(error)))?;
         Ok(!links[0]["xdp"].is_null())
     }
 

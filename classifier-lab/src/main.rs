@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use classifier::lab;
+use classifier_lab as lab;
 
 fn main() -> ExitCode {
     // The demo's pin directory is /sys/fs/bpf/classifier-lab-PID (`demo::pin_dir`).

@@ -11,14 +11,14 @@ use std::{
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::Netns;
-use crate::Error;
+use crate::{Netns, io_error};
+use classifier::Error;
 
 /// IPPROTO_MPTCP: a kernel Multipath TCP socket.
 const IPPROTO_MPTCP: i32 = 262;
 
 fn io(what: &str) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |error| Error::io(what.to_owned())(error)
+    move |error| io_error(what.to_owned())(error)
 }
 
 fn stream_socket(addr: &SocketAddr, mptcp: bool) -> std::io::Result<Socket> {
@@ -99,7 +99,7 @@ pub fn transfer(
     stream.shutdown(Shutdown::Write).map_err(io("closing"))?;
     let received = receiver
         .join()
-        .map_err(|_| Error::io("receiver".to_owned())(std::io::Error::other("panicked")))?
+        .map_err(|_| io_error("receiver".to_owned())(std::io::Error::other("panicked")))?
         .map_err(io("receiving"))?;
     Ok(received)
 }
@@ -219,19 +219,19 @@ pub fn udp_stream(
 /// Goodput in Mbit/s of two downloads run side by side for `duration`, one from the server's
 /// Apple address and one from its other address, to the client: (Apple, normal).
 pub fn apple_beside_normal(
-    lab: &super::Lab,
+    lab: &crate::Lab,
     ports: (u16, u16),
     duration: Duration,
 ) -> Result<(f64, f64), Error> {
-    let client = super::CLIENT_V4.parse().expect("a valid address");
+    let client = crate::CLIENT_V4.parse().expect("a valid address");
     let run = |server: &str, port: u16| {
         let server = SocketAddr::new(server.parse().expect("a valid address"), port);
         download(&lab.client, client, &lab.server, server, duration)
             .map(|bytes| bytes as f64 * 8.0 / duration.as_secs_f64() / 1e6)
     };
     thread::scope(|scope| {
-        let apple = scope.spawn(|| run(super::SERVER_APPLE_V4, ports.0));
-        let normal = scope.spawn(|| run(super::SERVER_OTHER_V4, ports.1));
+        let apple = scope.spawn(|| run(crate::SERVER_APPLE_V4, ports.0));
+        let normal = scope.spawn(|| run(crate::SERVER_OTHER_V4, ports.1));
         let apple = apple.join().expect("download thread")?;
         let normal = normal.join().expect("download thread")?;
         Ok((apple, normal))

@@ -17,7 +17,7 @@ pub fn remove_all_on_interrupt(prefix: String) {
     let handler = ctrlc::set_handler(move || {
         INTERRUPTED.store(true, Ordering::SeqCst);
         eprintln!("\ninterrupted: removing the lab and {prefix}*");
-        super::remove_all();
+        crate::remove_all();
         for dir in [PathBuf::from("/sys/fs/bpf"), std::env::temp_dir()] {
             for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
                 if is_named(&entry.file_name().to_string_lossy(), &prefix) {

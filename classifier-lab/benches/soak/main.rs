@@ -9,11 +9,12 @@ mod load;
     dead_code,
     reason = "the test suite's packet builders; the soak uses a part"
 )]
-#[path = "../../tests/support/packet.rs"]
+#[path = "../../../classifier-user/tests/support/packet.rs"]
 mod packet;
 mod watch;
 
 use std::{
+    path::PathBuf,
     process::{Child, Command, Stdio},
     sync::atomic::Ordering,
     thread,
@@ -22,9 +23,7 @@ use std::{
 
 use anyhow::{Context as _, Result, bail, ensure};
 use clap::Parser;
-use classifier::lab::{Lab, ROUTER_INGRESS, SERVER_APPLE_V4, SERVER_OTHER_V4};
-
-const BINARY: &str = env!("CARGO_BIN_EXE_classifier");
+use classifier_lab::{Lab, ROUTER_INGRESS, SERVER_APPLE_V4, SERVER_OTHER_V4};
 
 #[derive(Parser)]
 #[command(about = "The lab under mixed load; watches memory, counters and the kernel log")]
@@ -42,9 +41,11 @@ struct Args {
 
 /// `classifier run` in the router, with its own pin directory; stopped and purged on drop.
 struct Daemon {
+    /// The `classifier` binary (`CLASSIFIER_BIN`).
+    binary: PathBuf,
     child: Child,
     pin_dir: String,
-    config: std::path::PathBuf,
+    config: PathBuf,
 }
 
 impl Daemon {
@@ -53,7 +54,8 @@ impl Daemon {
         let config =
             std::env::temp_dir().join(format!("classifier-soak-{}.toml", std::process::id()));
         std::fs::write(&config, "policy = [\"list:apple=LE\", \"mptcp=LE\"]\n")?;
-        let child = Command::new(BINARY)
+        let binary = classifier_lab::classifier_binary()?;
+        let child = Command::new(&binary)
             .env("CLASSIFIER_PIN_DIR", &pin_dir)
             .env("RUST_LOG", "warn")
             .arg("--config")
@@ -64,6 +66,7 @@ impl Daemon {
             .spawn()
             .context("starting classifier run")?;
         let daemon = Self {
+            binary,
             child,
             pin_dir,
             config,
@@ -78,7 +81,7 @@ impl Daemon {
     }
 
     fn stats(&self) -> Result<serde_json::Value> {
-        let output = Command::new(BINARY)
+        let output = Command::new(&self.binary)
             .env("CLASSIFIER_PIN_DIR", &self.pin_dir)
             .args(["--config", "/dev/null", "stats", "--json"])
             .output()?;
@@ -92,7 +95,7 @@ impl Drop for Daemon {
         // SAFETY: signalling our own child.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let _ = self.child.wait();
-        let _ = Command::new(BINARY)
+        let _ = Command::new(&self.binary)
             .env("CLASSIFIER_PIN_DIR", &self.pin_dir)
             .args(["--config", "/dev/null", "detach", "--all", "--purge"])
             .output();
@@ -108,8 +111,8 @@ fn main() -> Result<()> {
         unsafe { libc::geteuid() } == 0,
         "the soak builds namespaces and loads BPF programs: run it as root"
     );
-    classifier::lab::remove_all_on_interrupt(format!("classifier-soak-{}", std::process::id()));
-    classifier::lab::unless_interrupted(soak(&args))
+    classifier_lab::remove_all_on_interrupt(format!("classifier-soak-{}", std::process::id()));
+    classifier_lab::unless_interrupted(soak(&args))
 }
 
 fn soak(args: &Args) -> Result<()> {

@@ -14,8 +14,8 @@
 //! downloads, r0/r1 uploads) and the shaper to r0's egress. Neighbours are static, so no ARP
 //! or neighbour discovery gets in the way.
 
-use super::{Netns, veth};
-use crate::{
+use crate::{Netns, veth};
+use classifier::{
     Error, PinDir,
     config_file::ConfigFile,
     control::attach::{self, Mode},

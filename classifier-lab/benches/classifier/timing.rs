@@ -2,7 +2,8 @@
 //! XDP_PASS) in the same run, rounds interleaved so that a noisy moment hits both.
 
 use anyhow::Result;
-use classifier::{Baseline, Classifier};
+use classifier::Classifier;
+use classifier_lab::{Baseline, TimeRun as _};
 
 use crate::table::median;
 

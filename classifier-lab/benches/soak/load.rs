@@ -9,7 +9,7 @@ use std::{
 };
 
 use anyhow::{Context as _, Result};
-use classifier::lab::{CLIENT_V4, Lab, SERVER_APPLE_V4, SERVER_OTHER_V4, traffic};
+use classifier_lab::{CLIENT_V4, Lab, SERVER_APPLE_V4, SERVER_OTHER_V4, traffic};
 use simple_dns::{CLASS, Name, Packet, Question, ResourceRecord, rdata};
 
 use crate::packet::{ETH_LEN, Segment};

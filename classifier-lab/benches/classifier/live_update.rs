@@ -10,11 +10,8 @@ use std::{
 };
 
 use anyhow::Result;
-use classifier::{
-    PinDir,
-    config_file::ConfigFile,
-    lab::{CLIENT_V4, Lab, SERVER_APPLE_V4, SERVER_OTHER_V4, nft::Counters},
-};
+use classifier::{PinDir, config_file::ConfigFile};
+use classifier_lab::{CLIENT_V4, Lab, SERVER_APPLE_V4, SERVER_OTHER_V4, nft::Counters};
 use ipnet::IpNet;
 
 use crate::{

@@ -1,8 +1,8 @@
 //! nftables counters in a lab namespace: how the lab and the tests see what arrived, and with
 //! which DSCP, after XDP and forwarding, without trusting the classifier's own numbers.
 
-use super::Netns;
-use crate::Error;
+use crate::{Netns, io_error};
+use classifier::Error;
 
 /// A table `inet verify` of counting rules loaded into a namespace.
 pub struct Counters<'a> {
@@ -27,7 +27,7 @@ impl<'a> Counters<'a> {
             .ns
             .exec("nft", &["-j", "list", "table", "inet", "verify"])?;
         let json: serde_json::Value = serde_json::from_slice(&output.stdout)
-            .map_err(|error| Error::io("reading nft's JSON")(std::io::Error::other(error)))?;
+            .map_err(|error| io_error("reading nft's JSON")(std::io::Error::other(error)))?;
         Ok(json["nftables"]
             .as_array()
             .map(Vec::as_slice)

@@ -1,16 +1,28 @@
 //! The demo binary end to end (what `cargo xtask demo` runs): its report, and that it leaves
 //! nothing behind, whether it finishes or is interrupted with Ctrl-C.
 
-mod support;
+// The test suite's one `wait`, beside the kernel tests (see this crate's lib.rs).
+#[path = "../../classifier-user/tests/support/wait.rs"]
+mod wait;
 
 use std::{
     process::{Command, Stdio},
     time::Duration,
 };
 
-use support::wait::wait_until;
+use wait::wait_until;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_classifier-lab");
+
+/// The demo builds namespaces and loads BPF programs: without root it cannot run, and must
+/// not pass silently.
+fn require_root() {
+    use classifier::capabilities::{LOAD, SYS_ADMIN, require};
+    for needed in [LOAD, SYS_ADMIN] {
+        require("the demo test (namespaces and BPF)", needed)
+            .expect("the demo test builds namespaces and needs root (`cargo xtask test`)");
+    }
+}
 
 /// Namespaces and pin directories a demo process with this pid would have made.
 fn leftovers(pid: u32) -> Vec<String> {
@@ -29,7 +41,7 @@ fn leftovers(pid: u32) -> Vec<String> {
 
 #[test]
 fn the_demo_prints_its_report_and_leaves_nothing_behind() {
-    support::require_root();
+    require_root();
     let child = Command::new(BINARY).stdout(Stdio::piped()).spawn().unwrap();
     let pid = child.id();
     let output = child.wait_with_output().unwrap();
@@ -66,7 +78,7 @@ fn the_demo_prints_its_report_and_leaves_nothing_behind() {
 
 #[test]
 fn ctrl_c_removes_the_lab() {
-    support::require_root();
+    require_root();
     let mut child = Command::new(BINARY)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -9,12 +9,10 @@ use std::{
 
 use anyhow::{Context as _, Result, bail};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_classifier");
-
 /// Runs `classifier ARGS` (with no config file, and the state in `pin_dir` when given);
 /// returns its wall time, or its stderr as the error.
 pub fn timed(pin_dir: Option<&Path>, args: &[&OsStr]) -> Result<Duration> {
-    let mut command = Command::new(BINARY);
+    let mut command = Command::new(classifier_lab::classifier_binary()?);
     if let Some(pin_dir) = pin_dir {
         command.env("CLASSIFIER_PIN_DIR", pin_dir);
     }

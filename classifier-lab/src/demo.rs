@@ -16,11 +16,11 @@ use std::{
 
 use classifier_common::{Counter, config::CONFIG_DRY_RUN};
 
-use super::{
-    CLIENT_V4, CLIENT_V4_SECOND, Lab, ROUTER_TO_CLIENT, SERVER_APPLE_V4, SERVER_OTHER_V4,
+use crate::{
+    CLIENT_V4, CLIENT_V4_SECOND, Lab, ROUTER_TO_CLIENT, SERVER_APPLE_V4, SERVER_OTHER_V4, io_error,
     nft::Counters, traffic,
 };
-use crate::{
+use classifier::{
     ClassifierMaps, Error, PinDir,
     capabilities::{self, Capability},
     config_file::ConfigFile,
@@ -143,7 +143,7 @@ fn mptcp_phase(lab: &Lab, pin_dir: &PinDir, say: &mut impl FnMut(String)) -> Res
         })
         .collect();
     let [arrived, not_le] = counters.read()?[..] else {
-        return Err(Error::io("nft")(std::io::Error::other(
+        return Err(io_error("nft")(std::io::Error::other(
             "two counters expected",
         )));
     };
@@ -200,7 +200,7 @@ fn apple_phase(lab: &Lab, pin_dir: &PinDir, say: &mut impl FnMut(String)) -> Res
     // ACKs the client's kernel sends itself (TIME_WAIT, RST) reflect the TOS they answer.
     let (already, _) = moved(Counter::AlreadyMarked);
     let [arrived, not_le] = counters.read()?[..] else {
-        return Err(Error::io("nft")(std::io::Error::other(
+        return Err(io_error("nft")(std::io::Error::other(
             "two counters expected",
         )));
     };

@@ -5,11 +5,12 @@ use std::{process::Command, time::Duration};
 
 use anyhow::{Context as _, Result, ensure};
 use classifier::{
-    Baseline, Classifier, PinDir,
+    Classifier, PinDir,
     config_file::ConfigFile,
     control::state::{InitialState, ensure as ensure_state},
     load::names::{MAP_PREFIXES_V4, MAP_PREFIXES_V6},
 };
+use classifier_lab::Baseline;
 
 use crate::{
     cli, packets, per_packet, prefix_lists,

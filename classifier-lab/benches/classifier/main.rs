@@ -11,13 +11,13 @@ mod machine;
     dead_code,
     reason = "the test suite's packet builders; the benchmarks use a part"
 )]
-#[path = "../../tests/support/mptcp.rs"]
+#[path = "../../../classifier-user/tests/support/mptcp.rs"]
 mod mptcp;
 #[allow(
     dead_code,
     reason = "the test suite's packet builders; the benchmarks use a part"
 )]
-#[path = "../../tests/support/packet.rs"]
+#[path = "../../../classifier-user/tests/support/packet.rs"]
 mod packet;
 mod packets;
 mod per_packet;
@@ -62,8 +62,8 @@ fn main() -> Result<()> {
         nix_is_root(),
         "the benchmarks load BPF programs and build network namespaces: run them as root"
     );
-    classifier::lab::remove_all_on_interrupt(format!("classifier-bench-{}", std::process::id()));
-    classifier::lab::unless_interrupted(run(&args))
+    classifier_lab::remove_all_on_interrupt(format!("classifier-bench-{}", std::process::id()));
+    classifier_lab::unless_interrupted(run(&args))
 }
 
 fn run(args: &Args) -> Result<()> {

@@ -10,12 +10,8 @@ use std::{
 
 use anyhow::{Context as _, Result, bail};
 use aya::programs::XdpMode;
-use classifier::{
-    Baseline, PinDir,
-    config_file::ConfigFile,
-    control::state::SHIPPED_APPLE_LIST,
-    lab::{Lab, Netns, ROUTER_INGRESS, ROUTER_TO_CLIENT, ROUTER_TO_SERVER},
-};
+use classifier::{PinDir, config_file::ConfigFile, control::state::SHIPPED_APPLE_LIST};
+use classifier_lab::{Baseline, Lab, Netns, ROUTER_INGRESS, ROUTER_TO_CLIENT, ROUTER_TO_SERVER};
 
 use crate::{
     packets::APPLE_V4,

@@ -1,0 +1,95 @@
+//! What the benchmarks time the classifier against: `baseline`, an XDP program from the same
+//! object that only returns XDP_PASS, and the kernel's own timing of a program over a packet
+//! (BPF_PROG_TEST_RUN with a repeat count). Only the benchmarks use them, so they live here
+//! and not in the product's API.
+
+use std::time::Duration;
+
+use aya::{
+    Ebpf, EbpfLoader,
+    programs::{TestRun as _, TestRunOptions, Xdp},
+};
+use classifier::{
+    Classifier, Error,
+    load::{
+        EBPF_OBJECT,
+        names::{PROGRAM_BASELINE, PROGRAM_CLASSIFY},
+    },
+};
+
+/// The baseline program loaded into the kernel. Attached only by the forwarding benchmark,
+/// to the lab's router.
+pub struct Baseline {
+    ebpf: Ebpf,
+}
+
+impl Baseline {
+    pub fn load() -> Result<Self, Error> {
+        let mut baseline = Self {
+            ebpf: EbpfLoader::new().load(EBPF_OBJECT)?,
+        };
+        baseline.xdp_mut()?.load().map_err(program_error)?;
+        Ok(baseline)
+    }
+
+    pub fn xdp(&self) -> Result<&Xdp, Error> {
+        self.ebpf
+            .program(PROGRAM_BASELINE)
+            .ok_or(Error::MissingProgram(PROGRAM_BASELINE))?
+            .try_into()
+            .map_err(program_error)
+    }
+
+    pub fn xdp_mut(&mut self) -> Result<&mut Xdp, Error> {
+        self.ebpf
+            .program_mut(PROGRAM_BASELINE)
+            .ok_or(Error::MissingProgram(PROGRAM_BASELINE))?
+            .try_into()
+            .map_err(program_error)
+    }
+}
+
+fn program_error(source: aya::programs::ProgramError) -> Error {
+    Error::Program {
+        program: PROGRAM_BASELINE,
+        source,
+    }
+}
+
+/// Runs a loaded XDP program `repeat` times over `packet` in the kernel; returns the mean time
+/// per run as the kernel measured it.
+pub trait TimeRun {
+    fn time_run(&self, packet: &[u8], repeat: u32) -> Result<Duration, Error>;
+}
+
+impl TimeRun for Classifier {
+    fn time_run(&self, packet: &[u8], repeat: u32) -> Result<Duration, Error> {
+        time_run(self.xdp()?, PROGRAM_CLASSIFY, packet, repeat)
+    }
+}
+
+impl TimeRun for Baseline {
+    fn time_run(&self, packet: &[u8], repeat: u32) -> Result<Duration, Error> {
+        time_run(self.xdp()?, PROGRAM_BASELINE, packet, repeat)
+    }
+}
+
+/// BPF_PROG_TEST_RUN of `program`, `repeat` times over `packet`: the kernel's mean per run.
+fn time_run(
+    program: &Xdp,
+    name: &'static str,
+    packet: &[u8],
+    repeat: u32,
+) -> Result<Duration, Error> {
+    let result = program
+        .test_run(TestRunOptions {
+            data_in: Some(packet),
+            repeat,
+            ..TestRunOptions::default()
+        })
+        .map_err(|source| Error::Program {
+            program: name,
+            source,
+        })?;
+    Ok(result.duration)
+}
