@@ -4,7 +4,6 @@
 pub mod attach;
 pub mod lists;
 pub mod netns;
-pub mod pinned_link;
 pub mod policy;
 pub mod prefix_file;
 pub mod prefixes;

@@ -9,22 +9,18 @@ use aya::programs::{
     ProgramInfo,
     links::{FdLink, PinnedLink},
 };
-use classifier_common::{
-    config::CONFIG_DRY_RUN,
-    control::{ATTACH_NATIVE, IFNAME_LEN},
-    limits::FLOW_TABLE_ENTRIES,
-};
+use classifier_common::{config::CONFIG_DRY_RUN, control::IFNAME_LEN, limits::FLOW_TABLE_ENTRIES};
 use serde::Serialize;
 
 use crate::{
     ClassifierMaps, Error, PinDir,
     control::{
-        attach::attached_pins,
+        attach::{AttachMode, attached_pins},
         lists::ListNames,
-        pinned_link::attached_ifindex,
         policy,
         shape::{ShapedInterface, shaped_interfaces},
     },
+    load::pinned_link::attached_ifindex,
 };
 
 #[derive(Clone, Debug, Serialize)]
@@ -115,11 +111,7 @@ pub fn status(pin_dir: &PinDir, maps: &ClassifierMaps) -> Result<Status, Error> 
         interfaces.push(InterfaceStatus {
             interface: name,
             netns: attachment.and_then(|a| (a.netns_inode != 0).then_some(a.netns_inode)),
-            mode: match attachment.map(|a| a.mode) {
-                Some(ATTACH_NATIVE) => "native",
-                Some(_) => "skb",
-                None => "unknown",
-            },
+            mode: attachment.map_or("unknown", |a| AttachMode::from_code(a.mode).name()),
             link_id: info.id(),
             program_id: info.program_id(),
             attached_at: attachment
