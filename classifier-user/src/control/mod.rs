@@ -5,6 +5,7 @@ pub mod attach;
 pub mod lists;
 pub mod netns;
 pub mod policy;
+pub mod prefix_edit;
 pub mod prefix_file;
 pub mod prefixes;
 pub mod shape;

@@ -2,6 +2,7 @@
 
 mod counter_labels;
 pub mod flows;
+pub mod prefixes;
 pub mod stats;
 pub mod status;
 pub mod units;
