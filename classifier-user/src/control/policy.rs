@@ -149,7 +149,10 @@ pub struct PolicyView {
 impl PolicyView {
     pub fn of(config: &Config, names: &ListNames) -> Self {
         Self {
-            rules: decode(config, names).iter().map(ToString::to_string).collect(),
+            rules: decode(config, names)
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
             dry_run: config.flags & CONFIG_DRY_RUN != 0,
         }
     }

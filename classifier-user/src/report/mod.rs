@@ -4,6 +4,7 @@ mod counter_labels;
 pub mod flows;
 pub mod prefixes;
 pub mod stats;
+pub mod stats_reader;
 pub mod status;
 pub mod units;
 

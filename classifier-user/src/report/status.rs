@@ -84,6 +84,12 @@ fn rfc3339(time: SystemTime) -> String {
     humantime::format_rfc3339_seconds(time).to_string()
 }
 
+/// The status of the state in `pin_dir`.
+pub fn read(pin_dir: &PinDir) -> Result<Status, Error> {
+    let maps = ClassifierMaps::open_pinned(pin_dir)?;
+    status(pin_dir, &maps)
+}
+
 pub fn status(pin_dir: &PinDir, maps: &ClassifierMaps) -> Result<Status, Error> {
     let program = ProgramInfo::from_pin(pin_dir.program())
         .ok()
