@@ -9,7 +9,7 @@ use aya::programs::{
     ProgramInfo,
     links::{FdLink, PinnedLink},
 };
-use classifier_common::{config::CONFIG_DRY_RUN, control::IFNAME_LEN, limits::FLOW_TABLE_ENTRIES};
+use classifier_common::{control::IFNAME_LEN, limits::FLOW_TABLE_ENTRIES};
 use serde::Serialize;
 
 use crate::{
@@ -17,7 +17,7 @@ use crate::{
     control::{
         attach::{AttachMode, attached_pins},
         lists::ListNames,
-        policy,
+        policy::PolicyView,
         shape::{ShapedInterface, shaped_interfaces},
     },
     load::pinned_link::attached_ifindex,
@@ -135,7 +135,7 @@ pub fn status(pin_dir: &PinDir, maps: &ClassifierMaps) -> Result<Status, Error> 
         }
     }
     let used = maps.flows.keys().filter(|key| key.is_ok()).count();
-    let config = maps.config()?;
+    let policy = PolicyView::of(&maps.config()?, &names);
     Ok(Status {
         pin_dir: pin_dir.path().display().to_string(),
         program,
@@ -157,11 +157,8 @@ pub fn status(pin_dir: &PinDir, maps: &ClassifierMaps) -> Result<Status, Error> 
             max: FLOW_TABLE_ENTRIES,
         },
         policy: PolicyStatus {
-            rules: policy::decode(&config, &names)
-                .iter()
-                .map(ToString::to_string)
-                .collect(),
-            dry_run: config.flags & CONFIG_DRY_RUN != 0,
+            rules: policy.rules,
+            dry_run: policy.dry_run,
             generation: maps.generation()?,
         },
     })
