@@ -102,23 +102,41 @@ pub const DEFAULT_DNS_MIN_TTL: u64 = 60;
 /// busy campus's updates, far below the `LEARNED` map's capacity shared by all lists.
 pub const DEFAULT_MAX_LEARNED_PER_LIST: u32 = 4096;
 
+/// The domain suffixes of each of `lists`, plus the shipped ones for `apple`.
+pub fn list_domains(
+    lists: &[ListFile],
+    names: &crate::control::lists::ListNames,
+) -> crate::dns::DomainLists {
+    let mut domains = crate::dns::DomainLists::default();
+    if let Some(apple) = names.bit(crate::control::lists::DEFAULT_LIST) {
+        for suffix in crate::dns::parse_domains(crate::dns::SHIPPED_APPLE_DOMAINS) {
+            domains.add(apple, suffix);
+        }
+    }
+    for list in lists {
+        if let Some(bit) = names.bit(&list.name) {
+            for suffix in &list.domains {
+                domains.add(bit, suffix);
+            }
+        }
+    }
+    domains
+}
+
 impl ConfigFile {
     /// The domain suffixes of each list: the file's, plus the shipped ones for `apple`.
     pub fn domains(&self, names: &crate::control::lists::ListNames) -> crate::dns::DomainLists {
-        let mut domains = crate::dns::DomainLists::default();
-        if let Some(apple) = names.bit(crate::control::lists::DEFAULT_LIST) {
-            for suffix in crate::dns::parse_domains(crate::dns::SHIPPED_APPLE_DOMAINS) {
-                domains.add(apple, suffix);
-            }
-        }
-        for list in &self.lists {
-            if let Some(bit) = names.bit(&list.name) {
-                for suffix in &list.domains {
-                    domains.add(bit, suffix);
-                }
-            }
-        }
-        domains
+        list_domains(&self.lists, names)
+    }
+
+    /// What `analyze` would run under with this file's lists, policy and `[dns]` bounds.
+    pub fn analyze_settings(&self) -> Result<crate::analyze::Settings, Error> {
+        Ok(crate::analyze::Settings {
+            lists: self.lists.clone(),
+            rules: self.rules()?,
+            learner: self.learner_settings()?,
+            origin: self.path.clone(),
+        })
     }
 
     pub fn dns_min_ttl(&self) -> std::time::Duration {

@@ -3,7 +3,12 @@
 
 use std::{io, path::PathBuf};
 
-use aya::{EbpfError, maps::MapError, programs::ProgramError};
+use aya::{
+    EbpfError,
+    maps::MapError,
+    pin::PinError,
+    programs::{ProgramError, links::LinkError},
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -31,6 +36,18 @@ pub enum Error {
         mode: &'static str,
         #[source]
         source: ProgramError,
+    },
+    #[error("{what}: {source}")]
+    Link {
+        what: String,
+        #[source]
+        source: LinkError,
+    },
+    #[error("{what}: {source}")]
+    Pin {
+        what: String,
+        #[source]
+        source: PinError,
     },
     #[error("`{command}` failed: {stderr}")]
     Command { command: String, stderr: String },
@@ -206,6 +223,16 @@ impl Error {
 
     pub(crate) fn program(program: &'static str) -> impl FnOnce(ProgramError) -> Self {
         move |source| Self::Program { program, source }
+    }
+
+    pub(crate) fn link(what: impl Into<String>) -> impl FnOnce(LinkError) -> Self {
+        let what = what.into();
+        move |source| Self::Link { what, source }
+    }
+
+    pub(crate) fn pin(what: impl Into<String>) -> impl FnOnce(PinError) -> Self {
+        let what = what.into();
+        move |source| Self::Pin { what, source }
     }
 
     pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(io::Error) -> Self {

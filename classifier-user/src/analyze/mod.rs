@@ -5,6 +5,8 @@
 pub mod capture;
 pub mod link;
 mod run;
+mod settings;
 pub mod summary;
 
 pub use run::{Analysis, PacketVerdict, analyze};
+pub use settings::Settings;

@@ -12,13 +12,12 @@ use classifier_common::{
 use serde::Serialize;
 
 use super::{
-    capture,
+    Settings, capture,
     link::RecordError,
     summary::{NotRun, Summary},
 };
 use crate::{
     Classifier, Error,
-    config_file::ConfigFile,
     control::{lists::ListNames, state},
     dns::{DnsDatagram, Learner, Observed},
 };
@@ -95,10 +94,10 @@ fn not_run(index: u64, len: usize, error: &'static str) -> PacketVerdict {
 /// the capture's clock.
 pub fn analyze(
     path: &Path,
-    settings: &ConfigFile,
+    settings: &Settings,
     mut on_packet: impl FnMut(&PacketVerdict),
 ) -> Result<Analysis, Error> {
-    let initial = state::InitialState::read(settings)?;
+    let initial = settings.initial_state()?;
     let records = capture::records(path)?;
     let mut classifier = Classifier::load()?;
     state::initialize(&mut classifier.maps, &initial)?;
@@ -106,7 +105,7 @@ pub fn analyze(
     config.flags |= CONFIG_REPORT | CONFIG_LEARN_DNS;
     classifier.maps.publish(&config)?;
     let names = ListNames::read(&classifier.maps)?;
-    let mut learner = Learner::new(settings.domains(&names), settings.learner_settings()?);
+    let mut learner = Learner::new(settings.domains(&names), settings.learner.clone());
     let mut learned = 0;
 
     let mut never_run: Vec<NotRun> = Vec::new();

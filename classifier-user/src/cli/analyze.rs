@@ -6,11 +6,7 @@ use std::{
 };
 
 use clap::Args;
-use classifier::{
-    analyze,
-    config_file::{ConfigFile, ListFile},
-    control::lists::DEFAULT_LIST,
-};
+use classifier::analyze;
 
 use super::Context;
 
@@ -52,29 +48,7 @@ pub struct AnalyzeArgs {
 }
 
 pub fn analyze(_context: &Context, args: AnalyzeArgs) -> anyhow::Result<()> {
-    let lists = args
-        .prefixes
-        .iter()
-        .map(|spec| match spec.split_once('=') {
-            Some((name, file)) => ListFile {
-                name: name.to_owned(),
-                file: Some(file.into()),
-                ..ListFile::default()
-            },
-            None => ListFile {
-                name: DEFAULT_LIST.to_owned(),
-                file: Some(spec.into()),
-                ..ListFile::default()
-            },
-        })
-        .collect();
-    let settings = ConfigFile {
-        policy: (!args.policy.is_empty()).then(|| args.policy.clone()),
-        lists,
-        path: PathBuf::from("the command line"),
-        ..ConfigFile::default()
-    };
-    settings.rules()?;
+    let settings = analyze::Settings::from_args(&args.prefixes, &args.policy)?;
 
     let size = std::fs::metadata(&args.file).map(|m| m.len()).unwrap_or(0);
     let progress = (std::io::stderr().is_terminal() && size > 16 << 20).then(|| {

@@ -2,7 +2,6 @@
 
 use clap::{Args, ValueEnum};
 use classifier::control::attach::{self as control, Mode};
-use classifier_common::control::ATTACH_NATIVE;
 
 use super::Context;
 
@@ -87,11 +86,6 @@ pub fn attach(context: &Context, args: AttachArgs) -> anyhow::Result<()> {
         &context.config,
     )?;
     for done in attached {
-        let mode = if done.mode == ATTACH_NATIVE {
-            "native"
-        } else {
-            "skb"
-        };
         if let Some(reason) = &done.fell_back {
             eprintln!(
                 "warning: {}: native XDP failed ({reason}); attached in skb mode, which costs \
@@ -111,7 +105,7 @@ pub fn attach(context: &Context, args: AttachArgs) -> anyhow::Result<()> {
         } else {
             "attached to"
         };
-        println!("{verb} {} ({mode})", done.interface);
+        println!("{verb} {} ({})", done.interface, done.mode);
     }
     Ok(())
 }

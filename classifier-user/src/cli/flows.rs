@@ -1,7 +1,7 @@
 //! `classifier flows`: the flow table, biggest first.
 
 use clap::Args;
-use classifier::{ClassifierMaps, control::lists::ListNames, report::flows};
+use classifier::report::flows::{self, FlowTable};
 
 use super::{
     Context,
@@ -28,11 +28,8 @@ pub struct FlowsArgs {
 }
 
 pub fn flows(context: &Context, args: FlowsArgs) -> anyhow::Result<()> {
-    let maps = ClassifierMaps::open_pinned(&context.pin_dir)?;
-    let names = ListNames::read(&maps)?;
-    let entries = maps.flows()?;
     let top = args.top.or((!args.json).then_some(50));
-    let views = flows::views(&entries, &names, args.mptcp, top);
+    let FlowTable { views, total } = flows::flow_table(&context.pin_dir, args.mptcp, top)?;
     if args.json {
         return print_json(&views);
     }
@@ -70,6 +67,6 @@ pub fn flows(context: &Context, args: FlowsArgs) -> anyhow::Result<()> {
         ]);
     }
     print_table(&rows);
-    println!("{} of {} flows shown", views.len(), entries.len());
+    println!("{} of {total} flows shown", views.len());
     Ok(())
 }

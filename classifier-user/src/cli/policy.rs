@@ -1,15 +1,7 @@
 //! `classifier policy`: the ordered rules that map what matched to a DSCP.
 
 use clap::{Args, Subcommand, ValueEnum};
-use classifier::{
-    ClassifierMaps, WriterLock,
-    control::{
-        lists::ListNames,
-        policy::{self, Rule},
-    },
-};
-use classifier_common::config::CONFIG_DRY_RUN;
-use serde::Serialize;
+use classifier::control::policy;
 
 use super::{Context, output::print_json};
 
@@ -55,39 +47,13 @@ enum OnOff {
     Off,
 }
 
-#[derive(Serialize)]
-struct PolicyView {
-    rules: Vec<String>,
-    dry_run: bool,
-}
-
 pub fn policy(context: &Context, args: PolicyArgs) -> anyhow::Result<()> {
-    let _writer = match args.command {
-        PolicyCommand::Show { .. } => None,
-        PolicyCommand::Set { .. } => Some(WriterLock::acquire(&context.pin_dir)?),
-    };
-    let mut maps = ClassifierMaps::open_pinned(&context.pin_dir)?;
-    let names = ListNames::read(&maps)?;
-    let json = match args.command {
-        PolicyCommand::Show { json } => json,
+    let (view, json) = match args.command {
+        PolicyCommand::Show { json } => (policy::show(&context.pin_dir)?, json),
         PolicyCommand::Set { rules, dry_run } => {
-            let rules: Vec<Rule> = rules
-                .iter()
-                .map(|rule| rule.parse())
-                .collect::<Result<_, _>>()?;
-            let rules = (!rules.is_empty()).then_some(&rules[..]);
             let dry_run = dry_run.map(|switch| matches!(switch, OnOff::On));
-            policy::set(&mut maps, rules, dry_run)?;
-            false
+            (policy::change(&context.pin_dir, &rules, dry_run)?, false)
         }
-    };
-    let config = maps.config()?;
-    let view = PolicyView {
-        rules: policy::decode(&config, &names)
-            .iter()
-            .map(ToString::to_string)
-            .collect(),
-        dry_run: config.flags & CONFIG_DRY_RUN != 0,
     };
     if json {
         return print_json(&view);

@@ -4,14 +4,13 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use classifier::{
-    ClassifierMaps, WriterLock,
     control::{
-        lists::{DEFAULT_LIST, ListNames},
-        prefix_file::{parse_prefix_arg, read_prefix_file},
-        prefixes::{self, Applied, Change},
+        lists::DEFAULT_LIST,
+        prefix_edit::{self, Edit, Edited, Prefixes},
+        prefixes::Applied,
     },
+    report::{self, prefixes::PrefixRow},
 };
-use serde::Serialize;
 
 use super::{
     Context,
@@ -88,139 +87,51 @@ enum PrefixesCommand {
     },
 }
 
-#[derive(Serialize)]
-struct PrefixRow {
-    prefix: String,
-    /// Lists this prefix was added to.
-    lists: Vec<String>,
-    /// Lists an address in it matches (its own plus those of prefixes containing it).
-    effective: Vec<String>,
-    /// Lists it was learned into from DNS answers, with the name and the expiry.
-    learned: Vec<LearnedRow>,
-}
-
-#[derive(Serialize)]
-struct LearnedRow {
-    list: String,
-    /// The name whose answer taught the address.
-    name: String,
-    /// RFC 3339, UTC.
-    expires_at: String,
-}
-
 pub fn prefixes(context: &Context, args: PrefixesArgs) -> anyhow::Result<()> {
-    // Every subcommand but `list` changes the lists: one writer at a time, from reading the
-    // list names to the last write.
-    let _writer = match args.command {
-        PrefixesCommand::List { .. } => None,
-        _ => Some(WriterLock::acquire(&context.pin_dir)?),
+    let edit = match args.command {
+        PrefixesCommand::List { list, json } => {
+            let rows = report::prefixes::prefixes(&context.pin_dir, list.as_deref())?;
+            return show(&rows, json);
+        }
+        PrefixesCommand::Add { prefixes, list } => Edit::Add {
+            list,
+            prefixes: Prefixes::Args(prefixes),
+        },
+        PrefixesCommand::Remove { prefixes, list } => Edit::Remove {
+            list,
+            prefixes: Prefixes::Args(prefixes),
+        },
+        PrefixesCommand::Load { file, list } => Edit::Add {
+            list,
+            prefixes: Prefixes::File(file),
+        },
+        PrefixesCommand::Replace { file, list } => Edit::Replace {
+            list,
+            prefixes: Prefixes::File(file),
+        },
+        PrefixesCommand::Clear { list } => Edit::Clear { list },
     };
-    let mut maps = ClassifierMaps::open_pinned(&context.pin_dir)?;
-    let mut names = ListNames::read(&maps)?;
-    let (change, list_name) = match args.command {
-        PrefixesCommand::List { list, json } => return show(&maps, &names, list, json),
-        PrefixesCommand::Add { prefixes, list } => {
-            let prefixes = parse_all(&prefixes)?;
-            let bit = names.get_or_create(&mut maps, &list)?;
-            (
-                Change::Add {
-                    list: bit,
-                    prefixes,
-                },
-                Some(list),
-            )
-        }
-        PrefixesCommand::Remove { prefixes, list } => {
-            let prefixes = parse_all(&prefixes)?;
-            let bit = list
-                .as_deref()
-                .map(|name| names.require(name))
-                .transpose()?;
-            (
-                Change::Remove {
-                    list: bit,
-                    prefixes,
-                },
-                list,
-            )
-        }
-        PrefixesCommand::Load { file, list } => {
-            let prefixes = read_prefix_file(&file)?;
-            let bit = names.get_or_create(&mut maps, &list)?;
-            (
-                Change::Add {
-                    list: bit,
-                    prefixes,
-                },
-                Some(list),
-            )
-        }
-        PrefixesCommand::Replace { file, list } => {
-            let prefixes = read_prefix_file(&file)?;
-            let bit = names.get_or_create(&mut maps, &list)?;
-            (
-                Change::Replace {
-                    list: bit,
-                    prefixes,
-                },
-                Some(list),
-            )
-        }
-        PrefixesCommand::Clear { list } => {
-            let bit = list
-                .as_deref()
-                .map(|name| names.require(name))
-                .transpose()?;
-            (Change::Clear { list: bit }, list)
-        }
-    };
-    let Applied {
-        inserted,
-        updated,
-        deleted,
-    } = prefixes::apply(&mut maps, &change)?;
+    let Edited {
+        list,
+        applied: Applied {
+            inserted,
+            updated,
+            deleted,
+        },
+    } = prefix_edit::edit(&context.pin_dir, edit)?;
     println!(
         "{}: {inserted} inserted, {updated} updated, {deleted} removed",
-        list_name.as_deref().unwrap_or("all lists")
+        list.as_deref().unwrap_or("all lists")
     );
     Ok(())
 }
 
-fn parse_all(texts: &[String]) -> anyhow::Result<Vec<ipnet::IpNet>> {
-    Ok(texts
-        .iter()
-        .map(|text| parse_prefix_arg(text))
-        .collect::<Result<_, _>>()?)
-}
-
-fn show(
-    maps: &ClassifierMaps,
-    names: &ListNames,
-    list: Option<String>,
-    json: bool,
-) -> anyhow::Result<()> {
-    let only = list
-        .as_deref()
-        .map(|name| names.require(name))
-        .transpose()?;
-    let mut learned = learned_rows(maps, names)?;
-    let mut entries = maps.prefixes()?;
-    entries.sort_by_key(|(prefix, _)| *prefix);
-    let rows: Vec<PrefixRow> = entries
-        .into_iter()
-        .filter(|(_, value)| only.is_none_or(|bit| (value.own | value.learned) & (1 << bit) != 0))
-        .map(|(prefix, value)| PrefixRow {
-            prefix: prefix.to_string(),
-            lists: names.names_in(value.own),
-            effective: names.names_in(value.lists),
-            learned: learned.remove(&prefix).unwrap_or_default(),
-        })
-        .collect();
+fn show(rows: &[PrefixRow], json: bool) -> anyhow::Result<()> {
     if json {
         return print_json(&rows);
     }
     let mut table = vec![vec!["PREFIX".to_owned(), "LISTS".to_owned()]];
-    for row in &rows {
+    for row in rows {
         let mut lists = row.lists.join(",");
         let inherited: Vec<&String> = row
             .effective
@@ -247,29 +158,4 @@ fn show(
     }
     print_table(&table);
     Ok(())
-}
-
-/// Learned addresses by host prefix, from the pinned `LEARNED` map.
-fn learned_rows(
-    maps: &ClassifierMaps,
-    names: &ListNames,
-) -> anyhow::Result<std::collections::BTreeMap<ipnet::IpNet, Vec<LearnedRow>>> {
-    let mut rows: std::collections::BTreeMap<ipnet::IpNet, Vec<LearnedRow>> = Default::default();
-    for entry in maps.learned.iter() {
-        let (key, value) = entry?;
-        let len = value
-            .name
-            .iter()
-            .position(|b| *b == 0)
-            .unwrap_or(value.name.len());
-        let expires = std::time::UNIX_EPOCH + std::time::Duration::from_secs(value.expires_at);
-        rows.entry(ipnet::IpNet::from(classifier::dns::addr_of(&key)))
-            .or_default()
-            .push(LearnedRow {
-                list: names.names_in(1 << key.list).join(","),
-                name: String::from_utf8_lossy(&value.name[..len]).into_owned(),
-                expires_at: humantime::format_rfc3339_seconds(expires).to_string(),
-            });
-    }
-    Ok(rows)
 }

@@ -1,12 +1,11 @@
 //! `classifier stats`: counters, once or every few seconds with rates.
 
-use std::{thread, time::Instant};
+use std::thread;
 
 use clap::Args;
-use classifier::{
-    ClassifierMaps,
-    control::lists::ListNames,
-    report::stats::{Count, Snapshot, Stats},
+use classifier::report::{
+    stats::{Count, Stats},
+    stats_reader::StatsReader,
 };
 
 use super::{
@@ -38,32 +37,15 @@ pub struct StatsArgs {
 }
 
 pub fn stats(context: &Context, args: StatsArgs) -> anyhow::Result<()> {
-    let maps = ClassifierMaps::open_pinned(&context.pin_dir)?;
-    let names = ListNames::read(&maps)?;
+    let mut reader = StatsReader::open(&context.pin_dir, args.per_cpu)?;
     let Some(seconds) = args.watch else {
-        let per_cpu = maps.counters_per_cpu()?;
-        let stats = Snapshot {
-            per_cpu: &per_cpu,
-            previous: None,
-            show_per_cpu: args.per_cpu,
-        }
-        .stats(&names);
-        return print(&stats, args.json, false);
+        return print(&reader.read()?, args.json, false);
     };
-    let mut previous = maps.counters_per_cpu()?;
-    let mut then = Instant::now();
+    // The first reading is the baseline of the first rates.
+    reader.read()?;
     loop {
         thread::sleep(std::time::Duration::from_secs(seconds));
-        let now = Instant::now();
-        let current = maps.counters_per_cpu()?;
-        let stats = Snapshot {
-            per_cpu: &current,
-            previous: Some((&previous, now.duration_since(then).as_secs_f64())),
-            show_per_cpu: args.per_cpu,
-        }
-        .stats(&names);
-        print(&stats, args.json, true)?;
-        (previous, then) = (current, now);
+        print(&reader.read()?, args.json, true)?;
     }
 }
 

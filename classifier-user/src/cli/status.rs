@@ -1,7 +1,7 @@
 //! `classifier status`.
 
 use clap::Args;
-use classifier::{ClassifierMaps, report::status};
+use classifier::report::status;
 
 use super::{
     Context,
@@ -17,8 +17,7 @@ pub struct StatusArgs {
 }
 
 pub fn status(context: &Context, args: StatusArgs) -> anyhow::Result<()> {
-    let maps = ClassifierMaps::open_pinned(&context.pin_dir)?;
-    let status = status::status(&context.pin_dir, &maps)?;
+    let status = status::read(&context.pin_dir)?;
     if args.json {
         return print_json(&status);
     }

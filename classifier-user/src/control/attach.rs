@@ -19,14 +19,14 @@ use classifier_common::{
     counter::{INTERFACE_SLOTS, MAX_IFINDEX},
 };
 
-use super::{netns, pinned_link, state};
+use super::{netns, state};
 use crate::{
     Classifier, ClassifierMaps, Error, PinDir, capabilities,
     config_file::ConfigFile,
     load::{
         WriterLock,
         names::{MAP_ATTACHMENTS, MAP_IFACE_SLOTS, PROGRAM_CLASSIFY},
-        restrict,
+        pinned_link, restrict,
     },
 };
 
@@ -39,12 +39,59 @@ pub enum Mode {
     Skb,
 }
 
+/// The mode an interface is attached in; its `Attachment` records it as a code.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum AttachMode {
+    /// In the driver.
+    Native,
+    /// Generic, after the kernel built an skb.
+    Skb,
+}
+
+impl AttachMode {
+    /// The code `Attachment::mode` holds; anything but native is skb.
+    pub fn from_code(code: u32) -> Self {
+        if code == ATTACH_NATIVE {
+            Self::Native
+        } else {
+            Self::Skb
+        }
+    }
+
+    pub fn code(self) -> u32 {
+        match self {
+            Self::Native => ATTACH_NATIVE,
+            Self::Skb => ATTACH_SKB,
+        }
+    }
+
+    /// How the CLI, the log and `status` name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Native => "native",
+            Self::Skb => "skb",
+        }
+    }
+
+    fn xdp(self) -> XdpMode {
+        match self {
+            Self::Native => XdpMode::Driver,
+            Self::Skb => XdpMode::Skb,
+        }
+    }
+}
+
+impl std::fmt::Display for AttachMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// What attach did on one interface.
 #[derive(Clone, Debug)]
 pub struct Attached {
     pub interface: String,
-    /// `ATTACH_NATIVE` or `ATTACH_SKB`.
-    pub mode: u32,
+    pub mode: AttachMode,
     pub replaced: bool,
     /// Why native mode was not used, when `Auto` fell back to skb.
     pub fell_back: Option<String>,
@@ -133,9 +180,8 @@ pub fn attach(
     if new_program {
         let path = pin_dir.program();
         let _ = fs::remove_file(&path);
-        xdp.pin(&path).map_err(|error| {
-            Error::io(format!("pinning {}", path.display()))(std::io::Error::other(error))
-        })?;
+        xdp.pin(&path)
+            .map_err(Error::pin(format!("pinning {}", path.display())))?;
         restrict(&path, 0o600)?;
     }
     Ok(done.into_iter().map(|(_, attached)| attached).collect())
@@ -162,7 +208,8 @@ fn attach_one(
             xdp.take_link(id)
                 .map_err(Error::program(PROGRAM_CLASSIFY))?,
         );
-        let mode = attachment_of(maps, &link_path).map_or(ATTACH_NATIVE, |a| a.mode);
+        let mode = attachment_of(maps, &link_path)
+            .map_or(AttachMode::Native, |a| AttachMode::from_code(a.mode));
         return Ok(Attached {
             interface: name.to_owned(),
             mode,
@@ -173,16 +220,20 @@ fn attach_one(
     }
     let (id, mode, fell_back) = match mode {
         Mode::Native => (
-            attach_mode(xdp, name, XdpMode::Driver)?,
-            ATTACH_NATIVE,
+            attach_mode(xdp, name, AttachMode::Native)?,
+            AttachMode::Native,
             None,
         ),
-        Mode::Skb => (attach_mode(xdp, name, XdpMode::Skb)?, ATTACH_SKB, None),
-        Mode::Auto => match attach_mode(xdp, name, XdpMode::Driver) {
-            Ok(id) => (id, ATTACH_NATIVE, None),
+        Mode::Skb => (
+            attach_mode(xdp, name, AttachMode::Skb)?,
+            AttachMode::Skb,
+            None,
+        ),
+        Mode::Auto => match attach_mode(xdp, name, AttachMode::Native) {
+            Ok(id) => (id, AttachMode::Native, None),
             Err(native) => (
-                attach_mode(xdp, name, XdpMode::Skb)?,
-                ATTACH_SKB,
+                attach_mode(xdp, name, AttachMode::Skb)?,
+                AttachMode::Skb,
                 Some(native.to_string()),
             ),
         },
@@ -192,14 +243,13 @@ fn attach_one(
         .map_err(Error::program(PROGRAM_CLASSIFY))?;
     let link = FdLink::try_from(link).map_err(link_error(name))?;
     let link_id = link.info().map_err(link_error(name))?.id();
-    link.pin(&link_path).map_err(|error| {
-        Error::io(format!("pinning {}", link_path.display()))(std::io::Error::other(error))
-    })?;
+    link.pin(&link_path)
+        .map_err(Error::pin(format!("pinning {}", link_path.display())))?;
     restrict(&link_path, 0o600)?;
     let index = netns::ifindex(name)?;
     let counter_slot = take_counter_slot(maps, index)?;
     let mut attachment = Attachment {
-        mode,
+        mode: mode.code(),
         counter_slot,
         ifindex: index,
         netns_inode: netns::current_if_not_host().unwrap_or(0) as u32,
@@ -224,21 +274,18 @@ fn attach_one(
 fn attach_mode(
     xdp: &mut Xdp,
     name: &str,
-    mode: XdpMode,
+    mode: AttachMode,
 ) -> Result<aya::programs::xdp::XdpLinkId, Error> {
-    xdp.attach(name, mode).map_err(|source| Error::Attach {
-        interface: name.to_owned(),
-        mode: if mode == XdpMode::Skb {
-            "skb"
-        } else {
-            "native"
-        },
-        source,
-    })
+    xdp.attach(name, mode.xdp())
+        .map_err(|source| Error::Attach {
+            interface: name.to_owned(),
+            mode: mode.name(),
+            source,
+        })
 }
 
 fn link_error(name: &str) -> impl FnOnce(LinkError) -> Error + '_ {
-    move |error| Error::io(format!("the link of {name}"))(std::io::Error::other(error))
+    Error::link(format!("the link of {name}"))
 }
 
 /// The bookkeeping entry of the link pinned at `path`.

@@ -4,8 +4,8 @@
 pub mod attach;
 pub mod lists;
 pub mod netns;
-pub mod pinned_link;
 pub mod policy;
+pub mod prefix_edit;
 pub mod prefix_file;
 pub mod prefixes;
 pub mod shape;

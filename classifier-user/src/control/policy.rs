@@ -12,8 +12,10 @@ use classifier_common::{
     limits::MAX_RULES,
 };
 
+use serde::Serialize;
+
 use super::lists::ListNames;
-use crate::{Error, load::ClassifierMaps};
+use crate::{Error, PinDir, WriterLock, load::ClassifierMaps};
 
 /// What a rule does with matching traffic.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -135,6 +137,51 @@ impl std::str::FromStr for Rule {
         }
         Ok(rule)
     }
+}
+
+/// The policy as `classifier policy` shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct PolicyView {
+    pub rules: Vec<String>,
+    pub dry_run: bool,
+}
+
+impl PolicyView {
+    pub fn of(config: &Config, names: &ListNames) -> Self {
+        Self {
+            rules: decode(config, names)
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            dry_run: config.flags & CONFIG_DRY_RUN != 0,
+        }
+    }
+}
+
+/// The policy in force in the state in `pin_dir`.
+pub fn show(pin_dir: &PinDir) -> Result<PolicyView, Error> {
+    let maps = ClassifierMaps::open_pinned(pin_dir)?;
+    let names = ListNames::read(&maps)?;
+    Ok(PolicyView::of(&maps.config()?, &names))
+}
+
+/// `classifier policy set` on the state in `pin_dir`, as one writer: `rules` as typed (none:
+/// the rules stay) and the dry-run switch (None: it stays). Returns the policy now in force.
+pub fn change(
+    pin_dir: &PinDir,
+    rules: &[String],
+    dry_run: Option<bool>,
+) -> Result<PolicyView, Error> {
+    let _writer = WriterLock::acquire(pin_dir)?;
+    let mut maps = ClassifierMaps::open_pinned(pin_dir)?;
+    let names = ListNames::read(&maps)?;
+    let rules: Vec<Rule> = rules
+        .iter()
+        .map(|rule| rule.parse())
+        .collect::<Result<_, _>>()?;
+    let rules = (!rules.is_empty()).then_some(&rules[..]);
+    let config = set(&mut maps, rules, dry_run)?;
+    Ok(PolicyView::of(&config, &names))
 }
 
 /// `classifier policy set`: puts `rules` (unless `None`: the rules stay) and the dry-run

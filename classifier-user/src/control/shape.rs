@@ -429,9 +429,8 @@ fn attach_steering(egress: &mut Egress, pin_dir: &PinDir, interface: &str) -> Re
     let id = match PinnedLink::from_pin(&path) {
         // Already steering: swap in this binary's program through the same link.
         Ok(link) => {
-            let link = SchedClassifierLink::try_from(FdLink::from(link)).map_err(|error| {
-                Error::io(format!("the egress link of {interface}"))(std::io::Error::other(error))
-            })?;
+            let link = SchedClassifierLink::try_from(FdLink::from(link))
+                .map_err(Error::link(format!("the egress link of {interface}")))?;
             program.attach_to_link(link)
         }
         Err(_) => program.attach(interface, TcAttachType::Egress),
@@ -445,12 +444,10 @@ fn attach_steering(egress: &mut Egress, pin_dir: &PinDir, interface: &str) -> Re
         crate::load::names::PROGRAM_DEPRIORITIZE,
     ))?;
     if !path.exists() {
-        let link = FdLink::try_from(link).map_err(|error| {
-            Error::io(format!("the egress link of {interface}"))(std::io::Error::other(error))
-        })?;
-        link.pin(&path).map_err(|error| {
-            Error::io(format!("pinning {}", path.display()))(std::io::Error::other(error))
-        })?;
+        let link = FdLink::try_from(link)
+            .map_err(Error::link(format!("the egress link of {interface}")))?;
+        link.pin(&path)
+            .map_err(Error::pin(format!("pinning {}", path.display())))?;
         restrict(&path, 0o600)?;
     }
     Ok(())

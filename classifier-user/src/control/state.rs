@@ -12,7 +12,10 @@ use super::{
     prefix_file::{parse_prefix_text, read_prefix_file},
     prefixes::{self, Change},
 };
-use crate::{ClassifierMaps, Error, PinDir, config_file::ConfigFile};
+use crate::{
+    ClassifierMaps, Error, PinDir,
+    config_file::{ConfigFile, ListFile},
+};
 
 /// The `apple` list as shipped: Apple's own allocations.
 pub const SHIPPED_APPLE_LIST: &str = include_str!("../../data/apple.txt");
@@ -43,9 +46,25 @@ impl InitialState {
     /// The config file's lists and policy, or the shipped `apple` list and the default policy.
     /// Every list file is read now, so that a bad one fails before the state exists.
     pub fn read(config_file: &ConfigFile) -> Result<Self, Error> {
+        Self::new(
+            &config_file.lists,
+            config_file.rules()?,
+            config_file.dry_run == Some(true),
+            &config_file.path,
+        )
+    }
+
+    /// `lists` with their files, `rules` (None: the default policy) and dry-run; `origin`
+    /// names where they came from in messages.
+    pub fn new(
+        lists_wanted: &[ListFile],
+        rules: Option<Vec<Rule>>,
+        dry_run: bool,
+        origin: &Path,
+    ) -> Result<Self, Error> {
         let shipped = || parse_prefix_text(Path::new("data/apple.txt"), SHIPPED_APPLE_LIST);
         let mut lists = vec![(DEFAULT_LIST.to_owned(), shipped()?)];
-        for list in &config_file.lists {
+        for list in lists_wanted {
             let prefixes = match &list.file {
                 Some(file) => read_prefix_file(file)?,
                 None if list.name == DEFAULT_LIST => shipped()?,
@@ -56,12 +75,12 @@ impl InitialState {
                 None => lists.push((list.name.clone(), prefixes)),
             }
         }
-        let rules = config_file.rules()?.unwrap_or_else(default_rules);
+        let rules = rules.unwrap_or_else(default_rules);
         for rule in &rules {
             for name in &rule.lists {
                 if !lists.iter().any(|(list, _)| list == name) {
                     return Err(Error::ConfigFile {
-                        path: config_file.path.clone(),
+                        path: origin.to_path_buf(),
                         reason: format!(
                             "policy rule `{rule}` names list `{name}`, which the file does not \
                              define"
@@ -73,7 +92,7 @@ impl InitialState {
         Ok(Self {
             lists,
             rules,
-            dry_run: config_file.dry_run == Some(true),
+            dry_run,
         })
     }
 }

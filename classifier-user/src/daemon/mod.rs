@@ -25,9 +25,10 @@ use crate::{
     control::{
         attach::{self, Mode},
         lists::ListNames,
-        netns, pinned_link,
+        netns,
     },
     dns::{DnsDatagram, Learner, Observed},
+    load::pinned_link,
 };
 
 /// Where metrics are served unless told otherwise: loopback only.
@@ -84,11 +85,7 @@ pub fn run(pin_dir: &PinDir, config: &ConfigFile, options: &RunOptions) -> Resul
         .collect();
     if !pending.is_empty() {
         for done in attach::attach(pin_dir, &pending, options.mode, false, config)? {
-            log::info!(
-                "attached to {} ({})",
-                done.interface,
-                if done.mode == 1 { "native" } else { "skb" }
-            );
+            log::info!("attached to {} ({})", done.interface, done.mode);
         }
     }
     for name in options

@@ -10,7 +10,8 @@ use std::collections::BTreeSet;
 use crate::{
     Error, PinDir,
     config_file::ConfigFile,
-    control::{attach, netns, pinned_link},
+    control::{attach, netns},
+    load::pinned_link,
 };
 
 use super::RunOptions;

@@ -105,7 +105,15 @@ fn key_of(addr: IpAddr, list: u32) -> LearnedKey {
 }
 
 pub fn addr_of(key: &LearnedKey) -> IpAddr {
-    crate::report::flows::address(&key.addr, key.ip_version)
+    match key.ip_version {
+        4 => IpAddr::V4(std::net::Ipv4Addr::new(
+            key.addr[0],
+            key.addr[1],
+            key.addr[2],
+            key.addr[3],
+        )),
+        _ => IpAddr::V6(std::net::Ipv6Addr::from(key.addr)),
+    }
 }
 
 /// Domain suffixes from text: one per line, `#` comments.

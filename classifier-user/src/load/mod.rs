@@ -3,6 +3,7 @@
 
 mod maps;
 mod pin_dir;
+pub mod pinned_link;
 mod program;
 mod writer_lock;
 

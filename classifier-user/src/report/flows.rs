@@ -119,3 +119,24 @@ pub fn views(
     }
     views
 }
+
+/// What `classifier flows` shows: the chosen flows, and how many the table holds.
+pub struct FlowTable {
+    pub views: Vec<FlowView>,
+    pub total: usize,
+}
+
+/// The flows of the state in `pin_dir`, as `views` picks them.
+pub fn flow_table(
+    pin_dir: &crate::PinDir,
+    mptcp_only: bool,
+    top: Option<usize>,
+) -> Result<FlowTable, crate::Error> {
+    let maps = crate::ClassifierMaps::open_pinned(pin_dir)?;
+    let names = ListNames::read(&maps)?;
+    let entries = maps.flows()?;
+    Ok(FlowTable {
+        views: views(&entries, &names, mptcp_only, top),
+        total: entries.len(),
+    })
+}

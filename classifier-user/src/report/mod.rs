@@ -2,7 +2,9 @@
 
 mod counter_labels;
 pub mod flows;
+pub mod prefixes;
 pub mod stats;
+pub mod stats_reader;
 pub mod status;
 pub mod units;
 

@@ -9,22 +9,18 @@ use aya::programs::{
     ProgramInfo,
     links::{FdLink, PinnedLink},
 };
-use classifier_common::{
-    config::CONFIG_DRY_RUN,
-    control::{ATTACH_NATIVE, IFNAME_LEN},
-    limits::FLOW_TABLE_ENTRIES,
-};
+use classifier_common::{control::IFNAME_LEN, limits::FLOW_TABLE_ENTRIES};
 use serde::Serialize;
 
 use crate::{
     ClassifierMaps, Error, PinDir,
     control::{
-        attach::attached_pins,
+        attach::{AttachMode, attached_pins},
         lists::ListNames,
-        pinned_link::attached_ifindex,
-        policy,
+        policy::PolicyView,
         shape::{ShapedInterface, shaped_interfaces},
     },
+    load::pinned_link::attached_ifindex,
 };
 
 #[derive(Clone, Debug, Serialize)]
@@ -88,6 +84,12 @@ fn rfc3339(time: SystemTime) -> String {
     humantime::format_rfc3339_seconds(time).to_string()
 }
 
+/// The status of the state in `pin_dir`.
+pub fn read(pin_dir: &PinDir) -> Result<Status, Error> {
+    let maps = ClassifierMaps::open_pinned(pin_dir)?;
+    status(pin_dir, &maps)
+}
+
 pub fn status(pin_dir: &PinDir, maps: &ClassifierMaps) -> Result<Status, Error> {
     let program = ProgramInfo::from_pin(pin_dir.program())
         .ok()
@@ -115,11 +117,7 @@ pub fn status(pin_dir: &PinDir, maps: &ClassifierMaps) -> Result<Status, Error> 
         interfaces.push(InterfaceStatus {
             interface: name,
             netns: attachment.and_then(|a| (a.netns_inode != 0).then_some(a.netns_inode)),
-            mode: match attachment.map(|a| a.mode) {
-                Some(ATTACH_NATIVE) => "native",
-                Some(_) => "skb",
-                None => "unknown",
-            },
+            mode: attachment.map_or("unknown", |a| AttachMode::from_code(a.mode).name()),
             link_id: info.id(),
             program_id: info.program_id(),
             attached_at: attachment
@@ -137,7 +135,7 @@ pub fn status(pin_dir: &PinDir, maps: &ClassifierMaps) -> Result<Status, Error> 
         }
     }
     let used = maps.flows.keys().filter(|key| key.is_ok()).count();
-    let config = maps.config()?;
+    let policy = PolicyView::of(&maps.config()?, &names);
     Ok(Status {
         pin_dir: pin_dir.path().display().to_string(),
         program,
@@ -159,11 +157,8 @@ pub fn status(pin_dir: &PinDir, maps: &ClassifierMaps) -> Result<Status, Error> 
             max: FLOW_TABLE_ENTRIES,
         },
         policy: PolicyStatus {
-            rules: policy::decode(&config, &names)
-                .iter()
-                .map(ToString::to_string)
-                .collect(),
-            dry_run: config.flags & CONFIG_DRY_RUN != 0,
+            rules: policy.rules,
+            dry_run: policy.dry_run,
             generation: maps.generation()?,
         },
     })

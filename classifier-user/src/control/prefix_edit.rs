@@ -1,0 +1,109 @@
+//! A change of the pinned prefix lists as `classifier prefixes` asks for it, whole: one
+//! writer from reading the list names to the last write, and every prefix read and checked
+//! before the first.
+
+use std::path::PathBuf;
+
+use ipnet::IpNet;
+
+use super::{
+    lists::ListNames,
+    prefix_file::{parse_prefix_arg, read_prefix_file},
+    prefixes::{self, Applied, Change},
+};
+use crate::{ClassifierMaps, Error, PinDir, WriterLock};
+
+/// Where the prefixes of an edit come from.
+pub enum Prefixes {
+    /// CIDRs as typed (a bare address is a host prefix).
+    Args(Vec<String>),
+    /// A prefix file, one per line.
+    File(PathBuf),
+}
+
+impl Prefixes {
+    fn read(&self) -> Result<Vec<IpNet>, Error> {
+        match self {
+            Self::Args(texts) => texts.iter().map(|text| parse_prefix_arg(text)).collect(),
+            Self::File(path) => read_prefix_file(path),
+        }
+    }
+}
+
+/// What to change. A list named for `Add` or `Replace` is created if new; one named for
+/// `Remove` or `Clear` must exist, and none means every list.
+pub enum Edit {
+    Add {
+        list: String,
+        prefixes: Prefixes,
+    },
+    Remove {
+        list: Option<String>,
+        prefixes: Prefixes,
+    },
+    Replace {
+        list: String,
+        prefixes: Prefixes,
+    },
+    Clear {
+        list: Option<String>,
+    },
+}
+
+/// What an edit did, and to which list (None: all of them).
+pub struct Edited {
+    pub list: Option<String>,
+    pub applied: Applied,
+}
+
+/// Applies `edit` to the state in `pin_dir`.
+pub fn edit(pin_dir: &PinDir, edit: Edit) -> Result<Edited, Error> {
+    let _writer = WriterLock::acquire(pin_dir)?;
+    let mut maps = ClassifierMaps::open_pinned(pin_dir)?;
+    let mut names = ListNames::read(&maps)?;
+    let (change, list) = match edit {
+        Edit::Add { list, prefixes } => {
+            let prefixes = prefixes.read()?;
+            let list_bit = names.get_or_create(&mut maps, &list)?;
+            (
+                Change::Add {
+                    list: list_bit,
+                    prefixes,
+                },
+                Some(list),
+            )
+        }
+        Edit::Replace { list, prefixes } => {
+            let prefixes = prefixes.read()?;
+            let list_bit = names.get_or_create(&mut maps, &list)?;
+            (
+                Change::Replace {
+                    list: list_bit,
+                    prefixes,
+                },
+                Some(list),
+            )
+        }
+        Edit::Remove { list, prefixes } => {
+            let prefixes = prefixes.read()?;
+            let list_bit = existing(&names, list.as_deref())?;
+            (
+                Change::Remove {
+                    list: list_bit,
+                    prefixes,
+                },
+                list,
+            )
+        }
+        Edit::Clear { list } => {
+            let list_bit = existing(&names, list.as_deref())?;
+            (Change::Clear { list: list_bit }, list)
+        }
+    };
+    let applied = prefixes::apply(&mut maps, &change)?;
+    Ok(Edited { list, applied })
+}
+
+fn existing(names: &ListNames, list: Option<&str>) -> Result<Option<u32>, Error> {
+    list.map(|name| names.require(name)).transpose()
+}
