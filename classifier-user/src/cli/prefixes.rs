@@ -255,19 +255,13 @@ fn learned_rows(
     names: &ListNames,
 ) -> anyhow::Result<std::collections::BTreeMap<ipnet::IpNet, Vec<LearnedRow>>> {
     let mut rows: std::collections::BTreeMap<ipnet::IpNet, Vec<LearnedRow>> = Default::default();
-    for entry in maps.learned.iter() {
-        let (key, value) = entry?;
-        let len = value
-            .name
-            .iter()
-            .position(|b| *b == 0)
-            .unwrap_or(value.name.len());
+    for (key, value) in maps.learned()? {
         let expires = std::time::UNIX_EPOCH + std::time::Duration::from_secs(value.expires_at);
         rows.entry(ipnet::IpNet::from(classifier::dns::addr_of(&key)))
             .or_default()
             .push(LearnedRow {
                 list: names.names_in(1 << key.list).join(","),
-                name: String::from_utf8_lossy(&value.name[..len]).into_owned(),
+                name: classifier::padded_name(&value.name),
                 expires_at: humantime::format_rfc3339_seconds(expires).to_string(),
             });
     }

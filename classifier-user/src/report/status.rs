@@ -10,9 +10,7 @@ use aya::programs::{
     links::{FdLink, PinnedLink},
 };
 use classifier_common::{
-    config::CONFIG_DRY_RUN,
-    control::{ATTACH_NATIVE, IFNAME_LEN},
-    limits::FLOW_TABLE_ENTRIES,
+    config::CONFIG_DRY_RUN, control::ATTACH_NATIVE, limits::FLOW_TABLE_ENTRIES,
 };
 use serde::Serialize;
 
@@ -25,6 +23,7 @@ use crate::{
         policy,
         shape::{ShapedInterface, shaped_interfaces},
     },
+    padded_name,
 };
 
 #[derive(Clone, Debug, Serialize)]
@@ -104,13 +103,10 @@ pub fn status(pin_dir: &PinDir, maps: &ClassifierMaps) -> Result<Status, Error> 
         let Ok(info) = FdLink::from(link).info() else {
             continue;
         };
-        let attachment = maps.attachments.get(&info.id(), 0).ok();
+        let attachment = maps.attachment(info.id())?;
         let name = attachment.map_or_else(
             || pin.split('@').next().unwrap_or(&pin).to_owned(),
-            |a| {
-                let len = a.name.iter().position(|b| *b == 0).unwrap_or(IFNAME_LEN);
-                String::from_utf8_lossy(&a.name[..len]).into_owned()
-            },
+            |a| padded_name(&a.name),
         );
         interfaces.push(InterfaceStatus {
             interface: name,
@@ -136,7 +132,7 @@ pub fn status(pin_dir: &PinDir, maps: &ClassifierMaps) -> Result<Status, Error> 
             *lists.entry(name).or_default() += 1;
         }
     }
-    let used = maps.flows.keys().filter(|key| key.is_ok()).count();
+    let used = maps.flow_count();
     let config = maps.config()?;
     Ok(Status {
         pin_dir: pin_dir.path().display().to_string(),
