@@ -7,12 +7,39 @@
 
 use crate::{limits::MAX_LISTS, parse_error::ParseError};
 
-/// One counter slot: packets and bytes (whole frames, as seen by XDP).
+/// One counter slot: packets and bytes (whole frames, as seen by XDP). The user side reports
+/// every packets-and-bytes pair with this type.
 #[repr(C)]
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "user", derive(serde::Serialize))]
 pub struct CounterValue {
     pub packets: u64,
     pub bytes: u64,
+}
+
+impl CounterValue {
+    /// Both amounts added (wrapping, like the kernel's counters).
+    pub const fn add(self, other: Self) -> Self {
+        Self {
+            packets: self.packets.wrapping_add(other.packets),
+            bytes: self.bytes.wrapping_add(other.bytes),
+        }
+    }
+
+    /// Both amounts since `earlier` (zero where a counter went backwards).
+    pub const fn since(self, earlier: Self) -> Self {
+        Self {
+            packets: self.packets.saturating_sub(earlier.packets),
+            bytes: self.bytes.saturating_sub(earlier.bytes),
+        }
+    }
+
+    /// The sum of `values`, e.g. one counter's per-CPU values.
+    pub fn sum(values: &[Self]) -> Self {
+        values
+            .iter()
+            .fold(Self::default(), |sum, value| sum.add(*value))
+    }
 }
 
 /// Fixed counter slots. The discriminant is the array index.

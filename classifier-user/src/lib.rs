@@ -15,4 +15,5 @@ pub mod trust;
 pub use error::Error;
 pub use load::{
     Classifier, ClassifierMaps, CounterSnapshot, Egress, PinDir, TestRunOutput, WriterLock,
+    padded_name,
 };

@@ -130,13 +130,7 @@ fn a_syn_flood_keeps_established_mptcp_flows_as_lru_would() {
     }
     let per_run = started.elapsed().as_nanos() / u128::from(runs);
 
-    let filled = kernel
-        .classifier
-        .maps
-        .flows
-        .keys()
-        .filter(Result::is_ok)
-        .count();
+    let filled = kernel.classifier.maps.flow_count();
     let counters = kernel.classifier.maps.counters().expect("counters");
     let created = counters.get(Counter::FlowCreated.index()).packets;
     let failed = counters.get(Counter::FlowInsertFailed.index()).packets;

@@ -132,13 +132,12 @@ fn follow(kernel: &Kernel, reference: &mut Reference) {
 
 /// Empties the kernel's flow table; the model forgets its flows with it.
 fn forget_flows(kernel: &mut Kernel, reference: &mut Reference, flows: &mut FlowModel) {
-    let table = &mut kernel.classifier.maps.flows;
-    let keys: Vec<_> = table.keys().filter_map(Result::ok).collect();
-    for key in keys {
+    let maps = &mut kernel.classifier.maps;
+    for (key, _) in maps.flows().expect("reading the flow table") {
         // An entry may be gone already (LRU); what matters is that none is left.
-        let _ = table.remove(&key);
+        maps.remove_flow(&key).expect("removing a flow");
     }
-    assert_eq!(table.keys().count(), 0, "the flow table did not empty");
+    assert_eq!(maps.flow_count(), 0, "the flow table did not empty");
     reference.forget_flows();
     flows.clear();
 }

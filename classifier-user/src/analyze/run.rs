@@ -178,7 +178,7 @@ fn learn_from_events(
     now: u64,
 ) -> Result<usize, Error> {
     let mut datagrams = Vec::new();
-    while let Some(event) = classifier.maps.dns_events.next() {
+    for event in classifier.maps.take_dns_events() {
         datagrams.extend(DnsDatagram::decode(&event));
     }
     let mut learned = 0;

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use classifier_common::{
-    Counter, MptcpSubtype, ParseError,
+    Counter, CounterValue, MptcpSubtype, ParseError,
     flow::{FLOW_MPTCP, MptcpState},
 };
 use serde::Serialize;
@@ -16,12 +16,6 @@ use crate::{
 
 /// How many of the top flows the summary shows.
 const TOP_FLOWS: usize = 10;
-
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct Amount {
-    pub packets: u64,
-    pub bytes: u64,
-}
 
 /// Records that never reached the program, for one reason.
 #[derive(Clone, Debug, Serialize)]
@@ -37,11 +31,11 @@ pub struct NotRun {
 #[derive(Clone, Debug, Serialize)]
 pub struct Summary {
     /// Records run through the program.
-    pub total: Amount,
+    pub total: CounterValue,
     /// Records that could not be (unsupported link type, truncated, too big for XDP...).
     pub not_run: Vec<NotRun>,
-    pub classes: Vec<(&'static str, Amount)>,
-    pub lists: Vec<(String, Amount)>,
+    pub classes: Vec<(&'static str, CounterValue)>,
+    pub lists: Vec<(String, CounterValue)>,
     /// MPTCP connections (flows that carried MP_CAPABLE), subflows that joined one (MP_JOIN),
     /// and all flows seen as MPTCP.
     pub mptcp_connections: usize,
@@ -58,19 +52,11 @@ pub struct Summary {
     pub errors: Vec<(&'static str, u64)>,
     pub top_flows: Vec<FlowView>,
     /// Bytes the policy gives a DSCP to (rewritten, or already carrying it).
-    pub marked: Amount,
+    pub marked: CounterValue,
     /// `marked.bytes` over `total.bytes`.
     pub marked_share: f64,
     /// Addresses learned from the capture's DNS answers (per list).
     pub learned: usize,
-}
-
-fn amount(maps_counters: &crate::CounterSnapshot, counter: Counter) -> Amount {
-    let value = maps_counters.get(counter.index());
-    Amount {
-        packets: value.packets,
-        bytes: value.bytes,
-    }
 }
 
 impl Summary {
@@ -82,13 +68,9 @@ impl Summary {
     ) -> Result<Self, Error> {
         let counters = maps.counters()?;
         let flows = maps.flows()?;
-        let total = amount(&counters, Counter::Packets);
-        let marked_now = amount(&counters, Counter::Marked);
-        let already = amount(&counters, Counter::AlreadyMarked);
-        let marked = Amount {
-            packets: marked_now.packets + already.packets,
-            bytes: marked_now.bytes + already.bytes,
-        };
+        let amount = |counter: Counter| counters.get(counter.index());
+        let total = amount(Counter::Packets);
+        let marked = amount(Counter::Marked).add(amount(Counter::AlreadyMarked));
         let mptcp_flows: Vec<_> = flows
             .iter()
             .filter(|(_, entry)| entry.flags & FLOW_MPTCP != 0)
@@ -103,18 +85,11 @@ impl Summary {
                 ("malformed", Counter::ClassMalformed),
             ]
             .into_iter()
-            .map(|(name, counter)| (name, amount(&counters, counter)))
+            .map(|(name, counter)| (name, amount(counter)))
             .collect(),
             lists: names
                 .iter()
-                .map(|(bit, name)| {
-                    let value = counters.get(Counter::for_list(bit));
-                    let amount = Amount {
-                        packets: value.packets,
-                        bytes: value.bytes,
-                    };
-                    (name.to_owned(), amount)
-                })
+                .map(|(bit, name)| (name.to_owned(), counters.get(Counter::for_list(bit))))
                 .collect(),
             mptcp_connections: mptcp_flows
                 .iter()

@@ -65,10 +65,14 @@ fn print(stats: &Stats, json: bool, watching: bool) -> anyhow::Result<()> {
     }
     let mut rows = vec![header.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>()];
     let mut row = |label: String, count: &Count, always: bool| {
-        if !always && count.packets == 0 {
+        if !always && count.value.packets == 0 {
             return;
         }
-        let mut cells = vec![label, count.packets.to_string(), bytes(count.bytes)];
+        let mut cells = vec![
+            label,
+            count.value.packets.to_string(),
+            bytes(count.value.bytes),
+        ];
         if let (Some(pps), Some(bps)) = (count.packets_per_second, count.bits_per_second) {
             cells.extend([si(pps), si(bps)]);
         }
@@ -115,7 +119,7 @@ fn print(stats: &Stats, json: bool, watching: bool) -> anyhow::Result<()> {
             false,
         );
     }
-    let errors: u64 = stats.errors.values().map(|c| c.packets).sum();
+    let errors: u64 = stats.errors.values().map(|c| c.value.packets).sum();
     for (name, count) in &stats.errors {
         row(format!("error {name}"), count, false);
     }

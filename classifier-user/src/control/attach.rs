@@ -23,11 +23,7 @@ use super::{netns, state};
 use crate::{
     Classifier, ClassifierMaps, Error, PinDir, capabilities,
     config_file::ConfigFile,
-    load::{
-        WriterLock,
-        names::{MAP_ATTACHMENTS, MAP_IFACE_SLOTS, PROGRAM_CLASSIFY},
-        pinned_link, restrict,
-    },
+    load::{WriterLock, names::PROGRAM_CLASSIFY, pinned_link, restrict},
 };
 
 /// How to attach: native (in the driver), skb (generic, slower, works everywhere), or native
@@ -259,9 +255,7 @@ fn attach_one(
         ..Attachment::default()
     };
     attachment.name[..name.len()].copy_from_slice(name.as_bytes());
-    maps.attachments
-        .insert(link_id, attachment, 0)
-        .map_err(Error::map(MAP_ATTACHMENTS))?;
+    maps.insert_attachment(link_id, attachment)?;
     Ok(Attached {
         interface: name.to_owned(),
         mode,
@@ -292,16 +286,15 @@ fn link_error(name: &str) -> impl FnOnce(LinkError) -> Error + '_ {
 pub(crate) fn attachment_of(maps: &ClassifierMaps, path: &std::path::Path) -> Option<Attachment> {
     let link = PinnedLink::from_pin(path).ok()?;
     let id = FdLink::from(link).info().ok()?.id();
-    maps.attachments.get(&id, 0).ok()
+    maps.attachment(id).ok().flatten()
 }
 
 /// A counter block of its own for the interface `index` (slot 0, shared, when all are
 /// taken), zeroed and pointed to by `IFACE_SLOTS`.
 fn take_counter_slot(maps: &mut ClassifierMaps, index: u32) -> Result<u32, Error> {
     let taken: Vec<u32> = maps
-        .attachments
-        .iter()
-        .filter_map(Result::ok)
+        .attachments()?
+        .into_iter()
         .map(|(_, attachment)| attachment.counter_slot)
         .collect();
     let slot = (1..INTERFACE_SLOTS)
@@ -311,9 +304,7 @@ fn take_counter_slot(maps: &mut ClassifierMaps, index: u32) -> Result<u32, Error
         maps.clear_counter_block(slot)?;
     }
     if index < MAX_IFINDEX {
-        maps.iface_slots
-            .set(index, slot, 0)
-            .map_err(Error::map(MAP_IFACE_SLOTS))?;
+        maps.set_iface_slot(index, slot)?;
     }
     Ok(slot)
 }
@@ -324,14 +315,14 @@ fn detach_pin(pin_dir: &PinDir, maps: &mut ClassifierMaps, pin_name: &str) -> Re
     if let Ok(link) = PinnedLink::from_pin(&path)
         && let Ok(info) = FdLink::from(link).info()
     {
-        if let Ok(attachment) = maps.attachments.get(&info.id(), 0) {
+        if let Ok(Some(attachment)) = maps.attachment(info.id()) {
             let index = attachment.ifindex;
             // Another namespace's interface may have the same index and its own slot.
-            if maps.iface_slots.get(&index, 0).ok() == Some(attachment.counter_slot) {
-                let _ = maps.iface_slots.set(index, 0, 0);
+            if maps.iface_slot(index).ok() == Some(attachment.counter_slot) {
+                let _ = maps.set_iface_slot(index, 0);
             }
         }
-        let _ = maps.attachments.remove(&info.id());
+        let _ = maps.remove_attachment(info.id());
     }
     fs::remove_file(&path).map_err(Error::io(format!("removing {}", path.display())))
 }

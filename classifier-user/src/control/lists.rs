@@ -1,9 +1,9 @@
 //! Prefix-list names. A list is a bit in the prefixes' values; its name lives in the pinned
 //! `LIST_NAMES` map at the bit's index.
 
-use classifier_common::{ListName, control::LIST_NAME_LEN, limits::MAX_LISTS};
+use classifier_common::{control::LIST_NAME_LEN, limits::MAX_LISTS};
 
-use crate::{ClassifierMaps, Error, load::names::MAP_LIST_NAMES};
+use crate::{ClassifierMaps, Error};
 
 /// The default list, which ships with Apple's address allocations.
 pub const DEFAULT_LIST: &str = "apple";
@@ -32,18 +32,7 @@ pub fn validate_name(name: &str) -> Result<(), Error> {
 impl ListNames {
     pub fn read(maps: &ClassifierMaps) -> Result<Self, Error> {
         let names = (0..MAX_LISTS)
-            .map(|index| {
-                let entry = maps
-                    .list_names
-                    .get(&index, 0)
-                    .map_err(Error::map(MAP_LIST_NAMES))?;
-                let len = entry
-                    .name
-                    .iter()
-                    .position(|b| *b == 0)
-                    .unwrap_or(LIST_NAME_LEN);
-                Ok((len > 0).then(|| String::from_utf8_lossy(&entry.name[..len]).into_owned()))
-            })
+            .map(|bit| maps.list_name(bit))
             .collect::<Result<_, Error>>()?;
         Ok(Self { names })
     }
@@ -106,11 +95,7 @@ impl ListNames {
             .iter()
             .position(Option::is_none)
             .ok_or(Error::ListsFull { max: MAX_LISTS })? as u32;
-        let mut entry = ListName::default();
-        entry.name[..name.len()].copy_from_slice(name.as_bytes());
-        maps.list_names
-            .set(bit, entry, 0)
-            .map_err(Error::map(MAP_LIST_NAMES))?;
+        maps.set_list_name(bit, name)?;
         self.names[bit as usize] = Some(name.to_owned());
         Ok(bit)
     }

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use super::{netns, policy::parse_dscp, state};
 use crate::{
     ClassifierMaps, Egress, Error, PinDir, config_file::ConfigFile, load::WriterLock,
-    load::names::MAP_SHAPING, load::restrict,
+    load::restrict,
 };
 
 /// HTB handle of the root qdisc and the minor numbers of its classes.
@@ -318,9 +318,7 @@ fn shape_on(
         normal_class: (ROOT_MAJOR << 16) | CLASS_NORMAL,
         bulk_class: (ROOT_MAJOR << 16) | CLASS_BULK,
     };
-    maps.shaping
-        .insert(index, steering, 0)
-        .map_err(Error::map(MAP_SHAPING))?;
+    maps.set_shaping(index, steering)?;
     drop(maps);
     let built = build_tree(interface, spec, &root)
         .and_then(|leaf| attach_steering(&mut egress, pin_dir, interface).map(|()| leaf));
@@ -495,7 +493,7 @@ fn remove_shaping(
     if pin_dir.has_state()
         && let Ok(mut maps) = ClassifierMaps::open_pinned_unchecked(pin_dir)
     {
-        removed |= maps.shaping.remove(&index).is_ok();
+        removed |= maps.remove_shaping(index).unwrap_or(false);
     }
     if let RootQdisc::Ours = root {
         tc(&["qdisc", "del", "dev", interface, "root"])?;

@@ -5,8 +5,7 @@
 use std::sync::{Arc, Mutex};
 
 use classifier_common::{
-    Counter, MptcpSubtype, ParseError, control::IFNAME_LEN, counter::INTERFACE_SLOTS,
-    limits::FLOW_TABLE_ENTRIES,
+    Counter, MptcpSubtype, ParseError, counter::INTERFACE_SLOTS, limits::FLOW_TABLE_ENTRIES,
 };
 use prometheus_client::{
     collector::Collector,
@@ -15,7 +14,7 @@ use prometheus_client::{
     registry::Registry,
 };
 
-use crate::{ClassifierMaps, CounterSnapshot, control::lists::ListNames};
+use crate::{ClassifierMaps, CounterSnapshot, control::lists::ListNames, padded_name};
 
 /// Reads the maps on every scrape. The maps are shared with nobody: this is its own handle.
 pub struct Metrics {
@@ -42,15 +41,9 @@ impl Metrics {
     /// (interface name, counters) for every interface slot in use, "other" for slot 0.
     fn interfaces(maps: &ClassifierMaps) -> Vec<(String, CounterSnapshot)> {
         let mut names = vec![(0, "other".to_owned())];
-        for (_, attachment) in maps.attachments.iter().filter_map(Result::ok) {
+        for (_, attachment) in maps.attachments().unwrap_or_default() {
             if attachment.counter_slot != 0 && attachment.counter_slot < INTERFACE_SLOTS {
-                let len = attachment
-                    .name
-                    .iter()
-                    .position(|b| *b == 0)
-                    .unwrap_or(IFNAME_LEN);
-                let name = String::from_utf8_lossy(&attachment.name[..len]).into_owned();
-                names.push((attachment.counter_slot, name));
+                names.push((attachment.counter_slot, padded_name(&attachment.name)));
             }
         }
         names
@@ -218,15 +211,11 @@ impl Collector for Metrics {
             "DNS answers that taught nothing, by reason: unmatched (no query seen, or a replay), over_cap (a list is full), malformed.",
             &refused,
         )?;
+        let entries = maps.learned().unwrap_or_default();
         let learned: Vec<(Labels, i64)> = names
             .iter()
             .map(|(bit, name)| {
-                let count = maps
-                    .learned
-                    .keys()
-                    .filter_map(Result::ok)
-                    .filter(|key| key.list == bit)
-                    .count();
+                let count = entries.iter().filter(|(key, _)| key.list == bit).count();
                 (vec![("list", name.to_owned())], count as i64)
             })
             .collect();
@@ -236,7 +225,7 @@ impl Collector for Metrics {
             "Addresses learned from DNS answers, by list.",
             &learned,
         )?;
-        let flows = maps.flows.keys().filter_map(Result::ok).count() as i64;
+        let flows = maps.flow_count() as i64;
         gauge_family(
             &mut encoder,
             "classifier_flow_table_entries",

@@ -136,7 +136,7 @@ async fn serve(
     options: &RunOptions,
 ) -> Result<(), Error> {
     // Separate handles: one drains the ring buffer, one answers scrapes.
-    let ring = ClassifierMaps::open_pinned(pin_dir)?.dns_events;
+    let ring = ClassifierMaps::open_pinned(pin_dir)?.into_dns_events();
     // SAFETY: the ring buffer owns its map fd, open and unchanged for as long as it lives,
     // and the AsyncFd owns the ring buffer.
     let mut events = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }

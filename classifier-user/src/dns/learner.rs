@@ -18,7 +18,6 @@ use std::{
 };
 
 use classifier_common::{
-    control::IFNAME_LEN,
     dns::{LEARNED_NAME_LEN, LearnedEntry, LearnedKey},
     limits::MAX_LISTS,
 };
@@ -33,7 +32,7 @@ use crate::{
     ClassifierMaps, Error,
     config_file::{DEFAULT_MAX_LEARNED_PER_LIST, TrustedResolver},
     control::prefixes::{forget_host, learn_host},
-    load::names::MAP_LEARNED,
+    padded_name,
 };
 
 /// UDP port of DNS.
@@ -195,7 +194,7 @@ impl Learner {
                 let key = key_of(learned.addr, list);
                 // A read-modify-write of the tries and LEARNED: `run` holds the writer lock
                 // around `observe` (docs/design.md, 'One writer at a time').
-                let renewal = maps.learned.get(&key, 0).is_ok();
+                let renewal = maps.learned_entry(&key)?.is_some();
                 let held = self.per_list.entry(list).or_default();
                 if !renewal && *held >= self.settings.max_per_list {
                     over_cap = true;
@@ -205,9 +204,7 @@ impl Learner {
                 if !renewal {
                     *held += 1;
                 }
-                maps.learned
-                    .insert(key, entry, 0)
-                    .map_err(Error::map(MAP_LEARNED))?;
+                maps.insert_learned(key, entry)?;
                 self.due.entry(expires_at).or_default().push(key);
                 count += 1;
             }
@@ -230,20 +227,15 @@ impl Learner {
         if resolvers.is_empty() {
             return false;
         }
-        maps.attachments
-            .iter()
-            .filter_map(Result::ok)
+        maps.attachments()
+            .unwrap_or_default()
+            .into_iter()
             .filter(|(_, attachment)| attachment.ifindex == datagram.ifindex)
             .any(|(_, attachment)| {
-                let len = attachment
-                    .name
-                    .iter()
-                    .position(|b| *b == 0)
-                    .unwrap_or(IFNAME_LEN);
-                let name = String::from_utf8_lossy(&attachment.name[..len]);
+                let name = padded_name(&attachment.name);
                 resolvers
                     .iter()
-                    .any(|resolver| resolver.interfaces.iter().any(|i| *i == name))
+                    .any(|resolver| resolver.interfaces.contains(&name))
             })
     }
 
@@ -255,7 +247,7 @@ impl Learner {
                 break;
             }
             for key in entry.remove() {
-                let Ok(current) = maps.learned.get(&key, 0) else {
+                let Ok(Some(current)) = maps.learned_entry(&key) else {
                     continue;
                 };
                 if current.expires_at > now {
@@ -263,7 +255,7 @@ impl Learner {
                 }
                 // `run` holds the writer lock around `expire`.
                 forget_host(maps, key.list, addr_of(&key))?;
-                let _ = maps.learned.remove(&key);
+                let _ = maps.remove_learned(&key);
                 if let Some(held) = self.per_list.get_mut(&key.list) {
                     *held = held.saturating_sub(1);
                 }
@@ -276,8 +268,7 @@ impl Learner {
     /// Picks up entries learned by an earlier run (after a restart), so that they expire.
     pub fn adopt(&mut self, maps: &ClassifierMaps) -> Result<usize, Error> {
         let mut count = 0;
-        for entry in maps.learned.iter() {
-            let (key, value) = entry.map_err(Error::map(MAP_LEARNED))?;
+        for (key, value) in maps.learned()? {
             self.due.entry(value.expires_at).or_default().push(key);
             *self.per_list.entry(key.list).or_default() += 1;
             count += 1;

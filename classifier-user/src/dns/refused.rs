@@ -8,10 +8,9 @@
 //! would have meant a kernel map for user-space numbers, and a file would have needed its own
 //! reader. `run` is the only writer of these slots.
 
-use aya::maps::PerCpuValues;
 use classifier_common::{Counter, CounterValue};
 
-use crate::{ClassifierMaps, Error, load::names::MAP_COUNTERS};
+use crate::{ClassifierMaps, Error};
 
 /// Why an answer was refused. Its name is the key in `stats --json` (`dns.refused.NAME`) and
 /// the `reason` label of `classifier_dns_refused_answers`.
@@ -50,20 +49,11 @@ impl Refusal {
 pub fn count_refused(maps: &mut ClassifierMaps, why: Refusal, bytes: usize) -> Result<(), Error> {
     // A read-modify-write of the pinned counters: `run` holds the writer lock around
     // `observe`, which calls this.
-    let index = why.counter().index();
-    let mut values = maps
-        .counters
-        .get(&index, 0)
-        .map_err(Error::map(MAP_COUNTERS))?
-        .to_vec();
-    if let Some(first) = values.first_mut() {
-        first.packets += 1;
-        first.bytes += bytes as u64;
-    }
-    let values = PerCpuValues::try_from(values).map_err(Error::io("building counter values"))?;
-    maps.counters
-        .set(index, values, 0)
-        .map_err(Error::map(MAP_COUNTERS))
+    let refused = CounterValue {
+        packets: 1,
+        bytes: bytes as u64,
+    };
+    maps.add_to_counter(why.counter().index(), refused)
 }
 
 /// The refused answers so far, by reason.

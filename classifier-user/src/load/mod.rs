@@ -7,7 +7,7 @@ pub mod pinned_link;
 mod program;
 mod writer_lock;
 
-pub use maps::{ClassifierMaps, CounterSnapshot, sum_cpus};
+pub use maps::{ClassifierMaps, CounterSnapshot, padded_name};
 pub(crate) use pin_dir::restrict;
 pub use pin_dir::{DEFAULT_PIN_DIR, PinDir};
 pub use program::{Classifier, Egress, TestRunOutput};

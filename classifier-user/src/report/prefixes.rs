@@ -9,10 +9,7 @@ use std::{
 use ipnet::IpNet;
 use serde::Serialize;
 
-use crate::{
-    ClassifierMaps, Error, PinDir, control::lists::ListNames, dns::addr_of,
-    load::names::MAP_LEARNED,
-};
+use crate::{ClassifierMaps, Error, PinDir, control::lists::ListNames, dns::addr_of, padded_name};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct PrefixRow {
@@ -60,19 +57,13 @@ fn learned(
     names: &ListNames,
 ) -> Result<BTreeMap<IpNet, Vec<LearnedRow>>, Error> {
     let mut rows: BTreeMap<IpNet, Vec<LearnedRow>> = BTreeMap::new();
-    for entry in maps.learned.iter() {
-        let (key, value) = entry.map_err(Error::map(MAP_LEARNED))?;
-        let len = value
-            .name
-            .iter()
-            .position(|b| *b == 0)
-            .unwrap_or(value.name.len());
+    for (key, value) in maps.learned()? {
         let expires = UNIX_EPOCH + Duration::from_secs(value.expires_at);
         rows.entry(IpNet::from(addr_of(&key)))
             .or_default()
             .push(LearnedRow {
                 list: names.names_in(1 << key.list).join(","),
-                name: String::from_utf8_lossy(&value.name[..len]).into_owned(),
+                name: padded_name(&value.name),
                 expires_at: humantime::format_rfc3339_seconds(expires).to_string(),
             });
     }

@@ -9,26 +9,20 @@ use std::collections::BTreeMap;
 use classifier_common::{Counter, CounterValue, MptcpSubtype, ParseError, counter::COUNTER_SLOTS};
 use serde::Serialize;
 
-use crate::{control::lists::ListNames, dns::Refusal, load::sum_cpus as sum};
+use crate::{control::lists::ListNames, dns::Refusal};
 
-/// One counter as reported.
+/// One counter as reported: its packets and bytes, with rates and per-CPU values when asked.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct Count {
-    pub packets: u64,
-    pub bytes: u64,
+    #[serde(flatten)]
+    pub value: CounterValue,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub packets_per_second: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bits_per_second: Option<f64>,
     /// Index = CPU number.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub per_cpu: Option<Vec<CpuCount>>,
-}
-
-#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq)]
-pub struct CpuCount {
-    pub packets: u64,
-    pub bytes: u64,
+    pub per_cpu: Option<Vec<CounterValue>>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
@@ -86,31 +80,22 @@ impl Snapshot<'_> {
     fn count(&self, slot: u32) -> Count {
         let empty = Vec::new();
         let values = self.per_cpu.get(slot as usize).unwrap_or(&empty);
-        let now = sum(values);
+        let now = CounterValue::sum(values);
         let mut count = Count {
-            packets: now.packets,
-            bytes: now.bytes,
+            value: now,
             ..Count::default()
         };
         if let Some((previous, seconds)) = self.previous
             && seconds > 0.0
         {
-            let then = sum(previous.get(slot as usize).unwrap_or(&empty));
+            let then = CounterValue::sum(previous.get(slot as usize).unwrap_or(&empty));
             count.packets_per_second =
                 Some(now.packets.saturating_sub(then.packets) as f64 / seconds);
             count.bits_per_second =
                 Some(now.bytes.saturating_sub(then.bytes) as f64 * 8.0 / seconds);
         }
         if self.show_per_cpu {
-            count.per_cpu = Some(
-                values
-                    .iter()
-                    .map(|v| CpuCount {
-                        packets: v.packets,
-                        bytes: v.bytes,
-                    })
-                    .collect(),
-            );
+            count.per_cpu = Some(values.clone());
         }
         count
     }

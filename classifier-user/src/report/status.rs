@@ -9,7 +9,7 @@ use aya::programs::{
     ProgramInfo,
     links::{FdLink, PinnedLink},
 };
-use classifier_common::{control::IFNAME_LEN, limits::FLOW_TABLE_ENTRIES};
+use classifier_common::limits::FLOW_TABLE_ENTRIES;
 use serde::Serialize;
 
 use crate::{
@@ -21,6 +21,7 @@ use crate::{
         shape::{ShapedInterface, shaped_interfaces},
     },
     load::pinned_link::attached_ifindex,
+    padded_name,
 };
 
 #[derive(Clone, Debug, Serialize)]
@@ -106,13 +107,10 @@ pub fn status(pin_dir: &PinDir, maps: &ClassifierMaps) -> Result<Status, Error> 
         let Ok(info) = FdLink::from(link).info() else {
             continue;
         };
-        let attachment = maps.attachments.get(&info.id(), 0).ok();
+        let attachment = maps.attachment(info.id())?;
         let name = attachment.map_or_else(
             || pin.split('@').next().unwrap_or(&pin).to_owned(),
-            |a| {
-                let len = a.name.iter().position(|b| *b == 0).unwrap_or(IFNAME_LEN);
-                String::from_utf8_lossy(&a.name[..len]).into_owned()
-            },
+            |a| padded_name(&a.name),
         );
         interfaces.push(InterfaceStatus {
             interface: name,
@@ -134,7 +132,7 @@ pub fn status(pin_dir: &PinDir, maps: &ClassifierMaps) -> Result<Status, Error> 
             *lists.entry(name).or_default() += 1;
         }
     }
-    let used = maps.flows.keys().filter(|key| key.is_ok()).count();
+    let used = maps.flow_count();
     let policy = PolicyView::of(&maps.config()?, &names);
     Ok(Status {
         pin_dir: pin_dir.path().display().to_string(),

@@ -1,0 +1,240 @@
+//! Typed handles on the kernel program's maps. The maps are private: every reader and writer
+//! goes through the methods here and in the submodules, one per kind of state.
+
+mod counters;
+mod flows;
+mod interfaces;
+mod lists;
+mod prefixes;
+
+use aya::{
+    Ebpf,
+    maps::{Array, HashMap, LpmTrie, Map, MapData, MapError, PerCpuArray, RingBuf},
+};
+use classifier_common::{
+    Attachment, Config, CounterValue, FlowEntry, FlowKey, ListName, PacketReport, PrefixValue,
+    ShapeConfig,
+    config::{STATE_LAYOUT, config_slot},
+    dns::{LearnedEntry, LearnedKey},
+};
+pub use counters::CounterSnapshot;
+
+use super::{
+    names::{
+        MAP_ATTACHMENTS, MAP_CONFIG, MAP_COUNTERS, MAP_DNS_EVENTS, MAP_FLOWS, MAP_GENERATION,
+        MAP_IFACE_SLOTS, MAP_LEARNED, MAP_LIST_NAMES, MAP_PREFIXES_V4, MAP_PREFIXES_V6, MAP_REPORT,
+        MAP_SHAPING,
+    },
+    pin_dir::PinDir,
+};
+use crate::Error;
+
+pub struct ClassifierMaps {
+    counters: PerCpuArray<MapData, CounterValue>,
+    /// Two slots; the generation's parity says which is in force (`publish`).
+    config: Array<MapData, Config>,
+    generation: Array<MapData, u32>,
+    flows: HashMap<MapData, FlowKey, FlowEntry>,
+    prefixes_v4: LpmTrie<MapData, [u8; 4], PrefixValue>,
+    prefixes_v6: LpmTrie<MapData, [u8; 16], PrefixValue>,
+    report: Array<MapData, PacketReport>,
+    list_names: Array<MapData, ListName>,
+    attachments: HashMap<MapData, u32, Attachment>,
+    shaping: HashMap<MapData, u32, ShapeConfig>,
+    /// DNS queries and answers from the kernel; only one reader at a time may drain it.
+    dns_events: RingBuf<MapData>,
+    learned: HashMap<MapData, LearnedKey, LearnedEntry>,
+    /// Counter block of each interface, by ifindex.
+    iface_slots: Array<MapData, u32>,
+}
+
+impl ClassifierMaps {
+    /// Builds the typed handles from a source of maps by name.
+    fn from_source(mut map: impl FnMut(&'static str) -> Result<Map, Error>) -> Result<Self, Error> {
+        fn typed<T: TryFrom<Map, Error = MapError>>(
+            map: &mut impl FnMut(&'static str) -> Result<Map, Error>,
+            name: &'static str,
+        ) -> Result<T, Error> {
+            T::try_from(map(name)?).map_err(Error::map(name))
+        }
+        Ok(Self {
+            counters: typed(&mut map, MAP_COUNTERS)?,
+            config: typed(&mut map, MAP_CONFIG)?,
+            generation: typed(&mut map, MAP_GENERATION)?,
+            flows: typed(&mut map, MAP_FLOWS)?,
+            prefixes_v4: typed(&mut map, MAP_PREFIXES_V4)?,
+            prefixes_v6: typed(&mut map, MAP_PREFIXES_V6)?,
+            report: typed(&mut map, MAP_REPORT)?,
+            list_names: typed(&mut map, MAP_LIST_NAMES)?,
+            attachments: typed(&mut map, MAP_ATTACHMENTS)?,
+            shaping: typed(&mut map, MAP_SHAPING)?,
+            dns_events: typed(&mut map, MAP_DNS_EVENTS)?,
+            learned: typed(&mut map, MAP_LEARNED)?,
+            iface_slots: typed(&mut map, MAP_IFACE_SLOTS)?,
+        })
+    }
+
+    pub(crate) fn take_from(ebpf: &mut Ebpf) -> Result<Self, Error> {
+        Self::from_source(|name| ebpf.take_map(name).ok_or(Error::MissingMap(name)))
+    }
+
+    /// Opens the maps pinned in `pin_dir`, checking that they were made by a compatible
+    /// version: same key and value sizes, same state layout.
+    pub fn open_pinned(pin_dir: &PinDir) -> Result<Self, Error> {
+        let maps = Self::open_pinned_unchecked(pin_dir)?;
+        let layout = maps.config()?.layout;
+        if layout == 0 {
+            return Err(Error::IncompleteState {
+                dir: pin_dir.path().to_path_buf(),
+            });
+        }
+        if layout != STATE_LAYOUT {
+            return Err(Error::IncompatibleState {
+                dir: pin_dir.path().to_path_buf(),
+                detail: format!("state layout {layout}, this binary uses {STATE_LAYOUT}"),
+            });
+        }
+        Ok(maps)
+    }
+
+    /// Opens the pinned maps checking only their key and value sizes (the layout stamp may not
+    /// be written yet, right after they were created).
+    pub fn open_pinned_unchecked(pin_dir: &PinDir) -> Result<Self, Error> {
+        crate::capabilities::require("opening the pinned state", crate::capabilities::STATE)?;
+        pin_dir.check_trusted()?;
+        // A directory this process may not search (0700, another uid) is not "no state".
+        let config = pin_dir.map(MAP_CONFIG);
+        if let Err(source) = std::fs::symlink_metadata(&config)
+            && source.kind() == std::io::ErrorKind::PermissionDenied
+        {
+            return Err(Error::PermissionDenied {
+                path: config,
+                source,
+            });
+        }
+        if !pin_dir.has_state() {
+            return Err(pin_dir.bpffs_missing().unwrap_or_else(|| Error::NoState {
+                dir: pin_dir.path().to_path_buf(),
+            }));
+        }
+        let incompatible = |detail: String| Error::IncompatibleState {
+            dir: pin_dir.path().to_path_buf(),
+            detail,
+        };
+        Self::from_source(|name| {
+            let path = pin_dir.map(name);
+            let data = MapData::from_pin(&path).map_err(|error| match error {
+                // Not a version mismatch: this process may not open the pins (no CAP_BPF).
+                MapError::SyscallError(aya::sys::SyscallError { io_error, .. })
+                    if matches!(io_error.kind(), std::io::ErrorKind::PermissionDenied) =>
+                {
+                    Error::PermissionDenied {
+                        path,
+                        source: io_error,
+                    }
+                }
+                error => incompatible(format!("map {name} cannot be opened: {error}")),
+            })?;
+            Map::from_map_data(data).map_err(Error::map(name))
+        })
+        .map_err(|error| match error {
+            Error::Map { map, source } => incompatible(format!("map {map}: {source}")),
+            other => other,
+        })
+    }
+
+    /// The generation in force: flow decisions filed under another one are made again.
+    pub fn generation(&self) -> Result<u32, Error> {
+        self.generation
+            .get(&0, 0)
+            .map_err(Error::map(MAP_GENERATION))
+    }
+
+    /// The configuration in force: the slot the generation selects.
+    pub fn config(&self) -> Result<Config, Error> {
+        let slot = config_slot(self.generation()?);
+        self.config.get(&slot, 0).map_err(Error::map(MAP_CONFIG))
+    }
+
+    /// Puts `config`, and every prefix written before this call, in force; returns the new
+    /// generation. The one place the generation moves (docs/design.md, 'Live updates: the
+    /// generation protocol'):
+    ///
+    /// 1. the whole configuration goes into the slot the next generation selects, which no
+    ///    packet reads while the current generation is in force;
+    /// 2. then the generation moves on, in a write of its own.
+    ///
+    /// A packet reads the generation first and everything else after, so a decision it files
+    /// under the new generation was made from the new configuration and the new prefixes;
+    /// one it files under the old generation is made again on the flow's next packet.
+    pub fn publish(&mut self, config: &Config) -> Result<u32, Error> {
+        let next = self.generation()?.wrapping_add(1);
+        let config = Config {
+            generation: next,
+            ..*config
+        };
+        self.config
+            .set(config_slot(next), config, 0)
+            .map_err(Error::map(MAP_CONFIG))?;
+        self.generation
+            .set(0, next, 0)
+            .map_err(Error::map(MAP_GENERATION))?;
+        Ok(next)
+    }
+
+    /// Puts the prefixes written so far in force: established flows look their lists and
+    /// policy up again on their next packet.
+    pub fn bump_generation(&mut self) -> Result<u32, Error> {
+        let config = self.config()?;
+        self.publish(&config)
+    }
+
+    pub fn report(&self) -> Result<PacketReport, Error> {
+        self.report.get(&0, 0).map_err(Error::map(MAP_REPORT))
+    }
+
+    /// The DNS queries and answers waiting in the ring buffer, taken out of it.
+    pub fn take_dns_events(&mut self) -> Vec<Vec<u8>> {
+        let mut events = Vec::new();
+        while let Some(event) = self.dns_events.next() {
+            events.push(event.to_vec());
+        }
+        events
+    }
+
+    /// The ring buffer of DNS queries and answers, for the one reader that drains it as they
+    /// come (`run`); the other maps are closed.
+    pub fn into_dns_events(self) -> RingBuf<MapData> {
+        self.dns_events
+    }
+}
+
+/// A name the kernel side keeps NUL-padded (list, interface, DNS name), as text: the one
+/// place such bytes are decoded.
+pub fn padded_name(bytes: &[u8]) -> String {
+    let len = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..len]).into_owned()
+}
+
+/// A lookup's value; none when the key is absent.
+fn found<T>(result: Result<T, MapError>) -> Result<Option<T>, MapError> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(MapError::KeyNotFound) => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+/// Whether a removal found its key.
+fn removed(result: Result<(), MapError>) -> Result<bool, MapError> {
+    found(result).map(|done| done.is_some())
+}
+
+/// A hash map's entries. One removed between reading its key and its value (an LRU eviction,
+/// a concurrent writer) is left out.
+fn entries<K, V>(
+    iter: impl Iterator<Item = Result<(K, V), MapError>>,
+) -> Result<Vec<(K, V)>, MapError> {
+    iter.filter(|entry| !matches!(entry, Err(MapError::KeyNotFound)))
+        .collect()
+}
