@@ -306,9 +306,10 @@ impl Fit {
     }
 }
 
-/// `mptcp_option_fits` as a global BPF function: the verifier checks its comparisons once,
-/// instead of at each of the walk's 40 positions and in every state that reaches them (which
-/// took it past its 1M-instruction budget). Scalars in, a `Fit` code out.
+/// `mptcp_option_fits` as a function of its own, called from the walk's 40 positions: one
+/// body of comparisons instead of 40 inlined copies, and only scalars in and out, so nothing
+/// it compares makes the walk's own values exact to the verifier. Scalars in, a `Fit` code
+/// out.
 #[unsafe(no_mangle)]
 #[inline(never)]
 pub extern "C" fn classifier_mptcp_option_fits(
