@@ -2,22 +2,25 @@
 //! learns CDN addresses from the DNS answers that match a query it saw, expires them, serves
 //! Prometheus metrics, forwards the kernel's log records, watches its interfaces (`watch`),
 //! and on SIGTERM or SIGINT stops learning and detaches what it manages (unless told to keep
-//! it attached).
+//! it attached). No async runtime: one loop `poll`s the ring buffers and a signalfd, with a
+//! timeout for the once-a-second work; the metrics endpoint has a thread of its own.
 
+mod endpoint;
 mod metrics;
+mod stop;
 mod watch;
 
 use std::{
     net::SocketAddr,
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    os::fd::{AsFd as _, AsRawFd as _, RawFd},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
-use aya::programs::ProgramInfo;
-use classifier_common::config::CONFIG_LEARN_DNS;
-use tokio::{
-    io::{Interest, unix::AsyncFd},
-    signal::unix::{SignalKind, signal},
+use aya::{
+    maps::{MapData, RingBuf},
+    programs::ProgramInfo,
 };
+use classifier_common::config::CONFIG_LEARN_DNS;
 
 use crate::{
     ClassifierMaps, Error, PinDir, WriterLock,
@@ -33,6 +36,9 @@ use crate::{
 
 /// Where metrics are served unless told otherwise: loopback only.
 pub const DEFAULT_METRICS: &str = "127.0.0.1:9417";
+
+/// How often learned addresses are expired and the interfaces checked.
+const TICK: Duration = Duration::from_secs(1);
 
 pub struct RunOptions {
     pub interfaces: Vec<String>,
@@ -104,18 +110,14 @@ pub fn run(pin_dir: &PinDir, config: &ConfigFile, options: &RunOptions) -> Resul
     }
     set_learning(pin_dir, &mut maps, true)?;
     let mut watch = watch::Watch::new(&options.interfaces);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(Error::io("starting the runtime"))?;
-    let result = runtime.block_on(serve(
+    let result = serve(
         pin_dir,
         config,
         &mut maps,
         &mut learner,
         &mut watch,
         options,
-    ));
+    );
     let _ = set_learning(pin_dir, &mut maps, false);
     let attached = watch.attached(pin_dir);
     if !options.keep_attached && !attached.is_empty() {
@@ -127,7 +129,12 @@ pub fn run(pin_dir: &PinDir, config: &ConfigFile, options: &RunOptions) -> Resul
     result
 }
 
-async fn serve(
+/// What the loop waits on, in `poll`'s order.
+const RING: usize = 0;
+const STOP: usize = 1;
+const LOGS: usize = 2;
+
+fn serve(
     pin_dir: &PinDir,
     config: &ConfigFile,
     maps: &mut ClassifierMaps,
@@ -135,108 +142,123 @@ async fn serve(
     watch: &mut watch::Watch,
     options: &RunOptions,
 ) -> Result<(), Error> {
+    // First, before the metrics thread exists: it must inherit the blocked signals.
+    let stop = stop::Stop::new().map_err(Error::io("handling SIGTERM and SIGINT"))?;
     // Separate handles: one drains the ring buffer, one answers scrapes.
-    let ring = ClassifierMaps::open_pinned(pin_dir)?.into_dns_events();
-    // SAFETY: the ring buffer owns its map fd, open and unchanged for as long as it lives,
-    // and the AsyncFd owns the ring buffer.
-    let mut events = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
-        .map_err(|error| Error::io("watching the DNS ring buffer")(error.into()))?;
+    let mut events = ClassifierMaps::open_pinned(pin_dir)?.into_dns_events();
     if let Some(addr) = options.metrics {
         let registry = metrics::Metrics::registry(ClassifierMaps::open_pinned(pin_dir)?);
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(Error::io(format!("binding the metrics endpoint to {addr}")))?;
+        endpoint::serve(addr, registry)?;
         log::info!("metrics on http://{addr}/metrics");
-        let registry = std::sync::Arc::new(registry);
-        let app = axum::Router::new().route(
-            "/metrics",
-            axum::routing::get(move || {
-                let registry = registry.clone();
-                async move {
-                    let mut text = String::new();
-                    match prometheus_client::encoding::text::encode(&mut text, &registry) {
-                        Ok(()) => (
-                            [(
-                                "content-type",
-                                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                            )],
-                            text,
-                        ),
-                        Err(_) => (
-                            [("content-type", "text/plain")],
-                            "encoding failed".to_owned(),
-                        ),
-                    }
-                }
-            }),
-        );
-        tokio::spawn(async move {
-            if let Err(error) = axum::serve(listener, app).await {
-                log::error!("metrics endpoint: {error}");
-            }
-        });
     }
-    if let Ok(info) = ProgramInfo::from_pin(pin_dir.program()) {
-        match aya_log::EbpfLogger::init_from_id(info.id()) {
-            Ok(logger) => {
-                // SAFETY: as for the ring buffer: the logger owns its fd for its lifetime.
-                let mut logger =
-                    unsafe { AsyncFd::register_with_interest(logger, Interest::READABLE) }
-                        .map_err(|error| Error::io("watching kernel logs")(error.into()))?;
-                tokio::spawn(async move {
-                    while let Ok(mut guard) = logger.readable_mut().await {
-                        guard.get_inner_mut().flush();
-                        guard.clear_ready();
-                    }
-                });
+    let mut logger = match ProgramInfo::from_pin(pin_dir.program()) {
+        Ok(info) => match aya_log::EbpfLogger::init_from_id(info.id()) {
+            Ok(logger) => Some(logger),
+            Err(error) => {
+                log::debug!("no kernel log records to forward: {error}");
+                None
             }
-            Err(error) => log::debug!("no kernel log records to forward: {error}"),
-        }
+        },
+        Err(_) => None,
+    };
+    let mut fds = vec![pollfd(events.as_raw_fd()), pollfd(stop.as_fd().as_raw_fd())];
+    if let Some(logger) = &logger {
+        fds.push(pollfd(logger.as_raw_fd()));
     }
-    let mut terminate = signal(SignalKind::terminate()).map_err(Error::io("handling SIGTERM"))?;
-    let mut interrupt = signal(SignalKind::interrupt()).map_err(Error::io("handling SIGINT"))?;
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    // The first tick at once, as soon as the run starts.
+    let mut next_tick = Instant::now();
     log::info!("learning from DNS answers; SIGTERM or Ctrl-C stops");
     loop {
-        tokio::select! {
-            ready = events.readable_mut() => {
-                let mut guard = ready.map_err(Error::io("reading the DNS ring buffer"))?;
-                let mut datagrams = Vec::new();
-                while let Some(event) = guard.get_inner_mut().next() {
-                    datagrams.extend(DnsDatagram::decode(&event));
-                }
-                guard.clear_ready();
-                let _writer = writer_lock(pin_dir)?;
-                for datagram in datagrams {
-                    match learner.observe(maps, &datagram, now())? {
-                        Observed::Learned(learned) if learned > 0 => log::debug!(
-                            "learned {learned} address(es) from a DNS answer from {}",
-                            datagram.src
-                        ),
-                        Observed::Refused(why) => log::debug!(
-                            "refused a DNS answer from {} to {}: {}",
-                            datagram.src,
-                            datagram.dst,
-                            why.name()
-                        ),
-                        _ => {}
-                    }
-                }
+        let timeout = next_tick.saturating_duration_since(Instant::now());
+        // Rounded up: rounded down, poll would wake just before the tick and spin until it is due.
+        let timeout_ms = i32::try_from(timeout.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
+        for fd in &mut fds {
+            fd.revents = 0;
+        }
+        // SAFETY: the pointer and length describe `fds`, whose descriptors all outlive the call.
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+        if ready < 0 {
+            let error = std::io::Error::last_os_error();
+            if error.kind() == std::io::ErrorKind::Interrupted {
+                continue;
             }
-            _ = tick.tick() => {
-                let expired = {
-                    let _writer = writer_lock(pin_dir)?;
-                    learner.expire(maps, now())?
-                };
-                if expired > 0 {
-                    log::debug!("{expired} learned address(es) expired");
-                }
-                watch.check(pin_dir, config, options)?;
+            return Err(Error::io("waiting for DNS answers")(error));
+        }
+        if fds[STOP].revents != 0 && stop.received() {
+            break;
+        }
+        if fds[RING].revents & libc::POLLERR != 0 {
+            return Err(Error::io("reading the DNS ring buffer")(
+                std::io::Error::other("the ring buffer reported an error"),
+            ));
+        }
+        if fds[RING].revents != 0 {
+            learn(pin_dir, maps, learner, &mut events)?;
+        }
+        if let Some(logger) = &mut logger {
+            if fds[LOGS].revents != 0 {
+                logger.flush();
             }
-            _ = terminate.recv() => break,
-            _ = interrupt.recv() => break,
+        }
+        if Instant::now() >= next_tick {
+            next_tick += TICK;
+            // A tick missed (a long wait for the writer lock) is not made up in a burst.
+            if next_tick < Instant::now() {
+                next_tick = Instant::now() + TICK;
+            }
+            expire(pin_dir, maps, learner)?;
+            watch.check(pin_dir, config, options)?;
         }
     }
     log::info!("stopping");
     Ok(())
+}
+
+/// Learns from every DNS answer waiting in the ring buffer, under one writer lock.
+fn learn(
+    pin_dir: &PinDir,
+    maps: &mut ClassifierMaps,
+    learner: &mut Learner,
+    events: &mut RingBuf<MapData>,
+) -> Result<(), Error> {
+    let mut datagrams = Vec::new();
+    while let Some(event) = events.next() {
+        datagrams.extend(DnsDatagram::decode(&event));
+    }
+    let _writer = writer_lock(pin_dir)?;
+    for datagram in datagrams {
+        match learner.observe(maps, &datagram, now())? {
+            Observed::Learned(learned) if learned > 0 => log::debug!(
+                "learned {learned} address(es) from a DNS answer from {}",
+                datagram.src
+            ),
+            Observed::Refused(why) => log::debug!(
+                "refused a DNS answer from {} to {}: {}",
+                datagram.src,
+                datagram.dst,
+                why.name()
+            ),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn expire(pin_dir: &PinDir, maps: &mut ClassifierMaps, learner: &mut Learner) -> Result<(), Error> {
+    let expired = {
+        let _writer = writer_lock(pin_dir)?;
+        learner.expire(maps, now())?
+    };
+    if expired > 0 {
+        log::debug!("{expired} learned address(es) expired");
+    }
+    Ok(())
+}
+
+fn pollfd(fd: RawFd) -> libc::pollfd {
+    libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    }
 }
