@@ -30,11 +30,11 @@ enum Task {
     /// router, real MPTCP and Apple traffic, a shaped link; prints a report and removes
     /// everything. Needs root.
     Demo,
-    /// Run the benchmarks (root): per-packet cost against a baseline program, prefix scale,
+    /// Run the benchmarks (root): per-packet cost against a baseline program, many flows, prefix scale,
     /// forwarding against nftables, live update under load, analyze throughput. Prints tables
     /// and, for a full run, writes BENCHMARKS.md. Takes about five minutes.
     Bench {
-        /// Only these: per-packet, prefix-scale, forwarding, live-update, analyze
+        /// Only these: per-packet, many-flows, prefix-scale, forwarding, live-update, analyze
         /// (comma-separated). BENCHMARKS.md is left as it is.
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,

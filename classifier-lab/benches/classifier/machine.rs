@@ -20,13 +20,41 @@ fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown CPU".to_owned())
 }
 
-/// A Markdown list: date, CPU, cores, memory, kernel, commit, toolchain.
+/// The kernel's view of the CPU's speculative-execution flaws and their mitigations, one
+/// "file: content" per file of /sys/devices/system/cpu/vulnerabilities: mitigations such as
+/// Safe RET put a cost on every return, so they belong beside the figures.
+fn mitigations() -> Vec<String> {
+    let mut lines: Vec<String> = std::fs::read_dir("/sys/devices/system/cpu/vulnerabilities")
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let content = std::fs::read_to_string(entry.path()).ok()?;
+            Some(format!(
+                "{}: {}",
+                entry.file_name().to_string_lossy(),
+                content.trim()
+            ))
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// A Markdown list: date, CPU, cores, memory, the CPU's mitigations, kernel, commit,
+/// toolchain.
 pub fn describe() -> String {
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
     let memory = first_line("sh", &["-c", "free -g | awk '/Mem:/ {print $2}'"]);
+    let mitigations = match mitigations() {
+        lines if lines.is_empty() => {
+            " unknown (no /sys/devices/system/cpu/vulnerabilities)".to_owned()
+        }
+        lines => lines.iter().map(|line| format!("\n  - {line}")).collect(),
+    };
     format!(
         "- date: {}\n- CPU: {} × {cores} cores; {memory} GiB of memory (a shared virtual \
-         machine)\n- kernel: {}\n- commit: {}\n- host build: release, {}",
+         machine)\n- CPU vulnerabilities and mitigations (the kernel's view):{mitigations}\n- kernel: {}\n- commit: {}\n- host build: release, {}",
         first_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
         cpu_model(),
         first_line("uname", &["-r"]),

@@ -7,6 +7,7 @@ mod cli;
 mod forwarding;
 mod live_update;
 mod machine;
+mod many_flows;
 #[allow(
     dead_code,
     reason = "the test suite's packet builders; the benchmarks use a part"
@@ -50,6 +51,7 @@ struct Args {
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Bench {
     PerPacket,
+    ManyFlows,
     PrefixScale,
     Forwarding,
     LiveUpdate,
@@ -74,6 +76,9 @@ fn run(args: &Args) -> Result<()> {
     let mut sections: Vec<Section> = Vec::new();
     if wanted(Bench::PerPacket) {
         sections.push(per_packet::run()?);
+    }
+    if wanted(Bench::ManyFlows) {
+        sections.push(many_flows::run()?);
     }
     if wanted(Bench::PrefixScale) {
         sections.push(prefix_scale::run()?);

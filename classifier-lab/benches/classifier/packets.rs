@@ -133,3 +133,10 @@ pub fn first_packets(destination: IpAddr, count: usize, salt: u32) -> Vec<Vec<u8
         })
         .collect()
 }
+
+/// A data segment of flow `index` of many established ones: distinct clients in 10.0.0.0/8
+/// to the server in no list, otherwise the plain IPv4 TCP packet.
+pub fn flow_packet(index: u32) -> Vec<u8> {
+    let client = Ipv4Addr::from(0x0a00_0000 | (index & 0x00ff_ffff));
+    tcp(&client.to_string(), OTHER_V4).build()
+}
