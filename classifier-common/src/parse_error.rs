@@ -89,20 +89,6 @@ impl ParseError {
         }
     }
 
-    /// Whether the error is in the TCP options: the walk stops there, but the headers before
-    /// them are sound, so the packet is still classified by its addresses and the options
-    /// seen before the bad one (docs/design.md, 'TCP options and MPTCP'). Every other kind
-    /// makes the packet malformed: nothing in it is trusted.
-    pub const fn is_in_options(self) -> bool {
-        matches!(
-            self,
-            Self::TcpOptionBadLength
-                | Self::TcpOptionPastHeader
-                | Self::MptcpOptionTooShort
-                | Self::MptcpOptionMalformed
-        )
-    }
-
     /// The kind for a code read from a `PacketReport`; `None` for 0 or an unknown code.
     pub fn from_code(code: u8) -> Option<Self> {
         Self::ALL.into_iter().find(|e| *e as u8 == code)

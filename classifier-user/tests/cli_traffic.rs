@@ -11,7 +11,7 @@ use std::{
 
 use support::{
     cli::{Cli, flow_from},
-    hosts::{LISTED, TwoHosts, UNLISTED},
+    hosts::{Arrived, LISTED, TwoHosts, UNLISTED},
 };
 
 /// Replaces a replace test requires while its packets are sent: well below what this 2-core
@@ -107,6 +107,20 @@ fn two_lists(cli: &Cli) -> [std::path::PathBuf; 2] {
 /// Runs `send` while replacing the apple list with each of `files` in turn, as often as the
 /// CLI can; returns how many replaces ran in all, and how many ran entirely while `send` was
 /// sending (started after its start, finished before its end).
+/// What both replace tests require: enough replaces ran while the packets were on their way
+/// (a count the test's own loop does not guarantee), and every listed packet arrived LE.
+fn assert_replaced_under_traffic_and_all_marked(during: usize, arrived: &Arrived) {
+    assert!(
+        during >= REPLACES_WHILE_SENDING,
+        "only {during} replaces ran while the packets were sent"
+    );
+    assert_eq!(
+        arrived.listed_not_le, 0,
+        "packets that left the router unmarked"
+    );
+    assert_eq!(arrived.listed_le, arrived.listed);
+}
+
 fn replace_while_sending(
     cli: &Cli,
     files: &[std::path::PathBuf; 2],
@@ -152,15 +166,7 @@ fn replacing_a_list_under_a_running_flow_leaves_no_packet_unmarked() {
     let arrived = hosts.arrived();
     println!("{replaces} replaces, {during} of them while sending; arrived: {arrived:?}");
     assert!(arrived.listed >= 10_000, "{arrived:?}");
-    assert!(
-        during >= REPLACES_WHILE_SENDING,
-        "only {during} replaces ran while the packets were sent"
-    );
-    assert_eq!(
-        arrived.listed_not_le, 0,
-        "packets that left the router unmarked"
-    );
-    assert_eq!(arrived.listed_le, arrived.listed);
+    assert_replaced_under_traffic_and_all_marked(during, &arrived);
 }
 
 /// Every packet a new flow (a new source port each), so every one is looked up in the tries
@@ -198,15 +204,7 @@ fn replacing_a_list_under_new_flows_leaves_no_packet_unmarked() {
         "every packet was a new flow: {created} created for {} packets",
         arrived.listed
     );
-    assert!(
-        during >= REPLACES_WHILE_SENDING,
-        "only {during} replaces ran while the packets were sent"
-    );
-    assert_eq!(
-        arrived.listed_not_le, 0,
-        "packets that left the router unmarked"
-    );
-    assert_eq!(arrived.listed_le, arrived.listed);
+    assert_replaced_under_traffic_and_all_marked(during, &arrived);
 }
 
 #[test]

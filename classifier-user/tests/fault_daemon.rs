@@ -7,7 +7,6 @@
 mod support;
 
 use std::{
-    io::{Read as _, Write as _},
     net::{TcpStream, UdpSocket},
     os::unix::process::ExitStatusExt as _,
     sync::atomic::{AtomicBool, AtomicU64, Ordering},
@@ -32,17 +31,7 @@ fn total_packets(cli: &Cli) -> u64 {
 /// The sum of `classifier_packets_total` over the classes of interface s0, scraped inside the
 /// server namespace.
 fn scraped_packets(hosts: &TwoHosts) -> u64 {
-    let response = hosts
-        .server
-        .enter(|| {
-            let mut stream = TcpStream::connect(("127.0.0.1", 9417))?;
-            stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
-            let mut response = String::new();
-            stream.read_to_string(&mut response)?;
-            std::io::Result::Ok(response)
-        })
-        .unwrap()
-        .expect("scraping the metrics");
+    let response = support::metrics::scrape(&hosts.server, 9417).expect("scraping the metrics");
     response
         .lines()
         .filter(|l| l.starts_with("classifier_packets_total{interface=\"s0\""))

@@ -5,8 +5,7 @@
 mod support;
 
 use std::{
-    io::{Read as _, Write as _},
-    net::{SocketAddr, TcpStream, UdpSocket},
+    net::{SocketAddr, UdpSocket},
     process::{Child, Command, Stdio},
     time::Duration,
 };
@@ -108,18 +107,7 @@ fn lookup(lab: &Lab) {
 }
 
 fn scrape(lab: &Lab) -> Option<String> {
-    lab.router
-        .enter(|| {
-            let mut stream = TcpStream::connect(("127.0.0.1", METRICS_PORT)).ok()?;
-            stream
-                .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                .ok()?;
-            let mut response = String::new();
-            stream.read_to_string(&mut response).ok()?;
-            Some(response)
-        })
-        .ok()
-        .flatten()
+    support::metrics::scrape(&lab.router, METRICS_PORT).ok()
 }
 
 /// The prefix list row of the CDN address, if it is listed.

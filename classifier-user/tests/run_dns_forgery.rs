@@ -264,19 +264,7 @@ fn wait_for(what: &str, mut condition: impl FnMut() -> bool, daemon: &Daemon) {
 }
 
 fn scrape(lab: &Lab) -> Option<String> {
-    use std::io::{Read as _, Write as _};
-    lab.router
-        .enter(|| {
-            let mut stream = std::net::TcpStream::connect(("127.0.0.1", METRICS_PORT)).ok()?;
-            stream
-                .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                .ok()?;
-            let mut response = String::new();
-            stream.read_to_string(&mut response).ok()?;
-            Some(response)
-        })
-        .ok()
-        .flatten()
+    support::metrics::scrape(&lab.router, METRICS_PORT).ok()
 }
 
 /// Refused answers by reason, as `classifier stats --json` reports them.

@@ -115,7 +115,9 @@ pub fn copy_tcp_options(
 /// early, if it did.
 pub struct Walked {
     pub seen: MptcpSeen,
-    /// A `ParseError` code (`ParseError::is_in_options`), or 0.
+    /// A `ParseError` code, or 0: `tcp_option_bad_length`, `tcp_option_past_header` or
+    /// `mptcp_option_too_short` (the walk stopped there), or `mptcp_option_malformed` (an
+    /// option 30 was skipped). The packet is classified all the same.
     pub error: u8,
 }
 
