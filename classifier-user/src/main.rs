@@ -1,6 +1,6 @@
 //! `classifier`: the command line. `main` parses and dispatches; each subcommand is a module
 //! of `cli`. Exit codes: 0 success, 2 bad input (a bad prefix, name, rule or interface, and
-//! usage errors), 1 anything else.
+//! usage errors), 1 anything else; under `-j` a failure is also a JSON document on stdout.
 
 mod cli;
 
@@ -9,16 +9,25 @@ use std::process::ExitCode;
 use clap::Parser as _;
 
 fn main() -> ExitCode {
-    let args = cli::Cli::parse();
+    let args = match cli::Cli::try_parse() {
+        Ok(args) => args,
+        // --help and --version are not failures; a refused command line under -j is.
+        Err(error) => match cli::json_requested(std::env::args_os()) {
+            Some(format) if error.use_stderr() => {
+                let failure = cli::Failure::of_usage(&error);
+                failure.report(format);
+                return ExitCode::from(failure.exit_code());
+            }
+            _ => error.exit(),
+        },
+    };
+    let format = args.format();
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
-            let bad_input = error
-                .chain()
-                .filter_map(|cause| cause.downcast_ref::<classifier::Error>())
-                .any(classifier::Error::is_bad_input);
-            ExitCode::from(if bad_input { 2 } else { 1 })
+            let failure = cli::Failure::of(&error);
+            failure.report(format);
+            ExitCode::from(failure.exit_code())
         }
     }
 }

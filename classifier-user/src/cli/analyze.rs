@@ -21,9 +21,9 @@ use super::Context;
 #[command(after_help = "Examples:
   tcpdump -i eth1 -w update.pcap -c 200000 && classifier analyze update.pcap
   classifier analyze update.pcapng --prefixes apple=/etc/classifier/apple.txt --prefixes cdn=cdn.txt
-  classifier analyze update.pcap --policy list:apple=LE mptcp=LE --json | jq 'select(.mptcp_option)'
+  classifier -j analyze update.pcap --policy list:apple=LE mptcp=LE | jq 'select(.mptcp_option)'
 
---json prints one object per packet, with exactly these keys:
+-j (--json) prints JSON Lines: one object per packet, with exactly these keys:
   {\"index\":0,\"len\":74,\"verdict\":\"pass\",\"mptcp_option\":true,\"mptcp_subtypes\":[0],
    \"mptcp_version\":1,\"mptcp_flow\":false,\"mptcp_state\":\"attempted\",\"lists\":[\"apple\"],
    \"dscp_in\":0,\"dscp_out\":1,\"error\":null}
@@ -42,12 +42,11 @@ pub struct AnalyzeArgs {
     /// The policy for this analysis, as for `policy set` [default: list:apple=LE mptcp=keep].
     #[arg(long, value_name = "MATCH=ACTION", num_args = 1..)]
     policy: Vec<String>,
-    /// One JSON object per packet on stdout instead of the summary.
-    #[arg(long)]
-    json: bool,
 }
 
-pub fn analyze(_context: &Context, args: AnalyzeArgs) -> anyhow::Result<()> {
+pub fn analyze(context: &Context, args: AnalyzeArgs) -> anyhow::Result<()> {
+    // Under -j the packets are a stream: one object per line instead of the summary.
+    let json = context.format.is_json();
     let settings = analyze::Settings::from_args(&args.prefixes, &args.policy)?;
 
     let size = std::fs::metadata(&args.file).map(|m| m.len()).unwrap_or(0);
@@ -68,7 +67,7 @@ pub fn analyze(_context: &Context, args: AnalyzeArgs) -> anyhow::Result<()> {
             // Record header and data: close enough to the file offset for a progress bar.
             bar.inc(packet.len as u64 + 16);
         }
-        if args.json && write_error.is_none() {
+        if json && write_error.is_none() {
             let line = serde_json::to_string(packet).expect("a verdict serializes");
             if let Err(error) = writeln!(out, "{line}") {
                 write_error = Some(error);
@@ -85,7 +84,7 @@ pub fn analyze(_context: &Context, args: AnalyzeArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    if !args.json {
+    if !json {
         write!(out, "{}", analysis.summary)?;
     }
     out.flush()?;

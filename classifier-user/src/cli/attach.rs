@@ -1,9 +1,10 @@
 //! `classifier attach` and `classifier detach`.
 
 use clap::{Args, ValueEnum};
-use classifier::control::attach::{self as control, Mode};
+use classifier::control::attach::{self as control, Attached, Mode};
+use serde::Serialize;
 
-use super::Context;
+use super::{Context, output::print_json};
 
 /// Attach the classifier to interfaces (XDP, on their ingress).
 ///
@@ -77,6 +78,20 @@ pub struct DetachArgs {
     purge: bool,
 }
 
+/// `attach -j`: what was done on each interface.
+#[derive(Serialize)]
+struct AttachDocument<'a> {
+    attached: &'a [Attached],
+}
+
+/// `detach -j`: the links removed (their pin names under `links/`), and whether the maps
+/// and the pin directory were removed too.
+#[derive(Serialize)]
+struct DetachDocument<'a> {
+    detached: &'a [String],
+    purged: bool,
+}
+
 pub fn attach(context: &Context, args: AttachArgs) -> anyhow::Result<()> {
     let attached = control::attach(
         &context.pin_dir,
@@ -85,7 +100,8 @@ pub fn attach(context: &Context, args: AttachArgs) -> anyhow::Result<()> {
         args.replace,
         &context.config,
     )?;
-    for done in attached {
+    // The warnings stay on stderr under -j too: `fell_back` and `was_defunct` carry them.
+    for done in &attached {
         if let Some(reason) = &done.fell_back {
             eprintln!(
                 "warning: {}: native XDP failed ({reason}); attached in skb mode, which costs \
@@ -100,6 +116,9 @@ pub fn attach(context: &Context, args: AttachArgs) -> anyhow::Result<()> {
                 done.interface
             );
         }
+        if context.format.is_json() {
+            continue;
+        }
         let verb = if done.replaced {
             "replaced the program on"
         } else {
@@ -107,11 +126,26 @@ pub fn attach(context: &Context, args: AttachArgs) -> anyhow::Result<()> {
         };
         println!("{verb} {} ({})", done.interface, done.mode);
     }
+    if context.format.is_json() {
+        return print_json(
+            &AttachDocument {
+                attached: &attached,
+            },
+            context.format,
+        );
+    }
     Ok(())
 }
 
 pub fn detach(context: &Context, args: DetachArgs) -> anyhow::Result<()> {
     let detached = control::detach(&context.pin_dir, &args.interfaces, args.all, args.purge)?;
+    if context.format.is_json() {
+        let document = DetachDocument {
+            detached: &detached,
+            purged: args.purge,
+        };
+        return print_json(&document, context.format);
+    }
     for pin in &detached {
         println!("detached from {pin}");
     }

@@ -15,10 +15,8 @@ use super::{
 #[derive(Args)]
 #[command(after_help = "Examples:
   classifier flows --top 20
-  classifier flows --mptcp --json")]
+  classifier flows --mptcp -j")]
 pub struct FlowsArgs {
-    #[arg(long)]
-    json: bool,
     /// Only Multipath TCP flows.
     #[arg(long)]
     mptcp: bool,
@@ -28,10 +26,11 @@ pub struct FlowsArgs {
 }
 
 pub fn flows(context: &Context, args: FlowsArgs) -> anyhow::Result<()> {
-    let top = args.top.or((!args.json).then_some(50));
+    let json = context.format.is_json();
+    let top = args.top.or((!json).then_some(50));
     let FlowTable { views, total } = flows::flow_table(&context.pin_dir, args.mptcp, top)?;
-    if args.json {
-        return print_json(&views);
+    if json {
+        return print_json(&views, context.format);
     }
     let mut rows = vec![
         [

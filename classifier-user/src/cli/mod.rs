@@ -2,8 +2,9 @@
 
 mod analyze;
 mod attach;
+mod failure;
 mod flows;
-mod output;
+pub mod output;
 mod policy;
 mod prefixes;
 mod run;
@@ -21,6 +22,8 @@ use classifier::{
     control::netns,
     load::DEFAULT_PIN_DIR,
 };
+pub use failure::{Failure, json_requested};
+use output::Format;
 
 /// Classify and deprioritize Apple/CDN and Multipath TCP traffic on a Linux router, in the
 /// kernel's fast path (XDP).
@@ -60,6 +63,14 @@ struct Global {
     /// /etc/classifier/config.toml, if it exists]. Flags override it.
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// JSON output, as bpftool: one document per command (the streams, `stats --watch` and
+    /// `analyze`, print one object per line), and an error as {"error": {"kind", "message",
+    /// "exit_code"}} on stdout. Schemas: docs/json/.
+    #[arg(short = 'j', long, global = true)]
+    json: bool,
+    /// Indented JSON (implies --json; streams stay one object per line).
+    #[arg(short = 'p', long, global = true)]
+    pretty: bool,
 }
 
 #[derive(Subcommand)]
@@ -76,10 +87,24 @@ enum Command {
     Run(run::RunArgs),
 }
 
-/// What every subcommand gets: the pin directory and the configuration file.
+/// What every subcommand gets: the pin directory, the configuration file and the output
+/// format.
 pub struct Context {
     pub pin_dir: PinDir,
     pub config: ConfigFile,
+    pub format: Format,
+}
+
+impl Cli {
+    pub fn format(&self) -> Format {
+        if self.global.json || self.global.pretty {
+            Format::Json {
+                pretty: self.global.pretty,
+            }
+        } else {
+            Format::Text
+        }
+    }
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -99,6 +124,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let context = Context {
         pin_dir: PinDir::new(pin_dir),
         config,
+        format: cli.format(),
     };
     match cli.command {
         Command::Attach(args) => attach::attach(&context, args),

@@ -1,9 +1,38 @@
 //! Printing: JSON for scripts, aligned tables for people.
+//!
+//! The JSON contract (README, "JSON output"): with `-j` every command prints exactly one
+//! document, compact, or indented with `-p`; the streams (`stats --watch`, `analyze`) print
+//! JSON Lines, one compact object per line, whatever `-p` says. Each document has a schema
+//! in `docs/json/`, and `cli_json.rs` holds every command to it.
 
 use serde::Serialize;
 
-pub fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+/// How a command prints: text for people, or JSON for scripts (`-j`, `-p`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json { pretty: bool },
+}
+
+impl Format {
+    pub fn is_json(self) -> bool {
+        matches!(self, Self::Json { .. })
+    }
+}
+
+/// Prints `value` as this invocation's one JSON document.
+pub fn print_json(value: &impl Serialize, format: Format) -> anyhow::Result<()> {
+    let text = match format {
+        Format::Json { pretty: true } => serde_json::to_string_pretty(value)?,
+        _ => serde_json::to_string(value)?,
+    };
+    println!("{text}");
+    Ok(())
+}
+
+/// Prints `value` as one line of a JSON Lines stream.
+pub fn print_json_line(value: &impl Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string(value)?);
     Ok(())
 }
 

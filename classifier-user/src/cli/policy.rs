@@ -26,10 +26,7 @@ pub struct PolicyArgs {
 #[derive(Subcommand)]
 enum PolicyCommand {
     /// Show the rules and the dry-run state.
-    Show {
-        #[arg(long)]
-        json: bool,
-    },
+    Show,
     /// Replace the rules (if any are given) and/or switch dry-run.
     Set {
         /// The rules, in order.
@@ -48,16 +45,23 @@ enum OnOff {
 }
 
 pub fn policy(context: &Context, args: PolicyArgs) -> anyhow::Result<()> {
-    let (view, json) = match args.command {
-        PolicyCommand::Show { json } => (policy::show(&context.pin_dir)?, json),
+    let view = match args.command {
+        PolicyCommand::Show => {
+            let view = policy::show(&context.pin_dir)?;
+            if context.format.is_json() {
+                return print_json(&view, context.format);
+            }
+            view
+        }
         PolicyCommand::Set { rules, dry_run } => {
             let dry_run = dry_run.map(|switch| matches!(switch, OnOff::On));
-            (policy::change(&context.pin_dir, &rules, dry_run)?, false)
+            let change = policy::change(&context.pin_dir, &rules, dry_run)?;
+            if context.format.is_json() {
+                return print_json(&change, context.format);
+            }
+            change.now
         }
     };
-    if json {
-        return print_json(&view);
-    }
     for (index, rule) in view.rules.iter().enumerate() {
         println!("{}. {rule}", index + 1);
     }

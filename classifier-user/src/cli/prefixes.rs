@@ -14,7 +14,7 @@ use classifier::{
 
 use super::{
     Context,
-    output::{print_json, print_table},
+    output::{Format, print_json, print_table},
 };
 
 /// Show and change the prefix lists (live: no reload, no packet lost).
@@ -32,7 +32,7 @@ Examples:
   classifier prefixes add 17.0.0.0/8 2620:149::/32
   classifier prefixes add 23.32.0.0/11 --list cdn      # a new list is created on first use
   classifier prefixes replace /etc/classifier/apple.txt  # hitless: no address is unmatched
-  classifier prefixes list --list apple --json"
+  classifier prefixes list --list apple -j"
 )]
 pub struct PrefixesArgs {
     #[command(subcommand)]
@@ -46,9 +46,6 @@ enum PrefixesCommand {
         /// Only this list's prefixes.
         #[arg(long, value_name = "NAME")]
         list: Option<String>,
-        /// JSON instead of a table.
-        #[arg(long)]
-        json: bool,
     },
     /// Add prefixes to a list.
     Add {
@@ -89,9 +86,9 @@ enum PrefixesCommand {
 
 pub fn prefixes(context: &Context, args: PrefixesArgs) -> anyhow::Result<()> {
     let edit = match args.command {
-        PrefixesCommand::List { list, json } => {
+        PrefixesCommand::List { list } => {
             let rows = report::prefixes::prefixes(&context.pin_dir, list.as_deref())?;
-            return show(&rows, json);
+            return show(&rows, context.format);
         }
         PrefixesCommand::Add { prefixes, list } => Edit::Add {
             list,
@@ -111,6 +108,10 @@ pub fn prefixes(context: &Context, args: PrefixesArgs) -> anyhow::Result<()> {
         },
         PrefixesCommand::Clear { list } => Edit::Clear { list },
     };
+    let edited = prefix_edit::edit(&context.pin_dir, edit)?;
+    if context.format.is_json() {
+        return print_json(&edited, context.format);
+    }
     let Edited {
         list,
         applied: Applied {
@@ -118,7 +119,7 @@ pub fn prefixes(context: &Context, args: PrefixesArgs) -> anyhow::Result<()> {
             updated,
             deleted,
         },
-    } = prefix_edit::edit(&context.pin_dir, edit)?;
+    } = edited;
     println!(
         "{}: {inserted} inserted, {updated} updated, {deleted} removed",
         list.as_deref().unwrap_or("all lists")
@@ -126,9 +127,9 @@ pub fn prefixes(context: &Context, args: PrefixesArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn show(rows: &[PrefixRow], json: bool) -> anyhow::Result<()> {
-    if json {
-        return print_json(&rows);
+fn show(rows: &[PrefixRow], format: Format) -> anyhow::Result<()> {
+    if format.is_json() {
+        return print_json(&rows, format);
     }
     let mut table = vec![vec!["PREFIX".to_owned(), "LISTS".to_owned()]];
     for row in rows {

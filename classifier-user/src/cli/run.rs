@@ -15,6 +15,9 @@ use super::{Context, attach::ModeArg};
 /// [dns] max_learned_per_list addresses a list, 4096 by default); expires them; serves Prometheus metrics;
 /// and forwards the kernel's log records to the log (RUST_LOG sets the level, `info` by
 /// default). On exit it stops learning and detaches, unless --keep-attached.
+///
+/// A daemon has no document to print: under -j its log stays on stderr and stdout stays
+/// empty, except when it fails, with the error document (a supervisor can read why).
 #[derive(Args)]
 #[command(after_help = "Examples:
   classifier run wan0 lan0

@@ -1,12 +1,16 @@
 //! `classifier shape`: the egress deprioritizer.
 
 use clap::Args;
-use classifier::control::shape::{
-    self, DEFAULT_BULK_DSCP, DEFAULT_BULK_FLOOR, Leaf, ShapeSpec, UnshapeOutcome, parse_dscp_list,
-    parse_rate,
+use classifier::control::{
+    policy::dscp_name,
+    shape::{
+        self, DEFAULT_BULK_DSCP, DEFAULT_BULK_FLOOR, Leaf, ShapeSpec, UnshapeOutcome,
+        parse_dscp_list, parse_rate,
+    },
 };
+use serde::Serialize;
 
-use super::Context;
+use super::{Context, output::print_json};
 
 /// Deprioritize marked traffic in an interface's egress queue.
 ///
@@ -62,9 +66,38 @@ fn dscp_list(text: &str) -> Result<DscpList, String> {
     parse_dscp_list(text).map(DscpList)
 }
 
+/// `shape -j`: the tree now in force on the interface, and the foreign root qdisc `--force`
+/// replaced ("tbf 1:"), if any.
+#[derive(Serialize)]
+struct ShapeDocument<'a> {
+    interface: &'a str,
+    /// Bits per second.
+    rate: u64,
+    bulk_floor: u8,
+    /// DSCP names (numbers for those without one), as `--bulk-dscp` takes them.
+    bulk_dscp: Vec<String>,
+    leaf: Leaf,
+    replaced: Option<&'a str>,
+}
+
+/// `shape --off -j`: whether classifier's tree was there and is gone.
+#[derive(Serialize)]
+struct UnshapeDocument<'a> {
+    interface: &'a str,
+    removed: bool,
+}
+
 pub fn shape(context: &Context, args: ShapeArgs) -> anyhow::Result<()> {
     if args.off {
-        match shape::unshape(&context.pin_dir, &args.interface)? {
+        let outcome = shape::unshape(&context.pin_dir, &args.interface)?;
+        if context.format.is_json() {
+            let document = UnshapeDocument {
+                interface: &args.interface,
+                removed: outcome == UnshapeOutcome::Removed,
+            };
+            return print_json(&document, context.format);
+        }
+        match outcome {
             UnshapeOutcome::Removed => println!("{}: shaping removed", args.interface),
             UnshapeOutcome::NothingToRemove => println!(
                 "{}: not shaped by classifier; its root qdisc is the kernel's default",
@@ -84,17 +117,24 @@ pub fn shape(context: &Context, args: ShapeArgs) -> anyhow::Result<()> {
         shape::shape
     };
     let outcome = shape(&context.pin_dir, &context.config, &args.interface, &spec)?;
+    let names: Vec<String> = spec.bulk_dscp.iter().map(|d| dscp_name(*d)).collect();
+    if context.format.is_json() {
+        let document = ShapeDocument {
+            interface: &args.interface,
+            rate: spec.rate,
+            bulk_floor: spec.bulk_floor,
+            bulk_dscp: names,
+            leaf: outcome.leaf,
+            replaced: outcome.replaced.as_deref(),
+        };
+        return print_json(&document, context.format);
+    }
     if let Some(qdisc) = &outcome.replaced {
         println!(
             "{}: replaced the root qdisc {qdisc} (--force)",
             args.interface
         );
     }
-    let names: Vec<String> = spec
-        .bulk_dscp
-        .iter()
-        .map(|d| classifier::control::policy::dscp_name(*d))
-        .collect();
     println!(
         "{}: shaped to {} bit/s; bulk ({}) guaranteed {}%, may borrow up to the full rate; \
          each class queues in {}",

@@ -10,7 +10,7 @@ use classifier::report::{
 
 use super::{
     Context,
-    output::{bytes, print_table, si},
+    output::{Format, bytes, print_json, print_json_line, print_table, si},
 };
 
 /// Show the counters: packets and bytes per class, per MPTCP subtype, marked, and parse
@@ -23,12 +23,10 @@ use super::{
 #[command(after_help = "Examples:
   classifier stats
   classifier stats --watch 1            # rates every second (Ctrl-C to stop)
-  classifier stats --json | jq .actions.marked.packets")]
+  classifier -j stats | jq .actions.marked.packets
+  classifier -j stats --watch 1         # JSON Lines: one object per line")]
 pub struct StatsArgs {
-    /// JSON (one object; in watch mode one object per line).
-    #[arg(long)]
-    json: bool,
-    /// Print again every SECS seconds, with rates.
+    /// Print again every SECS seconds, with rates (under -j: one object per line).
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     watch: Option<u64>,
     /// Show each CPU's counts too.
@@ -39,25 +37,21 @@ pub struct StatsArgs {
 pub fn stats(context: &Context, args: StatsArgs) -> anyhow::Result<()> {
     let mut reader = StatsReader::open(&context.pin_dir, args.per_cpu)?;
     let Some(seconds) = args.watch else {
-        return print(&reader.read()?, args.json, false);
+        return print(&reader.read()?, context.format, false);
     };
     // The first reading is the baseline of the first rates.
     reader.read()?;
     loop {
         thread::sleep(std::time::Duration::from_secs(seconds));
-        print(&reader.read()?, args.json, true)?;
+        print(&reader.read()?, context.format, true)?;
     }
 }
 
-fn print(stats: &Stats, json: bool, watching: bool) -> anyhow::Result<()> {
-    if json {
-        let text = if watching {
-            serde_json::to_string(stats)?
-        } else {
-            serde_json::to_string_pretty(stats)?
-        };
-        println!("{text}");
-        return Ok(());
+fn print(stats: &Stats, format: Format, watching: bool) -> anyhow::Result<()> {
+    match (format.is_json(), watching) {
+        (true, true) => return print_json_line(stats),
+        (true, false) => return print_json(stats, format),
+        (false, _) => {}
     }
     let mut header = vec!["", "PACKETS", "BYTES"];
     if watching {

@@ -10,16 +10,12 @@ use super::{
 
 /// Show where the classifier is attached, how full its maps are, and the policy.
 #[derive(Args)]
-pub struct StatusArgs {
-    /// One JSON object instead of text.
-    #[arg(long)]
-    json: bool,
-}
+pub struct StatusArgs {}
 
-pub fn status(context: &Context, args: StatusArgs) -> anyhow::Result<()> {
+pub fn status(context: &Context, _args: StatusArgs) -> anyhow::Result<()> {
     let status = status::read(&context.pin_dir)?;
-    if args.json {
-        return print_json(&status);
+    if context.format.is_json() {
+        return print_json(&status, context.format);
     }
     println!("state: {}", status.pin_dir);
     match &status.program {

@@ -18,6 +18,7 @@ use classifier_common::{
     control::{ATTACH_NATIVE, ATTACH_SKB},
     counter::{INTERFACE_SLOTS, MAX_IFINDEX},
 };
+use serde::Serialize;
 
 use super::{netns, state};
 use crate::{
@@ -36,7 +37,8 @@ pub enum Mode {
 }
 
 /// The mode an interface is attached in; its `Attachment` records it as a code.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum AttachMode {
     /// In the driver.
     Native,
@@ -83,8 +85,8 @@ impl std::fmt::Display for AttachMode {
     }
 }
 
-/// What attach did on one interface.
-#[derive(Clone, Debug)]
+/// What attach did on one interface (`attach -j` prints these).
+#[derive(Clone, Debug, Serialize)]
 pub struct Attached {
     pub interface: String,
     pub mode: AttachMode,

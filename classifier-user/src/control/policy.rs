@@ -165,23 +165,36 @@ pub fn show(pin_dir: &PinDir) -> Result<PolicyView, Error> {
     Ok(PolicyView::of(&maps.config()?, &names))
 }
 
+/// What `policy set` did: the policy now in force and the one it replaced (`policy set -j`
+/// prints the first's keys and `previous`).
+#[derive(Clone, Debug, Serialize)]
+pub struct PolicyChange {
+    #[serde(flatten)]
+    pub now: PolicyView,
+    pub previous: PolicyView,
+}
+
 /// `classifier policy set` on the state in `pin_dir`, as one writer: `rules` as typed (none:
-/// the rules stay) and the dry-run switch (None: it stays). Returns the policy now in force.
+/// the rules stay) and the dry-run switch (None: it stays).
 pub fn change(
     pin_dir: &PinDir,
     rules: &[String],
     dry_run: Option<bool>,
-) -> Result<PolicyView, Error> {
+) -> Result<PolicyChange, Error> {
     let _writer = WriterLock::acquire(pin_dir)?;
     let mut maps = ClassifierMaps::open_pinned(pin_dir)?;
     let names = ListNames::read(&maps)?;
+    let previous = PolicyView::of(&maps.config()?, &names);
     let rules: Vec<Rule> = rules
         .iter()
         .map(|rule| rule.parse())
         .collect::<Result<_, _>>()?;
     let rules = (!rules.is_empty()).then_some(&rules[..]);
     let config = set(&mut maps, rules, dry_run)?;
-    Ok(PolicyView::of(&config, &names))
+    Ok(PolicyChange {
+        now: PolicyView::of(&config, &names),
+        previous,
+    })
 }
 
 /// `classifier policy set`: puts `rules` (unless `None`: the rules stay) and the dry-run

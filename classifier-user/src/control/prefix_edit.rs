@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use ipnet::IpNet;
+use serde::Serialize;
 
 use super::{
     lists::ListNames,
@@ -50,9 +51,12 @@ pub enum Edit {
     },
 }
 
-/// What an edit did, and to which list (None: all of them).
+/// What an edit did, and to which list (None: all of them); `prefixes add -j` prints it as
+/// `{"list":"apple","inserted":3,"updated":0,"removed":1}`.
+#[derive(Serialize)]
 pub struct Edited {
     pub list: Option<String>,
+    #[serde(flatten)]
     pub applied: Applied,
 }
 

@@ -30,6 +30,8 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+use serde::Serialize;
+
 use crate::{ClassifierMaps, Error};
 
 /// What to do to the prefix lists.
@@ -66,10 +68,12 @@ impl Membership {
 }
 
 /// What a change did to the tries.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Applied {
     pub inserted: usize,
     pub updated: usize,
+    /// "removed", as the CLI says it.
+    #[serde(rename = "removed")]
     pub deleted: usize,
 }
 
