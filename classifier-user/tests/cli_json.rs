@@ -1,0 +1,532 @@
+//! The JSON contract (README, "JSON output"): every command run with `-j` prints one document
+//! (the streams, `stats --watch` and `analyze`, one object per line) that validates against
+//! its schema in `docs/json/`, and every schema is strict enough that a renamed field fails
+//! it. A failure under `-j` prints the error document, with the exit code it has without.
+
+mod support;
+
+use std::{
+    collections::BTreeSet,
+    fs::File,
+    io::{BufRead as _, BufReader},
+    path::PathBuf,
+    process::Stdio,
+    time::Duration,
+};
+
+use classifier_lab::{Netns, veth};
+use pcap_file::{
+    DataLink,
+    pcap::{PcapHeader, PcapPacket, PcapWriter},
+};
+use serde_json::Value;
+use support::{
+    cli::{BINARY, Cli, Ran},
+    hosts::{LISTED, SERVER, TwoHosts},
+    json_schema::{schema, violations},
+    mptcp,
+    packet::Segment,
+    wait::{wait_for, wait_until},
+};
+
+/// One document a command printed, and the schema it must satisfy.
+struct Printed {
+    command: String,
+    schema: &'static str,
+    document: Value,
+}
+
+/// Runs commands with `-j` against one pin directory and keeps what they printed.
+struct Contract {
+    cli: Cli,
+    /// Every leaf command of `classifier --help` ("status", "prefixes add", ...).
+    commands: Vec<String>,
+    printed: Vec<Printed>,
+}
+
+impl Contract {
+    fn new(cli: Cli) -> Self {
+        Self {
+            cli,
+            commands: leaf_commands(),
+            printed: Vec::new(),
+        }
+    }
+
+    /// The leaf command `args` run: their first one or two words, after `--netns NAME`.
+    fn command_of(&self, args: &[&str]) -> String {
+        let words: Vec<&str> = match args {
+            ["--netns", _, rest @ ..] => rest.to_vec(),
+            _ => args.to_vec(),
+        };
+        let two = words.iter().take(2).copied().collect::<Vec<_>>().join(" ");
+        if self.commands.contains(&two) {
+            two
+        } else {
+            words[0].to_owned()
+        }
+    }
+
+    /// `classifier -j ARGS`: succeeds and prints exactly one compact document on one line.
+    fn document(&mut self, schema: &'static str, args: &[&str]) -> Value {
+        let ran = self.run_json(args);
+        assert_eq!(
+            ran.stdout.lines().count(),
+            1,
+            "`-j {}`: one document on one line: {}",
+            args.join(" "),
+            ran.stdout
+        );
+        let document = ran.json();
+        self.printed.push(Printed {
+            command: self.command_of(args),
+            schema,
+            document: document.clone(),
+        });
+        document
+    }
+
+    /// `classifier -j ARGS` for a stream: succeeds, and every line is one document.
+    fn lines(&mut self, schema: &'static str, args: &[&str]) -> usize {
+        let ran = self.run_json(args);
+        let command = self.command_of(args);
+        let mut count = 0;
+        for line in ran.stdout.lines() {
+            let document = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("`-j {}`: a line is not JSON ({e}): {line}", args[0]));
+            self.printed.push(Printed {
+                command: command.clone(),
+                schema,
+                document,
+            });
+            count += 1;
+        }
+        count
+    }
+
+    fn run_json(&self, args: &[&str]) -> Ran {
+        let mut all = vec!["-j"];
+        all.extend_from_slice(args);
+        self.cli.run(&all).ok()
+    }
+
+    /// `stats --watch 1` under `-p`: the first `count` lines, each one whole object (a stream
+    /// stays JSON Lines even when pretty is asked for).
+    fn watch(&mut self, count: usize) {
+        let mut watch = self
+            .cli
+            .command()
+            .args(["-p", "stats", "--watch", "1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting stats --watch");
+        let mut stdout = BufReader::new(watch.stdout.take().unwrap());
+        for _ in 0..count {
+            let mut line = String::new();
+            stdout.read_line(&mut line).expect("reading a line");
+            let document: Value = serde_json::from_str(&line).unwrap_or_else(|e| {
+                panic!("stats --watch -p: not one object a line ({e}): {line}")
+            });
+            assert!(
+                document["total"]["packets_per_second"].is_number(),
+                "{line}"
+            );
+            self.printed.push(Printed {
+                command: "stats".to_owned(),
+                schema: "stats",
+                document,
+            });
+        }
+        let _ = watch.kill();
+        let _ = watch.wait();
+    }
+}
+
+/// The leaf commands `classifier --help` lists, following subcommands down.
+fn leaf_commands() -> Vec<String> {
+    fn commands_in(path: &[&str]) -> Vec<String> {
+        let output = std::process::Command::new(BINARY)
+            .args(path)
+            .arg("--help")
+            .output()
+            .expect("classifier --help");
+        let help = String::from_utf8_lossy(&output.stdout).into_owned();
+        help.lines()
+            .skip_while(|line| *line != "Commands:")
+            .skip(1)
+            .take_while(|line| !line.is_empty())
+            // A name is indented by two; a wrapped description, by more.
+            .filter(|line| line.starts_with("  ") && !line[2..].starts_with(' '))
+            .filter_map(|line| line.split_whitespace().next().map(str::to_owned))
+            .filter(|name| name != "help")
+            .collect()
+    }
+    let mut leaves = Vec::new();
+    for command in commands_in(&[]) {
+        let below = commands_in(&[&command]);
+        if below.is_empty() {
+            leaves.push(command);
+        } else {
+            leaves.extend(below.into_iter().map(|sub| format!("{command} {sub}")));
+        }
+    }
+    assert!(leaves.len() > 10, "parsing --help found only {leaves:?}");
+    leaves
+}
+
+/// The same document with the first key of its first object renamed: what a schema must
+/// refuse, or a field renamed in the code would pass unnoticed.
+fn renamed(document: &Value) -> Value {
+    let mut copy = document.clone();
+    let object = match &mut copy {
+        Value::Array(items) => items
+            .first_mut()
+            .and_then(Value::as_object_mut)
+            .expect("a non-empty array of objects, to rename a field in"),
+        Value::Object(object) => object,
+        other => panic!("a document is an object or an array: {other}"),
+    };
+    let (key, value) = object
+        .iter()
+        .next()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .expect("a field");
+    object.remove(&key);
+    object.insert(format!("{key}_renamed"), value);
+    copy
+}
+
+fn scratch(cli: &Cli, name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(cli.pin_dir().file_name().unwrap());
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// A capture of a listed UDP datagram, an MPTCP v1 SYN (so `mptcp_version` appears) and a
+/// frame too short for Ethernet (so `error` does).
+fn capture(path: &PathBuf) {
+    let frames = [
+        Segment::udp(LISTED, SERVER, 5000, 6000).build(),
+        Segment::tcp(SERVER, LISTED, 40000, 443)
+            .syn()
+            .options(&mptcp::mp_capable_v1_syn())
+            .build(),
+        vec![0u8; 10],
+    ];
+    let header = PcapHeader {
+        datalink: DataLink::ETHERNET,
+        ..PcapHeader::default()
+    };
+    let mut writer = PcapWriter::with_header(File::create(path).unwrap(), header).unwrap();
+    for (n, frame) in frames.iter().enumerate() {
+        let packet = PcapPacket::new(Duration::from_millis(n as u64), frame.len() as u32, frame);
+        writer.write_packet(&packet).unwrap();
+    }
+}
+
+#[test]
+fn every_command_prints_what_its_schema_says() {
+    let hosts = TwoHosts::new();
+    let server = hosts.server.name();
+    let mut contract = Contract::new(Cli::new());
+
+    contract.document("attach", &["--netns", server, "attach", "s0"]);
+    hosts.udp_stream(LISTED, 6400, 20, Duration::ZERO);
+    wait_until(Duration::from_secs(5), "the datagrams to arrive", || {
+        hosts.arrived().listed >= 20
+    });
+
+    let status = contract.document("status", &["status"]);
+    assert_eq!(status["interfaces"][0]["interface"], "s0", "{status}");
+
+    let added = contract.document(
+        "prefixes-edit",
+        &[
+            "prefixes",
+            "add",
+            "203.0.113.0/24",
+            "198.18.0.0/15",
+            "--list",
+            "cdn",
+        ],
+    );
+    assert_eq!(
+        added,
+        serde_json::json!({"list": "cdn", "inserted": 2, "updated": 0, "removed": 0})
+    );
+    let removed = contract.document("prefixes-edit", &["prefixes", "remove", "198.18.0.0/15"]);
+    assert_eq!(
+        removed,
+        serde_json::json!({"list": null, "inserted": 0, "updated": 0, "removed": 1})
+    );
+    let file = scratch(&contract.cli, "cdn.txt");
+    std::fs::write(&file, "203.0.113.0/24\n192.0.2.0/25\n").unwrap();
+    let file = file.to_str().unwrap();
+    contract.document(
+        "prefixes-edit",
+        &["prefixes", "load", file, "--list", "cdn"],
+    );
+    contract.document(
+        "prefixes-edit",
+        &["prefixes", "replace", file, "--list", "cdn"],
+    );
+    contract.document("prefixes-list", &["prefixes", "list"]);
+    contract.document("prefixes-edit", &["prefixes", "clear", "--list", "cdn"]);
+
+    let before = contract.document("policy-show", &["policy", "show"]);
+    let set = contract.document(
+        "policy-set",
+        &["policy", "set", "list:apple=LE", "mptcp=CS1"],
+    );
+    assert_eq!(set["previous"], before, "{set}");
+    contract.document("policy-set", &["policy", "set", "--dry-run", "on"]);
+
+    let stats = contract.document("stats", &["stats"]);
+    assert!(
+        stats["lists"]["apple"]["packets"].as_u64() >= Some(20),
+        "{stats}"
+    );
+    contract.document("stats", &["stats", "--per-cpu"]);
+    contract.watch(2);
+    let flows = contract.document("flows", &["flows"]);
+    assert!(!flows.as_array().unwrap().is_empty(), "{flows}");
+
+    let shaped = contract.document(
+        "shape",
+        &["--netns", server, "shape", "s0", "--rate", "50mbit"],
+    );
+    assert_eq!(
+        shaped["bulk_dscp"],
+        serde_json::json!(["LE", "CS1"]),
+        "{shaped}"
+    );
+    let off = contract.document("shape-off", &["--netns", server, "shape", "s0", "--off"]);
+    assert_eq!(off["removed"], true, "{off}");
+    let again = contract.document("shape-off", &["--netns", server, "shape", "s0", "--off"]);
+    assert_eq!(again["removed"], false, "{again}");
+
+    let pcap = scratch(&contract.cli, "three.pcap");
+    capture(&pcap);
+    let packets = contract.lines("analyze", &["analyze", pcap.to_str().unwrap()]);
+    assert_eq!(packets, 3, "one line per packet");
+
+    let detached = contract.document("detach", &["--netns", server, "detach", "s0"]);
+    assert_eq!(
+        detached["detached"].as_array().map(Vec::len),
+        Some(1),
+        "{detached}"
+    );
+    contract.document("detach", &["detach", "--all", "--purge"]);
+
+    // Every document satisfies its schema.
+    let cases: Vec<(&str, &Value)> = contract
+        .printed
+        .iter()
+        .map(|p| (p.schema, &p.document))
+        .collect();
+    let failures: Vec<String> = contract
+        .printed
+        .iter()
+        .zip(violations(&cases))
+        .filter(|(_, found)| !found.is_empty())
+        .map(|(p, found)| format!("`{}` vs {}: {found:?}", p.command, p.schema))
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "output drifted from docs/json/:\n{}",
+        failures.join("\n")
+    );
+
+    // And refuses the same document with a field renamed.
+    let drifted: Vec<Value> = contract
+        .printed
+        .iter()
+        .map(|p| renamed(&p.document))
+        .collect();
+    let cases: Vec<(&str, &Value)> = contract
+        .printed
+        .iter()
+        .zip(&drifted)
+        .map(|(p, d)| (p.schema, d))
+        .collect();
+    for (printed, found) in contract.printed.iter().zip(violations(&cases)) {
+        assert!(
+            !found.is_empty(),
+            "{}.schema.json accepts `{}`'s output with a field renamed",
+            printed.schema,
+            printed.command
+        );
+    }
+
+    // Every command but `run` (a daemon: no document; its error is in the test below) was
+    // held to a schema.
+    let covered: BTreeSet<&str> = contract
+        .printed
+        .iter()
+        .map(|p| p.command.as_str())
+        .collect();
+    let missing: Vec<&String> = contract
+        .commands
+        .iter()
+        .filter(|c| *c != "run" && !covered.contains(c.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "commands with no JSON checked here (README, 'How to add a command's JSON'): {missing:?}"
+    );
+}
+
+#[test]
+fn pretty_is_the_same_document_indented() {
+    let ns = Netns::create("clst-j").expect("namespace");
+    veth(&ns, "a0", &ns, "b0").expect("veth");
+    let cli = Cli::new();
+    cli.run(&["--netns", ns.name(), "attach", "a0"]).ok();
+    for args in [&["policy", "show"][..], &["prefixes", "list"][..]] {
+        let compact = cli.run(&[&["-j"], args].concat()).ok();
+        let pretty = cli.run(&[args, &["--pretty"]].concat()).ok();
+        assert!(
+            pretty.stdout.lines().count() > 1,
+            "indented: {}",
+            pretty.stdout
+        );
+        assert_eq!(pretty.json(), compact.json(), "{}", args.join(" "));
+    }
+}
+
+/// Runs `args` with and without `-j`: the same exit code; without, the message on stderr and
+/// nothing on stdout; with, only the error document on stdout, of `kind`.
+fn fails_alike(cli: &Cli, args: &[&str], code: i32, kind: &str) -> Value {
+    let text = cli.run(args);
+    assert_eq!(text.code, code, "`{}`: {}", args.join(" "), text.stderr);
+    assert!(
+        text.stdout.is_empty() && text.stderr.starts_with("error: "),
+        "{text:?}"
+    );
+    let json = cli.run(&[&["-j"], args].concat());
+    assert_eq!(json.code, code, "`-j {}`: same exit code", args.join(" "));
+    assert!(
+        json.stderr.is_empty(),
+        "`-j {}`: {}",
+        args.join(" "),
+        json.stderr
+    );
+    let document = json.json();
+    assert_eq!(document["error"]["kind"], kind, "{document}");
+    assert_eq!(document["error"]["exit_code"], code, "{document}");
+    document
+}
+
+#[test]
+fn a_failure_under_json_is_the_error_document_with_the_same_exit_code() {
+    let ns = Netns::create("clst-j").expect("namespace");
+    veth(&ns, "a0", &ns, "b0").expect("veth");
+    let netns = ns.name();
+    let cli = Cli::new();
+
+    let mut documents = vec![fails_alike(&cli, &["status"], 1, "no_state")];
+    cli.run(&["--netns", netns, "attach", "a0"]).ok();
+    let bad_file = scratch(&cli, "bad.txt");
+    std::fs::write(&bad_file, "203.0.113.0/24\n17.300.0.0/16\n").unwrap();
+    let bad_file = ["prefixes", "load", bad_file.to_str().unwrap()];
+    let cases: &[(&[&str], i32, &str)] = &[
+        (
+            &["--netns", netns, "attach", "nosuch0"],
+            2,
+            "unknown_interface",
+        ),
+        (&["--netns", netns, "attach", "a0"], 2, "already_attached"),
+        (&["prefixes", "add", "example.com"], 2, "invalid_prefix"),
+        (&["prefixes", "clear", "--list", "nope"], 2, "unknown_list"),
+        (&["policy", "set", "list:apple=XX"], 2, "invalid_rule"),
+        (
+            &["--netns", netns, "shape", "nosuch0", "--rate", "50mbit"],
+            2,
+            "unknown_interface",
+        ),
+        (&bad_file, 2, "prefix_file"),
+        (&["prefixes", "frobnicate"], 2, "usage"),
+        (
+            &["--netns", netns, "shape", "a0", "--rate", "fast"],
+            2,
+            "usage",
+        ),
+        (
+            &["--netns", netns, "run", "nosuch0", "--metrics", "off"],
+            2,
+            "unknown_interface",
+        ),
+    ];
+    for (args, code, kind) in cases {
+        documents.push(fails_alike(&cli, args, *code, kind));
+    }
+    let cases: Vec<(&str, &Value)> = documents.iter().map(|d| ("error", d)).collect();
+    for (document, found) in documents.iter().zip(violations(&cases)) {
+        assert!(
+            found.is_empty(),
+            "{document} vs error.schema.json: {found:?}"
+        );
+    }
+    let drifted: Vec<Value> = documents
+        .iter()
+        .map(|d| {
+            let mut d = d.clone();
+            let error = d["error"].as_object_mut().unwrap();
+            let kind = error.remove("kind").unwrap();
+            error.insert("type".to_owned(), kind);
+            d
+        })
+        .collect();
+    let cases: Vec<(&str, &Value)> = drifted.iter().map(|d| ("error", d)).collect();
+    assert!(
+        violations(&cases).iter().all(|found| !found.is_empty()),
+        "a renamed `kind` passes"
+    );
+}
+
+#[test]
+fn run_prints_nothing_on_stdout_under_json() {
+    let ns = Netns::create("clst-j").expect("namespace");
+    veth(&ns, "a0", &ns, "b0").expect("veth");
+    let cli = Cli::new();
+    let run = cli
+        .command()
+        .args(["-j", "--netns", ns.name(), "run", "a0", "--metrics", "off"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting classifier run");
+    wait_for(Duration::from_secs(10), "run to attach a0", || {
+        let status = cli.run(&["-j", "status"]);
+        (status.code == 0 && status.json()["interfaces"][0]["interface"] == "a0").then_some(())
+    });
+    // SAFETY: a plain signal to the child we started.
+    unsafe { libc::kill(run.id() as i32, libc::SIGTERM) };
+    let output = run.wait_with_output().expect("run's exit");
+    assert!(output.status.success(), "run exits 0 on SIGTERM");
+    assert!(
+        output.stdout.is_empty(),
+        "a daemon prints no document: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+}
+
+/// The kinds error.schema.json allows are exactly those the library and the CLI report.
+#[test]
+fn the_error_schema_lists_every_kind() {
+    let listed: BTreeSet<String> =
+        schema("error")["properties"]["error"]["properties"]["kind"]["enum"]
+            .as_array()
+            .expect("an enum of kinds")
+            .iter()
+            .map(|k| k.as_str().unwrap().to_owned())
+            .collect();
+    // The CLI's own: a command line clap refused, a failure outside the library.
+    let reported: BTreeSet<String> = classifier::Error::KINDS
+        .iter()
+        .chain(&["usage", "other"])
+        .map(|k| (*k).to_owned())
+        .collect();
+    assert_eq!(listed, reported);
+}
