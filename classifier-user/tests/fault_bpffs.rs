@@ -179,7 +179,7 @@ fn with_sys_fs_bpf_unmounted_attach_mounts_it_again() {
          C='{BINARY} --config /dev/null --pin-dir {pin_dir}'
          $C status; echo \"status exit $?\"
          $C --netns {netns} attach a0 || exit 8
-         $C status --json | grep -c '\"interface\": \"a0\"'
+         $C status --pretty | grep -c '\"interface\": \"a0\"'
          ip -n {netns} -d link show a0 | grep -c 'prog/xdp'",
         netns = ns.name()
     );

@@ -18,9 +18,18 @@ pub const NIGHTLY: &str = "nightly";
 const BPF_LINKER_VERSION: &str = "0.13.0";
 const BPF_LINKER_LLVM_FEATURE: &str = "llvm-22";
 
-/// Debian packages the tests and the lab use.
+/// Debian packages the tests and the lab use (python3-jsonschema: `cli_json.rs` validates
+/// every command's `-j` output against `docs/json/` with it).
 const DEBIAN_PACKAGES: &[&str] = &[
-    "bpftool", "ethtool", "iperf3", "iproute2", "mptcpd", "nftables", "systemd", "tcpdump",
+    "bpftool",
+    "ethtool",
+    "iperf3",
+    "iproute2",
+    "mptcpd",
+    "nftables",
+    "python3-jsonschema",
+    "systemd",
+    "tcpdump",
     "tshark",
 ];
 

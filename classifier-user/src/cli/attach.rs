@@ -100,7 +100,7 @@ pub fn attach(context: &Context, args: AttachArgs) -> anyhow::Result<()> {
         args.replace,
         &context.config,
     )?;
-    // The warnings stay on stderr under -j too: `fell_back` and `was_defunct` carry them.
+    // The warnings stay on stderr under -j too; `fell_back` and `was_defunct` carry them.
     for done in &attached {
         if let Some(reason) = &done.fell_back {
             eprintln!(
@@ -116,23 +116,20 @@ pub fn attach(context: &Context, args: AttachArgs) -> anyhow::Result<()> {
                 done.interface
             );
         }
-        if context.format.is_json() {
-            continue;
-        }
+    }
+    if context.format.is_json() {
+        let document = AttachDocument {
+            attached: &attached,
+        };
+        return print_json(&document, context.format);
+    }
+    for done in &attached {
         let verb = if done.replaced {
             "replaced the program on"
         } else {
             "attached to"
         };
         println!("{verb} {} ({})", done.interface, done.mode);
-    }
-    if context.format.is_json() {
-        return print_json(
-            &AttachDocument {
-                attached: &attached,
-            },
-            context.format,
-        );
     }
     Ok(())
 }

@@ -93,3 +93,33 @@ pub fn json_requested(args: impl IntoIterator<Item = OsString>) -> Option<Format
     }
     format
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn requested(args: &[&str]) -> Option<Format> {
+        json_requested(
+            std::iter::once("classifier")
+                .chain(args.iter().copied())
+                .map(OsString::from),
+        )
+    }
+
+    #[test]
+    fn a_refused_command_line_still_says_whether_it_asked_for_json() {
+        let (compact, pretty) = (
+            Some(Format::Json { pretty: false }),
+            Some(Format::Json { pretty: true }),
+        );
+        assert_eq!(requested(&["-j", "frob"]), compact);
+        assert_eq!(requested(&["prefixes", "frob", "--json"]), compact);
+        assert_eq!(requested(&["-p", "frob"]), pretty);
+        assert_eq!(requested(&["--json", "--pretty"]), pretty);
+        assert_eq!(requested(&["-jp"]), pretty);
+        assert_eq!(requested(&["frob"]), None);
+        // Not flags: a value, or anything after `--`.
+        assert_eq!(requested(&["--list", "jp", "--", "-j"]), None);
+        assert_eq!(requested(&["--rate", "-5"]), None);
+    }
+}
