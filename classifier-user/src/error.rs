@@ -196,93 +196,65 @@ pub enum Error {
     PurgeWhileAttached { attached: String },
 }
 
-impl Error {
-    /// Every kind `kind` returns, in the order of the variants: the stable set that
-    /// `classifier -j` reports in `error.kind` and `docs/json/error.schema.json` lists. A new
-    /// variant adds its kind here and in the schema; a kind is never renamed.
-    pub const KINDS: [&'static str; 37] = [
-        "load",
-        "missing_program",
-        "missing_map",
-        "map",
-        "program",
-        "attach",
-        "link",
-        "pin",
-        "command",
-        "io",
-        "no_state",
-        "incomplete_state",
-        "incompatible_state",
-        "writer_busy",
-        "not_bpffs",
-        "symlink",
-        "bad_permissions",
-        "permission_denied",
-        "bpffs_gone",
-        "state_gone",
-        "capture",
-        "config_file",
-        "prefix_file",
-        "invalid_prefix",
-        "invalid_list_name",
-        "unknown_list",
-        "lists_full",
-        "map_full",
-        "invalid_rule",
-        "unknown_interface",
-        "unknown_netns",
-        "foreign_qdisc",
-        "already_attached",
-        "not_attached",
-        "kernel_too_old",
-        "missing_capabilities",
-        "purge_while_attached",
-    ];
+/// Each variant's kind, for scripts (`classifier -j` reports it in `error.kind`): the
+/// variant's name in snake_case. One list makes both `Error::kind` and `Error::KINDS`, the
+/// stable set `docs/json/error.schema.json` lists, so they cannot disagree; the match is
+/// exhaustive, so a new variant must be given its kind here. A kind is never renamed.
+macro_rules! kinds {
+    ($($variant:ident => $kind:ident,)*) => {
+        impl Error {
+            pub const KINDS: &[&str] = &[$(stringify!($kind)),*];
 
-    /// The variant's name in snake_case: what kind of error this is, for scripts (`-j`).
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::Load { .. } => "load",
-            Self::MissingProgram { .. } => "missing_program",
-            Self::MissingMap { .. } => "missing_map",
-            Self::Map { .. } => "map",
-            Self::Program { .. } => "program",
-            Self::Attach { .. } => "attach",
-            Self::Link { .. } => "link",
-            Self::Pin { .. } => "pin",
-            Self::Command { .. } => "command",
-            Self::Io { .. } => "io",
-            Self::NoState { .. } => "no_state",
-            Self::IncompleteState { .. } => "incomplete_state",
-            Self::IncompatibleState { .. } => "incompatible_state",
-            Self::WriterBusy { .. } => "writer_busy",
-            Self::NotBpffs { .. } => "not_bpffs",
-            Self::Symlink { .. } => "symlink",
-            Self::BadPermissions { .. } => "bad_permissions",
-            Self::PermissionDenied { .. } => "permission_denied",
-            Self::BpffsGone { .. } => "bpffs_gone",
-            Self::StateGone { .. } => "state_gone",
-            Self::Capture { .. } => "capture",
-            Self::ConfigFile { .. } => "config_file",
-            Self::PrefixFile { .. } => "prefix_file",
-            Self::InvalidPrefix { .. } => "invalid_prefix",
-            Self::InvalidListName { .. } => "invalid_list_name",
-            Self::UnknownList { .. } => "unknown_list",
-            Self::ListsFull { .. } => "lists_full",
-            Self::MapFull { .. } => "map_full",
-            Self::InvalidRule { .. } => "invalid_rule",
-            Self::UnknownInterface { .. } => "unknown_interface",
-            Self::UnknownNetns { .. } => "unknown_netns",
-            Self::ForeignQdisc { .. } => "foreign_qdisc",
-            Self::AlreadyAttached { .. } => "already_attached",
-            Self::NotAttached { .. } => "not_attached",
-            Self::KernelTooOld { .. } => "kernel_too_old",
-            Self::MissingCapabilities { .. } => "missing_capabilities",
-            Self::PurgeWhileAttached { .. } => "purge_while_attached",
+            pub fn kind(&self) -> &'static str {
+                match self {
+                    $(Self::$variant { .. } => stringify!($kind),)*
+                }
+            }
         }
-    }
+    };
+}
 
+kinds! {
+    Load => load,
+    MissingProgram => missing_program,
+    MissingMap => missing_map,
+    Map => map,
+    Program => program,
+    Attach => attach,
+    Link => link,
+    Pin => pin,
+    Command => command,
+    Io => io,
+    NoState => no_state,
+    IncompleteState => incomplete_state,
+    IncompatibleState => incompatible_state,
+    WriterBusy => writer_busy,
+    NotBpffs => not_bpffs,
+    Symlink => symlink,
+    BadPermissions => bad_permissions,
+    PermissionDenied => permission_denied,
+    BpffsGone => bpffs_gone,
+    StateGone => state_gone,
+    Capture => capture,
+    ConfigFile => config_file,
+    PrefixFile => prefix_file,
+    InvalidPrefix => invalid_prefix,
+    InvalidListName => invalid_list_name,
+    UnknownList => unknown_list,
+    ListsFull => lists_full,
+    MapFull => map_full,
+    InvalidRule => invalid_rule,
+    UnknownInterface => unknown_interface,
+    UnknownNetns => unknown_netns,
+    ForeignQdisc => foreign_qdisc,
+    AlreadyAttached => already_attached,
+    NotAttached => not_attached,
+    KernelTooOld => kernel_too_old,
+    MissingCapabilities => missing_capabilities,
+    PurgeWhileAttached => purge_while_attached,
+}
+
+impl Error {
     /// Whether the user's input caused it (a bad prefix, name or rule), as opposed to the system.
     pub fn is_bad_input(&self) -> bool {
         matches!(

@@ -5,14 +5,7 @@
 
 mod support;
 
-use std::{
-    collections::BTreeSet,
-    fs::File,
-    io::{BufRead as _, BufReader},
-    path::PathBuf,
-    process::Stdio,
-    time::Duration,
-};
+use std::{collections::BTreeSet, fs::File, path::PathBuf, process::Stdio, time::Duration};
 
 use classifier_lab::{Netns, veth};
 use pcap_file::{
@@ -21,181 +14,14 @@ use pcap_file::{
 };
 use serde_json::Value;
 use support::{
-    cli::{BINARY, Cli, Ran},
+    cli::Cli,
     hosts::{LISTED, SERVER, TwoHosts},
-    json_schema::{schema, violations},
+    json_contract::Contract,
+    json_schema::{assert_conform, schema},
     mptcp,
     packet::Segment,
     wait::{wait_for, wait_until},
 };
-
-/// One document a command printed, and the schema it must satisfy.
-struct Printed {
-    command: String,
-    schema: &'static str,
-    document: Value,
-}
-
-/// Runs commands with `-j` against one pin directory and keeps what they printed.
-struct Contract {
-    cli: Cli,
-    /// Every leaf command of `classifier --help` ("status", "prefixes add", ...).
-    commands: Vec<String>,
-    printed: Vec<Printed>,
-}
-
-impl Contract {
-    fn new(cli: Cli) -> Self {
-        Self {
-            cli,
-            commands: leaf_commands(),
-            printed: Vec::new(),
-        }
-    }
-
-    /// The leaf command `args` run: their first one or two words, after `--netns NAME`.
-    fn command_of(&self, args: &[&str]) -> String {
-        let words: Vec<&str> = match args {
-            ["--netns", _, rest @ ..] => rest.to_vec(),
-            _ => args.to_vec(),
-        };
-        let two = words.iter().take(2).copied().collect::<Vec<_>>().join(" ");
-        if self.commands.contains(&two) {
-            two
-        } else {
-            words[0].to_owned()
-        }
-    }
-
-    /// `classifier -j ARGS`: succeeds and prints exactly one compact document on one line.
-    fn document(&mut self, schema: &'static str, args: &[&str]) -> Value {
-        let ran = self.run_json(args);
-        assert_eq!(
-            ran.stdout.lines().count(),
-            1,
-            "`-j {}`: one document on one line: {}",
-            args.join(" "),
-            ran.stdout
-        );
-        let document = ran.json();
-        self.printed.push(Printed {
-            command: self.command_of(args),
-            schema,
-            document: document.clone(),
-        });
-        document
-    }
-
-    /// `classifier -j ARGS` for a stream: succeeds, and every line is one document.
-    fn lines(&mut self, schema: &'static str, args: &[&str]) -> usize {
-        let ran = self.run_json(args);
-        let command = self.command_of(args);
-        let mut count = 0;
-        for line in ran.stdout.lines() {
-            let document = serde_json::from_str(line)
-                .unwrap_or_else(|e| panic!("`-j {}`: a line is not JSON ({e}): {line}", args[0]));
-            self.printed.push(Printed {
-                command: command.clone(),
-                schema,
-                document,
-            });
-            count += 1;
-        }
-        count
-    }
-
-    fn run_json(&self, args: &[&str]) -> Ran {
-        let mut all = vec!["-j"];
-        all.extend_from_slice(args);
-        self.cli.run(&all).ok()
-    }
-
-    /// `stats --watch 1` under `-p`: the first `count` lines, each one whole object (a stream
-    /// stays JSON Lines even when pretty is asked for).
-    fn watch(&mut self, count: usize) {
-        let mut watch = self
-            .cli
-            .command()
-            .args(["-p", "stats", "--watch", "1"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting stats --watch");
-        let mut stdout = BufReader::new(watch.stdout.take().unwrap());
-        for _ in 0..count {
-            let mut line = String::new();
-            stdout.read_line(&mut line).expect("reading a line");
-            let document: Value = serde_json::from_str(&line).unwrap_or_else(|e| {
-                panic!("stats --watch -p: not one object a line ({e}): {line}")
-            });
-            assert!(
-                document["total"]["packets_per_second"].is_number(),
-                "{line}"
-            );
-            self.printed.push(Printed {
-                command: "stats".to_owned(),
-                schema: "stats",
-                document,
-            });
-        }
-        let _ = watch.kill();
-        let _ = watch.wait();
-    }
-}
-
-/// The leaf commands `classifier --help` lists, following subcommands down.
-fn leaf_commands() -> Vec<String> {
-    fn commands_in(path: &[&str]) -> Vec<String> {
-        let output = std::process::Command::new(BINARY)
-            .args(path)
-            .arg("--help")
-            .output()
-            .expect("classifier --help");
-        let help = String::from_utf8_lossy(&output.stdout).into_owned();
-        help.lines()
-            .skip_while(|line| *line != "Commands:")
-            .skip(1)
-            .take_while(|line| !line.is_empty())
-            // A name is indented by two; a wrapped description, by more.
-            .filter(|line| line.starts_with("  ") && !line[2..].starts_with(' '))
-            .filter_map(|line| line.split_whitespace().next().map(str::to_owned))
-            .filter(|name| name != "help")
-            .collect()
-    }
-    let mut leaves = Vec::new();
-    for command in commands_in(&[]) {
-        let below = commands_in(&[&command]);
-        if below.is_empty() {
-            leaves.push(command);
-        } else {
-            leaves.extend(below.into_iter().map(|sub| format!("{command} {sub}")));
-        }
-    }
-    assert!(leaves.len() > 10, "parsing --help found only {leaves:?}");
-    leaves
-}
-
-/// The same document with the first key of its first object renamed: what a schema must
-/// refuse, or a field renamed in the code would pass unnoticed.
-fn renamed(document: &Value) -> Value {
-    let mut copy = document.clone();
-    let object = match &mut copy {
-        Value::Array(items) => items
-            .first_mut()
-            .and_then(Value::as_object_mut)
-            .expect("a non-empty array of objects, to rename a field in"),
-        Value::Object(object) => object,
-        other => panic!("a document is an object or an array: {other}"),
-    };
-    let (key, value) = object
-        .iter()
-        .next()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .expect("a field");
-    object.remove(&key);
-    object.insert(format!("{key}_renamed"), value);
-    copy
-}
 
 fn scratch(cli: &Cli, name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(cli.pin_dir().file_name().unwrap());
@@ -319,57 +145,14 @@ fn every_command_prints_what_its_schema_says() {
     );
     contract.document("detach", &["detach", "--all", "--purge"]);
 
-    // Every document satisfies its schema.
-    let cases: Vec<(&str, &Value)> = contract
-        .printed
-        .iter()
-        .map(|p| (p.schema, &p.document))
-        .collect();
-    let failures: Vec<String> = contract
-        .printed
-        .iter()
-        .zip(violations(&cases))
-        .filter(|(_, found)| !found.is_empty())
-        .map(|(p, found)| format!("`{}` vs {}: {found:?}", p.command, p.schema))
-        .collect();
-    assert!(
-        failures.is_empty(),
-        "output drifted from docs/json/:\n{}",
-        failures.join("\n")
-    );
-
-    // And refuses the same document with a field renamed.
-    let drifted: Vec<Value> = contract
-        .printed
-        .iter()
-        .map(|p| renamed(&p.document))
-        .collect();
-    let cases: Vec<(&str, &Value)> = contract
-        .printed
-        .iter()
-        .zip(&drifted)
-        .map(|(p, d)| (p.schema, d))
-        .collect();
-    for (printed, found) in contract.printed.iter().zip(violations(&cases)) {
-        assert!(
-            !found.is_empty(),
-            "{}.schema.json accepts `{}`'s output with a field renamed",
-            printed.schema,
-            printed.command
-        );
-    }
+    assert_conform(&contract.cases());
 
     // Every command but `run` (a daemon: no document; its error is in the test below) was
     // held to a schema.
-    let covered: BTreeSet<&str> = contract
-        .printed
-        .iter()
-        .map(|p| p.command.as_str())
-        .collect();
-    let missing: Vec<&String> = contract
-        .commands
-        .iter()
-        .filter(|c| *c != "run" && !covered.contains(c.as_str()))
+    let missing: Vec<&str> = contract
+        .uncovered()
+        .into_iter()
+        .filter(|c| *c != "run")
         .collect();
     assert!(
         missing.is_empty(),
@@ -461,28 +244,11 @@ fn a_failure_under_json_is_the_error_document_with_the_same_exit_code() {
     for (args, code, kind) in cases {
         documents.push(fails_alike(&cli, args, *code, kind));
     }
-    let cases: Vec<(&str, &Value)> = documents.iter().map(|d| ("error", d)).collect();
-    for (document, found) in documents.iter().zip(violations(&cases)) {
-        assert!(
-            found.is_empty(),
-            "{document} vs error.schema.json: {found:?}"
-        );
-    }
-    let drifted: Vec<Value> = documents
+    let cases: Vec<(&str, &str, &Value)> = documents
         .iter()
-        .map(|d| {
-            let mut d = d.clone();
-            let error = d["error"].as_object_mut().unwrap();
-            let kind = error.remove("kind").unwrap();
-            error.insert("type".to_owned(), kind);
-            d
-        })
+        .map(|d| ("error", "a failure", d))
         .collect();
-    let cases: Vec<(&str, &Value)> = drifted.iter().map(|d| ("error", d)).collect();
-    assert!(
-        violations(&cases).iter().all(|found| !found.is_empty()),
-        "a renamed `kind` passes"
-    );
+    assert_conform(&cases);
 }
 
 #[test]

@@ -64,7 +64,7 @@ pub fn violations(cases: &[(&str, &Value)]) -> Vec<Vec<String>> {
         .stdin
         .take()
         .unwrap()
-        .write_all(input_text(&input).as_bytes())
+        .write_all(serde_json::to_string(&input).unwrap().as_bytes())
         .expect("writing to the validator");
     let output = python.wait_with_output().expect("running the validator");
     assert!(
@@ -76,6 +76,53 @@ pub fn violations(cases: &[(&str, &Value)]) -> Vec<Vec<String>> {
     serde_json::from_slice(&output.stdout).expect("the validator's answer")
 }
 
-fn input_text(input: &[Value]) -> String {
-    serde_json::to_string(input).expect("documents serialize")
+/// Each (schema, what printed it, document) satisfies its schema, and the schema refuses the
+/// document with one field renamed: a schema that let that pass would let a field renamed in
+/// the code pass unnoticed.
+pub fn assert_conform(cases: &[(&str, &str, &Value)]) {
+    let as_printed: Vec<(&str, &Value)> = cases.iter().map(|(s, _, d)| (*s, *d)).collect();
+    let failures: Vec<String> = cases
+        .iter()
+        .zip(violations(&as_printed))
+        .filter(|(_, found)| !found.is_empty())
+        .map(|((schema, what, _), found)| format!("`{what}` vs {schema}: {found:?}"))
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "output drifted from docs/json/:\n{}",
+        failures.join("\n")
+    );
+    let drifted: Vec<Value> = cases.iter().map(|(_, _, d)| renamed(d)).collect();
+    let drifted: Vec<(&str, &Value)> = cases.iter().zip(&drifted).map(|(c, d)| (c.0, d)).collect();
+    for ((schema, what, _), found) in cases.iter().zip(violations(&drifted)) {
+        assert!(
+            !found.is_empty(),
+            "{schema}.schema.json accepts `{what}`'s output with a field renamed"
+        );
+    }
+}
+
+/// The document with one key renamed: the first key of the object reached by following
+/// first keys (and first items of arrays) down as far as objects go, so that the schemas of
+/// nested objects are tried too.
+pub fn renamed(document: &Value) -> Value {
+    fn descend(value: &mut Value) -> bool {
+        let object = match value {
+            Value::Array(items) => return items.first_mut().is_some_and(descend),
+            Value::Object(object) => object,
+            _ => return false,
+        };
+        let Some(key) = object.keys().next().cloned() else {
+            return false;
+        };
+        if descend(object.get_mut(&key).unwrap()) {
+            return true;
+        }
+        let value = object.remove(&key).unwrap();
+        object.insert(format!("{key}_renamed"), value);
+        true
+    }
+    let mut copy = document.clone();
+    assert!(descend(&mut copy), "nothing to rename in {document}");
+    copy
 }

@@ -12,6 +12,7 @@ pub mod fuzz_config;
 pub mod fuzz_flows;
 pub mod fuzz_mix;
 pub mod hosts;
+pub mod json_contract;
 pub mod json_schema;
 pub mod metrics;
 pub mod mptcp;
