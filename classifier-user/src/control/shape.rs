@@ -401,18 +401,7 @@ fn shape_on(
     let mut egress = Egress::load_pinned(pin_dir)?;
     let mut maps = state::ensure(pin_dir, &initial)?;
 
-    let steering = ShapeConfig {
-        bulk_dscp: spec
-            .bulk_dscp
-            .iter()
-            .fold(0, |mask, dscp| mask | (1u64 << dscp)),
-        normal_class: (ROOT_MAJOR << 16) | CLASS_NORMAL,
-        bulk_class: (ROOT_MAJOR << 16) | CLASS_BULK,
-        fair_leaves: spec.fair_leaves.unwrap_or(0),
-        first_leaf: (ROOT_MAJOR << 16) | FIRST_LEAF,
-        side: spec.side.code(),
-        _padding: 0,
-    };
+    let steering = steering(spec);
     // The tree first, then the steering into it: until the leaves exist, a packet steered to
     // one would fall to HTB's default class, the normal one.
     let built = build_tree(interface, spec, &root)
@@ -432,6 +421,23 @@ fn shape_on(
                 .and_then(|root| remove_shaping(pin_dir, interface, index, &root));
             Err(error)
         }
+    }
+}
+
+/// How the egress program steers an interface shaped by `spec`: the class ids of the tree
+/// `shape` builds, the bulk DSCPs, and the fair leaves and side.
+pub fn steering(spec: &ShapeSpec) -> ShapeConfig {
+    ShapeConfig {
+        bulk_dscp: spec
+            .bulk_dscp
+            .iter()
+            .fold(0, |mask, dscp| mask | (1u64 << dscp)),
+        normal_class: (ROOT_MAJOR << 16) | CLASS_NORMAL,
+        bulk_class: (ROOT_MAJOR << 16) | CLASS_BULK,
+        fair_leaves: spec.fair_leaves.unwrap_or(0),
+        first_leaf: (ROOT_MAJOR << 16) | FIRST_LEAF,
+        side: spec.side.code(),
+        _padding: 0,
     }
 }
 
