@@ -296,7 +296,7 @@ fn packets_that_are_not_bulk_and_bulk_without_fairness_keep_the_classes_of_befor
             let (lan, wan) = (egress.lan, egress.wan);
             for ifindex in [lan, wan] {
                 for (src, dst) in [(SERVERS_V4[0], PHONE_V4), (SERVERS_V6[0], PHONE_V6)] {
-                    for tos in [0, TOS_AF11, 0xff & !3] {
+                    for tos in [0, TOS_AF11, 63 << 2] {
                         for tagged in [false, true] {
                             let mut packet = Segment::tcp(src, dst, 443, 40000).tos(tos);
                             if tagged {

@@ -136,7 +136,7 @@ pub fn parse_fair_leaves(text: &str) -> Result<Option<u32>, String> {
         )
     };
     let leaves: u32 = text.parse().map_err(|_| wrong())?;
-    if leaves < 2 || leaves > MAX_FAIR_LEAVES || !leaves.is_power_of_two() {
+    if !(2..=MAX_FAIR_LEAVES).contains(&leaves) || !leaves.is_power_of_two() {
         return Err(wrong());
     }
     Ok(Some(leaves))
