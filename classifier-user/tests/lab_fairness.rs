@@ -7,15 +7,17 @@
 //! heavy device takes about 8 of 9 parts.
 //!
 //! The tolerances, for a 2-core machine that other work shares: a device's share of the bulk
-//! bytes is measured over a 4 s window after a 2 s warm-up. With fairness on, the light device
+//! bytes is measured over a 6 s window after a 2 s warm-up. With fairness on, the light device
 //! must get 35–65 % (an exact round robin gives 50 %; a device's one connection can leave
-//! its leaf empty for a moment after a loss, and the other takes that time; measured 48–50 %).
-//! With fairness off it must get under 25 % (1 in 9 is 11 %; in a drop-tail FIFO the lone
-//! connection loses more than its part: measured 3–5 %).
-//! A program that ignores the device (one leaf for all, or a hash of the ports) gives the
-//! off figure in the on run, about 11 %, and fails; a program that misses the device's
-//! address and spreads one device's connections gives the heavy device more leaves and fails
-//! the same way. The two windows are measured on the same link, fairness changed in place
+//! its leaf empty for a moment after a loss, and the other takes that time; measured 48–50 %
+//! in 13 runs). With fairness off it must get under a third, the heavy device more than twice
+//! as much (1 in 9 is 11 %; in a drop-tail FIFO shared by 9 connections the lone one's share
+//! swings with its window: measured 4–6 % in four 6 s windows, 2–27 % in nine 4 s ones). That check is of the setup: with a
+//! FIFO too deep to drop (see the txqueuelen below) the light device got half without
+//! fairness too, and the first check would have proved nothing.
+//! A program that ignores the device (one leaf for all, or a hash of the ports) gives about
+//! the off figure in the on run, and fails (a hash of the ports, tried: 13 %, and 9 busy
+//! leaves where there must be 2). The two windows are measured on the same link, fairness changed in place
 //! by `shape` between them, which also checks that `--fair off` takes the leaves away.
 
 mod support;
@@ -39,7 +41,7 @@ const HEAVY_CONNECTIONS: u16 = 8;
 /// The second device, on the client's link beside CLIENT_V4.
 const LIGHT: &str = "192.0.2.11";
 const WARM_UP: Duration = Duration::from_secs(2);
-const WINDOW: Duration = Duration::from_secs(4);
+const WINDOW: Duration = Duration::from_secs(6);
 
 /// Bytes each device received, counted as they arrive.
 #[derive(Default)]
@@ -199,6 +201,11 @@ fn a_device_with_8_connections_and_one_with_1_share_the_bulk_class_equally_with_
 
     shape("256");
     let fair = light_share(&lab, 8200);
+    assert!(
+        (0.35..=0.65).contains(&fair),
+        "with fairness on the light device got {:.0} % of the bulk class",
+        fair * 100.0
+    );
     let leaves = busy_leaves(&lab);
     println!("busy leaves with fairness on: {leaves:?}");
     assert_eq!(
@@ -212,12 +219,7 @@ fn a_device_with_8_connections_and_one_with_1_share_the_bulk_class_equally_with_
     let unfair = light_share(&lab, 8220);
 
     assert!(
-        (0.35..=0.65).contains(&fair),
-        "with fairness on the light device got {:.0} % of the bulk class",
-        fair * 100.0
-    );
-    assert!(
-        unfair < 0.25,
+        unfair < 1.0 / 3.0,
         "with fairness off the light device got {:.0} % of the bulk class",
         unfair * 100.0
     );
