@@ -65,7 +65,9 @@ pub struct ShapeArgs {
     #[arg(long, value_name = "K|off", default_value = "256", value_parser = fair_leaves)]
     fair: FairLeaves,
     /// Which side of the router IFACE faces, so whose address is the device's: lan (the
-    /// destination: downloads leave here) or wan (the source: uploads leave here).
+    /// destination: downloads leave here) or wan (the source: uploads leave here). Behind IPv4
+    /// masquerading a WAN egress sees the router's own address: only IPv6 devices are told
+    /// apart there.
     #[arg(long, value_enum, default_value_t = SideArg::Lan)]
     side: SideArg,
     /// Remove classifier's HTB tree and egress program from IFACE. A root qdisc classifier did
