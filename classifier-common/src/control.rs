@@ -46,7 +46,23 @@ pub struct ShapeConfig {
     /// skb->priority values that HTB reads as class ids (major:minor as 0xMMMMmmmm).
     pub normal_class: u32,
     pub bulk_class: u32,
+    /// Fairness between devices in the bulk class (docs/design.md, 'Fairness between
+    /// devices'): the number of leaf classes under it, a power of two; 0 when off, and bulk
+    /// packets go to `bulk_class` itself.
+    pub fair_leaves: u32,
+    /// The class id of leaf 0; leaf n is `first_leaf + n`.
+    pub first_leaf: u32,
+    /// Which side the interface faces, so which address is the device's: `SIDE_LAN` (the
+    /// destination) or `SIDE_WAN` (the source).
+    pub side: u32,
+    pub _padding: u32,
 }
+
+/// `ShapeConfig::side`: the interface faces the devices, which are the destinations of what
+/// leaves through it (downloads).
+pub const SIDE_LAN: u32 = 0;
+/// The interface faces the uplink: the devices are the sources (uploads).
+pub const SIDE_WAN: u32 = 1;
 
 /// Interfaces that can be shaped at once.
 pub const MAX_SHAPED: u32 = 64;

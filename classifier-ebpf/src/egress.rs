@@ -1,9 +1,13 @@
 //! The deprioritizer's half in the kernel: on an interface's egress (tc), packets whose DSCP
 //! is one of the configured bulk DSCPs go to the HTB bulk class, all others to the normal
-//! class. HTB reads skb->priority as a class id when it names one of its classes, so setting
-//! it is all the steering there is. Nothing in the packet changes, and every packet passes.
+//! class. With fairness between devices on, a bulk packet goes to one of the bulk class's
+//! leaves instead, chosen by the device's address (docs/design.md, 'Fairness between
+//! devices'). HTB reads skb->priority as a class id when it names one of its classes, so
+//! setting it is all the steering there is. Nothing in the packet changes, and every packet
+//! passes.
 
 use aya_ebpf::programs::TcContext;
+use classifier_common::{ShapeConfig, control::SIDE_WAN};
 
 use crate::{
     maps::SHAPING,
@@ -12,6 +16,10 @@ use crate::{
 
 const ETHER_TYPE_OFFSET: usize = 12;
 const VLAN_TAG_LEN: usize = 4;
+/// Where the source address starts in each IP header; the destination follows it.
+const IPV4_SOURCE: usize = 12;
+const IPV6_SOURCE: usize = 8;
+const IPV6_ADDRESS_LEN: usize = 16;
 
 #[inline(always)]
 pub fn steer(ctx: &TcContext) {
@@ -20,28 +28,78 @@ pub fn steer(ctx: &TcContext) {
     let Some(shaping) = (unsafe { SHAPING.get(ifindex) }) else {
         return;
     };
-    let class = match dscp_of(ctx) {
-        Some(dscp) if shaping.bulk_dscp & (1u64 << dscp) != 0 => shaping.bulk_class,
+    let class = match ip_header(ctx) {
+        Some(ip) if shaping.bulk_dscp & (1u64 << ip.dscp) != 0 => bulk_class(ctx, shaping, &ip),
         _ => shaping.normal_class,
     };
     unsafe { (*skb).priority = class };
 }
 
-/// The DSCP of an IPv4 or IPv6 packet (one in-band VLAN tag allowed), read with
+/// What steering needs of an IP header: its DSCP, where it starts and its version.
+struct IpHeader {
+    dscp: u8,
+    offset: usize,
+    v6: bool,
+}
+
+/// The DSCP and place of an IPv4 or IPv6 header (one in-band VLAN tag allowed), read with
 /// bpf_skb_load_bytes so that non-linear skbs work too.
 #[inline(always)]
-fn dscp_of(ctx: &TcContext) -> Option<u8> {
+fn ip_header(ctx: &TcContext) -> Option<IpHeader> {
     let mut ether_type_at = ETHER_TYPE_OFFSET;
     let mut ether_type = u16::from_be(ctx.load::<u16>(ether_type_at).ok()?);
     if is_vlan(ether_type) {
         ether_type_at += VLAN_TAG_LEN;
         ether_type = u16::from_be(ctx.load::<u16>(ether_type_at).ok()?);
     }
-    let l3 = ether_type_at + 2;
+    let offset = ether_type_at + 2;
     match ether_type {
-        ETH_P_IP => Some(ctx.load::<u8>(l3 + 1).ok()? >> 2),
+        ETH_P_IP => Some(IpHeader {
+            dscp: ctx.load::<u8>(offset + 1).ok()? >> 2,
+            offset,
+            v6: false,
+        }),
         // Version (4 bits), traffic class (8), flow label: DSCP is bits 6..12 of the first word.
-        ETH_P_IPV6 => Some(((u16::from_be(ctx.load::<u16>(l3).ok()?) >> 6) & 0x3f) as u8),
+        ETH_P_IPV6 => Some(IpHeader {
+            dscp: ((u16::from_be(ctx.load::<u16>(offset).ok()?) >> 6) & 0x3f) as u8,
+            offset,
+            v6: true,
+        }),
         _ => None,
     }
+}
+
+/// The bulk class itself, or with fairness on the leaf of the packet's device. A packet
+/// too short to hold its addresses goes to leaf 0: it stays in the bulk class.
+#[inline(always)]
+fn bulk_class(ctx: &TcContext, shaping: &ShapeConfig, ip: &IpHeader) -> u32 {
+    if shaping.fair_leaves == 0 {
+        return shaping.bulk_class;
+    }
+    let device = device_address(ctx, ip, shaping.side == SIDE_WAN).unwrap_or(0);
+    // fair_leaves is a power of two (`shape` refuses others); were it not, the mask would
+    // still keep the leaf below it.
+    shaping.first_leaf + (spread(device) & (shaping.fair_leaves - 1))
+}
+
+/// The device's address folded to 32 bits: the destination on a LAN egress, the source on a
+/// WAN egress. An IPv6 address's four words are XORed together, so addresses that differ only
+/// in the last word stay as far apart as IPv4 addresses do.
+#[inline(always)]
+fn device_address(ctx: &TcContext, ip: &IpHeader, wan: bool) -> Option<u32> {
+    let word = |at: usize| ctx.load::<u32>(at).ok().map(u32::from_be);
+    if ip.v6 {
+        let at = ip.offset + IPV6_SOURCE + if wan { 0 } else { IPV6_ADDRESS_LEN };
+        Some(word(at)? ^ word(at + 4)? ^ word(at + 8)? ^ word(at + 12)?)
+    } else {
+        word(ip.offset + IPV4_SOURCE + if wan { 0 } else { 4 })
+    }
+}
+
+/// Mixes the bits above the 12th into the low ones: K ≤ 4096 consecutive addresses inside
+/// one aligned block of 4,096 keep K different low bits (XOR with a constant is a
+/// bijection), and blocks land at different offsets.
+#[inline(always)]
+fn spread(address: u32) -> u32 {
+    address ^ (address >> 12) ^ (address >> 24)
 }

@@ -233,6 +233,9 @@ fn contention_phase(
         rate: RATE_MBIT * 1_000_000,
         bulk_floor: BULK_FLOOR,
         bulk_dscp: vec![1, 8],
+        // What `classifier shape` does by default.
+        fair_leaves: Some(shape::DEFAULT_FAIR_LEAVES),
+        side: shape::Side::Lan,
     };
     lab.router
         .enter(|| shape::shape(pin_dir, config, ROUTER_TO_CLIENT, &spec))??;

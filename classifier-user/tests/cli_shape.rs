@@ -2,8 +2,11 @@
 //! kernel's default root qdisc or classifier's own tree, refuses anything else by name with
 //! exit code 2 and nothing changed (unless --force), and `--off` removes only its own. Each
 //! HTB class queues in fq_codel where the kernel has it, else pfifo, and `status` says which.
-//! Every interface is a veth in a namespace the test creates; what is on it is read back with
-//! `tc -j qdisc show`.
+//! With fairness between devices (docs/design.md, 'Fairness between devices') the bulk class
+//! has K leaves, shown by `tc` and `status`, changed in place by another `shape`, taken away
+//! by `--fair off` (which leaves the tree of before fairness, exactly), and a `tc -batch`
+//! that fails half-way leaves nothing behind. Every interface is a veth in a namespace the
+//! test creates; what is on it is read back with `tc -j qdisc show` and `tc class show`.
 
 mod support;
 
@@ -215,7 +218,9 @@ fn each_class_queues_in_fq_codel_where_the_kernel_has_it_else_pfifo() {
     println!("this kernel's leaf: {}", leaf.kind());
 
     let ran = cli
-        .run(&["--netns", &netns, "shape", "x0", "--rate", "10mbit"])
+        .run(&[
+            "--netns", &netns, "shape", "x0", "--rate", "10mbit", "--fair", "off",
+        ])
         .ok();
     assert!(
         ran.stdout
@@ -240,6 +245,7 @@ fn each_class_queues_in_fq_codel_where_the_kernel_has_it_else_pfifo() {
         assert_eq!(shaped.len(), 1, "{shaped:?}");
         assert_eq!(shaped[0]["interface"], "x0");
         assert_eq!(shaped[0]["leaf"], leaf.kind(), "{args:?}");
+        assert_eq!(shaped[0]["fair_leaves"], Value::Null, "{args:?}");
         let text = cli.run(&args).ok().stdout;
         assert!(
             text.contains(&format!(
@@ -251,4 +257,243 @@ fn each_class_queues_in_fq_codel_where_the_kernel_has_it_else_pfifo() {
         );
     }
     cli.run(&["--netns", &netns, "shape", "x0", "--off"]).ok();
+}
+
+/// The classes of `dev` as `tc class show` prints them (this iproute2 has no JSON for
+/// classes), sorted, with the kernel-chosen handles of their leaf qdiscs left out.
+fn classes(ns: &Netns, dev: &str) -> Vec<String> {
+    let output = ns
+        .exec("tc", &["class", "show", "dev", dev])
+        .expect("tc class show");
+    let mut lines: Vec<String> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let mut kept = Vec::new();
+            let mut skip = false;
+            for word in words {
+                if std::mem::take(&mut skip) {
+                    continue;
+                }
+                if word == "leaf" {
+                    skip = true;
+                    continue;
+                }
+                kept.push(word);
+            }
+            kept.join(" ")
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// The fair leaves under the bulk class: classes whose parent is 1:20.
+fn fair_leaves(ns: &Netns, dev: &str) -> Vec<String> {
+    classes(ns, dev)
+        .into_iter()
+        .filter(|line| line.contains(" parent 1:20 "))
+        .collect()
+}
+
+/// The egress qdiscs of `dev` without their kernel-chosen handles, sorted.
+fn qdisc_shapes(ns: &Netns, dev: &str) -> Vec<String> {
+    let mut shapes: Vec<String> = qdiscs(ns, dev)
+        .iter()
+        .map(|q| {
+            let handle = if q["root"] == true {
+                q["handle"].to_string()
+            } else {
+                String::new()
+            };
+            format!("{} {handle} {} {}", q["kind"], q["parent"], q["options"])
+        })
+        .collect();
+    shapes.sort();
+    shapes
+}
+
+#[test]
+fn fair_leaves_are_built_shown_changed_in_place_and_taken_away() {
+    let ns = namespace();
+    veth(&ns, "y0", &ns, "y1").expect("second veth");
+    let cli = Cli::new();
+    let netns = ns.name().to_owned();
+    let shape = |dev: &str, extra: &[&str]| {
+        let mut args = vec!["--netns", &netns, "shape", dev, "--rate", "10mbit"];
+        args.extend_from_slice(extra);
+        cli.run(&args)
+    };
+    let status = || {
+        let json = cli
+            .run(&["--netns", &netns, "status", "--json"])
+            .ok()
+            .json();
+        let text = cli.run(&["--netns", &netns, "status"]).ok().stdout;
+        (json["shaped"][0].clone(), text)
+    };
+
+    // The default: 256 leaves, 1:100 to 1:1ff, each with a pfifo of 64 packets.
+    let ran = shape("x0", &[]).ok();
+    assert!(
+        ran.stdout.contains(
+            "bulk is shared between devices (by destination address, LAN side) in 256 leaves"
+        ),
+        "{}",
+        ran.stdout
+    );
+    let leaves = fair_leaves(&ns, "x0");
+    assert_eq!(leaves.len(), 256, "{leaves:?}");
+    let on_x0 = qdiscs(&ns, "x0");
+    for minor in 0x100..0x200 {
+        let parent = format!("1:{minor:x}");
+        let leaf: Vec<&Value> = on_x0.iter().filter(|q| q["parent"] == parent).collect();
+        assert_eq!(leaf.len(), 1, "leaf qdisc of {parent}: {leaf:?}");
+        assert_eq!(leaf[0]["kind"], "pfifo");
+        assert_eq!(leaf[0]["options"]["limit"], 64);
+    }
+    assert!(
+        on_x0.iter().all(|q| q["parent"] != "1:20"),
+        "the bulk class is an inner class now: {on_x0:?}"
+    );
+    let (json, text) = status();
+    assert_eq!(json["fair_leaves"], 256, "{json}");
+    assert_eq!(json["side"], "lan", "{json}");
+    assert!(
+        text.contains("bulk fair between devices in 256 leaves, by destination address"),
+        "{text}"
+    );
+
+    // Fewer leaves and the WAN side, changed in place: the leaves beyond 16 are gone.
+    shape("x0", &["--fair", "16", "--side", "wan"]).ok();
+    let leaves = fair_leaves(&ns, "x0");
+    assert_eq!(leaves.len(), 16, "{leaves:?}");
+    assert!(
+        leaves.iter().all(|l| {
+            let minor = l
+                .split_whitespace()
+                .nth(2)
+                .unwrap()
+                .trim_start_matches("1:");
+            (0x100..0x110).contains(&u32::from_str_radix(minor, 16).unwrap())
+        }),
+        "{leaves:?}"
+    );
+    let (json, text) = status();
+    assert_eq!(
+        (json["fair_leaves"].clone(), json["side"].clone()),
+        (16.into(), "wan".into())
+    );
+    assert!(text.contains("in 16 leaves, by source address"), "{text}");
+
+    // Bad K: refused by name, nothing changed.
+    let before = (classes(&ns, "x0"), qdiscs(&ns, "x0"));
+    for bad in ["300", "1", "8192", "0", "lots"] {
+        shape("x0", &["--fair", bad])
+            .fails(2, &format!("`{bad}`: give a power of two from 2 to 4096"));
+    }
+    assert_eq!((classes(&ns, "x0"), qdiscs(&ns, "x0")), before);
+
+    // --fair off: the tree of before fairness, exactly as a fresh `--fair off` builds it.
+    shape("x0", &["--fair", "off"]).ok();
+    shape("y0", &["--fair", "off"]).ok();
+    assert_eq!(fair_leaves(&ns, "x0"), Vec::<String>::new());
+    assert_eq!(classes(&ns, "x0"), classes(&ns, "y0"));
+    assert_eq!(qdisc_shapes(&ns, "x0"), qdisc_shapes(&ns, "y0"));
+    let json = cli
+        .run(&["--netns", &netns, "status", "--json"])
+        .ok()
+        .json();
+    assert!(
+        json["shaped"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["fair_leaves"].is_null()),
+        "{json}"
+    );
+    for dev in ["x0", "y0"] {
+        cli.run(&["--netns", &netns, "shape", dev, "--off"]).ok();
+    }
+}
+
+/// A directory holding a `tc` that runs the first `commands` lines of a batch with the real
+/// tc and then one that fails, as a kernel out of memory half-way through would; any other
+/// use of tc goes to the real one.
+fn tc_failing_after(commands: usize) -> tempdir::TempDir {
+    let dir = tempdir::TempDir::new();
+    let real = ["/usr/sbin/tc", "/sbin/tc", "/usr/bin/tc"]
+        .into_iter()
+        .find(|path| std::path::Path::new(path).exists())
+        .expect("iproute2's tc");
+    let script = format!(
+        "#!/bin/sh\n\
+         if [ \"$1\" = \"-batch\" ]; then\n\
+         \x20 {{ head -n {commands}; echo 'class add dev no-such-device parent 1: classid 1:2 htb rate 1mbit'; }} | {real} \"$@\"\n\
+         \x20 exit $?\n\
+         fi\n\
+         exec {real} \"$@\"\n"
+    );
+    let path = dir.path().join("tc");
+    std::fs::write(&path, script).expect("writing the tc wrapper");
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    dir
+}
+
+mod tempdir {
+    /// A directory of this test's own under the system's temporary directory, removed on drop.
+    pub struct TempDir(std::path::PathBuf);
+
+    impl TempDir {
+        pub fn new() -> Self {
+            let path = std::env::temp_dir().join(format!("clst-tc-{}", std::process::id()));
+            std::fs::create_dir_all(&path).expect("temporary directory");
+            Self(path)
+        }
+
+        pub fn path(&self) -> &std::path::Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+#[test]
+fn a_batch_that_fails_half_way_leaves_the_interface_as_it_was() {
+    let ns = namespace();
+    let cli = Cli::new();
+    let netns = ns.name().to_owned();
+    let fresh = qdiscs(&ns, "x0");
+    let failing = tc_failing_after(100);
+    let path = format!(
+        "{}:{}",
+        failing.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let ran: support::cli::Ran = cli
+        .command()
+        .env("PATH", &path)
+        .args(["--netns", &netns, "shape", "x0", "--rate", "10mbit"])
+        .output()
+        .expect("running the classifier binary")
+        .into();
+    let ran = ran.fails(1, "tc -batch - (512 commands");
+    println!("{}", ran.stderr);
+    assert_eq!(
+        qdiscs(&ns, "x0"),
+        fresh,
+        "the half-built tree must be gone: the kernel's default root again"
+    );
+    assert_eq!(classes(&ns, "x0"), Vec::<String>::new());
+    let json = cli
+        .run(&["--netns", &netns, "status", "--json"])
+        .ok()
+        .json();
+    assert_eq!(json["shaped"], serde_json::json!([]), "{json}");
 }

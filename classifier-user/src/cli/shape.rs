@@ -1,11 +1,11 @@
 //! `classifier shape`: the egress deprioritizer.
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 use classifier::control::{
     policy::dscp_name,
     shape::{
-        self, DEFAULT_BULK_DSCP, DEFAULT_BULK_FLOOR, Leaf, ShapeSpec, UnshapeOutcome,
-        parse_dscp_list, parse_rate,
+        self, DEFAULT_BULK_DSCP, DEFAULT_BULK_FLOOR, FAIR_LEAF_PACKETS, Leaf, ShapeSpec, Side,
+        UnshapeOutcome, parse_dscp_list, parse_fair_leaves, parse_rate,
     },
 };
 use serde::Serialize;
@@ -26,6 +26,13 @@ use super::{Context, output::print_json};
 ///
 /// Each class queues in fq_codel where the kernel has it, else in pfifo (`status` shows which).
 ///
+/// Fairness between devices (--fair, on by default): the bulk class is split into K leaf
+/// classes, and each bulk packet goes to the leaf of its device's address (the destination
+/// with --side lan, the source with --side wan). HTB serves the leaves in turn, so bulk is
+/// shared between devices, not between connections: a phone with 8 downloads gets what a
+/// phone with one gets. Devices whose addresses hash alike share a leaf. Each leaf queues in
+/// a pfifo of 64 packets. `tc -s class show dev IFACE` lists the leaves (1:100 and up).
+///
 /// shape replaces IFACE's root qdisc only when it is the kernel's default (handle 0:) or
 /// classifier's own tree; anything else is someone's traffic control: shape names it, changes
 /// nothing and exits with 2, unless --force. --off removes only classifier's own tree.
@@ -34,6 +41,8 @@ use super::{Context, output::print_json};
   classifier shape eth0 --rate 950mbit               # LAN side of a 1 Gbit/s uplink
   classifier shape eth0 --rate 50mbit --bulk-floor 5 --bulk-dscp LE,CS1,AF11
   classifier shape eth0 --rate 50mbit --force       # replace the root qdisc someone set up
+  classifier shape wan0 --rate 20mbit --side wan    # uploads: devices are the sources
+  classifier shape eth0 --rate 50mbit --fair off    # bulk is one queue, shared per connection
   classifier shape eth0 --off")]
 pub struct ShapeArgs {
     #[arg(value_name = "IFACE")]
@@ -52,10 +61,46 @@ pub struct ShapeArgs {
     /// control it carries (classes, filters, leaves) is lost.
     #[arg(long, conflicts_with = "off")]
     force: bool,
+    /// Share the bulk class between devices in K leaves, or `off` for one bulk queue shared
+    /// by connections. K is a power of two (the kernel picks a leaf with a mask of the
+    /// address hash, so each leaf gets an equal part of the addresses) from 2 to 4096 (the
+    /// leaf ids' room; each leaf costs an HTB class and a queue). 256 suits a campus: up to
+    /// 256 consecutive IPv4 addresses get a leaf each; random IPv6 addresses share more.
+    #[arg(long, value_name = "K|off", default_value = "256", value_parser = fair_leaves)]
+    fair: FairLeaves,
+    /// Which side of the router IFACE faces, so whose address is the device's: lan (the
+    /// destination: downloads leave here) or wan (the source: uploads leave here). Behind IPv4
+    /// masquerading a WAN egress sees the router's own address: only IPv6 devices are told
+    /// apart there.
+    #[arg(long, value_enum, default_value_t = SideArg::Lan)]
+    side: SideArg,
     /// Remove classifier's HTB tree and egress program from IFACE. A root qdisc classifier did
     /// not create is left as it is (exit code 2).
-    #[arg(long, conflicts_with_all = ["rate", "bulk_floor", "bulk_dscp"])]
+    #[arg(long, conflicts_with_all = ["rate", "bulk_floor", "bulk_dscp", "fair", "side"])]
     off: bool,
+}
+
+/// `--fair`: the number of leaves, None for off.
+#[derive(Clone, Copy, Debug)]
+struct FairLeaves(Option<u32>);
+
+fn fair_leaves(text: &str) -> Result<FairLeaves, String> {
+    parse_fair_leaves(text).map(FairLeaves)
+}
+
+#[derive(Copy, Clone, ValueEnum)]
+enum SideArg {
+    Lan,
+    Wan,
+}
+
+impl From<SideArg> for Side {
+    fn from(side: SideArg) -> Self {
+        match side {
+            SideArg::Lan => Side::Lan,
+            SideArg::Wan => Side::Wan,
+        }
+    }
 }
 
 /// A comma-separated DSCP list as one argument (a bare Vec would make clap expect many).
@@ -77,6 +122,10 @@ struct ShapeDocument<'a> {
     /// DSCP names (numbers for those without one), as `--bulk-dscp` takes them.
     bulk_dscp: Vec<String>,
     leaf: Leaf,
+    /// Leaves the bulk class is shared between, one per group of devices; null with `--fair off`.
+    fair_leaves: Option<u32>,
+    /// Which side the interface faces ("lan" or "wan"): whose address picks the leaf.
+    side: Side,
     replaced: Option<&'a str>,
 }
 
@@ -110,6 +159,8 @@ pub fn shape(context: &Context, args: ShapeArgs) -> anyhow::Result<()> {
         rate: args.rate.expect("clap requires --rate without --off"),
         bulk_floor: args.bulk_floor,
         bulk_dscp: args.bulk_dscp.0,
+        fair_leaves: args.fair.0,
+        side: args.side.into(),
     };
     let shape = if args.force {
         shape::shape_forced
@@ -125,6 +176,8 @@ pub fn shape(context: &Context, args: ShapeArgs) -> anyhow::Result<()> {
             bulk_floor: spec.bulk_floor,
             bulk_dscp: names,
             leaf: outcome.leaf,
+            fair_leaves: spec.fair_leaves,
+            side: spec.side,
             replaced: outcome.replaced.as_deref(),
         };
         return print_json(&document, context.format);
@@ -135,17 +188,29 @@ pub fn shape(context: &Context, args: ShapeArgs) -> anyhow::Result<()> {
             args.interface
         );
     }
+    let leaf = match outcome.leaf {
+        Leaf::FqCodel => "fq_codel",
+        Leaf::Pfifo => "pfifo (this kernel has no fq_codel)",
+    };
+    let queues = match spec.fair_leaves {
+        None => format!("each class queues in {leaf}"),
+        Some(leaves) => format!(
+            "the normal class queues in {leaf}; bulk is shared between devices (by {} \
+             address, {} side) in {leaves} leaves of a pfifo of {FAIR_LEAF_PACKETS} packets",
+            spec.side.device_address(),
+            match spec.side {
+                Side::Lan => "LAN",
+                Side::Wan => "WAN",
+            }
+        ),
+    };
     println!(
         "{}: shaped to {} bit/s; bulk ({}) guaranteed {}%, may borrow up to the full rate; \
-         each class queues in {}",
+         {queues}",
         args.interface,
         spec.rate,
         names.join(","),
         spec.bulk_floor,
-        match outcome.leaf {
-            Leaf::FqCodel => "fq_codel",
-            Leaf::Pfifo => "pfifo (this kernel has no fq_codel)",
-        }
     );
     Ok(())
 }

@@ -64,8 +64,15 @@ pub fn status(context: &Context, _args: StatusArgs) -> anyhow::Result<()> {
         }
     }
     for shaped in &status.shaped {
+        let fair = match (shaped.fair_leaves, shaped.side) {
+            (None, _) => String::new(),
+            (Some(leaves), side) => format!(
+                "; bulk fair between devices in {leaves} leaves, by {} address",
+                side.map_or("? (no steering entry)", |side| side.device_address())
+            ),
+        };
         println!(
-            "shaped: {}{}, classes queue in {}",
+            "shaped: {}{}, classes queue in {}{fair}",
             shaped.interface,
             shaped
                 .netns

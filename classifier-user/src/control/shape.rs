@@ -8,24 +8,37 @@
 //! by its JSON (`tc -j qdisc show`); its English messages are passed on with the command that
 //! failed, never interpreted.
 //!
+//! With fairness between devices on, the bulk class has K leaf classes, one per hash of a
+//! device's address, that HTB serves in turn (docs/design.md, 'Fairness between devices').
+//! They are made in one `tc -batch`, not K runs of `tc`.
+//!
 //! On a router the interface may carry someone's traffic control: `shape` replaces only the
 //! kernel's default root qdisc or classifier's own tree (`RootQdisc`), and `--off` removes only
 //! classifier's own.
 
-use std::{fs, path::Path, process::Command};
+use std::{
+    fs,
+    io::Write as _,
+    path::Path,
+    process::{Command, Stdio},
+};
 
 use aya::programs::{
     TcAttachType,
     links::{FdLink, PinnedLink},
     tc::SchedClassifierLink,
 };
-use classifier_common::ShapeConfig;
+use classifier_common::{
+    ShapeConfig,
+    control::{SIDE_LAN, SIDE_WAN},
+};
 use serde::{Deserialize, Serialize};
 
 use super::{netns, policy::parse_dscp, state};
 use crate::{
-    ClassifierMaps, Egress, Error, PinDir, config_file::ConfigFile, load::WriterLock,
-    load::restrict,
+    ClassifierMaps, Egress, Error, PinDir,
+    config_file::ConfigFile,
+    load::{WriterLock, pinned_link::attached_ifindex, restrict},
 };
 
 /// HTB handle of the root qdisc and the minor numbers of its classes.
@@ -38,11 +51,26 @@ const R2Q_MARK: u32 = 0xc1a5;
 const CLASS_NORMAL: u32 = 0x10;
 const CLASS_BULK: u32 = 0x20;
 const QUANTUM: &str = "1514";
+/// The minor number of the bulk class's first fair leaf; leaf n is FIRST_LEAF + n, so 256
+/// leaves read 1:100 to 1:1ff in `tc class show`, clear of the classes above.
+const FIRST_LEAF: u32 = 0x100;
+/// Each fair leaf's pfifo, in packets. A leaf holds one device's packets (or those of the
+/// few devices that share its hash), and the bulk class's memory is K of them: 64 packets
+/// keep a lone device's TCP busy at a campus share while 256 full leaves hold about 24 MB.
+pub const FAIR_LEAF_PACKETS: u32 = 64;
+/// The smallest rate HTB takes: it keeps rates in bytes per second, and 0 is refused.
+const MIN_LEAF_RATE_BITS: u64 = 8;
 
 /// The DSCPs that go to the bulk class unless told otherwise: LE (RFC 8622, what the default
 /// policy marks) and CS1 (the older "scavenger" class).
 pub const DEFAULT_BULK_DSCP: &str = "LE,CS1";
 pub const DEFAULT_BULK_FLOOR: u8 = 10;
+/// Leaves for fairness between devices unless told otherwise: a campus's hundreds of devices
+/// mostly get a leaf of their own (docs/design.md, 'Fairness between devices').
+pub const DEFAULT_FAIR_LEAVES: u32 = 256;
+/// The most leaves: the leaf's minor numbers stay below 0x1100, and the leaf bits of the
+/// address fold (`spread` in the kernel's egress.rs) stay within its first 12 bits.
+pub const MAX_FAIR_LEAVES: u32 = 4096;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ShapeSpec {
@@ -51,6 +79,67 @@ pub struct ShapeSpec {
     /// The bulk class's guaranteed share of `rate`, in percent (1..=99).
     pub bulk_floor: u8,
     pub bulk_dscp: Vec<u8>,
+    /// Leaves of the bulk class, one per hash of a device's address; None: no fairness
+    /// between devices, the bulk class is one queue (as before fairness existed).
+    pub fair_leaves: Option<u32>,
+    /// Which side of the router the interface faces: whose address is the device's.
+    pub side: Side,
+}
+
+/// Which side of the router an interface faces. It decides which address of a packet leaving
+/// through it is the device's: its destination on the LAN side (downloads), its source on the
+/// WAN side (uploads). The kernel cannot tell (a LAN may have public addresses, a WAN private
+/// ones), so `shape` is told and writes it into the interface's `ShapeConfig`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    Lan,
+    Wan,
+}
+
+impl Side {
+    fn code(self) -> u32 {
+        match self {
+            Self::Lan => SIDE_LAN,
+            Self::Wan => SIDE_WAN,
+        }
+    }
+
+    fn from_code(code: u32) -> Option<Self> {
+        match code {
+            SIDE_LAN => Some(Self::Lan),
+            SIDE_WAN => Some(Self::Wan),
+            _ => None,
+        }
+    }
+
+    /// The packet's address that is the device's, for messages.
+    pub fn device_address(self) -> &'static str {
+        match self {
+            Self::Lan => "destination",
+            Self::Wan => "source",
+        }
+    }
+}
+
+/// "256" → Some(256), "off" → None. K must be a power of two (the kernel picks a leaf with a
+/// mask, and every leaf then gets an equal part of the hashes) from 2 to MAX_FAIR_LEAVES.
+pub fn parse_fair_leaves(text: &str) -> Result<Option<u32>, String> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let wrong = || {
+        format!(
+            "`{text}`: give a power of two from 2 to {MAX_FAIR_LEAVES} (leaves of the bulk \
+             class), or off"
+        )
+    };
+    let leaves: u32 = text.parse().map_err(|_| wrong())?;
+    if !(2..=MAX_FAIR_LEAVES).contains(&leaves) || !leaves.is_power_of_two() {
+        return Err(wrong());
+    }
+    Ok(Some(leaves))
 }
 
 /// "50mbit", "1.5gbit", "800kbit", "100000bit" → bits per second.
@@ -119,6 +208,8 @@ impl Leaf {
 /// What `shape` did.
 #[derive(Clone, Debug)]
 pub struct ShapeOutcome {
+    /// The leaf qdisc of the normal class, and of the bulk class when it has no fair leaves
+    /// (those are pfifo of FAIR_LEAF_PACKETS).
     pub leaf: Leaf,
     /// The foreign root qdisc `--force` replaced ("tbf 1:"), if any.
     pub replaced: Option<String>,
@@ -310,18 +401,13 @@ fn shape_on(
     let mut egress = Egress::load_pinned(pin_dir)?;
     let mut maps = state::ensure(pin_dir, &initial)?;
 
-    let steering = ShapeConfig {
-        bulk_dscp: spec
-            .bulk_dscp
-            .iter()
-            .fold(0, |mask, dscp| mask | (1u64 << dscp)),
-        normal_class: (ROOT_MAJOR << 16) | CLASS_NORMAL,
-        bulk_class: (ROOT_MAJOR << 16) | CLASS_BULK,
-    };
-    maps.set_shaping(index, steering)?;
-    drop(maps);
+    let steering = steering(spec);
+    // The tree first, then the steering into it: until the leaves exist, a packet steered to
+    // one would fall to HTB's default class, the normal one.
     let built = build_tree(interface, spec, &root)
+        .and_then(|leaf| maps.set_shaping(index, steering).map(|()| leaf))
         .and_then(|leaf| attach_steering(&mut egress, pin_dir, interface).map(|()| leaf));
+    drop(maps);
     match built {
         Ok(leaf) => Ok(ShapeOutcome {
             leaf,
@@ -335,6 +421,23 @@ fn shape_on(
                 .and_then(|root| remove_shaping(pin_dir, interface, index, &root));
             Err(error)
         }
+    }
+}
+
+/// How the egress program steers an interface shaped by `spec`: the class ids of the tree
+/// `shape` builds, the bulk DSCPs, and the fair leaves and side.
+pub fn steering(spec: &ShapeSpec) -> ShapeConfig {
+    ShapeConfig {
+        bulk_dscp: spec
+            .bulk_dscp
+            .iter()
+            .fold(0, |mask, dscp| mask | (1u64 << dscp)),
+        normal_class: (ROOT_MAJOR << 16) | CLASS_NORMAL,
+        bulk_class: (ROOT_MAJOR << 16) | CLASS_BULK,
+        fair_leaves: spec.fair_leaves.unwrap_or(0),
+        first_leaf: (ROOT_MAJOR << 16) | FIRST_LEAF,
+        side: spec.side.code(),
+        _padding: 0,
     }
 }
 
@@ -391,13 +494,115 @@ fn build_tree(interface: &str, spec: &ShapeSpec, root: &RootQdisc) -> Result<Lea
         tc(&args)?;
     }
     let leaf = add_leaf(interface, &normal_id)?;
-    tc(&[
-        &["qdisc", "replace"][..],
-        &dev,
-        &["parent", &bulk_id, leaf.kind()],
-    ]
-    .concat())?;
+    let existing = match root {
+        RootQdisc::Ours => fair_leaves_of(interface, None)?,
+        RootQdisc::Foreign(_) | RootQdisc::KernelDefault => Vec::new(),
+    };
+    tc_batch(&fair_leaf_commands(interface, spec, &existing))?;
+    if spec.fair_leaves.is_none() {
+        // The bulk class is a leaf again (HTB gave it a default pfifo when its last child
+        // went): the same queue as the normal class, as before fairness existed.
+        tc(&[
+            &["qdisc", "replace"][..],
+            &dev,
+            &["parent", &bulk_id, leaf.kind()],
+        ]
+        .concat())?;
+    }
     Ok(leaf)
+}
+
+/// The `tc -batch` lines that give the bulk class `spec.fair_leaves` leaves, from the leaves
+/// it has now (`existing`, minor numbers): those beyond K are deleted, the others made or
+/// changed in place (their queues and counters kept), each with a pfifo of FAIR_LEAF_PACKETS.
+/// With fairness off, every leaf is deleted.
+fn fair_leaf_commands(interface: &str, spec: &ShapeSpec, existing: &[u32]) -> String {
+    let leaves = spec.fair_leaves.unwrap_or(0);
+    let wanted = FIRST_LEAF..FIRST_LEAF + leaves;
+    let mut lines = String::new();
+    for minor in existing.iter().filter(|minor| !wanted.contains(minor)) {
+        lines += &format!("class del dev {interface} classid {ROOT}{minor:x}\n");
+    }
+    if leaves == 0 {
+        return lines;
+    }
+    // Each leaf is guaranteed its part of the floor and may borrow up to the full rate, like
+    // the bulk class: what the classes above leave is shared by HTB's round robin between
+    // these equal siblings (same priority, same quantum), so between devices.
+    let floor = spec.rate * u64::from(spec.bulk_floor) / 100;
+    let leaf_rate = (floor / u64::from(leaves)).max(MIN_LEAF_RATE_BITS);
+    for minor in wanted {
+        lines += &format!(
+            "class replace dev {interface} parent {ROOT}{CLASS_BULK:x} classid {ROOT}{minor:x} \
+             htb rate {leaf_rate}bit ceil {}bit quantum {QUANTUM}\n\
+             qdisc replace dev {interface} parent {ROOT}{minor:x} handle {minor:x}: pfifo \
+             limit {FAIR_LEAF_PACKETS}\n",
+            spec.rate
+        );
+    }
+    lines
+}
+
+/// The minor numbers of the fair leaves under classifier's bulk class on `interface` (in
+/// network namespace `netns`, or the current one). This iproute2 has no JSON for classes
+/// (`tc -j class show` prints text), so its lines are read: `class htb 1:100 parent 1:20 ...`.
+fn fair_leaves_of(interface: &str, netns: Option<&str>) -> Result<Vec<u32>, Error> {
+    let mut args = Vec::new();
+    if let Some(name) = netns {
+        args.extend(["-n", name]);
+    }
+    args.extend(["class", "show", "dev", interface]);
+    let text = tc_output(&args)?;
+    let bulk = format!("{ROOT}{CLASS_BULK:x}");
+    Ok(String::from_utf8_lossy(&text)
+        .lines()
+        .filter_map(|line| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            match words.as_slice() {
+                ["class", "htb", id, "parent", parent, ..] if *parent == bulk => id
+                    .strip_prefix(ROOT)
+                    .and_then(|minor| u32::from_str_radix(minor, 16).ok()),
+                _ => None,
+            }
+        })
+        .collect())
+}
+
+/// Runs `tc -batch -` over `commands`, one per line. tc stops at the first that fails and
+/// exits non-zero; what ran before it stays, and the caller undoes it.
+fn tc_batch(commands: &str) -> Result<(), Error> {
+    if commands.is_empty() {
+        return Ok(());
+    }
+    let failed = |stderr: String| Error::Command {
+        command: format!(
+            "tc -batch - ({} commands, the first: {})",
+            commands.lines().count(),
+            commands.lines().next().unwrap_or_default()
+        ),
+        stderr,
+    };
+    let mut child = Command::new("tc")
+        .args(["-batch", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(Error::io("running tc (install iproute2)"))?;
+    let written = child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(commands.as_bytes());
+    let output = child
+        .wait_with_output()
+        .map_err(Error::io("running tc -batch"))?;
+    if !output.status.success() {
+        return Err(failed(
+            String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        ));
+    }
+    written.map_err(|error| failed(format!("writing the commands: {error}")))
 }
 
 /// Gives HTB class `class` of `interface` its leaf qdisc: fq_codel if this kernel has it,
@@ -515,12 +720,23 @@ pub struct ShapedInterface {
     pub netns: Option<u64>,
     /// The kind of the leaf qdiscs ("fq_codel" or "pfifo"), as `tc -j` reports them; None
     /// when they cannot be read (a namespace with no name under /run/netns, an interface
-    /// gone) or the classes have none. Two kinds read "fq_codel,pfifo".
+    /// gone) or the classes have none. Two kinds read "fq_codel,pfifo". The fair leaves
+    /// are not counted here: they are always pfifo.
     pub leaf: Option<String>,
+    /// How many leaf classes share the bulk class between devices, as `tc` lists them; None
+    /// when there are none (fairness off) or they cannot be read.
+    pub fair_leaves: Option<u32>,
+    /// The side the interface faces, as its steering entry says: "lan" (devices are the
+    /// destinations) or "wan" (the sources); None when the entry cannot be found.
+    pub side: Option<Side>,
 }
 
-/// The interfaces this pin directory shapes, with the leaf qdiscs they use.
-pub fn shaped_interfaces(pin_dir: &PinDir) -> Result<Vec<ShapedInterface>, Error> {
+/// The interfaces this pin directory shapes, with the leaf qdiscs they use. `maps` gives
+/// each one's side, found by the interface index its egress link is attached to.
+pub fn shaped_interfaces(
+    pin_dir: &PinDir,
+    maps: &ClassifierMaps,
+) -> Result<Vec<ShapedInterface>, Error> {
     let dir = pin_dir.shaping();
     let Ok(entries) = fs::read_dir(&dir) else {
         return Ok(Vec::new());
@@ -539,13 +755,26 @@ pub fn shaped_interfaces(pin_dir: &PinDir) -> Result<Vec<ShapedInterface>, Error
         } else {
             netns.and_then(netns_named)
         };
-        let leaf = (here || netns_name.is_some())
+        let readable = here || netns_name.is_some();
+        let leaf = readable
             .then(|| leaf_kinds(&interface, netns_name.as_deref()))
             .flatten();
+        let fair_leaves = readable
+            .then(|| fair_leaves_of(&interface, netns_name.as_deref()).ok())
+            .flatten()
+            .and_then(|leaves| u32::try_from(leaves.len()).ok())
+            .filter(|&count| count > 0);
+        let side = attached_ifindex(&entry.path())
+            .ok()
+            .flatten()
+            .and_then(|ifindex| maps.shaping(ifindex).ok().flatten())
+            .and_then(|steering| Side::from_code(steering.side));
         shaped.push(ShapedInterface {
             interface,
             netns,
             leaf,
+            fair_leaves,
+            side,
         });
     }
     shaped.sort_by(|a, b| (&a.interface, a.netns).cmp(&(&b.interface, b.netns)));

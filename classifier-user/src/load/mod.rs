@@ -10,7 +10,7 @@ mod writer_lock;
 pub use maps::{ClassifierMaps, CounterSnapshot, padded_name};
 pub(crate) use pin_dir::restrict;
 pub use pin_dir::{DEFAULT_PIN_DIR, PinDir};
-pub use program::{Classifier, Egress, TestRunOutput};
+pub use program::{Classifier, Egress, EgressRunOutput, TestRunOutput};
 pub use writer_lock::{WAIT as WRITER_WAIT, WriterLock};
 
 /// The kernel object built by build.rs (classifier-ebpf for bpfel-unknown-none). Public so

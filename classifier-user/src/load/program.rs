@@ -83,6 +83,72 @@ impl Classifier {
     }
 }
 
+/// What one BPF_PROG_TEST_RUN of the egress program returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EgressRunOutput {
+    /// The tc action (0 = TC_ACT_OK).
+    pub verdict: u32,
+    /// skb->priority as the program left it: the HTB class id it steered the packet to.
+    pub priority: u32,
+    /// The packet as the program left it.
+    pub packet: Vec<u8>,
+}
+
+/// The size of `struct __sk_buff` (uapi/linux/bpf.h, through `hwtstamp`), and where its
+/// `priority` and `ifindex` fields are: BPF_PROG_TEST_RUN takes the skb's context in it.
+const SK_BUFF_LEN: usize = 192;
+const SK_BUFF_PRIORITY: usize = 32;
+const SK_BUFF_IFINDEX: usize = 40;
+
+impl Classifier {
+    /// Runs the egress program (`deprioritize`) once over `packet`, as if it left through
+    /// interface `ifindex` of this thread's network namespace (0: the loopback) with
+    /// skb->priority `priority`. The program is loaded on first use.
+    pub fn egress_test_run(
+        &mut self,
+        packet: &[u8],
+        ifindex: u32,
+        priority: u32,
+    ) -> Result<EgressRunOutput, Error> {
+        let program: &mut SchedClassifier = self
+            .ebpf
+            .program_mut(PROGRAM_DEPRIORITIZE)
+            .ok_or(Error::MissingProgram(PROGRAM_DEPRIORITIZE))?
+            .try_into()
+            .map_err(Error::program(PROGRAM_DEPRIORITIZE))?;
+        if program.fd().is_err() {
+            program
+                .load()
+                .map_err(Error::program(PROGRAM_DEPRIORITIZE))?;
+        }
+        let mut context = [0u8; SK_BUFF_LEN];
+        context[SK_BUFF_PRIORITY..][..4].copy_from_slice(&priority.to_ne_bytes());
+        context[SK_BUFF_IFINDEX..][..4].copy_from_slice(&ifindex.to_ne_bytes());
+        let mut context_out = [0u8; SK_BUFF_LEN];
+        let mut out = vec![0u8; packet.len() + 256];
+        let result = program
+            .test_run(TestRunOptions {
+                data_in: Some(packet),
+                data_out: Some(&mut out),
+                ctx_in: Some(&context),
+                ctx_out: Some(&mut context_out),
+                ..TestRunOptions::default()
+            })
+            .map_err(Error::program(PROGRAM_DEPRIORITIZE))?;
+        out.truncate(result.data_size_out as usize);
+        let priority = u32::from_ne_bytes(
+            context_out[SK_BUFF_PRIORITY..][..4]
+                .try_into()
+                .expect("four bytes"),
+        );
+        Ok(EgressRunOutput {
+            verdict: result.return_value,
+            priority,
+            packet: out,
+        })
+    }
+}
+
 /// The XDP program `name` of the object.
 fn xdp<'a>(ebpf: &'a Ebpf, name: &'static str) -> Result<&'a Xdp, Error> {
     ebpf.program(name)

@@ -138,7 +138,7 @@ pub fn status(pin_dir: &PinDir, maps: &ClassifierMaps) -> Result<Status, Error> 
         pin_dir: pin_dir.path().display().to_string(),
         program,
         interfaces,
-        shaped: shaped_interfaces(pin_dir)?,
+        shaped: shaped_interfaces(pin_dir, maps)?,
         prefixes: PrefixCounts {
             ipv4: prefixes
                 .iter()

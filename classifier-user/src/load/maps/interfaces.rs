@@ -50,6 +50,11 @@ impl ClassifierMaps {
             .map_err(Error::map(MAP_SHAPING))
     }
 
+    /// How interface `ifindex`'s egress is steered, if it is.
+    pub fn shaping(&self, ifindex: u32) -> Result<Option<ShapeConfig>, Error> {
+        found(self.shaping.get(&ifindex, 0)).map_err(Error::map(MAP_SHAPING))
+    }
+
     /// Stops steering interface `ifindex`; false when it was not steered.
     pub fn remove_shaping(&mut self, ifindex: u32) -> Result<bool, Error> {
         removed(self.shaping.remove(&ifindex)).map_err(Error::map(MAP_SHAPING))

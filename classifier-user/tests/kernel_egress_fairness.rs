@@ -1,0 +1,324 @@
+//! The egress program's choice of HTB class with fairness between devices (docs/design.md,
+//! 'Fairness between devices'), through BPF_PROG_TEST_RUN: skb->priority as the program
+//! leaves it is the class HTB will queue the packet in. On a LAN-side interface the device is
+//! the destination, on a WAN-side one the source; every packet of a device (any port, any
+//! protocol, any peer, VLAN-tagged or not) lands in the same leaf, and different devices
+//! spread over the leaves. Packets that are not bulk go to the normal class, with fairness off
+//! bulk goes to the bulk class itself, and no byte of any packet changes.
+//!
+//! The runs happen inside a namespace the test creates, with two veths standing for the LAN
+//! and WAN interfaces: BPF_PROG_TEST_RUN resolves the skb's interface there, and the program
+//! picks that interface's steering entry, as it does on a real egress.
+
+mod support;
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::Ipv6Addr,
+};
+
+use classifier::{
+    Classifier,
+    control::{
+        netns,
+        shape::{DEFAULT_FAIR_LEAVES, ShapeSpec, Side, steering},
+    },
+};
+use classifier_common::ShapeConfig;
+use classifier_lab::{Netns, veth};
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use support::{
+    packet::{Segment, TPID_8021Q},
+    require_root,
+};
+
+const TC_ACT_OK: u32 = 0;
+/// What skb->priority holds before the program runs: a value no class of the tree has, so a
+/// packet the program leaves alone is seen to be left alone.
+const UNTOUCHED: u32 = 7;
+/// DSCP LE and AF11 as a TOS byte (DSCP << 2).
+const TOS_LE: u8 = 1 << 2;
+const TOS_AF11: u8 = 10 << 2;
+
+/// The LAN device and WAN peers the cases use.
+const PHONE_V4: &str = "192.0.2.77";
+const PHONE_V6: &str = "2001:db8:c0::77";
+const SERVERS_V4: [&str; 3] = ["17.253.0.10", "198.51.100.10", "203.0.113.5"];
+const SERVERS_V6: [&str; 3] = ["2620:149:a44::10", "2001:db8::10", "2001:db8:5e::10"];
+
+/// The egress program loaded with private maps, and the two interfaces it steers.
+struct Egress {
+    classifier: Classifier,
+    lan: u32,
+    wan: u32,
+    lan_steering: ShapeConfig,
+}
+
+fn spec(fair_leaves: Option<u32>, side: Side) -> ShapeSpec {
+    ShapeSpec {
+        rate: 50_000_000,
+        bulk_floor: 10,
+        bulk_dscp: vec![1, 8],
+        fair_leaves,
+        side,
+    }
+}
+
+impl Egress {
+    /// Must be called inside the namespace: it looks up x0 (LAN) and x1 (WAN) there.
+    fn new(fair_leaves: Option<u32>) -> Self {
+        let mut classifier = Classifier::load().expect("loading the program");
+        let (lan, wan) = (
+            netns::ifindex("x0").expect("x0"),
+            netns::ifindex("x1").expect("x1"),
+        );
+        let lan_steering = steering(&spec(fair_leaves, Side::Lan));
+        classifier
+            .maps
+            .set_shaping(lan, lan_steering)
+            .expect("LAN steering");
+        classifier
+            .maps
+            .set_shaping(wan, steering(&spec(fair_leaves, Side::Wan)))
+            .expect("WAN steering");
+        Self {
+            classifier,
+            lan,
+            wan,
+            lan_steering,
+        }
+    }
+
+    /// The class the program picks for `packet` leaving through `ifindex`; checks that it
+    /// passed the packet unchanged.
+    fn class(&mut self, packet: &Segment, ifindex: u32) -> u32 {
+        let bytes = packet.build();
+        let run = self
+            .classifier
+            .egress_test_run(&bytes, ifindex, UNTOUCHED)
+            .expect("BPF_PROG_TEST_RUN");
+        assert_eq!(run.verdict, TC_ACT_OK, "{packet:?}");
+        assert_eq!(run.packet, bytes, "the packet changed: {packet:?}");
+        run.priority
+    }
+
+    /// The leaf number of the class the program picks, which must be a leaf.
+    fn leaf(&mut self, packet: &Segment, ifindex: u32) -> u32 {
+        let class = self.class(packet, ifindex);
+        let (first, leaves) = (self.lan_steering.first_leaf, self.lan_steering.fair_leaves);
+        assert!(
+            (first..first + leaves).contains(&class),
+            "class {class:#x} is not one of the {leaves} leaves from {first:#x}: {packet:?}"
+        );
+        class - first
+    }
+}
+
+/// A namespace with the veth pair x0 (the LAN side) – x1 (the WAN side).
+fn namespace() -> Netns {
+    require_root();
+    let ns = Netns::create("clst-eg").expect("namespace");
+    veth(&ns, "x0", &ns, "x1").expect("veth");
+    ns
+}
+
+/// Every kind of packet a device sends or receives with `server`: TCP and UDP on several
+/// ports, untagged and with an 802.1Q tag, all marked LE. `device_is_destination` says which
+/// way they go.
+fn packets_of(device: &str, server: &str, device_is_destination: bool) -> Vec<Segment> {
+    let mut packets = Vec::new();
+    for (n, port) in [443u16, 80, 8443, 50000].into_iter().enumerate() {
+        let client_port = 40000 + n as u16 * 7;
+        for udp in [false, true] {
+            let (src, dst, sport, dport) = if device_is_destination {
+                (server, device, port, client_port)
+            } else {
+                (device, server, client_port, port)
+            };
+            let segment = if udp {
+                Segment::udp(src, dst, sport, dport)
+            } else {
+                Segment::tcp(src, dst, sport, dport)
+            }
+            .tos(TOS_LE);
+            packets.push(segment.clone().vlan(TPID_8021Q, 100 + n as u16));
+            packets.push(segment);
+        }
+    }
+    packets
+}
+
+/// The set of leaves `packets` land in.
+fn leaves_of(egress: &mut Egress, packets: &[Segment], ifindex: u32) -> BTreeSet<u32> {
+    packets.iter().map(|p| egress.leaf(p, ifindex)).collect()
+}
+
+#[test]
+fn every_packet_of_a_device_lands_in_its_leaf_by_destination_on_the_lan_and_by_source_on_the_wan() {
+    let ns = namespace();
+    ns.enter(|| {
+        let mut egress = Egress::new(Some(DEFAULT_FAIR_LEAVES));
+        let (lan, wan) = (egress.lan, egress.wan);
+        for (phone, servers) in [(PHONE_V4, SERVERS_V4), (PHONE_V6, SERVERS_V6)] {
+            // Downloads leaving the LAN side: 3 servers × 4 ports × TCP/UDP × tag or not.
+            let downloads: Vec<Segment> = servers
+                .iter()
+                .flat_map(|server| packets_of(phone, server, true))
+                .collect();
+            let on_lan = leaves_of(&mut egress, &downloads, lan);
+            assert_eq!(
+                on_lan.len(),
+                1,
+                "{phone}'s downloads on the LAN side: {on_lan:?}"
+            );
+            // Uploads leaving the WAN side: the device is the source, and keeps its leaf.
+            let uploads: Vec<Segment> = servers
+                .iter()
+                .flat_map(|server| packets_of(phone, server, false))
+                .collect();
+            let on_wan = leaves_of(&mut egress, &uploads, wan);
+            assert_eq!(on_wan, on_lan, "{phone}: its leaf on the WAN side");
+
+            // The side decides which address counts: the same downloads leaving the WAN side
+            // are hashed by their sources, the servers, which spread over other leaves.
+            let by_server: BTreeSet<u32> = servers
+                .iter()
+                .map(|server| egress.leaf(&packets_of(phone, server, true)[0], wan))
+                .collect();
+            assert_eq!(
+                by_server.len(),
+                3,
+                "{phone}: 3 servers' leaves {by_server:?}"
+            );
+            // And uploads leaving the LAN side are hashed by their destinations.
+            let to_servers: BTreeSet<u32> = servers
+                .iter()
+                .map(|server| egress.leaf(&packets_of(phone, server, false)[0], lan))
+                .collect();
+            assert_eq!(to_servers, by_server, "{phone}: servers as destinations");
+        }
+    })
+    .expect("entering the namespace");
+}
+
+#[test]
+fn consecutive_addresses_get_leaves_of_their_own_and_random_ipv6_addresses_spread() {
+    let ns = namespace();
+    ns.enter(|| {
+        let mut egress = Egress::new(Some(DEFAULT_FAIR_LEAVES));
+        let (lan, wan) = (egress.lan, egress.wan);
+        // A DHCP pool: 256 consecutive IPv4 addresses, not aligned to a /24, each its own
+        // leaf on both sides (docs/design.md: K consecutive addresses inside one aligned
+        // block of 4,096 get K leaves). A hash that ignores the low bits, or any hash with
+        // collisions, fails this.
+        for ifindex in [lan, wan] {
+            let leaves: BTreeSet<u32> = (0..256u32)
+                .map(|n| {
+                    let device = std::net::Ipv4Addr::from(0x0a01_0080 + n).to_string();
+                    let packet = if ifindex == lan {
+                        Segment::tcp("17.253.0.10", &device, 443, 40000)
+                    } else {
+                        Segment::tcp(&device, "17.253.0.10", 40000, 443)
+                    };
+                    egress.leaf(&packet.tos(TOS_LE), ifindex)
+                })
+                .collect();
+            assert_eq!(leaves.len(), 256, "interface {ifindex}");
+        }
+        // DHCPv6 hands out consecutive addresses too.
+        let leaves: BTreeSet<u32> = (0..256u128)
+            .map(|n| {
+                let device = Ipv6Addr::from(0x2001_0db8_00c0_0000_0000_0000_0000_1000 + n);
+                egress.leaf(
+                    &Segment::tcp("2620:149:a44::10", &device.to_string(), 443, 40000).tos(TOS_LE),
+                    lan,
+                )
+            })
+            .collect();
+        assert_eq!(leaves.len(), 256, "consecutive IPv6 addresses");
+
+        // SLAAC privacy addresses: random interface ids in one /64. 1,024 of them in 256
+        // leaves: a uniform hash fills about 251 (256 × (1 − e⁻⁴)) with at most about 12 in a
+        // leaf; a hash of the prefix alone would put them all in one.
+        let mut rng = StdRng::seed_from_u64(0x13_02);
+        let mut per_leaf: BTreeMap<u32, usize> = BTreeMap::new();
+        for _ in 0..1024 {
+            let id: u64 = rng.random();
+            let device = Ipv6Addr::from((0x2001_0db8_00c0_0000u128 << 64) | u128::from(id));
+            let leaf = egress.leaf(
+                &Segment::tcp("2620:149:a44::10", &device.to_string(), 443, 40000).tos(TOS_LE),
+                lan,
+            );
+            *per_leaf.entry(leaf).or_default() += 1;
+        }
+        let fullest = per_leaf.values().max().copied().unwrap_or(0);
+        println!(
+            "1,024 random IPv6 devices: {} of 256 leaves used, at most {fullest} in one",
+            per_leaf.len()
+        );
+        assert!(per_leaf.len() >= 240, "{} leaves used", per_leaf.len());
+        assert!(fullest <= 16, "{fullest} devices in one leaf");
+    })
+    .expect("entering the namespace");
+}
+
+#[test]
+fn all_4096_leaves_are_reached_by_a_pool_of_4096_addresses() {
+    let ns = namespace();
+    ns.enter(|| {
+        let mut egress = Egress::new(Some(4096));
+        let lan = egress.lan;
+        let leaves: BTreeSet<u32> = (0..4096u32)
+            .map(|n| {
+                let device = std::net::Ipv4Addr::from(0x0a10_0000 + n).to_string();
+                egress.leaf(
+                    &Segment::udp("198.51.100.10", &device, 443, 40000).tos(TOS_LE),
+                    lan,
+                )
+            })
+            .collect();
+        assert_eq!(leaves.len(), 4096);
+    })
+    .expect("entering the namespace");
+}
+
+#[test]
+fn packets_that_are_not_bulk_and_bulk_without_fairness_keep_the_classes_of_before() {
+    let ns = namespace();
+    ns.enter(|| {
+        for fair_leaves in [Some(DEFAULT_FAIR_LEAVES), None] {
+            let mut egress = Egress::new(fair_leaves);
+            let ShapeConfig {
+                normal_class,
+                bulk_class,
+                ..
+            } = egress.lan_steering;
+            let (lan, wan) = (egress.lan, egress.wan);
+            for ifindex in [lan, wan] {
+                for (src, dst) in [(SERVERS_V4[0], PHONE_V4), (SERVERS_V6[0], PHONE_V6)] {
+                    for tos in [0, TOS_AF11, 63 << 2] {
+                        for tagged in [false, true] {
+                            let mut packet = Segment::tcp(src, dst, 443, 40000).tos(tos);
+                            if tagged {
+                                packet = packet.vlan(TPID_8021Q, 7);
+                            }
+                            assert_eq!(
+                                egress.class(&packet, ifindex),
+                                normal_class,
+                                "not bulk: {packet:?}"
+                            );
+                        }
+                    }
+                    if fair_leaves.is_none() {
+                        let packet = Segment::tcp(src, dst, 443, 40000).tos(TOS_LE);
+                        assert_eq!(egress.class(&packet, ifindex), bulk_class, "{packet:?}");
+                    }
+                }
+            }
+            // The loopback is not shaped: its packets keep the priority they came with.
+            let packet = Segment::tcp(SERVERS_V4[0], PHONE_V4, 443, 40000).tos(TOS_LE);
+            assert_eq!(egress.class(&packet, 1), UNTOUCHED, "an unshaped interface");
+        }
+    })
+    .expect("entering the namespace");
+}
