@@ -1,0 +1,383 @@
+//! The update storm (`cargo xtask storm`, issue 13): hundreds of phones pulling the same
+//! update through the lab's router at once, some over 8 connections, some from CDN servers
+//! known only through DNS, beside one other user's bulk download and an interactive user,
+//! on a shaped link. One run is one lab, built, stormed and removed; the report compares
+//! runs without the classifier, with per-flow queueing and with per-device fairness.
+
+mod classifier;
+mod download;
+pub mod hosts;
+mod probe;
+pub mod report;
+mod resolver;
+mod wire;
+
+use std::{
+    net::{Ipv4Addr, SocketAddr},
+    path::Path,
+    sync::atomic::AtomicBool,
+    thread,
+    time::{Duration, Instant},
+};
+
+pub use classifier::Fair;
+use download::{Senders, Window};
+use hosts::{BULK_SERVER, BULK_USER, INTERACTIVE_SERVER, INTERACTIVE_USER, PORT, UpdateServer};
+pub use probe::RoundTrips;
+
+use crate::{Lab, io_error, nft::Counters};
+use ::classifier::Error;
+
+/// What the storm is made of, and how long it lasts.
+#[derive(Clone, Debug)]
+pub struct Spec {
+    /// The shaped rate of r0 (towards the phones), Mbit/s.
+    pub rate_mbit: u64,
+    /// The bulk class's floor, percent of the rate.
+    pub bulk_floor: u8,
+    pub phones: usize,
+    /// Phones that download over `heavy_connections` connections at once.
+    pub heavy_phones: usize,
+    pub heavy_connections: usize,
+    /// The probe alone on the link, before the storm.
+    pub idle: Duration,
+    /// The storm before measuring: connections opening, slow start.
+    pub ramp: Duration,
+    /// The storm, measured.
+    pub measure: Duration,
+}
+
+impl Default for Spec {
+    fn default() -> Self {
+        Self {
+            rate_mbit: 50,
+            bulk_floor: 10,
+            phones: 200,
+            heavy_phones: 5,
+            heavy_connections: 8,
+            idle: Duration::from_secs(3),
+            ramp: Duration::from_secs(3),
+            measure: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The router of one run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Setup {
+    /// The same shaped link, no classifier: nothing is marked, everything shares one queue.
+    NoClassifier,
+    /// The classifier with `shape --fair off`: the bulk class shared between connections.
+    PerFlow,
+    /// The classifier with `shape --fair K`: the bulk class shared between devices.
+    PerDevice(u32),
+}
+
+impl Setup {
+    pub fn name(&self) -> String {
+        match self {
+            Self::NoClassifier => "no classifier".to_owned(),
+            Self::PerFlow => "per-flow (--fair off)".to_owned(),
+            Self::PerDevice(k) => format!("per-device (--fair {k})"),
+        }
+    }
+
+    fn tag(&self) -> &'static str {
+        match self {
+            Self::NoClassifier => "none",
+            Self::PerFlow => "flow",
+            Self::PerDevice(_) => "device",
+        }
+    }
+}
+
+/// One phone's download.
+#[derive(Clone, Debug)]
+pub struct Phone {
+    pub address: Ipv4Addr,
+    pub server: Ipv4Addr,
+    /// Through a name the resolver answered with a CNAME chain (not a listed address).
+    pub learned_server: bool,
+    pub connections: usize,
+    /// Received inside the measuring window, over all its connections.
+    pub bytes: u64,
+    /// Connections that failed (their bytes up to the failure are not counted).
+    pub failed: usize,
+}
+
+/// Packets from a server that reached the phones, and those marked LE on the way.
+#[derive(Clone, Debug)]
+pub struct Marked {
+    pub server: Ipv4Addr,
+    pub packets: u64,
+    pub le: u64,
+}
+
+/// What one run measured.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub setup: Setup,
+    pub phones: Vec<Phone>,
+    /// The other user's bulk download, bytes inside the window.
+    pub normal_bytes: u64,
+    /// What r0's normal and bulk classes sent inside the window, in bytes on the wire.
+    pub wire_bytes: (u64, u64),
+    pub window_seconds: f64,
+    pub idle_tcp: RoundTrips,
+    pub idle_icmp: RoundTrips,
+    pub storm_tcp: RoundTrips,
+    pub storm_icmp: RoundTrips,
+    /// `classifier devices --list apple`, or why there is no count.
+    pub phones_seen: Result<usize, String>,
+    /// The servers known only through DNS.
+    pub learned_servers: Vec<Marked>,
+    /// How `shape` was called, as the report shows it.
+    pub shaped_with: String,
+}
+
+/// Runs `setup` once: builds a lab, storms it, removes it. `binary` is the `classifier` to
+/// run; `prefix` names the run's pin directory and files (with the process id in it, for the
+/// Ctrl-C handler).
+pub fn run(binary: &Path, spec: &Spec, setup: Setup, prefix: &str) -> Result<Outcome, Error> {
+    let mut router = classifier::Classifier::new(binary, &format!("{prefix}-{}", setup.tag()))?;
+    let has_fair = router.shape_has_fair()?;
+    let fair = match setup {
+        Setup::PerDevice(_) if !has_fair => {
+            return Err(Error::Command {
+                command: format!("classifier shape --fair ({})", setup.name()),
+                stderr: format!(
+                    "{} has no --fair: per-device fairness (issue 13 §2) is not in this build",
+                    binary.display()
+                ),
+            });
+        }
+        Setup::PerDevice(k) => Some(Fair::Leaves(k)),
+        // Without the flag, shape shares the bulk class per flow: that is what --fair off asks.
+        Setup::NoClassifier | Setup::PerFlow => has_fair.then_some(Fair::Off),
+    };
+    if spec.phones == 0 || spec.phones > hosts::MAX_PHONES {
+        return Err(io_error("the storm's phones")(std::io::Error::other(
+            format!(
+                "{} phones: between 1 and {} fit the lab's addresses",
+                spec.phones,
+                hosts::MAX_PHONES
+            ),
+        )));
+    }
+    let lab = Lab::new()?;
+    let servers = hosts::update_servers();
+    hosts::add(&lab, spec.phones, &servers)?;
+    if setup != Setup::NoClassifier {
+        router.start(&lab)?;
+    }
+    router.shape(&lab, spec.rate_mbit, spec.bulk_floor, fair)?;
+    let shaped_with = format!(
+        "classifier shape r0 --rate {}mbit --bulk-floor {}{}",
+        spec.rate_mbit,
+        spec.bulk_floor,
+        match fair {
+            None => String::new(),
+            Some(Fair::Off) => " --fair off".to_owned(),
+            Some(Fair::Leaves(k)) => format!(" --fair {k}"),
+        }
+    );
+
+    let learned: Vec<&UpdateServer> = servers.iter().filter(|s| s.name.is_some()).collect();
+    let counters = Counters::load(&lab.client, &marking_rules(&learned))?;
+    let _resolver = resolver::Resolver::start(&lab.server, &servers)?;
+    let mut listening: Vec<SocketAddr> = servers
+        .iter()
+        .map(|s| SocketAddr::from((s.address, PORT)))
+        .collect();
+    listening.push(SocketAddr::from((BULK_SERVER, PORT)));
+    let senders = Senders::start(&lab.server, &listening)?;
+    let interactive = SocketAddr::from((INTERACTIVE_SERVER, PORT));
+    let interactive_listener = download::listen(&lab.server, interactive)?;
+
+    let mut phones = plan(spec, &servers);
+    // Each phone behind a CDN server asks for its name first, as a phone resolves before it
+    // downloads; the router learns the address from the answers.
+    for (index, phone) in phones.iter().enumerate() {
+        if let Some(name) = &servers[index % servers.len()].name {
+            let answered = resolver::lookup(&lab.client, phone.address, name, index as u16)?;
+            if answered != phone.server {
+                return Err(io_error(format!("looking up {name}"))(
+                    std::io::Error::other(format!(
+                        "answered {answered}, expected {}",
+                        phone.server
+                    )),
+                ));
+            }
+        }
+    }
+    if setup != Setup::NoClassifier {
+        let addresses: Vec<Ipv4Addr> = learned.iter().map(|s| s.address).collect();
+        router.wait_learned(&addresses, Duration::from_secs(10))?;
+    }
+
+    let stop_interactive = AtomicBool::new(false);
+    let outcome = thread::scope(|scope| -> Result<Outcome, Error> {
+        scope.spawn(|| probe::serve(&interactive_listener, &stop_interactive));
+        let probes = |from: Instant, until: Instant| {
+            thread::scope(|inner| {
+                let client = &lab.client;
+                // Waiting for the start of a window: a timer, not a synchronisation.
+                let wait = move || thread::sleep(from.saturating_duration_since(Instant::now()));
+                let tcp = inner.spawn(move || {
+                    wait();
+                    probe::tcp(client, INTERACTIVE_USER, interactive, until)
+                });
+                let icmp = inner.spawn(move || {
+                    wait();
+                    probe::icmp(client, INTERACTIVE_USER, INTERACTIVE_SERVER, until)
+                });
+                Ok::<_, Error>((
+                    tcp.join().expect("probe thread")?,
+                    icmp.join().expect("probe thread")?,
+                ))
+            })
+        };
+        let now = Instant::now();
+        let idle = probes(now, now + spec.idle);
+        let result = idle.and_then(|(idle_tcp, idle_icmp)| {
+            let start = Instant::now();
+            let window = Window {
+                from: start + spec.ramp,
+                until: start + spec.ramp + spec.measure,
+            };
+            let (normal_bytes, storm) = thread::scope(|storm| {
+                let normal = storm.spawn(|| {
+                    let socket = download::socket_from(&lab.client, BULK_USER)?;
+                    download::download(socket, SocketAddr::from((BULK_SERVER, PORT)), window)
+                });
+                let storm_probes = storm.spawn(|| probes(window.from, window.until));
+                // Timers for the window's edges, not synchronisation.
+                let wire = storm.spawn(|| {
+                    thread::sleep(window.from.saturating_duration_since(Instant::now()));
+                    let before = wire::class_bytes(&lab)?;
+                    thread::sleep(window.until.saturating_duration_since(Instant::now()));
+                    let after = wire::class_bytes(&lab)?;
+                    Ok::<_, Error>((after.0 - before.0, after.1 - before.1))
+                });
+                storm_downloads(&lab, &mut phones, window)?;
+                let normal = normal.join().expect("download thread");
+                let storm_probes = storm_probes.join().expect("probe thread");
+                let wire = wire.join().expect("tc thread");
+                Ok::<_, Error>((normal?, (storm_probes?, wire?)))
+            })?;
+            let (storm, wire_bytes) = storm;
+            Ok(Outcome {
+                setup,
+                phones: phones.clone(),
+                normal_bytes,
+                wire_bytes,
+                window_seconds: window.seconds(),
+                idle_tcp,
+                idle_icmp,
+                storm_tcp: storm.0,
+                storm_icmp: storm.1,
+                phones_seen: Err("no classifier".to_owned()),
+                learned_servers: Vec::new(),
+                shaped_with: shaped_with.clone(),
+            })
+        });
+        stop_interactive.store(true, std::sync::atomic::Ordering::Relaxed);
+        result
+    })?;
+    let packets = counters.read()?;
+    let learned_servers = learned
+        .iter()
+        .zip(packets.chunks(2))
+        .map(|(server, pair)| Marked {
+            server: server.address,
+            packets: pair[0],
+            le: pair.get(1).copied().unwrap_or(0),
+        })
+        .collect();
+    let phones_seen = if setup == Setup::NoClassifier {
+        Err("no classifier".to_owned())
+    } else {
+        router.apple_devices()
+    };
+    drop(senders);
+    drop(router);
+    drop(lab);
+    Ok(Outcome {
+        phones_seen,
+        learned_servers,
+        ..outcome
+    })
+}
+
+/// Which phone downloads from which server, over how many connections: phone i from server
+/// i mod the number of servers; the first `heavy_phones` over `heavy_connections`.
+fn plan(spec: &Spec, servers: &[UpdateServer]) -> Vec<Phone> {
+    (0..spec.phones)
+        .map(|index| {
+            let server = &servers[index % servers.len()];
+            Phone {
+                address: hosts::phone(index),
+                server: server.address,
+                learned_server: server.name.is_some(),
+                connections: if index < spec.heavy_phones {
+                    spec.heavy_connections
+                } else {
+                    1
+                },
+                bytes: 0,
+                failed: 0,
+            }
+        })
+        .collect()
+}
+
+/// Every phone's connections at once, each on its own thread until the window ends; the
+/// bytes and failures go into `phones`. Fails if no phone received anything.
+fn storm_downloads(lab: &Lab, phones: &mut [Phone], window: Window) -> Result<(), Error> {
+    let mut sockets = Vec::new();
+    for (index, phone) in phones.iter().enumerate() {
+        for _ in 0..phone.connections {
+            let socket = download::socket_from(&lab.client, phone.address)?;
+            sockets.push((index, SocketAddr::from((phone.server, PORT)), socket));
+        }
+    }
+    let results: Vec<(usize, Result<u64, Error>)> = thread::scope(|scope| {
+        let threads: Vec<_> = sockets
+            .into_iter()
+            .map(|(index, server, socket)| {
+                scope.spawn(move || (index, download::download(socket, server, window)))
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| t.join().expect("download thread"))
+            .collect()
+    });
+    for (index, result) in results {
+        match result {
+            Ok(bytes) => phones[index].bytes += bytes,
+            Err(error) => {
+                phones[index].failed += 1;
+                eprintln!("  storm: phone {}: {error}", phones[index].address);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// nftables rules in the client: per server known only through DNS, its packets and those
+/// that arrived marked LE (DSCP 1).
+fn marking_rules(servers: &[&UpdateServer]) -> String {
+    let mut rules = String::from(
+        "table inet verify {\n    chain pre {\n        type filter hook prerouting priority \
+         -300; policy accept;\n",
+    );
+    for server in servers {
+        let address = server.address;
+        rules.push_str(&format!(
+            "        ip saddr {address} counter\n        ip saddr {address} ip dscp 1 counter\n"
+        ));
+    }
+    rules.push_str("    }\n}\n");
+    rules
+}
