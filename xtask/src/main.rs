@@ -95,3 +95,33 @@ fn main() -> anyhow::Result<()> {
         Task::Fuzz { packets, seed } => fuzz::fuzz(packets, seed),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::{Cli, Task};
+
+    #[test]
+    fn the_storm_s_own_flags_pass_through() {
+        let cli = Cli::try_parse_from([
+            "xtask",
+            "storm",
+            "--write-benchmarks",
+            "--phones",
+            "20",
+            "--runs",
+            "none,per-flow",
+        ])
+        .unwrap();
+        let Task::Storm {
+            write_benchmarks,
+            storm_args,
+        } = cli.task
+        else {
+            panic!("not the storm");
+        };
+        assert!(write_benchmarks);
+        assert_eq!(storm_args, ["--phones", "20", "--runs", "none,per-flow"]);
+    }
+}

@@ -104,6 +104,11 @@ fn storm(args: &Args, prefix: &str) -> Result<ExitCode> {
         ramp: Duration::from_secs(args.ramp),
         measure: Duration::from_secs(args.seconds.max(1)),
     };
+    // The 1-minute load average, as the kernel gives it: the storm's figures depend on it.
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".to_owned());
     println!("storm: {}\n", report::describe(&spec));
     let mut runs = Vec::new();
     for run in &args.runs {
@@ -121,7 +126,11 @@ fn storm(args: &Args, prefix: &str) -> Result<ExitCode> {
     }
     println!("\n{}", report::text(&spec, &runs));
     if let Some(path) = &args.write_benchmarks {
-        report::write_section(path, &report::markdown(&spec, &runs, METHOD))?;
+        let method = format!(
+            "{METHOD} Other work on the machine moves these figures: the load average when \
+             this run started was {load}."
+        );
+        report::write_section(path, &report::markdown(&spec, &runs, &method))?;
         println!("written to {} (its storm section)", path.display());
     }
     if runs.iter().any(|(_, outcome)| outcome.is_err()) {

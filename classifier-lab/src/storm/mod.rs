@@ -142,11 +142,11 @@ pub fn run(binary: &Path, spec: &Spec, setup: Setup, prefix: &str) -> Result<Out
     let mut router = classifier::Classifier::new(binary, &format!("{prefix}-{}", setup.tag()))?;
     let has_fair = router.shape_has_fair()?;
     let fair = match setup {
-        Setup::PerDevice(_) if !has_fair => {
+        Setup::PerDevice(k) if !has_fair => {
             return Err(Error::Command {
-                command: format!("classifier shape --fair ({})", setup.name()),
+                command: format!("classifier shape r0 --fair {k}"),
                 stderr: format!(
-                    "{} has no --fair: per-device fairness (issue 13 §2) is not in this build",
+                    "{} has no --fair (per-device fairness, issue 13 §2): build one that has",
                     binary.display()
                 ),
             });
@@ -171,16 +171,22 @@ pub fn run(binary: &Path, spec: &Spec, setup: Setup, prefix: &str) -> Result<Out
         router.start(&lab)?;
     }
     router.shape(&lab, spec.rate_mbit, spec.bulk_floor, fair)?;
-    let shaped_with = format!(
-        "classifier shape r0 --rate {}mbit --bulk-floor {}{}",
-        spec.rate_mbit,
-        spec.bulk_floor,
-        match fair {
-            None => String::new(),
-            Some(Fair::Off) => " --fair off".to_owned(),
-            Some(Fair::Leaves(k)) => format!(" --fair {k}"),
-        }
-    );
+    let shaped_with = match fair {
+        None => format!(
+            "`classifier shape r0 --rate {}mbit --bulk-floor {}` (this shape has no --fair: \
+             the bulk class is shared per flow)",
+            spec.rate_mbit, spec.bulk_floor
+        ),
+        Some(fair) => format!(
+            "`classifier shape r0 --rate {}mbit --bulk-floor {} --fair {}`",
+            spec.rate_mbit,
+            spec.bulk_floor,
+            match fair {
+                Fair::Off => "off".to_owned(),
+                Fair::Leaves(k) => k.to_string(),
+            }
+        ),
+    };
 
     let learned: Vec<&UpdateServer> = servers.iter().filter(|s| s.name.is_some()).collect();
     let counters = Counters::load(&lab.client, &marking_rules(&learned))?;

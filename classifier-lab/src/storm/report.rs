@@ -394,7 +394,7 @@ fn append_shaping_and_failures(
     text.push('\n');
     for (setup, outcome) in runs {
         let _ = match outcome {
-            Ok(o) => writeln!(text, "{bullet}{}: `{}`", setup.name(), o.shaped_with),
+            Ok(o) => writeln!(text, "{bullet}{}: {}", setup.name(), o.shaped_with),
             Err(why) => writeln!(text, "{bullet}{}: not run: {why}", setup.name()),
         };
     }
