@@ -7,6 +7,7 @@
 mod classifier;
 mod download;
 pub mod hosts;
+mod measure;
 mod probe;
 pub mod report;
 mod resolver;
@@ -15,14 +16,12 @@ mod wire;
 use std::{
     net::{Ipv4Addr, SocketAddr},
     path::Path,
-    sync::atomic::AtomicBool,
-    thread,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 pub use classifier::Fair;
-use download::{Senders, Window};
-use hosts::{BULK_SERVER, BULK_USER, INTERACTIVE_SERVER, INTERACTIVE_USER, PORT, UpdateServer};
+use download::Senders;
+use hosts::{BULK_SERVER, INTERACTIVE_SERVER, PORT, UpdateServer};
 pub use probe::RoundTrips;
 
 use crate::{Lab, io_error, nft::Counters};
@@ -140,21 +139,7 @@ pub struct Outcome {
 /// Ctrl-C handler).
 pub fn run(binary: &Path, spec: &Spec, setup: Setup, prefix: &str) -> Result<Outcome, Error> {
     let mut router = classifier::Classifier::new(binary, &format!("{prefix}-{}", setup.tag()))?;
-    let has_fair = router.shape_has_fair()?;
-    let fair = match setup {
-        Setup::PerDevice(k) if !has_fair => {
-            return Err(Error::Command {
-                command: format!("classifier shape r0 --fair {k}"),
-                stderr: format!(
-                    "{} has no --fair (per-device fairness, issue 13 §2): build one that has",
-                    binary.display()
-                ),
-            });
-        }
-        Setup::PerDevice(k) => Some(Fair::Leaves(k)),
-        // Without the flag, shape shares the bulk class per flow: that is what --fair off asks.
-        Setup::NoClassifier | Setup::PerFlow => has_fair.then_some(Fair::Off),
-    };
+    let fair = fair_flag(setup, router.shape_has_fair()?, binary)?;
     if spec.phones == 0 || spec.phones > hosts::MAX_PHONES {
         return Err(io_error("the storm's phones")(std::io::Error::other(
             format!(
@@ -171,22 +156,7 @@ pub fn run(binary: &Path, spec: &Spec, setup: Setup, prefix: &str) -> Result<Out
         router.start(&lab)?;
     }
     router.shape(&lab, spec.rate_mbit, spec.bulk_floor, fair)?;
-    let shaped_with = match fair {
-        None => format!(
-            "`classifier shape r0 --rate {}mbit --bulk-floor {}` (this shape has no --fair: \
-             the bulk class is shared per flow)",
-            spec.rate_mbit, spec.bulk_floor
-        ),
-        Some(fair) => format!(
-            "`classifier shape r0 --rate {}mbit --bulk-floor {} --fair {}`",
-            spec.rate_mbit,
-            spec.bulk_floor,
-            match fair {
-                Fair::Off => "off".to_owned(),
-                Fair::Leaves(k) => k.to_string(),
-            }
-        ),
-    };
+    let shaped_with = shaped_with(spec, fair);
 
     let learned: Vec<&UpdateServer> = servers.iter().filter(|s| s.name.is_some()).collect();
     let counters = Counters::load(&lab.client, &marking_rules(&learned))?;
@@ -221,75 +191,7 @@ pub fn run(binary: &Path, spec: &Spec, setup: Setup, prefix: &str) -> Result<Out
         router.wait_learned(&addresses, Duration::from_secs(10))?;
     }
 
-    let stop_interactive = AtomicBool::new(false);
-    let outcome = thread::scope(|scope| -> Result<Outcome, Error> {
-        scope.spawn(|| probe::serve(&interactive_listener, &stop_interactive));
-        let probes = |from: Instant, until: Instant| {
-            thread::scope(|inner| {
-                let client = &lab.client;
-                // Waiting for the start of a window: a timer, not a synchronisation.
-                let wait = move || thread::sleep(from.saturating_duration_since(Instant::now()));
-                let tcp = inner.spawn(move || {
-                    wait();
-                    probe::tcp(client, INTERACTIVE_USER, interactive, until)
-                });
-                let icmp = inner.spawn(move || {
-                    wait();
-                    probe::icmp(client, INTERACTIVE_USER, INTERACTIVE_SERVER, until)
-                });
-                Ok::<_, Error>((
-                    tcp.join().expect("probe thread")?,
-                    icmp.join().expect("probe thread")?,
-                ))
-            })
-        };
-        let now = Instant::now();
-        let idle = probes(now, now + spec.idle);
-        let result = idle.and_then(|(idle_tcp, idle_icmp)| {
-            let start = Instant::now();
-            let window = Window {
-                from: start + spec.ramp,
-                until: start + spec.ramp + spec.measure,
-            };
-            let (normal_bytes, storm) = thread::scope(|storm| {
-                let normal = storm.spawn(|| {
-                    let socket = download::socket_from(&lab.client, BULK_USER)?;
-                    download::download(socket, SocketAddr::from((BULK_SERVER, PORT)), window)
-                });
-                let storm_probes = storm.spawn(|| probes(window.from, window.until));
-                // Timers for the window's edges, not synchronisation.
-                let wire = storm.spawn(|| {
-                    thread::sleep(window.from.saturating_duration_since(Instant::now()));
-                    let before = wire::class_bytes(&lab)?;
-                    thread::sleep(window.until.saturating_duration_since(Instant::now()));
-                    let after = wire::class_bytes(&lab)?;
-                    Ok::<_, Error>((after.0 - before.0, after.1 - before.1))
-                });
-                storm_downloads(&lab, &mut phones, window)?;
-                let normal = normal.join().expect("download thread");
-                let storm_probes = storm_probes.join().expect("probe thread");
-                let wire = wire.join().expect("tc thread");
-                Ok::<_, Error>((normal?, (storm_probes?, wire?)))
-            })?;
-            let (storm, wire_bytes) = storm;
-            Ok(Outcome {
-                setup,
-                phones: phones.clone(),
-                normal_bytes,
-                wire_bytes,
-                window_seconds: window.seconds(),
-                idle_tcp,
-                idle_icmp,
-                storm_tcp: storm.0,
-                storm_icmp: storm.1,
-                phones_seen: Err("no classifier".to_owned()),
-                learned_servers: Vec::new(),
-                shaped_with: shaped_with.clone(),
-            })
-        });
-        stop_interactive.store(true, std::sync::atomic::Ordering::Relaxed);
-        result
-    })?;
+    let measured = measure::idle_then_storm(&lab, spec, &mut phones, &interactive_listener)?;
     let packets = counters.read()?;
     let learned_servers = learned
         .iter()
@@ -309,10 +211,51 @@ pub fn run(binary: &Path, spec: &Spec, setup: Setup, prefix: &str) -> Result<Out
     drop(router);
     drop(lab);
     Ok(Outcome {
+        setup,
+        phones,
+        normal_bytes: measured.normal_bytes,
+        wire_bytes: measured.wire_bytes,
+        window_seconds: measured.window_seconds,
+        idle_tcp: measured.idle_tcp,
+        idle_icmp: measured.idle_icmp,
+        storm_tcp: measured.storm_tcp,
+        storm_icmp: measured.storm_icmp,
         phones_seen,
         learned_servers,
-        ..outcome
+        shaped_with,
     })
+}
+
+/// The `--fair` that `setup` asks of `shape`, None when this `shape` has no such flag (it
+/// then shares the bulk class per flow, as `--fair off` does); an error for per-device
+/// fairness without it.
+fn fair_flag(setup: Setup, has_fair: bool, binary: &Path) -> Result<Option<Fair>, Error> {
+    match setup {
+        Setup::PerDevice(k) if !has_fair => Err(Error::Command {
+            command: format!("classifier shape r0 --fair {k}"),
+            stderr: format!(
+                "{} has no --fair (per-device fairness, issue 13 §2): build one that has",
+                binary.display()
+            ),
+        }),
+        Setup::PerDevice(k) => Ok(Some(Fair::Leaves(k))),
+        Setup::NoClassifier | Setup::PerFlow => Ok(has_fair.then_some(Fair::Off)),
+    }
+}
+
+/// How r0 was shaped, for the report.
+fn shaped_with(spec: &Spec, fair: Option<Fair>) -> String {
+    let command = format!(
+        "classifier shape r0 --rate {}mbit --bulk-floor {}",
+        spec.rate_mbit, spec.bulk_floor
+    );
+    match fair {
+        None => {
+            format!("`{command}` (this shape has no --fair: the bulk class is shared per flow)")
+        }
+        Some(Fair::Off) => format!("`{command} --fair off`"),
+        Some(Fair::Leaves(k)) => format!("`{command} --fair {k}`"),
+    }
 }
 
 /// Which phone downloads from which server, over how many connections: phone i from server
@@ -335,40 +278,6 @@ fn plan(spec: &Spec, servers: &[UpdateServer]) -> Vec<Phone> {
             }
         })
         .collect()
-}
-
-/// Every phone's connections at once, each on its own thread until the window ends; the
-/// bytes and failures go into `phones`. Fails if no phone received anything.
-fn storm_downloads(lab: &Lab, phones: &mut [Phone], window: Window) -> Result<(), Error> {
-    let mut sockets = Vec::new();
-    for (index, phone) in phones.iter().enumerate() {
-        for _ in 0..phone.connections {
-            let socket = download::socket_from(&lab.client, phone.address)?;
-            sockets.push((index, SocketAddr::from((phone.server, PORT)), socket));
-        }
-    }
-    let results: Vec<(usize, Result<u64, Error>)> = thread::scope(|scope| {
-        let threads: Vec<_> = sockets
-            .into_iter()
-            .map(|(index, server, socket)| {
-                scope.spawn(move || (index, download::download(socket, server, window)))
-            })
-            .collect();
-        threads
-            .into_iter()
-            .map(|t| t.join().expect("download thread"))
-            .collect()
-    });
-    for (index, result) in results {
-        match result {
-            Ok(bytes) => phones[index].bytes += bytes,
-            Err(error) => {
-                phones[index].failed += 1;
-                eprintln!("  storm: phone {}: {error}", phones[index].address);
-            }
-        }
-    }
-    Ok(())
 }
 
 /// nftables rules in the client: per server known only through DNS, its packets and those
