@@ -37,6 +37,7 @@ mod baseline;
 pub mod demo;
 mod interrupt;
 pub mod nft;
+pub mod storm;
 mod topology;
 pub mod traffic;
 

@@ -93,10 +93,13 @@ fn run(args: &Args) -> Result<()> {
         sections.push(analyze::run()?);
     }
     if let Some(out) = &args.out {
-        std::fs::write(
-            out,
-            report(&machine, &sections, started.elapsed().as_secs()),
-        )?;
+        let mut text = report(&machine, &sections, started.elapsed().as_secs());
+        // The storm's section is `cargo xtask storm`'s to write: kept as it is.
+        let old = std::fs::read_to_string(out).unwrap_or_default();
+        if let Some(storm) = classifier_lab::storm::report::section_of(&old) {
+            text = classifier_lab::storm::report::with_section(&text, storm);
+        }
+        std::fs::write(out, text)?;
         println!("\nwritten to {}", out.display());
     }
     Ok(())

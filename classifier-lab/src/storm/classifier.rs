@@ -1,0 +1,212 @@
+//! The `classifier` binary on the storm's router, driven as an operator would: `classifier
+//! run` (attach and DNS learning), `classifier shape`, and the questions asked of it
+//! (learned prefixes, the devices it sees). Each storm run has its own pin directory, and
+//! everything in it is removed when the run ends.
+
+use std::{
+    net::Ipv4Addr,
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    thread,
+    time::{Duration, Instant},
+};
+
+use crate::{Lab, ROUTER_INGRESS, ROUTER_TO_CLIENT, io_error};
+use classifier::Error;
+
+/// How the bulk class is shared: `--fair off` (per flow, today's behaviour) or `--fair K`
+/// (per device, K leaves: issue 13 §2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fair {
+    Off,
+    Leaves(u32),
+}
+
+/// The `classifier` binary with a pin directory of the storm's own.
+pub struct Classifier {
+    binary: PathBuf,
+    pin_dir: PathBuf,
+    config: PathBuf,
+    daemon: Option<Child>,
+}
+
+impl Classifier {
+    /// `prefix` names the pin directory and the config file (it carries the process id, so
+    /// the Ctrl-C handler removes them: `remove_all_on_interrupt`).
+    pub fn new(binary: &Path, prefix: &str) -> Result<Self, Error> {
+        let config = std::env::temp_dir().join(format!("{prefix}.toml"));
+        std::fs::write(&config, "policy = [\"list:apple=LE\"]\n")
+            .map_err(io_error(format!("writing {}", config.display())))?;
+        Ok(Self {
+            binary: binary.to_owned(),
+            pin_dir: PathBuf::from(format!("/sys/fs/bpf/{prefix}")),
+            config,
+            daemon: None,
+        })
+    }
+
+    fn command(&self) -> Command {
+        let mut command = Command::new(&self.binary);
+        command
+            .env("CLASSIFIER_PIN_DIR", &self.pin_dir)
+            .arg("--config")
+            .arg(&self.config);
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Result<Output, Error> {
+        let output = self
+            .command()
+            .args(args)
+            .output()
+            .map_err(io_error(format!("running {}", self.binary.display())))?;
+        if !output.status.success() {
+            return Err(Error::Command {
+                command: format!("classifier {}", args.join(" ")),
+                stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+            });
+        }
+        Ok(output)
+    }
+
+    /// Starts `classifier run` on the router's ingress interfaces (DNS learning on) and waits
+    /// up to 10 s for it to have attached.
+    pub fn start(&mut self, lab: &Lab) -> Result<(), Error> {
+        let child = self
+            .command()
+            .env("RUST_LOG", "warn")
+            .args(["--netns", lab.router.name(), "run", "--metrics", "off"])
+            .args(ROUTER_INGRESS)
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(io_error("starting classifier run"))?;
+        self.daemon = Some(child);
+        let started = Instant::now();
+        loop {
+            if self.run(&["stats", "--json"]).is_ok() {
+                return Ok(());
+            }
+            if let Some(status) = self
+                .daemon
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                return Err(Error::Command {
+                    command: "classifier run".to_owned(),
+                    stderr: format!("exited with {status} before attaching"),
+                });
+            }
+            if started.elapsed() > Duration::from_secs(10) {
+                return Err(Error::Command {
+                    command: "classifier run".to_owned(),
+                    stderr: "not attached after 10 s".to_owned(),
+                });
+            }
+            // A poll interval, not a synchronisation.
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Whether this `classifier shape` has `--fair` (issue 13 §2).
+    pub fn shape_has_fair(&self) -> Result<bool, Error> {
+        let help = self.run(&["shape", "--help"])?;
+        Ok(String::from_utf8_lossy(&help.stdout).contains("--fair"))
+    }
+
+    /// `classifier shape r0 --rate RATE --bulk-floor FLOOR [--fair ...]` in the router.
+    /// `fair` None leaves the flag out (the shaper's own default).
+    pub fn shape(
+        &self,
+        lab: &Lab,
+        rate_mbit: u64,
+        bulk_floor: u8,
+        fair: Option<Fair>,
+    ) -> Result<(), Error> {
+        let (rate, floor) = (format!("{rate_mbit}mbit"), bulk_floor.to_string());
+        let mut args = vec![
+            "--netns",
+            lab.router.name(),
+            "shape",
+            ROUTER_TO_CLIENT,
+            "--rate",
+            &rate,
+            "--bulk-floor",
+            &floor,
+        ];
+        let leaves;
+        match fair {
+            None => {}
+            Some(Fair::Off) => args.extend(["--fair", "off"]),
+            Some(Fair::Leaves(k)) => {
+                leaves = k.to_string();
+                args.extend(["--fair", &leaves]);
+            }
+        }
+        self.run(&args).map(drop)
+    }
+
+    /// Waits up to `within` for every one of `addresses` to be learned into the apple list.
+    pub fn wait_learned(&self, addresses: &[Ipv4Addr], within: Duration) -> Result<(), Error> {
+        let started = Instant::now();
+        loop {
+            let output = self.run(&["prefixes", "list", "--list", "apple", "--json"])?;
+            let rows: serde_json::Value =
+                serde_json::from_slice(&output.stdout).map_err(|error| {
+                    io_error("reading prefixes' JSON")(std::io::Error::other(error))
+                })?;
+            let learned = |address: &Ipv4Addr| {
+                rows.as_array().into_iter().flatten().any(|row| {
+                    row["prefix"] == format!("{address}/32")
+                        && row["learned"].as_array().is_some_and(|l| !l.is_empty())
+                })
+            };
+            let missing: Vec<String> = addresses
+                .iter()
+                .filter(|a| !learned(a))
+                .map(ToString::to_string)
+                .collect();
+            if missing.is_empty() {
+                return Ok(());
+            }
+            if started.elapsed() > within {
+                return Err(Error::Command {
+                    command: "classifier prefixes list --list apple".to_owned(),
+                    stderr: format!(
+                        "{} not learned from DNS within {} s",
+                        missing.join(", "),
+                        within.as_secs()
+                    ),
+                });
+            }
+            // A poll interval, not a synchronisation.
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// How many devices `classifier devices --list apple --json` lists (issue 13 §3); Err
+    /// with the reason when this classifier cannot say.
+    pub fn apple_devices(&self) -> Result<usize, String> {
+        let output = self
+            .run(&["devices", "--list", "apple", "--json"])
+            .map_err(|_| "classifier devices unavailable".to_owned())?;
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout)
+            .map_err(|error| format!("classifier devices: not JSON ({error})"))?;
+        json["devices"]
+            .as_array()
+            .map(Vec::len)
+            .ok_or_else(|| "classifier devices: no `devices` array".to_owned())
+    }
+}
+
+impl Drop for Classifier {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.daemon.take() {
+            // SAFETY: signalling our own child; SIGTERM makes run detach.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let _ = child.wait();
+        }
+        let _ = self.run(&["detach", "--all", "--purge"]);
+        let _ = std::fs::remove_dir_all(&self.pin_dir);
+        let _ = std::fs::remove_file(&self.config);
+    }
+}

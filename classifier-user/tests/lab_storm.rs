@@ -1,0 +1,94 @@
+//! A small update storm (what `cargo xtask storm` runs at full size): 20 phones, 2 of them
+//! over 8 connections, on 5 servers of which 2 are known only through DNS answers whose CNAME
+//! chains lead into Apple's CDN domains, beside a non-Apple bulk download and an interactive
+//! probe, on a link shaped to 50 Mbit/s; once without the classifier and once with it
+//! (`classifier run`, per-flow bulk class). Checks what must hold whatever the machine's
+//! speed: every phone downloads, the probe's round trips collapse with the classifier, and the
+//! CDN servers are classified from DNS alone (docs/design.md, 'DNS learning').
+
+mod support;
+
+use std::{path::Path, time::Duration};
+
+use classifier_lab::storm::{self, Outcome, Setup, Spec, report::percentile};
+
+fn spec() -> Spec {
+    Spec {
+        phones: 20,
+        heavy_phones: 2,
+        idle: Duration::from_secs(2),
+        ramp: Duration::from_secs(2),
+        measure: Duration::from_secs(4),
+        ..Spec::default()
+    }
+}
+
+fn storm(setup: Setup) -> Outcome {
+    let prefix = format!("classifier-test-storm-{}", std::process::id());
+    storm::run(Path::new(support::cli::BINARY), &spec(), setup, &prefix)
+        .unwrap_or_else(|error| panic!("the storm ({}): {error}", setup.name()))
+}
+
+fn p99(trips: &[Option<Duration>]) -> Duration {
+    percentile(trips, 99.0).expect("probes under the storm")
+}
+
+#[test]
+fn with_the_classifier_every_phone_downloads_the_probe_stays_fast_and_cdn_servers_are_learned() {
+    support::require_root();
+    let without = storm(Setup::NoClassifier);
+    let with = storm(Setup::PerFlow);
+
+    for outcome in [&without, &with] {
+        let name = outcome.setup.name();
+        // Breaks if a phone's address is not routed, or the bulk class starves a phone.
+        for phone in &outcome.phones {
+            assert!(
+                phone.bytes > 0 && phone.failed == 0,
+                "{name}: phone {} received {} bytes, {} connections failed",
+                phone.address,
+                phone.bytes,
+                phone.failed
+            );
+        }
+        assert!(outcome.normal_bytes > 0, "{name}: no normal bulk download");
+    }
+
+    // Breaks if the storm is not marked (learning, the policy, the shaper's steering): the
+    // probe then waits behind the storm's queue as it does without the classifier.
+    for (probe, before, after) in [
+        ("TCP", &without.storm_tcp, &with.storm_tcp),
+        ("ICMP", &without.storm_icmp, &with.storm_icmp),
+    ] {
+        let (before, after) = (p99(before), p99(after));
+        println!("{probe} probe p99: {before:?} without, {after:?} with the classifier");
+        assert!(
+            after * 2 < before,
+            "{probe} probe p99 {after:?} with the classifier, {before:?} without"
+        );
+    }
+
+    // The CDN servers are in no list: only the answers' CNAME chains make them Apple's. The
+    // client's nftables counts their packets by DSCP, beside the classifier's own counters.
+    for (outcome, learned) in [(&without, false), (&with, true)] {
+        for server in &outcome.learned_servers {
+            assert!(server.packets > 0, "no packets from {}", server.server);
+            let expected = if learned { server.packets } else { 0 };
+            assert_eq!(
+                server.le,
+                expected,
+                "{}: packets from {} marked LE",
+                outcome.setup.name(),
+                server.server
+            );
+        }
+    }
+    assert_eq!(with.learned_servers.len(), 2);
+
+    // `classifier devices` (issue 13 §3), once this classifier has it: every phone, and
+    // nothing else, is an Apple device.
+    match &with.phones_seen {
+        Ok(seen) => assert_eq!(*seen, spec().phones, "phones the classifier saw"),
+        Err(why) => assert_eq!(why, "classifier devices unavailable"),
+    }
+}
