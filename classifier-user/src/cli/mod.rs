@@ -2,7 +2,9 @@
 
 mod analyze;
 mod attach;
+mod completion;
 mod flows;
+mod generate;
 mod output;
 mod policy;
 mod prefixes;
@@ -74,6 +76,9 @@ enum Command {
     Shape(shape::ShapeArgs),
     Analyze(analyze::AnalyzeArgs),
     Run(run::RunArgs),
+    /// Write the man pages or the shell completions into a directory (for packaging).
+    #[command(hide = true)]
+    Generate(generate::GenerateArgs),
 }
 
 /// What every subcommand gets: the pin directory and the configuration file.
@@ -83,6 +88,10 @@ pub struct Context {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    // Needs neither the state nor the config file: it runs at package build time.
+    if let Command::Generate(args) = cli.command {
+        return generate::generate(args);
+    }
     let config = match &cli.global.config {
         Some(path) => ConfigFile::read(path, true)?,
         None => ConfigFile::read(DEFAULT_CONFIG_FILE.as_ref(), false)?,
@@ -111,5 +120,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Shape(args) => shape::shape(&context, args),
         Command::Analyze(args) => analyze::analyze(&context, args),
         Command::Run(args) => run::run(&context, args),
+        Command::Generate(_) => unreachable!("generate runs before the config file is read"),
     }
 }

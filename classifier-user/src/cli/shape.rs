@@ -32,7 +32,7 @@ use super::Context;
   classifier shape eth0 --rate 50mbit --force       # replace the root qdisc someone set up
   classifier shape eth0 --off")]
 pub struct ShapeArgs {
-    #[arg(value_name = "IFACE")]
+    #[arg(value_name = "IFACE", add = super::completion::interfaces())]
     interface: String,
     /// The rate to shape to: a number and bit, kbit, mbit or gbit (e.g. 50mbit).
     #[arg(long, value_name = "RATE", required_unless_present = "off", value_parser = parse_rate)]
