@@ -4,6 +4,7 @@
 mod bench;
 mod demo;
 mod fuzz;
+mod package;
 mod release_binary;
 mod run;
 mod setup;
@@ -54,6 +55,10 @@ enum Task {
         #[arg(trailing_var_arg = true)]
         cargo_test_args: Vec<String>,
     },
+    /// Build the Debian package with cargo-deb from the release binary: the binary, the
+    /// systemd unit (installed disabled), /etc/classifier/config.toml (a conffile), the shipped
+    /// lists, man pages and bash/zsh/fish completions. Prints the .deb's path.
+    Package,
     /// Differential fuzzing: random and corrupted packets through the kernel program, each
     /// compared with a reference model on the host; prints the totals and every disagreement.
     /// Release build. Needs root.
@@ -75,5 +80,6 @@ fn main() -> anyhow::Result<()> {
         Task::Soak { minutes } => soak::soak(minutes),
         Task::Test { cargo_test_args } => test::test(&cargo_test_args),
         Task::Fuzz { packets, seed } => fuzz::fuzz(packets, seed),
+        Task::Package => package::package().map(drop),
     }
 }

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod mptcp;
 pub mod nft;
 pub mod packet;
+pub mod promql;
 pub mod reference;
 pub mod relink;
 pub mod tshark;

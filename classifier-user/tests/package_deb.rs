@@ -1,0 +1,285 @@
+//! `cargo xtask package`: the .deb holds what README, "Installing from the Debian package"
+//! states, with the modes stated, the config as its only conffile and no maintainer script;
+//! lintian finds nothing unjustified; unpacked, its binary runs, reads its own config and
+//! completes interface names; its man pages render.
+
+mod support;
+
+use std::{
+    collections::BTreeSet,
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
+
+const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+
+/// lintian's findings README, "Installing from the Debian package", justifies; any other
+/// fails the test.
+const JUSTIFIED_LINTIAN_TAGS: &[&str] = &[
+    "initial-upload-closes-no-bugs",
+    "hardening-no-fortify-functions",
+    "no-md5sums-control-file",
+    "package-contains-documentation-outside-usr-share-doc",
+    "package-supports-alternative-init-but-no-init.d-script",
+];
+
+/// Files other than the man pages, with their modes.
+const FILES: &[(&str, &str)] = &[
+    ("./usr/sbin/classifier", "-rwxr-xr-x"),
+    ("./etc/classifier/config.toml", "-rw-r--r--"),
+    ("./lib/systemd/system/classifier.service", "-rw-r--r--"),
+    ("./usr/share/classifier/lists/apple.txt", "-rw-r--r--"),
+    (
+        "./usr/share/classifier/lists/apple-domains.txt",
+        "-rw-r--r--",
+    ),
+    (
+        "./usr/share/classifier/grafana/classifier.json",
+        "-rw-r--r--",
+    ),
+    (
+        "./usr/share/classifier/prometheus/classifier.rules.yml",
+        "-rw-r--r--",
+    ),
+    (
+        "./usr/share/bash-completion/completions/classifier",
+        "-rw-r--r--",
+    ),
+    (
+        "./usr/share/zsh/vendor-completions/_classifier",
+        "-rw-r--r--",
+    ),
+    (
+        "./usr/share/fish/vendor_completions.d/classifier.fish",
+        "-rw-r--r--",
+    ),
+    ("./usr/share/doc/classifier/README.md", "-rw-r--r--"),
+    ("./usr/share/doc/classifier/copyright", "-rw-r--r--"),
+    (
+        "./usr/share/doc/classifier/changelog.Debian.gz",
+        "-rw-r--r--",
+    ),
+];
+
+fn run(command: &mut Command) -> Output {
+    let output = command
+        .output()
+        .unwrap_or_else(|error| panic!("starting {command:?}: {error}"));
+    assert!(
+        output.status.success(),
+        "{command:?} failed ({}): {}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn stdout(command: &mut Command) -> String {
+    String::from_utf8_lossy(&run(command).stdout).into_owned()
+}
+
+/// Builds the package as an operator would (`cargo xtask package`); the release build is
+/// reused when it is current.
+fn package() -> PathBuf {
+    let printed = stdout(Command::new(env!("CARGO")).current_dir(WORKSPACE).args([
+        "run",
+        "--quiet",
+        "--package",
+        "xtask",
+        "--",
+        "package",
+    ]));
+    let deb = PathBuf::from(
+        printed
+            .lines()
+            .last()
+            .expect("xtask printed the .deb")
+            .trim(),
+    );
+    assert!(deb.is_file(), "no package at {}", deb.display());
+    deb
+}
+
+/// A directory of the test's own, removed when the test ends.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(what: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("classifier-{what}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir(&path).expect("creating a temporary directory");
+        Self(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The man pages the binary's own command tree makes (as `cargo xtask package` does).
+fn expected_man_pages(dir: &Path) -> BTreeSet<String> {
+    run(Command::new(support::cli::BINARY)
+        .args(["generate", "man"])
+        .arg(dir));
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| {
+            format!(
+                "./usr/share/man/man8/{}.gz",
+                entry.unwrap().file_name().to_string_lossy()
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_package_holds_what_it_states_and_its_binary_runs() {
+    support::require_root();
+    let deb = package();
+    let scratch = TempDir::new("package");
+
+    // Files and modes: exactly these, owned by root.
+    let listing = stdout(Command::new("dpkg-deb").arg("--contents").arg(&deb));
+    let mut files = BTreeSet::new();
+    for line in listing.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (mode, owner, path) = (fields[0], fields[1], fields[fields.len() - 1]);
+        assert!(owner == "0/0" || owner == "root/root", "{line}");
+        if mode.starts_with('d') {
+            assert_eq!(mode, "drwxr-xr-x", "{line}");
+            continue;
+        }
+        files.insert((path.to_owned(), mode.to_owned()));
+    }
+    let man_pages = expected_man_pages(&scratch.0.join("man"));
+    assert!(
+        man_pages.len() >= 11
+            && man_pages.contains("./usr/share/man/man8/classifier.8.gz")
+            && man_pages.contains("./usr/share/man/man8/classifier-prefixes-add.8.gz"),
+        "{man_pages:?}"
+    );
+    let expected: BTreeSet<(String, String)> = FILES
+        .iter()
+        .map(|(path, mode)| ((*path).to_owned(), (*mode).to_owned()))
+        .chain(
+            man_pages
+                .iter()
+                .map(|path| (path.clone(), "-rw-r--r--".to_owned())),
+        )
+        .collect();
+    assert_eq!(files, expected, "the package's files and modes");
+
+    // Control: the name, the dependencies, the config as the only conffile, no scripts.
+    let info = stdout(Command::new("dpkg-deb").arg("--info").arg(&deb));
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|l| l.trim().strip_prefix(&format!("{name}: ")))
+            .unwrap_or_else(|| panic!("no {name} in:\n{info}"))
+            .to_owned()
+    };
+    assert_eq!(field("Package"), "classifier");
+    let depends = field("Depends");
+    for needed in ["iproute2", "libc6"] {
+        assert!(depends.contains(needed), "Depends: {depends}");
+    }
+    let control_files = stdout(
+        Command::new("sh")
+            .arg("-c")
+            .arg("dpkg-deb --ctrl-tarfile \"$1\" | tar -t")
+            .arg("sh")
+            .arg(&deb),
+    );
+    let control_files: BTreeSet<&str> = control_files
+        .lines()
+        .filter(|l| !l.ends_with('/'))
+        .collect();
+    assert_eq!(
+        control_files,
+        BTreeSet::from(["./conffiles", "./control"]),
+        "maintainer scripts would run on install: the package must have none"
+    );
+    let control = scratch.0.join("control");
+    run(Command::new("dpkg-deb")
+        .arg("--control")
+        .arg(&deb)
+        .arg(&control));
+    assert_eq!(
+        std::fs::read_to_string(control.join("conffiles")).unwrap(),
+        "/etc/classifier/config.toml\n"
+    );
+
+    // lintian: every finding is one README justifies.
+    let lintian = Command::new("lintian")
+        .args(["--no-cfg", "--display-info", "--tag-display-limit", "0"])
+        .arg(&deb)
+        .output()
+        .expect("running lintian (`cargo xtask setup` installs it)");
+    let findings = String::from_utf8_lossy(&lintian.stdout);
+    println!(
+        "lintian:\n{findings}{}",
+        String::from_utf8_lossy(&lintian.stderr)
+    );
+    let unjustified: Vec<&str> = findings
+        .lines()
+        .filter(|line| {
+            let tag = line.split_whitespace().nth(2).unwrap_or_default();
+            !line.starts_with("N:") && !JUSTIFIED_LINTIAN_TAGS.contains(&tag)
+        })
+        .collect();
+    assert!(unjustified.is_empty(), "lintian: {unjustified:#?}");
+
+    // Unpacked into a throwaway root: the binary runs and reads the shipped config.
+    let root = scratch.0.join("root");
+    run(Command::new("dpkg").arg("-x").arg(&deb).arg(&root));
+    let binary = root.join("usr/sbin/classifier");
+    let version = stdout(Command::new(&binary).arg("--version"));
+    assert_eq!(
+        version.trim(),
+        format!("classifier {}", env!("CARGO_PKG_VERSION"))
+    );
+    let capture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/captures/public/tcpdump/mptcp-aa-v1.pcap");
+    let analyzed = stdout(
+        Command::new(&binary)
+            .arg("--config")
+            .arg(root.join("etc/classifier/config.toml"))
+            .arg("analyze")
+            .arg(&capture),
+    );
+    assert!(analyzed.contains("through the classifier"), "{analyzed}");
+
+    // The man pages render, naming their command; groff may only say that a word longer
+    // than the line overflows it (`cannot adjust line`: the JSON example of analyze's help).
+    for (path, _) in files.iter().filter(|(path, _)| path.contains("/man8/")) {
+        let page = root.join(path.trim_start_matches("./"));
+        let rendered = Command::new("man")
+            .arg("-l")
+            .arg(&page)
+            .env("MANWIDTH", "80")
+            .output()
+            .expect("running man (man-db)");
+        let text = String::from_utf8_lossy(&rendered.stdout);
+        let warnings: Vec<_> = String::from_utf8_lossy(&rendered.stderr)
+            .lines()
+            .filter(|line| !line.ends_with("cannot adjust line"))
+            .map(str::to_owned)
+            .collect();
+        assert!(
+            rendered.status.success() && warnings.is_empty(),
+            "man -l {}: {warnings:?}",
+            page.display()
+        );
+        let command = path
+            .rsplit('/')
+            .next()
+            .and_then(|file| file.strip_suffix(".8.gz"))
+            .unwrap();
+        assert!(
+            text.contains("SYNOPSIS") && text.contains(&format!("{command}(8)")),
+            "{path} is not the page of {command}: {text}"
+        );
+    }
+}
