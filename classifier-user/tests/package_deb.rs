@@ -1,7 +1,7 @@
 //! `cargo xtask package`: the .deb holds what README, "Installing from the Debian package"
 //! states, with the modes stated, the config as its only conffile and no maintainer script;
-//! lintian finds nothing unjustified; unpacked, its binary runs, reads its own config and
-//! completes interface names; its man pages render.
+//! lintian finds nothing unjustified; unpacked, its binary runs and reads its own config, its
+//! bash completion completes subcommands and live interface names, and its man pages render.
 
 mod support;
 
@@ -250,6 +250,47 @@ fn the_package_holds_what_it_states_and_its_binary_runs() {
             .arg(&capture),
     );
     assert!(analyzed.contains("through the classifier"), "{analyzed}");
+
+    // The packaged bash completion, calling the unpacked binary back, completes subcommands
+    // and the interfaces of the namespace it runs in.
+    let namespace = classifier_lab::Netns::create("pkgcomp").expect("a namespace");
+    namespace
+        .ip(&[
+            "link", "add", "compl0", "type", "veth", "peer", "name", "compl1",
+        ])
+        .expect("a veth pair");
+    let script =
+        std::fs::read_to_string(root.join("usr/share/bash-completion/completions/classifier"))
+            .unwrap()
+            .replace("/usr/sbin/classifier", &binary.to_string_lossy());
+    let complete = |words: &str| {
+        let program = format!(
+            "{script}\nCOMP_WORDS=({words}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); COMP_TYPE=9\n\
+             _clap_complete_classifier classifier \"${{COMP_WORDS[COMP_CWORD]}}\"\n\
+             printf '%s\\n' \"${{COMPREPLY[@]}}\""
+        );
+        let output = namespace.exec("bash", &["-c", &program]).expect("bash");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let subcommands = complete("classifier att");
+    assert_eq!(
+        subcommands.trim(),
+        "attach",
+        "classifier att<TAB>: {subcommands}"
+    );
+    let interfaces = complete("classifier attach ''");
+    let interfaces: BTreeSet<&str> = interfaces.lines().map(str::trim).collect();
+    for device in ["compl0", "compl1", "lo"] {
+        assert!(
+            interfaces.contains(device),
+            "classifier attach <TAB> in the namespace: {interfaces:?}"
+        );
+    }
+    assert!(
+        !interfaces.contains("eth0"),
+        "the host's interfaces: {interfaces:?}"
+    );
+    drop(namespace);
 
     // The man pages render, naming their command; groff may only say that a word longer
     // than the line overflows it (`cannot adjust line`: the JSON example of analyze's help).
