@@ -290,6 +290,11 @@ fn the_package_holds_what_it_states_and_its_binary_runs() {
         !interfaces.contains("eth0"),
         "the host's interfaces: {interfaces:?}"
     );
+    let lists = complete("classifier prefixes add --list ''");
+    assert!(
+        lists.lines().any(|l| l.trim() == "apple"),
+        "--list <TAB>: {lists}"
+    );
     drop(namespace);
 
     // The man pages render, naming their command; groff may only say that a word longer
