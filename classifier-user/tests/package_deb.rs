@@ -9,6 +9,7 @@ use std::{
     collections::BTreeSet,
     path::{Path, PathBuf},
     process::{Command, Output},
+    sync::OnceLock,
 };
 
 const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
@@ -79,9 +80,16 @@ fn stdout(command: &mut Command) -> String {
     String::from_utf8_lossy(&run(command).stdout).into_owned()
 }
 
+/// The package, built once for all the tests of this file.
+fn package() -> &'static Path {
+    static DEB: OnceLock<PathBuf> = OnceLock::new();
+    DEB.get_or_init(build_package)
+}
+
 /// Builds the package as an operator would (`cargo xtask package`); the release build is
 /// reused when it is current.
-fn package() -> PathBuf {
+fn build_package() -> PathBuf {
+    support::require_root();
     let printed = stdout(Command::new(env!("CARGO")).current_dir(WORKSPACE).args([
         "run",
         "--quiet",
@@ -135,14 +143,17 @@ fn expected_man_pages(dir: &Path) -> BTreeSet<String> {
         .collect()
 }
 
-#[test]
-fn the_package_holds_what_it_states_and_its_binary_runs() {
-    support::require_root();
-    let deb = package();
-    let scratch = TempDir::new("package");
+/// The package unpacked with `dpkg -x` into a directory of the calling test's own.
+fn unpacked(what: &str) -> TempDir {
+    let root = TempDir::new(what);
+    run(Command::new("dpkg").arg("-x").arg(package()).arg(&root.0));
+    root
+}
 
-    // Files and modes: exactly these, owned by root.
-    let listing = stdout(Command::new("dpkg-deb").arg("--contents").arg(&deb));
+#[test]
+fn the_package_holds_exactly_the_stated_files_with_their_modes() {
+    let scratch = TempDir::new("package-files");
+    let listing = stdout(Command::new("dpkg-deb").arg("--contents").arg(package()));
     let mut files = BTreeSet::new();
     for line in listing.lines() {
         let fields: Vec<&str> = line.split_whitespace().collect();
@@ -154,7 +165,7 @@ fn the_package_holds_what_it_states_and_its_binary_runs() {
         }
         files.insert((path.to_owned(), mode.to_owned()));
     }
-    let man_pages = expected_man_pages(&scratch.0.join("man"));
+    let man_pages = expected_man_pages(&scratch.0);
     assert!(
         man_pages.len() >= 11
             && man_pages.contains("./usr/share/man/man8/classifier.8.gz")
@@ -171,9 +182,12 @@ fn the_package_holds_what_it_states_and_its_binary_runs() {
         )
         .collect();
     assert_eq!(files, expected, "the package's files and modes");
+}
 
-    // Control: the name, the dependencies, the config as the only conffile, no scripts.
-    let info = stdout(Command::new("dpkg-deb").arg("--info").arg(&deb));
+#[test]
+fn the_config_is_the_only_conffile_and_nothing_runs_on_install() {
+    let deb = package();
+    let info = stdout(Command::new("dpkg-deb").arg("--info").arg(deb));
     let field = |name: &str| {
         info.lines()
             .find_map(|l| l.trim().strip_prefix(&format!("{name}: ")))
@@ -190,7 +204,7 @@ fn the_package_holds_what_it_states_and_its_binary_runs() {
             .arg("-c")
             .arg("dpkg-deb --ctrl-tarfile \"$1\" | tar -t")
             .arg("sh")
-            .arg(&deb),
+            .arg(deb),
     );
     let control_files: BTreeSet<&str> = control_files
         .lines()
@@ -201,20 +215,23 @@ fn the_package_holds_what_it_states_and_its_binary_runs() {
         BTreeSet::from(["./conffiles", "./control"]),
         "maintainer scripts would run on install: the package must have none"
     );
-    let control = scratch.0.join("control");
+    let control = TempDir::new("package-control");
+    let control_dir = control.0.join("DEBIAN");
     run(Command::new("dpkg-deb")
         .arg("--control")
-        .arg(&deb)
-        .arg(&control));
+        .arg(deb)
+        .arg(&control_dir));
     assert_eq!(
-        std::fs::read_to_string(control.join("conffiles")).unwrap(),
+        std::fs::read_to_string(control_dir.join("conffiles")).unwrap(),
         "/etc/classifier/config.toml\n"
     );
+}
 
-    // lintian: every finding is one README justifies.
+#[test]
+fn lintian_finds_only_what_the_readme_justifies() {
     let lintian = Command::new("lintian")
         .args(["--no-cfg", "--display-info", "--tag-display-limit", "0"])
-        .arg(&deb)
+        .arg(package())
         .output()
         .expect("running lintian (`cargo xtask setup` installs it)");
     let findings = String::from_utf8_lossy(&lintian.stdout);
@@ -230,39 +247,47 @@ fn the_package_holds_what_it_states_and_its_binary_runs() {
         })
         .collect();
     assert!(unjustified.is_empty(), "lintian: {unjustified:#?}");
+}
 
-    // Unpacked into a throwaway root: the binary runs and reads the shipped config.
-    let root = scratch.0.join("root");
-    run(Command::new("dpkg").arg("-x").arg(&deb).arg(&root));
-    let binary = root.join("usr/sbin/classifier");
+#[test]
+fn the_unpacked_binary_runs_under_the_shipped_config() {
+    let root = unpacked("package-binary");
+    let binary = root.0.join("usr/sbin/classifier");
     let version = stdout(Command::new(&binary).arg("--version"));
     assert_eq!(
         version.trim(),
         format!("classifier {}", env!("CARGO_PKG_VERSION"))
     );
+    // analyze loads the embedded eBPF object and reads the conffile's lists and policy.
     let capture = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/captures/public/tcpdump/mptcp-aa-v1.pcap");
     let analyzed = stdout(
         Command::new(&binary)
             .arg("--config")
-            .arg(root.join("etc/classifier/config.toml"))
+            .arg(root.0.join("etc/classifier/config.toml"))
             .arg("analyze")
             .arg(&capture),
     );
     assert!(analyzed.contains("through the classifier"), "{analyzed}");
+}
 
-    // The packaged bash completion, calling the unpacked binary back, completes subcommands
-    // and the interfaces of the namespace it runs in.
+#[test]
+fn the_packaged_bash_completion_completes_live_interfaces_and_lists() {
+    let root = unpacked("package-completion");
+    let binary = root.0.join("usr/sbin/classifier");
     let namespace = classifier_lab::Netns::create("pkgcomp").expect("a namespace");
     namespace
         .ip(&[
             "link", "add", "compl0", "type", "veth", "peer", "name", "compl1",
         ])
         .expect("a veth pair");
-    let script =
-        std::fs::read_to_string(root.join("usr/share/bash-completion/completions/classifier"))
-            .unwrap()
-            .replace("/usr/sbin/classifier", &binary.to_string_lossy());
+    // The script calls the installed path back; here, the unpacked binary.
+    let script = std::fs::read_to_string(
+        root.0
+            .join("usr/share/bash-completion/completions/classifier"),
+    )
+    .unwrap()
+    .replace("/usr/sbin/classifier", &binary.to_string_lossy());
     let complete = |words: &str| {
         let program = format!(
             "{script}\nCOMP_WORDS=({words}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); COMP_TYPE=9\n\
@@ -295,12 +320,19 @@ fn the_package_holds_what_it_states_and_its_binary_runs() {
         lists.lines().any(|l| l.trim() == "apple"),
         "--list <TAB>: {lists}"
     );
-    drop(namespace);
+}
 
-    // The man pages render, naming their command; groff may only say that a word longer
-    // than the line overflows it (`cannot adjust line`: the JSON example of analyze's help).
-    for (path, _) in files.iter().filter(|(path, _)| path.contains("/man8/")) {
-        let page = root.join(path.trim_start_matches("./"));
+#[test]
+fn every_man_page_renders() {
+    let root = unpacked("package-man");
+    let pages: Vec<PathBuf> = std::fs::read_dir(root.0.join("usr/share/man/man8"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    assert!(pages.len() >= 11, "{pages:?}");
+    // Each names its command; groff may only say that a word longer than the line overflows
+    // it (`cannot adjust line`: the JSON example in analyze's help).
+    for page in pages {
         let rendered = Command::new("man")
             .arg("-l")
             .arg(&page)
@@ -318,14 +350,11 @@ fn the_package_holds_what_it_states_and_its_binary_runs() {
             "man -l {}: {warnings:?}",
             page.display()
         );
-        let command = path
-            .rsplit('/')
-            .next()
-            .and_then(|file| file.strip_suffix(".8.gz"))
-            .unwrap();
+        let file = page.file_name().unwrap().to_string_lossy();
+        let command = file.strip_suffix(".8.gz").unwrap();
         assert!(
             text.contains("SYNOPSIS") && text.contains(&format!("{command}(8)")),
-            "{path} is not the page of {command}: {text}"
+            "{file} is not the page of {command}: {text}"
         );
     }
 }
