@@ -9,6 +9,11 @@ use std::process::ExitCode;
 use clap::Parser as _;
 
 fn main() -> ExitCode {
+    // `COMPLETE=bash classifier -- WORDS...`: the shell asking for candidates (the scripts
+    // `classifier generate completions` writes); answers and exits, else does nothing.
+    clap_complete::CompleteEnv::with_factory(<cli::Cli as clap::CommandFactory>::command)
+        .completer("classifier")
+        .complete();
     let args = match cli::Cli::try_parse() {
         Ok(args) => args,
         // --help and --version are not failures; a refused command line under -j is.

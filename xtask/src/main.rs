@@ -2,8 +2,10 @@
 //! runs every check CI runs.
 
 mod bench;
+mod dashboard_png;
 mod demo;
 mod fuzz;
+mod package;
 mod release_binary;
 mod run;
 mod setup;
@@ -68,6 +70,18 @@ enum Task {
         #[arg(trailing_var_arg = true)]
         cargo_test_args: Vec<String>,
     },
+    /// Build the Debian package with cargo-deb from the release binary: the binary, the
+    /// systemd unit (installed disabled), /etc/classifier/config.toml (a conffile), the shipped
+    /// lists, man pages and bash/zsh/fish completions. Prints the .deb's path.
+    Package,
+    /// The dashboard's picture for the README (root): the lab under load with `classifier
+    /// run` on its router, scraped every second, the dashboard's panels plotted into
+    /// docs/dashboard.png. About a minute.
+    DashboardPng {
+        /// How long the load runs, in seconds.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
     /// Differential fuzzing: random and corrupted packets through the kernel program, each
     /// compared with a reference model on the host; prints the totals and every disagreement.
     /// Release build. Needs root.
@@ -93,6 +107,8 @@ fn main() -> anyhow::Result<()> {
         } => storm::storm(write_benchmarks, &storm_args),
         Task::Test { cargo_test_args } => test::test(&cargo_test_args),
         Task::Fuzz { packets, seed } => fuzz::fuzz(packets, seed),
+        Task::Package => package::package().map(drop),
+        Task::DashboardPng { seconds } => dashboard_png::dashboard_png(seconds),
     }
 }
 

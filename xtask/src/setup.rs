@@ -18,13 +18,21 @@ pub const NIGHTLY: &str = "nightly";
 const BPF_LINKER_VERSION: &str = "0.13.0";
 const BPF_LINKER_LLVM_FEATURE: &str = "llvm-22";
 
-/// Debian packages the tests and the lab use (python3-jsonschema: `cli_json.rs` validates
-/// every command's `-j` output against `docs/json/` with it).
+/// cargo-deb builds the .deb (`cargo xtask package`); pinned like bpf-linker.
+const CARGO_DEB_VERSION: &str = "3.8.0";
+
+/// Debian packages the tests and the lab use. lintian and man-db check the .deb and its man
+/// pages; `cli_json.rs` validates every command's `-j` output against `docs/json/` with
+/// python3-jsonschema; fonts-dejavu-core is the font of the dashboard picture (`cargo xtask
+/// dashboard-png`).
 const DEBIAN_PACKAGES: &[&str] = &[
     "bpftool",
     "ethtool",
+    "fonts-dejavu-core",
     "iperf3",
     "iproute2",
+    "lintian",
+    "man-db",
     "mptcpd",
     "nftables",
     "python3-jsonschema",
@@ -33,10 +41,16 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "tshark",
 ];
 
+/// promtool checks deploy/prometheus/; it comes in Debian's `prometheus` package, which would
+/// also install and start a Prometheus server, so only promtool is taken out of it.
+const PROMTOOL_PACKAGE: &str = "prometheus";
+
 pub fn setup() -> anyhow::Result<()> {
     ensure_nightly_components()?;
     ensure_bpf_linker()?;
+    ensure_cargo_deb()?;
     ensure_debian_packages()?;
+    ensure_promtool()?;
     ensure_bpffs()?;
     eprintln!("xtask: setup complete");
     Ok(())
@@ -112,6 +126,58 @@ fn ensure_bpf_linker() -> anyhow::Result<()> {
             .env("LLVM_PREFIX", &prefix),
     )
     .context("installing bpf-linker (about 1.5 minutes on 2 cores)")
+}
+
+pub fn ensure_cargo_deb() -> anyhow::Result<()> {
+    if output("cargo", &["deb", "--version"]).is_some_and(|v| v.contains(CARGO_DEB_VERSION)) {
+        return Ok(());
+    }
+    run(
+        "cargo",
+        &[
+            "install",
+            "cargo-deb",
+            "--version",
+            CARGO_DEB_VERSION,
+            "--locked",
+        ],
+    )
+    .context("installing cargo-deb (about 2 minutes on 2 cores)")
+}
+
+/// `apt-get download prometheus`, then only its usr/bin/promtool into cargo's bin directory,
+/// beside the other tools xtask installs (on PATH for cargo users).
+fn ensure_promtool() -> anyhow::Result<()> {
+    if output("promtool", &["--version"]).is_some() {
+        return Ok(());
+    }
+    let bin = cargo_home()?.join("bin");
+    let promtool = bin.join("promtool");
+    if output(&promtool.to_string_lossy(), &["--version"]).is_some() {
+        return Ok(());
+    }
+    let work = env::temp_dir().join(format!("xtask-promtool-{}", std::process::id()));
+    fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+    let result = (|| {
+        run_command(
+            Command::new("apt-get")
+                .args(["download", "-q", PROMTOOL_PACKAGE])
+                .current_dir(&work),
+        )?;
+        let deb = fs::read_dir(&work)?
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .find(|path| path.extension().is_some_and(|ext| ext == "deb"))
+            .context("apt-get download left no .deb")?;
+        let root = work.join("root");
+        run_command(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&root))?;
+        fs::create_dir_all(&bin)?;
+        fs::copy(root.join("usr/bin/promtool"), &promtool)
+            .with_context(|| format!("copying promtool to {}", promtool.display()))?;
+        anyhow::Ok(())
+    })();
+    let _ = fs::remove_dir_all(&work);
+    result.context("installing promtool from Debian's prometheus package")
 }
 
 fn cargo_home() -> anyhow::Result<PathBuf> {

@@ -24,7 +24,7 @@ use super::{Context, output::print_json};
   classifier --netns lab attach veth0     # an interface of network namespace `lab`")]
 pub struct AttachArgs {
     /// Interfaces to attach to.
-    #[arg(required = true, value_name = "IFACE")]
+    #[arg(required = true, value_name = "IFACE", add = super::completion::interfaces())]
     interfaces: Vec<String>,
     /// native: in the driver (fastest); skb: generic, after the kernel built an skb (works on
     /// any interface); auto: native, falling back to skb with a warning.
@@ -65,6 +65,7 @@ pub struct DetachArgs {
     /// Interfaces to detach from.
     #[arg(
         value_name = "IFACE",
+        add = super::completion::interfaces(),
         required_unless_present = "all",
         conflicts_with = "all"
     )]

@@ -2,8 +2,10 @@
 
 mod analyze;
 mod attach;
+mod completion;
 mod failure;
 mod flows;
+mod generate;
 pub mod output;
 mod policy;
 mod prefixes;
@@ -85,6 +87,9 @@ enum Command {
     Shape(shape::ShapeArgs),
     Analyze(analyze::AnalyzeArgs),
     Run(run::RunArgs),
+    /// Write the man pages or the shell completions into a directory (for packaging).
+    #[command(hide = true)]
+    Generate(generate::GenerateArgs),
 }
 
 /// What every subcommand gets: the pin directory, the configuration file and the output
@@ -108,6 +113,10 @@ impl Cli {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    // Needs neither the state nor the config file: it runs at package build time.
+    if let Command::Generate(args) = cli.command {
+        return generate::generate(args);
+    }
     let config = match &cli.global.config {
         Some(path) => ConfigFile::read(path, true)?,
         None => ConfigFile::read(DEFAULT_CONFIG_FILE.as_ref(), false)?,
@@ -137,5 +146,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Shape(args) => shape::shape(&context, args),
         Command::Analyze(args) => analyze::analyze(&context, args),
         Command::Run(args) => run::run(&context, args),
+        Command::Generate(_) => unreachable!("generate runs before the config file is read"),
     }
 }

@@ -44,7 +44,7 @@ enum PrefixesCommand {
     /// Show the prefixes and the lists each belongs to.
     List {
         /// Only this list's prefixes.
-        #[arg(long, value_name = "NAME")]
+        #[arg(long, value_name = "NAME", add = super::completion::lists())]
         list: Option<String>,
     },
     /// Add prefixes to a list.
@@ -52,7 +52,7 @@ enum PrefixesCommand {
         #[arg(required = true, value_name = "CIDR")]
         prefixes: Vec<String>,
         /// The list (created if new).
-        #[arg(long, value_name = "NAME", default_value = DEFAULT_LIST)]
+        #[arg(long, value_name = "NAME", add = super::completion::lists(), default_value = DEFAULT_LIST)]
         list: String,
     },
     /// Remove prefixes from a list, or from every list that has them.
@@ -60,26 +60,26 @@ enum PrefixesCommand {
         #[arg(required = true, value_name = "CIDR")]
         prefixes: Vec<String>,
         /// Only from this list [default: every list].
-        #[arg(long, value_name = "NAME")]
+        #[arg(long, value_name = "NAME", add = super::completion::lists())]
         list: Option<String>,
     },
     /// Add every prefix of a file to a list.
     Load {
         file: PathBuf,
-        #[arg(long, value_name = "NAME", default_value = DEFAULT_LIST)]
+        #[arg(long, value_name = "NAME", add = super::completion::lists(), default_value = DEFAULT_LIST)]
         list: String,
     },
     /// Make a list hold exactly the prefixes of a file, hitlessly: an address covered by both
     /// the old and the new list stays matched at every moment.
     Replace {
         file: PathBuf,
-        #[arg(long, value_name = "NAME", default_value = DEFAULT_LIST)]
+        #[arg(long, value_name = "NAME", add = super::completion::lists(), default_value = DEFAULT_LIST)]
         list: String,
     },
     /// Remove every prefix of a list, or of all lists.
     Clear {
         /// Only this list [default: all lists].
-        #[arg(long, value_name = "NAME")]
+        #[arg(long, value_name = "NAME", add = super::completion::lists())]
         list: Option<String>,
     },
 }

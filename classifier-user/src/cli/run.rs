@@ -24,7 +24,7 @@ use super::{Context, attach::ModeArg};
   classifier run wan0 --metrics 0.0.0.0:9417 --keep-attached   # metrics for a remote Prometheus
   curl -s http://127.0.0.1:9417/metrics | grep classifier_packets_total")]
 pub struct RunArgs {
-    #[arg(required = true, value_name = "IFACE")]
+    #[arg(required = true, value_name = "IFACE", add = super::completion::interfaces())]
     interfaces: Vec<String>,
     /// How to attach interfaces not attached yet (see `attach --help`).
     #[arg(long, value_enum, default_value_t = ModeArg::Auto)]

@@ -45,7 +45,7 @@ use super::{Context, output::print_json};
   classifier shape eth0 --rate 50mbit --fair off    # bulk is one queue, shared per connection
   classifier shape eth0 --off")]
 pub struct ShapeArgs {
-    #[arg(value_name = "IFACE")]
+    #[arg(value_name = "IFACE", add = super::completion::interfaces())]
     interface: String,
     /// The rate to shape to: a number and bit, kbit, mbit or gbit (e.g. 50mbit).
     #[arg(long, value_name = "RATE", required_unless_present = "off", value_parser = parse_rate)]

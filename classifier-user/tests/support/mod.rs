@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod mptcp;
 pub mod nft;
 pub mod packet;
+pub mod promql;
 pub mod reference;
 pub mod relink;
 pub mod tshark;
