@@ -58,6 +58,13 @@ impl Metrics {
     }
 }
 
+/// One scrape's text, as the endpoint serves it.
+pub fn scrape_text(registry: &Registry) -> Result<String, std::fmt::Error> {
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, registry)?;
+    Ok(text)
+}
+
 fn counter_family(
     encoder: &mut DescriptorEncoder,
     name: &str,
