@@ -192,6 +192,7 @@ fn devices_and_their_metric_count_the_clients_of_a_lists_flows() {
         .run(&["devices", "--list", "apple", "--interval", "0"])
         .ok()
         .stdout;
+    println!("{text}");
     assert!(text.starts_with("DEVICE"), "{text}");
     assert!(
         text.contains("6 of 6 devices shown (18 flows in list apple)"),
@@ -309,7 +310,7 @@ fn learning_goes_on_while_a_scrape_reads_a_full_flow_table() {
         );
     }
     let maps = ClassifierMaps::open_pinned(&PinDir::new(cli.pin_dir())).unwrap();
-    let entries = maps.flow_count().unwrap();
+    let entries = maps.flow_count();
     assert!(
         entries >= FULL as usize,
         "{entries} flows in the table, {FULL} made"

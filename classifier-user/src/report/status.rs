@@ -132,7 +132,7 @@ pub fn status(pin_dir: &PinDir, maps: &ClassifierMaps) -> Result<Status, Error> 
             *lists.entry(name).or_default() += 1;
         }
     }
-    let used = maps.flow_count()?;
+    let used = maps.flow_count();
     let policy = PolicyView::of(&maps.config()?, &names);
     Ok(Status {
         pin_dir: pin_dir.path().display().to_string(),

@@ -19,9 +19,9 @@ impl ClassifierMaps {
         batch::entries(self.flows.map().fd().as_fd()).map_err(Error::map(MAP_FLOWS))
     }
 
-    /// How many entries the table holds now.
-    pub fn flow_count(&self) -> Result<usize, Error> {
-        self.flows().map(|flows| flows.len())
+    /// How many entries the table holds now (none counted if it cannot be read).
+    pub fn flow_count(&self) -> usize {
+        self.flows().map_or(0, |flows| flows.len())
     }
 
     /// Forgets one flow; false when it was not there (an LRU entry may be gone already).
