@@ -133,6 +133,15 @@ fn storm() -> Table {
 }
 
 #[test]
+fn an_empty_table_has_no_devices() {
+    let table = Table::new();
+    let flows = table.flows();
+    assert!(flows.is_empty(), "{flows:?}");
+    let lists = devices_per_list(&flows, &table.names(), monotonic_coarse_ns());
+    assert!(lists.iter().all(|l| l.devices == 0), "{lists:?}");
+}
+
+#[test]
 fn each_device_is_the_client_of_its_flows_and_its_counts_add_up() {
     let table = storm();
     let flows = table.flows();
