@@ -117,6 +117,11 @@ fn every_command_prints_what_its_schema_says() {
     contract.watch(2);
     let flows = contract.document("flows", &["flows"]);
     assert!(!flows.as_array().unwrap().is_empty(), "{flows}");
+    let devices = contract.document("devices", &["devices", "--interval", "0.2"]);
+    assert!(
+        !devices["devices"].as_array().unwrap().is_empty(),
+        "{devices}"
+    );
 
     let shaped = contract.document(
         "shape",

@@ -141,7 +141,13 @@ fn root_with_only_the_units_capabilities_runs_every_command_and_names_a_missing_
     )
     .ok();
     root(&caps, &["policy", "set", "list:cdn=LE", "mptcp=CS1"]).ok();
-    for read in [&["stats"][..], &["flows"], &["status"], &["policy", "show"]] {
+    for read in [
+        &["stats"][..],
+        &["flows"],
+        &["devices", "--interval", "0"],
+        &["status"],
+        &["policy", "show"],
+    ] {
         root(&caps, read).ok();
     }
     assert!(

@@ -153,10 +153,11 @@ fn an_unprivileged_user_can_neither_read_nor_change_the_state() {
     }
 
     let uid = throwaway_uid();
-    let commands: [&[&str]; 11] = [
+    let commands: [&[&str]; 12] = [
         &["status"],
         &["stats"],
         &["flows"],
+        &["devices"],
         &["prefixes", "list"],
         &["policy", "show"],
         &["prefixes", "add", "198.51.100.0/24"],

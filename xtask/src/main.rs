@@ -34,11 +34,12 @@ enum Task {
     /// everything. Needs root.
     Demo,
     /// Run the benchmarks (root): per-packet cost against a baseline program, many flows, prefix scale,
-    /// forwarding against nftables, live update under load, analyze throughput. Prints tables
-    /// and, for a full run, writes BENCHMARKS.md. Takes about five minutes.
+    /// forwarding against nftables, live update under load, analyze throughput, a metrics scrape
+    /// with 100,000 flows. Prints tables and, for a full run, writes BENCHMARKS.md. Takes about
+    /// five minutes.
     Bench {
-        /// Only these: per-packet, many-flows, prefix-scale, forwarding, live-update, analyze
-        /// (comma-separated). BENCHMARKS.md is left as it is.
+        /// Only these: per-packet, many-flows, prefix-scale, forwarding, live-update, analyze,
+        /// scrape (comma-separated). BENCHMARKS.md is left as it is.
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
     },

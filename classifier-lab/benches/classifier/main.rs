@@ -24,6 +24,7 @@ mod packets;
 mod per_packet;
 mod prefix_lists;
 mod prefix_scale;
+mod scrape;
 mod table;
 mod timing;
 
@@ -56,6 +57,7 @@ enum Bench {
     Forwarding,
     LiveUpdate,
     Analyze,
+    Scrape,
 }
 
 fn main() -> Result<()> {
@@ -91,6 +93,9 @@ fn run(args: &Args) -> Result<()> {
     }
     if wanted(Bench::Analyze) {
         sections.push(analyze::run()?);
+    }
+    if wanted(Bench::Scrape) {
+        sections.push(scrape::run()?);
     }
     if let Some(out) = &args.out {
         let mut text = report(&machine, &sections, started.elapsed().as_secs());

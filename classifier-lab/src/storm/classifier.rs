@@ -187,7 +187,7 @@ impl Classifier {
     /// with the reason when this classifier cannot say.
     pub fn apple_devices(&self) -> Result<usize, String> {
         let output = self
-            .run(&["devices", "--list", "apple", "--json"])
+            .run(&["devices", "--list", "apple", "--json", "--interval", "0"])
             .map_err(|_| "classifier devices unavailable".to_owned())?;
         let json: serde_json::Value = serde_json::from_slice(&output.stdout)
             .map_err(|error| format!("classifier devices: not JSON ({error})"))?;

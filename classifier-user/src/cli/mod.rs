@@ -3,6 +3,7 @@
 mod analyze;
 mod attach;
 mod completion;
+mod devices;
 mod failure;
 mod flows;
 mod generate;
@@ -41,6 +42,7 @@ use output::Format;
   classifier policy set list:apple=LE mptcp=CS1
   classifier stats --watch 2                   # counters and rates every 2 s
   classifier flows --mptcp --top 10
+  classifier devices --list apple --top 20     # the devices pulling from the apple list
   classifier shape eth0 --rate 950mbit         # deprioritize LE/CS1 on eth0's egress
   classifier analyze update.pcap               # what would the classifier do with a capture
   classifier detach --all")]
@@ -84,6 +86,7 @@ enum Command {
     Policy(policy::PolicyArgs),
     Stats(stats::StatsArgs),
     Flows(flows::FlowsArgs),
+    Devices(devices::DevicesArgs),
     Shape(shape::ShapeArgs),
     Analyze(analyze::AnalyzeArgs),
     Run(run::RunArgs),
@@ -143,6 +146,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Policy(args) => policy::policy(&context, args),
         Command::Stats(args) => stats::stats(&context, args),
         Command::Flows(args) => flows::flows(&context, args),
+        Command::Devices(args) => devices::devices(&context, args),
         Command::Shape(args) => shape::shape(&context, args),
         Command::Analyze(args) => analyze::analyze(&context, args),
         Command::Run(args) => run::run(&context, args),

@@ -57,12 +57,10 @@ fn answer(mut stream: TcpStream, registry: &Registry) -> io::Result<()> {
     let path = target.split('?').next().unwrap_or_default();
     let response = match (method, path) {
         ("GET" | "HEAD", "/metrics") => {
-            let mut text = String::new();
-            let (content_type, body) =
-                match prometheus_client::encoding::text::encode(&mut text, registry) {
-                    Ok(()) => (CONTENT_TYPE, text),
-                    Err(_) => ("text/plain", "encoding failed".to_owned()),
-                };
+            let (content_type, body) = match super::metrics::scrape_text(registry) {
+                Ok(text) => (CONTENT_TYPE, text),
+                Err(_) => ("text/plain", "encoding failed".to_owned()),
+            };
             let sent = if method == "HEAD" { "" } else { &body };
             response(
                 "200 OK",

@@ -1,6 +1,6 @@
 //! The Prometheus endpoint of `classifier run`: the kernel's counters per interface, the
-//! learned addresses, the refused DNS answers and the flow table's fill, read from the maps
-//! at every scrape.
+//! learned addresses, the refused DNS answers, the flow table's fill and the devices per list,
+//! read from the maps at every scrape.
 
 use std::sync::{Arc, Mutex};
 
@@ -14,7 +14,12 @@ use prometheus_client::{
     registry::Registry,
 };
 
-use crate::{ClassifierMaps, CounterSnapshot, control::lists::ListNames, padded_name};
+use crate::{
+    ClassifierMaps, CounterSnapshot,
+    control::lists::ListNames,
+    padded_name,
+    report::{devices::devices_per_list, flows::monotonic_coarse_ns},
+};
 
 /// Reads the maps on every scrape. The maps are shared with nobody: this is its own handle.
 pub struct Metrics {
@@ -51,6 +56,13 @@ impl Metrics {
             .filter_map(|(slot, name)| maps.counters_of_slot(slot).ok().map(|c| (name, c)))
             .collect()
     }
+}
+
+/// One scrape's text, as the endpoint serves it.
+pub fn scrape_text(registry: &Registry) -> Result<String, std::fmt::Error> {
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, registry)?;
+    Ok(text)
 }
 
 fn counter_family(
@@ -225,12 +237,24 @@ impl Collector for Metrics {
             "Addresses learned from DNS answers, by list.",
             &learned,
         )?;
-        let flows = maps.flow_count() as i64;
+        // The whole table in a few dozen batched reads (`ClassifierMaps::flows`), through this
+        // endpoint's own handle: nothing here is shared with learning.
+        let flows = maps.flows().unwrap_or_default();
+        let devices: Vec<(Labels, i64)> = devices_per_list(&flows, &names, monotonic_coarse_ns())
+            .into_iter()
+            .map(|list| (vec![("list", list.name)], list.active_devices as i64))
+            .collect();
+        gauge_family(
+            &mut encoder,
+            "classifier_devices",
+            "Devices (LAN-side addresses: the clients of their flows) with a flow in the list that had a packet in the last minute.",
+            &devices,
+        )?;
         gauge_family(
             &mut encoder,
             "classifier_flow_table_entries",
             "Entries in the flow table.",
-            &[(vec![], flows)],
+            &[(vec![], flows.len() as i64)],
         )?;
         gauge_family(
             &mut encoder,

@@ -10,6 +10,8 @@ mod metrics;
 mod stop;
 mod watch;
 
+pub use metrics::{Metrics, scrape_text};
+
 use std::{
     net::SocketAddr,
     os::fd::{AsFd as _, AsRawFd as _, RawFd},

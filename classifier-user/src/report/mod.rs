@@ -1,6 +1,7 @@
 //! Turning kernel counters, flow entries and pinned state into what an operator reads.
 
 mod counter_labels;
+pub mod devices;
 pub mod flows;
 pub mod prefixes;
 pub mod stats;

@@ -1,8 +1,11 @@
 //! The flow table: one entry per flow (an LRU hash), the decision filed under a generation.
 
+use std::os::fd::AsFd as _;
+
+use aya::maps::IterableMap as _;
 use classifier_common::{FlowEntry, FlowKey};
 
-use super::{ClassifierMaps, entries, found, removed};
+use super::{ClassifierMaps, batch, found, removed};
 use crate::{Error, load::names::MAP_FLOWS};
 
 impl ClassifierMaps {
@@ -10,13 +13,15 @@ impl ClassifierMaps {
         found(self.flows.get(key, 0)).map_err(Error::map(MAP_FLOWS))
     }
 
+    /// Every flow, read in batches (`batch`): a reader of the whole table, such as a metrics
+    /// scrape, takes a few dozen calls, not two per flow.
     pub fn flows(&self) -> Result<Vec<(FlowKey, FlowEntry)>, Error> {
-        entries(self.flows.iter()).map_err(Error::map(MAP_FLOWS))
+        batch::entries(self.flows.map().fd().as_fd()).map_err(Error::map(MAP_FLOWS))
     }
 
-    /// How many entries the table holds now.
+    /// How many entries the table holds now (none counted if it cannot be read).
     pub fn flow_count(&self) -> usize {
-        self.flows.keys().filter(Result::is_ok).count()
+        self.flows().map_or(0, |flows| flows.len())
     }
 
     /// Forgets one flow; false when it was not there (an LRU entry may be gone already).

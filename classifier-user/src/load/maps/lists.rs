@@ -1,12 +1,15 @@
 //! What names the lists: their names by bit, and the addresses learned into them from DNS
 //! answers (docs/design.md, 'DNS learning').
 
+use std::os::fd::AsFd as _;
+
+use aya::maps::IterableMap as _;
 use classifier_common::{
     ListName,
     dns::{LearnedEntry, LearnedKey},
 };
 
-use super::{ClassifierMaps, entries, found, padded_name, removed};
+use super::{ClassifierMaps, batch, found, padded_name, removed};
 use crate::{
     Error,
     load::names::{MAP_LEARNED, MAP_LIST_NAMES},
@@ -32,9 +35,10 @@ impl ClassifierMaps {
             .map_err(Error::map(MAP_LIST_NAMES))
     }
 
-    /// Every address learned from DNS, with the name it was learned from and its expiry.
+    /// Every address learned from DNS, with the name it was learned from and its expiry:
+    /// up to `MAX_LEARNED`, read in batches (every scrape reads them).
     pub fn learned(&self) -> Result<Vec<(LearnedKey, LearnedEntry)>, Error> {
-        entries(self.learned.iter()).map_err(Error::map(MAP_LEARNED))
+        batch::entries(self.learned.map().fd().as_fd()).map_err(Error::map(MAP_LEARNED))
     }
 
     pub fn learned_entry(&self, key: &LearnedKey) -> Result<Option<LearnedEntry>, Error> {

@@ -1,6 +1,7 @@
 //! Typed handles on the kernel program's maps. The maps are private: every reader and writer
 //! goes through the methods here and in the submodules, one per kind of state.
 
+mod batch;
 mod counters;
 mod flows;
 mod interfaces;
