@@ -64,6 +64,9 @@ enum Task {
         /// The seed (decimal or 0x hex) of a run to repeat; a new one by default.
         #[arg(long, value_parser = fuzz::parse_seed)]
         seed: Option<u64>,
+        /// The program to fuzz: XDP's, tc's, or both in turn.
+        #[arg(long, value_enum, default_value_t = fuzz::FuzzHook::Both)]
+        hook: fuzz::FuzzHook,
     },
 }
 
@@ -74,6 +77,10 @@ fn main() -> anyhow::Result<()> {
         Task::Bench { only } => bench::bench(&only),
         Task::Soak { minutes } => soak::soak(minutes),
         Task::Test { cargo_test_args } => test::test(&cargo_test_args),
-        Task::Fuzz { packets, seed } => fuzz::fuzz(packets, seed),
+        Task::Fuzz {
+            packets,
+            seed,
+            hook,
+        } => fuzz::fuzz(packets, seed, hook),
     }
 }

@@ -73,8 +73,9 @@ pub fn require_root() {
 /// The classifier loaded into this kernel with private maps, report mode on, and the test
 /// policy: MPTCP → CS1, list apple → LE.
 pub struct Kernel {
-    /// The XDP program with its maps.
+    /// The program of `hook` with its maps: XDP's, but for `load_single(Hook::Tc)`.
     pub classifier: Classifier,
+    pub hook: Hook,
     /// The tc program with maps of its own, run beside it on every packet; None for tests
     /// that write the maps themselves (`load_xdp_only`).
     pub tc: Option<Classifier>,
@@ -105,18 +106,25 @@ impl Kernel {
     pub fn load() -> Self {
         require_root();
         let tc = Classifier::load_for(Hook::Tc).expect("loading the tc program into the kernel");
-        Self::with_tc(Some(tc))
+        Self::with(Hook::Xdp, Some(tc))
+    }
+
+    /// The program of `hook` alone: the fuzzer runs each hook on its own against the model.
+    pub fn load_single(hook: Hook) -> Self {
+        require_root();
+        Self::with(hook, None)
     }
 
     /// XDP alone: for tests that write the maps directly (`kernel.classifier.maps`), which
     /// the tc twin would not see.
     pub fn load_xdp_only() -> Self {
         require_root();
-        Self::with_tc(None)
+        Self::with(Hook::Xdp, None)
     }
 
-    fn with_tc(tc: Option<Classifier>) -> Self {
-        let classifier = Classifier::load().expect("loading the classifier into the kernel");
+    fn with(hook: Hook, tc: Option<Classifier>) -> Self {
+        let classifier =
+            Classifier::load_for(hook).expect("loading the classifier into the kernel");
         let mut config = Config {
             generation: 1,
             flags: CONFIG_REPORT,
@@ -135,6 +143,7 @@ impl Kernel {
         config.rule_count = 2;
         let mut kernel = Self {
             classifier,
+            hook,
             tc,
             config,
             runs: std::cell::Cell::new(0),
@@ -252,7 +261,7 @@ impl Kernel {
     /// checking that tc changed, counted, reported and remembered the same.
     pub fn run(&self, packet: &[u8]) -> Run {
         self.runs.set(self.runs.get() + 1);
-        let run = run_on(&self.classifier, Hook::Xdp, packet);
+        let run = run_on(&self.classifier, self.hook, packet);
         if let Some(tc) = &self.tc
             && skb_can_be_built(packet)
         {
