@@ -175,6 +175,15 @@ pub enum Error {
     AlreadyAttached { name: String },
     #[error("{name} is not attached")]
     NotAttached { name: String },
+    #[error(
+        "{name} is attached at the {attached} hook; --replace swaps the program under that link \
+         and keeps its hook: to move it to {asked}, detach it and attach it again"
+    )]
+    OtherHook {
+        name: String,
+        attached: &'static str,
+        asked: &'static str,
+    },
     #[error("{feature} needs Linux {needs} or later")]
     KernelTooOld {
         feature: &'static str,
@@ -213,6 +222,7 @@ impl Error {
                 | Self::AlreadyAttached { .. }
                 | Self::ForeignQdisc { .. }
                 | Self::NotAttached { .. }
+                | Self::OtherHook { .. }
                 | Self::PurgeWhileAttached { .. }
         )
     }
