@@ -24,6 +24,7 @@ pub mod nft;
 pub mod packet;
 pub mod reference;
 pub mod relink;
+pub mod tcx;
 pub mod tshark;
 pub mod wait;
 
