@@ -7,37 +7,91 @@ use aya_ebpf::{
     programs::TcContext,
 };
 use aya_log_ebpf::{debug, warn};
-use classifier_common::Counter;
+use classifier_common::{Counter, limits::MAX_VLAN_DEPTH};
 
 use super::Hook;
-use crate::parse::IpKind;
+use crate::parse::{ETH_P_IP, ETH_P_IPV6, IpKind, is_vlan};
 
-/// How many bytes of every packet are made linear before parsing: Ethernet, two VLAN tags,
-/// IPv4 with 40 bytes of options and TCP with 40 (142), or IPv6 with a short extension chain
-/// and TCP. A longer chain in the paged part of an skb is counted as truncated.
-const HEADERS_DIRECT: u32 = 192;
+/// How many bytes are made linear when the linear part ends before the headers can be told
+/// apart (an IPv6 extension chain, a driver that copies only a short head): Ethernet, two VLAN
+/// tags, IPv4 with 40 bytes of options and TCP with 40 (142), or IPv6 with a short extension
+/// chain and TCP. A longer chain in the paged part of an skb is counted as truncated.
+const HEADERS_DIRECT: usize = 192;
 /// The IPv4 header's checksum, from its start.
 const IPV4_CHECKSUM: usize = 10;
+const ETHER_TYPE: usize = 12;
+const VLAN_TAG: usize = 4;
+const IPPROTO_TCP: u8 = 6;
+const IPPROTO_UDP: u8 = 17;
+/// IPv6 extension headers: where the chain ends is the walk's business (`parse::ip`).
+const IPV6_HOP_BY_HOP: u8 = 0;
+const IPV6_ROUTING: u8 = 43;
+const IPV6_FRAGMENT: u8 = 44;
+const IPV6_AUTH: u8 = 51;
+const IPV6_DEST_OPTIONS: u8 = 60;
 
-/// Pulls the first `HEADERS_DIRECT` bytes (or the whole packet, if shorter) into the skb's
-/// linear part when they are not there yet. Most drivers and GRO leave the headers linear,
-/// and then this is one comparison; a driver that copies only a few bytes into the head
-/// (virtio's 128, some NICs' header split) costs one copy of at most `HEADERS_DIRECT` bytes.
-/// A failed pull (no memory) leaves the packet as it is: the parse then counts it truncated.
+/// Makes the headers the pipeline reads linear, when they are not: direct packet access sees
+/// only an skb's linear part. Most skbs are linear, or hold exactly their headers in the
+/// linear part (GRO, drivers that split at `eth_get_headlen`, TCP from this host): for them
+/// this is a few reads and no copy. Otherwise (a short head, as virtio's 128 bytes) the
+/// headers are pulled in with `bpf_skb_pull_data`, up to `HEADERS_DIRECT` bytes when the
+/// linear part does not even show where they end. A failed pull (no memory) leaves the
+/// packet as it is: the parse then counts it truncated.
 ///
 /// Not inlined: inlined, its registers cost the pipeline's frame 8 of the few bytes the
 /// verifier's 512-byte limit leaves it.
 #[inline(never)]
 pub fn make_headers_direct(skb: *mut __sk_buff) {
     let ctx = TcContext::new(skb);
-    let len = ctx.len();
-    let wanted = if len < HEADERS_DIRECT {
-        len
-    } else {
-        HEADERS_DIRECT
+    let len = ctx.len() as usize;
+    let (data, end) = (ctx.data(), ctx.data_end());
+    let linear = end - data;
+    if linear >= len {
+        return;
+    }
+    let mut wanted = headers_end(data, end).unwrap_or(HEADERS_DIRECT);
+    if wanted > len {
+        wanted = len;
+    }
+    if linear < wanted {
+        let _ = ctx.pull_data(wanted as u32);
+    }
+}
+
+/// Where the Ethernet, VLAN, IP and TCP or UDP headers end, read from the linear part
+/// `data..end`; None when it ends before that shows, or at an IPv6 extension header.
+#[inline(always)]
+fn headers_end(data: usize, end: usize) -> Option<usize> {
+    let byte = |at: usize| -> Option<u8> {
+        if data + at + 1 > end {
+            return None;
+        }
+        Some(unsafe { *((data + at) as *const u8) })
     };
-    if ((ctx.data_end() - ctx.data()) as u32) < wanted {
-        let _ = ctx.pull_data(wanted);
+    let mut at = ETHER_TYPE;
+    let mut ether_type = u16::from_be_bytes([byte(at)?, byte(at + 1)?]);
+    for _ in 0..MAX_VLAN_DEPTH {
+        if !is_vlan(ether_type) {
+            break;
+        }
+        at += VLAN_TAG;
+        ether_type = u16::from_be_bytes([byte(at)?, byte(at + 1)?]);
+    }
+    let l3 = at + 2;
+    let (l4, protocol) = match ether_type {
+        ETH_P_IP => (l3 + usize::from(byte(l3)? & 0x0f) * 4, byte(l3 + 9)?),
+        ETH_P_IPV6 => (l3 + 40, byte(l3 + 6)?),
+        _ => return Some(l3),
+    };
+    match protocol {
+        IPPROTO_TCP => Some(l4 + usize::from(byte(l4 + 12)? >> 4) * 4),
+        IPPROTO_UDP => Some(l4 + 8),
+        IPV6_HOP_BY_HOP | IPV6_ROUTING | IPV6_FRAGMENT | IPV6_AUTH | IPV6_DEST_OPTIONS
+            if ether_type == ETH_P_IPV6 =>
+        {
+            None
+        }
+        _ => Some(l4),
     }
 }
 
