@@ -17,6 +17,8 @@ pub const IFNAME_LEN: usize = 16;
 /// `Attachment::mode`.
 pub const ATTACH_NATIVE: u32 = 1;
 pub const ATTACH_SKB: u32 = 2;
+/// tc at TCX ingress (`classify_tc`), for interfaces without native XDP.
+pub const ATTACH_TC: u32 = 3;
 
 /// One interface the program is attached to, keyed by ifindex in `ATTACHMENTS`.
 #[repr(C)]

@@ -4,8 +4,13 @@
 //! policy's DSCP and counts. It always returns XDP_PASS and changes no byte other than the
 //! DSCP bits and the IPv4 header checksum.
 //!
-//! `baseline` (XDP) only returns XDP_PASS: `cargo xtask bench` measures `classify` beside it,
-//! in the same run, to report the classifier's own cost. It is never attached.
+//! `classify_tc` (tc, TCX ingress) runs the same pipeline on interfaces without native XDP:
+//! it marks, counts and remembers flows as `classify` does, through the kernel's skb helpers,
+//! and always returns TC_ACT_OK.
+//!
+//! `baseline` (XDP) only returns XDP_PASS, `baseline_tc` only TC_ACT_OK: `cargo xtask bench`
+//! measures the classifier beside them, in the same run, to report its own cost. They are
+//! never attached by the product.
 //!
 //! `deprioritize` (tc egress) steers packets into the egress HTB tree's bulk or normal class
 //! by their DSCP. It always returns TC_ACT_OK and changes no byte.
@@ -15,6 +20,7 @@
 mod act;
 mod classify;
 mod egress;
+mod hook;
 mod maps;
 mod parse;
 
@@ -30,9 +36,21 @@ pub fn classify(ctx: XdpContext) -> u32 {
     xdp_action::XDP_PASS
 }
 
+#[classifier]
+pub fn classify_tc(ctx: TcContext) -> i32 {
+    hook::make_headers_direct(ctx.skb.skb);
+    classify::classify_packet(&ctx);
+    TC_ACT_OK
+}
+
 #[xdp]
 pub fn baseline(_ctx: XdpContext) -> u32 {
     xdp_action::XDP_PASS
+}
+
+#[classifier]
+pub fn baseline_tc(_ctx: TcContext) -> i32 {
+    TC_ACT_OK
 }
 
 #[classifier]

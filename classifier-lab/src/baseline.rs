@@ -1,5 +1,6 @@
 //! What the benchmarks time the classifier against: `baseline`, an XDP program from the same
-//! object that only returns XDP_PASS, and the kernel's own timing of a program over a packet
+//! object that only returns XDP_PASS (and `baseline_tc`, its tc twin, returning TC_ACT_OK),
+//! and the kernel's own timing of a program over a packet
 //! (BPF_PROG_TEST_RUN with a repeat count). Only the benchmarks use them, so they live here
 //! and not in the product's API.
 
@@ -7,13 +8,13 @@ use std::time::Duration;
 
 use aya::{
     Ebpf, EbpfLoader,
-    programs::{TestRun as _, TestRunOptions, Xdp},
+    programs::{SchedClassifier, TestRun as _, TestRunOptions, Xdp},
 };
 use classifier::{
     Classifier, Error,
     load::{
         EBPF_OBJECT,
-        names::{PROGRAM_BASELINE, PROGRAM_CLASSIFY},
+        names::{PROGRAM_BASELINE, PROGRAM_BASELINE_TC, PROGRAM_CLASSIFY},
     },
 };
 
@@ -30,6 +31,23 @@ impl Baseline {
         };
         baseline.xdp_mut()?.load().map_err(program_error)?;
         Ok(baseline)
+    }
+
+    /// The object with `baseline_tc` loaded instead, for tc.
+    pub fn load_tc() -> Result<Self, Error> {
+        let mut baseline = Self {
+            ebpf: EbpfLoader::new().load(EBPF_OBJECT)?,
+        };
+        baseline.tc_mut()?.load().map_err(program_error)?;
+        Ok(baseline)
+    }
+
+    pub fn tc_mut(&mut self) -> Result<&mut SchedClassifier, Error> {
+        self.ebpf
+            .program_mut(PROGRAM_BASELINE_TC)
+            .ok_or(Error::MissingProgram(PROGRAM_BASELINE_TC))?
+            .try_into()
+            .map_err(program_error)
     }
 
     pub fn xdp(&self) -> Result<&Xdp, Error> {

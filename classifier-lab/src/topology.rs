@@ -218,9 +218,19 @@ impl Lab {
     /// Attaches the classifier (native XDP) to the router's ingress interfaces, its state in
     /// `pin_dir`, with the lists and policy of `config`.
     pub fn attach_classifier(&self, pin_dir: &PinDir, config: &ConfigFile) -> Result<(), Error> {
+        self.attach_classifier_in(pin_dir, config, Mode::Native)
+    }
+
+    /// As `attach_classifier`, in `mode` (`Mode::Tc`: at TCX ingress).
+    pub fn attach_classifier_in(
+        &self,
+        pin_dir: &PinDir,
+        config: &ConfigFile,
+        mode: Mode,
+    ) -> Result<(), Error> {
         let devices = ROUTER_INGRESS.map(String::from);
         self.router
-            .enter(|| attach::attach(pin_dir, &devices, Mode::Native, false, config))??;
+            .enter(|| attach::attach(pin_dir, &devices, mode, false, config))??;
         Ok(())
     }
 

@@ -175,6 +175,15 @@ pub enum Error {
     AlreadyAttached { name: String },
     #[error("{name} is not attached")]
     NotAttached { name: String },
+    #[error(
+        "{name} is attached at the {attached} hook; --replace swaps the program under that link \
+         and keeps its hook: to move it to {asked}, detach it and attach it again"
+    )]
+    OtherHook {
+        name: String,
+        attached: &'static str,
+        asked: &'static str,
+    },
     #[error("{feature} needs Linux {needs} or later")]
     KernelTooOld {
         feature: &'static str,
@@ -249,6 +258,7 @@ kinds! {
     ForeignQdisc => foreign_qdisc,
     AlreadyAttached => already_attached,
     NotAttached => not_attached,
+    OtherHook => other_hook,
     KernelTooOld => kernel_too_old,
     MissingCapabilities => missing_capabilities,
     PurgeWhileAttached => purge_while_attached,
@@ -271,6 +281,7 @@ impl Error {
                 | Self::AlreadyAttached { .. }
                 | Self::ForeignQdisc { .. }
                 | Self::NotAttached { .. }
+                | Self::OtherHook { .. }
                 | Self::PurgeWhileAttached { .. }
         )
     }

@@ -200,7 +200,7 @@ fn with_sys_fs_bpf_unmounted_attach_mounts_it_again() {
     );
     assert_eq!(
         stdout.lines().skip(1).collect::<Vec<_>>(),
-        ["attached to a0 (native)", "1", "1"],
+        ["attached to a0 (xdp native)", "1", "1"],
         "attached inside: {stdout}"
     );
     // The private namespace is gone, and its bpffs instance with the only reference to the

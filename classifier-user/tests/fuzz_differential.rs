@@ -12,20 +12,25 @@
 //! `policy set`, `prefixes add/remove/replace` through the library), and the model reads it
 //! back. The run must have built, and the kernel seen, the mix it claims (`support::fuzz_mix`).
 //!
-//! `CLASSIFIER_FUZZ_PACKETS` and `CLASSIFIER_FUZZ_SEED` (decimal or 0x hex) change the run;
+//! The whole run is made once per hook, XDP then tc, each program with maps of its own and
+//! the same packets (docs/design.md, 'The tc hook'). Packets of which BPF_PROG_TEST_RUN
+//! builds no skb (`support::skb_can_be_built`) are left out of the tc run, model included.
+//!
+//! `CLASSIFIER_FUZZ_PACKETS`, `CLASSIFIER_FUZZ_SEED` (decimal or 0x hex) and
+//! `CLASSIFIER_FUZZ_HOOK` (`xdp`, `tc` or `both`, the default) change the run;
 //! `cargo xtask fuzz` runs a million packets in release mode.
 
 mod support;
 
 use std::{collections::BTreeMap, fmt::Write as _, net::IpAddr, path::Path, time::Instant};
 
-use classifier::report::counter_label;
+use classifier::{Hook, report::counter_label};
 use classifier_common::{
     Counter, CounterValue, ParseError, config::CONFIG_LEARN_DNS, counter::COUNTER_SLOTS,
     flow::FLOW_MPTCP_ATTEMPTED, limits::MAX_LISTS, mptcp::MptcpSubtype,
 };
 use support::{
-    Kernel, LIST_APPLE, LIST_CDN, XDP_PASS,
+    Kernel, LIST_APPLE, LIST_CDN,
     fuzz::{Generated, Generator},
     fuzz_config::{self, ConfigChanges},
     fuzz_flows::FlowModel,
@@ -88,8 +93,8 @@ fn env_u64(name: &str) -> Option<u64> {
 
 /// The kernel program and the model, with the same prefixes and policy: installed through
 /// the library as the CLI installs them, and read back for the model.
-fn kernel_and_reference() -> (Kernel, Reference) {
-    let mut kernel = Kernel::load();
+fn kernel_and_reference(hook: Hook) -> (Kernel, Reference) {
+    let mut kernel = Kernel::load_single(hook);
     // DNS responses (UDP from port 53) take the learning path too: nobody drains the ring
     // buffer, so it fills and the "lost" path and its log record run as well. Neither may
     // change how a packet is classified. (Set first: `Kernel` writes its whole config.)
@@ -243,7 +248,7 @@ fn run_kernel(kernel: &Kernel, packet: &[u8]) -> KernelRun {
     let sequence = kernel.report().sequence;
     let result = kernel
         .classifier
-        .test_run(packet)
+        .test_run_on(kernel.hook, packet)
         .unwrap_or_else(|error| panic!("BPF_PROG_TEST_RUN refused {}: {error}", hex(packet)));
     let report = kernel.report();
     assert_eq!(
@@ -260,10 +265,19 @@ fn run_kernel(kernel: &Kernel, packet: &[u8]) -> KernelRun {
 }
 
 /// What is wrong with the kernel's run, by the model; empty when they agree.
-fn disagreements(packet: &[u8], run: &KernelRun, prediction: &Prediction) -> Vec<String> {
+fn disagreements(
+    hook: Hook,
+    packet: &[u8],
+    run: &KernelRun,
+    prediction: &Prediction,
+) -> Vec<String> {
     let mut problems = Vec::new();
-    if run.verdict != XDP_PASS {
-        problems.push(format!("verdict {} instead of XDP_PASS", run.verdict));
+    if run.verdict != hook.pass_verdict() {
+        problems.push(format!(
+            "verdict {} instead of {} (pass)",
+            run.verdict,
+            hook.pass_verdict()
+        ));
     }
     if run.view != prediction.view {
         problems.push("the views differ".to_owned());
@@ -470,15 +484,33 @@ impl Tally {
     }
 }
 
+/// The hooks to fuzz: `CLASSIFIER_FUZZ_HOOK`, both by default.
+fn hooks() -> Vec<Hook> {
+    match std::env::var("CLASSIFIER_FUZZ_HOOK").as_deref() {
+        Err(_) | Ok("both") => Hook::ALL.to_vec(),
+        Ok("xdp") => vec![Hook::Xdp],
+        Ok("tc") => vec![Hook::Tc],
+        Ok(other) => panic!("CLASSIFIER_FUZZ_HOOK={other}: not xdp, tc or both"),
+    }
+}
+
 #[test]
 fn kernel_agrees_with_the_reference_on_random_packets() {
     let packets = env_u64("CLASSIFIER_FUZZ_PACKETS").unwrap_or(DEFAULT_PACKETS);
     let seed = env_u64("CLASSIFIER_FUZZ_SEED").unwrap_or(DEFAULT_SEED);
-    println!(
-        "fuzz: seed {seed:#x}, {packets} packets \
-         (again: CLASSIFIER_FUZZ_SEED={seed:#x} CLASSIFIER_FUZZ_PACKETS={packets})"
-    );
-    let (mut kernel, mut reference) = kernel_and_reference();
+    for hook in hooks() {
+        println!(
+            "fuzz: {hook} hook, seed {seed:#x}, {packets} packets (again: \
+             CLASSIFIER_FUZZ_HOOK={hook} CLASSIFIER_FUZZ_SEED={seed:#x} \
+             CLASSIFIER_FUZZ_PACKETS={packets})"
+        );
+        fuzz(hook, packets, seed);
+    }
+}
+
+fn fuzz(hook: Hook, packets: u64, seed: u64) {
+    let (mut kernel, mut reference) = kernel_and_reference(hook);
+    let mut unbuildable = 0u64;
     let mut generator = Generator::new(seed);
     let mut changes = ConfigChanges::new(seed);
     let mut flows = FlowModel::default();
@@ -498,9 +530,13 @@ fn kernel_agrees_with_the_reference_on_random_packets() {
         }
         let generated = generator.packet();
         let packet = &generated.packet;
+        if hook == Hook::Tc && !support::skb_can_be_built(packet) {
+            unbuildable += 1;
+            continue;
+        }
         let prediction = reference.predict(index, packet);
         let run = run_kernel(&kernel, packet);
-        let problems = disagreements(packet, &run, &prediction);
+        let problems = disagreements(hook, packet, &run, &prediction);
         if !problems.is_empty() {
             tally.disagreements += 1;
             let signature = signature(&run.view, &prediction.view, &problems);
@@ -529,6 +565,9 @@ fn kernel_agrees_with_the_reference_on_random_packets() {
             .collect::<Vec<_>>()
             .join(", ")
     };
+    if hook == Hook::Tc {
+        println!("fuzz: {unbuildable} packets too short for an skb, left out of the tc run");
+    }
     println!("fuzz: built: {}", list(&generator.mix));
     println!("fuzz: configuration changes: {}", list(&changes.made));
     println!(
@@ -633,29 +672,37 @@ fn regression_corpus_replays() {
     let corpus = read_corpus();
     let mut failures = Vec::new();
     let mut steps = 0;
-    for case in &corpus {
-        // A fresh kernel per case: its flow table holds only the case's own packets.
-        let (kernel, mut reference) = kernel_and_reference();
-        for (index, (packet, expected)) in (0..).zip(&case.steps) {
-            steps += 1;
-            let prediction = reference.predict(index, packet);
-            let run = run_kernel(&kernel, packet);
-            let mut problems = disagreements(packet, &run, &prediction);
-            if run.view.to_string() != *expected {
-                problems.push(format!("kernel: {}", run.view));
-            }
-            if prediction.view.to_string() != *expected {
-                problems.push(format!("reference: {}", prediction.view));
-            }
-            if !problems.is_empty() {
-                failures.push(format!(
-                    "{} packet {index}: expected {expected}\n  {}",
-                    case.name,
-                    problems.join("\n  ")
-                ));
+    for hook in hooks() {
+        for case in &corpus {
+            // A fresh kernel per case: its flow table holds only the case's own packets.
+            let (kernel, mut reference) = kernel_and_reference(hook);
+            for (index, (packet, expected)) in (0..).zip(&case.steps) {
+                if hook == Hook::Tc && !support::skb_can_be_built(packet) {
+                    continue;
+                }
+                steps += 1;
+                let prediction = reference.predict(index, packet);
+                let run = run_kernel(&kernel, packet);
+                let mut problems = disagreements(hook, packet, &run, &prediction);
+                if run.view.to_string() != *expected {
+                    problems.push(format!("kernel: {}", run.view));
+                }
+                if prediction.view.to_string() != *expected {
+                    problems.push(format!("reference: {}", prediction.view));
+                }
+                if !problems.is_empty() {
+                    failures.push(format!(
+                        "{} packet {index} ({hook}): expected {expected}\n  {}",
+                        case.name,
+                        problems.join("\n  ")
+                    ));
+                }
             }
         }
     }
-    println!("corpus: {} cases, {steps} packets", corpus.len());
+    println!(
+        "corpus: {} cases, {steps} packets over both hooks",
+        corpus.len()
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -11,7 +11,7 @@ use support::{Kernel, packet::Segment};
 
 fn drain(kernel: &mut Kernel) -> Vec<DnsDatagram> {
     let mut datagrams = Vec::new();
-    for event in kernel.classifier.maps.take_dns_events() {
+    for event in kernel.take_dns_events() {
         datagrams.push(DnsDatagram::decode(&event).expect("a whole DnsEvent"));
     }
     datagrams

@@ -103,7 +103,7 @@ fn pin_to_cpu(cpu: usize) {
 
 #[test]
 fn after_a_storm_of_changes_every_cached_decision_is_the_final_one() {
-    let mut kernel = Kernel::load();
+    let mut kernel = Kernel::load_xdp_only();
     let maps = &mut kernel.classifier.maps;
     let mut names = ListNames::read(maps).expect("reading list names");
     assert_eq!(names.get_or_create(maps, "apple").expect("a list"), LIST);

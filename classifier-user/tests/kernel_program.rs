@@ -1,18 +1,12 @@
-//! The program as this kernel's verifier accepted it: its size, and what the verifier did.
+//! The programs as this kernel's verifier accepted them, XDP `classify` and tc `classify_tc`:
+//! their size, and what the verifier did.
 
 mod support;
 
-use support::Kernel;
+use aya::programs::ProgramInfo;
+use classifier::{Classifier, Hook};
 
-#[test]
-fn the_verifier_accepts_the_program_and_its_size_is_reported() {
-    let kernel = Kernel::load();
-    let info = kernel
-        .classifier
-        .xdp()
-        .expect("program")
-        .info()
-        .expect("program info");
+fn check(hook: Hook, info: &ProgramInfo) {
     let translated = info.size_translated().expect("xlated size") / 8;
     // Without the count this test would prove nothing about the verifier's budget: the
     // kernel reports it (since 5.16) and aya reads it, so its absence is a failure.
@@ -20,8 +14,9 @@ fn the_verifier_accepts_the_program_and_its_size_is_reported() {
         .verified_instruction_count()
         .expect("the kernel did not report how many instructions the verifier processed");
     println!(
-        "classify: id {}, {translated} instructions after translation, verifier processed \
+        "{} ({hook}): id {}, {translated} instructions after translation, verifier processed \
          {verified} (limit 1,000,000)",
+        hook.program(),
         info.id()
     );
     assert!(translated > 0, "the program has no translated instructions");
@@ -40,4 +35,18 @@ fn the_verifier_accepts_the_program_and_its_size_is_reported() {
         verified < 500_000,
         "the verifier's work ({verified}) is close to its limit: later features will not fit"
     );
+}
+
+#[test]
+fn the_verifier_accepts_both_programs_and_their_size_is_reported() {
+    support::require_root();
+    for hook in Hook::ALL {
+        let classifier = Classifier::load_for(hook).expect("loading the program");
+        let info = match hook {
+            Hook::Xdp => classifier.xdp().expect("program").info(),
+            Hook::Tc => classifier.tc().expect("program").info(),
+        }
+        .expect("program info");
+        check(hook, &info);
+    }
 }

@@ -115,7 +115,7 @@ impl Probe {
 
 #[test]
 fn every_single_write_of_a_replace_keeps_both_lists_addresses_matched() {
-    let mut kernel = Kernel::load();
+    let mut kernel = Kernel::load_xdp_only();
     let maps = &mut kernel.classifier.maps;
     for (list, prefixes) in [(CDN, CDN_PREFIXES), (APPLE, OLD_APPLE)] {
         let change = Change::Add {
@@ -219,7 +219,7 @@ fn every_single_write_of_a_replace_keeps_both_lists_addresses_matched() {
         assert_ne!(kernel.run(&packet).report.lists & LIST_CDN, 0, "{addr}");
     }
     // And the step-by-step result is exactly what `apply` makes in one go.
-    let mut reference = Kernel::load();
+    let mut reference = Kernel::load_xdp_only();
     for (list, prefixes) in [(CDN, CDN_PREFIXES), (APPLE, OLD_APPLE)] {
         let change = Change::Add {
             list,

@@ -1,10 +1,12 @@
 //! Downloads through the lab's router, in IPv4 and IPv6: from an Apple address they arrive
-//! marked (LE, the default policy), from another address untouched; TCP and UDP alike.
+//! marked (LE, the default policy), from another address untouched; TCP and UDP alike; with
+//! the classifier at either hook, XDP or tc (docs/design.md, 'The tc hook').
 
 mod support;
 
 use std::{net::SocketAddr, time::Duration};
 
+use classifier::Hook;
 use classifier_lab::{self as lab, Lab, traffic};
 use support::{cli::Cli, nft::nft_counters};
 
@@ -28,10 +30,37 @@ const CLIENT_RULES: &str = "table inet verify {
 
 #[test]
 fn apple_downloads_arrive_marked_and_others_untouched_in_ipv4_and_ipv6() {
+    downloads_through_the_router(Hook::Xdp);
+}
+
+#[test]
+fn apple_downloads_arrive_marked_and_others_untouched_with_the_tc_hook() {
+    downloads_through_the_router(Hook::Tc);
+}
+
+fn downloads_through_the_router(hook: Hook) {
     let lab = Lab::new().expect("lab");
     let cli = Cli::new();
-    cli.run(&["--netns", lab.router.name(), "attach", "r0", "r1", "r2"])
+    let router = lab.router.name();
+    let attached = cli
+        .run(&[
+            "--netns",
+            router,
+            "attach",
+            "r0",
+            "r1",
+            "r2",
+            "--hook",
+            hook.name(),
+        ])
         .ok();
+    assert!(
+        attached
+            .stdout
+            .contains(&format!("attached to r0 ({hook} ")),
+        "{}",
+        attached.stdout
+    );
     let counters = nft_counters(&lab.client, CLIENT_RULES);
 
     let cases = [

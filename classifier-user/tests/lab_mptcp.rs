@@ -1,10 +1,12 @@
 //! Real kernel MPTCP through the lab's router: a client with two paths, a server speaking
-//! MPTCP, the classifier on the router's ingress interfaces.
+//! MPTCP, the classifier on the router's ingress interfaces, at either hook (XDP or tc:
+//! docs/design.md, 'The tc hook').
 
 mod support;
 
 use std::net::SocketAddr;
 
+use classifier::Hook;
 use classifier_lab::{self as lab, Lab, traffic};
 use support::{
     cli::{Cli, flow_from},
@@ -27,11 +29,37 @@ const SERVER_RULES: &str = "table inet verify {
 
 #[test]
 fn an_mptcp_connection_through_the_router_is_seen_on_both_subflows_and_marked() {
+    mptcp_through_the_router(Hook::Xdp);
+}
+
+#[test]
+fn an_mptcp_connection_is_seen_on_both_subflows_and_marked_with_the_tc_hook() {
+    mptcp_through_the_router(Hook::Tc);
+}
+
+fn mptcp_through_the_router(hook: Hook) {
     let lab = Lab::new().expect("lab");
     let cli = Cli::new();
     let router = lab.router.name();
-    cli.run(&["--netns", router, "attach", "r0", "r1", "r2"])
+    let attached = cli
+        .run(&[
+            "--netns",
+            router,
+            "attach",
+            "r0",
+            "r1",
+            "r2",
+            "--hook",
+            hook.name(),
+        ])
         .ok();
+    assert!(
+        attached
+            .stdout
+            .contains(&format!("attached to r0 ({hook} ")),
+        "{}",
+        attached.stdout
+    );
     cli.run(&["policy", "set", "mptcp=CS1", "list:apple=LE"])
         .ok();
     let counters = nft_counters(&lab.server, SERVER_RULES);

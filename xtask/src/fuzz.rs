@@ -1,6 +1,7 @@
 //! `cargo xtask fuzz`: the differential fuzzer's long run. It is the CI test
 //! `fuzz_differential` (kernel program against the host's reference model), built in release
-//! mode and run over a million packets unless told otherwise; the test prints the totals.
+//! mode and run over a million packets unless told otherwise, at both hooks (XDP, then tc)
+//! unless `--hook` picks one; the test prints the totals.
 
 use std::{
     process::Command,
@@ -20,7 +21,25 @@ pub fn parse_seed(text: &str) -> Result<u64, String> {
     parsed.map_err(|error| format!("{text}: not a seed ({error}); give a number, e.g. 0x3039"))
 }
 
-pub fn fuzz(packets: u64, seed: Option<u64>) -> anyhow::Result<()> {
+/// `--hook`: which of the classifier's programs to fuzz.
+#[derive(Copy, Clone, Debug, clap::ValueEnum)]
+pub enum FuzzHook {
+    Xdp,
+    Tc,
+    Both,
+}
+
+impl FuzzHook {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Xdp => "xdp",
+            Self::Tc => "tc",
+            Self::Both => "both",
+        }
+    }
+}
+
+pub fn fuzz(packets: u64, seed: Option<u64>, hook: FuzzHook) -> anyhow::Result<()> {
     setup()?;
     // Without a seed, a new one each run: a long run should cover ground CI's fixed seed has
     // not. The test prints it, and so does this, so any run can be repeated.
@@ -34,8 +53,9 @@ pub fn fuzz(packets: u64, seed: Option<u64>) -> anyhow::Result<()> {
         }
     };
     eprintln!(
-        "xtask: fuzzing {packets} packets with seed {seed:#x} \
-         (repeat: cargo xtask fuzz --packets {packets} --seed {seed:#x})"
+        "xtask: fuzzing {packets} packets with seed {seed:#x} at hook {hook} \
+         (repeat: cargo xtask fuzz --packets {packets} --seed {seed:#x} --hook {hook})",
+        hook = hook.name()
     );
     run_command(
         Command::new("cargo")
@@ -52,6 +72,7 @@ pub fn fuzz(packets: u64, seed: Option<u64>) -> anyhow::Result<()> {
                 "--nocapture",
             ])
             .env("CLASSIFIER_FUZZ_PACKETS", packets.to_string())
-            .env("CLASSIFIER_FUZZ_SEED", format!("{seed:#x}")),
+            .env("CLASSIFIER_FUZZ_SEED", format!("{seed:#x}"))
+            .env("CLASSIFIER_FUZZ_HOOK", hook.name()),
     )
 }

@@ -93,6 +93,9 @@ enum Task {
         /// The seed (decimal or 0x hex) of a run to repeat; a new one by default.
         #[arg(long, value_parser = fuzz::parse_seed)]
         seed: Option<u64>,
+        /// The program to fuzz: XDP's, tc's, or both in turn.
+        #[arg(long, value_enum, default_value_t = fuzz::FuzzHook::Both)]
+        hook: fuzz::FuzzHook,
     },
 }
 
@@ -107,7 +110,11 @@ fn main() -> anyhow::Result<()> {
             storm_args,
         } => storm::storm(write_benchmarks, &storm_args),
         Task::Test { cargo_test_args } => test::test(&cargo_test_args),
-        Task::Fuzz { packets, seed } => fuzz::fuzz(packets, seed),
+        Task::Fuzz {
+            packets,
+            seed,
+            hook,
+        } => fuzz::fuzz(packets, seed, hook),
         Task::Package => package::package().map(drop),
         Task::DashboardPng { seconds } => dashboard_png::dashboard_png(seconds),
     }

@@ -4,13 +4,12 @@
 
 use core::mem::offset_of;
 
-use aya_ebpf::{helpers::generated::bpf_xdp_load_bytes, programs::XdpContext};
 use classifier_common::{
     Counter,
     dns::{DNS_ANSWER, DNS_CAPTURE_LEN, DNS_QUERY, DnsEvent},
 };
 
-use crate::maps::DNS_EVENTS;
+use crate::{hook::Hook, maps::DNS_EVENTS};
 
 /// Where the source address starts in each IP header; the destination follows it.
 const IPV4_ADDRESSES: u32 = 12;
@@ -25,10 +24,11 @@ const DNS_PORT: [u8; 2] = 53u16.to_be_bytes();
 /// which the packet holds `available` bytes). Returns the counter that says how it went.
 ///
 /// Not inlined: called on DNS datagrams only, it keeps the ring buffer's registers out of the
-/// main path. Every copy goes through bpf_xdp_load_bytes, which checks the packet bounds itself.
+/// main path. Every copy goes through the hook's load helper (bpf_xdp_load_bytes,
+/// bpf_skb_load_bytes), which checks the packet bounds itself.
 #[inline(never)]
-pub fn forward_dns(
-    ctx: &XdpContext,
+pub fn forward_dns<H: Hook>(
+    ctx: &H,
     ip_offset: u32,
     payload: u32,
     available: u32,
@@ -48,8 +48,8 @@ pub fn forward_dns(
 
 /// Writes every field of `event`; None when the packet did not hold what its headers said.
 #[inline(always)]
-unsafe fn fill(
-    ctx: &XdpContext,
+unsafe fn fill<H: Hook>(
+    ctx: &H,
     event: *mut DnsEvent,
     ip_offset: u32,
     payload: u32,
@@ -68,7 +68,7 @@ unsafe fn fill(
     let mut udp_length = [0u8; 2];
     load(ctx, udp + UDP_LENGTH, udp_length.as_mut_ptr(), 2)?;
     unsafe {
-        (*event).ifindex = (*ctx.ctx).ingress_ifindex;
+        (*event).ifindex = ctx.ifindex();
         (*event).kind = if (*event).src_port == DNS_PORT {
             DNS_ANSWER
         } else {
@@ -112,7 +112,6 @@ unsafe fn fill(
 }
 
 #[inline(always)]
-fn load(ctx: &XdpContext, offset: u32, to: *mut u8, len: u32) -> Option<()> {
-    let copied = unsafe { bpf_xdp_load_bytes(ctx.ctx, offset, to.cast(), len) };
-    (copied == 0).then_some(())
+fn load<H: Hook>(ctx: &H, offset: u32, to: *mut u8, len: u32) -> Option<()> {
+    ctx.load_bytes(offset, to, len)
 }

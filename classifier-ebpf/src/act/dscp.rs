@@ -1,5 +1,6 @@
 //! DSCP rewrite. The two ECN bits are kept; IPv4's header checksum is updated incrementally
-//! (RFC 1624, eqn. 3); IPv6's version and flow label are untouched.
+//! (RFC 1624, eqn. 3); IPv6's version and flow label are untouched. The writes here are XDP's
+//! direct ones; tc writes through the kernel's helpers (`hook::tc`).
 
 use classifier_common::{
     Config, Counter,
@@ -9,7 +10,7 @@ use classifier_common::{
 use network_types::ip::{Ipv4Hdr, Ipv6Hdr};
 
 use super::Outcome;
-use crate::parse::IpKind;
+use crate::{hook::Hook, parse::IpKind};
 
 #[inline(always)]
 pub fn read_dscp(ip: &IpKind) -> u8 {
@@ -25,7 +26,7 @@ pub fn read_dscp(ip: &IpKind) -> u8 {
 
 /// Carries out the policy's action and notes what it did in `out`.
 #[inline(always)]
-pub fn apply_action(ip: &IpKind, action: u8, config: &Config, out: &mut Outcome) {
+pub fn apply_action<H: Hook>(ctx: &H, ip: &IpKind, action: u8, config: &Config, out: &mut Outcome) {
     if action == ACTION_NONE {
         return;
     }
@@ -39,17 +40,14 @@ pub fn apply_action(ip: &IpKind, action: u8, config: &Config, out: &mut Outcome)
     } else if config.flags & CONFIG_DRY_RUN != 0 {
         out.action = Counter::DryRunWouldMark.index();
     } else {
-        match *ip {
-            IpKind::V4(hdr) => set_dscp_v4(hdr, dscp),
-            IpKind::V6(hdr) => set_dscp_v6(hdr, dscp),
-        }
+        ctx.write_dscp(ip, dscp);
         out.dscp_out = dscp;
         out.action = Counter::Marked.index();
     }
 }
 
 #[inline(always)]
-fn set_dscp_v4(hdr: *mut Ipv4Hdr, dscp: u8) {
+pub fn set_dscp_v4(hdr: *mut Ipv4Hdr, dscp: u8) {
     unsafe {
         let old_tos = (*hdr).tos;
         let new_tos = (dscp << 2) | (old_tos & 0x03);
@@ -67,7 +65,7 @@ fn set_dscp_v4(hdr: *mut Ipv4Hdr, dscp: u8) {
 }
 
 #[inline(always)]
-fn set_dscp_v6(hdr: *mut Ipv6Hdr, dscp: u8) {
+pub fn set_dscp_v6(hdr: *mut Ipv6Hdr, dscp: u8) {
     unsafe {
         let [b0, b1, _, _] = (*hdr).vcf;
         let ecn = (b1 >> 4) & 0x03;

@@ -2,7 +2,7 @@
 
 mod counters;
 mod dns;
-mod dscp;
+pub mod dscp;
 mod outcome;
 
 pub use counters::record;

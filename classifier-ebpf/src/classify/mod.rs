@@ -5,8 +5,6 @@ mod flow;
 mod policy;
 mod prefix;
 
-use aya_ebpf::{bindings::xdp_md, programs::XdpContext};
-use aya_log_ebpf::{debug, warn};
 use classifier_common::{
     Config, Counter, ParseError,
     config::{CONFIG_LEARN_DNS, CONFIG_REPORT, config_slot},
@@ -15,6 +13,7 @@ use classifier_common::{
 
 use crate::{
     act::{NO_COUNTER, Outcome, apply_action, forward_dns, read_dscp, record},
+    hook::Hook,
     maps::{CONFIG, GENERATION, IFACE_SLOTS, OUTCOME_SCRATCH},
     parse::{
         Cursor, ETH_P_IP, ETH_P_IPV6, IpHeader, IpKind, parse_ethernet, parse_ipv4, parse_ipv6,
@@ -58,8 +57,8 @@ impl Decision {
 }
 
 #[inline(always)]
-pub fn classify_packet(ctx: &XdpContext) {
-    let len = (ctx.data_end() - ctx.data()) as u64;
+pub fn classify_packet<H: Hook>(ctx: &H) {
+    let len = ctx.packet_len();
     // The generation first, once: the policy and the tries are read after it, so whatever
     // they say is at least as new as the generation it is filed under
     // (docs/design.md, 'Live updates: the generation protocol').
@@ -81,49 +80,19 @@ pub fn classify_packet(ctx: &XdpContext) {
         outcome.class = Counter::ClassMalformed.index();
         outcome.error = error as u8;
     }
-    let ifindex = unsafe { (*ctx.ctx).ingress_ifindex };
+    let ifindex = ctx.ifindex();
     let slot = IFACE_SLOTS.get(ifindex).copied().unwrap_or(0);
     record(outcome, len, slot, config.flags & CONFIG_REPORT != 0);
     if outcome.flow_event == Counter::FlowInsertFailed.index()
         || outcome.dns == Counter::DnsLost.index()
     {
-        log_trouble(ctx, outcome.flow_event);
+        ctx.log_trouble(outcome.flow_event);
     }
-}
-
-/// Rare troubles worth a line in the operator's log (`classifier run` forwards the records).
-#[inline(always)]
-fn log_trouble(ctx: &XdpContext, flow_event: u32) {
-    classifier_log_trouble(ctx.ctx, flow_event);
-}
-
-/// A global BPF function, so that aya-log's formatting gets a stack frame of its own instead
-/// of pushing the pipeline's chain of calls past 512 bytes; it is verified once. It reads
-/// the interface from the context itself: an argument the body does not use is dropped by
-/// LLVM, and the verifier then refuses a call that passes no context.
-#[unsafe(no_mangle)]
-#[inline(never)]
-pub extern "C" fn classifier_log_trouble(ctx: *mut xdp_md, flow_event: u32) -> u32 {
-    if ctx.is_null() {
-        return 1;
-    }
-    // No arguments to format: each one costs stack this call chain does not have. The
-    // per-interface counters say where it happened.
-    let ctx = XdpContext::new(ctx);
-    if flow_event == Counter::FlowInsertFailed.index() {
-        warn!(
-            &ctx,
-            "flow table full: new flows are classified but not remembered"
-        );
-    } else {
-        debug!(&ctx, "DNS ring buffer full: a response was not handed over");
-    }
-    0
 }
 
 #[inline(always)]
-fn inspect(
-    ctx: &XdpContext,
+fn inspect<H: Hook>(
+    ctx: &H,
     config: &Config,
     generation: u32,
     len: u64,
@@ -201,7 +170,7 @@ fn inspect(
     } else {
         Counter::ClassNormal.index()
     };
-    apply_action(&ip.kind, decision.action, config, out);
+    apply_action(ctx, &ip.kind, decision.action, config, out);
     Ok(())
 }
 

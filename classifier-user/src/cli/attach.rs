@@ -1,12 +1,12 @@
 //! `classifier attach` and `classifier detach`.
 
 use clap::{Args, ValueEnum};
-use classifier::control::attach::{self as control, Attached, Mode};
+use classifier::control::attach::{self as control, AttachMode, Attached, Mode};
 use serde::Serialize;
 
 use super::{Context, output::print_json};
 
-/// Attach the classifier to interfaces (XDP, on their ingress).
+/// Attach the classifier to interfaces (XDP or tc, on their ingress).
 ///
 /// The program is loaded once and pinned with its maps and one link per interface under the
 /// pin directory: it stays attached after the CLI exits, and counters, flows and prefixes
@@ -16,24 +16,49 @@ use super::{Context, output::print_json};
 ///
 /// Where to attach on a router: the WAN interface to catch downloads, the LAN interfaces to
 /// catch uploads. The deprioritizing itself happens in the egress queue of the other side.
+///
+/// The hook: native XDP runs in the driver, before the kernel builds an skb, and is the
+/// fastest. Where the driver has none (Wi-Fi, USB NICs, bridges, tunnels), the same pipeline
+/// runs at tc (TCX ingress), which marks, counts and remembers flows alike and costs much less
+/// than generic (skb) XDP. By default attach picks native XDP, else tc, and says so.
 #[derive(Args)]
 #[command(after_help = "Examples:
-  classifier attach eth1                  # native XDP, skb mode if the driver lacks it
-  classifier attach eth1 --mode skb
+  classifier attach eth1                  # native XDP, tc if the driver lacks it
+  classifier attach wlan0 --hook tc
+  classifier attach eth1 --hook xdp --mode skb   # generic XDP
   classifier attach eth1 --replace        # swap in this binary's program, keeping all state
   classifier --netns lab attach veth0     # an interface of network namespace `lab`")]
 pub struct AttachArgs {
     /// Interfaces to attach to.
     #[arg(required = true, value_name = "IFACE", add = super::completion::interfaces())]
     interfaces: Vec<String>,
-    /// native: in the driver (fastest); skb: generic, after the kernel built an skb (works on
-    /// any interface); auto: native, falling back to skb with a warning.
-    #[arg(long, value_enum, default_value_t = ModeArg::Auto)]
-    mode: ModeArg,
+    #[command(flatten)]
+    placement: Placement,
     /// For interfaces already attached: swap the program atomically through their link,
     /// keeping maps and counters (how to upgrade classifier without a gap).
     #[arg(long)]
     replace: bool,
+}
+
+/// Where the program runs on an interface (shared by `attach` and `run`).
+#[derive(Args)]
+pub struct Placement {
+    /// xdp: XDP, in --mode; tc: tc at TCX ingress (no qdisc needed); auto: native XDP where
+    /// the driver has it, else tc, with a note.
+    #[arg(long, value_enum, default_value_t = HookArg::Auto)]
+    hook: HookArg,
+    /// XDP's mode. native: in the driver (fastest); skb: generic, after the kernel built an
+    /// skb (slower than tc); auto: native, falling back to skb with a warning (with --hook
+    /// xdp) or to tc (with --hook auto). native and skb mean --hook xdp.
+    #[arg(long, value_enum, default_value_t = ModeArg::Auto)]
+    mode: ModeArg,
+}
+
+#[derive(Copy, Clone, ValueEnum)]
+pub enum HookArg {
+    Auto,
+    Xdp,
+    Tc,
 }
 
 #[derive(Copy, Clone, ValueEnum)]
@@ -43,12 +68,21 @@ pub enum ModeArg {
     Skb,
 }
 
-impl From<ModeArg> for Mode {
-    fn from(mode: ModeArg) -> Self {
-        match mode {
-            ModeArg::Auto => Mode::Auto,
-            ModeArg::Native => Mode::Native,
-            ModeArg::Skb => Mode::Skb,
+impl Placement {
+    /// The library's mode. An XDP mode with --hook tc is a usage error: clap's message, exit
+    /// code 2, before anything is done.
+    pub fn mode(&self) -> Mode {
+        match (self.hook, self.mode) {
+            (HookArg::Auto, ModeArg::Auto) => Mode::Auto,
+            (HookArg::Xdp, ModeArg::Auto) => Mode::XdpAuto,
+            (HookArg::Auto | HookArg::Xdp, ModeArg::Native) => Mode::Native,
+            (HookArg::Auto | HookArg::Xdp, ModeArg::Skb) => Mode::Skb,
+            (HookArg::Tc, ModeArg::Auto) => Mode::Tc,
+            (HookArg::Tc, ModeArg::Native | ModeArg::Skb) => clap::Error::raw(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--mode native and --mode skb are XDP's modes: they do not go with --hook tc\n",
+            )
+            .exit(),
         }
     }
 }
@@ -97,18 +131,25 @@ pub fn attach(context: &Context, args: AttachArgs) -> anyhow::Result<()> {
     let attached = control::attach(
         &context.pin_dir,
         &args.interfaces,
-        args.mode.into(),
+        args.placement.mode(),
         args.replace,
         &context.config,
     )?;
     // The warnings stay on stderr under -j too; `fell_back` and `was_defunct` carry them.
     for done in &attached {
         if let Some(reason) = &done.fell_back {
-            eprintln!(
-                "warning: {}: native XDP failed ({reason}); attached in skb mode, which costs \
-                 more per packet",
-                done.interface
-            );
+            if done.mode == AttachMode::Tc {
+                eprintln!(
+                    "note: {}: no native XDP ({reason}); attached at tc (TCX ingress) instead",
+                    done.interface
+                );
+            } else {
+                eprintln!(
+                    "warning: {}: native XDP failed ({reason}); attached in skb mode, which \
+                     costs more per packet than tc (--hook tc)",
+                    done.interface
+                );
+            }
         }
         if done.was_defunct {
             eprintln!(
@@ -130,7 +171,12 @@ pub fn attach(context: &Context, args: AttachArgs) -> anyhow::Result<()> {
         } else {
             "attached to"
         };
-        println!("{verb} {} ({})", done.interface, done.mode);
+        println!(
+            "{verb} {} ({} {})",
+            done.interface,
+            done.mode.hook(),
+            done.mode
+        );
     }
     Ok(())
 }

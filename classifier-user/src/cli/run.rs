@@ -3,7 +3,7 @@
 use clap::Args;
 use classifier::daemon::{self, DEFAULT_METRICS, RunOptions};
 
-use super::{Context, attach::ModeArg};
+use super::{Context, attach::Placement};
 
 /// Run in the foreground: attach, learn CDN addresses from DNS answers, serve metrics.
 ///
@@ -27,8 +27,8 @@ pub struct RunArgs {
     #[arg(required = true, value_name = "IFACE", add = super::completion::interfaces())]
     interfaces: Vec<String>,
     /// How to attach interfaces not attached yet (see `attach --help`).
-    #[arg(long, value_enum, default_value_t = ModeArg::Auto)]
-    mode: ModeArg,
+    #[command(flatten)]
+    placement: Placement,
     /// Where to serve Prometheus metrics (`off` for nowhere). Loopback by default: the
     /// counters say a lot about the network.
     #[arg(long, value_name = "ADDR", default_value = DEFAULT_METRICS, value_parser = metrics_addr)]
@@ -54,7 +54,7 @@ pub fn run(context: &Context, args: RunArgs) -> anyhow::Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let options = RunOptions {
         interfaces: args.interfaces,
-        mode: args.mode.into(),
+        mode: args.placement.mode(),
         metrics: args.metrics.0,
         keep_attached: args.keep_attached,
     };

@@ -18,22 +18,25 @@ pub fn status(context: &Context, _args: StatusArgs) -> anyhow::Result<()> {
         return print_json(&status, context.format);
     }
     println!("state: {}", status.pin_dir);
-    match &status.program {
-        Some(program) => println!(
-            "program: id {}, loaded {}, {} instructions",
-            program.id,
-            program.loaded_at.as_deref().unwrap_or("?"),
-            program
-                .instructions
-                .map_or("?".to_owned(), |n| n.to_string())
-        ),
-        None => println!("program: none pinned"),
+    for (hook, program) in [("xdp", &status.program), ("tc", &status.program_tc)] {
+        match program {
+            Some(program) => println!(
+                "program ({hook}): id {}, loaded {}, {} instructions",
+                program.id,
+                program.loaded_at.as_deref().unwrap_or("?"),
+                program
+                    .instructions
+                    .map_or("?".to_owned(), |n| n.to_string())
+            ),
+            None => println!("program ({hook}): none pinned"),
+        }
     }
     if status.interfaces.is_empty() {
         println!("interfaces: none attached");
     } else {
         let mut rows = vec![vec![
             "INTERFACE".to_owned(),
+            "HOOK".to_owned(),
             "MODE".to_owned(),
             "PROGRAM".to_owned(),
             "LINK".to_owned(),
@@ -43,6 +46,7 @@ pub fn status(context: &Context, _args: StatusArgs) -> anyhow::Result<()> {
         for interface in &status.interfaces {
             rows.push(vec![
                 interface.interface.clone(),
+                interface.hook.to_owned(),
                 if interface.interface_gone {
                     "gone".to_owned()
                 } else {

@@ -1,6 +1,8 @@
 //! Attaching the program to interfaces and detaching it, through bpf_links pinned one per
 //! interface: the attachment outlives the CLI, and `--replace` swaps the program under a
-//! link atomically (bpf_link_update), keeping maps and counters.
+//! link atomically (bpf_link_update), keeping maps and counters. A link is XDP (`classify`)
+//! or TCX ingress (`classify_tc`, for interfaces without native XDP: docs/design.md,
+//! 'The tc hook'); both kinds pin, replace and detach alike.
 
 use std::{
     fs,
@@ -8,14 +10,15 @@ use std::{
 };
 
 use aya::programs::{
-    Xdp, XdpMode,
-    links::{FdLink, LinkError, PinnedLink},
+    LinkOrder, SchedClassifier, TcAttachType, Xdp, XdpMode,
+    links::{FdLink, LinkError, LinkType, PinnedLink},
+    tc::{SchedClassifierLink, TcAttachOptions},
     xdp::XdpLink,
 };
 use aya_obj::programs::XdpAttachType;
 use classifier_common::{
     Attachment,
-    control::{ATTACH_NATIVE, ATTACH_SKB},
+    control::{ATTACH_NATIVE, ATTACH_SKB, ATTACH_TC},
     counter::{INTERFACE_SLOTS, MAX_IFINDEX},
 };
 use serde::Serialize;
@@ -24,35 +27,47 @@ use super::{netns, state};
 use crate::{
     Classifier, ClassifierMaps, Error, PinDir, capabilities,
     config_file::ConfigFile,
-    load::{WriterLock, names::PROGRAM_CLASSIFY, pinned_link, restrict},
+    load::{
+        Hook, WriterLock,
+        names::{PROGRAM_CLASSIFY, PROGRAM_CLASSIFY_TC},
+        pinned_link, restrict,
+    },
 };
 
-/// How to attach: native (in the driver), skb (generic, slower, works everywhere), or native
-/// with a fall-back to skb.
+/// Where and how to attach.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Mode {
+    /// Native XDP where the driver has it, else tc: never generic XDP, the slow path.
     Auto,
+    /// Native XDP, falling back to skb (generic) XDP.
+    XdpAuto,
+    /// Native XDP (in the driver) or nothing.
     Native,
+    /// Generic XDP, after the kernel built an skb: works everywhere, costs more.
     Skb,
+    /// tc at TCX ingress.
+    Tc,
 }
 
-/// The mode an interface is attached in; its `Attachment` records it as a code.
+/// How an interface is attached; its `Attachment` records it as a code.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AttachMode {
-    /// In the driver.
+    /// XDP in the driver.
     Native,
-    /// Generic, after the kernel built an skb.
+    /// Generic XDP, after the kernel built an skb.
     Skb,
+    /// tc, TCX ingress.
+    Tc,
 }
 
 impl AttachMode {
-    /// The code `Attachment::mode` holds; anything but native is skb.
+    /// The mode of `Attachment::mode`'s code; an unknown code is taken for skb XDP.
     pub fn from_code(code: u32) -> Self {
-        if code == ATTACH_NATIVE {
-            Self::Native
-        } else {
-            Self::Skb
+        match code {
+            ATTACH_NATIVE => Self::Native,
+            ATTACH_TC => Self::Tc,
+            _ => Self::Skb,
         }
     }
 
@@ -60,22 +75,72 @@ impl AttachMode {
         match self {
             Self::Native => ATTACH_NATIVE,
             Self::Skb => ATTACH_SKB,
+            Self::Tc => ATTACH_TC,
         }
     }
 
-    /// How the CLI, the log and `status` name it.
+    /// How the CLI, the log and `status` name it: `native`, `skb` or `tcx`.
     pub fn name(self) -> &'static str {
         match self {
             Self::Native => "native",
             Self::Skb => "skb",
+            Self::Tc => "tcx",
         }
     }
 
-    fn xdp(self) -> XdpMode {
+    pub fn hook(self) -> Hook {
         match self {
-            Self::Native => XdpMode::Driver,
-            Self::Skb => XdpMode::Skb,
+            Self::Native | Self::Skb => Hook::Xdp,
+            Self::Tc => Hook::Tc,
         }
+    }
+}
+
+/// The programs an attach uses, by hook: the pinned one, or this binary's, freshly loaded,
+/// where the pinned one is to be replaced or is missing.
+struct Programs {
+    loaded: Option<Classifier>,
+    pinned_xdp: Option<Xdp>,
+    pinned_tc: Option<SchedClassifier>,
+}
+
+impl Programs {
+    fn xdp(&mut self) -> Result<&mut Xdp, Error> {
+        match (&mut self.pinned_xdp, &mut self.loaded) {
+            (Some(xdp), _) => Ok(xdp),
+            (None, Some(loaded)) => loaded.xdp_mut(),
+            (None, None) => Err(Error::MissingProgram(PROGRAM_CLASSIFY)),
+        }
+    }
+
+    fn tc(&mut self) -> Result<&mut SchedClassifier, Error> {
+        match (&mut self.pinned_tc, &mut self.loaded) {
+            (Some(tc), _) => Ok(tc),
+            (None, Some(loaded)) => loaded.tc_mut(),
+            (None, None) => Err(Error::MissingProgram(PROGRAM_CLASSIFY_TC)),
+        }
+    }
+
+    /// Pins the programs this attach loaded (0600), in place of the pins of earlier ones.
+    fn pin_loaded(&mut self, pin_dir: &PinDir) -> Result<(), Error> {
+        for hook in Hook::ALL {
+            let loaded_here = match hook {
+                Hook::Xdp => self.pinned_xdp.is_none(),
+                Hook::Tc => self.pinned_tc.is_none(),
+            };
+            if !loaded_here {
+                continue;
+            }
+            let path = pin_dir.program_of(hook);
+            let _ = fs::remove_file(&path);
+            match hook {
+                Hook::Xdp => self.xdp()?.pin(&path),
+                Hook::Tc => self.tc()?.pin(&path),
+            }
+            .map_err(Error::pin(format!("pinning {}", path.display())))?;
+            restrict(&path, 0o600)?;
+        }
+        Ok(())
     }
 }
 
@@ -136,22 +201,34 @@ pub fn attach(
         }
     }
 
-    // One program for every interface: the pinned one, unless this is a replace (or there is
-    // none yet), when this binary's program is loaded with the pinned maps.
-    let new_program = replace || !pin_dir.program().exists();
-    let mut loaded = None;
-    let mut pinned_program;
-    let (xdp, maps): (&mut Xdp, ClassifierMaps) = if new_program {
-        let classifier = loaded.insert(Classifier::load_pinned(pin_dir)?);
-        let maps = state::ensure(pin_dir, &initial)?;
-        (classifier.xdp_mut()?, maps)
-    } else {
-        let maps = ClassifierMaps::open_pinned(pin_dir)?;
-        pinned_program = Xdp::from_pin(pin_dir.program(), XdpAttachType::Interface)
-            .map_err(Error::program(PROGRAM_CLASSIFY))?;
-        (&mut pinned_program, maps)
+    // One program per hook for every interface: the pinned one, unless this is a replace (or
+    // there is none yet), when this binary's programs are loaded with the pinned maps.
+    let pinned = |hook: Hook| !replace && pin_dir.program_of(hook).exists();
+    let mut programs = Programs {
+        loaded: None,
+        pinned_xdp: if pinned(Hook::Xdp) {
+            Some(
+                Xdp::from_pin(pin_dir.program(), XdpAttachType::Interface)
+                    .map_err(Error::program(PROGRAM_CLASSIFY))?,
+            )
+        } else {
+            None
+        },
+        pinned_tc: if pinned(Hook::Tc) {
+            Some(
+                SchedClassifier::from_pin(pin_dir.program_of(Hook::Tc))
+                    .map_err(Error::program(PROGRAM_CLASSIFY_TC))?,
+            )
+        } else {
+            None
+        },
     };
-    let mut maps = maps;
+    let mut maps = if programs.pinned_xdp.is_none() || programs.pinned_tc.is_none() {
+        programs.loaded = Some(Classifier::load_pinned(pin_dir)?);
+        state::ensure(pin_dir, &initial)?
+    } else {
+        ClassifierMaps::open_pinned(pin_dir)?
+    };
     for pin in &defunct {
         detach_pin(pin_dir, &mut maps, pin)?;
     }
@@ -159,7 +236,15 @@ pub fn attach(
     let mut done: Vec<(String, Attached)> = Vec::new();
     for name in &seen {
         let pin_name = netns::link_pin_name(name);
-        let result = attach_one(xdp, &mut maps, pin_dir, name, &pin_name, mode, replace);
+        let result = attach_one(
+            &mut programs,
+            &mut maps,
+            pin_dir,
+            name,
+            &pin_name,
+            mode,
+            replace,
+        );
         match result {
             Ok(mut attached) => {
                 attached.was_defunct = defunct.contains(&pin_name);
@@ -175,18 +260,21 @@ pub fn attach(
             }
         }
     }
-    if new_program {
-        let path = pin_dir.program();
-        let _ = fs::remove_file(&path);
-        xdp.pin(&path)
-            .map_err(Error::pin(format!("pinning {}", path.display())))?;
-        restrict(&path, 0o600)?;
-    }
+    programs.pin_loaded(pin_dir)?;
     Ok(done.into_iter().map(|(_, attached)| attached).collect())
 }
 
+/// The hook `mode` asks for, when it names one.
+fn asked_hook(mode: Mode) -> Option<Hook> {
+    match mode {
+        Mode::Auto => None,
+        Mode::XdpAuto | Mode::Native | Mode::Skb => Some(Hook::Xdp),
+        Mode::Tc => Some(Hook::Tc),
+    }
+}
+
 fn attach_one(
-    xdp: &mut Xdp,
+    programs: &mut Programs,
     maps: &mut ClassifierMaps,
     pin_dir: &PinDir,
     name: &str,
@@ -196,18 +284,57 @@ fn attach_one(
 ) -> Result<Attached, Error> {
     let link_path = pin_dir.link(pin_name);
     if replace && link_path.exists() {
-        let link = PinnedLink::from_pin(&link_path).map_err(link_error(name))?;
-        let link = XdpLink::try_from(FdLink::from(link)).map_err(link_error(name))?;
-        let id = xdp
-            .attach_to_link(link)
-            .map_err(Error::program(PROGRAM_CLASSIFY))?;
-        // The pin keeps the link; this handle may go.
-        drop(
-            xdp.take_link(id)
-                .map_err(Error::program(PROGRAM_CLASSIFY))?,
+        let link = FdLink::from(PinnedLink::from_pin(&link_path).map_err(link_error(name))?);
+        let kind = link
+            .info()
+            .and_then(|info| info.link_type())
+            .map_err(link_error(name))?;
+        let hook = if kind == LinkType::Tcx {
+            Hook::Tc
+        } else {
+            Hook::Xdp
+        };
+        if let Some(asked) = asked_hook(mode)
+            && asked != hook
+        {
+            return Err(Error::OtherHook {
+                name: name.to_owned(),
+                attached: hook.name(),
+                asked: asked.name(),
+            });
+        }
+        match hook {
+            Hook::Xdp => {
+                let xdp = programs.xdp()?;
+                let link = XdpLink::try_from(link).map_err(link_error(name))?;
+                let id = xdp
+                    .attach_to_link(link)
+                    .map_err(Error::program(PROGRAM_CLASSIFY))?;
+                // The pin keeps the link; this handle may go.
+                drop(
+                    xdp.take_link(id)
+                        .map_err(Error::program(PROGRAM_CLASSIFY))?,
+                );
+            }
+            Hook::Tc => {
+                let tc = programs.tc()?;
+                let link = SchedClassifierLink::try_from(link).map_err(link_error(name))?;
+                let id = tc
+                    .attach_to_link(link)
+                    .map_err(Error::program(PROGRAM_CLASSIFY_TC))?;
+                drop(
+                    tc.take_link(id)
+                        .map_err(Error::program(PROGRAM_CLASSIFY_TC))?,
+                );
+            }
+        }
+        let mode = attachment_of(maps, &link_path).map_or(
+            match hook {
+                Hook::Xdp => AttachMode::Native,
+                Hook::Tc => AttachMode::Tc,
+            },
+            |a| AttachMode::from_code(a.mode),
         );
-        let mode = attachment_of(maps, &link_path)
-            .map_or(AttachMode::Native, |a| AttachMode::from_code(a.mode));
         return Ok(Attached {
             interface: name.to_owned(),
             mode,
@@ -216,30 +343,35 @@ fn attach_one(
             was_defunct: false,
         });
     }
-    let (id, mode, fell_back) = match mode {
+    let (link, mode, fell_back) = match mode {
         Mode::Native => (
-            attach_mode(xdp, name, AttachMode::Native)?,
+            attach_xdp(programs, name, AttachMode::Native)?,
             AttachMode::Native,
             None,
         ),
         Mode::Skb => (
-            attach_mode(xdp, name, AttachMode::Skb)?,
+            attach_xdp(programs, name, AttachMode::Skb)?,
             AttachMode::Skb,
             None,
         ),
-        Mode::Auto => match attach_mode(xdp, name, AttachMode::Native) {
-            Ok(id) => (id, AttachMode::Native, None),
+        Mode::Tc => (attach_tc(programs, name)?, AttachMode::Tc, None),
+        Mode::XdpAuto => match attach_xdp(programs, name, AttachMode::Native) {
+            Ok(link) => (link, AttachMode::Native, None),
             Err(native) => (
-                attach_mode(xdp, name, AttachMode::Skb)?,
+                attach_xdp(programs, name, AttachMode::Skb)?,
                 AttachMode::Skb,
                 Some(native.to_string()),
             ),
         },
+        Mode::Auto => match attach_xdp(programs, name, AttachMode::Native) {
+            Ok(link) => (link, AttachMode::Native, None),
+            Err(native) => (
+                attach_tc(programs, name)?,
+                AttachMode::Tc,
+                Some(native.to_string()),
+            ),
+        },
     };
-    let link = xdp
-        .take_link(id)
-        .map_err(Error::program(PROGRAM_CLASSIFY))?;
-    let link = FdLink::try_from(link).map_err(link_error(name))?;
     let link_id = link.info().map_err(link_error(name))?.id();
     link.pin(&link_path)
         .map_err(Error::pin(format!("pinning {}", link_path.display())))?;
@@ -267,17 +399,45 @@ fn attach_one(
     })
 }
 
-fn attach_mode(
-    xdp: &mut Xdp,
-    name: &str,
-    mode: AttachMode,
-) -> Result<aya::programs::xdp::XdpLinkId, Error> {
-    xdp.attach(name, mode.xdp())
+/// Attaches the XDP program to `name` in `mode` (native or skb): a new link, for the caller
+/// to pin.
+fn attach_xdp(programs: &mut Programs, name: &str, mode: AttachMode) -> Result<FdLink, Error> {
+    let xdp = programs.xdp()?;
+    let flags = if mode == AttachMode::Skb {
+        XdpMode::Skb
+    } else {
+        XdpMode::Driver
+    };
+    let id = xdp.attach(name, flags).map_err(|source| Error::Attach {
+        interface: name.to_owned(),
+        mode: mode.name(),
+        source,
+    })?;
+    let link = xdp
+        .take_link(id)
+        .map_err(Error::program(PROGRAM_CLASSIFY))?;
+    FdLink::try_from(link).map_err(link_error(name))
+}
+
+/// Attaches the tc program at `name`'s TCX ingress, after the programs already there (no
+/// qdisc is created, none is touched): a new link, for the caller to pin.
+fn attach_tc(programs: &mut Programs, name: &str) -> Result<FdLink, Error> {
+    let tc = programs.tc()?;
+    let id = tc
+        .attach_with_options(
+            name,
+            TcAttachType::Ingress,
+            TcAttachOptions::TcxOrder(LinkOrder::default()),
+        )
         .map_err(|source| Error::Attach {
             interface: name.to_owned(),
-            mode: mode.name(),
+            mode: AttachMode::Tc.name(),
             source,
-        })
+        })?;
+    let link = tc
+        .take_link(id)
+        .map_err(Error::program(PROGRAM_CLASSIFY_TC))?;
+    FdLink::try_from(link).map_err(link_error(name))
 }
 
 fn link_error(name: &str) -> impl FnOnce(LinkError) -> Error + '_ {

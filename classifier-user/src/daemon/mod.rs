@@ -93,7 +93,15 @@ pub fn run(pin_dir: &PinDir, config: &ConfigFile, options: &RunOptions) -> Resul
         .collect();
     if !pending.is_empty() {
         for done in attach::attach(pin_dir, &pending, options.mode, false, config)? {
-            log::info!("attached to {} ({})", done.interface, done.mode);
+            if let Some(reason) = &done.fell_back {
+                log::warn!("{}: native XDP failed ({reason})", done.interface);
+            }
+            log::info!(
+                "attached to {} ({} {})",
+                done.interface,
+                done.mode.hook(),
+                done.mode
+            );
         }
     }
     for name in options

@@ -1,12 +1,14 @@
 //! Loading the embedded kernel object, and reaching its maps with their real types, either
 //! private (tests, offline analysis) or pinned in a bpffs directory (the live state).
 
+mod hook;
 mod maps;
 mod pin_dir;
 pub mod pinned_link;
 mod program;
 mod writer_lock;
 
+pub use hook::Hook;
 pub use maps::{ClassifierMaps, CounterSnapshot, padded_name};
 pub(crate) use pin_dir::restrict;
 pub use pin_dir::{DEFAULT_PIN_DIR, PinDir};
@@ -23,8 +25,10 @@ pub static EBPF_OBJECT: &[u8] =
 /// Program and map names in the object, as the kernel side declares them.
 pub mod names {
     pub const PROGRAM_CLASSIFY: &str = "classify";
+    pub const PROGRAM_CLASSIFY_TC: &str = "classify_tc";
     pub const PROGRAM_DEPRIORITIZE: &str = "deprioritize";
     pub const PROGRAM_BASELINE: &str = "baseline";
+    pub const PROGRAM_BASELINE_TC: &str = "baseline_tc";
     pub const MAP_COUNTERS: &str = "COUNTERS";
     pub const MAP_CONFIG: &str = "CONFIG";
     pub const MAP_GENERATION: &str = "GENERATION";

@@ -39,8 +39,17 @@ impl PinDir {
         self.path.join("maps").join(name)
     }
 
+    /// The XDP program every XDP link runs.
     pub fn program(&self) -> PathBuf {
         self.path.join("program")
+    }
+
+    /// The pinned program of `hook`: `program` for XDP, `program-tc` for tc.
+    pub fn program_of(&self, hook: super::Hook) -> PathBuf {
+        match hook {
+            super::Hook::Xdp => self.program(),
+            super::Hook::Tc => self.path.join("program-tc"),
+        }
     }
 
     pub fn links(&self) -> PathBuf {

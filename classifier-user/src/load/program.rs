@@ -1,4 +1,5 @@
-//! The loaded classifier: its XDP program and its maps.
+//! The loaded classifier: its programs (XDP, and tc for interfaces without native XDP) and
+//! its maps.
 
 use aya::{
     Ebpf, EbpfLoader,
@@ -6,9 +7,9 @@ use aya::{
 };
 
 use super::{
-    EBPF_OBJECT,
+    EBPF_OBJECT, Hook,
     maps::ClassifierMaps,
-    names::{ALL_MAPS, PROGRAM_CLASSIFY, PROGRAM_DEPRIORITIZE},
+    names::{ALL_MAPS, PROGRAM_CLASSIFY, PROGRAM_CLASSIFY_TC, PROGRAM_DEPRIORITIZE},
     pin_dir::{PinDir, restrict},
 };
 use crate::{Error, capabilities};
@@ -22,36 +23,49 @@ pub struct Classifier {
 /// What one BPF_PROG_TEST_RUN returned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TestRunOutput {
-    /// The XDP action (2 = XDP_PASS).
+    /// What the program returned: the XDP action (2 = XDP_PASS) or the tc one (0 = TC_ACT_OK).
     pub verdict: u32,
     /// The packet as the program left it.
     pub packet: Vec<u8>,
 }
 
 impl Classifier {
-    /// Loads the program and creates fresh maps. Nothing is attached or pinned: this is the
-    /// form the tests and `classifier analyze` use, and it never touches the live state.
+    /// Loads the XDP program and creates fresh maps. Nothing is attached or pinned: this is
+    /// the form the tests and `classifier analyze` use, and it never touches the live state.
     pub fn load() -> Result<Self, Error> {
-        capabilities::require("loading the program", capabilities::LOAD)?;
-        Self::with_object(EbpfLoader::new().load(EBPF_OBJECT)?)
+        Self::load_for(Hook::Xdp)
     }
 
-    /// Loads the program with its maps pinned in `pin_dir`: maps already pinned there are
+    /// As `load`, with the program of `hook` loaded instead.
+    pub fn load_for(hook: Hook) -> Result<Self, Error> {
+        capabilities::require("loading the program", capabilities::LOAD)?;
+        Self::with_object(EbpfLoader::new().load(EBPF_OBJECT)?, &[hook])
+    }
+
+    /// Loads both programs with their maps pinned in `pin_dir`: maps already pinned there are
     /// reused (so counters, flows and prefixes survive a reload), missing ones are created and
     /// pinned 0600. The directory must have been prepared (`PinDir::prepare`).
     pub fn load_pinned(pin_dir: &PinDir) -> Result<Self, Error> {
         capabilities::require("loading the program", capabilities::LOAD)?;
-        Self::with_object(load_object_pinned(pin_dir)?)
+        Self::with_object(load_object_pinned(pin_dir)?, &Hook::ALL)
     }
 
-    /// Takes the object's maps and loads its XDP program into the kernel.
-    fn with_object(mut ebpf: Ebpf) -> Result<Self, Error> {
+    /// Takes the object's maps and loads the programs of `hooks` into the kernel.
+    fn with_object(mut ebpf: Ebpf, hooks: &[Hook]) -> Result<Self, Error> {
         let maps = ClassifierMaps::take_from(&mut ebpf)?;
         let mut classifier = Self { ebpf, maps };
-        classifier
-            .xdp_mut()?
-            .load()
-            .map_err(Error::program(PROGRAM_CLASSIFY))?;
+        for hook in hooks {
+            match hook {
+                Hook::Xdp => classifier
+                    .xdp_mut()?
+                    .load()
+                    .map_err(Error::program(PROGRAM_CLASSIFY))?,
+                Hook::Tc => classifier
+                    .tc_mut()?
+                    .load()
+                    .map_err(Error::program(PROGRAM_CLASSIFY_TC))?,
+            }
+        }
         Ok(classifier)
     }
 
@@ -63,18 +77,44 @@ impl Classifier {
         xdp_mut(&mut self.ebpf, PROGRAM_CLASSIFY)
     }
 
-    /// Runs the program once over `packet` with BPF_PROG_TEST_RUN.
+    /// The tc program (`classify_tc`), loaded by `load_for(Hook::Tc)` and `load_pinned`.
+    pub fn tc(&self) -> Result<&SchedClassifier, Error> {
+        self.ebpf
+            .program(PROGRAM_CLASSIFY_TC)
+            .ok_or(Error::MissingProgram(PROGRAM_CLASSIFY_TC))?
+            .try_into()
+            .map_err(Error::program(PROGRAM_CLASSIFY_TC))
+    }
+
+    pub fn tc_mut(&mut self) -> Result<&mut SchedClassifier, Error> {
+        self.ebpf
+            .program_mut(PROGRAM_CLASSIFY_TC)
+            .ok_or(Error::MissingProgram(PROGRAM_CLASSIFY_TC))?
+            .try_into()
+            .map_err(Error::program(PROGRAM_CLASSIFY_TC))
+    }
+
+    /// Runs the XDP program once over `packet` with BPF_PROG_TEST_RUN.
     pub fn test_run(&self, packet: &[u8]) -> Result<TestRunOutput, Error> {
+        self.test_run_on(Hook::Xdp, packet)
+    }
+
+    /// Runs the program of `hook` once over `packet` with BPF_PROG_TEST_RUN. For tc the
+    /// kernel builds an skb of the packet (on `lo`, data at the Ethernet header), which it
+    /// refuses for packets shorter than an Ethernet header.
+    pub fn test_run_on(&self, hook: Hook, packet: &[u8]) -> Result<TestRunOutput, Error> {
         // The program never grows a packet; the slack only guards against ENOSPC.
         let mut out = vec![0u8; packet.len() + 256];
-        let result = self
-            .xdp()?
-            .test_run(TestRunOptions {
-                data_in: Some(packet),
-                data_out: Some(&mut out),
-                ..TestRunOptions::default()
-            })
-            .map_err(Error::program(PROGRAM_CLASSIFY))?;
+        let options = TestRunOptions {
+            data_in: Some(packet),
+            data_out: Some(&mut out),
+            ..TestRunOptions::default()
+        };
+        let result = match hook {
+            Hook::Xdp => self.xdp()?.test_run(options),
+            Hook::Tc => self.tc()?.test_run(options),
+        }
+        .map_err(Error::program(hook.program()))?;
         out.truncate(result.data_size_out as usize);
         Ok(TestRunOutput {
             verdict: result.return_value,

@@ -7,13 +7,13 @@ use std::{
 
 use aya::programs::{
     ProgramInfo,
-    links::{FdLink, PinnedLink},
+    links::{FdLink, LinkType, PinnedLink},
 };
 use classifier_common::limits::FLOW_TABLE_ENTRIES;
 use serde::Serialize;
 
 use crate::{
-    ClassifierMaps, Error, PinDir,
+    ClassifierMaps, Error, Hook, PinDir,
     control::{
         attach::{AttachMode, attached_pins},
         lists::ListNames,
@@ -27,7 +27,10 @@ use crate::{
 #[derive(Clone, Debug, Serialize)]
 pub struct Status {
     pub pin_dir: String,
+    /// The pinned XDP program (`classify`).
     pub program: Option<ProgramStatus>,
+    /// The pinned tc program (`classify_tc`).
+    pub program_tc: Option<ProgramStatus>,
     pub interfaces: Vec<InterfaceStatus>,
     /// The interfaces `shape` steers, and the leaf qdisc their classes queue in.
     pub shaped: Vec<ShapedInterface>,
@@ -49,7 +52,9 @@ pub struct InterfaceStatus {
     pub interface: String,
     /// Inode of the network namespace, when not the host's.
     pub netns: Option<u32>,
-    /// "native" or "skb".
+    /// "xdp" or "tc".
+    pub hook: &'static str,
+    /// "native" or "skb" (XDP), "tcx" (tc).
     pub mode: &'static str,
     pub link_id: u32,
     pub program_id: u32,
@@ -92,13 +97,15 @@ pub fn read(pin_dir: &PinDir) -> Result<Status, Error> {
 }
 
 pub fn status(pin_dir: &PinDir, maps: &ClassifierMaps) -> Result<Status, Error> {
-    let program = ProgramInfo::from_pin(pin_dir.program())
-        .ok()
-        .map(|info| ProgramStatus {
-            id: info.id(),
-            loaded_at: info.loaded_at().map(rfc3339),
-            instructions: info.size_translated().map(|bytes| bytes / 8),
-        });
+    let program_of = |hook: Hook| {
+        ProgramInfo::from_pin(pin_dir.program_of(hook))
+            .ok()
+            .map(|info| ProgramStatus {
+                id: info.id(),
+                loaded_at: info.loaded_at().map(rfc3339),
+                instructions: info.size_translated().map(|bytes| bytes / 8),
+            })
+    };
     let mut interfaces = Vec::new();
     for pin in attached_pins(pin_dir)? {
         let Ok(link) = PinnedLink::from_pin(pin_dir.link(&pin)) else {
@@ -115,6 +122,14 @@ pub fn status(pin_dir: &PinDir, maps: &ClassifierMaps) -> Result<Status, Error> 
         interfaces.push(InterfaceStatus {
             interface: name,
             netns: attachment.and_then(|a| (a.netns_inode != 0).then_some(a.netns_inode)),
+            hook: attachment.map_or(
+                if info.link_type().ok() == Some(LinkType::Tcx) {
+                    "tc"
+                } else {
+                    "xdp"
+                },
+                |a| AttachMode::from_code(a.mode).hook().name(),
+            ),
             mode: attachment.map_or("unknown", |a| AttachMode::from_code(a.mode).name()),
             link_id: info.id(),
             program_id: info.program_id(),
@@ -136,7 +151,8 @@ pub fn status(pin_dir: &PinDir, maps: &ClassifierMaps) -> Result<Status, Error> 
     let policy = PolicyView::of(&maps.config()?, &names);
     Ok(Status {
         pin_dir: pin_dir.path().display().to_string(),
-        program,
+        program: program_of(Hook::Xdp),
+        program_tc: program_of(Hook::Tc),
         interfaces,
         shaped: shaped_interfaces(pin_dir, maps)?,
         prefixes: PrefixCounts {

@@ -1,5 +1,11 @@
 //! What the kernel tests share: a loaded classifier with report mode on, a way to run one
 //! packet and see what moved, and packet builders.
+//!
+//! `Kernel::load` loads the pipeline twice, with private maps each: the XDP program and the
+//! tc one. Every configuration change goes to both, every packet runs through both, and
+//! `run` fails unless both left the same bytes, moved the same counters, wrote the same
+//! report and remember the same flows (docs/design.md, 'The tc hook'). The test then checks
+//! the XDP result, which is therefore the tc one too.
 #![allow(
     dead_code,
     reason = "each test binary uses a different part of the support code"
@@ -21,18 +27,34 @@ pub mod packet;
 pub mod promql;
 pub mod reference;
 pub mod relink;
+pub mod tcx;
 pub mod tshark;
 pub mod wait;
 
 use std::{collections::BTreeMap, os::unix::fs::MetadataExt as _};
 
-use classifier::{Classifier, report::counter_label};
+use classifier::{Classifier, Hook, report::counter_label};
 use classifier_common::{
-    Config, CounterValue, PacketReport, PolicyRule, PrefixValue,
+    Config, CounterValue, FlowEntry, FlowKey, PacketReport, PolicyRule, PrefixValue,
     config::{CONFIG_DRY_RUN, CONFIG_REPORT, RULE_MATCH_MPTCP},
 };
 
 pub const XDP_PASS: u32 = 2;
+pub const TC_ACT_OK: u32 = 0;
+
+/// Whether BPF_PROG_TEST_RUN builds an skb of `packet`: it refuses (EINVAL) an Ethernet
+/// header alone, and an IPv4 or IPv6 frame too short for the fixed IP header (measured on
+/// 6.18). Those run through XDP only; on a real link they are runts all the same.
+pub fn skb_can_be_built(packet: &[u8]) -> bool {
+    if packet.len() <= 14 {
+        return false;
+    }
+    match u16::from_be_bytes([packet[12], packet[13]]) {
+        0x0800 => packet.len() >= 14 + 20,
+        0x86dd => packet.len() >= 14 + 40,
+        _ => true,
+    }
+}
 
 /// The DSCP the test policy gives MPTCP flows (CS1) and listed traffic (LE).
 pub const DSCP_MPTCP: u8 = 8;
@@ -55,7 +77,12 @@ pub fn require_root() {
 /// The classifier loaded into this kernel with private maps, report mode on, and the test
 /// policy: MPTCP → CS1, list apple → LE.
 pub struct Kernel {
+    /// The program of `hook` with its maps: XDP's, but for `load_single(Hook::Tc)`.
     pub classifier: Classifier,
+    pub hook: Hook,
+    /// The tc program with maps of its own, run beside it on every packet; None for tests
+    /// that write the maps themselves (`load_xdp_only`).
+    pub tc: Option<Classifier>,
     config: Config,
     /// Packets run through the program, printed on drop (visible with --nocapture).
     runs: std::cell::Cell<usize>,
@@ -79,9 +106,29 @@ pub struct Run {
 }
 
 impl Kernel {
+    /// Both hooks, run side by side on every packet.
     pub fn load() -> Self {
         require_root();
-        let classifier = Classifier::load().expect("loading the classifier into the kernel");
+        let tc = Classifier::load_for(Hook::Tc).expect("loading the tc program into the kernel");
+        Self::with(Hook::Xdp, Some(tc))
+    }
+
+    /// The program of `hook` alone: the fuzzer runs each hook on its own against the model.
+    pub fn load_single(hook: Hook) -> Self {
+        require_root();
+        Self::with(hook, None)
+    }
+
+    /// XDP alone: for tests that write the maps directly (`kernel.classifier.maps`), which
+    /// the tc twin would not see.
+    pub fn load_xdp_only() -> Self {
+        require_root();
+        Self::with(Hook::Xdp, None)
+    }
+
+    fn with(hook: Hook, tc: Option<Classifier>) -> Self {
+        let classifier =
+            Classifier::load_for(hook).expect("loading the classifier into the kernel");
         let mut config = Config {
             generation: 1,
             flags: CONFIG_REPORT,
@@ -100,6 +147,8 @@ impl Kernel {
         config.rule_count = 2;
         let mut kernel = Self {
             classifier,
+            hook,
+            tc,
             config,
             runs: std::cell::Cell::new(0),
         };
@@ -109,10 +158,54 @@ impl Kernel {
 
     /// Publishes the test's config: like every change, it moves the generation on.
     fn write_config(&mut self) {
-        self.classifier
-            .maps
-            .publish(&self.config)
-            .expect("publishing the config");
+        let config = self.config;
+        for classifier in self.classifiers_mut() {
+            classifier
+                .maps
+                .publish(&config)
+                .expect("publishing the config");
+        }
+    }
+
+    /// The loaded programs: XDP's, then tc's when there is one.
+    fn classifiers_mut(&mut self) -> impl Iterator<Item = &mut Classifier> {
+        std::iter::once(&mut self.classifier).chain(self.tc.as_mut())
+    }
+
+    /// DNS events the programs handed over since the last call; fails unless both hooks
+    /// handed over the same.
+    pub fn take_dns_events(&mut self) -> Vec<Vec<u8>> {
+        let events = self.classifier.maps.take_dns_events();
+        if let Some(tc) = self.tc.as_mut() {
+            assert_eq!(
+                tc.maps.take_dns_events(),
+                events,
+                "tc handed over other DNS events than XDP"
+            );
+        }
+        events
+    }
+
+    /// Fails unless both hooks' flow tables hold the same flows with the same entries
+    /// (but for when they were seen: the two runs straddle a clock tick now and then).
+    pub fn assert_hooks_remember_the_same_flows(&self) {
+        let Some(tc) = &self.tc else {
+            return;
+        };
+        let flows = |classifier: &Classifier| -> BTreeMap<Vec<u8>, FlowEntry> {
+            let mut flows = BTreeMap::new();
+            for (key, mut entry) in classifier.maps.flows().expect("reading flows") {
+                entry.first_seen_ns = 0;
+                entry.last_seen_ns = 0;
+                flows.insert(key_bytes(&key), entry);
+            }
+            flows
+        };
+        assert_eq!(
+            flows(tc),
+            flows(&self.classifier),
+            "the tc hook remembers other flows than XDP"
+        );
     }
 
     pub fn set_rules(&mut self, rules: &[PolicyRule]) {
@@ -147,18 +240,20 @@ impl Kernel {
     /// Adds a prefix without bumping the generation (the caller decides when).
     pub fn add_prefix_quietly(&mut self, prefix: &str, lists: u32) {
         let prefix = prefix.parse().expect("a valid prefix in the test");
-        self.classifier
-            .maps
-            .set_prefix(
-                prefix,
-                PrefixValue {
-                    lists,
-                    own: lists,
-                    learned: 0,
-                    prefix_len: u32::from(prefix.prefix_len()),
-                },
-            )
-            .expect("inserting a prefix");
+        for classifier in self.classifiers_mut() {
+            classifier
+                .maps
+                .set_prefix(
+                    prefix,
+                    PrefixValue {
+                        lists,
+                        own: lists,
+                        learned: 0,
+                        prefix_len: u32::from(prefix.prefix_len()),
+                    },
+                )
+                .expect("inserting a prefix");
+        }
     }
 
     pub fn add_prefix(&mut self, prefix: &str, lists: u32) {
@@ -166,50 +261,101 @@ impl Kernel {
         self.bump_generation();
     }
 
-    /// Runs the program once over `packet` and reports what it changed and counted.
+    /// Runs the programs once over `packet` and reports what XDP changed and counted, after
+    /// checking that tc changed, counted, reported and remembered the same.
     pub fn run(&self, packet: &[u8]) -> Run {
         self.runs.set(self.runs.get() + 1);
-        // BPF_PROG_TEST_RUN runs as if on `lo`, which has no counter slot of its own.
-        let before = self
-            .classifier
-            .maps
-            .counters_of_slot(0)
-            .expect("reading counters");
-        let sequence = self.report().sequence;
-        let result = self.classifier.test_run(packet).expect("BPF_PROG_TEST_RUN");
-        let after = self
-            .classifier
-            .maps
-            .counters_of_slot(0)
-            .expect("reading counters");
-        let report = self.report();
-        assert_eq!(
-            report.sequence,
-            sequence + 1,
-            "the program wrote no report for this packet"
-        );
-        let moved = after
-            .moved_since(&before)
-            .into_iter()
-            .map(|(index, value)| {
-                let label = counter_label(index).unwrap_or_else(|| format!("slot_{index}"));
-                (label, value)
-            })
-            .collect();
-        Run {
-            verdict: result.verdict,
-            input: packet.to_vec(),
-            output: result.packet,
-            moved,
-            report,
+        let run = run_on(&self.classifier, self.hook, packet);
+        if let Some(tc) = &self.tc
+            && skb_can_be_built(packet)
+        {
+            let tc_run = run_on(tc, Hook::Tc, packet);
+            assert_eq!(tc_run.verdict, TC_ACT_OK, "tc verdict");
+            assert_eq!(
+                tc_run.output,
+                run.output,
+                "tc left other bytes than XDP ({} into {})",
+                hex(packet),
+                hex(&run.output)
+            );
+            assert_eq!(
+                tc_run.moved,
+                run.moved,
+                "tc moved other counters than XDP for {}",
+                hex(packet)
+            );
+            // The sequence counts each program's own runs, and only XDP sees the runts.
+            let tc_report = PacketReport {
+                sequence: run.report.sequence,
+                ..tc_run.report
+            };
+            assert_eq!(
+                tc_report,
+                run.report,
+                "tc reported otherwise than XDP for {}",
+                hex(packet)
+            );
+            self.assert_hooks_remember_the_same_flows();
         }
+        run
     }
 
     pub fn report(&self) -> PacketReport {
-        self.classifier
-            .maps
-            .report()
-            .expect("reading the report map")
+        report_of(&self.classifier)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn key_bytes(key: &FlowKey) -> Vec<u8> {
+    // SAFETY: FlowKey is a plain #[repr(C)] struct with explicit padding: every byte is set.
+    unsafe {
+        std::slice::from_raw_parts((key as *const FlowKey).cast::<u8>(), size_of::<FlowKey>())
+    }
+    .to_vec()
+}
+
+fn report_of(classifier: &Classifier) -> PacketReport {
+    classifier.maps.report().expect("reading the report map")
+}
+
+/// Runs `packet` once through `classifier`'s program at `hook`.
+fn run_on(classifier: &Classifier, hook: Hook, packet: &[u8]) -> Run {
+    // BPF_PROG_TEST_RUN runs as if on `lo`, which has no counter slot of its own.
+    let before = classifier
+        .maps
+        .counters_of_slot(0)
+        .expect("reading counters");
+    let sequence = report_of(classifier).sequence;
+    let result = classifier
+        .test_run_on(hook, packet)
+        .expect("BPF_PROG_TEST_RUN");
+    let after = classifier
+        .maps
+        .counters_of_slot(0)
+        .expect("reading counters");
+    let report = report_of(classifier);
+    assert_eq!(
+        report.sequence,
+        sequence + 1,
+        "the program wrote no report for this packet"
+    );
+    let moved = after
+        .moved_since(&before)
+        .into_iter()
+        .map(|(index, value)| {
+            let label = counter_label(index).unwrap_or_else(|| format!("slot_{index}"));
+            (label, value)
+        })
+        .collect();
+    Run {
+        verdict: result.verdict,
+        input: packet.to_vec(),
+        output: result.packet,
+        moved,
+        report,
     }
 }
 
