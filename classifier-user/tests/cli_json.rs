@@ -58,13 +58,33 @@ fn every_command_prints_what_its_schema_says() {
     let mut contract = Contract::new(Cli::new());
 
     contract.document("attach", &["--netns", server, "attach", "s0"]);
+    // The client's side at tc: status then shows both hooks and both programs.
+    let client = hosts.client.name();
+    let tc = contract.document(
+        "attach",
+        &["--netns", client, "attach", "--hook", "tc", "c0"],
+    );
+    assert_eq!(tc["attached"][0]["hook"], "tc", "{tc}");
     hosts.udp_stream(LISTED, 6400, 20, Duration::ZERO);
     wait_until(Duration::from_secs(5), "the datagrams to arrive", || {
         hosts.arrived().listed >= 20
     });
 
     let status = contract.document("status", &["status"]);
-    assert_eq!(status["interfaces"][0]["interface"], "s0", "{status}");
+    let hooks: Vec<_> = status["interfaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["interface"].as_str().unwrap(),
+                i["hook"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert!(hooks.contains(&("s0", "xdp")), "{status}");
+    assert!(hooks.contains(&("c0", "tc")), "{status}");
+    assert!(status["program_tc"].is_object(), "{status}");
 
     let added = contract.document(
         "prefixes-edit",

@@ -58,6 +58,7 @@ pub enum AttachMode {
     /// Generic XDP, after the kernel built an skb.
     Skb,
     /// tc, TCX ingress.
+    #[serde(rename = "tcx")]
     Tc,
 }
 
@@ -154,6 +155,8 @@ impl std::fmt::Display for AttachMode {
 #[derive(Clone, Debug, Serialize)]
 pub struct Attached {
     pub interface: String,
+    /// Which ingress hook runs the program: the mode's (`AttachMode::hook`).
+    pub hook: Hook,
     pub mode: AttachMode,
     pub replaced: bool,
     /// Why native mode was not used, when `Auto` fell back to skb.
@@ -337,6 +340,7 @@ fn attach_one(
         );
         return Ok(Attached {
             interface: name.to_owned(),
+            hook: mode.hook(),
             mode,
             replaced: true,
             fell_back: None,
@@ -392,6 +396,7 @@ fn attach_one(
     maps.insert_attachment(link_id, attachment)?;
     Ok(Attached {
         interface: name.to_owned(),
+        hook: mode.hook(),
         mode,
         replaced: false,
         fell_back,

@@ -3,7 +3,8 @@
 
 use super::names::{PROGRAM_CLASSIFY, PROGRAM_CLASSIFY_TC};
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Hook {
     Xdp,
     Tc,
