@@ -200,12 +200,15 @@ impl Learner {
                     over_cap = true;
                     continue;
                 }
+                // The record before the prefix: a reader (`prefixes list`, a scrape) never
+                // sees a learned prefix without its name and expiry, and a failure between the
+                // two leaves a record that expires, never a prefix nothing would remove.
+                maps.insert_learned(key, entry)?;
+                self.due.entry(expires_at).or_default().push(key);
                 learn_host(maps, list, learned.addr)?;
                 if !renewal {
                     *held += 1;
                 }
-                maps.insert_learned(key, entry)?;
-                self.due.entry(expires_at).or_default().push(key);
                 count += 1;
             }
         }
