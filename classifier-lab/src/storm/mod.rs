@@ -8,7 +8,7 @@ mod classifier;
 mod download;
 pub mod hosts;
 mod measure;
-mod probe;
+pub mod probe;
 pub mod report;
 mod resolver;
 mod wire;

@@ -63,7 +63,7 @@ const FIRST_LEAF: u32 = 0x100;
 pub const FAIR_LEAF_PACKETS: u32 = 64;
 /// The minor number of the normal class's first flow leaf: 1:2000 to 1:2fff with 4,096 leaves,
 /// clear of the fair leaves (at most 1:100 to 1:10ff).
-const FIRST_FLOW_LEAF: u32 = 0x2000;
+pub const FIRST_FLOW_LEAF: u32 = 0x2000;
 /// Each flow leaf's pfifo, in packets. A leaf holds one flow's packets (or those of the few
 /// that share its hash), so this bounds what a sparse flow that shares a busy flow's leaf
 /// waits behind (64 full frames: 17 ms at 45 Mbit/s), and N full leaves hold about
