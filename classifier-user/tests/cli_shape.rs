@@ -528,8 +528,8 @@ fn flow_leaves_are_built_shown_changed_in_place_and_taken_away() {
     };
 
     // The default: 256 leaves, 1:2000 to 1:20ff, each guaranteed 9 Mbit/s / 256 (tc shows
-    // 35152bit, its rounding of 35156), allowed
-    // the full rate, priority 0 (as the normal class), with a pfifo of 64 packets.
+    // 35152bit, its rounding of 35156), allowed the full rate, priority 0 (as the normal
+    // class), with a pfifo of 64 packets.
     let ran = shape("x0", &[]).ok();
     assert!(
         ran.stdout
