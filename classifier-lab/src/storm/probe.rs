@@ -60,18 +60,29 @@ fn pace(next: &mut Instant) {
 }
 
 /// TCP request/response round trips from `source` to `server` until `until`, over one
-/// connection, and a fresh one after a round trip is lost.
+/// connection, and a fresh one after a round trip is lost. A connection that cannot be opened
+/// within `LOST_AFTER` (its SYN or SYN-ACK dropped by a full queue: the SYN goes again after
+/// 1 s, then 3 s) counts as a lost probe, and the next one tries again.
 pub fn tcp(
     client: &Netns,
     source: Ipv4Addr,
     server: SocketAddr,
     until: Instant,
 ) -> Result<RoundTrips, Error> {
-    let mut stream = connect(client, source, server)?;
-    let mut trips = round_trips(&mut stream, until)?;
-    if trips.last() == Some(&None) {
-        // The connection's framing may be lost with it: a fresh one for the next probe.
-        trips.extend(tcp(client, source, server, until)?);
+    let mut trips = Vec::new();
+    while Instant::now() < until {
+        match connect(client, source, server) {
+            Ok(mut stream) => trips.extend(round_trips(&mut stream, until)?),
+            Err(Error::Io { source, .. })
+                if matches!(
+                    source.kind(),
+                    std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+                ) =>
+            {
+                trips.push(None);
+            }
+            Err(error) => return Err(error),
+        }
     }
     Ok(trips)
 }
