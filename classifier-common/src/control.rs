@@ -57,6 +57,12 @@ pub struct ShapeConfig {
     /// Which side the interface faces, so which address is the device's: `SIDE_LAN` (the
     /// destination) or `SIDE_WAN` (the source).
     pub side: u32,
+    /// Flows in the normal class (docs/design.md, 'Flows in the normal class'): the number
+    /// of leaf classes under it, a power of two, one per hash of a flow (`flow_hash`); 0 when
+    /// off, and packets that are not bulk go to `normal_class` itself.
+    pub flow_leaves: u32,
+    /// The class id of flow leaf 0; flow leaf n is `first_flow_leaf + n`.
+    pub first_flow_leaf: u32,
     pub _padding: u32,
 }
 

@@ -9,6 +9,7 @@ pub mod control;
 pub mod counter;
 pub mod dns;
 pub mod flow;
+pub mod flow_hash;
 pub mod limits;
 pub mod mptcp;
 pub mod parse_error;

@@ -236,6 +236,7 @@ fn contention_phase(
         // What `classifier shape` does by default.
         fair_leaves: Some(shape::DEFAULT_FAIR_LEAVES),
         side: shape::Side::Lan,
+        flow_leaves: Some(shape::DEFAULT_FLOW_LEAVES),
     };
     lab.router
         .enter(|| shape::shape(pin_dir, config, ROUTER_TO_CLIENT, &spec))??;

@@ -219,7 +219,7 @@ fn each_class_queues_in_fq_codel_where_the_kernel_has_it_else_pfifo() {
 
     let ran = cli
         .run(&[
-            "--netns", &netns, "shape", "x0", "--rate", "10mbit", "--fair", "off",
+            "--netns", &netns, "shape", "x0", "--rate", "10mbit", "--fair", "off", "--flows", "off",
         ])
         .ok();
     assert!(
@@ -293,6 +293,14 @@ fn fair_leaves(ns: &Netns, dev: &str) -> Vec<String> {
     classes(ns, dev)
         .into_iter()
         .filter(|line| line.contains(" parent 1:20 "))
+        .collect()
+}
+
+/// The flow leaves under the normal class: classes whose parent is 1:10.
+fn flow_leaves(ns: &Netns, dev: &str) -> Vec<String> {
+    classes(ns, dev)
+        .into_iter()
+        .filter(|line| line.contains(" parent 1:10 "))
         .collect()
 }
 
@@ -483,7 +491,8 @@ fn a_batch_that_fails_half_way_leaves_the_interface_as_it_was() {
         .output()
         .expect("running the classifier binary")
         .into();
-    let ran = ran.fails(1, "tc -batch - (512 commands");
+    // 1,024 commands: the 256 flow leaves' 512 first, so the 101st fails among them.
+    let ran = ran.fails(1, "tc -batch - (1024 commands");
     println!("{}", ran.stderr);
     assert_eq!(
         qdiscs(&ns, "x0"),
@@ -496,4 +505,122 @@ fn a_batch_that_fails_half_way_leaves_the_interface_as_it_was() {
         .ok()
         .json();
     assert_eq!(json["shaped"], serde_json::json!([]), "{json}");
+}
+
+#[test]
+fn flow_leaves_are_built_shown_changed_in_place_and_taken_away() {
+    let ns = namespace();
+    veth(&ns, "y0", &ns, "y1").expect("second veth");
+    let cli = Cli::new();
+    let netns = ns.name().to_owned();
+    let shape = |dev: &str, extra: &[&str]| {
+        let mut args = vec!["--netns", &netns, "shape", dev, "--rate", "10mbit"];
+        args.extend_from_slice(extra);
+        cli.run(&args)
+    };
+    let status = || {
+        let json = cli
+            .run(&["--netns", &netns, "status", "--json"])
+            .ok()
+            .json();
+        let text = cli.run(&["--netns", &netns, "status"]).ok().stdout;
+        (json["shaped"][0].clone(), text)
+    };
+
+    // The default: 256 leaves, 1:2000 to 1:20ff, each guaranteed 9 Mbit/s / 256 (tc shows
+    // 35152bit, its rounding of 35156), allowed the full rate, priority 0 (as the normal
+    // class), with a pfifo of 64 packets.
+    let ran = shape("x0", &[]).ok();
+    assert!(
+        ran.stdout
+            .contains("the normal class is shared between flows in 256 leaves of a pfifo of 64"),
+        "{}",
+        ran.stdout
+    );
+    let json = shape("x0", &["--json"]).ok().json();
+    assert_eq!(json["flow_leaves"], 256, "{json}");
+    let leaves = flow_leaves(&ns, "x0");
+    assert_eq!(leaves.len(), 256, "{leaves:?}");
+    for leaf in &leaves {
+        assert!(
+            leaf.contains(" prio 0 ")
+                && leaf.contains(" rate 3515")
+                && leaf.contains(" ceil 10Mbit "),
+            "{leaf}"
+        );
+    }
+    let on_x0 = qdiscs(&ns, "x0");
+    for minor in 0x2000..0x2100 {
+        let parent = format!("1:{minor:x}");
+        let leaf: Vec<&Value> = on_x0.iter().filter(|q| q["parent"] == parent).collect();
+        assert_eq!(leaf.len(), 1, "leaf qdisc of {parent}: {leaf:?}");
+        assert_eq!(leaf[0]["kind"], "pfifo");
+        assert_eq!(leaf[0]["options"]["limit"], 64);
+    }
+    assert!(
+        on_x0.iter().all(|q| q["parent"] != "1:10"),
+        "the normal class is an inner class now: {on_x0:?}"
+    );
+    let (json, text) = status();
+    assert_eq!(json["flow_leaves"], 256, "{json}");
+    assert!(
+        text.contains("normal shared between flows in 256 leaves"),
+        "{text}"
+    );
+
+    // Fewer leaves, changed in place: those beyond 16 are gone, the fair leaves untouched.
+    let fair = fair_leaves(&ns, "x0");
+    shape("x0", &["--flows", "16"]).ok();
+    let leaves = flow_leaves(&ns, "x0");
+    assert_eq!(leaves.len(), 16, "{leaves:?}");
+    assert!(
+        leaves.iter().all(|l| {
+            let minor = l
+                .split_whitespace()
+                .nth(2)
+                .unwrap()
+                .trim_start_matches("1:");
+            (0x2000..0x2010).contains(&u32::from_str_radix(minor, 16).unwrap())
+        }),
+        "{leaves:?}"
+    );
+    assert_eq!(fair_leaves(&ns, "x0"), fair);
+    assert_eq!(status().0["flow_leaves"], 16);
+
+    // Bad N: refused by name, nothing changed.
+    let before = (classes(&ns, "x0"), qdiscs(&ns, "x0"));
+    for bad in ["100", "1", "8192", "0", "many"] {
+        shape("x0", &["--flows", bad])
+            .fails(2, &format!("`{bad}`: give a power of two from 2 to 4096"));
+    }
+    assert_eq!((classes(&ns, "x0"), qdiscs(&ns, "x0")), before);
+
+    // --flows off: the normal class is one queue again, exactly as a fresh `--flows off`
+    // builds it; with --fair off as well, the tree of before either existed.
+    for extra in [
+        &["--flows", "off"][..],
+        &["--flows", "off", "--fair", "off"],
+    ] {
+        shape("x0", extra).ok();
+        shape("y0", extra).ok();
+        assert_eq!(flow_leaves(&ns, "x0"), Vec::<String>::new());
+        assert_eq!(classes(&ns, "x0"), classes(&ns, "y0"), "{extra:?}");
+        assert_eq!(
+            qdisc_shapes(&ns, "x0"),
+            qdisc_shapes(&ns, "y0"),
+            "{extra:?}"
+        );
+        assert!(
+            qdiscs(&ns, "x0").iter().any(|q| q["parent"] == "1:10"),
+            "the normal class has its own queue again"
+        );
+        // A fresh y0 each time, so that what is compared is a fresh build.
+        cli.run(&["--netns", &netns, "shape", "y0", "--off"]).ok();
+    }
+    let json = cli
+        .run(&["--netns", &netns, "status", "--json"])
+        .ok()
+        .json();
+    assert!(json["shaped"][0]["flow_leaves"].is_null(), "{json}");
+    cli.run(&["--netns", &netns, "shape", "x0", "--off"]).ok();
 }

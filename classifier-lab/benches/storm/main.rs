@@ -68,8 +68,10 @@ const METHOD: &str = "Written by `cargo xtask storm --write-benchmarks` (as root
 storm` prints the same without writing). Each run builds the lab anew (client, router and \
 server namespaces), adds the phones as addresses on the client's one interface and the servers \
 as addresses on the server's, and shapes the router's interface towards the phones with \
-`classifier shape` (HTB; each class queues in pfifo on this kernel, which has no fq_codel, so \
-a queue is up to 1,000 packets). With the classifier, `classifier run` is attached to the \
+`classifier shape` (HTB; this kernel has no fq_codel, so a class without leaves queues in \
+one pfifo of up to 1,000 packets). Without the classifier the link is one such FIFO \
+(`--flows off`, nothing marked); with it the normal class is shared between flows in 256 HTB \
+leaves of a 64-packet pfifo each (`--flows 256`). With the classifier, `classifier run` is attached to the \
 router's three interfaces with the policy `list:apple=LE` and learns the CDN servers from the \
 phones' own lookups, which the router sees; the storm starts once `classifier prefixes list` \
 shows them learned. Goodput is what the receivers read inside the measured window (after the \

@@ -113,14 +113,21 @@ impl Classifier {
         Ok(String::from_utf8_lossy(&help.stdout).contains("--fair"))
     }
 
-    /// `classifier shape r0 --rate RATE --bulk-floor FLOOR [--fair ...]` in the router.
-    /// `fair` None leaves the flag out (the shaper's own default).
+    /// Whether this `classifier shape` has `--flows` (flows in the normal class).
+    pub fn shape_has_flows(&self) -> Result<bool, Error> {
+        let help = self.run(&["shape", "--help"])?;
+        Ok(String::from_utf8_lossy(&help.stdout).contains("--flows"))
+    }
+
+    /// `classifier shape r0 --rate RATE --bulk-floor FLOOR [--fair ...] [--flows ...]` in the
+    /// router. `fair` or `flows` None leaves that flag out (the shaper's own default).
     pub fn shape(
         &self,
         lab: &Lab,
         rate_mbit: u64,
         bulk_floor: u8,
         fair: Option<Fair>,
+        flows: Option<&str>,
     ) -> Result<(), Error> {
         let (rate, floor) = (format!("{rate_mbit}mbit"), bulk_floor.to_string());
         let mut args = vec![
@@ -141,6 +148,9 @@ impl Classifier {
                 leaves = k.to_string();
                 args.extend(["--fair", &leaves]);
             }
+        }
+        if let Some(flows) = flows {
+            args.extend(["--flows", flows]);
         }
         self.run(&args).map(drop)
     }

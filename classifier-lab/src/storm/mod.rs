@@ -8,7 +8,7 @@ mod classifier;
 mod download;
 pub mod hosts;
 mod measure;
-mod probe;
+pub mod probe;
 pub mod report;
 mod resolver;
 mod wire;
@@ -155,8 +155,15 @@ pub fn run(binary: &Path, spec: &Spec, setup: Setup, prefix: &str) -> Result<Out
     if setup != Setup::NoClassifier {
         router.start(&lab)?;
     }
-    router.shape(&lab, spec.rate_mbit, spec.bulk_floor, fair)?;
-    let shaped_with = shaped_with(spec, fair);
+    let flows = flows_flag(setup, router.shape_has_flows()?);
+    router.shape(
+        &lab,
+        spec.rate_mbit,
+        spec.bulk_floor,
+        fair,
+        flows.as_deref(),
+    )?;
+    let shaped_with = shaped_with(spec, fair, flows.as_deref());
 
     let learned: Vec<&UpdateServer> = servers.iter().filter(|s| s.name.is_some()).collect();
     let counters = Counters::load(&lab.client, &marking_rules(&learned))?;
@@ -243,12 +250,28 @@ fn fair_flag(setup: Setup, has_fair: bool, binary: &Path) -> Result<Option<Fair>
     }
 }
 
+/// The `--flows` that `setup` asks of `shape`, None when this `shape` has no such flag (its
+/// normal class is then one queue). Without the classifier the link is what a plain shaper
+/// gives, one FIFO for everything (`--flows off`); the classifier's runs share the normal
+/// class between flows (docs/design.md, 'Flows in the normal class').
+fn flows_flag(setup: Setup, has_flows: bool) -> Option<String> {
+    has_flows.then(|| match setup {
+        Setup::NoClassifier => "off".to_owned(),
+        Setup::PerFlow | Setup::PerDevice(_) => {
+            ::classifier::control::shape::DEFAULT_FLOW_LEAVES.to_string()
+        }
+    })
+}
+
 /// How r0 was shaped, for the report.
-fn shaped_with(spec: &Spec, fair: Option<Fair>) -> String {
-    let command = format!(
+fn shaped_with(spec: &Spec, fair: Option<Fair>, flows: Option<&str>) -> String {
+    let mut command = format!(
         "classifier shape r0 --rate {}mbit --bulk-floor {}",
         spec.rate_mbit, spec.bulk_floor
     );
+    if let Some(flows) = flows {
+        command += &format!(" --flows {flows}");
+    }
     match fair {
         None => {
             format!("`{command}` (this shape has no --fair: the bulk class is shared per flow)")

@@ -59,20 +59,55 @@ fn pace(next: &mut Instant) {
     }
 }
 
-/// TCP request/response round trips from `source` to `server` until `until`.
+/// TCP request/response round trips from `source` to `server` until `until`, over one
+/// connection, and a fresh one after a round trip is lost. A connection that cannot be opened
+/// within `LOST_AFTER` (its SYN or SYN-ACK dropped by a full queue: the SYN goes again after
+/// 1 s, then 3 s) counts as a lost probe, and the next one tries again.
 pub fn tcp(
     client: &Netns,
     source: Ipv4Addr,
     server: SocketAddr,
     until: Instant,
 ) -> Result<RoundTrips, Error> {
+    let mut trips = Vec::new();
+    while Instant::now() < until {
+        match connect(client, source, server) {
+            Ok(mut stream) => trips.extend(round_trips(&mut stream, until)?),
+            Err(Error::Io { source, .. })
+                if matches!(
+                    source.kind(),
+                    std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+                ) =>
+            {
+                trips.push(None);
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(trips)
+}
+
+/// The probe's connection from `source` (a port the kernel picks) to `server`.
+pub fn connect(client: &Netns, source: Ipv4Addr, server: SocketAddr) -> Result<TcpStream, Error> {
     let what = format!("the TCP probe to {server}");
     let socket = download::socket_from(client, source)?;
     socket
         .connect_timeout(&server.into(), LOST_AFTER)
         .map_err(io_error(what.clone()))?;
-    let mut stream: TcpStream = socket.into();
-    stream.set_nodelay(true).map_err(io_error(what.clone()))?;
+    let stream: TcpStream = socket.into();
+    stream.set_nodelay(true).map_err(io_error(what))?;
+    Ok(stream)
+}
+
+/// Request/response round trips over `stream`, one every `INTERVAL`, until `until` or until
+/// one is lost (the last then is `None`, and the stream is of no further use).
+pub fn round_trips(stream: &mut TcpStream, until: Instant) -> Result<RoundTrips, Error> {
+    let what = format!(
+        "the TCP probe to {}",
+        stream
+            .peer_addr()
+            .map_or_else(|_| "?".to_owned(), |peer| peer.to_string())
+    );
     let mut trips = Vec::new();
     let mut next = Instant::now();
     let mut response = [0u8; RESPONSE];
@@ -110,11 +145,7 @@ pub fn tcp(
         };
         trips.push(trip);
         if trip.is_none() {
-            // The connection's framing may be lost with it: a fresh one for the next probe.
-            return tcp(client, source, server, until).map(|rest| {
-                trips.extend(rest);
-                trips
-            });
+            break;
         }
         pace(&mut next);
     }

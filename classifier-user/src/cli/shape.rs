@@ -4,8 +4,9 @@ use clap::{Args, ValueEnum};
 use classifier::control::{
     policy::dscp_name,
     shape::{
-        self, DEFAULT_BULK_DSCP, DEFAULT_BULK_FLOOR, FAIR_LEAF_PACKETS, Leaf, ShapeSpec, Side,
-        UnshapeOutcome, parse_dscp_list, parse_fair_leaves, parse_rate,
+        self, DEFAULT_BULK_DSCP, DEFAULT_BULK_FLOOR, FAIR_LEAF_PACKETS, FLOW_LEAF_PACKETS, Leaf,
+        ShapeSpec, Side, UnshapeOutcome, parse_dscp_list, parse_fair_leaves, parse_flow_leaves,
+        parse_rate,
     },
 };
 use serde::Serialize;
@@ -24,7 +25,16 @@ use super::{Context, output::print_json};
 /// the WAN, the WAN side for uploads. RATE should be a little below the link's real capacity,
 /// so that the queue builds here and not in the modem.
 ///
-/// Each class queues in fq_codel where the kernel has it, else in pfifo (`status` shows which).
+/// Flows in the normal class (--flows, on by default): the normal class is split into N leaf
+/// classes, and each packet that is not bulk goes to the leaf of a hash of its flow (addresses,
+/// protocol, ports). HTB serves the busy leaves in turn, one quantum each, and a flow that
+/// sends little (an interactive session, DNS, a page's first packets) gets a nearly empty
+/// leaf of its own: it waits behind no other flow's queue. Each leaf queues in a pfifo of 64
+/// packets (1:2000 and up in `tc class show`).
+///
+/// A class without leaves queues in fq_codel where the kernel has it, else in pfifo (`status`
+/// shows which); fq_codel shares a class between flows by itself, so on such a kernel
+/// `--flows off` gives the normal class fq_codel instead of the leaves.
 ///
 /// Fairness between devices (--fair, on by default): the bulk class is split into K leaf
 /// classes, and each bulk packet goes to the leaf of its device's address (the destination
@@ -43,6 +53,7 @@ use super::{Context, output::print_json};
   classifier shape eth0 --rate 50mbit --force       # replace the root qdisc someone set up
   classifier shape wan0 --rate 20mbit --side wan    # uploads: devices are the sources
   classifier shape eth0 --rate 50mbit --fair off    # bulk is one queue, shared per connection
+  classifier shape eth0 --rate 50mbit --flows off   # the normal class is one queue
   classifier shape eth0 --off")]
 pub struct ShapeArgs {
     #[arg(value_name = "IFACE", add = super::completion::interfaces())]
@@ -74,9 +85,14 @@ pub struct ShapeArgs {
     /// apart there.
     #[arg(long, value_enum, default_value_t = SideArg::Lan)]
     side: SideArg,
+    /// Share the normal class between flows in N leaves, or `off` for one normal queue. N is
+    /// a power of two from 2 to 4096. With 256, a flow that sends little shares its leaf with
+    /// one of 4 busy flows 1.6 % of the time (about b/N with b busy flows).
+    #[arg(long, value_name = "N|off", default_value = "256", value_parser = flow_leaves)]
+    flows: FlowLeaves,
     /// Remove classifier's HTB tree and egress program from IFACE. A root qdisc classifier did
     /// not create is left as it is (exit code 2).
-    #[arg(long, conflicts_with_all = ["rate", "bulk_floor", "bulk_dscp", "fair", "side"])]
+    #[arg(long, conflicts_with_all = ["rate", "bulk_floor", "bulk_dscp", "fair", "side", "flows"])]
     off: bool,
 }
 
@@ -86,6 +102,14 @@ struct FairLeaves(Option<u32>);
 
 fn fair_leaves(text: &str) -> Result<FairLeaves, String> {
     parse_fair_leaves(text).map(FairLeaves)
+}
+
+/// `--flows`: the number of leaves, None for off.
+#[derive(Clone, Copy, Debug)]
+struct FlowLeaves(Option<u32>);
+
+fn flow_leaves(text: &str) -> Result<FlowLeaves, String> {
+    parse_flow_leaves(text).map(FlowLeaves)
 }
 
 #[derive(Copy, Clone, ValueEnum)]
@@ -126,6 +150,8 @@ struct ShapeDocument<'a> {
     fair_leaves: Option<u32>,
     /// Which side the interface faces ("lan" or "wan"): whose address picks the leaf.
     side: Side,
+    /// Leaves the normal class is shared between, one per hash of a flow; null with `--flows off`.
+    flow_leaves: Option<u32>,
     replaced: Option<&'a str>,
 }
 
@@ -161,6 +187,7 @@ pub fn shape(context: &Context, args: ShapeArgs) -> anyhow::Result<()> {
         bulk_dscp: args.bulk_dscp.0,
         fair_leaves: args.fair.0,
         side: args.side.into(),
+        flow_leaves: args.flows.0,
     };
     let shape = if args.force {
         shape::shape_forced
@@ -178,6 +205,7 @@ pub fn shape(context: &Context, args: ShapeArgs) -> anyhow::Result<()> {
             leaf: outcome.leaf,
             fair_leaves: spec.fair_leaves,
             side: spec.side,
+            flow_leaves: spec.flow_leaves,
             replaced: outcome.replaced.as_deref(),
         };
         return print_json(&document, context.format);
@@ -192,17 +220,29 @@ pub fn shape(context: &Context, args: ShapeArgs) -> anyhow::Result<()> {
         Leaf::FqCodel => "fq_codel",
         Leaf::Pfifo => "pfifo (this kernel has no fq_codel)",
     };
-    let queues = match spec.fair_leaves {
-        None => format!("each class queues in {leaf}"),
+    let normal = match spec.flow_leaves {
+        None => format!("the normal class queues in {leaf}"),
         Some(leaves) => format!(
-            "the normal class queues in {leaf}; bulk is shared between devices (by {} \
-             address, {} side) in {leaves} leaves of a pfifo of {FAIR_LEAF_PACKETS} packets",
+            "the normal class is shared between flows in {leaves} leaves of a pfifo of \
+             {FLOW_LEAF_PACKETS} packets"
+        ),
+    };
+    let bulk = match spec.fair_leaves {
+        None => format!("bulk queues in {leaf}"),
+        Some(leaves) => format!(
+            "bulk is shared between devices (by {} address, {} side) in {leaves} leaves of a \
+             pfifo of {FAIR_LEAF_PACKETS} packets",
             spec.side.device_address(),
             match spec.side {
                 Side::Lan => "LAN",
                 Side::Wan => "WAN",
             }
         ),
+    };
+    let queues = if spec.flow_leaves.is_none() && spec.fair_leaves.is_none() {
+        format!("each class queues in {leaf}")
+    } else {
+        format!("{normal}; {bulk}")
     };
     println!(
         "{}: shaped to {} bit/s; bulk ({}) guaranteed {}%, may borrow up to the full rate; \

@@ -75,16 +75,20 @@ pub fn status(context: &Context, _args: StatusArgs) -> anyhow::Result<()> {
                 side.map_or("? (no steering entry)", |side| side.device_address())
             ),
         };
+        let flows = shaped.flow_leaves.map_or_else(String::new, |leaves| {
+            format!("; normal shared between flows in {leaves} leaves")
+        });
+        let queue = match (&shaped.leaf, shaped.flow_leaves, shaped.fair_leaves) {
+            (Some(kind), ..) => kind.as_str(),
+            (None, Some(_), Some(_)) => "pfifo leaves",
+            (None, ..) => "? (tc shows no leaf under classifier's classes)",
+        };
         println!(
-            "shaped: {}{}, classes queue in {}{fair}",
+            "shaped: {}{}, classes queue in {queue}{flows}{fair}",
             shaped.interface,
             shaped
                 .netns
                 .map_or_else(String::new, |n| format!(" (netns {n})")),
-            shaped
-                .leaf
-                .as_deref()
-                .unwrap_or("? (tc shows no leaf under classifier's classes)")
         );
     }
     let lists: Vec<String> = status

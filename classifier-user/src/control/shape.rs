@@ -10,7 +10,10 @@
 //!
 //! With fairness between devices on, the bulk class has K leaf classes, one per hash of a
 //! device's address, that HTB serves in turn (docs/design.md, 'Fairness between devices').
-//! They are made in one `tc -batch`, not K runs of `tc`.
+//! They are made in one `tc -batch`, not K runs of `tc`. With flows in the normal class on,
+//! the normal class likewise has N leaf classes, one per hash of a flow, made in the same
+//! batch: a flow that sends little gets a nearly empty leaf of its own, which HTB serves after
+//! at most one quantum of each busy one (docs/design.md, 'Flows in the normal class').
 //!
 //! On a router the interface may carry someone's traffic control: `shape` replaces only the
 //! kernel's default root qdisc or classifier's own tree (`RootQdisc`), and `--off` removes only
@@ -58,6 +61,23 @@ const FIRST_LEAF: u32 = 0x100;
 /// few devices that share its hash), and the bulk class's memory is K of them: 64 packets
 /// keep a lone device's TCP busy at a campus share while 256 full leaves hold about 24 MB.
 pub const FAIR_LEAF_PACKETS: u32 = 64;
+/// The minor number of the normal class's first flow leaf: 1:2000 to 1:2fff with 4,096 leaves,
+/// clear of the fair leaves (at most 1:100 to 1:10ff).
+pub const FIRST_FLOW_LEAF: u32 = 0x2000;
+/// Each flow leaf's pfifo, in packets. A leaf holds one flow's packets (or those of the few
+/// that share its hash), so this bounds what a sparse flow that shares a busy flow's leaf
+/// waits behind (64 full frames: 17 ms at 45 Mbit/s), and N full leaves hold about
+/// N × 97 kB. A lone TCP download still fills the link: HTB lets its leaf borrow the whole
+/// rate, and 64 packets are more than CoDel's 5 ms target at up to 150 Mbit/s.
+pub const FLOW_LEAF_PACKETS: u32 = 64;
+/// Leaves for flows in the normal class unless told otherwise. The chance that a sparse flow
+/// shares a leaf with one of b busy flows is about b/N: 1.6 % with 4 busy flows in 256
+/// leaves (6 % in 64). Idle leaves cost nothing when HTB dequeues (it keeps only the busy
+/// ones in its round); making 256 is about 0.3 s of `tc` (docs/design.md, 'Flows in the
+/// normal class').
+pub const DEFAULT_FLOW_LEAVES: u32 = 256;
+/// The most flow leaves: their minor numbers stay in 1:2000 to 1:2fff.
+pub const MAX_FLOW_LEAVES: u32 = 4096;
 /// The smallest rate HTB takes: it keeps rates in bytes per second, and 0 is refused.
 const MIN_LEAF_RATE_BITS: u64 = 8;
 
@@ -84,6 +104,9 @@ pub struct ShapeSpec {
     pub fair_leaves: Option<u32>,
     /// Which side of the router the interface faces: whose address is the device's.
     pub side: Side,
+    /// Leaves of the normal class, one per hash of a flow; None: the normal class is one
+    /// queue (as before flows in the normal class existed).
+    pub flow_leaves: Option<u32>,
 }
 
 /// Which side of the router an interface faces. It decides which address of a packet leaving
@@ -125,18 +148,22 @@ impl Side {
 /// "256" → Some(256), "off" → None. K must be a power of two (the kernel picks a leaf with a
 /// mask, and every leaf then gets an equal part of the hashes) from 2 to MAX_FAIR_LEAVES.
 pub fn parse_fair_leaves(text: &str) -> Result<Option<u32>, String> {
+    parse_leaves(text, MAX_FAIR_LEAVES, "leaves of the bulk class")
+}
+
+/// `--flows`: as `parse_fair_leaves`, up to MAX_FLOW_LEAVES.
+pub fn parse_flow_leaves(text: &str) -> Result<Option<u32>, String> {
+    parse_leaves(text, MAX_FLOW_LEAVES, "leaves of the normal class")
+}
+
+fn parse_leaves(text: &str, most: u32, what: &str) -> Result<Option<u32>, String> {
     let text = text.trim();
     if text.eq_ignore_ascii_case("off") {
         return Ok(None);
     }
-    let wrong = || {
-        format!(
-            "`{text}`: give a power of two from 2 to {MAX_FAIR_LEAVES} (leaves of the bulk \
-             class), or off"
-        )
-    };
+    let wrong = || format!("`{text}`: give a power of two from 2 to {most} ({what}), or off");
     let leaves: u32 = text.parse().map_err(|_| wrong())?;
-    if !(2..=MAX_FAIR_LEAVES).contains(&leaves) || !leaves.is_power_of_two() {
+    if !(2..=most).contains(&leaves) || !leaves.is_power_of_two() {
         return Err(wrong());
     }
     Ok(Some(leaves))
@@ -208,8 +235,8 @@ impl Leaf {
 /// What `shape` did.
 #[derive(Clone, Debug)]
 pub struct ShapeOutcome {
-    /// The leaf qdisc of the normal class, and of the bulk class when it has no fair leaves
-    /// (those are pfifo of FAIR_LEAF_PACKETS).
+    /// The leaf qdisc of the normal class when it has no flow leaves, and of the bulk class
+    /// when it has no fair leaves; pfifo when both have leaves (those are all pfifo).
     pub leaf: Leaf,
     /// The foreign root qdisc `--force` replaced ("tbf 1:"), if any.
     pub replaced: Option<String>,
@@ -425,7 +452,7 @@ fn shape_on(
 }
 
 /// How the egress program steers an interface shaped by `spec`: the class ids of the tree
-/// `shape` builds, the bulk DSCPs, and the fair leaves and side.
+/// `shape` builds, the bulk DSCPs, the fair leaves and side, and the flow leaves.
 pub fn steering(spec: &ShapeSpec) -> ShapeConfig {
     ShapeConfig {
         bulk_dscp: spec
@@ -437,6 +464,8 @@ pub fn steering(spec: &ShapeSpec) -> ShapeConfig {
         fair_leaves: spec.fair_leaves.unwrap_or(0),
         first_leaf: (ROOT_MAJOR << 16) | FIRST_LEAF,
         side: spec.side.code(),
+        flow_leaves: spec.flow_leaves.unwrap_or(0),
+        first_flow_leaf: (ROOT_MAJOR << 16) | FIRST_FLOW_LEAF,
         _padding: 0,
     }
 }
@@ -493,23 +522,65 @@ fn build_tree(interface: &str, spec: &ShapeSpec, root: &RootQdisc) -> Result<Lea
         .concat();
         tc(&args)?;
     }
-    let leaf = add_leaf(interface, &normal_id)?;
-    let existing = match root {
-        RootQdisc::Ours => fair_leaves_of(interface, None)?,
-        RootQdisc::Foreign(_) | RootQdisc::KernelDefault => Vec::new(),
+    let (flows, fair) = match root {
+        RootQdisc::Ours => (
+            leaves_of(interface, None, CLASS_NORMAL)?,
+            leaves_of(interface, None, CLASS_BULK)?,
+        ),
+        RootQdisc::Foreign(_) | RootQdisc::KernelDefault => (Vec::new(), Vec::new()),
     };
-    tc_batch(&fair_leaf_commands(interface, spec, &existing))?;
-    if spec.fair_leaves.is_none() {
-        // The bulk class is a leaf again (HTB gave it a default pfifo when its last child
-        // went): the same queue as the normal class, as before fairness existed.
-        tc(&[
-            &["qdisc", "replace"][..],
-            &dev,
-            &["parent", &bulk_id, leaf.kind()],
-        ]
-        .concat())?;
+    tc_batch(
+        &(flow_leaf_commands(interface, spec, &flows)
+            + &fair_leaf_commands(interface, spec, &fair)),
+    )?;
+    // A class without leaves is a leaf again (HTB gave it a default pfifo when its last child
+    // went), and gets the queue it had before leaves existed: the same kind for both.
+    let mut leaf: Option<Leaf> = None;
+    for (leaves, class) in [(spec.flow_leaves, &normal_id), (spec.fair_leaves, &bulk_id)] {
+        if leaves.is_some() {
+            continue;
+        }
+        leaf = Some(match leaf {
+            None => add_leaf(interface, class)?,
+            Some(kind) => {
+                tc(&[
+                    &["qdisc", "replace"][..],
+                    &dev,
+                    &["parent", class, kind.kind()],
+                ]
+                .concat())?;
+                kind
+            }
+        });
     }
-    Ok(leaf)
+    Ok(leaf.unwrap_or(Leaf::Pfifo))
+}
+
+/// The `tc -batch` lines that give the normal class `spec.flow_leaves` leaves, from the leaves
+/// it has now (`existing`, minor numbers), as `fair_leaf_commands` does for the bulk class:
+/// each leaf guaranteed its part of the normal class's rate, allowed the full rate, priority 0
+/// as the normal class had (HTB reads only leaves' priorities), a pfifo of FLOW_LEAF_PACKETS.
+/// A leaf that sends below its part is served before those that borrow: a sparse flow's
+/// packet goes out ahead of the bulk flows' queues.
+fn flow_leaf_commands(interface: &str, spec: &ShapeSpec, existing: &[u32]) -> String {
+    let leaves = spec.flow_leaves.unwrap_or(0);
+    let wanted = FIRST_FLOW_LEAF..FIRST_FLOW_LEAF + leaves;
+    let mut lines = String::new();
+    for minor in existing.iter().filter(|minor| !wanted.contains(minor)) {
+        lines += &format!("class del dev {interface} classid {ROOT}{minor:x}\n");
+    }
+    let normal = spec.rate * u64::from(100 - spec.bulk_floor) / 100;
+    let leaf_rate = (normal / u64::from(leaves.max(1))).max(MIN_LEAF_RATE_BITS);
+    for minor in wanted {
+        lines += &format!(
+            "class replace dev {interface} parent {ROOT}{CLASS_NORMAL:x} classid {ROOT}{minor:x} \
+             htb rate {leaf_rate}bit ceil {}bit prio 0 quantum {QUANTUM}\n\
+             qdisc replace dev {interface} parent {ROOT}{minor:x} handle {minor:x}: pfifo \
+             limit {FLOW_LEAF_PACKETS}\n",
+            spec.rate
+        );
+    }
+    lines
 }
 
 /// The `tc -batch` lines that give the bulk class `spec.fair_leaves` leaves, from the leaves
@@ -543,23 +614,24 @@ fn fair_leaf_commands(interface: &str, spec: &ShapeSpec, existing: &[u32]) -> St
     lines
 }
 
-/// The minor numbers of the fair leaves under classifier's bulk class on `interface` (in
-/// network namespace `netns`, or the current one). This iproute2 has no JSON for classes
-/// (`tc -j class show` prints text), so its lines are read: `class htb 1:100 parent 1:20 ...`.
-fn fair_leaves_of(interface: &str, netns: Option<&str>) -> Result<Vec<u32>, Error> {
+/// The minor numbers of the leaves under classifier's class `class` (the normal or the bulk
+/// one) on `interface` (in network namespace `netns`, or the current one). This iproute2 has
+/// no JSON for classes (`tc -j class show` prints text), so its lines are read: `class htb
+/// 1:100 parent 1:20 ...`.
+fn leaves_of(interface: &str, netns: Option<&str>, class: u32) -> Result<Vec<u32>, Error> {
     let mut args = Vec::new();
     if let Some(name) = netns {
         args.extend(["-n", name]);
     }
     args.extend(["class", "show", "dev", interface]);
     let text = tc_output(&args)?;
-    let bulk = format!("{ROOT}{CLASS_BULK:x}");
+    let parent_id = format!("{ROOT}{class:x}");
     Ok(String::from_utf8_lossy(&text)
         .lines()
         .filter_map(|line| {
             let words: Vec<&str> = line.split_whitespace().collect();
             match words.as_slice() {
-                ["class", "htb", id, "parent", parent, ..] if *parent == bulk => id
+                ["class", "htb", id, "parent", parent, ..] if *parent == parent_id => id
                     .strip_prefix(ROOT)
                     .and_then(|minor| u32::from_str_radix(minor, 16).ok()),
                 _ => None,
@@ -608,8 +680,8 @@ fn tc_batch(commands: &str) -> Result<(), Error> {
 /// Gives HTB class `class` of `interface` its leaf qdisc: fq_codel if this kernel has it,
 /// else pfifo. Whether it has it is learned by trying, from tc's exit status: a kernel
 /// without sch_fq_codel (built in or as a module tc can load) refuses the kind. `shape`
-/// calls this for the normal class and gives the bulk class the same kind; tests call it to
-/// learn which leaf `shape` will choose.
+/// calls this for the first of its two classes that has no leaves and gives the other the
+/// same kind; tests call it to learn which leaf `shape` will choose.
 pub fn add_leaf(interface: &str, class: &str) -> Result<Leaf, Error> {
     // No handle: the kernel picks one, so a leaf of another kind is replaced, not refused.
     let leaf = |leaf: Leaf| {
@@ -720,12 +792,15 @@ pub struct ShapedInterface {
     pub netns: Option<u64>,
     /// The kind of the leaf qdiscs ("fq_codel" or "pfifo"), as `tc -j` reports them; None
     /// when they cannot be read (a namespace with no name under /run/netns, an interface
-    /// gone) or the classes have none. Two kinds read "fq_codel,pfifo". The fair leaves
-    /// are not counted here: they are always pfifo.
+    /// gone) or the classes have none (both split into leaves). Two kinds read
+    /// "fq_codel,pfifo". The fair and flow leaves are not counted here: they are always pfifo.
     pub leaf: Option<String>,
     /// How many leaf classes share the bulk class between devices, as `tc` lists them; None
     /// when there are none (fairness off) or they cannot be read.
     pub fair_leaves: Option<u32>,
+    /// How many leaf classes share the normal class between flows, as `tc` lists them; None
+    /// when there are none (`--flows off`) or they cannot be read.
+    pub flow_leaves: Option<u32>,
     /// The side the interface faces, as its steering entry says: "lan" (devices are the
     /// destinations) or "wan" (the sources); None when the entry cannot be found.
     pub side: Option<Side>,
@@ -759,11 +834,14 @@ pub fn shaped_interfaces(
         let leaf = readable
             .then(|| leaf_kinds(&interface, netns_name.as_deref()))
             .flatten();
-        let fair_leaves = readable
-            .then(|| fair_leaves_of(&interface, netns_name.as_deref()).ok())
-            .flatten()
-            .and_then(|leaves| u32::try_from(leaves.len()).ok())
-            .filter(|&count| count > 0);
+        let count = |class: u32| {
+            readable
+                .then(|| leaves_of(&interface, netns_name.as_deref(), class).ok())
+                .flatten()
+                .and_then(|leaves| u32::try_from(leaves.len()).ok())
+                .filter(|&count| count > 0)
+        };
+        let (fair_leaves, flow_leaves) = (count(CLASS_BULK), count(CLASS_NORMAL));
         let side = attached_ifindex(&entry.path())
             .ok()
             .flatten()
@@ -774,6 +852,7 @@ pub fn shaped_interfaces(
             netns,
             leaf,
             fair_leaves,
+            flow_leaves,
             side,
         });
     }
