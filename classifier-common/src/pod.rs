@@ -10,6 +10,7 @@ unsafe impl aya::Pod for Attachment {}
 unsafe impl aya::Pod for Config {}
 unsafe impl aya::Pod for ListName {}
 unsafe impl aya::Pod for CounterValue {}
+unsafe impl aya::Pod for crate::counter::CounterBlock {}
 unsafe impl aya::Pod for FlowEntry {}
 unsafe impl aya::Pod for FlowKey {}
 unsafe impl aya::Pod for PacketReport {}

@@ -1,24 +1,23 @@
 //! The maps the kernel program uses. The user side pins them and reads them by these names.
 
-use crate::{act::Outcome, classify::clock::CoarseClock};
+use crate::classify::clock::CoarseClock;
 use aya_ebpf::{
     macros::map,
     maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
 };
 use classifier_common::{
-    Attachment, Config, CounterValue, FlowEntry, FlowKey, ListName, PacketReport, PrefixValue,
-    ShapeConfig,
+    Attachment, Config, FlowEntry, FlowKey, ListName, PacketReport, PrefixValue, ShapeConfig,
     config::CONFIG_SLOTS,
     control::{MAX_ATTACHMENTS, MAX_SHAPED},
-    counter::{COUNTER_SLOTS, INTERFACE_SLOTS, MAX_IFINDEX},
+    counter::{CounterBlock, INTERFACE_SLOTS, MAX_IFINDEX},
     dns::{DNS_RING_BYTES, LearnedEntry, LearnedKey, MAX_LEARNED},
     limits::{FLOW_TABLE_ENTRIES, MAX_LISTS, PREFIX_V4_ENTRIES, PREFIX_V6_ENTRIES},
 };
 
-/// `Counter` slots, one block per interface slot, per CPU so that counting needs no atomics.
+/// One `CounterBlock` per interface slot, per CPU so that counting needs no atomics: a
+/// packet moves all its counters with one lookup.
 #[map]
-pub static COUNTERS: PerCpuArray<CounterValue> =
-    PerCpuArray::with_max_entries(COUNTER_SLOTS * INTERFACE_SLOTS, 0);
+pub static COUNTERS: PerCpuArray<CounterBlock> = PerCpuArray::with_max_entries(INTERFACE_SLOTS, 0);
 
 /// Counter block of each interface, by ifindex (0: the shared "other" block).
 #[map]
@@ -77,10 +76,6 @@ pub static LEARNED: HashMap<LearnedKey, LearnedEntry> = HashMap::with_max_entrie
 /// pipeline's stack frame cannot spare.
 #[map]
 pub static OPTION_SCRATCH: PerCpuArray<[u8; 64]> = PerCpuArray::with_max_entries(1, 0);
-
-/// Scratch space for the pipeline's `Outcome`, per CPU, for the same reason.
-#[map]
-pub static OUTCOME_SCRATCH: PerCpuArray<Outcome> = PerCpuArray::with_max_entries(1, 0);
 
 /// The coarse clock as last read on this CPU, with the jiffies it was read at
 /// (`classify::clock`). A cache with nothing worth keeping: not pinned.

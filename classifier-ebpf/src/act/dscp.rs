@@ -8,7 +8,7 @@ use classifier_common::{
 };
 use network_types::ip::{Ipv4Hdr, Ipv6Hdr};
 
-use super::Outcome;
+use super::{Outcome, slot};
 use crate::parse::IpKind;
 
 #[inline(always)]
@@ -30,21 +30,21 @@ pub fn apply_action(ip: &IpKind, action: u8, config: &Config, out: &mut Outcome)
         return;
     }
     if action == ACTION_KEEP {
-        out.action = Counter::KeptByRule.index();
+        out.action = slot(Counter::KeptByRule);
         return;
     }
     let dscp = action & DSCP_MAX;
     if out.dscp_in == dscp {
-        out.action = Counter::AlreadyMarked.index();
+        out.action = slot(Counter::AlreadyMarked);
     } else if config.flags & CONFIG_DRY_RUN != 0 {
-        out.action = Counter::DryRunWouldMark.index();
+        out.action = slot(Counter::DryRunWouldMark);
     } else {
         match *ip {
             IpKind::V4(hdr) => set_dscp_v4(hdr, dscp),
             IpKind::V6(hdr) => set_dscp_v6(hdr, dscp),
         }
         out.dscp_out = dscp;
-        out.action = Counter::Marked.index();
+        out.action = slot(Counter::Marked);
     }
 }
 

@@ -43,42 +43,37 @@ pub fn track(
     generation: u32,
     length: u64,
 ) -> Decision {
-    let mut decision = Decision::NONE;
-    // One argument for both: a BPF call takes at most five, and a struct for them would take
-    // stack the pipeline's deepest call chain does not have. A frame is far below 4 GiB.
+    // One argument for both: a frame is far below 4 GiB.
     let length_and_generation = (length << 32) | u64::from(generation);
-    classifier_track(key, seen, config, length_and_generation, &mut decision);
-    decision
+    Decision::unpack(classifier_track(
+        key,
+        seen.pack(),
+        config,
+        length_and_generation,
+    ))
 }
 
 /// `track` as a global BPF function: the verifier checks it once with unknown arguments,
-/// instead of once for every path that reaches it. Global functions take scalars and
-/// pointers to sized memory (which may be null: hence the checks) and return a scalar, so
-/// the decision comes back through a pointer. None of the arguments points into the packet:
-/// a packet pointer passed through memory can come back split by LLVM, which the verifier
-/// rejects.
+/// instead of once for every path that reaches it (VLAN depths × IP versions × extension
+/// chains × option walks), which alone would take most of its budget. Global functions take
+/// scalars and pointers to sized memory (which may be null: hence the checks) and return a
+/// scalar: the MPTCP options come in packed, the decision goes out packed. None of the
+/// arguments points into the packet: a packet pointer passed through memory can come back
+/// split by LLVM, which the verifier rejects.
 #[unsafe(no_mangle)]
 #[inline(never)]
 pub extern "C" fn classifier_track(
     key: *mut FlowKey,
-    seen: *const MptcpSeen,
+    seen: u32,
     config: *const Config,
     length_and_generation: u64,
-    decision: *mut Decision,
-) -> u32 {
-    let (Some(key), Some(seen), Some(config), Some(decision)) = (unsafe {
-        (
-            key.as_mut(),
-            seen.as_ref(),
-            config.as_ref(),
-            decision.as_mut(),
-        )
-    }) else {
-        return 1;
+) -> u64 {
+    let (Some(key), Some(config)) = (unsafe { (key.as_mut(), config.as_ref()) }) else {
+        return Decision::NONE.pack();
     };
+    let seen = MptcpSeen::unpack(seen);
     let (length, generation) = (length_and_generation >> 32, length_and_generation as u32);
-    *decision = track_flow(key, seen, config, generation, length);
-    0
+    track_flow(key, &seen, config, generation, length).pack()
 }
 
 /// The flow's flags after a segment whose valid MPTCP options and kind `seen` describes.

@@ -57,9 +57,8 @@ const ADD_ADDR_ECHO: u8 = 0x01;
 const ADD_ADDR_V0_IPV4: u8 = 4;
 const ADD_ADDR_V0_IPV6: u8 = 6;
 
-/// What the MPTCP options of one TCP header said. C layout: it is passed to a global
-/// BPF function.
-#[repr(C)]
+/// What the MPTCP options of one TCP header said. Passed to the global BPF function
+/// `classifier_track` packed in one integer (`pack`).
 #[derive(Copy, Clone)]
 pub struct MptcpSeen {
     /// Bit n: an option with subtype n is present.
@@ -77,6 +76,21 @@ impl MptcpSeen {
         version: MPTCP_VERSION_NONE,
         segment: 0,
     };
+
+    /// Subtypes (bits 0..16), version (16..24), segment (24..32).
+    #[inline(always)]
+    pub fn pack(&self) -> u32 {
+        u32::from(self.subtypes) | u32::from(self.version) << 16 | u32::from(self.segment) << 24
+    }
+
+    #[inline(always)]
+    pub fn unpack(packed: u32) -> Self {
+        Self {
+            subtypes: packed as u16,
+            version: (packed >> 16) as u8,
+            segment: (packed >> 24) as u8,
+        }
+    }
 
     #[inline(always)]
     pub fn any(&self) -> bool {

@@ -39,11 +39,10 @@ pub mod names {
     pub const MAP_LEARNED: &str = "LEARNED";
     pub const MAP_IFACE_SLOTS: &str = "IFACE_SLOTS";
     pub const MAP_OPTION_SCRATCH: &str = "OPTION_SCRATCH";
-    pub const MAP_OUTCOME_SCRATCH: &str = "OUTCOME_SCRATCH";
 
     /// Every map but `CLOCK` (a per-CPU cache of the clock: nothing to keep across loads),
     /// in the order they are pinned.
-    pub const ALL_MAPS: [&str; 15] = [
+    pub const ALL_MAPS: [&str; 14] = [
         MAP_CONFIG,
         MAP_GENERATION,
         MAP_COUNTERS,
@@ -58,6 +57,5 @@ pub mod names {
         MAP_LEARNED,
         MAP_IFACE_SLOTS,
         MAP_OPTION_SCRATCH,
-        MAP_OUTCOME_SCRATCH,
     ];
 }

@@ -12,9 +12,9 @@ use aya::{
     maps::{Array, HashMap, LpmTrie, Map, MapData, MapError, PerCpuArray, RingBuf},
 };
 use classifier_common::{
-    Attachment, Config, CounterValue, FlowEntry, FlowKey, ListName, PacketReport, PrefixValue,
-    ShapeConfig,
+    Attachment, Config, FlowEntry, FlowKey, ListName, PacketReport, PrefixValue, ShapeConfig,
     config::{STATE_LAYOUT, config_slot},
+    counter::CounterBlock,
     dns::{LearnedEntry, LearnedKey},
 };
 pub use counters::CounterSnapshot;
@@ -30,7 +30,7 @@ use super::{
 use crate::Error;
 
 pub struct ClassifierMaps {
-    counters: PerCpuArray<MapData, CounterValue>,
+    counters: PerCpuArray<MapData, CounterBlock>,
     /// Two slots; the generation's parity says which is in force (`publish`).
     config: Array<MapData, Config>,
     generation: Array<MapData, u32>,
