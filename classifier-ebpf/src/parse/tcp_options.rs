@@ -142,6 +142,12 @@ pub struct Walked {
 /// verifier track that offset precisely and explore every combination of option lengths.
 /// It works on a copy in the stack: packet reads would each need a bounds check that LLVM
 /// merges in ways the verifier cannot follow.
+///
+/// Tried and refused: a bounded loop going option by option (`at += option_len`, bytes read
+/// at `at & 63`). The offset into the copy is pointer arithmetic, so the verifier tracks it
+/// precisely, cannot prune rounds whose offsets differ, and ran out of its 1M instructions
+/// (peak 1,065 states). The usual segment skips the walk instead (`parse_tcp`: a leading
+/// NOP, NOP, timestamps that ends the options leaves nothing to walk).
 #[inline(always)]
 pub fn walk_tcp_options(options: &OptionBytes, len: usize, segment: u32) -> Walked {
     WalkResult(classifier_walk_tcp_options(options, len as u32, segment)).into_walked()
