@@ -14,9 +14,9 @@
 //! of a flow on one queue, so at most two CPUs write an entry, one a direction. A rare race
 //! costs one increment of a statistic, never a classification.
 
-use aya_ebpf::bindings::BPF_NOEXIST;
+use aya_ebpf::{bindings::BPF_NOEXIST, maps::LruHashMap};
 use classifier_common::{
-    Config, Counter, FlowEntry, FlowKey,
+    Config, Counter, FlowEntry, FlowKey, FlowKeyV4,
     flow::{FLOW_INITIATOR_IS_B, FLOW_MPTCP, FLOW_MPTCP_ATTEMPTED, FLOW_MPTCP_FALLBACK},
     mptcp::{MPTCP_VERSION_NONE, MptcpSubtype},
 };
@@ -24,7 +24,7 @@ use classifier_common::{
 use super::{Decision, clock, policy, prefix};
 use crate::{
     act::NO_COUNTER,
-    maps::FLOWS,
+    maps::{FLOWS_TCP_V4, FLOWS_TCP_V6, FLOWS_UDP_V4, FLOWS_UDP_V6, NEW_FLOW},
     parse::{IpHeader, IpKind, MptcpSeen, SEGMENT_ACK, SEGMENT_SYN},
 };
 
@@ -33,6 +33,7 @@ const HANDSHAKE_SUBTYPES: u16 =
     1 << MptcpSubtype::MpCapable as u16 | 1 << MptcpSubtype::MpJoin as u16;
 
 const EEXIST: i32 = 17;
+const IPPROTO_TCP: u8 = 6;
 
 /// Looks up (or creates) the flow of `key`, updates it, and says how to treat the packet.
 #[inline(always)]
@@ -124,79 +125,135 @@ fn track_flow(
 ) -> Decision {
     let initiator_is_b = canonicalize(key);
     let key = &*key;
-    let now = clock::coarse_ns();
-
-    if let Some(entry) = FLOWS.get_ptr_mut(key) {
-        let entry = unsafe { &mut *entry };
-        entry.packets += 1;
-        entry.bytes += length;
-        entry.last_seen_ns = now;
-        let before = entry.flags;
-        let after = mptcp_flags(before, seen);
-        // Written only when something is new: most MPTCP packets repeat a DSS option.
-        if after != before {
-            entry.flags = after;
-        }
-        if seen.subtypes & !entry.mptcp_subtypes != 0 {
-            entry.mptcp_subtypes |= seen.subtypes;
-        }
-        if seen.version != MPTCP_VERSION_NONE && seen.version != entry.mptcp_version {
-            entry.mptcp_version = seen.version;
-        }
-        let mptcp = after & FLOW_MPTCP != 0;
-        if entry.generation != generation {
-            entry.lists = prefix::lists_of(key);
-            entry.generation = generation;
-            (entry.action, entry.rule) = policy::decide(mptcp, entry.lists, config);
-        } else if mptcp && before & FLOW_MPTCP == 0 {
-            (entry.action, entry.rule) = policy::decide(mptcp, entry.lists, config);
-        }
-        return Decision {
-            lists: entry.lists,
-            flow_event: NO_COUNTER,
-            mptcp_event: fallback_event(before, after),
-            mptcp,
-            action: entry.action,
-            rule: entry.rule,
-            flow_flags: after,
-        };
-    }
-
-    let lists = prefix::lists_of(key);
-    let mut flags = mptcp_flags(0, seen);
-    let mptcp = flags & FLOW_MPTCP != 0;
-    let (action, rule) = policy::decide(mptcp, lists, config);
-    if initiator_is_b {
-        flags |= FLOW_INITIATOR_IS_B;
-    }
-    let entry = FlowEntry {
-        packets: 1,
-        bytes: length,
-        first_seen_ns: now,
-        last_seen_ns: now,
-        lists,
+    let packet = Packet {
+        seen,
+        config,
         generation,
-        mptcp_subtypes: seen.subtypes,
-        flags,
-        mptcp_version: seen.version,
-        action,
-        rule,
-        _pad: [0; 2],
+        length,
+        now: clock::coarse_ns(),
+        initiator_is_b,
     };
-    let flow_event = match FLOWS.insert(key, entry, BPF_NOEXIST as u64) {
-        Ok(()) => Counter::FlowCreated.index(),
-        // Another CPU created it in between: its entry stands, this packet is still classified.
-        Err(error) if error == -EEXIST => NO_COUNTER,
-        Err(_) => Counter::FlowInsertFailed.index(),
-    };
-    Decision {
-        lists,
-        flow_event,
-        mptcp_event: NO_COUNTER,
-        mptcp,
-        action,
-        rule,
-        flow_flags: flags,
+    let lists = || prefix::lists_of(key);
+    // The table is picked at run time, so that the update is inlined twice rather than four
+    // times: each copy takes its own stack.
+    let tcp = key.protocol == IPPROTO_TCP;
+    if key.ip_version == 4 {
+        let table = if tcp { &FLOWS_TCP_V4 } else { &FLOWS_UDP_V4 };
+        packet.update(table, &narrow(key), lists)
+    } else {
+        let table = if tcp { &FLOWS_TCP_V6 } else { &FLOWS_UDP_V6 };
+        packet.update(table, key, lists)
+    }
+}
+
+/// What a packet brings to its flow's entry.
+struct Packet<'a> {
+    seen: &'a MptcpSeen,
+    config: &'a Config,
+    generation: u32,
+    length: u64,
+    now: u64,
+    initiator_is_b: bool,
+}
+
+impl Packet<'_> {
+    /// Updates (or creates) the entry of `key` in `table`; `lists` computes the flow's lists.
+    #[inline(always)]
+    fn update<K>(
+        &self,
+        table: &LruHashMap<K, FlowEntry>,
+        key: &K,
+        lists: impl Fn() -> u32,
+    ) -> Decision {
+        let (seen, config, generation) = (self.seen, self.config, self.generation);
+        if let Some(entry) = table.get_ptr_mut(key) {
+            let entry = unsafe { &mut *entry };
+            entry.packets += 1;
+            entry.bytes += self.length;
+            entry.last_seen_ns = self.now;
+            let before = entry.flags;
+            let after = mptcp_flags(before, seen);
+            // Written only when something is new: most MPTCP packets repeat a DSS option.
+            if after != before {
+                entry.flags = after;
+            }
+            if seen.subtypes & !entry.mptcp_subtypes != 0 {
+                entry.mptcp_subtypes |= seen.subtypes;
+            }
+            if seen.version != MPTCP_VERSION_NONE && seen.version != entry.mptcp_version {
+                entry.mptcp_version = seen.version;
+            }
+            let mptcp = after & FLOW_MPTCP != 0;
+            if entry.generation != generation {
+                entry.lists = lists();
+                entry.generation = generation;
+                (entry.action, entry.rule) = policy::decide(mptcp, entry.lists, config);
+            } else if mptcp && before & FLOW_MPTCP == 0 {
+                (entry.action, entry.rule) = policy::decide(mptcp, entry.lists, config);
+            }
+            return Decision {
+                lists: entry.lists,
+                flow_event: NO_COUNTER,
+                mptcp_event: fallback_event(before, after),
+                mptcp,
+                action: entry.action,
+                rule: entry.rule,
+                flow_flags: after,
+            };
+        }
+
+        let lists = lists();
+        let mut flags = mptcp_flags(0, seen);
+        let mptcp = flags & FLOW_MPTCP != 0;
+        let (action, rule) = policy::decide(mptcp, lists, config);
+        if self.initiator_is_b {
+            flags |= FLOW_INITIATOR_IS_B;
+        }
+        // Built in a per-CPU scratch entry: the two inlined copies of this path (IPv4, IPv6)
+        // cannot each have 56 bytes of the stack the pipeline's deepest call chain leaves.
+        let Some(entry) = NEW_FLOW.get_ptr_mut(0) else {
+            return Decision {
+                lists,
+                flow_event: Counter::FlowInsertFailed.index(),
+                mptcp_event: NO_COUNTER,
+                mptcp,
+                action,
+                rule,
+                flow_flags: flags,
+            };
+        };
+        let entry = unsafe { &mut *entry };
+        *entry = FlowEntry {
+            packets: 1,
+            bytes: self.length,
+            first_seen_ns: self.now,
+            last_seen_ns: self.now,
+            lists,
+            generation,
+            mptcp_subtypes: seen.subtypes,
+            flags,
+            mptcp_version: seen.version,
+            action,
+            rule,
+            _pad: [0; 2],
+        };
+        let entry = &*entry;
+        let flow_event = match table.insert(key, entry, BPF_NOEXIST as u64) {
+            Ok(()) => Counter::FlowCreated.index(),
+            // Another CPU created it in between: its entry stands, this packet is still
+            // classified.
+            Err(error) if error == -EEXIST => NO_COUNTER,
+            Err(_) => Counter::FlowInsertFailed.index(),
+        };
+        Decision {
+            lists,
+            flow_event,
+            mptcp_event: NO_COUNTER,
+            mptcp,
+            action,
+            rule,
+            flow_flags: flags,
+        }
     }
 }
 
@@ -241,6 +298,33 @@ fn canonicalize(key: &mut FlowKey) -> bool {
     }
     source_is_b
 }
+
+/// The IPv4 key of an IPv4 `key`, built from two words: field by field, LLVM moves it a
+/// byte at a time and spills every byte to the stack.
+#[inline(always)]
+fn narrow(key: &FlowKey) -> FlowKeyV4 {
+    let base = key as *const FlowKey as *const u8;
+    // Volatile loads from the 8-aligned key, for the reason `words` gives.
+    let (a, b, ports) = unsafe {
+        (
+            core::ptr::read_volatile(base as *const u32),
+            core::ptr::read_volatile(base.add(16) as *const u32),
+            core::ptr::read_volatile(base.add(32) as *const u32),
+        )
+    };
+    let words: [u64; 2] = [
+        u64::from(a) | u64::from(b) << 32,
+        u64::from(ports) | u64::from(key.protocol) << 32,
+    ];
+    // SAFETY: FlowKeyV4 is 16 bytes of integers, C layout, aligned to 8 like the array;
+    // the words lay out addr_a, addr_b, port_a, port_b, protocol and zero padding in place
+    // (little endian, as BPF on every host this runs on).
+    unsafe { core::mem::transmute::<[u64; 2], FlowKeyV4>(words) }
+}
+
+const _: () = assert!(core::mem::size_of::<FlowKeyV4>() == 16);
+const _: () = assert!(core::mem::offset_of!(FlowKey, addr_b) == 16);
+const _: () = assert!(core::mem::offset_of!(FlowKey, port_a) == 32);
 
 /// An address as two big-endian words, comparable without 128-bit arithmetic.
 ///

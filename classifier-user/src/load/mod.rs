@@ -28,7 +28,10 @@ pub mod names {
     pub const MAP_COUNTERS: &str = "COUNTERS";
     pub const MAP_CONFIG: &str = "CONFIG";
     pub const MAP_GENERATION: &str = "GENERATION";
-    pub const MAP_FLOWS: &str = "FLOWS";
+    pub const MAP_FLOWS_TCP_V4: &str = "FLOWS_TCP_V4";
+    pub const MAP_FLOWS_TCP_V6: &str = "FLOWS_TCP_V6";
+    pub const MAP_FLOWS_UDP_V4: &str = "FLOWS_UDP_V4";
+    pub const MAP_FLOWS_UDP_V6: &str = "FLOWS_UDP_V6";
     pub const MAP_PREFIXES_V4: &str = "PREFIXES_V4";
     pub const MAP_PREFIXES_V6: &str = "PREFIXES_V6";
     pub const MAP_REPORT: &str = "REPORT";
@@ -40,13 +43,17 @@ pub mod names {
     pub const MAP_IFACE_SLOTS: &str = "IFACE_SLOTS";
     pub const MAP_OPTION_SCRATCH: &str = "OPTION_SCRATCH";
 
-    /// Every map but `CLOCK` (a per-CPU cache of the clock: nothing to keep across loads),
+    /// Every map but `CLOCK` (a per-CPU cache of the clock) and `NEW_FLOW` (scratch): nothing
+    /// to keep across loads,
     /// in the order they are pinned.
-    pub const ALL_MAPS: [&str; 14] = [
+    pub const ALL_MAPS: [&str; 17] = [
         MAP_CONFIG,
         MAP_GENERATION,
         MAP_COUNTERS,
-        MAP_FLOWS,
+        MAP_FLOWS_TCP_V4,
+        MAP_FLOWS_TCP_V6,
+        MAP_FLOWS_UDP_V4,
+        MAP_FLOWS_UDP_V6,
         MAP_PREFIXES_V4,
         MAP_PREFIXES_V6,
         MAP_REPORT,

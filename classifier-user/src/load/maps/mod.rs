@@ -12,7 +12,8 @@ use aya::{
     maps::{Array, HashMap, LpmTrie, Map, MapData, MapError, PerCpuArray, RingBuf},
 };
 use classifier_common::{
-    Attachment, Config, FlowEntry, FlowKey, ListName, PacketReport, PrefixValue, ShapeConfig,
+    Attachment, Config, FlowEntry, FlowKey, FlowKeyV4, ListName, PacketReport, PrefixValue,
+    ShapeConfig,
     config::{STATE_LAYOUT, config_slot},
     counter::CounterBlock,
     dns::{LearnedEntry, LearnedKey},
@@ -21,9 +22,9 @@ pub use counters::CounterSnapshot;
 
 use super::{
     names::{
-        MAP_ATTACHMENTS, MAP_CONFIG, MAP_COUNTERS, MAP_DNS_EVENTS, MAP_FLOWS, MAP_GENERATION,
-        MAP_IFACE_SLOTS, MAP_LEARNED, MAP_LIST_NAMES, MAP_PREFIXES_V4, MAP_PREFIXES_V6, MAP_REPORT,
-        MAP_SHAPING,
+        MAP_ATTACHMENTS, MAP_CONFIG, MAP_COUNTERS, MAP_DNS_EVENTS, MAP_FLOWS_TCP_V4,
+        MAP_FLOWS_TCP_V6, MAP_FLOWS_UDP_V4, MAP_FLOWS_UDP_V6, MAP_GENERATION, MAP_IFACE_SLOTS,
+        MAP_LEARNED, MAP_LIST_NAMES, MAP_PREFIXES_V4, MAP_PREFIXES_V6, MAP_REPORT, MAP_SHAPING,
     },
     pin_dir::PinDir,
 };
@@ -34,7 +35,11 @@ pub struct ClassifierMaps {
     /// Two slots; the generation's parity says which is in force (`publish`).
     config: Array<MapData, Config>,
     generation: Array<MapData, u32>,
-    flows: HashMap<MapData, FlowKey, FlowEntry>,
+    /// The flow tables (`FlowTable`): IPv4 keyed by `FlowKeyV4`, IPv6 by `FlowKey`.
+    flows_tcp_v4: HashMap<MapData, FlowKeyV4, FlowEntry>,
+    flows_tcp_v6: HashMap<MapData, FlowKey, FlowEntry>,
+    flows_udp_v4: HashMap<MapData, FlowKeyV4, FlowEntry>,
+    flows_udp_v6: HashMap<MapData, FlowKey, FlowEntry>,
     prefixes_v4: LpmTrie<MapData, [u8; 4], PrefixValue>,
     prefixes_v6: LpmTrie<MapData, [u8; 16], PrefixValue>,
     report: Array<MapData, PacketReport>,
@@ -61,7 +66,10 @@ impl ClassifierMaps {
             counters: typed(&mut map, MAP_COUNTERS)?,
             config: typed(&mut map, MAP_CONFIG)?,
             generation: typed(&mut map, MAP_GENERATION)?,
-            flows: typed(&mut map, MAP_FLOWS)?,
+            flows_tcp_v4: typed(&mut map, MAP_FLOWS_TCP_V4)?,
+            flows_tcp_v6: typed(&mut map, MAP_FLOWS_TCP_V6)?,
+            flows_udp_v4: typed(&mut map, MAP_FLOWS_UDP_V4)?,
+            flows_udp_v6: typed(&mut map, MAP_FLOWS_UDP_V6)?,
             prefixes_v4: typed(&mut map, MAP_PREFIXES_V4)?,
             prefixes_v6: typed(&mut map, MAP_PREFIXES_V6)?,
             report: typed(&mut map, MAP_REPORT)?,
