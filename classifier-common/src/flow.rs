@@ -164,3 +164,66 @@ pub struct FlowEntry {
     pub rule: u8,
     pub _pad: [u8; 2],
 }
+
+/// One slot of a CPU's flow cache (docs/design.md, 'The flow cache'): a flow's decision and
+/// MPTCP state as of `generation` and `epoch`, and the packets and bytes this CPU counted
+/// for it since they last went into its `FlowEntry`. Readers add those to the entry's.
+#[repr(C, align(8))]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct FlowCacheSlot {
+    /// The flow's canonical key; meaningful only while `valid` is set.
+    pub key: FlowKey,
+    /// Counted here, not yet in the flow's entry.
+    pub packets: u64,
+    pub bytes: u64,
+    /// The latest packet counted here.
+    pub last_seen_ns: u64,
+    /// `FLOW_EPOCH` when the slot was filled: a flow entry's flags changed since, on some CPU,
+    /// when it differs.
+    pub epoch: u64,
+    pub generation: u32,
+    pub lists: u32,
+    /// Subtypes and version the entry already records: a packet with others goes to it.
+    pub mptcp_subtypes: u16,
+    pub flags: u8,
+    pub mptcp_version: u8,
+    pub action: u8,
+    pub rule: u8,
+    /// Packets served from the slot since the entry was last visited.
+    pub hits: u8,
+    pub valid: u8,
+}
+
+impl FlowCacheSlot {
+    /// The slot of `key` (canonical) in a cache of `FLOW_CACHE_SLOTS`: both sides compute it.
+    pub fn index_of(key: &FlowKey) -> u32 {
+        let word = |bytes: &[u8]| {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(bytes);
+            u64::from_ne_bytes(word)
+        };
+        let mut tail = [0u8; 8];
+        tail[..2].copy_from_slice(&key.port_a);
+        tail[2..4].copy_from_slice(&key.port_b);
+        tail[4] = key.protocol;
+        tail[5] = key.ip_version;
+        slot_index([
+            word(&key.addr_a[..8]),
+            word(&key.addr_a[8..]),
+            word(&key.addr_b[..8]),
+            word(&key.addr_b[8..]),
+            u64::from_ne_bytes(tail),
+        ])
+    }
+}
+
+/// The cache slot of a key given as its five 8-byte words (native order).
+pub const fn slot_index(words: [u64; 5]) -> u32 {
+    let folded = words[0]
+        ^ words[1].rotate_left(13)
+        ^ words[2].rotate_left(29)
+        ^ words[3]
+        ^ words[4].rotate_left(41);
+    let folded = (folded ^ (folded >> 32)) as u32;
+    folded.wrapping_mul(0x9e37_79b1) >> (32 - crate::limits::FLOW_CACHE_BITS)
+}

@@ -29,3 +29,11 @@ pub const FLOW_ENTRIES_TOTAL: u32 = 2 * (FLOW_TABLE_ENTRIES + UDP_FLOW_TABLE_ENT
 /// LPM tries are created with BPF_F_NO_PREALLOC: these are limits, not allocations.
 pub const PREFIX_V4_ENTRIES: u32 = 2_097_152;
 pub const PREFIX_V6_ENTRIES: u32 = 524_288;
+
+/// Each CPU's flow cache holds `1 << FLOW_CACHE_BITS` slots (docs/design.md, 'The flow cache').
+pub const FLOW_CACHE_BITS: u32 = 12;
+pub const FLOW_CACHE_SLOTS: u32 = 1 << FLOW_CACHE_BITS;
+
+/// Packets a cache slot serves before its flow's entry is visited again (its counts added,
+/// its place in the LRU refreshed, its removal noticed).
+pub const FLOW_CACHE_REVISIT: u8 = 64;

@@ -12,8 +12,10 @@ use classifier_common::{
     control::{MAX_ATTACHMENTS, MAX_SHAPED},
     counter::{CounterBlock, INTERFACE_SLOTS, MAX_IFINDEX},
     dns::{DNS_RING_BYTES, LearnedEntry, LearnedKey, MAX_LEARNED},
+    flow::FlowCacheSlot,
     limits::{
-        FLOW_TABLE_ENTRIES, MAX_LISTS, PREFIX_V4_ENTRIES, PREFIX_V6_ENTRIES, UDP_FLOW_TABLE_ENTRIES,
+        FLOW_CACHE_SLOTS, FLOW_TABLE_ENTRIES, MAX_LISTS, PREFIX_V4_ENTRIES, PREFIX_V6_ENTRIES,
+        UDP_FLOW_TABLE_ENTRIES,
     },
 };
 
@@ -57,6 +59,18 @@ pub static FLOWS_UDP_V4: LruHashMap<FlowKeyV4, FlowEntry> =
 #[map]
 pub static FLOWS_UDP_V6: LruHashMap<FlowKey, FlowEntry> =
     LruHashMap::with_max_entries(UDP_FLOW_TABLE_ENTRIES, 0);
+
+/// Each CPU's flow cache, direct-mapped by `FlowCacheSlot::index_of` (docs/design.md, 'The
+/// flow cache'). Pinned: its slots hold counts not yet in the flow tables.
+#[map]
+pub static FLOW_CACHE: PerCpuArray<FlowCacheSlot> =
+    PerCpuArray::with_max_entries(FLOW_CACHE_SLOTS, 0);
+
+/// Moves on whenever a flow entry's flags change (it becomes MPTCP, attempts it, falls
+/// back): cache slots filled under an older epoch go back to the entry. Written rarely, read
+/// by every packet.
+#[map]
+pub static FLOW_EPOCH: Array<u64> = Array::with_max_entries(1, 0);
 
 /// Prefix lists, longest prefix match.
 #[map]

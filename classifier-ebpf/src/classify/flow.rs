@@ -14,17 +14,21 @@
 //! of a flow on one queue, so at most two CPUs write an entry, one a direction. A rare race
 //! costs one increment of a statistic, never a classification.
 
-use aya_ebpf::{bindings::BPF_NOEXIST, maps::LruHashMap};
+use aya_ebpf::{
+    bindings::BPF_NOEXIST,
+    helpers::generated::{bpf_get_smp_processor_id, bpf_ktime_get_ns},
+    maps::LruHashMap,
+};
 use classifier_common::{
     Config, Counter, FlowEntry, FlowKey, FlowKeyV4,
     flow::{FLOW_INITIATOR_IS_B, FLOW_MPTCP, FLOW_MPTCP_ATTEMPTED, FLOW_MPTCP_FALLBACK},
     mptcp::{MPTCP_VERSION_NONE, MptcpSubtype},
 };
 
-use super::{Decision, clock, policy, prefix};
+use super::{Decision, clock, flow_cache, policy, prefix};
 use crate::{
     act::NO_COUNTER,
-    maps::{FLOWS_TCP_V4, FLOWS_TCP_V6, FLOWS_UDP_V4, FLOWS_UDP_V6, NEW_FLOW},
+    maps::{FLOW_EPOCH, FLOWS_TCP_V4, FLOWS_TCP_V6, FLOWS_UDP_V4, FLOWS_UDP_V6, NEW_FLOW},
     parse::{IpHeader, IpKind, MptcpSeen, SEGMENT_ACK, SEGMENT_SYN},
 };
 
@@ -46,13 +50,27 @@ pub fn track(
 ) -> Decision {
     // One argument for both: a frame is far below 4 GiB.
     let length_and_generation = (length << 32) | u64::from(generation);
-    Decision::unpack(classifier_track(
-        key,
-        seen.pack(),
-        config,
-        length_and_generation,
-    ))
+    let seen = seen.pack();
+    // The cache first (docs/design.md, 'The flow cache'); on a miss the table, then the
+    // cache is filled from what the table said. Three global functions rather than one,
+    // each a chain of calls of its own: together they would not fit the 512-byte stack.
+    let cached = flow_cache::classifier_flow_cache_hit(key, seen, length_and_generation);
+    if cached & flow_cache::CACHE_HIT != 0 {
+        return Decision::unpack(cached);
+    }
+    let seen = if cached & flow_cache::MISS_INITIATOR_IS_B != 0 {
+        seen | SEEN_INITIATOR_IS_B
+    } else {
+        seen
+    };
+    let decision = classifier_track(key, seen, config, length_and_generation);
+    flow_cache::classifier_flow_cache_fill(key, decision, seen, generation);
+    Decision::unpack(decision)
 }
+
+/// `classifier_track`'s `seen` bit that says the packet's source is endpoint B of the
+/// (already canonical) key; `MptcpSeen::pack` leaves it clear.
+const SEEN_INITIATOR_IS_B: u32 = 1 << 31;
 
 /// `track` as a global BPF function: the verifier checks it once with unknown arguments,
 /// instead of once for every path that reaches it (VLAN depths × IP versions × extension
@@ -72,14 +90,23 @@ pub extern "C" fn classifier_track(
     let (Some(key), Some(config)) = (unsafe { (key.as_mut(), config.as_ref()) }) else {
         return Decision::NONE.pack();
     };
-    let seen = MptcpSeen::unpack(seen);
+    let initiator_is_b = seen & SEEN_INITIATOR_IS_B != 0;
+    let seen = MptcpSeen::unpack(seen & !SEEN_INITIATOR_IS_B);
     let (length, generation) = (length_and_generation >> 32, length_and_generation as u32);
-    track_flow(key, &seen, config, generation, length).pack()
+    let packet = Packet {
+        seen: &seen,
+        config,
+        generation,
+        length,
+        now: clock::coarse_ns(),
+        initiator_is_b,
+    };
+    packet.track_in_table(key).pack()
 }
 
 /// The flow's flags after a segment whose valid MPTCP options and kind `seen` describes.
 #[inline(always)]
-fn mptcp_flags(flags: u8, seen: &MptcpSeen) -> u8 {
+pub(super) fn mptcp_flags(flags: u8, seen: &MptcpSeen) -> u8 {
     let segment = u32::from(seen.segment);
     let handshake = seen.subtypes & HANDSHAKE_SUBTYPES != 0;
     if segment & SEGMENT_SYN == 0 {
@@ -115,34 +142,18 @@ fn fallback_event(before: u8, after: u8) -> u32 {
     }
 }
 
+/// Moves `FLOW_EPOCH` on, after a flow entry's flags changed: a cache slot filled from the
+/// old flags on any CPU is stale from now on (docs/design.md, 'The flow cache').
+///
+/// No atomic add (the BPF target has none in `core`): each move writes a value no other
+/// move writes, the time in nanoseconds above this CPU's number, so two CPUs moving it at
+/// once still leave a value that no slot filled before either move holds.
 #[inline(always)]
-fn track_flow(
-    key: &mut FlowKey,
-    seen: &MptcpSeen,
-    config: &Config,
-    generation: u32,
-    length: u64,
-) -> Decision {
-    let initiator_is_b = canonicalize(key);
-    let key = &*key;
-    let packet = Packet {
-        seen,
-        config,
-        generation,
-        length,
-        now: clock::coarse_ns(),
-        initiator_is_b,
-    };
-    let lists = || prefix::lists_of(key);
-    // The table is picked at run time, so that the update is inlined twice rather than four
-    // times: each copy takes its own stack.
-    let tcp = key.protocol == IPPROTO_TCP;
-    if key.ip_version == 4 {
-        let table = if tcp { &FLOWS_TCP_V4 } else { &FLOWS_UDP_V4 };
-        packet.update(table, &narrow(key), lists)
-    } else {
-        let table = if tcp { &FLOWS_TCP_V6 } else { &FLOWS_UDP_V6 };
-        packet.update(table, key, lists)
+pub(super) fn move_epoch() {
+    if let Some(epoch) = FLOW_EPOCH.get_ptr_mut(0) {
+        let (now, cpu) = unsafe { (bpf_ktime_get_ns(), bpf_get_smp_processor_id()) };
+        let next = now << 12 | u64::from(cpu & 0xfff);
+        unsafe { core::ptr::write_volatile(epoch, next) };
     }
 }
 
@@ -157,6 +168,22 @@ struct Packet<'a> {
 }
 
 impl Packet<'_> {
+    /// The packet through its flow table, without the cache.
+    #[inline(always)]
+    fn track_in_table(&self, key: &FlowKey) -> Decision {
+        let lists = || prefix::lists_of(key);
+        // The table is picked at run time, so that the update is inlined twice rather than
+        // four times: each copy takes its own stack.
+        let tcp = key.protocol == IPPROTO_TCP;
+        if key.ip_version == 4 {
+            let table = if tcp { &FLOWS_TCP_V4 } else { &FLOWS_UDP_V4 };
+            self.update(table, &narrow(key), lists)
+        } else {
+            let table = if tcp { &FLOWS_TCP_V6 } else { &FLOWS_UDP_V6 };
+            self.update(table, key, lists)
+        }
+    }
+
     /// Updates (or creates) the entry of `key` in `table`; `lists` computes the flow's lists.
     #[inline(always)]
     fn update<K>(
@@ -176,6 +203,7 @@ impl Packet<'_> {
             // Written only when something is new: most MPTCP packets repeat a DSS option.
             if after != before {
                 entry.flags = after;
+                move_epoch();
             }
             if seen.subtypes & !entry.mptcp_subtypes != 0 {
                 entry.mptcp_subtypes |= seen.subtypes;
@@ -288,7 +316,7 @@ pub fn packet_key(ip: &IpHeader, src_port: [u8; 2], dst_port: [u8; 2]) -> FlowKe
 /// Orders a packet key so that endpoint A is the lesser (address, port): both directions of a
 /// flow then share one key. Returns whether the packet's source became endpoint B.
 #[inline(always)]
-fn canonicalize(key: &mut FlowKey) -> bool {
+pub(super) fn canonicalize(key: &mut FlowKey) -> bool {
     let a = (words(&key.addr_a), u16::from_be_bytes(key.port_a));
     let b = (words(&key.addr_b), u16::from_be_bytes(key.port_b));
     let source_is_b = a > b;
@@ -302,7 +330,7 @@ fn canonicalize(key: &mut FlowKey) -> bool {
 /// The IPv4 key of an IPv4 `key`, built from two words: field by field, LLVM moves it a
 /// byte at a time and spills every byte to the stack.
 #[inline(always)]
-fn narrow(key: &FlowKey) -> FlowKeyV4 {
+pub(super) fn narrow(key: &FlowKey) -> FlowKeyV4 {
     let base = key as *const FlowKey as *const u8;
     // Volatile loads from the 8-aligned key, for the reason `words` gives.
     let (a, b, ports) = unsafe {

@@ -2,6 +2,7 @@
 
 pub mod clock;
 mod flow;
+mod flow_cache;
 mod policy;
 mod prefix;
 

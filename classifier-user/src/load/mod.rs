@@ -32,6 +32,8 @@ pub mod names {
     pub const MAP_FLOWS_TCP_V6: &str = "FLOWS_TCP_V6";
     pub const MAP_FLOWS_UDP_V4: &str = "FLOWS_UDP_V4";
     pub const MAP_FLOWS_UDP_V6: &str = "FLOWS_UDP_V6";
+    pub const MAP_FLOW_CACHE: &str = "FLOW_CACHE";
+    pub const MAP_FLOW_EPOCH: &str = "FLOW_EPOCH";
     pub const MAP_PREFIXES_V4: &str = "PREFIXES_V4";
     pub const MAP_PREFIXES_V6: &str = "PREFIXES_V6";
     pub const MAP_REPORT: &str = "REPORT";
@@ -46,7 +48,7 @@ pub mod names {
     /// Every map but `CLOCK` (a per-CPU cache of the clock) and `NEW_FLOW` (scratch): nothing
     /// to keep across loads,
     /// in the order they are pinned.
-    pub const ALL_MAPS: [&str; 17] = [
+    pub const ALL_MAPS: [&str; 19] = [
         MAP_CONFIG,
         MAP_GENERATION,
         MAP_COUNTERS,
@@ -54,6 +56,8 @@ pub mod names {
         MAP_FLOWS_TCP_V6,
         MAP_FLOWS_UDP_V4,
         MAP_FLOWS_UDP_V6,
+        MAP_FLOW_CACHE,
+        MAP_FLOW_EPOCH,
         MAP_PREFIXES_V4,
         MAP_PREFIXES_V6,
         MAP_REPORT,

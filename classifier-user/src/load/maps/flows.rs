@@ -1,13 +1,22 @@
 //! The flow tables: one entry per flow (LRU hashes), the decision filed under a generation.
 //! Four tables (`FlowTable`), read and written here as one: IPv4 keys are widened to
-//! `FlowKey` on the way out and narrowed on the way in.
+//! `FlowKey` on the way out and narrowed on the way in. Each entry is read with what the
+//! CPUs' flow caches counted for it and have not added yet (docs/design.md, 'The flow
+//! cache').
 
-use classifier_common::{FlowEntry, FlowKey, FlowKeyV4, flow::FlowTable};
+use aya::maps::PerCpuValues;
+use classifier_common::{
+    FlowEntry, FlowKey, FlowKeyV4,
+    flow::{FlowCacheSlot, FlowTable},
+    limits::FLOW_CACHE_SLOTS,
+};
 
 use super::{ClassifierMaps, entries, found, removed};
 use crate::{
     Error,
-    load::names::{MAP_FLOWS_TCP_V4, MAP_FLOWS_TCP_V6, MAP_FLOWS_UDP_V4, MAP_FLOWS_UDP_V6},
+    load::names::{
+        MAP_FLOW_CACHE, MAP_FLOWS_TCP_V4, MAP_FLOWS_TCP_V6, MAP_FLOWS_UDP_V4, MAP_FLOWS_UDP_V6,
+    },
 };
 
 const fn map_name(table: FlowTable) -> &'static str {
@@ -23,6 +32,19 @@ fn table_of(key: &FlowKey) -> FlowTable {
     FlowTable::of(key.ip_version, key.protocol)
 }
 
+/// `entry` with what `slots` (one slot, every CPU's value) counted for `key` added.
+fn with_cached(key: &FlowKey, mut entry: FlowEntry, slots: &[FlowCacheSlot]) -> FlowEntry {
+    for slot in slots
+        .iter()
+        .filter(|slot| slot.valid != 0 && slot.key == *key)
+    {
+        entry.packets = entry.packets.wrapping_add(slot.packets);
+        entry.bytes = entry.bytes.wrapping_add(slot.bytes);
+        entry.last_seen_ns = entry.last_seen_ns.max(slot.last_seen_ns);
+    }
+    entry
+}
+
 impl ClassifierMaps {
     pub fn flow(&self, key: &FlowKey) -> Result<Option<FlowEntry>, Error> {
         let table = table_of(key);
@@ -33,7 +55,19 @@ impl ClassifierMaps {
             FlowTable::TcpV6 => self.flows_tcp_v6.get(key, 0),
             FlowTable::UdpV6 => self.flows_udp_v6.get(key, 0),
         };
-        found(entry).map_err(Error::map(map_name(table)))
+        let Some(entry) = found(entry).map_err(Error::map(map_name(table)))? else {
+            return Ok(None);
+        };
+        let slots = self.cache_slot(FlowCacheSlot::index_of(key))?;
+        Ok(Some(with_cached(key, entry, &slots)))
+    }
+
+    /// One slot of the flow cache, every CPU's value.
+    fn cache_slot(&self, index: u32) -> Result<Vec<FlowCacheSlot>, Error> {
+        self.flow_cache
+            .get(&index, 0)
+            .map(|values| values.to_vec())
+            .map_err(Error::map(MAP_FLOW_CACHE))
     }
 
     /// Every flow of the four tables, with its key as a `FlowKey`.
@@ -51,7 +85,25 @@ impl ClassifierMaps {
             };
             flows.extend(read.map_err(Error::map(map_name(table)))?);
         }
-        Ok(flows)
+        // The table first, the caches after: a packet counted in between is in neither, or
+        // in the entry only if a slot was flushed meanwhile (docs/design.md, 'The flow
+        // cache').
+        let mut cached: std::collections::HashMap<FlowKey, Vec<FlowCacheSlot>> =
+            std::collections::HashMap::new();
+        for index in 0..FLOW_CACHE_SLOTS {
+            for slot in self.cache_slot(index)? {
+                if slot.valid != 0 {
+                    cached.entry(slot.key).or_default().push(slot);
+                }
+            }
+        }
+        Ok(flows
+            .into_iter()
+            .map(|(key, entry)| {
+                let slots = cached.get(&key).map_or(&[][..], Vec::as_slice);
+                (key, with_cached(&key, entry, slots))
+            })
+            .collect())
     }
 
     /// How many entries the tables hold now.
@@ -63,7 +115,21 @@ impl ClassifierMaps {
     }
 
     /// Forgets one flow; false when it was not there (an LRU entry may be gone already).
+    /// The CPUs' cache slots that hold it are emptied first: a read-modify-write of per-CPU
+    /// values, exact while no packet of the flow is in flight (tests, between runs).
     pub fn remove_flow(&mut self, key: &FlowKey) -> Result<bool, Error> {
+        let index = FlowCacheSlot::index_of(key);
+        let mut slots = self.cache_slot(index)?;
+        if slots.iter().any(|slot| slot.valid != 0 && slot.key == *key) {
+            for slot in slots.iter_mut().filter(|slot| slot.key == *key) {
+                *slot = FlowCacheSlot::default();
+            }
+            let values =
+                PerCpuValues::try_from(slots).map_err(Error::io("building flow cache values"))?;
+            self.flow_cache
+                .set(index, values, 0)
+                .map_err(Error::map(MAP_FLOW_CACHE))?;
+        }
         let table = table_of(key);
         let short = FlowKeyV4::narrow(key);
         let result = match table {

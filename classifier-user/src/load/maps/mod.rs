@@ -17,14 +17,16 @@ use classifier_common::{
     config::{STATE_LAYOUT, config_slot},
     counter::CounterBlock,
     dns::{LearnedEntry, LearnedKey},
+    flow::FlowCacheSlot,
 };
 pub use counters::CounterSnapshot;
 
 use super::{
     names::{
-        MAP_ATTACHMENTS, MAP_CONFIG, MAP_COUNTERS, MAP_DNS_EVENTS, MAP_FLOWS_TCP_V4,
-        MAP_FLOWS_TCP_V6, MAP_FLOWS_UDP_V4, MAP_FLOWS_UDP_V6, MAP_GENERATION, MAP_IFACE_SLOTS,
-        MAP_LEARNED, MAP_LIST_NAMES, MAP_PREFIXES_V4, MAP_PREFIXES_V6, MAP_REPORT, MAP_SHAPING,
+        MAP_ATTACHMENTS, MAP_CONFIG, MAP_COUNTERS, MAP_DNS_EVENTS, MAP_FLOW_CACHE,
+        MAP_FLOWS_TCP_V4, MAP_FLOWS_TCP_V6, MAP_FLOWS_UDP_V4, MAP_FLOWS_UDP_V6, MAP_GENERATION,
+        MAP_IFACE_SLOTS, MAP_LEARNED, MAP_LIST_NAMES, MAP_PREFIXES_V4, MAP_PREFIXES_V6, MAP_REPORT,
+        MAP_SHAPING,
     },
     pin_dir::PinDir,
 };
@@ -40,6 +42,8 @@ pub struct ClassifierMaps {
     flows_tcp_v6: HashMap<MapData, FlowKey, FlowEntry>,
     flows_udp_v4: HashMap<MapData, FlowKeyV4, FlowEntry>,
     flows_udp_v6: HashMap<MapData, FlowKey, FlowEntry>,
+    /// Each CPU's flow cache: counts not yet in the tables, which readers add.
+    flow_cache: PerCpuArray<MapData, FlowCacheSlot>,
     prefixes_v4: LpmTrie<MapData, [u8; 4], PrefixValue>,
     prefixes_v6: LpmTrie<MapData, [u8; 16], PrefixValue>,
     report: Array<MapData, PacketReport>,
@@ -70,6 +74,7 @@ impl ClassifierMaps {
             flows_tcp_v6: typed(&mut map, MAP_FLOWS_TCP_V6)?,
             flows_udp_v4: typed(&mut map, MAP_FLOWS_UDP_V4)?,
             flows_udp_v6: typed(&mut map, MAP_FLOWS_UDP_V6)?,
+            flow_cache: typed(&mut map, MAP_FLOW_CACHE)?,
             prefixes_v4: typed(&mut map, MAP_PREFIXES_V4)?,
             prefixes_v6: typed(&mut map, MAP_PREFIXES_V6)?,
             report: typed(&mut map, MAP_REPORT)?,
