@@ -50,6 +50,13 @@ pub fn track(
 ) -> Decision {
     // One argument for both: a frame is far below 4 GiB.
     let length_and_generation = (length << 32) | u64::from(generation);
+    // A SYN opens a flow that no cache holds yet: straight to the table, and the cache is
+    // left as it is, so that a SYN flood churns no CPU's cache (docs/design.md, 'The flow
+    // cache'). (Emptying a slot that holds the key costs this chain stack it does not have.)
+    if u32::from(seen.segment) & (SEGMENT_SYN | SEGMENT_ACK) == SEGMENT_SYN {
+        let seen = seen.pack() | SEEN_OPENS;
+        return Decision::unpack(classifier_track(key, seen, config, length_and_generation));
+    }
     let seen = seen.pack();
     // The cache first (docs/design.md, 'The flow cache'); on a miss the table, then the
     // cache is filled from what the table said. Three global functions rather than one,
@@ -71,6 +78,9 @@ pub fn track(
 /// `classifier_track`'s `seen` bit that says the packet's source is endpoint B of the
 /// (already canonical) key; `MptcpSeen::pack` leaves it clear.
 const SEEN_INITIATOR_IS_B: u32 = 1 << 31;
+/// `classifier_track`'s `seen` bit for a SYN, which skips the cache: the key is not canonical
+/// yet.
+const SEEN_OPENS: u32 = 1 << 30;
 
 /// `track` as a global BPF function: the verifier checks it once with unknown arguments,
 /// instead of once for every path that reaches it (VLAN depths × IP versions × extension
@@ -90,8 +100,12 @@ pub extern "C" fn classifier_track(
     let (Some(key), Some(config)) = (unsafe { (key.as_mut(), config.as_ref()) }) else {
         return Decision::NONE.pack();
     };
-    let initiator_is_b = seen & SEEN_INITIATOR_IS_B != 0;
-    let seen = MptcpSeen::unpack(seen & !SEEN_INITIATOR_IS_B);
+    let initiator_is_b = if seen & SEEN_OPENS != 0 {
+        canonicalize(key)
+    } else {
+        seen & SEEN_INITIATOR_IS_B != 0
+    };
+    let seen = MptcpSeen::unpack(seen & !(SEEN_INITIATOR_IS_B | SEEN_OPENS));
     let (length, generation) = (length_and_generation >> 32, length_and_generation as u32);
     let packet = Packet {
         seen: &seen,
