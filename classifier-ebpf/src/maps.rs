@@ -1,6 +1,6 @@
 //! The maps the kernel program uses. The user side pins them and reads them by these names.
 
-use crate::classify::clock::CoarseClock;
+use crate::classify::{clock::CoarseClock, flow_cache::CacheUse};
 use aya_ebpf::{
     macros::map,
     maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
@@ -65,6 +65,11 @@ pub static FLOWS_UDP_V6: LruHashMap<FlowKey, FlowEntry> =
 #[map]
 pub static FLOW_CACHE: PerCpuArray<FlowCacheSlot> =
     PerCpuArray::with_max_entries(FLOW_CACHE_SLOTS, 0);
+
+/// How well each CPU's flow cache serves its traffic (`classify::flow_cache::CacheUse`). A
+/// heuristic with nothing worth keeping: not pinned.
+#[map]
+pub static FLOW_CACHE_USE: PerCpuArray<CacheUse> = PerCpuArray::with_max_entries(1, 0);
 
 /// Moves on whenever a flow entry's flags change (it becomes MPTCP, attempts it, falls
 /// back): cache slots filled under an older epoch go back to the entry. Written rarely, read

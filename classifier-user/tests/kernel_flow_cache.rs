@@ -150,3 +150,55 @@ fn a_policy_change_applies_to_the_next_packet_of_a_cached_flow() {
         "a removed rule still marked the next packet"
     );
 }
+
+#[test]
+fn counts_and_mptcp_stay_exact_while_a_cpu_bypasses_its_cache() {
+    two_cpus();
+    let kernel = Kernel::load();
+    // 1,000 one-packet flows on CPU 0: its lookups miss, and it stops looking at its cache
+    // but for one packet in 16 (`CacheUse`).
+    pin(0);
+    for n in 0..1_000u32 {
+        let client = format!("10.9.{}.{}", n >> 8, n & 0xff);
+        let packet = Segment::udp(&client, "198.51.100.40", 40_000, 4_000).build();
+        kernel
+            .classifier
+            .test_run(&packet)
+            .expect("BPF_PROG_TEST_RUN");
+    }
+    let syn = Segment::tcp("192.0.2.40", "198.51.100.40", 50_003, 443)
+        .syn()
+        .options(&mptcp::mp_capable_v1_syn());
+    let plain = Segment::tcp("192.0.2.40", "198.51.100.40", 50_003, 443).build();
+    assert!(!is_mptcp(&kernel, &syn.build()));
+    // Some of these are probes that fill the slot, the others go past it.
+    for _ in 0..100 {
+        assert!(!is_mptcp(&kernel, &plain));
+    }
+    pin(1);
+    let syn_ack = syn
+        .reply()
+        .syn_ack()
+        .options(&mptcp::mp_capable_v1_syn_ack())
+        .build();
+    assert!(is_mptcp(&kernel, &syn_ack));
+    pin(0);
+    for n in 0..100 {
+        assert!(
+            is_mptcp(&kernel, &plain),
+            "plain packet {n} on CPU 0 after the SYN/ACK on CPU 1 is not MPTCP"
+        );
+    }
+    let flows = kernel.classifier.maps.flows().expect("reading the flows");
+    let (_, entry) = flows
+        .iter()
+        .find(|(key, _)| key.protocol == 6)
+        .expect("the TCP flow");
+    assert_eq!(entry.packets, 202, "SYN, 200 plain packets and the SYN/ACK");
+    assert_eq!(
+        entry.bytes,
+        (syn.build().len() + 200 * plain.len() + syn_ack.len()) as u64
+    );
+    let udp = flows.iter().filter(|(key, _)| key.protocol == 17).count();
+    assert_eq!(udp, 1_000, "every UDP flow remembered");
+}

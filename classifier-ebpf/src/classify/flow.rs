@@ -71,7 +71,9 @@ pub fn track(
         seen
     };
     let decision = classifier_track(key, seen, config, length_and_generation);
-    flow_cache::classifier_flow_cache_fill(key, decision, seen, generation);
+    if cached & flow_cache::MISS_BYPASS == 0 {
+        flow_cache::classifier_flow_cache_fill(key, decision, seen, generation);
+    }
     Decision::unpack(decision)
 }
 

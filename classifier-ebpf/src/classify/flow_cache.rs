@@ -24,7 +24,10 @@ use super::{
 };
 use crate::{
     act::NO_COUNTER,
-    maps::{FLOW_CACHE, FLOW_EPOCH, FLOWS_TCP_V4, FLOWS_TCP_V6, FLOWS_UDP_V4, FLOWS_UDP_V6},
+    maps::{
+        FLOW_CACHE, FLOW_CACHE_USE, FLOW_EPOCH, FLOWS_TCP_V4, FLOWS_TCP_V6, FLOWS_UDP_V4,
+        FLOWS_UDP_V6,
+    },
     parse::MptcpSeen,
 };
 
@@ -33,6 +36,25 @@ use crate::{
 pub const CACHE_HIT: u64 = 1 << 63;
 /// On a miss: the packet's source became endpoint B when the key was made canonical.
 pub const MISS_INITIATOR_IS_B: u64 = 1;
+/// On a miss: the cache was not looked at (`CacheUse`), and is not to be filled.
+pub const MISS_BYPASS: u64 = 2;
+
+/// How well this CPU's cache serves its traffic, per window of `WINDOW` packets that looked
+/// at it. A miss costs more than a hit saves (on the host this was written on, a miss cost
+/// about 110 ns more than no cache, a hit saved about 30), so while fewer than three in four
+/// lookups hit, the cache is bypassed, and only one packet in `PROBE_EVERY` looks at it (and
+/// fills it), to notice when the traffic changes. Bypassing is always exact: the packet goes
+/// to its flow's entry, as on a miss.
+#[repr(C)]
+pub struct CacheUse {
+    packets: u32,
+    looked: u32,
+    hits: u32,
+    bypass: u32,
+}
+
+const WINDOW: u32 = 256;
+const PROBE_EVERY: u32 = 16;
 
 const IPPROTO_TCP: u8 = 6;
 
@@ -58,6 +80,20 @@ pub extern "C" fn classifier_flow_cache_hit(
         0
     };
     let key = &*key;
+    let Some(usage) = FLOW_CACHE_USE.get_ptr_mut(0) else {
+        return miss | MISS_BYPASS;
+    };
+    let usage = unsafe { &mut *usage };
+    usage.packets = usage.packets.wrapping_add(1);
+    if usage.bypass != 0 && usage.packets % PROBE_EVERY != 0 {
+        return miss | MISS_BYPASS;
+    }
+    usage.looked += 1;
+    if usage.looked >= WINDOW {
+        usage.bypass = u32::from(usage.hits * 4 < usage.looked * 3);
+        usage.looked = 0;
+        usage.hits = 0;
+    }
     // Read before any flow entry: a change of flags that the table read misses moves the
     // epoch after it, so a slot filled from that read is stale from the start.
     let epoch = FLOW_EPOCH
@@ -78,6 +114,7 @@ pub extern "C" fn classifier_flow_cache_hit(
         && seen.subtypes & !slot.mptcp_subtypes == 0
         && (seen.version == MPTCP_VERSION_NONE || seen.version == slot.mptcp_version);
     if fresh {
+        usage.hits += 1;
         slot.packets += 1;
         slot.bytes += length;
         slot.last_seen_ns = clock::coarse_ns();

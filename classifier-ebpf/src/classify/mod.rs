@@ -2,7 +2,7 @@
 
 pub mod clock;
 mod flow;
-mod flow_cache;
+pub mod flow_cache;
 mod policy;
 mod prefix;
 

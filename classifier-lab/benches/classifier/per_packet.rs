@@ -96,13 +96,13 @@ Later each CPU got a direct-mapped flow cache of 4,096 slots in front of the flo
 tables (docs/design.md, 'The flow cache'): a packet whose slot holds its flow writes only \
 that slot; the IPv4 tables take a 16-byte key, and every counter of a packet is in one \
 per-CPU value. Measured where it was written, the commit before and after back to back on \
-a shared machine: plain IPv4 TCP 101 → 71 ns, 40 B options ending in DSS 160 → 108, the \
-steady worst case 139 → 122, a first packet about even (410 → 430 filling, 531 → 571 \
-full: a SYN skips the cache). The price is paid by working sets far larger than the \
-cache: 100,000 flows in round robin went from 278 to 389 ns ('Many flows'), every packet \
-a miss that checks and then fills a cold slot, two global functions more. What the cache \
-is for, no shared cache line written by an established flow's packets on two CPUs, a \
-benchmark on one thread cannot show.
+a shared machine: plain IPv4 TCP 101 → 70 ns, 40 B options ending in DSS 160 → 106, the \
+steady worst case 139 → 117, a first packet even (410 → 411 filling, 531 → 521 full: a \
+SYN skips the cache). A miss costs more than a hit saves, so a CPU whose cache misses \
+mostly stops looking at it: 100,000 flows in round robin cost 278 ns before and 297 \
+after ('Many flows'; 389 before the cache learnt to step aside), 100,000 in Zipf order \
+377 and 322. What the cache is for, no shared cache line written by an established \
+flow's packets on two CPUs, a benchmark on one thread cannot show.
 ";
 
 fn row(table: &mut Table, case: &str, path: &str, cost: Cost) {

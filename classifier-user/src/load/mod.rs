@@ -45,8 +45,8 @@ pub mod names {
     pub const MAP_IFACE_SLOTS: &str = "IFACE_SLOTS";
     pub const MAP_OPTION_SCRATCH: &str = "OPTION_SCRATCH";
 
-    /// Every map but `CLOCK` (a per-CPU cache of the clock) and `NEW_FLOW` (scratch): nothing
-    /// to keep across loads,
+    /// Every map but `CLOCK` (a per-CPU cache of the clock), `NEW_FLOW` (scratch) and
+    /// `FLOW_CACHE_USE` (a heuristic): nothing to keep across loads,
     /// in the order they are pinned.
     pub const ALL_MAPS: [&str; 19] = [
         MAP_CONFIG,
