@@ -42,6 +42,27 @@ impl CounterValue {
     }
 }
 
+/// Every counter of one interface: the value of one `COUNTERS` entry, per CPU. A packet finds
+/// all the counters it moves in this one value, with one map lookup (docs/design.md,
+/// 'Counters').
+#[repr(C)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct CounterBlock {
+    /// Indexed by `Counter` and the ranges below.
+    pub slots: [CounterValue; COUNTER_SLOTS as usize],
+}
+
+impl Default for CounterBlock {
+    fn default() -> Self {
+        Self {
+            slots: [CounterValue {
+                packets: 0,
+                bytes: 0,
+            }; COUNTER_SLOTS as usize],
+        }
+    }
+}
+
 /// Fixed counter slots. The discriminant is the array index.
 #[repr(u32)]
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -114,7 +135,7 @@ pub const LIST_BASE: u32 = PARSE_ERROR_BASE + PARSE_ERROR_SLOTS;
 pub const COUNTER_SLOTS: u32 = LIST_BASE + MAX_LISTS;
 
 /// Interfaces counted apart: slot 0 is "any other", slots 1.. are given to attached
-/// interfaces. `COUNTERS` holds `INTERFACE_SLOTS` blocks of `COUNTER_SLOTS`.
+/// interfaces. `COUNTERS` holds `INTERFACE_SLOTS` entries, one `CounterBlock` each.
 pub const INTERFACE_SLOTS: u32 = 16;
 
 /// Interface indexes `IFACE_SLOTS` covers; interfaces with higher indexes count in slot 0.

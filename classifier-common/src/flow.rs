@@ -18,6 +18,73 @@ pub struct FlowKey {
     pub _pad: [u8; 2],
 }
 
+/// The key of an IPv4 flow: the same canonical 5-tuple in 16 bytes, which the kernel hashes
+/// in a fraction of `FlowKey`'s time. IPv4 flows live in their own tables (docs/design.md,
+/// 'Flows').
+#[repr(C, align(8))]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct FlowKeyV4 {
+    pub addr_a: [u8; 4],
+    pub addr_b: [u8; 4],
+    pub port_a: [u8; 2],
+    pub port_b: [u8; 2],
+    pub protocol: u8,
+    pub _pad: [u8; 3],
+}
+
+impl FlowKeyV4 {
+    /// The same flow as a `FlowKey`, as readers show every flow.
+    pub fn widen(&self) -> FlowKey {
+        let mut key = FlowKey {
+            port_a: self.port_a,
+            port_b: self.port_b,
+            protocol: self.protocol,
+            ip_version: 4,
+            ..FlowKey::default()
+        };
+        key.addr_a[..4].copy_from_slice(&self.addr_a);
+        key.addr_b[..4].copy_from_slice(&self.addr_b);
+        key
+    }
+
+    /// The IPv4 key of an IPv4 `FlowKey`.
+    pub fn narrow(key: &FlowKey) -> Self {
+        Self {
+            addr_a: [key.addr_a[0], key.addr_a[1], key.addr_a[2], key.addr_a[3]],
+            addr_b: [key.addr_b[0], key.addr_b[1], key.addr_b[2], key.addr_b[3]],
+            port_a: key.port_a,
+            port_b: key.port_b,
+            protocol: key.protocol,
+            _pad: [0; 3],
+        }
+    }
+}
+
+/// Which of the four flow tables holds a flow: by IP version and protocol, so that IPv4
+/// flows get the short key and UDP flows (DNS churns through thousands) never evict TCP ones.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum FlowTable {
+    TcpV4,
+    TcpV6,
+    UdpV4,
+    UdpV6,
+}
+
+impl FlowTable {
+    pub const ALL: [FlowTable; 4] = [Self::TcpV4, Self::TcpV6, Self::UdpV4, Self::UdpV6];
+
+    /// The table of a flow with this IP version and protocol (6: TCP; anything else is UDP,
+    /// the only other protocol with flows).
+    pub const fn of(ip_version: u8, protocol: u8) -> Self {
+        match (ip_version == 4, protocol == 6) {
+            (true, true) => Self::TcpV4,
+            (false, true) => Self::TcpV6,
+            (true, false) => Self::UdpV4,
+            (false, false) => Self::UdpV6,
+        }
+    }
+}
+
 /// `FlowEntry::flags`: the flow is MPTCP: its SYN/ACK carried MP_CAPABLE or MP_JOIN, or a
 /// segment other than a SYN carried a valid option 30 (docs/design.md, 'MPTCP state of a
 /// flow'). Only such flows are classed MPTCP and match `mptcp` rules.
@@ -96,4 +163,67 @@ pub struct FlowEntry {
     /// Index of the rule that matched, or `NO_RULE`.
     pub rule: u8,
     pub _pad: [u8; 2],
+}
+
+/// One slot of a CPU's flow cache (docs/design.md, 'The flow cache'): a flow's decision and
+/// MPTCP state as of `generation` and `epoch`, and the packets and bytes this CPU counted
+/// for it since they last went into its `FlowEntry`. Readers add those to the entry's.
+#[repr(C, align(8))]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct FlowCacheSlot {
+    /// The flow's canonical key; meaningful only while `valid` is set.
+    pub key: FlowKey,
+    /// Counted here, not yet in the flow's entry.
+    pub packets: u64,
+    pub bytes: u64,
+    /// The latest packet counted here.
+    pub last_seen_ns: u64,
+    /// `FLOW_EPOCH` when the slot was filled: a flow entry's flags changed since, on some CPU,
+    /// when it differs.
+    pub epoch: u64,
+    pub generation: u32,
+    pub lists: u32,
+    /// Subtypes and version the entry already records: a packet with others goes to it.
+    pub mptcp_subtypes: u16,
+    pub flags: u8,
+    pub mptcp_version: u8,
+    pub action: u8,
+    pub rule: u8,
+    /// Packets served from the slot since the entry was last visited.
+    pub hits: u8,
+    pub valid: u8,
+}
+
+impl FlowCacheSlot {
+    /// The slot of `key` (canonical) in a cache of `FLOW_CACHE_SLOTS`: both sides compute it.
+    pub fn index_of(key: &FlowKey) -> u32 {
+        let word = |bytes: &[u8]| {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(bytes);
+            u64::from_ne_bytes(word)
+        };
+        let mut tail = [0u8; 8];
+        tail[..2].copy_from_slice(&key.port_a);
+        tail[2..4].copy_from_slice(&key.port_b);
+        tail[4] = key.protocol;
+        tail[5] = key.ip_version;
+        slot_index([
+            word(&key.addr_a[..8]),
+            word(&key.addr_a[8..]),
+            word(&key.addr_b[..8]),
+            word(&key.addr_b[8..]),
+            u64::from_ne_bytes(tail),
+        ])
+    }
+}
+
+/// The cache slot of a key given as its five 8-byte words (native order).
+pub const fn slot_index(words: [u64; 5]) -> u32 {
+    let folded = words[0]
+        ^ words[1].rotate_left(13)
+        ^ words[2].rotate_left(29)
+        ^ words[3]
+        ^ words[4].rotate_left(41);
+    let folded = (folded ^ (folded >> 32)) as u32;
+    folded.wrapping_mul(0x9e37_79b1) >> (32 - crate::limits::FLOW_CACHE_BITS)
 }

@@ -22,7 +22,7 @@ mod pod;
 pub use config::{Config, PolicyRule};
 pub use control::{Attachment, ListName, ShapeConfig};
 pub use counter::{Counter, CounterValue};
-pub use flow::{FlowEntry, FlowKey};
+pub use flow::{FlowEntry, FlowKey, FlowKeyV4};
 pub use mptcp::MptcpSubtype;
 pub use parse_error::ParseError;
 pub use prefix::PrefixValue;

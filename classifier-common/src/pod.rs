@@ -10,8 +10,11 @@ unsafe impl aya::Pod for Attachment {}
 unsafe impl aya::Pod for Config {}
 unsafe impl aya::Pod for ListName {}
 unsafe impl aya::Pod for CounterValue {}
+unsafe impl aya::Pod for crate::counter::CounterBlock {}
 unsafe impl aya::Pod for FlowEntry {}
 unsafe impl aya::Pod for FlowKey {}
+unsafe impl aya::Pod for crate::FlowKeyV4 {}
+unsafe impl aya::Pod for crate::flow::FlowCacheSlot {}
 unsafe impl aya::Pod for PacketReport {}
 unsafe impl aya::Pod for PolicyRule {}
 unsafe impl aya::Pod for PrefixValue {}

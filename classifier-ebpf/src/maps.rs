@@ -1,24 +1,28 @@
 //! The maps the kernel program uses. The user side pins them and reads them by these names.
 
-use crate::{act::Outcome, classify::clock::CoarseClock};
+use crate::classify::{clock::CoarseClock, flow_cache::CacheUse};
 use aya_ebpf::{
     macros::map,
     maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
 };
 use classifier_common::{
-    Attachment, Config, CounterValue, FlowEntry, FlowKey, ListName, PacketReport, PrefixValue,
+    Attachment, Config, FlowEntry, FlowKey, FlowKeyV4, ListName, PacketReport, PrefixValue,
     ShapeConfig,
     config::CONFIG_SLOTS,
     control::{MAX_ATTACHMENTS, MAX_SHAPED},
-    counter::{COUNTER_SLOTS, INTERFACE_SLOTS, MAX_IFINDEX},
+    counter::{CounterBlock, INTERFACE_SLOTS, MAX_IFINDEX},
     dns::{DNS_RING_BYTES, LearnedEntry, LearnedKey, MAX_LEARNED},
-    limits::{FLOW_TABLE_ENTRIES, MAX_LISTS, PREFIX_V4_ENTRIES, PREFIX_V6_ENTRIES},
+    flow::FlowCacheSlot,
+    limits::{
+        FLOW_CACHE_SLOTS, FLOW_TABLE_ENTRIES, MAX_LISTS, PREFIX_V4_ENTRIES, PREFIX_V6_ENTRIES,
+        UDP_FLOW_TABLE_ENTRIES,
+    },
 };
 
-/// `Counter` slots, one block per interface slot, per CPU so that counting needs no atomics.
+/// One `CounterBlock` per interface slot, per CPU so that counting needs no atomics: a
+/// packet moves all its counters with one lookup.
 #[map]
-pub static COUNTERS: PerCpuArray<CounterValue> =
-    PerCpuArray::with_max_entries(COUNTER_SLOTS * INTERFACE_SLOTS, 0);
+pub static COUNTERS: PerCpuArray<CounterBlock> = PerCpuArray::with_max_entries(INTERFACE_SLOTS, 0);
 
 /// Counter block of each interface, by ifindex (0: the shared "other" block).
 #[map]
@@ -34,10 +38,44 @@ pub static CONFIG: Array<Config> = Array::with_max_entries(CONFIG_SLOTS, 0);
 #[map]
 pub static GENERATION: Array<u32> = Array::with_max_entries(1, 0);
 
-/// Flows by canonical 5-tuple; least recently used entries make room for new ones.
+/// Flows by canonical 5-tuple, in four tables (`FlowTable`): IPv4 with a 16-byte key, and
+/// UDP apart from TCP. Least recently used entries make room for new ones.
+///
+/// One LRU list per table, shared by the CPUs, not `BPF_F_NO_COMMON_LRU`: per-CPU lists give
+/// each CPU a fixed share of the entries (capacity / CPUs), so an interface whose packets
+/// land on one CPU (one RX queue: most Wi-Fi and USB NICs) could remember only that share
+/// (`fault_flow_table.rs` filled 65,533 of 131,072 on this 2-CPU host). The shared list takes
+/// its lock only once per 128 new flows on a CPU (the kernel hands free entries out in
+/// batches) and when it evicts (docs/design.md, 'Flows').
 #[map]
-pub static FLOWS: LruHashMap<FlowKey, FlowEntry> =
+pub static FLOWS_TCP_V4: LruHashMap<FlowKeyV4, FlowEntry> =
     LruHashMap::with_max_entries(FLOW_TABLE_ENTRIES, 0);
+#[map]
+pub static FLOWS_TCP_V6: LruHashMap<FlowKey, FlowEntry> =
+    LruHashMap::with_max_entries(FLOW_TABLE_ENTRIES, 0);
+#[map]
+pub static FLOWS_UDP_V4: LruHashMap<FlowKeyV4, FlowEntry> =
+    LruHashMap::with_max_entries(UDP_FLOW_TABLE_ENTRIES, 0);
+#[map]
+pub static FLOWS_UDP_V6: LruHashMap<FlowKey, FlowEntry> =
+    LruHashMap::with_max_entries(UDP_FLOW_TABLE_ENTRIES, 0);
+
+/// Each CPU's flow cache, direct-mapped by `FlowCacheSlot::index_of` (docs/design.md, 'The
+/// flow cache'). Pinned: its slots hold counts not yet in the flow tables.
+#[map]
+pub static FLOW_CACHE: PerCpuArray<FlowCacheSlot> =
+    PerCpuArray::with_max_entries(FLOW_CACHE_SLOTS, 0);
+
+/// How well each CPU's flow cache serves its traffic (`classify::flow_cache::CacheUse`). A
+/// heuristic with nothing worth keeping: not pinned.
+#[map]
+pub static FLOW_CACHE_USE: PerCpuArray<CacheUse> = PerCpuArray::with_max_entries(1, 0);
+
+/// Moves on whenever a flow entry's flags change (it becomes MPTCP, attempts it, falls
+/// back): cache slots filled under an older epoch go back to the entry. Written rarely, read
+/// by every packet.
+#[map]
+pub static FLOW_EPOCH: Array<u64> = Array::with_max_entries(1, 0);
 
 /// Prefix lists, longest prefix match.
 #[map]
@@ -78,9 +116,10 @@ pub static LEARNED: HashMap<LearnedKey, LearnedEntry> = HashMap::with_max_entrie
 #[map]
 pub static OPTION_SCRATCH: PerCpuArray<[u8; 64]> = PerCpuArray::with_max_entries(1, 0);
 
-/// Scratch space for the pipeline's `Outcome`, per CPU, for the same reason.
+/// A new flow's entry while it is built, per CPU: the pipeline's stack cannot spare it
+/// (`classify::flow`). Nothing worth keeping: not pinned.
 #[map]
-pub static OUTCOME_SCRATCH: PerCpuArray<Outcome> = PerCpuArray::with_max_entries(1, 0);
+pub static NEW_FLOW: PerCpuArray<FlowEntry> = PerCpuArray::with_max_entries(1, 0);
 
 /// The coarse clock as last read on this CPU, with the jiffies it was read at
 /// (`classify::clock`). A cache with nothing worth keeping: not pinned.

@@ -3,7 +3,7 @@
 
 use classifier_common::{
     Counter,
-    counter::{COUNTER_SLOTS, INTERFACE_SLOTS, MPTCP_SUBTYPE_SLOTS},
+    counter::{CounterBlock, INTERFACE_SLOTS, MPTCP_SUBTYPE_SLOTS, PARSE_ERROR_BASE},
     limits::MAX_LISTS,
     mptcp::MPTCP_VERSION_NONE,
     report::{
@@ -12,19 +12,17 @@ use classifier_common::{
     },
 };
 
-use super::{Outcome, outcome::NO_COUNTER};
+use super::{NO_SLOT, Outcome, slot};
 use crate::maps::{COUNTERS, REPORT};
 
+/// Adds one packet of `length` to counter `index` of `block`, unless it is `NO_SLOT` (or
+/// `NO_COUNTER`).
 #[inline(always)]
-fn count(base: u32, index: u32, length: u64) {
-    if index == NO_COUNTER {
-        return;
-    }
-    if let Some(slot) = COUNTERS.get_ptr_mut(base + index) {
-        unsafe {
-            (*slot).packets += 1;
-            (*slot).bytes += length;
-        }
+fn count(block: &mut CounterBlock, index: u32, length: u64) {
+    // Also proves the index inside the block to the verifier.
+    if let Some(slot) = block.slots.get_mut(index as usize) {
+        slot.packets += 1;
+        slot.bytes += length;
     }
 }
 
@@ -32,13 +30,19 @@ fn count(base: u32, index: u32, length: u64) {
 /// set: a packet carries one or two subtypes and is in one or two lists, the low ones, and
 /// looking at all 32 list bits cost a listed packet 19 ns (`cargo xtask bench`).
 #[inline(always)]
-fn count_each_bit(base: u32, mut bits: u32, slots: u32, length: u64, counter: impl Fn(u32) -> u32) {
+fn count_each_bit(
+    block: &mut CounterBlock,
+    mut bits: u32,
+    slots: u32,
+    length: u64,
+    counter: impl Fn(u32) -> u32,
+) {
     for n in 0..slots {
         if bits == 0 {
             break;
         }
         if bits & 1 != 0 {
-            count(base, counter(n), length);
+            count(block, counter(n), length);
         }
         bits >>= 1;
     }
@@ -53,7 +57,11 @@ pub fn record(out: &Outcome, length: u64, slot: u32, report: bool) {
 /// The recording as a global BPF function: the verifier checks it once with an unknown
 /// `Outcome`, instead of once for every combination of outcomes the pipeline can reach
 /// (which alone took most of its 1M-instruction budget). Global functions take scalars and
-/// pointers to sized memory that may be null, and return a scalar.
+/// pointers to sized memory that may be null (here: the pipeline's stack), and return a
+/// scalar.
+///
+/// One map lookup: the interface's `CounterBlock` on this CPU holds every counter the packet
+/// moves (docs/design.md, 'Counters').
 #[unsafe(no_mangle)]
 #[inline(never)]
 pub extern "C" fn classifier_record(
@@ -65,28 +73,34 @@ pub extern "C" fn classifier_record(
     let Some(out) = (unsafe { out.as_ref() }) else {
         return 1;
     };
-    let base = if slot < INTERFACE_SLOTS {
-        slot * COUNTER_SLOTS
-    } else {
-        0
+    let slot = if slot < INTERFACE_SLOTS { slot } else { 0 };
+    let Some(block) = COUNTERS.get_ptr_mut(slot) else {
+        return 1;
     };
-    let count = |index: u32, length: u64| count(base, index, length);
-    count(Counter::Packets.index(), length);
-    count(out.class, length);
-    count(out.network, length);
-    count(out.transport, length);
-    count(out.fragment, length);
-    count(out.action, length);
-    count(out.flow_event, length);
-    count(out.dns, length);
-    count(out.mptcp_event, length);
+    let block = unsafe { &mut *block };
+    count(block, Counter::Packets.index(), length);
+    count(block, u32::from(out.class), length);
+    count(block, u32::from(out.network), length);
+    count(block, u32::from(out.transport), length);
+    count(block, u32::from(out.fragment), length);
+    count(block, u32::from(out.action), length);
+    count(block, u32::from(out.flow_event), length);
+    count(block, u32::from(out.dns), length);
+    count(block, u32::from(out.mptcp_event), length);
+    // A mask rather than `Counter::for_parse_error_code`'s modulo, which LLVM turns into a
+    // multiplication whose bound the verifier cannot follow (codes are below
+    // `PARSE_ERROR_SLOTS`, which the common crate asserts).
     if out.error != 0 {
-        count(Counter::for_parse_error_code(out.error), length);
+        count(
+            block,
+            PARSE_ERROR_BASE + u32::from(out.error & 0x1f),
+            length,
+        );
     }
     if out.mptcp_subtypes != 0 {
-        count(Counter::MptcpOption.index(), length);
+        count(block, Counter::MptcpOption.index(), length);
         count_each_bit(
-            base,
+            block,
             u32::from(out.mptcp_subtypes),
             MPTCP_SUBTYPE_SLOTS,
             length,
@@ -94,12 +108,12 @@ pub extern "C" fn classifier_record(
         );
         match out.mptcp_version {
             MPTCP_VERSION_NONE => {}
-            0 => count(Counter::MpCapableV0.index(), length),
-            1 => count(Counter::MpCapableV1.index(), length),
-            _ => count(Counter::MpCapableOtherVersion.index(), length),
+            0 => count(block, Counter::MpCapableV0.index(), length),
+            1 => count(block, Counter::MpCapableV1.index(), length),
+            _ => count(block, Counter::MpCapableOtherVersion.index(), length),
         }
     }
-    count_each_bit(base, out.lists, MAX_LISTS, length, Counter::for_list);
+    count_each_bit(block, out.lists, MAX_LISTS, length, Counter::for_list);
     if report != 0 {
         write_report(out);
     }
@@ -119,15 +133,15 @@ fn write_report(out: &Outcome) {
     if out.mptcp_flow != 0 {
         flags |= REPORT_MPTCP_FLOW;
     }
-    if out.fragment != NO_COUNTER {
+    if out.fragment != NO_SLOT {
         flags |= REPORT_FRAGMENT;
     }
-    if out.action == Counter::Marked.index() {
+    if out.action == slot(Counter::Marked) {
         flags |= REPORT_MARKED;
-    } else if out.action == Counter::DryRunWouldMark.index() {
+    } else if out.action == slot(Counter::DryRunWouldMark) {
         flags |= REPORT_DRY_RUN;
     }
-    if out.network != NO_COUNTER && out.class != Counter::ClassMalformed.index() {
+    if out.network != NO_SLOT && out.class != slot(Counter::ClassMalformed) {
         flags |= REPORT_CLASSIFIED;
     }
     report.sequence += 1;

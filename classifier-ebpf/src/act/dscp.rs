@@ -9,7 +9,7 @@ use classifier_common::{
 };
 use network_types::ip::{Ipv4Hdr, Ipv6Hdr};
 
-use super::Outcome;
+use super::{Outcome, slot};
 use crate::{hook::Hook, parse::IpKind};
 
 #[inline(always)]
@@ -31,18 +31,18 @@ pub fn apply_action<H: Hook>(ctx: &H, ip: &IpKind, action: u8, config: &Config, 
         return;
     }
     if action == ACTION_KEEP {
-        out.action = Counter::KeptByRule.index();
+        out.action = slot(Counter::KeptByRule);
         return;
     }
     let dscp = action & DSCP_MAX;
     if out.dscp_in == dscp {
-        out.action = Counter::AlreadyMarked.index();
+        out.action = slot(Counter::AlreadyMarked);
     } else if config.flags & CONFIG_DRY_RUN != 0 {
-        out.action = Counter::DryRunWouldMark.index();
+        out.action = slot(Counter::DryRunWouldMark);
     } else {
         ctx.write_dscp(ip, dscp);
         out.dscp_out = dscp;
-        out.action = Counter::Marked.index();
+        out.action = slot(Counter::Marked);
     }
 }
 

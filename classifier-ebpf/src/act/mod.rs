@@ -8,4 +8,4 @@ mod outcome;
 pub use counters::record;
 pub use dns::forward_dns;
 pub use dscp::{apply_action, read_dscp};
-pub use outcome::{NO_COUNTER, Outcome};
+pub use outcome::{NO_COUNTER, NO_SLOT, Outcome, slot};

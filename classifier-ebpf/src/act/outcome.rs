@@ -1,31 +1,43 @@
 //! Everything the pipeline learned about one packet; `record` turns it into counters.
 //!
 //! Plain integers in a C layout, because `record` is a global BPF function and receives it
-//! by pointer: counter slots are `Counter` indices, `NO_COUNTER` where nothing applies.
+//! by pointer (to the pipeline's stack): counter slots are `Counter` indices in one byte each,
+//! `NO_SLOT` where nothing applies.
 
 use classifier_common::{Counter, flow::NO_RULE, mptcp::MPTCP_VERSION_NONE, report::DSCP_UNKNOWN};
 
-/// An `Outcome` counter field that names no counter.
+/// A counter index that names no counter (`Decision`'s events).
 pub const NO_COUNTER: u32 = u32::MAX;
+
+/// An `Outcome` counter field that names no counter.
+pub const NO_SLOT: u8 = u8::MAX;
+
+/// A counter's index as an `Outcome` field: one byte, so that the outcome fits the stack.
+#[inline(always)]
+pub const fn slot(counter: Counter) -> u8 {
+    counter.index() as u8
+}
+
+const _: () = assert!(classifier_common::counter::COUNTER_SLOTS < NO_SLOT as u32);
 
 #[repr(C)]
 pub struct Outcome {
     /// One of the `Class*` counters.
-    pub class: u32,
+    pub class: u8,
     /// `Ipv4` or `Ipv6`.
-    pub network: u32,
+    pub network: u8,
     /// `Tcp`, `Udp` or `OtherTransport`.
-    pub transport: u32,
+    pub transport: u8,
     /// `Ipv4Fragment` or `Ipv6Fragment`.
-    pub fragment: u32,
+    pub fragment: u8,
     /// `Marked`, `AlreadyMarked`, `DryRunWouldMark` or `KeptByRule`.
-    pub action: u32,
+    pub action: u8,
     /// `FlowCreated` or `FlowInsertFailed`.
-    pub flow_event: u32,
+    pub flow_event: u8,
     /// `DnsForwarded` or `DnsLost`.
-    pub dns: u32,
+    pub dns: u8,
     /// `MptcpFallback`.
-    pub mptcp_event: u32,
+    pub mptcp_event: u8,
     pub lists: u32,
     /// Bit n: an option with MPTCP subtype n is in this packet's header.
     pub mptcp_subtypes: u16,
@@ -40,33 +52,30 @@ pub struct Outcome {
     /// DSCP before and after; `DSCP_UNKNOWN` until an IP header was parsed.
     pub dscp_in: u8,
     pub dscp_out: u8,
+    pub _pad: [u8; 3],
 }
 
 impl Outcome {
-    /// Makes this the outcome of a packet not looked at yet.
-    ///
-    /// Field by field, with volatile stores: a struct assignment becomes a `memset` of the
-    /// seven `NO_COUNTER` fields, which on BPF is a call to a byte-at-a-time loop: 24 rounds of
-    /// it on every packet (measured by `cargo xtask bench`).
-    #[inline(always)]
-    pub fn reset(&mut self) {
-        let set = |field: &mut u32, value: u32| unsafe { core::ptr::write_volatile(field, value) };
-        set(&mut self.class, Counter::ClassMalformed.index());
-        set(&mut self.network, NO_COUNTER);
-        set(&mut self.transport, NO_COUNTER);
-        set(&mut self.fragment, NO_COUNTER);
-        set(&mut self.action, NO_COUNTER);
-        set(&mut self.flow_event, NO_COUNTER);
-        set(&mut self.dns, NO_COUNTER);
-        set(&mut self.mptcp_event, NO_COUNTER);
-        set(&mut self.lists, 0);
-        self.mptcp_subtypes = 0;
-        self.mptcp_version = MPTCP_VERSION_NONE;
-        self.error = 0;
-        self.mptcp_flow = 0;
-        self.rule = NO_RULE;
-        self.flow_flags = 0;
-        self.dscp_in = DSCP_UNKNOWN;
-        self.dscp_out = DSCP_UNKNOWN;
-    }
+    /// The outcome of a packet not looked at yet. Every byte is written, padding included:
+    /// the verifier refuses to pass uninitialised stack to a global function.
+    pub const NEW: Self = Self {
+        class: slot(Counter::ClassMalformed),
+        network: NO_SLOT,
+        transport: NO_SLOT,
+        fragment: NO_SLOT,
+        action: NO_SLOT,
+        flow_event: NO_SLOT,
+        dns: NO_SLOT,
+        mptcp_event: NO_SLOT,
+        lists: 0,
+        mptcp_subtypes: 0,
+        mptcp_version: MPTCP_VERSION_NONE,
+        error: 0,
+        mptcp_flow: 0,
+        rule: NO_RULE,
+        flow_flags: 0,
+        dscp_in: DSCP_UNKNOWN,
+        dscp_out: DSCP_UNKNOWN,
+        _pad: [0; 3],
+    };
 }

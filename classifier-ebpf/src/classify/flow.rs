@@ -14,17 +14,21 @@
 //! of a flow on one queue, so at most two CPUs write an entry, one a direction. A rare race
 //! costs one increment of a statistic, never a classification.
 
-use aya_ebpf::bindings::BPF_NOEXIST;
+use aya_ebpf::{
+    bindings::BPF_NOEXIST,
+    helpers::generated::{bpf_get_smp_processor_id, bpf_ktime_get_ns},
+    maps::LruHashMap,
+};
 use classifier_common::{
-    Config, Counter, FlowEntry, FlowKey,
+    Config, Counter, FlowEntry, FlowKey, FlowKeyV4,
     flow::{FLOW_INITIATOR_IS_B, FLOW_MPTCP, FLOW_MPTCP_ATTEMPTED, FLOW_MPTCP_FALLBACK},
     mptcp::{MPTCP_VERSION_NONE, MptcpSubtype},
 };
 
-use super::{Decision, clock, policy, prefix};
+use super::{Decision, clock, flow_cache, policy, prefix};
 use crate::{
     act::NO_COUNTER,
-    maps::FLOWS,
+    maps::{FLOW_EPOCH, FLOWS_TCP_V4, FLOWS_TCP_V6, FLOWS_UDP_V4, FLOWS_UDP_V6, NEW_FLOW},
     parse::{IpHeader, IpKind, MptcpSeen, SEGMENT_ACK, SEGMENT_SYN},
 };
 
@@ -33,6 +37,7 @@ const HANDSHAKE_SUBTYPES: u16 =
     1 << MptcpSubtype::MpCapable as u16 | 1 << MptcpSubtype::MpJoin as u16;
 
 const EEXIST: i32 = 17;
+const IPPROTO_TCP: u8 = 6;
 
 /// Looks up (or creates) the flow of `key`, updates it, and says how to treat the packet.
 #[inline(always)]
@@ -43,47 +48,81 @@ pub fn track(
     generation: u32,
     length: u64,
 ) -> Decision {
-    let mut decision = Decision::NONE;
-    // One argument for both: a BPF call takes at most five, and a struct for them would take
-    // stack the pipeline's deepest call chain does not have. A frame is far below 4 GiB.
+    // One argument for both: a frame is far below 4 GiB.
     let length_and_generation = (length << 32) | u64::from(generation);
-    classifier_track(key, seen, config, length_and_generation, &mut decision);
-    decision
+    // A SYN opens a flow that no cache holds yet: straight to the table, and the cache is
+    // left as it is, so that a SYN flood churns no CPU's cache (docs/design.md, 'The flow
+    // cache'). (Emptying a slot that holds the key costs this chain stack it does not have.)
+    if u32::from(seen.segment) & (SEGMENT_SYN | SEGMENT_ACK) == SEGMENT_SYN {
+        let seen = seen.pack() | SEEN_OPENS;
+        return Decision::unpack(classifier_track(key, seen, config, length_and_generation));
+    }
+    let seen = seen.pack();
+    // The cache first (docs/design.md, 'The flow cache'); on a miss the table, then the
+    // cache is filled from what the table said. Three global functions rather than one,
+    // each a chain of calls of its own: together they would not fit the 512-byte stack.
+    let cached = flow_cache::classifier_flow_cache_hit(key, seen, length_and_generation);
+    if cached & flow_cache::CACHE_HIT != 0 {
+        return Decision::unpack(cached);
+    }
+    let seen = if cached & flow_cache::MISS_INITIATOR_IS_B != 0 {
+        seen | SEEN_INITIATOR_IS_B
+    } else {
+        seen
+    };
+    let decision = classifier_track(key, seen, config, length_and_generation);
+    if cached & flow_cache::MISS_BYPASS == 0 {
+        flow_cache::classifier_flow_cache_fill(key, decision, seen, generation);
+    }
+    Decision::unpack(decision)
 }
 
+/// `classifier_track`'s `seen` bit that says the packet's source is endpoint B of the
+/// (already canonical) key; `MptcpSeen::pack` leaves it clear.
+const SEEN_INITIATOR_IS_B: u32 = 1 << 31;
+/// `classifier_track`'s `seen` bit for a SYN, which skips the cache: the key is not canonical
+/// yet.
+const SEEN_OPENS: u32 = 1 << 30;
+
 /// `track` as a global BPF function: the verifier checks it once with unknown arguments,
-/// instead of once for every path that reaches it. Global functions take scalars and
-/// pointers to sized memory (which may be null: hence the checks) and return a scalar, so
-/// the decision comes back through a pointer. None of the arguments points into the packet:
-/// a packet pointer passed through memory can come back split by LLVM, which the verifier
-/// rejects.
+/// instead of once for every path that reaches it (VLAN depths × IP versions × extension
+/// chains × option walks), which alone would take most of its budget. Global functions take
+/// scalars and pointers to sized memory (which may be null: hence the checks) and return a
+/// scalar: the MPTCP options come in packed, the decision goes out packed. None of the
+/// arguments points into the packet: a packet pointer passed through memory can come back
+/// split by LLVM, which the verifier rejects.
 #[unsafe(no_mangle)]
 #[inline(never)]
 pub extern "C" fn classifier_track(
     key: *mut FlowKey,
-    seen: *const MptcpSeen,
+    seen: u32,
     config: *const Config,
     length_and_generation: u64,
-    decision: *mut Decision,
-) -> u32 {
-    let (Some(key), Some(seen), Some(config), Some(decision)) = (unsafe {
-        (
-            key.as_mut(),
-            seen.as_ref(),
-            config.as_ref(),
-            decision.as_mut(),
-        )
-    }) else {
-        return 1;
+) -> u64 {
+    let (Some(key), Some(config)) = (unsafe { (key.as_mut(), config.as_ref()) }) else {
+        return Decision::NONE.pack();
     };
+    let initiator_is_b = if seen & SEEN_OPENS != 0 {
+        canonicalize(key)
+    } else {
+        seen & SEEN_INITIATOR_IS_B != 0
+    };
+    let seen = MptcpSeen::unpack(seen & !(SEEN_INITIATOR_IS_B | SEEN_OPENS));
     let (length, generation) = (length_and_generation >> 32, length_and_generation as u32);
-    *decision = track_flow(key, seen, config, generation, length);
-    0
+    let packet = Packet {
+        seen: &seen,
+        config,
+        generation,
+        length,
+        now: clock::coarse_ns(),
+        initiator_is_b,
+    };
+    packet.track_in_table(key).pack()
 }
 
 /// The flow's flags after a segment whose valid MPTCP options and kind `seen` describes.
 #[inline(always)]
-fn mptcp_flags(flags: u8, seen: &MptcpSeen) -> u8 {
+pub(super) fn mptcp_flags(flags: u8, seen: &MptcpSeen) -> u8 {
     let segment = u32::from(seen.segment);
     let handshake = seen.subtypes & HANDSHAKE_SUBTYPES != 0;
     if segment & SEGMENT_SYN == 0 {
@@ -119,89 +158,146 @@ fn fallback_event(before: u8, after: u8) -> u32 {
     }
 }
 
+/// Moves `FLOW_EPOCH` on, after a flow entry's flags changed: a cache slot filled from the
+/// old flags on any CPU is stale from now on (docs/design.md, 'The flow cache').
+///
+/// No atomic add (the BPF target has none in `core`): each move writes a value no other
+/// move writes, the time in nanoseconds above this CPU's number, so two CPUs moving it at
+/// once still leave a value that no slot filled before either move holds.
 #[inline(always)]
-fn track_flow(
-    key: &mut FlowKey,
-    seen: &MptcpSeen,
-    config: &Config,
+pub(super) fn move_epoch() {
+    if let Some(epoch) = FLOW_EPOCH.get_ptr_mut(0) {
+        let (now, cpu) = unsafe { (bpf_ktime_get_ns(), bpf_get_smp_processor_id()) };
+        let next = now << 12 | u64::from(cpu & 0xfff);
+        unsafe { core::ptr::write_volatile(epoch, next) };
+    }
+}
+
+/// What a packet brings to its flow's entry.
+struct Packet<'a> {
+    seen: &'a MptcpSeen,
+    config: &'a Config,
     generation: u32,
     length: u64,
-) -> Decision {
-    let initiator_is_b = canonicalize(key);
-    let key = &*key;
-    let now = clock::coarse_ns();
+    now: u64,
+    initiator_is_b: bool,
+}
 
-    if let Some(entry) = FLOWS.get_ptr_mut(key) {
-        let entry = unsafe { &mut *entry };
-        entry.packets += 1;
-        entry.bytes += length;
-        entry.last_seen_ns = now;
-        let before = entry.flags;
-        let after = mptcp_flags(before, seen);
-        // Written only when something is new: most MPTCP packets repeat a DSS option.
-        if after != before {
-            entry.flags = after;
+impl Packet<'_> {
+    /// The packet through its flow table, without the cache.
+    #[inline(always)]
+    fn track_in_table(&self, key: &FlowKey) -> Decision {
+        let lists = || prefix::lists_of(key);
+        // The table is picked at run time, so that the update is inlined twice rather than
+        // four times: each copy takes its own stack.
+        let tcp = key.protocol == IPPROTO_TCP;
+        if key.ip_version == 4 {
+            let table = if tcp { &FLOWS_TCP_V4 } else { &FLOWS_UDP_V4 };
+            self.update(table, &narrow(key), lists)
+        } else {
+            let table = if tcp { &FLOWS_TCP_V6 } else { &FLOWS_UDP_V6 };
+            self.update(table, key, lists)
         }
-        if seen.subtypes & !entry.mptcp_subtypes != 0 {
-            entry.mptcp_subtypes |= seen.subtypes;
+    }
+
+    /// Updates (or creates) the entry of `key` in `table`; `lists` computes the flow's lists.
+    #[inline(always)]
+    fn update<K>(
+        &self,
+        table: &LruHashMap<K, FlowEntry>,
+        key: &K,
+        lists: impl Fn() -> u32,
+    ) -> Decision {
+        let (seen, config, generation) = (self.seen, self.config, self.generation);
+        if let Some(entry) = table.get_ptr_mut(key) {
+            let entry = unsafe { &mut *entry };
+            entry.packets += 1;
+            entry.bytes += self.length;
+            entry.last_seen_ns = self.now;
+            let before = entry.flags;
+            let after = mptcp_flags(before, seen);
+            // Written only when something is new: most MPTCP packets repeat a DSS option.
+            if after != before {
+                entry.flags = after;
+                move_epoch();
+            }
+            if seen.subtypes & !entry.mptcp_subtypes != 0 {
+                entry.mptcp_subtypes |= seen.subtypes;
+            }
+            if seen.version != MPTCP_VERSION_NONE && seen.version != entry.mptcp_version {
+                entry.mptcp_version = seen.version;
+            }
+            let mptcp = after & FLOW_MPTCP != 0;
+            if entry.generation != generation {
+                entry.lists = lists();
+                entry.generation = generation;
+                (entry.action, entry.rule) = policy::decide(mptcp, entry.lists, config);
+            } else if mptcp && before & FLOW_MPTCP == 0 {
+                (entry.action, entry.rule) = policy::decide(mptcp, entry.lists, config);
+            }
+            return Decision {
+                lists: entry.lists,
+                flow_event: NO_COUNTER,
+                mptcp_event: fallback_event(before, after),
+                mptcp,
+                action: entry.action,
+                rule: entry.rule,
+                flow_flags: after,
+            };
         }
-        if seen.version != MPTCP_VERSION_NONE && seen.version != entry.mptcp_version {
-            entry.mptcp_version = seen.version;
+
+        let lists = lists();
+        let mut flags = mptcp_flags(0, seen);
+        let mptcp = flags & FLOW_MPTCP != 0;
+        let (action, rule) = policy::decide(mptcp, lists, config);
+        if self.initiator_is_b {
+            flags |= FLOW_INITIATOR_IS_B;
         }
-        let mptcp = after & FLOW_MPTCP != 0;
-        if entry.generation != generation {
-            entry.lists = prefix::lists_of(key);
-            entry.generation = generation;
-            (entry.action, entry.rule) = policy::decide(mptcp, entry.lists, config);
-        } else if mptcp && before & FLOW_MPTCP == 0 {
-            (entry.action, entry.rule) = policy::decide(mptcp, entry.lists, config);
-        }
-        return Decision {
-            lists: entry.lists,
-            flow_event: NO_COUNTER,
-            mptcp_event: fallback_event(before, after),
-            mptcp,
-            action: entry.action,
-            rule: entry.rule,
-            flow_flags: after,
+        // Built in a per-CPU scratch entry: the two inlined copies of this path (IPv4, IPv6)
+        // cannot each have 56 bytes of the stack the pipeline's deepest call chain leaves.
+        let Some(entry) = NEW_FLOW.get_ptr_mut(0) else {
+            return Decision {
+                lists,
+                flow_event: Counter::FlowInsertFailed.index(),
+                mptcp_event: NO_COUNTER,
+                mptcp,
+                action,
+                rule,
+                flow_flags: flags,
+            };
         };
-    }
-
-    let lists = prefix::lists_of(key);
-    let mut flags = mptcp_flags(0, seen);
-    let mptcp = flags & FLOW_MPTCP != 0;
-    let (action, rule) = policy::decide(mptcp, lists, config);
-    if initiator_is_b {
-        flags |= FLOW_INITIATOR_IS_B;
-    }
-    let entry = FlowEntry {
-        packets: 1,
-        bytes: length,
-        first_seen_ns: now,
-        last_seen_ns: now,
-        lists,
-        generation,
-        mptcp_subtypes: seen.subtypes,
-        flags,
-        mptcp_version: seen.version,
-        action,
-        rule,
-        _pad: [0; 2],
-    };
-    let flow_event = match FLOWS.insert(key, entry, BPF_NOEXIST as u64) {
-        Ok(()) => Counter::FlowCreated.index(),
-        // Another CPU created it in between: its entry stands, this packet is still classified.
-        Err(error) if error == -EEXIST => NO_COUNTER,
-        Err(_) => Counter::FlowInsertFailed.index(),
-    };
-    Decision {
-        lists,
-        flow_event,
-        mptcp_event: NO_COUNTER,
-        mptcp,
-        action,
-        rule,
-        flow_flags: flags,
+        let entry = unsafe { &mut *entry };
+        *entry = FlowEntry {
+            packets: 1,
+            bytes: self.length,
+            first_seen_ns: self.now,
+            last_seen_ns: self.now,
+            lists,
+            generation,
+            mptcp_subtypes: seen.subtypes,
+            flags,
+            mptcp_version: seen.version,
+            action,
+            rule,
+            _pad: [0; 2],
+        };
+        let entry = &*entry;
+        let flow_event = match table.insert(key, entry, BPF_NOEXIST as u64) {
+            Ok(()) => Counter::FlowCreated.index(),
+            // Another CPU created it in between: its entry stands, this packet is still
+            // classified.
+            Err(error) if error == -EEXIST => NO_COUNTER,
+            Err(_) => Counter::FlowInsertFailed.index(),
+        };
+        Decision {
+            lists,
+            flow_event,
+            mptcp_event: NO_COUNTER,
+            mptcp,
+            action,
+            rule,
+            flow_flags: flags,
+        }
     }
 }
 
@@ -236,7 +332,7 @@ pub fn packet_key(ip: &IpHeader, src_port: [u8; 2], dst_port: [u8; 2]) -> FlowKe
 /// Orders a packet key so that endpoint A is the lesser (address, port): both directions of a
 /// flow then share one key. Returns whether the packet's source became endpoint B.
 #[inline(always)]
-fn canonicalize(key: &mut FlowKey) -> bool {
+pub(super) fn canonicalize(key: &mut FlowKey) -> bool {
     let a = (words(&key.addr_a), u16::from_be_bytes(key.port_a));
     let b = (words(&key.addr_b), u16::from_be_bytes(key.port_b));
     let source_is_b = a > b;
@@ -246,6 +342,33 @@ fn canonicalize(key: &mut FlowKey) -> bool {
     }
     source_is_b
 }
+
+/// The IPv4 key of an IPv4 `key`, built from two words: field by field, LLVM moves it a
+/// byte at a time and spills every byte to the stack.
+#[inline(always)]
+pub(super) fn narrow(key: &FlowKey) -> FlowKeyV4 {
+    let base = key as *const FlowKey as *const u8;
+    // Volatile loads from the 8-aligned key, for the reason `words` gives.
+    let (a, b, ports) = unsafe {
+        (
+            core::ptr::read_volatile(base as *const u32),
+            core::ptr::read_volatile(base.add(16) as *const u32),
+            core::ptr::read_volatile(base.add(32) as *const u32),
+        )
+    };
+    let words: [u64; 2] = [
+        u64::from(a) | u64::from(b) << 32,
+        u64::from(ports) | u64::from(key.protocol) << 32,
+    ];
+    // SAFETY: FlowKeyV4 is 16 bytes of integers, C layout, aligned to 8 like the array;
+    // the words lay out addr_a, addr_b, port_a, port_b, protocol and zero padding in place
+    // (little endian, as BPF on every host this runs on).
+    unsafe { core::mem::transmute::<[u64; 2], FlowKeyV4>(words) }
+}
+
+const _: () = assert!(core::mem::size_of::<FlowKeyV4>() == 16);
+const _: () = assert!(core::mem::offset_of!(FlowKey, addr_b) == 16);
+const _: () = assert!(core::mem::offset_of!(FlowKey, port_a) == 32);
 
 /// An address as two big-endian words, comparable without 128-bit arithmetic.
 ///

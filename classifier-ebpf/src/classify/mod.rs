@@ -2,19 +2,20 @@
 
 pub mod clock;
 mod flow;
+pub mod flow_cache;
 mod policy;
 mod prefix;
 
 use classifier_common::{
     Config, Counter, ParseError,
     config::{CONFIG_LEARN_DNS, CONFIG_REPORT, config_slot},
-    flow::{ACTION_NONE, NO_RULE},
+    flow::{ACTION_NONE, FLOW_MPTCP, NO_RULE},
 };
 
 use crate::{
-    act::{NO_COUNTER, Outcome, apply_action, forward_dns, read_dscp, record},
+    act::{NO_COUNTER, Outcome, apply_action, forward_dns, read_dscp, record, slot},
     hook::Hook,
-    maps::{CONFIG, GENERATION, IFACE_SLOTS, OUTCOME_SCRATCH},
+    maps::{CONFIG, GENERATION, IFACE_SLOTS},
     parse::{
         Cursor, ETH_P_IP, ETH_P_IPV6, IpHeader, IpKind, parse_ethernet, parse_ipv4, parse_ipv6,
         parse_tcp, parse_udp,
@@ -26,9 +27,8 @@ const IPPROTO_UDP: u8 = 17;
 /// UDP port of DNS: queries go to it, answers come from it (network byte order).
 const DNS_PORT: [u8; 2] = 53u16.to_be_bytes();
 
-/// What classification concluded for a packet. C layout: the global function
-/// `classifier_track` writes it through a pointer.
-#[repr(C)]
+/// What classification concluded for a packet.
+#[derive(Copy, Clone)]
 pub struct Decision {
     pub lists: u32,
     /// `FlowCreated` or `FlowInsertFailed` when the flow table was written, else `NO_COUNTER`.
@@ -44,6 +44,11 @@ pub struct Decision {
     pub flow_flags: u8,
 }
 
+/// `Decision::pack`'s flow event codes (bits 56..58) and fallback bit (58).
+const PACKED_FLOW_CREATED: u64 = 1;
+const PACKED_FLOW_INSERT_FAILED: u64 = 2;
+const PACKED_FALLBACK: u64 = 1 << 58;
+
 impl Decision {
     pub const NONE: Self = Self {
         lists: 0,
@@ -54,6 +59,53 @@ impl Decision {
         rule: NO_RULE,
         flow_flags: 0,
     };
+
+    /// The decision in one integer, the return value of the global function
+    /// `classifier_track`: lists (bits 0..32), action (32..40), rule (40..48), flow flags
+    /// (48..56), flow event (56..58), fallback (58). `mptcp` is the flags' `FLOW_MPTCP`.
+    #[inline(always)]
+    pub fn pack(&self) -> u64 {
+        let flow_event = if self.flow_event == Counter::FlowCreated.index() {
+            PACKED_FLOW_CREATED
+        } else if self.flow_event == Counter::FlowInsertFailed.index() {
+            PACKED_FLOW_INSERT_FAILED
+        } else {
+            0
+        };
+        let fallback = if self.mptcp_event == NO_COUNTER {
+            0
+        } else {
+            PACKED_FALLBACK
+        };
+        u64::from(self.lists)
+            | u64::from(self.action) << 32
+            | u64::from(self.rule) << 40
+            | u64::from(self.flow_flags) << 48
+            | flow_event << 56
+            | fallback
+    }
+
+    #[inline(always)]
+    pub fn unpack(packed: u64) -> Self {
+        let flow_flags = (packed >> 48) as u8;
+        Self {
+            lists: packed as u32,
+            flow_event: match (packed >> 56) & 3 {
+                PACKED_FLOW_CREATED => Counter::FlowCreated.index(),
+                PACKED_FLOW_INSERT_FAILED => Counter::FlowInsertFailed.index(),
+                _ => NO_COUNTER,
+            },
+            mptcp_event: if packed & PACKED_FALLBACK != 0 {
+                Counter::MptcpFallback.index()
+            } else {
+                NO_COUNTER
+            },
+            mptcp: flow_flags & FLOW_MPTCP != 0,
+            action: (packed >> 32) as u8,
+            rule: (packed >> 40) as u8,
+            flow_flags,
+        }
+    }
 }
 
 #[inline(always)]
@@ -69,24 +121,20 @@ pub fn classify_packet<H: Hook>(ctx: &H) {
     let Some(config) = CONFIG.get(config_slot(generation)) else {
         return;
     };
-    // The outcome lives in a per-CPU scratch map: the pipeline's call chain has no 40 bytes of
-    // its 512-byte stack to spare.
-    let Some(outcome) = OUTCOME_SCRATCH.get_ptr_mut(0) else {
-        return;
-    };
-    let outcome = unsafe { &mut *outcome };
-    outcome.reset();
-    if let Err(error) = inspect(ctx, config, generation, len, outcome) {
-        outcome.class = Counter::ClassMalformed.index();
+    // On the stack: `record` takes it by pointer. The pipeline's calls pass everything else
+    // as scalars and return their results, which leaves room for it.
+    let mut outcome = Outcome::NEW;
+    if let Err(error) = inspect(ctx, config, generation, len, &mut outcome) {
+        outcome.class = slot(Counter::ClassMalformed);
         outcome.error = error as u8;
     }
     let ifindex = ctx.ifindex();
-    let slot = IFACE_SLOTS.get(ifindex).copied().unwrap_or(0);
-    record(outcome, len, slot, config.flags & CONFIG_REPORT != 0);
-    if outcome.flow_event == Counter::FlowInsertFailed.index()
-        || outcome.dns == Counter::DnsLost.index()
+    let interface = IFACE_SLOTS.get(ifindex).copied().unwrap_or(0);
+    record(&outcome, len, interface, config.flags & CONFIG_REPORT != 0);
+    if outcome.flow_event == slot(Counter::FlowInsertFailed)
+        || outcome.dns == slot(Counter::DnsLost)
     {
-        ctx.log_trouble(outcome.flow_event);
+        ctx.log_trouble(u32::from(outcome.flow_event));
     }
 }
 
@@ -101,15 +149,15 @@ fn inspect<H: Hook>(
     let mut cursor = Cursor::new(ctx.data(), ctx.data_end());
     let ip = match parse_ethernet(&mut cursor)? {
         ETH_P_IP => {
-            out.network = Counter::Ipv4.index();
+            out.network = slot(Counter::Ipv4);
             parse_ipv4(&mut cursor)?
         }
         ETH_P_IPV6 => {
-            out.network = Counter::Ipv6.index();
+            out.network = slot(Counter::Ipv6);
             parse_ipv6(&mut cursor)?
         }
         _ => {
-            out.class = Counter::ClassNonIp.index();
+            out.class = slot(Counter::ClassNonIp);
             return Ok(());
         }
     };
@@ -118,17 +166,17 @@ fn inspect<H: Hook>(
 
     let decision = if ip.fragment {
         out.fragment = match ip.kind {
-            IpKind::V4(_) => Counter::Ipv4Fragment.index(),
-            IpKind::V6(_) => Counter::Ipv6Fragment.index(),
+            IpKind::V4(_) => slot(Counter::Ipv4Fragment),
+            IpKind::V6(_) => slot(Counter::Ipv6Fragment),
         };
-        out.transport = Counter::OtherTransport.index();
+        out.transport = slot(Counter::OtherTransport);
         by_address(&ip, config)
     } else if ip.protocol == IPPROTO_TCP || ip.protocol == IPPROTO_UDP {
         let transport = if ip.protocol == IPPROTO_TCP {
-            out.transport = Counter::Tcp.index();
+            out.transport = slot(Counter::Tcp);
             parse_tcp(&mut cursor, ip.payload_len)?
         } else {
-            out.transport = Counter::Udp.index();
+            out.transport = slot(Counter::Udp);
             let udp = parse_udp(&mut cursor, ip.payload_len)?;
             if config.flags & CONFIG_LEARN_DNS != 0
                 && (udp.src_port == DNS_PORT || udp.dst_port == DNS_PORT)
@@ -143,7 +191,7 @@ fn inspect<H: Hook>(
                     (cursor.pos - ctx.data()) as u32,
                     (cursor.end - cursor.pos) as u32,
                     ipv6,
-                );
+                ) as u8;
             }
             udp
         };
@@ -153,22 +201,22 @@ fn inspect<H: Hook>(
         let mut key = flow::packet_key(&ip, transport.src_port, transport.dst_port);
         flow::track(&mut key, &transport.mptcp, config, generation, len)
     } else {
-        out.transport = Counter::OtherTransport.index();
+        out.transport = slot(Counter::OtherTransport);
         by_address(&ip, config)
     };
 
     out.lists = decision.lists;
     out.mptcp_flow = u8::from(decision.mptcp);
     out.rule = decision.rule;
-    out.flow_event = decision.flow_event;
-    out.mptcp_event = decision.mptcp_event;
+    out.flow_event = decision.flow_event as u8;
+    out.mptcp_event = decision.mptcp_event as u8;
     out.flow_flags = decision.flow_flags;
     out.class = if decision.mptcp {
-        Counter::ClassMptcp.index()
+        slot(Counter::ClassMptcp)
     } else if decision.lists != 0 {
-        Counter::ClassListed.index()
+        slot(Counter::ClassListed)
     } else {
-        Counter::ClassNormal.index()
+        slot(Counter::ClassNormal)
     };
     apply_action(ctx, &ip.kind, decision.action, config, out);
     Ok(())

@@ -57,9 +57,8 @@ const ADD_ADDR_ECHO: u8 = 0x01;
 const ADD_ADDR_V0_IPV4: u8 = 4;
 const ADD_ADDR_V0_IPV6: u8 = 6;
 
-/// What the MPTCP options of one TCP header said. C layout: it is passed to a global
-/// BPF function.
-#[repr(C)]
+/// What the MPTCP options of one TCP header said. Passed to the global BPF function
+/// `classifier_track` packed in one integer (`pack`).
 #[derive(Copy, Clone)]
 pub struct MptcpSeen {
     /// Bit n: an option with subtype n is present.
@@ -77,6 +76,21 @@ impl MptcpSeen {
         version: MPTCP_VERSION_NONE,
         segment: 0,
     };
+
+    /// Subtypes (bits 0..16), version (16..24), segment (24..32).
+    #[inline(always)]
+    pub fn pack(&self) -> u32 {
+        u32::from(self.subtypes) | u32::from(self.version) << 16 | u32::from(self.segment) << 24
+    }
+
+    #[inline(always)]
+    pub fn unpack(packed: u32) -> Self {
+        Self {
+            subtypes: packed as u16,
+            version: (packed >> 16) as u8,
+            segment: (packed >> 24) as u8,
+        }
+    }
 
     #[inline(always)]
     pub fn any(&self) -> bool {
@@ -128,6 +142,12 @@ pub struct Walked {
 /// verifier track that offset precisely and explore every combination of option lengths.
 /// It works on a copy in the stack: packet reads would each need a bounds check that LLVM
 /// merges in ways the verifier cannot follow.
+///
+/// Tried and refused: a bounded loop going option by option (`at += option_len`, bytes read
+/// at `at & 63`). The offset into the copy is pointer arithmetic, so the verifier tracks it
+/// precisely, cannot prune rounds whose offsets differ, and ran out of its 1M instructions
+/// (peak 1,065 states). The usual segment skips the walk instead (`parse_tcp`: a leading
+/// NOP, NOP, timestamps that ends the options leaves nothing to walk).
 #[inline(always)]
 pub fn walk_tcp_options(options: &OptionBytes, len: usize, segment: u32) -> Walked {
     WalkResult(classifier_walk_tcp_options(options, len as u32, segment)).into_walked()

@@ -10,9 +10,9 @@ use classifier::{
     config_file::ConfigFile,
     control::state::{InitialState, initialize},
     daemon::{Metrics, scrape_text},
-    load::names::MAP_FLOWS,
+    load::names::MAP_FLOWS_TCP_V4,
 };
-use classifier_common::{FlowEntry, FlowKey};
+use classifier_common::{FlowEntry, FlowKeyV4};
 
 use crate::{
     cli,
@@ -117,8 +117,9 @@ fn measure(pin_dir: &PinDir) -> Result<Measured> {
     let scrape = timed(|| scrape_text(&registry).map(drop).map_err(Into::into))?;
     let batched = timed(|| maps.flows().map(drop).map_err(Into::into))?;
     // The read scrapes made before: two bpf(2) calls per flow (next key, then its value).
-    let one_by_one_map: HashMap<MapData, FlowKey, FlowEntry> = HashMap::try_from(
-        Map::from_map_data(MapData::from_pin(pin_dir.map(MAP_FLOWS))?)?,
+    // The flows are IPv4 TCP, all in that table.
+    let one_by_one_map: HashMap<MapData, FlowKeyV4, FlowEntry> = HashMap::try_from(
+        Map::from_map_data(MapData::from_pin(pin_dir.map(MAP_FLOWS_TCP_V4))?)?,
     )?;
     let one_by_one = timed(|| {
         let read = one_by_one_map.iter().filter_map(Result::ok).count();

@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 
 use classifier_common::{
-    Counter, MptcpSubtype, ParseError, counter::INTERFACE_SLOTS, limits::FLOW_TABLE_ENTRIES,
+    Counter, MptcpSubtype, ParseError, counter::INTERFACE_SLOTS, limits::FLOW_ENTRIES_TOTAL,
 };
 use prometheus_client::{
     collector::Collector,
@@ -259,8 +259,8 @@ impl Collector for Metrics {
         gauge_family(
             &mut encoder,
             "classifier_flow_table_capacity",
-            "Entries the flow table holds before the least recently used are evicted.",
-            &[(vec![], i64::from(FLOW_TABLE_ENTRIES))],
+            "Entries the flow tables (TCP and UDP, IPv4 and IPv6) hold before the least recently used are evicted.",
+            &[(vec![], i64::from(FLOW_ENTRIES_TOTAL))],
         )
     }
 }

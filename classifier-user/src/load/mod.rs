@@ -32,7 +32,12 @@ pub mod names {
     pub const MAP_COUNTERS: &str = "COUNTERS";
     pub const MAP_CONFIG: &str = "CONFIG";
     pub const MAP_GENERATION: &str = "GENERATION";
-    pub const MAP_FLOWS: &str = "FLOWS";
+    pub const MAP_FLOWS_TCP_V4: &str = "FLOWS_TCP_V4";
+    pub const MAP_FLOWS_TCP_V6: &str = "FLOWS_TCP_V6";
+    pub const MAP_FLOWS_UDP_V4: &str = "FLOWS_UDP_V4";
+    pub const MAP_FLOWS_UDP_V6: &str = "FLOWS_UDP_V6";
+    pub const MAP_FLOW_CACHE: &str = "FLOW_CACHE";
+    pub const MAP_FLOW_EPOCH: &str = "FLOW_EPOCH";
     pub const MAP_PREFIXES_V4: &str = "PREFIXES_V4";
     pub const MAP_PREFIXES_V6: &str = "PREFIXES_V6";
     pub const MAP_REPORT: &str = "REPORT";
@@ -43,15 +48,20 @@ pub mod names {
     pub const MAP_LEARNED: &str = "LEARNED";
     pub const MAP_IFACE_SLOTS: &str = "IFACE_SLOTS";
     pub const MAP_OPTION_SCRATCH: &str = "OPTION_SCRATCH";
-    pub const MAP_OUTCOME_SCRATCH: &str = "OUTCOME_SCRATCH";
 
-    /// Every map but `CLOCK` (a per-CPU cache of the clock: nothing to keep across loads),
+    /// Every map but `CLOCK` (a per-CPU cache of the clock), `NEW_FLOW` (scratch) and
+    /// `FLOW_CACHE_USE` (a heuristic): nothing to keep across loads,
     /// in the order they are pinned.
-    pub const ALL_MAPS: [&str; 15] = [
+    pub const ALL_MAPS: [&str; 19] = [
         MAP_CONFIG,
         MAP_GENERATION,
         MAP_COUNTERS,
-        MAP_FLOWS,
+        MAP_FLOWS_TCP_V4,
+        MAP_FLOWS_TCP_V6,
+        MAP_FLOWS_UDP_V4,
+        MAP_FLOWS_UDP_V6,
+        MAP_FLOW_CACHE,
+        MAP_FLOW_EPOCH,
         MAP_PREFIXES_V4,
         MAP_PREFIXES_V6,
         MAP_REPORT,
@@ -62,6 +72,5 @@ pub mod names {
         MAP_LEARNED,
         MAP_IFACE_SLOTS,
         MAP_OPTION_SCRATCH,
-        MAP_OUTCOME_SCRATCH,
     ];
 }

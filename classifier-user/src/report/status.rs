@@ -9,7 +9,7 @@ use aya::programs::{
     ProgramInfo,
     links::{FdLink, LinkType, PinnedLink},
 };
-use classifier_common::limits::FLOW_TABLE_ENTRIES;
+use classifier_common::limits::FLOW_ENTRIES_TOTAL;
 use serde::Serialize;
 
 use crate::{
@@ -168,7 +168,7 @@ pub fn status(pin_dir: &PinDir, maps: &ClassifierMaps) -> Result<Status, Error> 
         },
         flows: FlowFill {
             used,
-            max: FLOW_TABLE_ENTRIES,
+            max: FLOW_ENTRIES_TOTAL,
         },
         policy: PolicyStatus {
             rules: policy.rules,

@@ -1,10 +1,10 @@
-//! The per-CPU counters: one block of `COUNTER_SLOTS` per interface slot (docs/design.md,
-//! 'Counters').
+//! The per-CPU counters: one `CounterBlock` of `COUNTER_SLOTS` counters per interface slot
+//! (docs/design.md, 'Counters').
 
 use aya::maps::PerCpuValues;
 use classifier_common::{
     CounterValue,
-    counter::{COUNTER_SLOTS, INTERFACE_SLOTS},
+    counter::{COUNTER_SLOTS, CounterBlock, INTERFACE_SLOTS},
 };
 
 use super::ClassifierMaps;
@@ -66,47 +66,46 @@ impl ClassifierMaps {
         ))
     }
 
-    /// One interface slot's counters, per CPU.
+    /// One interface slot's counters, per CPU: `[counter][cpu]`.
     pub fn counter_block(&self, slot: u32) -> Result<Vec<Vec<CounterValue>>, Error> {
-        (0..COUNTER_SLOTS)
-            .map(|index| {
-                self.counters
-                    .get(&(slot * COUNTER_SLOTS + index), 0)
-                    .map(|values| values.to_vec())
-                    .map_err(Error::map(MAP_COUNTERS))
-            })
-            .collect()
+        let cpus = self
+            .counters
+            .get(&slot, 0)
+            .map_err(Error::map(MAP_COUNTERS))?;
+        Ok((0..COUNTER_SLOTS as usize)
+            .map(|index| cpus.iter().map(|block| block.slots[index]).collect())
+            .collect())
     }
 
     /// Zeroes one interface slot's counters, for an interface that takes the slot over.
     pub fn clear_counter_block(&mut self, slot: u32) -> Result<(), Error> {
         let cpus = aya::util::nr_cpus().map_err(|(_, error)| Error::io("counting CPUs")(error))?;
-        for index in 0..COUNTER_SLOTS {
-            let zeros = PerCpuValues::try_from(vec![CounterValue::default(); cpus])
-                .map_err(Error::io("building zeroed counters"))?;
-            self.counters
-                .set(slot * COUNTER_SLOTS + index, zeros, 0)
-                .map_err(Error::map(MAP_COUNTERS))?;
-        }
-        Ok(())
+        let zeros = PerCpuValues::try_from(vec![CounterBlock::default(); cpus])
+            .map_err(Error::io("building zeroed counters"))?;
+        self.counters
+            .set(slot, zeros, 0)
+            .map_err(Error::map(MAP_COUNTERS))
     }
 
     /// Adds `amount` to counter `index` of slot 0, on the first CPU's value: for what user
     /// space counts itself (refused DNS answers). A read-modify-write: the caller holds the
     /// writer lock (docs/design.md, 'One writer at a time').
     pub fn add_to_counter(&mut self, index: u32, amount: CounterValue) -> Result<(), Error> {
-        let mut values = self
+        let mut blocks = self
             .counters
-            .get(&index, 0)
+            .get(&0, 0)
             .map_err(Error::map(MAP_COUNTERS))?
             .to_vec();
-        if let Some(first) = values.first_mut() {
-            *first = first.add(amount);
+        if let Some(counter) = blocks
+            .first_mut()
+            .and_then(|first| first.slots.get_mut(index as usize))
+        {
+            *counter = counter.add(amount);
         }
-        let values =
-            PerCpuValues::try_from(values).map_err(Error::io("building counter values"))?;
+        let blocks =
+            PerCpuValues::try_from(blocks).map_err(Error::io("building counter values"))?;
         self.counters
-            .set(index, values, 0)
+            .set(0, blocks, 0)
             .map_err(Error::map(MAP_COUNTERS))
     }
 }

@@ -13,16 +13,19 @@ use aya::{
     maps::{Array, HashMap, LpmTrie, Map, MapData, MapError, PerCpuArray, RingBuf},
 };
 use classifier_common::{
-    Attachment, Config, CounterValue, FlowEntry, FlowKey, ListName, PacketReport, PrefixValue,
+    Attachment, Config, FlowEntry, FlowKey, FlowKeyV4, ListName, PacketReport, PrefixValue,
     ShapeConfig,
     config::{STATE_LAYOUT, config_slot},
+    counter::CounterBlock,
     dns::{LearnedEntry, LearnedKey},
+    flow::FlowCacheSlot,
 };
 pub use counters::CounterSnapshot;
 
 use super::{
     names::{
-        MAP_ATTACHMENTS, MAP_CONFIG, MAP_COUNTERS, MAP_DNS_EVENTS, MAP_FLOWS, MAP_GENERATION,
+        MAP_ATTACHMENTS, MAP_CONFIG, MAP_COUNTERS, MAP_DNS_EVENTS, MAP_FLOW_CACHE,
+        MAP_FLOWS_TCP_V4, MAP_FLOWS_TCP_V6, MAP_FLOWS_UDP_V4, MAP_FLOWS_UDP_V6, MAP_GENERATION,
         MAP_IFACE_SLOTS, MAP_LEARNED, MAP_LIST_NAMES, MAP_PREFIXES_V4, MAP_PREFIXES_V6, MAP_REPORT,
         MAP_SHAPING,
     },
@@ -31,11 +34,17 @@ use super::{
 use crate::Error;
 
 pub struct ClassifierMaps {
-    counters: PerCpuArray<MapData, CounterValue>,
+    counters: PerCpuArray<MapData, CounterBlock>,
     /// Two slots; the generation's parity says which is in force (`publish`).
     config: Array<MapData, Config>,
     generation: Array<MapData, u32>,
-    flows: HashMap<MapData, FlowKey, FlowEntry>,
+    /// The flow tables (`FlowTable`): IPv4 keyed by `FlowKeyV4`, IPv6 by `FlowKey`.
+    flows_tcp_v4: HashMap<MapData, FlowKeyV4, FlowEntry>,
+    flows_tcp_v6: HashMap<MapData, FlowKey, FlowEntry>,
+    flows_udp_v4: HashMap<MapData, FlowKeyV4, FlowEntry>,
+    flows_udp_v6: HashMap<MapData, FlowKey, FlowEntry>,
+    /// Each CPU's flow cache: counts not yet in the tables, which readers add.
+    flow_cache: PerCpuArray<MapData, FlowCacheSlot>,
     prefixes_v4: LpmTrie<MapData, [u8; 4], PrefixValue>,
     prefixes_v6: LpmTrie<MapData, [u8; 16], PrefixValue>,
     report: Array<MapData, PacketReport>,
@@ -62,7 +71,11 @@ impl ClassifierMaps {
             counters: typed(&mut map, MAP_COUNTERS)?,
             config: typed(&mut map, MAP_CONFIG)?,
             generation: typed(&mut map, MAP_GENERATION)?,
-            flows: typed(&mut map, MAP_FLOWS)?,
+            flows_tcp_v4: typed(&mut map, MAP_FLOWS_TCP_V4)?,
+            flows_tcp_v6: typed(&mut map, MAP_FLOWS_TCP_V6)?,
+            flows_udp_v4: typed(&mut map, MAP_FLOWS_UDP_V4)?,
+            flows_udp_v6: typed(&mut map, MAP_FLOWS_UDP_V6)?,
+            flow_cache: typed(&mut map, MAP_FLOW_CACHE)?,
             prefixes_v4: typed(&mut map, MAP_PREFIXES_V4)?,
             prefixes_v6: typed(&mut map, MAP_PREFIXES_V6)?,
             report: typed(&mut map, MAP_REPORT)?,
