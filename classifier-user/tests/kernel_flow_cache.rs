@@ -96,10 +96,7 @@ fn flow_counts_are_exact_whichever_cpu_counted_them() {
     for (cpu, count) in runs {
         pin(cpu);
         for _ in 0..count {
-            kernel
-                .classifier
-                .test_run(&packet)
-                .expect("BPF_PROG_TEST_RUN");
+            kernel.run(&packet);
             sent += 1;
         }
         let flows = kernel.classifier.maps.flows().expect("reading the flows");
@@ -161,10 +158,7 @@ fn counts_and_mptcp_stay_exact_while_a_cpu_bypasses_its_cache() {
     for n in 0..1_000u32 {
         let client = format!("10.9.{}.{}", n >> 8, n & 0xff);
         let packet = Segment::udp(&client, "198.51.100.40", 40_000, 4_000).build();
-        kernel
-            .classifier
-            .test_run(&packet)
-            .expect("BPF_PROG_TEST_RUN");
+        kernel.run(&packet);
     }
     let syn = Segment::tcp("192.0.2.40", "198.51.100.40", 50_003, 443)
         .syn()

@@ -295,7 +295,11 @@ impl Kernel {
                 "tc reported otherwise than XDP for {}",
                 hex(packet)
             );
-            self.assert_hooks_remember_the_same_flows();
+            // Reading both tables and every CPU's cache slots takes thousands of calls: each
+            // of the first 64 runs, then every 16th.
+            if self.runs.get() <= 64 || self.runs.get() % 16 == 0 {
+                self.assert_hooks_remember_the_same_flows();
+            }
         }
         run
     }
