@@ -27,6 +27,13 @@ fn main() -> ExitCode {
         },
     };
     let format = args.format();
+    if !args.is_daemon() {
+        // `classifier flows | head` ends quietly, as `ip` and `bpftool` do, instead of
+        // panicking on the closed pipe: SIGPIPE's default action, which Rust's runtime
+        // ignores. Not for `run`, whose metrics sockets a scraper may close.
+        // SAFETY: before this process starts any thread.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -6,7 +6,7 @@ mod support;
 
 use std::{
     net::{SocketAddr, UdpSocket},
-    process::{Child, Command, Stdio},
+    process::{Child, Command},
     time::Duration,
 };
 
@@ -155,6 +155,9 @@ fn run_learns_from_dns_serves_metrics_and_detaches_on_sigterm() {
     let cli = Cli::new();
     let config = std::env::temp_dir().join(format!("{}-run.toml", lab.router.name()));
     std::fs::write(&config, "dns_min_ttl = 2\n").unwrap();
+    // A file, not a pipe nobody reads: at debug level, loading alone logs more than a pipe
+    // holds (64 KiB), and a full pipe blocks the daemon's next log line.
+    let log = config.with_extension("log");
     let daemon = Daemon(
         Command::new(support::cli::BINARY)
             .env("CLASSIFIER_PIN_DIR", cli.pin_dir())
@@ -163,7 +166,7 @@ fn run_learns_from_dns_serves_metrics_and_detaches_on_sigterm() {
             .arg(&config)
             .args(["--netns", lab.router.name(), "run", "r0", "r1", "r2"])
             .args(["--metrics", &format!("127.0.0.1:{METRICS_PORT}")])
-            .stderr(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap(),
     );
@@ -250,5 +253,6 @@ fn run_learns_from_dns_serves_metrics_and_detaches_on_sigterm() {
         );
     }
     let _ = std::fs::remove_file(config);
+    let _ = std::fs::remove_file(log);
     drop(server);
 }

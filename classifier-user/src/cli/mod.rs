@@ -104,6 +104,11 @@ pub struct Context {
 }
 
 impl Cli {
+    /// `run`: a daemon, whose sockets must never kill it with SIGPIPE.
+    pub fn is_daemon(&self) -> bool {
+        matches!(self.command, Command::Run(_))
+    }
+
     pub fn format(&self) -> Format {
         if self.global.json || self.global.pretty {
             Format::Json {
