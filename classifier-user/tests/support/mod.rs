@@ -297,7 +297,7 @@ impl Kernel {
             );
             // Reading both tables and every CPU's cache slots takes thousands of calls: each
             // of the first 64 runs, then every 16th.
-            if self.runs.get() <= 64 || self.runs.get() % 16 == 0 {
+            if self.runs.get() <= 64 || self.runs.get().is_multiple_of(16) {
                 self.assert_hooks_remember_the_same_flows();
             }
         }
