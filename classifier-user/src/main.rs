@@ -27,10 +27,10 @@ fn main() -> ExitCode {
         },
     };
     let format = args.format();
-    if !args.is_daemon() {
+    if args.may_die_of_a_closed_pipe() {
         // `classifier flows | head` ends quietly, as `ip` and `bpftool` do, instead of
         // panicking on the closed pipe: SIGPIPE's default action, which Rust's runtime
-        // ignores. Not for `run`, whose metrics sockets a scraper may close.
+        // ignores.
         // SAFETY: before this process starts any thread.
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     }

@@ -304,7 +304,9 @@ fn flow_leaves(ns: &Netns, dev: &str) -> Vec<String> {
         .collect()
 }
 
-/// The egress qdiscs of `dev` without their kernel-chosen handles, sorted.
+/// The egress qdiscs of `dev` without their kernel-chosen handles or counters, sorted. HTB's
+/// `direct_packets_stat` is a counter: a packet the kernel sent in the instant a class was
+/// being rebuilt (an IPv6 router solicitation, say) goes by the direct queue and moves it.
 fn qdisc_shapes(ns: &Netns, dev: &str) -> Vec<String> {
     let mut shapes: Vec<String> = qdiscs(ns, dev)
         .iter()
@@ -314,7 +316,11 @@ fn qdisc_shapes(ns: &Netns, dev: &str) -> Vec<String> {
             } else {
                 String::new()
             };
-            format!("{} {handle} {} {}", q["kind"], q["parent"], q["options"])
+            let mut options = q["options"].clone();
+            if let Some(options) = options.as_object_mut() {
+                options.remove("direct_packets_stat");
+            }
+            format!("{} {handle} {} {options}", q["kind"], q["parent"])
         })
         .collect();
     shapes.sort();

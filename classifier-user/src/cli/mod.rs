@@ -104,9 +104,11 @@ pub struct Context {
 }
 
 impl Cli {
-    /// `run`: a daemon, whose sockets must never kill it with SIGPIPE.
-    pub fn is_daemon(&self) -> bool {
-        matches!(self.command, Command::Run(_))
+    /// Whether a closed pipe may kill this command (SIGPIPE's default action): not `run`,
+    /// whose metrics sockets a scraper may close, nor `shape`, which feeds `tc -batch` and
+    /// undoes what it did when `tc` stops reading.
+    pub fn may_die_of_a_closed_pipe(&self) -> bool {
+        !matches!(self.command, Command::Run(_) | Command::Shape(_))
     }
 
     pub fn format(&self) -> Format {
