@@ -14,6 +14,15 @@
 //!
 //! `deprioritize` (tc egress) steers packets into the egress HTB tree's bulk or normal class
 //! by their DSCP. It always returns TC_ACT_OK and changes no byte.
+// A variant built for the benchmark's ablation leaves the stage it takes out unused.
+#![cfg_attr(
+    any(
+        feature = "ablate-flows",
+        feature = "ablate-counters",
+        feature = "ablate-options"
+    ),
+    allow(dead_code, unused_imports)
+)]
 #![no_std]
 #![no_main]
 

@@ -291,3 +291,109 @@ fn the_timestamps_shortcut_concludes_what_the_walk_would() {
         "DSS after the timestamps"
     );
 }
+
+/// NOP, NOP and one option that is not 30 and ends the options (SACK blocks, after the
+/// timestamps or alone) skip the walk too. The skip reads only kind and length bytes, so a
+/// byte 30 in the SACK blocks counts for nothing; a layout it does not fit (option 30 in that
+/// place, a shorter option followed by a DSS, a length past the header) is walked and
+/// concludes as before (docs/design.md, 'TCP options and MPTCP').
+#[test]
+fn nop_nop_and_one_option_skip_the_walk_only_where_it_would_find_nothing() {
+    let kernel = Kernel::load();
+    let timestamps: &[u8] = &[NOP, NOP, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2];
+    // Two SACK blocks whose edges hold byte 30, and even a whole DSS's first bytes.
+    let sack: &[u8] = &[
+        NOP,
+        NOP,
+        5,
+        18,
+        mptcp::KIND,
+        20,
+        0x20,
+        0x05,
+        0,
+        mptcp::KIND,
+        0,
+        0,
+        mptcp::KIND,
+        mptcp::KIND,
+        mptcp::KIND,
+        mptcp::KIND,
+        0,
+        1,
+        0,
+        0,
+    ];
+    // A timestamp value holding byte 30 where the timestamps do not come first: walked.
+    let walked_timestamps: &[u8] = &[NOP, 8, 10, mptcp::KIND, 4, 0, 1, mptcp::KIND, 4, 0, 0, NOP];
+    // No byte 30, and EOL padding after a SACK-permitted option: walked, ends at the EOL.
+    let padded: &[u8] = &[2, 4, 5, 0xb4, NOP, NOP, 4, 2, EOL, EOL, EOL, EOL];
+    let nothing = [
+        ("SACK blocks holding 30", sack.to_vec()),
+        (
+            "timestamps, then SACK blocks holding 30",
+            [timestamps, sack].concat(),
+        ),
+        (
+            "a timestamp value holding 30, walked",
+            walked_timestamps.to_vec(),
+        ),
+        ("no 30, EOL padding", padded.to_vec()),
+        (
+            "NOP, NOP, a shorter SACK, EOL padding",
+            [&[NOP, NOP, 5, 10, 0, 0, 0, 1, 0, 0, 0, 2][..], &[EOL; 4]].concat(),
+        ),
+    ];
+    for (port, (name, options)) in (43000..).zip(nothing) {
+        let packet = Segment::tcp("192.0.2.10", "198.51.100.10", port, 443)
+            .options(&options)
+            .build();
+        let run = kernel.run(&packet);
+        assert_eq!(run.report.mptcp_subtypes, 0, "{name}");
+        run.assert_untouched().assert_moved(&[
+            "packets",
+            "class_normal",
+            "ipv4",
+            "tcp",
+            "flow_created",
+        ]);
+    }
+    // Option 30 right after NOP, NOP, ending the options: a skip that let kind 30 through
+    // would miss it.
+    let nop_nop_dss = [&[NOP, NOP][..], &mptcp::dss(false)].concat();
+    // A SACK that ends before the options do, then a DSS: a skip on "the first option is not
+    // 30" would miss it.
+    let sack_then_dss = [
+        &[NOP, NOP, 5, 10, 0, 0, 0, 1, 0, 0, 0, 2][..],
+        &mptcp::dss(false),
+        &[NOP, NOP],
+    ]
+    .concat();
+    for (port, (name, options)) in (43100..).zip([
+        ("NOP, NOP, DSS", nop_nop_dss.clone()),
+        (
+            "timestamps, NOP, NOP, DSS",
+            [timestamps, &nop_nop_dss].concat(),
+        ),
+        ("SACK, then DSS", sack_then_dss),
+    ]) {
+        let packet = Segment::tcp("192.0.2.10", "198.51.100.10", port, 443)
+            .options(&options)
+            .build();
+        let run = kernel.run(&packet);
+        assert_eq!(run.report.mptcp_subtypes, 1 << 2, "{name}");
+        run.assert_output(&with_dscp(&packet, DSCP_MPTCP));
+    }
+    // NOP, NOP and a SACK longer than what is left: the walk's error, not a skip.
+    let past = Segment::tcp("192.0.2.10", "198.51.100.10", 43200, 443)
+        .options(&[timestamps, &[NOP, NOP, 5, 10]].concat())
+        .build();
+    kernel.run(&past).assert_untouched().assert_moved(&[
+        "packets",
+        "class_normal",
+        "ipv4",
+        "tcp",
+        "flow_created",
+        "error_tcp_option_past_header",
+    ]);
+}

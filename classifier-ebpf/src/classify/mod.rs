@@ -17,8 +17,8 @@ use crate::{
     hook::Hook,
     maps::{CONFIG, GENERATION, IFACE_SLOTS},
     parse::{
-        Cursor, ETH_P_IP, ETH_P_IPV6, IpHeader, IpKind, parse_ethernet, parse_ipv4, parse_ipv6,
-        parse_tcp, parse_udp,
+        Cursor, ETH_P_IP, ETH_P_IPV6, IpHeader, IpKind, Transport, parse_ethernet, parse_ipv4,
+        parse_ipv6, parse_tcp, parse_udp,
     },
 };
 
@@ -130,7 +130,10 @@ pub fn classify_packet<H: Hook>(ctx: &H) {
     }
     let ifindex = ctx.ifindex();
     let interface = IFACE_SLOTS.get(ifindex).copied().unwrap_or(0);
+    #[cfg(not(feature = "ablate-counters"))]
     record(&outcome, len, interface, config.flags & CONFIG_REPORT != 0);
+    #[cfg(feature = "ablate-counters")]
+    let _ = (interface, CONFIG_REPORT);
     if outcome.flow_event == slot(Counter::FlowInsertFailed)
         || outcome.dns == slot(Counter::DnsLost)
     {
@@ -198,8 +201,7 @@ fn inspect<H: Hook>(
         out.mptcp_subtypes = transport.mptcp.subtypes;
         out.mptcp_version = transport.mptcp.version;
         out.error = transport.option_error;
-        let mut key = flow::packet_key(&ip, transport.src_port, transport.dst_port);
-        flow::track(&mut key, &transport.mptcp, config, generation, len)
+        remember(&ip, &transport, config, generation, len)
     } else {
         out.transport = slot(Counter::OtherTransport);
         by_address(&ip, config)
@@ -220,6 +222,27 @@ fn inspect<H: Hook>(
     };
     apply_action(ctx, &ip.kind, decision.action, config, out);
     Ok(())
+}
+
+/// A packet with ports: its flow remembered (flow cache, flow table) and decided.
+#[cfg(not(feature = "ablate-flows"))]
+#[inline(always)]
+fn remember(
+    ip: &IpHeader,
+    transport: &Transport,
+    config: &Config,
+    generation: u32,
+    len: u64,
+) -> Decision {
+    let mut key = flow::packet_key(ip, transport.src_port, transport.dst_port);
+    flow::track(&mut key, &transport.mptcp, config, generation, len)
+}
+
+/// The benchmark's variant without the flow stage: decided by the addresses alone.
+#[cfg(feature = "ablate-flows")]
+#[inline(always)]
+fn remember(ip: &IpHeader, _: &Transport, config: &Config, _: u32, _: u64) -> Decision {
+    by_address(ip, config)
 }
 
 /// Packets without ports (fragments, ICMP, ...) are classified by their addresses alone and

@@ -12,7 +12,7 @@ use classifier_common::ParseError;
 pub use ethernet::{ETH_P_IP, ETH_P_IPV6, is_vlan, parse_ethernet};
 pub use ip::{IpHeader, IpKind, parse_ipv4, parse_ipv6};
 pub use tcp_options::{MptcpSeen, SEGMENT_ACK, SEGMENT_SYN};
-pub use transport::{parse_tcp, parse_udp};
+pub use transport::{Transport, parse_tcp, parse_udp};
 
 /// A position in the packet and its end, both absolute addresses as the verifier sees them.
 pub struct Cursor {

@@ -1,6 +1,6 @@
 //! TCP (data offset honoured, options walked) and UDP.
 
-use classifier_common::ParseError;
+use classifier_common::{ParseError, mptcp::TCP_OPTION_MPTCP};
 use network_types::{tcp::TcpHdr, udp::UdpHdr};
 
 use core::mem::size_of;
@@ -26,6 +26,7 @@ const TCP_FLAG_ACK: u8 = 0x10;
 /// NOP, NOP, then a timestamps option (kind 8, length 10): the 12 bytes of options nearly
 /// every segment from Linux, macOS, iOS and Android carries once the handshake is done.
 const TIMESTAMPS_ONLY: [u8; 4] = [1, 1, 8, 10];
+const TCP_OPTION_NOP: u8 = 1;
 
 /// Ports (network byte order) and what the TCP options said.
 pub struct Transport {
@@ -79,6 +80,15 @@ pub fn parse_tcp(cursor: &mut Cursor, payload_len: u32) -> Result<Transport, Par
         0
     };
     let rest = options_len - skip;
+    // NOP, NOP and one option that ends the options (SACK blocks, usually) leave nothing to
+    // walk either.
+    let rest = if cfg!(feature = "ablate-options")
+        || one_option_not_mptcp(options + skip, cursor.end, rest)
+    {
+        0
+    } else {
+        rest
+    };
     let (mptcp, option_error) = if rest == 0 {
         (MptcpSeen::NONE, 0)
     } else {
@@ -103,6 +113,25 @@ pub fn parse_tcp(cursor: &mut Cursor, payload_len: u32) -> Result<Transport, Par
         mptcp,
         option_error,
     })
+}
+
+/// Whether the `rest` option bytes at `at` are NOP, NOP and one option that is not MPTCP and
+/// ends exactly where the options end: the walk would find nothing and no error there, so it
+/// is skipped. This is the usual segment with SACK blocks after its timestamps. Decided by
+/// the kind and length bytes only, never by what the option carries: a byte 30 inside a SACK
+/// block is not a kind, and a test of "no byte is 30" alone would skip malformed layouts the
+/// walk reports (`tcp_option_bad_length`, `tcp_option_past_header`).
+#[inline(always)]
+fn one_option_not_mptcp(at: usize, end: usize, rest: usize) -> bool {
+    if at + 4 > end {
+        return false;
+    }
+    let [first, second, kind, len] = unsafe { *(at as *const [u8; 4]) };
+    first == TCP_OPTION_NOP
+        && second == TCP_OPTION_NOP
+        && kind > TCP_OPTION_NOP
+        && kind != TCP_OPTION_MPTCP
+        && len as usize + 2 == rest
 }
 
 /// Whether the packet holds `bytes` at `at`.

@@ -2,6 +2,7 @@
 //! run, printed as tables and written to BENCHMARKS.md with the method, the machine and the
 //! date. Needs root (it loads programs and builds namespaces) and the lab's tools.
 
+mod ablation;
 mod analyze;
 mod cli;
 mod forwarding;

@@ -9,6 +9,7 @@ use classifier::{
 };
 
 use crate::{
+    ablation::{self, Ablation},
     packets,
     table::{Section, Table, Target, count, median, ns},
     timing::{Cost, Programs, REPEAT, ROUNDS},
@@ -53,57 +54,33 @@ pub fn first_packet_cost(programs: &Programs, destination: &str) -> Result<First
     })
 }
 
-/// The profile behind the figures: this machine has no hardware performance counters for
-/// `perf` or `bpftool prog profile`, so each stage was measured by taking it out.
-const WHERE_THE_TIME_GOES: &str = "\
-**Where the time went: a one-off hand measurement, not a current figure.** This benchmark \
-does not measure this table: it was typed in by hand from one run on 2026-11-26 of variants \
-built by hand, each with one stage taken out, from the data path as it was at commit c14624c \
-(before the NOP, NOP, timestamps shortcut of 3f442e2, with which the table was committed), \
-measured with this benchmark's steady-state method (overhead over the baseline, ns). This \
-machine exposes no hardware performance counters (`perf stat` says *not supported*), hence \
-the ablation. The program has changed since: the figures above are current, these are not, \
-and a later change rebuilds the table in the benchmark.
-
-| variant | IPv4 TCP | 40 B options, DSS | IPv6, 2 ext. | Apple (LE) | UDP | malformed |
-|---|---:|---:|---:|---:|---:|---:|
-| the program | 79 | 116 | 99 | 90 | 79 | 20 |
-| without the flow table | 37 | 77 | 48 | 38 | 37 | 20 |
-| without the counters | 77 | 107 | 94 | 84 | 73 | 16 |
-
-For a plain IPv4 TCP packet that is about 42 ns for the flow table (hashing the 40-byte \
-key, the LRU hash lookup, updating the entry), 20 ns for what every packet pays (the \
-context, the Ethernet and IPv4 headers, the per-CPU counters) and 17 ns for the TCP header, \
-the options walk and building the flow key. 40 bytes of options add about 37 ns: the walk \
-looks at each of the 40 byte positions at a constant index, which is what keeps the \
-verifier's work bounded (an option-by-option walk over a variable offset, tried again in \
-this round, made the verifier give up: E2BIG). A first packet costs far more than an established one because inserting \
-into a full LRU hash makes the kernel take a node from its LRU lists and evict one under a \
-lock.
-
-**The 15 ns and 60 ns targets are missed.** The LRU lookup of the flow alone costs more \
-than 15 ns here, so no program that keeps per-flow state (the MPTCP memory, the per-flow \
-counters of `classifier flows`, the cached decision) can meet the plain-TCP target on this \
-machine; doing without the flow table would lose MPTCP detection on packets without the \
-option. What those hand measurements found and that round of work removed: a byte-at-a-time \
-`memset` of the per-packet outcome (14 ns on every packet), a clock read per packet \
-(13 ns; now once per timer tick per CPU), and a loop over all 32 list bits (19 ns per \
-listed packet). Plain IPv4 TCP went from 107 to 79 ns of overhead, a listed packet from \
-134 to 90, the steady worst case from 189 to 132. Since then the walk starts after a \
-leading NOP, NOP, timestamps (the usual segment's whole options, and the start of most \
-MPTCP segments'), which took 9 ns off 40 bytes of options and 10 ns off the worst case. \
-Later each CPU got a direct-mapped flow cache of 4,096 slots in front of the flow \
-tables (docs/design.md, 'The flow cache'): a packet whose slot holds its flow writes only \
-that slot; the IPv4 tables take a 16-byte key, and every counter of a packet is in one \
-per-CPU value. Measured where it was written, the commit before and after back to back on \
-a shared machine: plain IPv4 TCP 101 → 70 ns, 40 B options ending in DSS 160 → 106, the \
-steady worst case 139 → 117, a first packet even (410 → 411 filling, 531 → 521 full: a \
-SYN skips the cache). A miss costs more than a hit saves, so a CPU whose cache misses \
-mostly stops looking at it: 100,000 flows in round robin cost 278 ns before and 297 \
-after ('Many flows'; 389 before the cache learnt to step aside), 100,000 in Zipf order \
-377 and 322. What the cache is for, no shared cache line written by an established \
-flow's packets on two CPUs, a benchmark on one thread cannot show.
-";
+/// What the ablation says, from the figures of this run.
+fn where_the_time_went(ablation: &Ablation) -> String {
+    let mut notes = "\
+**Where the time went, measured in this run.** This machine exposes no hardware performance \
+counters (`perf stat` says *not supported*), so each stage is measured by taking it out: the \
+benchmark builds classifier-ebpf from this tree once per `ablate-*` feature (`cargo +nightly \
+build --features ablate-flows`, and so on, as classifier-user's build.rs builds the \
+product), loads each variant configured as above and times it on the same packets, steady \
+state, overhead over the baseline (the second table). Without the flow cache and tables, every \
+packet is decided by its addresses (the prefix lookup an established flow skips); without \
+the counters, nothing is recorded; without the options walk, no option 30 is seen. These \
+variants are wrong on purpose and never shipped."
+        .to_owned();
+    if let Some((_, program)) = ablation.plain.first() {
+        let parts: Vec<String> = ablation.plain[1..]
+            .iter()
+            .map(|(name, overhead)| format!("{} ns {name}", ns(program - overhead)))
+            .collect();
+        notes += &format!(
+            " For a plain IPv4 TCP packet ({} ns of overhead), taking a stage out saved: {}; \
+             a negative figure is the noise of this machine.",
+            ns(*program),
+            parts.join(", ")
+        );
+    }
+    notes
+}
 
 fn row(table: &mut Table, case: &str, path: &str, cost: Cost) {
     table.row(vec![
@@ -194,7 +171,9 @@ pub fn run() -> Result<Section> {
         worst,
     );
     section.table(table);
-    section.notes = WHERE_THE_TIME_GOES.to_owned();
+    let ablation = ablation::run()?;
+    section.notes = where_the_time_went(&ablation);
+    section.table(ablation.table);
     let plain = plain.expect("the plain case ran");
     section.target(Target {
         what: "plain IPv4 TCP overhead",

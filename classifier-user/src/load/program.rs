@@ -42,6 +42,13 @@ impl Classifier {
         Self::with_object(EbpfLoader::new().load(EBPF_OBJECT)?, &[hook])
     }
 
+    /// As `load`, from another build of the kernel object: the benchmark's ablation loads
+    /// variants of classifier-ebpf with one stage taken out (its `ablate-*` features).
+    pub fn load_object(object: &[u8]) -> Result<Self, Error> {
+        capabilities::require("loading the program", capabilities::LOAD)?;
+        Self::with_object(EbpfLoader::new().load(object)?, &[Hook::Xdp])
+    }
+
     /// Loads both programs with their maps pinned in `pin_dir`: maps already pinned there are
     /// reused (so counters, flows and prefixes survive a reload), missing ones are created and
     /// pinned 0600. The directory must have been prepared (`PinDir::prepare`).
