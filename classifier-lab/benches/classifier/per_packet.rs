@@ -141,11 +141,14 @@ pub fn run() -> Result<Section> {
         ("malformed (TCP header cut)", packets::malformed()),
         ("worst case (below)", packets::worst_case()),
     ];
-    let mut plain = None;
+    let (mut plain, mut arp, mut worst_steady) = (None, None, None);
     for (case, packet) in &steady {
         let cost = programs.repeated(packet)?;
-        if *case == "IPv4 TCP, no list" {
-            plain = Some(cost);
+        match *case {
+            "IPv4 TCP, no list" => plain = Some(cost),
+            "non-IP (ARP)" => arp = Some(cost),
+            "worst case (below)" => worst_steady = Some(cost),
+            _ => {}
         }
         row(&mut table, case, "steady, established", cost);
     }
@@ -174,16 +177,38 @@ pub fn run() -> Result<Section> {
     let ablation = ablation::run()?;
     section.notes = where_the_time_went(&ablation);
     section.table(ablation.table);
-    let plain = plain.expect("the plain case ran");
+    // Issue 12's targets: the structure (ratios to the fixed skeleton's cost on an ARP
+    // frame) rather than one host's nanoseconds, which double from host to host.
+    let plain = plain.expect("the plain case ran").overhead();
+    let arp = arp.expect("the ARP case ran").overhead().max(1.0);
+    let worst_steady = worst_steady.expect("the worst case ran").overhead();
     section.target(Target {
-        what: "plain IPv4 TCP overhead",
-        goal: "≤ 15 ns",
-        measured: format!("{} ns", ns(plain.overhead())),
-        met: plain.overhead() <= 15.0,
+        what: "established plain IPv4 TCP overhead, against the ARP path's",
+        goal: "≤ 1.5× ARP",
+        measured: format!("{:.1}× ({} vs {} ns)", plain / arp, ns(plain), ns(arp)),
+        met: plain <= 1.5 * arp,
     });
     section.target(Target {
-        what: "worst-case overhead",
-        goal: "≤ 60 ns",
+        what: "established plain IPv4 TCP overhead, on this kind of host",
+        goal: "≤ 50 ns",
+        measured: format!("{} ns", ns(plain)),
+        met: plain <= 50.0,
+    });
+    section.target(Target {
+        what: "worst case, steady",
+        goal: "≤ 3× ARP",
+        measured: format!("{:.1}× ({} ns)", worst_steady / arp, ns(worst_steady)),
+        met: worst_steady <= 3.0 * arp,
+    });
+    section.target(Target {
+        what: "first packet into a full flow table",
+        goal: "≤ 400 ns",
+        measured: format!("{} ns", ns(first.full.overhead())),
+        met: first.full.overhead() <= 400.0,
+    });
+    section.target(Target {
+        what: "worst case, single shot (flow update + rewrite)",
+        goal: "≤ 60 ns (an earlier issue's)",
         measured: format!("{} ns", ns(worst.overhead())),
         met: worst.overhead() <= 60.0,
     });
