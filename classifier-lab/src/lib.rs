@@ -37,6 +37,7 @@ mod baseline;
 pub mod demo;
 mod interrupt;
 pub mod nft;
+pub mod stall;
 mod topology;
 pub mod traffic;
 
@@ -189,6 +190,34 @@ impl Netns {
                 command: format!("ip -n {} link show dev {device}", self.name),
                 stderr: "no address in the output".to_owned(),
             })
+    }
+
+    /// The kernel's network counters in this namespace whose names start with one of
+    /// `prefixes` (`nstat`'s names: "MPTcpExt", "Tcp", "TcpExt"), absolute values, without
+    /// touching nstat's history file.
+    pub fn nstat(&self, prefixes: &[&str]) -> Result<Vec<(String, u64)>, Error> {
+        let output = self.exec("nstat", &["-a", "-s", "-z"])?;
+        Ok(String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| {
+                let mut fields = line.split_whitespace();
+                let name = fields.next()?;
+                let value = fields.next()?.parse().ok()?;
+                prefixes
+                    .iter()
+                    .any(|prefix| name.starts_with(prefix))
+                    .then(|| (name.to_owned(), value))
+            })
+            .collect())
+    }
+
+    /// One counter of `nstat`, 0 if the kernel does not list it.
+    pub fn nstat_counter(&self, name: &str) -> Result<u64, Error> {
+        Ok(self
+            .nstat(&[name])?
+            .into_iter()
+            .find(|(found, _)| found == name)
+            .map_or(0, |(_, value)| value))
     }
 
     /// Whether an XDP program is attached to `device` (per `ip -d link`).

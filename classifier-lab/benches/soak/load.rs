@@ -1,20 +1,28 @@
-//! The soak's mixed load, each kind on its own thread until the deadline: MPTCP transfers,
+//! The soak's mixed load, each kind on its own thread until the soak ends: MPTCP transfers,
 //! Apple and normal downloads, DNS answers to learn from, and a flood of malformed frames.
+//! Every transfer and download has its deadline (`traffic::Link`): a stalled one is a load
+//! error naming its flow, never a thread blocked past the end of the run.
 
 use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket},
-    sync::atomic::{AtomicU64, Ordering},
+    sync::{
+        Mutex,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
     thread,
     time::{Duration, Instant},
 };
 
 use anyhow::{Context as _, Result};
-use classifier_lab::{CLIENT_V4, Lab, SERVER_APPLE_V4, SERVER_OTHER_V4, traffic};
+use classifier_lab::{
+    CLIENT_V4, Lab, SERVER_APPLE_V4, SERVER_OTHER_V4,
+    traffic::{self, InFlight, Link},
+};
 use simple_dns::{CLASS, Name, Packet, Question, ResourceRecord, rdata};
 
 use crate::packet::{ETH_LEN, Segment};
 
-/// What each kind of load did.
+/// What each kind of load did, and the flow each is in now.
 #[derive(Default)]
 pub struct Done {
     pub mptcp_transfers: AtomicU64,
@@ -23,57 +31,99 @@ pub struct Done {
     pub dns_answers: AtomicU64,
     pub malformed_frames: AtomicU64,
     pub errors: AtomicU64,
+    /// The first load errors, as they were reported.
+    pub first_errors: Mutex<Vec<String>>,
+    pub mptcp_flow: InFlight,
+    pub apple_flow: InFlight,
+    pub normal_flow: InFlight,
+}
+
+/// Load errors the report quotes; the count goes on past them.
+const ERRORS_KEPT: usize = 10;
+
+impl Done {
+    fn error(&self, error: &anyhow::Error) {
+        eprintln!("  soak load: {error:#}");
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        let mut kept = self.first_errors.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.len() < ERRORS_KEPT {
+            kept.push(format!("{error:#}"));
+        }
+    }
+}
+
+/// When the loads stop: at the end of the run, or at once when it has failed.
+pub struct Until {
+    pub deadline: Instant,
+    pub stopped: AtomicBool,
+}
+
+impl Until {
+    pub fn new(deadline: Instant) -> Self {
+        Self {
+            deadline,
+            stopped: AtomicBool::new(false),
+        }
+    }
+
+    pub fn going(&self) -> bool {
+        Instant::now() < self.deadline && !self.stopped.load(Ordering::Relaxed)
+    }
 }
 
 fn client() -> IpAddr {
     CLIENT_V4.parse().expect("an address")
 }
 
-/// Repeats `work` until `deadline`, counting successes in `done` and failures in `errors`.
-fn repeat(
-    deadline: Instant,
-    done: &AtomicU64,
-    errors: &AtomicU64,
-    mut work: impl FnMut(u64) -> Result<()>,
-) {
+/// Repeats `work` while `until` says so, counting successes in `count` and failures in
+/// `done`.
+fn repeat(until: &Until, count: &AtomicU64, done: &Done, mut work: impl FnMut(u64) -> Result<()>) {
     let mut n = 0;
-    while Instant::now() < deadline {
+    while until.going() {
         match work(n) {
-            Ok(()) => done.fetch_add(1, Ordering::Relaxed),
-            Err(error) => {
-                eprintln!("  soak load: {error:#}");
-                errors.fetch_add(1, Ordering::Relaxed)
+            Ok(()) => {
+                count.fetch_add(1, Ordering::Relaxed);
             }
-        };
+            Err(error) => done.error(&error),
+        }
         n += 1;
     }
 }
 
-pub fn mptcp(lab: &Lab, deadline: Instant, done: &Done) {
-    repeat(deadline, &done.mptcp_transfers, &done.errors, |n| {
+pub fn mptcp(lab: &Lab, until: &Until, done: &Done) {
+    repeat(until, &done.mptcp_transfers, done, |n| {
         let server = SocketAddr::new(SERVER_OTHER_V4.parse()?, 7000 + (n % 500) as u16);
-        traffic::transfer(&lab.client, client(), &lab.server, server, 4 << 20, true, 1)?;
+        traffic::Transfer {
+            client: &lab.client,
+            source: client(),
+            server: &lab.server,
+            destination: server,
+            bytes: 4 << 20,
+            mptcp: true,
+            subflows: 1,
+        }
+        .run(&Link::LAB, &done.mptcp_flow)?;
         Ok(())
     });
 }
 
 pub fn downloads(
     lab: &Lab,
-    deadline: Instant,
-    server: &str,
-    port: u16,
-    count: &AtomicU64,
+    until: &Until,
+    (server, port): (&str, u16),
+    (count, in_flight): (&AtomicU64, &InFlight),
     done: &Done,
 ) {
-    repeat(deadline, count, &done.errors, |n| {
+    repeat(until, count, done, |n| {
         let server = SocketAddr::new(server.parse()?, port + (n % 500) as u16);
-        traffic::download(
-            &lab.client,
-            client(),
-            &lab.server,
-            server,
-            Duration::from_secs(2),
-        )?;
+        traffic::Download {
+            client: &lab.client,
+            client_addr: client(),
+            server: &lab.server,
+            server_addr: server,
+            duration: Duration::from_secs(2),
+        }
+        .run(&Link::LAB, in_flight)?;
         Ok(())
     });
 }
@@ -82,25 +132,23 @@ pub fn downloads(
 /// with a new address in 100.64.0.0/10 and the minimum TTL: `classifier run` matches each
 /// answer to its query, learns and expires the addresses all the time, so that its
 /// bookkeeping (pending queries, learned addresses) would grow if it leaked.
-pub fn dns(lab: &Lab, deadline: Instant, done: &Done) {
+pub fn dns(lab: &Lab, until: &Until, done: &Done) {
     let sockets = (
         lab.server.enter(|| UdpSocket::bind((SERVER_OTHER_V4, 53))),
         lab.client.enter(|| UdpSocket::bind((CLIENT_V4, 0))),
     );
     let (Ok(Ok(server)), Ok(Ok(client))) = sockets else {
-        done.errors.fetch_add(1, Ordering::Relaxed);
+        done.error(&anyhow::anyhow!("DNS: binding the sockets"));
         return;
     };
     for socket in [&server, &client] {
-        if socket
-            .set_read_timeout(Some(Duration::from_secs(2)))
-            .is_err()
-        {
-            done.errors.fetch_add(1, Ordering::Relaxed);
+        // The probe's deadline: a query or an answer on this unshaped link takes far less.
+        if let Err(error) = socket.set_read_timeout(Some(Duration::from_secs(2))) {
+            done.error(&anyhow::anyhow!("DNS: setting a timeout: {error}"));
             return;
         }
     }
-    repeat(deadline, &done.dns_answers, &done.errors, |n| {
+    repeat(until, &done.dns_answers, done, |n| {
         let question = Question::new(
             Name::new_unchecked("swcdn.apple.com"),
             simple_dns::TYPE::A.into(),
@@ -111,7 +159,12 @@ pub fn dns(lab: &Lab, deadline: Instant, done: &Done) {
         query.questions.push(question.clone());
         client.send_to(&query.build_bytes_vec()?, (SERVER_OTHER_V4, 53))?;
         let mut buffer = [0u8; 512];
-        let (_, peer) = server.recv_from(&mut buffer).context("the query")?;
+        let (_, peer) = server.recv_from(&mut buffer).with_context(|| {
+            format!(
+                "DNS query {CLIENT_V4}:{} → {SERVER_OTHER_V4}:53",
+                client_port(&client)
+            )
+        })?;
         let address = Ipv4Addr::from(0x6440_0000 | (n as u32 & 0x003f_ffff));
         let mut reply = Packet::new_reply(n as u16);
         reply.questions.push(question);
@@ -165,7 +218,7 @@ fn parse_mac(text: &str) -> Result<[u8; 6]> {
 
 /// Malformed frames sent raw (AF_PACKET) from the client's c0 to the router, about
 /// 10,000 a second.
-pub fn malformed(lab: &Lab, deadline: Instant, done: &Done) {
+pub fn malformed(lab: &Lab, until: &Until, done: &Done) {
     let result = (|| -> Result<()> {
         let frames = malformed_frames(parse_mac(&lab.router.mac("r0")?)?);
         let ifindex = lab
@@ -184,7 +237,7 @@ pub fn malformed(lab: &Lab, deadline: Instant, done: &Done) {
         address.sll_ifindex = ifindex as i32;
         address.sll_halen = 6;
         let batches = AtomicU64::new(0);
-        repeat(deadline, &batches, &done.errors, |n| {
+        repeat(until, &batches, done, |n| {
             for frame in &frames {
                 // SAFETY: a valid socket, frame and address of the right size.
                 let sent = unsafe {
@@ -207,6 +260,8 @@ pub fn malformed(lab: &Lab, deadline: Instant, done: &Done) {
                     thread::sleep(Duration::from_millis(1));
                 }
             }
+            done.malformed_frames
+                .fetch_add(frames.len() as u64, Ordering::Relaxed);
             if n % 20 == 0 {
                 thread::sleep(Duration::from_millis(10));
             }
@@ -214,14 +269,13 @@ pub fn malformed(lab: &Lab, deadline: Instant, done: &Done) {
         });
         // SAFETY: our own socket.
         unsafe { libc::close(fd) };
-        done.malformed_frames.store(
-            batches.load(Ordering::Relaxed) * frames.len() as u64,
-            Ordering::Relaxed,
-        );
         Ok(())
     })();
     if let Err(error) = result {
-        eprintln!("  soak load: malformed frames: {error:#}");
-        done.errors.fetch_add(1, Ordering::Relaxed);
+        done.error(&error.context("malformed frames"));
     }
+}
+
+fn client_port(socket: &UdpSocket) -> u16 {
+    socket.local_addr().map(|a| a.port()).unwrap_or(0)
 }
