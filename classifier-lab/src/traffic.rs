@@ -585,9 +585,21 @@ impl Download<'_> {
         let mut last_byte = start;
         let mut received = 0u64;
         let mut buffer = vec![0u8; 256 * 1024];
-        while start.elapsed() < self.duration {
+        loop {
+            let quiet = last_byte.elapsed();
+            if quiet >= silence {
+                return Err(missed(
+                    flow,
+                    "downloading",
+                    silence,
+                    &format!("{received} bytes received, then nothing"),
+                ));
+            }
+            if start.elapsed() >= self.duration {
+                return Ok(received);
+            }
             match stream.read(&mut buffer) {
-                Ok(0) => break,
+                Ok(0) => return Ok(received),
                 Ok(n) => {
                     received += n as u64;
                     in_flight.add(n);
@@ -597,16 +609,7 @@ impl Download<'_> {
                 Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(error) => return Err(io(&format!("{flow}: downloading"))(error)),
             }
-            if last_byte.elapsed() >= silence {
-                return Err(missed(
-                    flow,
-                    "downloading",
-                    silence,
-                    &format!("{received} bytes received, then nothing"),
-                ));
-            }
         }
-        Ok(received)
     }
 }
 

@@ -29,8 +29,12 @@ pub struct Done {
     pub apple_downloads: AtomicU64,
     pub normal_downloads: AtomicU64,
     pub dns_answers: AtomicU64,
+    /// DNS queries or answers lost on the way (UDP under the flood), not errors.
+    pub dns_lost: AtomicU64,
     pub malformed_frames: AtomicU64,
     pub errors: AtomicU64,
+    /// MPTCP transfers the kernel carried as plain TCP.
+    pub mptcp_fallbacks: AtomicU64,
     /// The first load errors, as they were reported.
     pub first_errors: Mutex<Vec<String>>,
     pub mptcp_flow: InFlight,
@@ -43,11 +47,23 @@ const ERRORS_KEPT: usize = 10;
 
 impl Done {
     fn error(&self, error: &anyhow::Error) {
-        eprintln!("  soak load: {error:#}");
+        // The chain, each cause once (a library error already quotes its source).
+        let mut text = String::new();
+        for cause in error.chain().map(ToString::to_string) {
+            if !text.contains(&cause) {
+                text = if text.is_empty() {
+                    cause
+                } else {
+                    format!("{text}: {cause}")
+                };
+            }
+        }
+        let error = text;
+        eprintln!("  soak load: {error}");
         self.errors.fetch_add(1, Ordering::Relaxed);
         let mut kept = self.first_errors.lock().unwrap_or_else(|e| e.into_inner());
         if kept.len() < ERRORS_KEPT {
-            kept.push(format!("{error:#}"));
+            kept.push(error);
         }
     }
 }
@@ -64,6 +80,10 @@ impl Until {
             deadline,
             stopped: AtomicBool::new(false),
         }
+    }
+
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::Relaxed);
     }
 
     pub fn going(&self) -> bool {
@@ -103,6 +123,9 @@ pub fn mptcp(lab: &Lab, until: &Until, done: &Done) {
             subflows: 1,
         }
         .run(&Link::LAB, &done.mptcp_flow)?;
+        if done.mptcp_flow.fell_back() {
+            done.mptcp_fallbacks.fetch_add(1, Ordering::Relaxed);
+        }
         Ok(())
     });
 }
@@ -159,12 +182,24 @@ pub fn dns(lab: &Lab, until: &Until, done: &Done) {
         query.questions.push(question.clone());
         client.send_to(&query.build_bytes_vec()?, (SERVER_OTHER_V4, 53))?;
         let mut buffer = [0u8; 512];
-        let (_, peer) = server.recv_from(&mut buffer).with_context(|| {
-            format!(
-                "DNS query {CLIENT_V4}:{} → {SERVER_OTHER_V4}:53",
-                client_port(&client)
-            )
-        })?;
+        // Under the soak's flood a query or an answer may be dropped on the way, as on a busy
+        // link: a datagram's loss is counted, not an error; a DNS load that stops is a stall
+        // the rate watch sees.
+        let peer = match server.recv_from(&mut buffer) {
+            Ok((_, peer)) => peer,
+            Err(error) if timed_out(&error) => {
+                done.dns_lost.fetch_add(1, Ordering::Relaxed);
+                return Ok(());
+            }
+            Err(error) => {
+                return Err(error).with_context(|| {
+                    format!(
+                        "DNS query {CLIENT_V4}:{} → {SERVER_OTHER_V4}:53",
+                        client_port(&client)
+                    )
+                });
+            }
+        };
         let address = Ipv4Addr::from(0x6440_0000 | (n as u32 & 0x003f_ffff));
         let mut reply = Packet::new_reply(n as u16);
         reply.questions.push(question);
@@ -175,9 +210,13 @@ pub fn dns(lab: &Lab, until: &Until, done: &Done) {
             rdata::RData::A(rdata::A::from(address)),
         ));
         server.send_to(&reply.build_bytes_vec()?, peer)?;
-        // Under the soak's flood an answer may be dropped on the way, as on a busy link:
-        // not the classifier's failure, and the next lookup goes on.
-        let _ = client.recv_from(&mut buffer);
+        match client.recv_from(&mut buffer) {
+            Ok(_) => {}
+            Err(error) if timed_out(&error) => {
+                done.dns_lost.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(error) => return Err(error).context("DNS answer"),
+        }
         thread::sleep(Duration::from_millis(20));
         Ok(())
     });
@@ -274,6 +313,13 @@ pub fn malformed(lab: &Lab, until: &Until, done: &Done) {
     if let Err(error) = result {
         done.error(&error.context("malformed frames"));
     }
+}
+
+fn timed_out(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    )
 }
 
 fn client_port(socket: &UdpSocket) -> u16 {

@@ -1,0 +1,310 @@
+//! What the soak records at the first sign of a stall, while the stuck connection still
+//! exists: `ss -tiM` for it and its subflows, the MPTcp and Tcp counters (`nstat`) of every
+//! host, the classifier's `flows --json` entry for it and `stats --json`, the kernel log, and
+//! three seconds of the flow captured on both sides of the router: the server's capture goes
+//! through `classifier analyze`, and the two are compared packet by packet, to tell whether
+//! the bytes that arrived are the bytes that were sent, apart from the DSCP.
+
+use std::{
+    collections::HashMap,
+    fmt::Write as _,
+    io::{BufRead as _, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result, bail};
+use classifier_lab::{Lab, Netns, traffic::Flow};
+
+/// How long the stuck flow is captured.
+const CAPTURE: Duration = Duration::from_secs(3);
+
+/// Where the evidence goes: `target/soak-evidence/<unix time>-<n>-<kind>/`.
+pub fn directory(kind: &str, n: usize) -> PathBuf {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let name: String = kind
+        .chars()
+        .map(|c| if c.is_alphanumeric() { c } else { '-' })
+        .collect();
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("target/soak-evidence")
+        .join(format!("{seconds}-{n}-{name}"))
+}
+
+/// The classifier's command line and state, to ask for `flows` and `stats`.
+pub struct Classifier<'a> {
+    pub binary: &'a Path,
+    pub pin_dir: &'a str,
+}
+
+impl Classifier<'_> {
+    fn json(&self, args: &[&str]) -> Result<serde_json::Value> {
+        let output = Command::new(self.binary)
+            .env("CLASSIFIER_PIN_DIR", self.pin_dir)
+            .args(["--config", "/dev/null"])
+            .args(args)
+            .output()?;
+        anyhow::ensure!(output.status.success(), "classifier {args:?} failed");
+        Ok(serde_json::from_slice(&output.stdout)?)
+    }
+}
+
+/// Records everything about `flow` (the stuck one, if the stalled load has a flow) in `dir`,
+/// with `why` at the top of `README.txt`.
+pub fn record(
+    lab: &Lab,
+    classifier: &Classifier<'_>,
+    flow: Option<&Flow>,
+    why: &str,
+    dir: &Path,
+) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut readme = format!(
+        "{why}\nflow: {}\nload average: {}\n",
+        flow.map_or("none in flight".to_owned(), Flow::to_string),
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
+    // The capture first, while the connection is still stuck.
+    let port = flow.map(|flow| flow.server.port());
+    let captures = port.map(|port| capture(lab, port, dir));
+    let filter = port.map(|port| format!("( sport = :{port} or dport = :{port} )"));
+    for (host, ns) in [("client", &lab.client), ("server", &lab.server)] {
+        let mut args = vec!["-tiMnae"];
+        if let Some(filter) = &filter {
+            args.push(filter);
+        }
+        write(dir, &format!("ss-{host}.txt"), &run_in(ns, "ss", &args))?;
+        write(dir, &format!("mptcp-{host}.txt"), &mptcp_settings(ns))?;
+    }
+    for (host, ns) in [
+        ("client", &lab.client),
+        ("router", &lab.router),
+        ("server", &lab.server),
+    ] {
+        let counters = ns
+            .nstat(&["MPTcp", "Tcp"])
+            .map(|counters| {
+                counters
+                    .iter()
+                    .map(|(name, value)| format!("{name} {value}\n"))
+                    .collect::<String>()
+            })
+            .unwrap_or_else(|error| format!("nstat failed: {error}\n"));
+        write(dir, &format!("nstat-{host}.txt"), &counters)?;
+        write(
+            dir,
+            &format!("links-{host}.txt"),
+            &run_in(ns, "ip", &["-s", "link"]),
+        )?;
+    }
+    let flows = classifier.json(&["flows", "--json"]);
+    let entry = match (&flows, port) {
+        (Ok(serde_json::Value::Array(flows)), Some(port)) => {
+            let ends_with = |value: &serde_json::Value| {
+                value
+                    .as_str()
+                    .is_some_and(|end| end.ends_with(&format!(":{port}")))
+            };
+            serde_json::Value::Array(
+                flows
+                    .iter()
+                    .filter(|flow| ends_with(&flow["server"]) || ends_with(&flow["client"]))
+                    .cloned()
+                    .collect(),
+            )
+        }
+        (Ok(flows), _) => flows.clone(),
+        (Err(error), _) => serde_json::Value::String(format!("{error:#}")),
+    };
+    write(dir, "flows.json", &serde_json::to_string_pretty(&entry)?)?;
+    let stats = classifier
+        .json(&["stats", "--json"])
+        .unwrap_or_else(|error| serde_json::Value::String(format!("{error:#}")));
+    write(dir, "stats.json", &serde_json::to_string_pretty(&stats)?)?;
+    write(dir, "dmesg.txt", &kernel_log())?;
+    if let (Some(captures), Some(flow)) = (captures, flow) {
+        let server_ip = match flow.server.ip() {
+            std::net::IpAddr::V4(ip) => ip.octets(),
+            std::net::IpAddr::V6(_) => [0; 4],
+        };
+        match captures.and_then(|captures| captures.finish(classifier, dir, server_ip)) {
+            Ok(verdict) => writeln!(readme, "capture: {verdict}")?,
+            Err(error) => writeln!(readme, "capture failed: {error:#}")?,
+        }
+    }
+    write(dir, "README.txt", &readme)
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> Result<()> {
+    let path = dir.join(name);
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+/// A command's stdout, or why it failed: evidence is recorded whatever each part gives.
+fn run_in(ns: &Netns, program: &str, args: &[&str]) -> String {
+    match ns.exec(program, args) {
+        Ok(output) => String::from_utf8_lossy(&output.stdout).into_owned(),
+        Err(error) => format!("{program} {args:?} failed: {error}\n"),
+    }
+}
+
+fn mptcp_settings(ns: &Netns) -> String {
+    [
+        run_in(ns, "ip", &["mptcp", "limits"]),
+        run_in(ns, "ip", &["mptcp", "endpoint"]),
+        run_in(ns, "sysctl", &["net.mptcp"]),
+    ]
+    .concat()
+}
+
+/// The last lines of the kernel log, with times.
+fn kernel_log() -> String {
+    match Command::new("dmesg").arg("-T").output() {
+        Ok(output) => {
+            let text = String::from_utf8_lossy(&output.stdout);
+            let lines: Vec<&str> = text.lines().collect();
+            lines[lines.len().saturating_sub(200)..].join("\n")
+        }
+        Err(error) => format!("dmesg failed: {error}"),
+    }
+}
+
+/// tcpdump on the client's two links and the server's, running.
+struct Captures {
+    children: Vec<(Child, PathBuf)>,
+}
+
+/// Starts tcpdump for the flow's server `port` on c0 and c1 (before the router) and s0
+/// (after it), and returns once all three are listening.
+fn capture(lab: &Lab, port: u16, dir: &Path) -> Result<Captures> {
+    let mut children = Vec::new();
+    for (ns, device) in [
+        (&lab.client, "c0"),
+        (&lab.client, "c1"),
+        (&lab.server, "s0"),
+    ] {
+        let file = dir.join(format!("{device}.pcap"));
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", ns.name(), "tcpdump", "-i", device, "-n"])
+            .args(["-c", "100000", "-w"])
+            .arg(&file)
+            .arg(format!("tcp port {port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("starting tcpdump")?;
+        // tcpdump says "listening on" once its socket is open.
+        let stderr = child.stderr.take().context("tcpdump's stderr")?;
+        let mut lines = BufReader::new(stderr).lines();
+        let started = Instant::now();
+        let listening = lines.any(|line| line.is_ok_and(|line| line.contains("listening on")));
+        if !listening || started.elapsed() > Duration::from_secs(10) {
+            bail!("tcpdump on {device} did not start");
+        }
+        children.push((child, file));
+    }
+    Ok(Captures { children })
+}
+
+impl Captures {
+    /// Stops the captures after `CAPTURE`, analyzes the server's and compares the sides.
+    fn finish(
+        mut self,
+        classifier: &Classifier<'_>,
+        dir: &Path,
+        server_ip: [u8; 4],
+    ) -> Result<String> {
+        // The capture's length, not a synchronisation: whatever crosses in it is recorded.
+        std::thread::sleep(CAPTURE);
+        for (child, _) in &mut self.children {
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+            let _ = child.wait();
+        }
+        let server = &self.children[2].1;
+        let analysis = Command::new(classifier.binary)
+            .args(["--config", "/dev/null", "analyze", "--policy"])
+            .args(["list:apple=LE", "mptcp=LE"])
+            .arg(server)
+            .output()?;
+        write(
+            dir,
+            "analyze.txt",
+            &format!(
+                "{}{}",
+                String::from_utf8_lossy(&analysis.stdout),
+                String::from_utf8_lossy(&analysis.stderr)
+            ),
+        )?;
+        let sent: Vec<&Path> = self.children[..2]
+            .iter()
+            .map(|(_, p)| p.as_path())
+            .collect();
+        compare(&sent, server, server_ip)
+    }
+}
+
+/// An IPv4 packet as the router may change it: DSCP, TTL and header checksum zeroed.
+fn normalized(frame: &[u8]) -> Option<Vec<u8>> {
+    const ETH: usize = 14;
+    let ip = frame.get(ETH..)?;
+    if ip.first()? >> 4 != 4 {
+        return None;
+    }
+    let mut ip = ip.to_vec();
+    ip[1] &= 0x03;
+    ip[8] = 0;
+    ip[10] = 0;
+    ip[11] = 0;
+    Some(ip)
+}
+
+/// The normalized IPv4 packets of some captures, counted.
+fn packets(paths: &[&Path]) -> Result<HashMap<Vec<u8>, usize>> {
+    let mut packets: HashMap<Vec<u8>, usize> = HashMap::new();
+    for path in paths {
+        for record in classifier::analyze::capture::records(path)? {
+            if let Some(packet) = record.frame.ok().as_deref().and_then(normalized) {
+                *packets.entry(packet).or_default() += 1;
+            }
+        }
+    }
+    Ok(packets)
+}
+
+/// Of the packets one side sent (`from` its address) that the other side captured, how many
+/// the sender captured byte for byte, apart from what routing and marking change.
+fn arrived_as_sent(
+    sent: &HashMap<Vec<u8>, usize>,
+    arrived: &HashMap<Vec<u8>, usize>,
+    from: impl Fn(&[u8]) -> bool,
+) -> (usize, usize) {
+    let (mut same, mut total) = (0, 0);
+    for (packet, n) in arrived.iter().filter(|(packet, _)| from(packet)) {
+        total += n;
+        same += (*n).min(sent.get(packet).copied().unwrap_or(0));
+    }
+    (same, total)
+}
+
+/// Whether what crossed the router in either direction arrived as it was sent.
+fn compare(client: &[&Path], server: &Path, server_ip: [u8; 4]) -> Result<String> {
+    let at_client = packets(client)?;
+    let at_server = packets(&[server])?;
+    let from_server = |packet: &[u8]| packet[12..16] == server_ip;
+    let up = arrived_as_sent(&at_client, &at_server, |packet| !from_server(packet));
+    let down = arrived_as_sent(&at_server, &at_client, from_server);
+    Ok(format!(
+        "client to server: {} of the {} IPv4 packets the server captured were captured on the \
+         client's links byte for byte (apart from DSCP, TTL and the IPv4 checksum); server to \
+         client: {} of {}. The rest were sent before or after the other side's capture ran",
+        up.0, up.1, down.0, down.1
+    ))
+}
