@@ -203,6 +203,14 @@ fn connect_within(
     .map_err(|error| std::io::Error::other(error.to_string()))?
 }
 
+/// A failed connect: a timeout is a missed deadline like any other.
+fn connect_error(flow: &Flow, error: std::io::Error, allowed: Duration) -> Error {
+    if timed_out(&error) {
+        return missed(flow, "connecting", allowed, "no answer to the SYN");
+    }
+    io_error(format!("{flow}: connecting"))(error)
+}
+
 /// Accepts one connection on `listener` before `deadline`.
 fn accept_before(
     listener: &TcpListener,
@@ -296,7 +304,7 @@ impl Transfer<'_> {
             self.mptcp,
             connecting,
         )
-        .map_err(io(&format!("{flow}: connecting")))?;
+        .map_err(|error| connect_error(&flow, error, deadline.allowed))?;
         flow.client = stream
             .local_addr()
             .map_err(io("reading the client's port"))?;
@@ -541,7 +549,7 @@ impl Download<'_> {
             false,
             connecting,
         )
-        .map_err(io(&format!("{flow}: connecting")))?;
+        .map_err(|error| connect_error(&flow, error, setup.allowed))?;
         flow.client = stream
             .local_addr()
             .map_err(io("reading the client's port"))?;
