@@ -13,8 +13,9 @@
 //! and `cargo test -p classifier-lab` would not even build that binary: moved here, those
 //! tests could run a stale one, or none. So their support code (`classifier-user/tests/
 //! support`) keeps one home, beside the kernel tests, and each lab type has one home, here.
-//! This crate's own tests are those of its own binary (`tests/lab_demo.rs`); they and the
-//! benchmarks borrow `wait` and the packet builders from `classifier-user/tests/support` by
+//! This crate's own tests are those of its own binary (`tests/lab_demo.rs`) and of the lab
+//! itself (`lab_stall.rs`: the soak's stall detector; `lab_mptcp_blackhole.rs`: the stall of
+//! the soak's run 1); they and the benchmarks borrow `wait` and the packet builders from `classifier-user/tests/support` by
 //! `#[path]` rather than copying them. The benchmarks and the soak run the `classifier`
 //! binary that `cargo xtask bench` (or `soak`) builds and names in `CLASSIFIER_BIN`
 //! (`classifier_binary`).

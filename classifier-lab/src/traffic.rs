@@ -44,10 +44,10 @@ pub struct Link {
 }
 
 impl Link {
-    /// The lab's veths, unshaped on the way up and shaped to no less than 10 Mbit/s on the
-    /// way down. Healthy transfers run at hundreds of Mbit/s even with both cores busy with
-    /// other builds; 8 Mbit/s and 10 s of setup leave room for a machine ten times slower
-    /// while a stall (issue 15's lasted 3 minutes) still fails within seconds.
+    /// The lab's veths: unshaped, or shaped to 50 Mbit/s on the way down (`lab_shaping`).
+    /// Healthy 4 MiB transfers run at hundreds of Mbit/s even with both cores busy with other
+    /// builds (load average 20); 8 Mbit/s and 10 s of setup leave room for a machine ten
+    /// times slower, while a stalled transfer still fails within 15 s.
     pub const LAB: Self = Self {
         floor_bits_per_s: 8_000_000,
         setup: Duration::from_secs(10),
