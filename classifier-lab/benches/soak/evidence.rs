@@ -56,10 +56,12 @@ impl Classifier<'_> {
 
 /// Records everything about `flow` (the stuck one, if the stalled load has a flow) in `dir`,
 /// with `why` at the top of `README.txt`.
+/// `ports` are the server ports the stalled load uses: its live connections are listed and
+/// captured too, since by the time a slow sample is seen the flow in flight may be another.
 pub fn record(
     lab: &Lab,
     classifier: &Classifier<'_>,
-    flow: Option<&Flow>,
+    (flow, ports): (Option<&Flow>, Option<(u16, u16)>),
     why: &str,
     dir: &Path,
 ) -> Result<()> {
@@ -73,14 +75,24 @@ pub fn record(
     );
     // The capture first, while the connection is still stuck.
     let port = flow.map(|flow| flow.server.port());
-    let captures = port.map(|port| capture(lab, port, dir));
-    let filter = port.map(|port| format!("( sport = :{port} or dport = :{port} )"));
+    let (low, high) = ports.or(port.map(|port| (port, port))).unzip();
+    let captures = low
+        .zip(high)
+        .map(|(low, high)| capture(lab, &format!("tcp portrange {low}-{high}"), dir));
     for (host, ns) in [("client", &lab.client), ("server", &lab.server)] {
-        let mut args = vec!["-tiMnae"];
-        if let Some(filter) = &filter {
-            args.push(filter);
+        // The flow, even closed (TIME-WAIT), and the load's live connections.
+        let mut text = String::new();
+        if let Some(port) = port {
+            let filter = format!("( sport = :{port} or dport = :{port} )");
+            text += &run_in(ns, "ss", &["-tiMnae", &filter]);
         }
-        write(dir, &format!("ss-{host}.txt"), &run_in(ns, "ss", &args))?;
+        if let (Some(low), Some(high)) = (low, high) {
+            let filter = format!(
+                "( sport >= :{low} and sport <= :{high} ) or ( dport >= :{low} and dport <= :{high} )"
+            );
+            text += &run_in(ns, "ss", &["-tiMne", "exclude", "time-wait", &filter]);
+        }
+        write(dir, &format!("ss-{host}.txt"), &text)?;
         write(dir, &format!("mptcp-{host}.txt"), &mptcp_settings(ns))?;
     }
     for (host, ns) in [
@@ -105,6 +117,13 @@ pub fn record(
         )?;
     }
     let flows = classifier.json(&["flows", "--json"]);
+    if let (Ok(serde_json::Value::Array(flows)), Some(low), Some(high)) = (&flows, low, high) {
+        writeln!(
+            readme,
+            "flows the classifier remembers to ports {low}-{high}, by MPTCP state: {}",
+            by_mptcp_state(flows, low..=high)
+        )?;
+    }
     let entry = match (&flows, port) {
         (Ok(serde_json::Value::Array(flows)), Some(port)) => {
             let ends_with = |value: &serde_json::Value| {
@@ -140,6 +159,26 @@ pub fn record(
         }
     }
     write(dir, "README.txt", &readme)
+}
+
+/// "yes 812, no 181": how many of `flows` to a server port in `ports` are in each state.
+fn by_mptcp_state(flows: &[serde_json::Value], ports: std::ops::RangeInclusive<u16>) -> String {
+    let mut states = std::collections::BTreeMap::<String, usize>::new();
+    for flow in flows {
+        let port = flow["server"]
+            .as_str()
+            .and_then(|end| end.rsplit(':').next())
+            .and_then(|port| port.parse::<u16>().ok());
+        if port.is_some_and(|port| ports.contains(&port)) {
+            let state = flow["mptcp"].as_str().unwrap_or("?").to_owned();
+            *states.entry(state).or_default() += 1;
+        }
+    }
+    states
+        .iter()
+        .map(|(state, n)| format!("{state} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> Result<()> {
@@ -181,9 +220,9 @@ struct Captures {
     children: Vec<(Child, PathBuf)>,
 }
 
-/// Starts tcpdump for the flow's server `port` on c0 and c1 (before the router) and s0
-/// (after it), and returns once all three are listening.
-fn capture(lab: &Lab, port: u16, dir: &Path) -> Result<Captures> {
+/// Starts tcpdump with `filter` on c0 and c1 (before the router) and s0 (after it), and
+/// returns once all three are listening.
+fn capture(lab: &Lab, filter: &str, dir: &Path) -> Result<Captures> {
     let mut children = Vec::new();
     for (ns, device) in [
         (&lab.client, "c0"),
@@ -195,7 +234,7 @@ fn capture(lab: &Lab, port: u16, dir: &Path) -> Result<Captures> {
             .args(["netns", "exec", ns.name(), "tcpdump", "-i", device, "-n"])
             .args(["-c", "100000", "-w"])
             .arg(&file)
-            .arg(format!("tcp port {port}"))
+            .arg(filter)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -230,9 +269,9 @@ impl Captures {
         }
         let server = &self.children[2].1;
         let analysis = Command::new(classifier.binary)
-            .args(["--config", "/dev/null", "analyze", "--policy"])
-            .args(["list:apple=LE", "mptcp=LE"])
+            .args(["--config", "/dev/null", "analyze"])
             .arg(server)
+            .args(["--policy", "list:apple=LE", "mptcp=LE"])
             .output()?;
         write(
             dir,

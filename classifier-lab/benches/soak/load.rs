@@ -42,6 +42,12 @@ pub struct Done {
     pub normal_flow: InFlight,
 }
 
+/// The server ports each load cycles through, first and last.
+pub const MPTCP_PORTS: (u16, u16) = (7000, 7000 + PORTS - 1);
+pub const APPLE_PORTS: (u16, u16) = (8000, 8000 + PORTS - 1);
+pub const NORMAL_PORTS: (u16, u16) = (9000, 9000 + PORTS - 1);
+const PORTS: u16 = 500;
+
 /// Load errors the report quotes; the count goes on past them.
 const ERRORS_KEPT: usize = 10;
 
@@ -112,7 +118,10 @@ fn repeat(until: &Until, count: &AtomicU64, done: &Done, mut work: impl FnMut(u6
 
 pub fn mptcp(lab: &Lab, until: &Until, done: &Done) {
     repeat(until, &done.mptcp_transfers, done, |n| {
-        let server = SocketAddr::new(SERVER_OTHER_V4.parse()?, 7000 + (n % 500) as u16);
+        let server = SocketAddr::new(
+            SERVER_OTHER_V4.parse()?,
+            MPTCP_PORTS.0 + (n % u64::from(PORTS)) as u16,
+        );
         traffic::Transfer {
             client: &lab.client,
             source: client(),
@@ -138,7 +147,7 @@ pub fn downloads(
     done: &Done,
 ) {
     repeat(until, count, done, |n| {
-        let server = SocketAddr::new(server.parse()?, port + (n % 500) as u16);
+        let server = SocketAddr::new(server.parse()?, port + (n % u64::from(PORTS)) as u16);
         traffic::Download {
             client: &lab.client,
             client_addr: client(),

@@ -165,6 +165,12 @@ struct Evidence<'a> {
 impl Evidence<'_> {
     /// Records evidence about `flow` for `kind`, unless the run has enough already.
     fn record(&self, kind: &str, flow: Option<&Flow>, why: &str) {
+        let ports = match kind {
+            "MPTCP transfers" | "mptcp packets" => Some(load::MPTCP_PORTS),
+            "Apple downloads" | "listed packets" => Some(load::APPLE_PORTS),
+            "normal downloads" | "normal packets" => Some(load::NORMAL_PORTS),
+            _ => None,
+        };
         let dir = {
             let mut dirs = self.dirs.lock().unwrap_or_else(|e| e.into_inner());
             if dirs.len() >= EVIDENCE_KEPT {
@@ -175,7 +181,8 @@ impl Evidence<'_> {
             dir
         };
         println!("  recording evidence in {}", dir.display());
-        if let Err(error) = evidence::record(self.lab, &self.classifier, flow, why, &dir) {
+        let about = (flow, ports);
+        if let Err(error) = evidence::record(self.lab, &self.classifier, about, why, &dir) {
             println!("  recording evidence failed: {error:#}");
         }
     }
@@ -252,7 +259,7 @@ fn soak(args: &Args) -> Result<()> {
             load::downloads(
                 &lab,
                 &until,
-                (SERVER_APPLE_V4, 8000),
+                (SERVER_APPLE_V4, load::APPLE_PORTS.0),
                 (&done.apple_downloads, &done.apple_flow),
                 &done,
             )
@@ -261,7 +268,7 @@ fn soak(args: &Args) -> Result<()> {
             load::downloads(
                 &lab,
                 &until,
-                (SERVER_OTHER_V4, 9000),
+                (SERVER_OTHER_V4, load::NORMAL_PORTS.0),
                 (&done.normal_downloads, &done.normal_flow),
                 &done,
             )
