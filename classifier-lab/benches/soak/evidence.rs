@@ -305,30 +305,58 @@ fn normalized(frame: &[u8]) -> Option<Vec<u8>> {
     Some(ip)
 }
 
-/// The normalized IPv4 packets of some captures, counted.
-fn packets(paths: &[&Path]) -> Result<HashMap<Vec<u8>, usize>> {
-    let mut packets: HashMap<Vec<u8>, usize> = HashMap::new();
+/// The normalized IPv4 packets of some captures with their capture times.
+fn packets(paths: &[&Path]) -> Result<Vec<(Duration, Vec<u8>)>> {
+    let mut packets = Vec::new();
     for path in paths {
         for record in classifier::analyze::capture::records(path)? {
             if let Some(packet) = record.frame.ok().as_deref().and_then(normalized) {
-                *packets.entry(packet).or_default() += 1;
+                packets.push((record.timestamp, packet));
             }
         }
     }
     Ok(packets)
 }
 
-/// Of the packets one side sent (`from` its address) that the other side captured, how many
-/// the sender captured byte for byte, apart from what routing and marking change.
+/// The time every capture was running, from the first and last packet each saw, less a
+/// margin for a packet on its way between two of them.
+fn common_window(captures: &[&[(Duration, Vec<u8>)]]) -> (Duration, Duration) {
+    const MARGIN: Duration = Duration::from_millis(50);
+    let ends = captures.iter().filter_map(|packets| {
+        let first = packets.iter().map(|(time, _)| *time).min()?;
+        let last = packets.iter().map(|(time, _)| *time).max()?;
+        Some((first, last))
+    });
+    let (start, end) = ends.fold((Duration::ZERO, Duration::MAX), |(start, end), (f, l)| {
+        (start.max(f), end.min(l))
+    });
+    (start + MARGIN, end.saturating_sub(MARGIN))
+}
+
+/// Of the packets one side sent (`from` its address) that the other side captured while both
+/// captures ran, how many the sender captured byte for byte, apart from what routing and
+/// marking change.
 fn arrived_as_sent(
-    sent: &HashMap<Vec<u8>, usize>,
-    arrived: &HashMap<Vec<u8>, usize>,
+    sent: &[(Duration, Vec<u8>)],
+    arrived: &[(Duration, Vec<u8>)],
+    window: (Duration, Duration),
     from: impl Fn(&[u8]) -> bool,
 ) -> (usize, usize) {
+    let mut unmatched: HashMap<&[u8], usize> = HashMap::new();
+    for (_, packet) in sent {
+        *unmatched.entry(packet.as_slice()).or_default() += 1;
+    }
     let (mut same, mut total) = (0, 0);
-    for (packet, n) in arrived.iter().filter(|(packet, _)| from(packet)) {
-        total += n;
-        same += (*n).min(sent.get(packet).copied().unwrap_or(0));
+    let inside = |time: &Duration| window.0 <= *time && *time <= window.1;
+    for (_, packet) in arrived
+        .iter()
+        .filter(|(time, packet)| inside(time) && from(packet))
+    {
+        total += 1;
+        if let Some(n) = unmatched.get_mut(packet.as_slice()).filter(|n| **n > 0) {
+            *n -= 1;
+            same += 1;
+        }
     }
     (same, total)
 }
@@ -337,13 +365,20 @@ fn arrived_as_sent(
 fn compare(client: &[&Path], server: &Path, server_ip: [u8; 4]) -> Result<String> {
     let at_client = packets(client)?;
     let at_server = packets(&[server])?;
+    let window = common_window(&[&at_client, &at_server]);
     let from_server = |packet: &[u8]| packet[12..16] == server_ip;
-    let up = arrived_as_sent(&at_client, &at_server, |packet| !from_server(packet));
-    let down = arrived_as_sent(&at_server, &at_client, from_server);
+    let up = arrived_as_sent(&at_client, &at_server, window, |packet| {
+        !from_server(packet)
+    });
+    let down = arrived_as_sent(&at_server, &at_client, window, from_server);
     Ok(format!(
-        "client to server: {} of the {} IPv4 packets the server captured were captured on the \
-         client's links byte for byte (apart from DSCP, TTL and the IPv4 checksum); server to \
-         client: {} of {}. The rest were sent before or after the other side's capture ran",
-        up.0, up.1, down.0, down.1
+        "of the IPv4 packets that arrived while all captures ran ({:.1} s), client to server: \
+         {} of {} were captured on the client's links byte for byte, apart from DSCP, TTL and \
+         the IPv4 checksum; server to client: {} of {}",
+        window.1.saturating_sub(window.0).as_secs_f64(),
+        up.0,
+        up.1,
+        down.0,
+        down.1
     ))
 }
