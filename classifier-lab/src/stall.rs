@@ -6,9 +6,9 @@
 use std::{collections::BTreeMap, time::Duration};
 
 /// The fraction of a kind's own median rate below which a sample counts as slow. On this
-/// 2-core machine shared with other builds, healthy samples of the soak's loads fell to
-/// about half of their median while the load average was above 10 (RELIABILITY.md, 'Soak');
-/// a stalled kind falls to a few per cent. A quarter lies between, with a margin both ways.
+/// 2-core machine shared with other builds, healthy 30 s samples of the soak's loads fell to
+/// 57 % of their median at load averages up to 26 (RELIABILITY.md, 'Soak'); a stalled kind
+/// falls to a few per cent. A quarter lies between, with a factor of two either way.
 pub const FRACTION: f64 = 0.25;
 
 /// Samples a kind needs before it is judged: its median must rest on more than one.
