@@ -333,12 +333,18 @@ fn common_window(captures: &[&[(Duration, Vec<u8>)]]) -> (Duration, Duration) {
     (start + MARGIN, end.saturating_sub(MARGIN))
 }
 
-/// Where an IPv4 packet belongs: its addresses and the first 8 bytes of its transport header
-/// (ports, and TCP's sequence number).
-fn place(packet: &[u8]) -> &[u8] {
+/// Where an IPv4 packet belongs: its identification, its addresses and the first 12 bytes of
+/// its transport header (ports, and TCP's sequence and acknowledgement numbers: a server's
+/// pure ACKs all share one sequence number).
+fn place(packet: &[u8]) -> Vec<u8> {
     let header = usize::from(packet[0] & 0x0f) * 4;
-    let end = (header + 8).min(packet.len());
-    &packet[12..end]
+    let end = (header + 12).min(packet.len()).max(20);
+    [
+        &packet[4..6],
+        &packet[12..20],
+        &packet[header.min(end)..end],
+    ]
+    .concat()
 }
 
 /// What became of the packets one side sent (`from` its address) and the other captured
@@ -374,7 +380,7 @@ fn arrived_as_sent(
         if let Some(n) = unmatched.get_mut(packet.as_slice()).filter(|n| **n > 0) {
             *n -= 1;
             result.same += 1;
-        } else if places.contains(place(packet)) {
+        } else if places.contains(&place(packet)) {
             result.changed += 1;
         } else {
             result.unseen += 1;
