@@ -13,8 +13,9 @@
 //! and `cargo test -p classifier-lab` would not even build that binary: moved here, those
 //! tests could run a stale one, or none. So their support code (`classifier-user/tests/
 //! support`) keeps one home, beside the kernel tests, and each lab type has one home, here.
-//! This crate's own tests are those of its own binary (`tests/lab_demo.rs`); they and the
-//! benchmarks borrow `wait` and the packet builders from `classifier-user/tests/support` by
+//! This crate's own tests are those of its own binary (`tests/lab_demo.rs`) and of the lab
+//! itself (`lab_stall.rs`: the soak's stall detector; `lab_mptcp_blackhole.rs`: the stall of
+//! the soak's run 1); they and the benchmarks borrow `wait` and the packet builders from `classifier-user/tests/support` by
 //! `#[path]` rather than copying them. The benchmarks and the soak run the `classifier`
 //! binary that `cargo xtask bench` (or `soak`) builds and names in `CLASSIFIER_BIN`
 //! (`classifier_binary`).
@@ -37,6 +38,7 @@ mod baseline;
 pub mod demo;
 mod interrupt;
 pub mod nft;
+pub mod stall;
 pub mod storm;
 mod topology;
 pub mod traffic;
@@ -190,6 +192,34 @@ impl Netns {
                 command: format!("ip -n {} link show dev {device}", self.name),
                 stderr: "no address in the output".to_owned(),
             })
+    }
+
+    /// The kernel's network counters in this namespace whose names start with one of
+    /// `prefixes` (`nstat`'s names: "MPTcpExt", "Tcp", "TcpExt"), absolute values, without
+    /// touching nstat's history file.
+    pub fn nstat(&self, prefixes: &[&str]) -> Result<Vec<(String, u64)>, Error> {
+        let output = self.exec("nstat", &["-a", "-s", "-z"])?;
+        Ok(String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| {
+                let mut fields = line.split_whitespace();
+                let name = fields.next()?;
+                let value = fields.next()?.parse().ok()?;
+                prefixes
+                    .iter()
+                    .any(|prefix| name.starts_with(prefix))
+                    .then(|| (name.to_owned(), value))
+            })
+            .collect())
+    }
+
+    /// One counter of `nstat`, 0 if the kernel does not list it.
+    pub fn nstat_counter(&self, name: &str) -> Result<u64, Error> {
+        Ok(self
+            .nstat(&[name])?
+            .into_iter()
+            .find(|(found, _)| found == name)
+            .map_or(0, |(_, value)| value))
     }
 
     /// Whether an XDP program is attached to `device` (per `ip -d link`).

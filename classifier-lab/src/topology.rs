@@ -155,6 +155,12 @@ impl Lab {
         // MPTCP: both ends accept a second subflow; the client opens it from c1.
         for ns in [&lab.client, &lab.server] {
             ns.exec("sysctl", &["-q", "-w", "net.mptcp.enabled=1"])?;
+            // No blackhole detection: when an MP_CAPABLE SYN is retransmitted twice (here a
+            // SYN dropped twice by an overloaded veth ring) and the plain TCP retry gets
+            // through, the kernel takes the path for a firewall that drops option 30 and
+            // opens every later connection of the namespace as plain TCP for an hour
+            // (RELIABILITY.md, 'Soak': the stall of run 1). The lab has no such firewall.
+            ns.exec("sysctl", &["-q", "-w", "net.mptcp.blackhole_timeout=0"])?;
             ns.ip(&[
                 "mptcp",
                 "limits",

@@ -136,6 +136,7 @@ fn dashboard(args: &Args) -> Result<()> {
     }
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.seconds);
+    let until = load::Until::new(deadline);
     let step = Duration::from_secs(args.seconds) / 6;
     let done = load::Done::default();
     let mut scrapes = Vec::new();
@@ -145,10 +146,9 @@ fn dashboard(args: &Args) -> Result<()> {
         scope.spawn(|| {
             load::downloads(
                 &lab,
-                deadline,
-                SERVER_OTHER_V4,
-                9000,
-                &done.normal_downloads,
+                &until,
+                (SERVER_OTHER_V4, 9000),
+                (&done.normal_downloads, &done.normal_flow),
                 &done,
             )
         });
@@ -156,24 +156,23 @@ fn dashboard(args: &Args) -> Result<()> {
             after(1);
             load::downloads(
                 &lab,
-                deadline,
-                SERVER_APPLE_V4,
-                8000,
-                &done.apple_downloads,
+                &until,
+                (SERVER_APPLE_V4, 8000),
+                (&done.apple_downloads, &done.apple_flow),
                 &done,
             )
         });
         scope.spawn(|| {
             after(2);
-            load::mptcp(&lab, deadline, &done)
+            load::mptcp(&lab, &until, &done)
         });
         scope.spawn(|| {
             after(3);
-            load::dns(&lab, deadline, &done)
+            load::dns(&lab, &until, &done)
         });
         scope.spawn(|| {
             after(4);
-            load::malformed(&lab, deadline, &done)
+            load::malformed(&lab, &until, &done)
         });
         // The scrape cadence, as Prometheus's scrape_interval: a measurement, not a wait.
         while Instant::now() < deadline + Duration::from_secs(2) {

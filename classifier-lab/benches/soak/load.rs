@@ -1,79 +1,164 @@
-//! The soak's mixed load, each kind on its own thread until the deadline: MPTCP transfers,
+//! The soak's mixed load, each kind on its own thread until the soak ends: MPTCP transfers,
 //! Apple and normal downloads, DNS answers to learn from, and a flood of malformed frames.
+//! Every transfer and download has its deadline (`traffic::Link`): a stalled one is a load
+//! error naming its flow, never a thread blocked past the end of the run.
 
 use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket},
-    sync::atomic::{AtomicU64, Ordering},
+    sync::{
+        Mutex,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
     thread,
     time::{Duration, Instant},
 };
 
 use anyhow::{Context as _, Result};
-use classifier_lab::{CLIENT_V4, Lab, SERVER_APPLE_V4, SERVER_OTHER_V4, traffic};
+use classifier_lab::{
+    CLIENT_V4, Lab, SERVER_APPLE_V4, SERVER_OTHER_V4,
+    traffic::{self, InFlight, Link},
+};
 use simple_dns::{CLASS, Name, Packet, Question, ResourceRecord, rdata};
 
 use crate::packet::{ETH_LEN, Segment};
 
-/// What each kind of load did.
+/// What each kind of load did, and the flow each is in now.
 #[derive(Default)]
 pub struct Done {
     pub mptcp_transfers: AtomicU64,
     pub apple_downloads: AtomicU64,
     pub normal_downloads: AtomicU64,
     pub dns_answers: AtomicU64,
+    /// DNS queries or answers lost on the way (UDP under the flood), not errors.
+    pub dns_lost: AtomicU64,
     pub malformed_frames: AtomicU64,
     pub errors: AtomicU64,
+    /// MPTCP transfers the kernel carried as plain TCP.
+    pub mptcp_fallbacks: AtomicU64,
+    /// The first load errors, as they were reported.
+    pub first_errors: Mutex<Vec<String>>,
+    pub mptcp_flow: InFlight,
+    pub apple_flow: InFlight,
+    pub normal_flow: InFlight,
+}
+
+/// The server ports each load cycles through, first and last.
+pub const MPTCP_PORTS: (u16, u16) = (7000, 7000 + PORTS - 1);
+pub const APPLE_PORTS: (u16, u16) = (8000, 8000 + PORTS - 1);
+pub const NORMAL_PORTS: (u16, u16) = (9000, 9000 + PORTS - 1);
+const PORTS: u16 = 500;
+
+/// How long a DNS query or answer may take before it counts as lost.
+const DNS_DEADLINE: Duration = Duration::from_millis(500);
+
+/// Load errors the report quotes; the count goes on past them.
+const ERRORS_KEPT: usize = 10;
+
+impl Done {
+    fn error(&self, error: &anyhow::Error) {
+        // The chain, each cause once (a library error already quotes its source).
+        let mut text = String::new();
+        for cause in error.chain().map(ToString::to_string) {
+            if !text.contains(&cause) {
+                text = if text.is_empty() {
+                    cause
+                } else {
+                    format!("{text}: {cause}")
+                };
+            }
+        }
+        let error = text;
+        eprintln!("  soak load: {error}");
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        let mut kept = self.first_errors.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.len() < ERRORS_KEPT {
+            kept.push(error);
+        }
+    }
+}
+
+/// When the loads stop: at the end of the run, or at once when it has failed.
+pub struct Until {
+    pub deadline: Instant,
+    pub stopped: AtomicBool,
+}
+
+impl Until {
+    pub fn new(deadline: Instant) -> Self {
+        Self {
+            deadline,
+            stopped: AtomicBool::new(false),
+        }
+    }
+
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::Relaxed);
+    }
+
+    pub fn going(&self) -> bool {
+        Instant::now() < self.deadline && !self.stopped.load(Ordering::Relaxed)
+    }
 }
 
 fn client() -> IpAddr {
     CLIENT_V4.parse().expect("an address")
 }
 
-/// Repeats `work` until `deadline`, counting successes in `done` and failures in `errors`.
-fn repeat(
-    deadline: Instant,
-    done: &AtomicU64,
-    errors: &AtomicU64,
-    mut work: impl FnMut(u64) -> Result<()>,
-) {
+/// Repeats `work` while `until` says so, counting successes in `count` and failures in
+/// `done`.
+fn repeat(until: &Until, count: &AtomicU64, done: &Done, mut work: impl FnMut(u64) -> Result<()>) {
     let mut n = 0;
-    while Instant::now() < deadline {
+    while until.going() {
         match work(n) {
-            Ok(()) => done.fetch_add(1, Ordering::Relaxed),
-            Err(error) => {
-                eprintln!("  soak load: {error:#}");
-                errors.fetch_add(1, Ordering::Relaxed)
+            Ok(()) => {
+                count.fetch_add(1, Ordering::Relaxed);
             }
-        };
+            Err(error) => done.error(&error),
+        }
         n += 1;
     }
 }
 
-pub fn mptcp(lab: &Lab, deadline: Instant, done: &Done) {
-    repeat(deadline, &done.mptcp_transfers, &done.errors, |n| {
-        let server = SocketAddr::new(SERVER_OTHER_V4.parse()?, 7000 + (n % 500) as u16);
-        traffic::transfer(&lab.client, client(), &lab.server, server, 4 << 20, true, 1)?;
+pub fn mptcp(lab: &Lab, until: &Until, done: &Done) {
+    repeat(until, &done.mptcp_transfers, done, |n| {
+        let server = SocketAddr::new(
+            SERVER_OTHER_V4.parse()?,
+            MPTCP_PORTS.0 + (n % u64::from(PORTS)) as u16,
+        );
+        traffic::Transfer {
+            client: &lab.client,
+            source: client(),
+            server: &lab.server,
+            destination: server,
+            bytes: 4 << 20,
+            mptcp: true,
+            subflows: 1,
+        }
+        .run(&Link::LAB, &done.mptcp_flow)?;
+        if done.mptcp_flow.fell_back() {
+            done.mptcp_fallbacks.fetch_add(1, Ordering::Relaxed);
+        }
         Ok(())
     });
 }
 
 pub fn downloads(
     lab: &Lab,
-    deadline: Instant,
-    server: &str,
-    port: u16,
-    count: &AtomicU64,
+    until: &Until,
+    (server, port): (&str, u16),
+    (count, in_flight): (&AtomicU64, &InFlight),
     done: &Done,
 ) {
-    repeat(deadline, count, &done.errors, |n| {
-        let server = SocketAddr::new(server.parse()?, port + (n % 500) as u16);
-        traffic::download(
-            &lab.client,
-            client(),
-            &lab.server,
-            server,
-            Duration::from_secs(2),
-        )?;
+    repeat(until, count, done, |n| {
+        let server = SocketAddr::new(server.parse()?, port + (n % u64::from(PORTS)) as u16);
+        traffic::Download {
+            client: &lab.client,
+            client_addr: client(),
+            server: &lab.server,
+            server_addr: server,
+            duration: Duration::from_secs(2),
+        }
+        .run(&Link::LAB, in_flight)?;
         Ok(())
     });
 }
@@ -82,25 +167,26 @@ pub fn downloads(
 /// with a new address in 100.64.0.0/10 and the minimum TTL: `classifier run` matches each
 /// answer to its query, learns and expires the addresses all the time, so that its
 /// bookkeeping (pending queries, learned addresses) would grow if it leaked.
-pub fn dns(lab: &Lab, deadline: Instant, done: &Done) {
+pub fn dns(lab: &Lab, until: &Until, done: &Done) {
     let sockets = (
         lab.server.enter(|| UdpSocket::bind((SERVER_OTHER_V4, 53))),
         lab.client.enter(|| UdpSocket::bind((CLIENT_V4, 0))),
     );
     let (Ok(Ok(server)), Ok(Ok(client))) = sockets else {
-        done.errors.fetch_add(1, Ordering::Relaxed);
+        done.error(&anyhow::anyhow!("DNS: binding the sockets"));
         return;
     };
     for socket in [&server, &client] {
-        if socket
-            .set_read_timeout(Some(Duration::from_secs(2)))
-            .is_err()
-        {
-            done.errors.fetch_add(1, Ordering::Relaxed);
+        // The probe's deadline: a datagram crosses this unshaped link in well under a
+        // millisecond. Each loss costs the DNS load this long, so it is kept short: with 2 s,
+        // a burst of a dozen lost datagrams under the flood took a 30 s sample's DNS rate to
+        // 43 % of its median, too near the stall fraction.
+        if let Err(error) = socket.set_read_timeout(Some(DNS_DEADLINE)) {
+            done.error(&anyhow::anyhow!("DNS: setting a timeout: {error}"));
             return;
         }
     }
-    repeat(deadline, &done.dns_answers, &done.errors, |n| {
+    repeat(until, &done.dns_answers, done, |n| {
         let question = Question::new(
             Name::new_unchecked("swcdn.apple.com"),
             simple_dns::TYPE::A.into(),
@@ -111,7 +197,24 @@ pub fn dns(lab: &Lab, deadline: Instant, done: &Done) {
         query.questions.push(question.clone());
         client.send_to(&query.build_bytes_vec()?, (SERVER_OTHER_V4, 53))?;
         let mut buffer = [0u8; 512];
-        let (_, peer) = server.recv_from(&mut buffer).context("the query")?;
+        // Under the soak's flood a query or an answer may be dropped on the way, as on a busy
+        // link: a datagram's loss is counted, not an error; a DNS load that stops is a stall
+        // the rate watch sees.
+        let peer = match server.recv_from(&mut buffer) {
+            Ok((_, peer)) => peer,
+            Err(error) if timed_out(&error) => {
+                done.dns_lost.fetch_add(1, Ordering::Relaxed);
+                return Ok(());
+            }
+            Err(error) => {
+                return Err(error).with_context(|| {
+                    format!(
+                        "DNS query {CLIENT_V4}:{} → {SERVER_OTHER_V4}:53",
+                        client_port(&client)
+                    )
+                });
+            }
+        };
         let address = Ipv4Addr::from(0x6440_0000 | (n as u32 & 0x003f_ffff));
         let mut reply = Packet::new_reply(n as u16);
         reply.questions.push(question);
@@ -122,9 +225,13 @@ pub fn dns(lab: &Lab, deadline: Instant, done: &Done) {
             rdata::RData::A(rdata::A::from(address)),
         ));
         server.send_to(&reply.build_bytes_vec()?, peer)?;
-        // Under the soak's flood an answer may be dropped on the way, as on a busy link:
-        // not the classifier's failure, and the next lookup goes on.
-        let _ = client.recv_from(&mut buffer);
+        match client.recv_from(&mut buffer) {
+            Ok(_) => {}
+            Err(error) if timed_out(&error) => {
+                done.dns_lost.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(error) => return Err(error).context("DNS answer"),
+        }
         thread::sleep(Duration::from_millis(20));
         Ok(())
     });
@@ -165,7 +272,7 @@ fn parse_mac(text: &str) -> Result<[u8; 6]> {
 
 /// Malformed frames sent raw (AF_PACKET) from the client's c0 to the router, about
 /// 10,000 a second.
-pub fn malformed(lab: &Lab, deadline: Instant, done: &Done) {
+pub fn malformed(lab: &Lab, until: &Until, done: &Done) {
     let result = (|| -> Result<()> {
         let frames = malformed_frames(parse_mac(&lab.router.mac("r0")?)?);
         let ifindex = lab
@@ -184,7 +291,7 @@ pub fn malformed(lab: &Lab, deadline: Instant, done: &Done) {
         address.sll_ifindex = ifindex as i32;
         address.sll_halen = 6;
         let batches = AtomicU64::new(0);
-        repeat(deadline, &batches, &done.errors, |n| {
+        repeat(until, &batches, done, |n| {
             for frame in &frames {
                 // SAFETY: a valid socket, frame and address of the right size.
                 let sent = unsafe {
@@ -207,6 +314,8 @@ pub fn malformed(lab: &Lab, deadline: Instant, done: &Done) {
                     thread::sleep(Duration::from_millis(1));
                 }
             }
+            done.malformed_frames
+                .fetch_add(frames.len() as u64, Ordering::Relaxed);
             if n % 20 == 0 {
                 thread::sleep(Duration::from_millis(10));
             }
@@ -214,14 +323,20 @@ pub fn malformed(lab: &Lab, deadline: Instant, done: &Done) {
         });
         // SAFETY: our own socket.
         unsafe { libc::close(fd) };
-        done.malformed_frames.store(
-            batches.load(Ordering::Relaxed) * frames.len() as u64,
-            Ordering::Relaxed,
-        );
         Ok(())
     })();
     if let Err(error) = result {
-        eprintln!("  soak load: malformed frames: {error:#}");
-        done.errors.fetch_add(1, Ordering::Relaxed);
+        done.error(&error.context("malformed frames"));
     }
+}
+
+fn timed_out(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    )
+}
+
+fn client_port(socket: &UdpSocket) -> u16 {
+    socket.local_addr().map(|a| a.port()).unwrap_or(0)
 }

@@ -36,6 +36,14 @@ pub struct Tally {
     pub malformed: u64,
     pub mptcp: u64,
     pub listed: u64,
+    pub normal: u64,
+}
+
+/// The 1, 5 and 15 minute load averages (`/proc/loadavg`).
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|text| text.split(' ').take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".to_owned())
 }
 
 pub fn tally(stats: &serde_json::Value) -> Result<Tally> {
@@ -49,5 +57,6 @@ pub fn tally(stats: &serde_json::Value) -> Result<Tally> {
         malformed: classes.get("malformed").and_then(packets).unwrap_or(0),
         mptcp: classes.get("mptcp").and_then(packets).unwrap_or(0),
         listed: classes.get("listed").and_then(packets).unwrap_or(0),
+        normal: classes.get("normal").and_then(packets).unwrap_or(0),
     })
 }
