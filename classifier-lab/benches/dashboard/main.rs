@@ -4,6 +4,8 @@
 //! metrics endpoint is scraped every second, and the dashboard's panels are plotted from the
 //! scrapes with the same sums, rates and ratios as deploy/grafana/classifier.json.
 
+#[path = "../soak/daemon.rs"]
+mod daemon;
 #[allow(dead_code, reason = "the soak's load generators; this uses a part")]
 #[path = "../soak/load.rs"]
 mod load;
@@ -20,14 +22,14 @@ use std::{
     io::{Read as _, Write as _},
     net::TcpStream,
     path::PathBuf,
-    process::{Child, Command, Stdio},
     thread,
     time::{Duration, Instant},
 };
 
-use anyhow::{Context as _, Result, bail, ensure};
+use anyhow::{Result, bail, ensure};
 use clap::Parser;
-use classifier_lab::{Lab, ROUTER_INGRESS, SERVER_APPLE_V4, SERVER_OTHER_V4};
+use classifier_lab::{Lab, SERVER_APPLE_V4, SERVER_OTHER_V4};
+use daemon::Daemon;
 use plot::Panel;
 use samples::{Scrape, gauge_by, nonzero, rate_by, ratio};
 
@@ -46,55 +48,6 @@ struct Args {
 }
 
 const METRICS_PORT: u16 = 9417;
-
-/// `classifier run` in the router with the metrics endpoint on; stopped and purged on drop.
-struct Daemon {
-    binary: PathBuf,
-    child: Child,
-    pin_dir: String,
-    config: PathBuf,
-}
-
-impl Daemon {
-    fn start(lab: &Lab) -> Result<Self> {
-        let pin_dir = format!("/sys/fs/bpf/classifier-dashboard-{}", std::process::id());
-        let config =
-            std::env::temp_dir().join(format!("classifier-dashboard-{}.toml", std::process::id()));
-        std::fs::write(&config, "policy = [\"list:apple=LE\", \"mptcp=LE\"]\n")?;
-        let binary = classifier_lab::classifier_binary()?;
-        let child = Command::new(&binary)
-            .env("CLASSIFIER_PIN_DIR", &pin_dir)
-            .env("RUST_LOG", "warn")
-            .arg("--config")
-            .arg(&config)
-            .args(["--netns", lab.router.name(), "run"])
-            .args(["--metrics", &format!("127.0.0.1:{METRICS_PORT}")])
-            .args(ROUTER_INGRESS)
-            .stdout(Stdio::null())
-            .spawn()
-            .context("starting classifier run")?;
-        Ok(Self {
-            binary,
-            child,
-            pin_dir,
-            config,
-        })
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let _ = self.child.wait();
-        let _ = Command::new(&self.binary)
-            .env("CLASSIFIER_PIN_DIR", &self.pin_dir)
-            .args(["--config", "/dev/null", "detach", "--all", "--purge"])
-            .output();
-        let _ = std::fs::remove_dir_all(&self.pin_dir);
-        let _ = std::fs::remove_file(&self.config);
-    }
-}
 
 /// The body of `GET /metrics` on the router's loopback.
 fn scrape(lab: &Lab) -> Result<String> {
@@ -126,7 +79,7 @@ fn main() -> Result<()> {
 
 fn dashboard(args: &Args) -> Result<()> {
     let lab = Lab::new()?;
-    let daemon = Daemon::start(&lab)?;
+    let daemon = Daemon::start(&lab, "dashboard", Some(METRICS_PORT))?;
     let ready = Instant::now() + Duration::from_secs(10);
     while scrape(&lab).is_err() {
         if Instant::now() > ready {

@@ -6,6 +6,7 @@
 //! first sign (`evidence`). At the end it prints the figures RELIABILITY.md reports. Not
 //! part of CI.
 
+mod daemon;
 mod evidence;
 mod load;
 #[allow(
@@ -18,18 +19,18 @@ mod watch;
 
 use std::{
     path::PathBuf,
-    process::{Child, Command, Stdio},
     sync::atomic::Ordering,
     thread,
     time::{Duration, Instant},
 };
 
-use anyhow::{Context as _, Result, bail, ensure};
+use anyhow::{Result, bail, ensure};
 use clap::Parser;
 use classifier_lab::{
-    Lab, ROUTER_INGRESS, SERVER_APPLE_V4, SERVER_OTHER_V4, stall,
+    Lab, SERVER_APPLE_V4, SERVER_OTHER_V4, stall,
     traffic::{Flow, InFlight, Link},
 };
+use daemon::Daemon;
 
 #[derive(Parser)]
 #[command(about = "The lab under mixed load; watches memory, counters and the kernel log")]
@@ -43,71 +44,6 @@ struct Args {
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
-}
-
-/// `classifier run` in the router, with its own pin directory; stopped and purged on drop.
-struct Daemon {
-    /// The `classifier` binary (`CLASSIFIER_BIN`).
-    binary: PathBuf,
-    child: Child,
-    pin_dir: String,
-    config: PathBuf,
-}
-
-impl Daemon {
-    fn start(lab: &Lab) -> Result<Self> {
-        let pin_dir = format!("/sys/fs/bpf/classifier-soak-{}", std::process::id());
-        let config =
-            std::env::temp_dir().join(format!("classifier-soak-{}.toml", std::process::id()));
-        std::fs::write(&config, "policy = [\"list:apple=LE\", \"mptcp=LE\"]\n")?;
-        let binary = classifier_lab::classifier_binary()?;
-        let child = Command::new(&binary)
-            .env("CLASSIFIER_PIN_DIR", &pin_dir)
-            .env("RUST_LOG", "warn")
-            .arg("--config")
-            .arg(&config)
-            .args(["--netns", lab.router.name(), "run", "--metrics", "off"])
-            .args(ROUTER_INGRESS)
-            .stdout(Stdio::null())
-            .spawn()
-            .context("starting classifier run")?;
-        let daemon = Self {
-            binary,
-            child,
-            pin_dir,
-            config,
-        };
-        for _ in 0..100 {
-            if daemon.stats().is_ok() {
-                return Ok(daemon);
-            }
-            thread::sleep(Duration::from_millis(100));
-        }
-        bail!("classifier run did not attach within 10 s")
-    }
-
-    fn stats(&self) -> Result<serde_json::Value> {
-        let output = Command::new(&self.binary)
-            .env("CLASSIFIER_PIN_DIR", &self.pin_dir)
-            .args(["--config", "/dev/null", "stats", "--json"])
-            .output()?;
-        ensure!(output.status.success(), "classifier stats failed");
-        Ok(serde_json::from_slice(&output.stdout)?)
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let _ = self.child.wait();
-        let _ = Command::new(&self.binary)
-            .env("CLASSIFIER_PIN_DIR", &self.pin_dir)
-            .args(["--config", "/dev/null", "detach", "--all", "--purge"])
-            .output();
-        let _ = std::fs::remove_dir_all(&self.pin_dir);
-        let _ = std::fs::remove_file(&self.config);
-    }
 }
 
 fn main() -> Result<()> {
@@ -226,7 +162,7 @@ fn soak(args: &Args) -> Result<()> {
     let warnings_before = watch::kernel_warnings()?.len();
     let load_before = watch::load_average();
     let lab = Lab::new()?;
-    let daemon = Daemon::start(&lab)?;
+    let daemon = Daemon::start(&lab, "soak", None)?;
     let started = Instant::now();
     let until = load::Until::new(started + Duration::from_secs(args.minutes * 60));
     let done = load::Done::default();
