@@ -216,7 +216,13 @@ fn a_device_with_8_connections_and_one_with_1_share_the_bulk_class_equally_with_
 
     shape("off");
     assert_eq!(busy_leaves(&lab), [], "--fair off left leaves");
-    let unfair = light_share(&lab, 8220);
+    // The median of three windows of fresh connections: one window where the 8 connections
+    // happen to lose together and back off gave the light device 42 % once in about twenty
+    // runs; a kernel that still shared by device would give about half in all three.
+    let mut windows = [8220, 8240, 8260].map(|port| light_share(&lab, port));
+    windows.sort_by(f64::total_cmp);
+    println!("light device's share with fairness off, by window: {windows:?}");
+    let unfair = windows[1];
 
     assert!(
         unfair < 1.0 / 3.0,
