@@ -81,29 +81,7 @@ fn dns_server(lab: &Lab) -> std::thread::JoinHandle<()> {
 
 /// One DNS lookup from the client, through the router.
 fn lookup(lab: &Lab) {
-    let socket = lab
-        .client
-        .enter(|| UdpSocket::bind((lab::CLIENT_V4, 0)))
-        .unwrap()
-        .unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    let mut query = Packet::new_query(7);
-    query.questions.push(Question::new(
-        Name::new_unchecked("updates.cdn-apple.com"),
-        simple_dns::TYPE::A.into(),
-        CLASS::IN.into(),
-        false,
-    ));
-    socket
-        .send_to(
-            &query.build_bytes_vec().unwrap(),
-            (lab::SERVER_OTHER_V4, 53),
-        )
-        .unwrap();
-    let mut buffer = [0u8; 1500];
-    socket.recv_from(&mut buffer).expect("a DNS answer");
+    support::dns_client::lookup(lab, "updates.cdn-apple.com", 7);
 }
 
 fn scrape(lab: &Lab) -> Option<String> {

@@ -245,30 +245,7 @@ fn answer_for(id: u16) -> Ipv4Addr {
 
 /// A lookup of an Apple CDN name from the lab's client, through the router.
 fn lookup(lab: &Lab, id: u16) {
-    let socket = lab
-        .client
-        .enter(|| UdpSocket::bind((lab::CLIENT_V4, 0)))
-        .unwrap()
-        .unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    let name = format!("u{id}.cdn-apple.com");
-    let mut query = Packet::new_query(id);
-    query.questions.push(Question::new(
-        Name::new_unchecked(&name),
-        TYPE::A.into(),
-        CLASS::IN.into(),
-        false,
-    ));
-    socket
-        .send_to(
-            &query.build_bytes_vec().unwrap(),
-            (lab::SERVER_OTHER_V4, 53),
-        )
-        .unwrap();
-    let mut buffer = [0u8; 1500];
-    socket.recv_from(&mut buffer).expect("a DNS answer");
+    support::dns_client::lookup(lab, &format!("u{id}.cdn-apple.com"), id);
 }
 
 fn is_learned(maps: &ClassifierMaps, address: Ipv4Addr) -> bool {

@@ -12,6 +12,7 @@
 )]
 
 pub mod cli;
+pub mod dns_client;
 pub mod faults;
 pub mod fuzz;
 pub mod fuzz_config;
