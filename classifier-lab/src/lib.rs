@@ -37,6 +37,7 @@ use classifier::Error;
 mod baseline;
 pub mod demo;
 mod interrupt;
+pub mod marked_section;
 pub mod nft;
 pub mod stall;
 pub mod storm;

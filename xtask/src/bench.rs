@@ -3,10 +3,19 @@
 
 use std::{path::PathBuf, process::Command};
 
-use crate::{release_binary, run::run_command, setup::setup};
+use crate::{before, release_binary, run::run_command, setup::setup};
 
-pub fn bench(only: &[String]) -> anyhow::Result<()> {
+/// `before`: a commit whose benchmark runs beside this tree's, compared in one run.
+pub fn bench(only: &[String], before: Option<&str>) -> anyhow::Result<()> {
     setup()?;
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits in the workspace")
+        .to_owned();
+    // Built first: a build running beside the timing would disturb it.
+    let before = before
+        .map(|rev| before::build(&workspace, rev))
+        .transpose()?;
     let binary = release_binary::classifier()?;
     let mut command = Command::new("cargo");
     command.env("CLASSIFIER_BIN", binary).args([
@@ -18,13 +27,15 @@ pub fn bench(only: &[String]) -> anyhow::Result<()> {
         "classifier",
         "--",
     ]);
+    if let Some(before) = &before {
+        command
+            .arg("--before-bench")
+            .arg(&before.binary)
+            .args(["--before-commit", &before.commit]);
+    }
     if only.is_empty() {
         // Only a full run rewrites the report: a partial one would drop the other sections.
-        let report = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .expect("xtask sits in the workspace")
-            .join("BENCHMARKS.md");
-        command.arg("--out").arg(report);
+        command.arg("--out").arg(workspace.join("BENCHMARKS.md"));
     } else {
         command.arg("--only").arg(only.join(","));
     }

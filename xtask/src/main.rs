@@ -1,6 +1,7 @@
 //! Developer and CI tasks. `cargo xtask setup` makes a fresh machine ready; `cargo xtask test`
 //! runs every check CI runs.
 
+mod before;
 mod bench;
 mod dashboard_png;
 mod demo;
@@ -42,6 +43,12 @@ enum Task {
         /// scrape (comma-separated). BENCHMARKS.md is left as it is.
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
+        /// Also build the benchmark of this earlier commit (e.g. the one before a change) and
+        /// run its per-packet and many-flows parts alternately with this tree's, three rounds:
+        /// a 'Before and after' section measured in one run. Adds a build of that commit and
+        /// about ten minutes.
+        #[arg(long, value_name = "REV")]
+        before: Option<String>,
     },
     /// The soak (root): the lab under mixed load (MPTCP, Apple and normal downloads, DNS
     /// answers, malformed frames) with `classifier run` on the router; samples its memory,
@@ -103,7 +110,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
         Task::Setup => setup::setup(),
         Task::Demo => demo::demo(),
-        Task::Bench { only } => bench::bench(&only),
+        Task::Bench { only, before } => bench::bench(&only, before.as_deref()),
         Task::Soak { minutes } => soak::soak(minutes),
         Task::Storm {
             write_benchmarks,

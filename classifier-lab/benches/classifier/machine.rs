@@ -41,6 +41,16 @@ fn mitigations() -> Vec<String> {
     lines
 }
 
+/// Now, as the report writes it.
+pub fn date() -> String {
+    first_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"])
+}
+
+/// This tree's commit (`-dirty` when it has changes).
+pub fn commit() -> String {
+    first_line("git", &["describe", "--always", "--dirty"])
+}
+
 /// A Markdown list: date, CPU, cores, memory, the CPU's mitigations, kernel, commit,
 /// toolchain.
 pub fn describe() -> String {
@@ -55,10 +65,10 @@ pub fn describe() -> String {
     format!(
         "- date: {}\n- CPU: {} × {cores} cores; {memory} GiB of memory (a shared virtual \
          machine)\n- CPU vulnerabilities and mitigations (the kernel's view):{mitigations}\n- kernel: {}\n- commit: {}\n- host build: release, {}",
-        first_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        date(),
         cpu_model(),
         first_line("uname", &["-r"]),
-        first_line("git", &["describe", "--always", "--dirty"]),
+        commit(),
         first_line("rustc", &["--version"]),
     )
 }

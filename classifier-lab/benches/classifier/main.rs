@@ -4,6 +4,7 @@
 
 mod ablation;
 mod analyze;
+mod before_after;
 mod cli;
 mod forwarding;
 mod live_update;
@@ -45,6 +46,14 @@ struct Args {
     /// Only these benchmarks [default: all].
     #[arg(long, value_enum, value_delimiter = ',')]
     only: Vec<Bench>,
+    /// The benchmark binary of an earlier commit, built by `cargo xtask bench --before REV`:
+    /// its per-packet and many-flows parts and this tree's are run alternately and compared
+    /// in a 'Before and after' section.
+    #[arg(long, value_name = "BINARY", requires = "before_commit")]
+    before_bench: Option<PathBuf>,
+    /// The commit `--before-bench` was built from, as the report names it.
+    #[arg(long, value_name = "REV", requires = "before_bench")]
+    before_commit: Option<String>,
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -98,13 +107,23 @@ fn run(args: &Args) -> Result<()> {
     if wanted(Bench::Scrape) {
         sections.push(scrape::run()?);
     }
+    let before_and_after = match (&args.before_bench, &args.before_commit) {
+        (Some(bench), Some(commit)) => Some(before_after::run(&before_after::Before {
+            bench: bench.clone(),
+            commit: commit.clone(),
+        })?),
+        _ => None,
+    };
     if let Some(out) = &args.out {
         let mut text = report(&machine, &sections, started.elapsed().as_secs());
-        // The storm's section is `cargo xtask storm`'s to write: kept as it is.
+        // The storm's section is `cargo xtask storm`'s to write, and the comparison with an
+        // earlier commit `--before`'s: without a new one, each is kept as it is.
         let old = std::fs::read_to_string(out).unwrap_or_default();
-        if let Some(storm) = classifier_lab::storm::report::section_of(&old) {
-            text = classifier_lab::storm::report::with_section(&text, storm);
-        }
+        text = classifier_lab::storm::report::SECTION.carry_over(&old, text);
+        text = match &before_and_after {
+            Some(section) => before_after::SECTION.put(&text, section),
+            None => before_after::SECTION.carry_over(&old, text),
+        };
         std::fs::write(out, text)?;
         println!("\nwritten to {}", out.display());
     }

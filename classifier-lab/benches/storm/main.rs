@@ -132,7 +132,7 @@ fn storm(args: &Args, prefix: &str) -> Result<ExitCode> {
             "{METHOD} Other work on the machine moves these figures: the load average when \
              this run started was {load}."
         );
-        report::write_section(path, &report::markdown(&spec, &runs, &method))?;
+        report::SECTION.write(path, &report::markdown(&spec, &runs, &method))?;
         println!("written to {} (its storm section)", path.display());
     }
     if runs.iter().any(|(_, outcome)| outcome.is_err()) {

@@ -3,9 +3,10 @@
 //! the phones the classifier saw; then issue 13's goals, each met or missed. Printed as text,
 //! and as a marked section of BENCHMARKS.md that `cargo xtask bench` carries over.
 
-use std::{fmt::Write as _, path::Path, time::Duration};
+use std::{fmt::Write as _, time::Duration};
 
 use super::{Outcome, Setup, Spec, probe};
+use crate::marked_section::Marked;
 
 /// TCP payload per full frame on the wire (MSS 1448 with timestamps, 1514-byte frames): the
 /// shaper counts frames, downloads count payload.
@@ -13,31 +14,11 @@ pub const GOODPUT_PER_WIRE: f64 = 1448.0 / 1514.0;
 
 /// The section of BENCHMARKS.md that `cargo xtask storm --write-benchmarks` writes and `cargo
 /// xtask bench` keeps as it is.
-pub const BEGIN: &str = "<!-- storm: begin. Written by `cargo xtask storm --write-benchmarks`; \
-                         `cargo xtask bench` keeps it as it is. -->";
-pub const END: &str = "<!-- storm: end -->";
-
-/// The storm section of a BENCHMARKS.md's text, markers included.
-pub fn section_of(text: &str) -> Option<&str> {
-    let start = text.find(BEGIN)?;
-    let end = text[start..].find(END)? + start + END.len();
-    Some(&text[start..end])
-}
-
-/// `text` with its storm section replaced by `section` (markers included), or with
-/// `section` appended when it has none.
-pub fn with_section(text: &str, section: &str) -> String {
-    match section_of(text) {
-        Some(old) => text.replacen(old, section, 1),
-        None => format!("{}\n\n{section}\n", text.trim_end()),
-    }
-}
-
-/// Writes `section` into the BENCHMARKS.md at `path` (created if missing).
-pub fn write_section(path: &Path, section: &str) -> std::io::Result<()> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    std::fs::write(path, with_section(&text, section))
-}
+pub const SECTION: Marked = Marked {
+    begin: "<!-- storm: begin. Written by `cargo xtask storm --write-benchmarks`; `cargo xtask \
+            bench` keeps it as it is. -->",
+    end: "<!-- storm: end -->",
+};
 
 /// One run's figures.
 pub struct Figures {
@@ -404,7 +385,8 @@ fn append_shaping_and_failures(
 pub fn markdown(spec: &Spec, runs: &[(Setup, Result<Outcome, String>)], method: &str) -> String {
     let rows = rows(spec, runs);
     let mut text = format!(
-        "{BEGIN}\n## Update storm\n\n{method}\n\n{}\n\n",
+        "{}\n## Update storm\n\n{method}\n\n{}\n\n",
+        SECTION.begin,
         describe(spec)
     );
     for (n, row) in rows.iter().enumerate() {
@@ -426,7 +408,7 @@ pub fn markdown(spec: &Spec, runs: &[(Setup, Result<Outcome, String>)], method: 
         );
     }
     text.push('\n');
-    text.push_str(END);
+    text.push_str(SECTION.end);
     text
 }
 
@@ -445,15 +427,5 @@ mod tests {
         let trips = [Some(Duration::from_millis(1)), None];
         assert_eq!(percentile(&trips, 99.0), Some(probe::LOST_AFTER));
         assert_eq!(percentile(&trips, 50.0), Some(Duration::from_millis(1)));
-    }
-
-    #[test]
-    fn the_storm_section_is_replaced_or_appended_and_the_rest_kept() {
-        let section = |body: &str| format!("{BEGIN}\n{body}\n{END}");
-        let appended = with_section("# Benchmarks\n\ntext\n", &section("one"));
-        assert!(appended.starts_with("# Benchmarks\n\ntext\n\n"));
-        let replaced = with_section(&format!("{appended}tail\n"), &section("two"));
-        assert_eq!(section_of(&replaced), Some(section("two").as_str()));
-        assert!(replaced.ends_with("tail\n") && !replaced.contains("one"));
     }
 }
