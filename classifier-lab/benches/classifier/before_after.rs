@@ -184,7 +184,11 @@ fn compare(commit: &str, before: &[Vec<Case>], after: &[Vec<Case>]) -> Table {
             continue;
         };
         let name = if case.table == 1 {
-            format!("{} flows", case.name)
+            format!(
+                "{} flow{}",
+                case.name,
+                if case.name == "1" { "" } else { "s" }
+            )
         } else {
             case.name.clone()
         };
