@@ -37,7 +37,7 @@ enum Task {
     /// Run the benchmarks (root): per-packet cost against a baseline program, many flows, prefix scale,
     /// forwarding against nftables, live update under load, analyze throughput, a metrics scrape
     /// with 100,000 flows. Prints tables and, for a full run, writes BENCHMARKS.md. Takes about
-    /// five minutes.
+    /// twelve minutes on a 2-core machine.
     Bench {
         /// Only these: per-packet, many-flows, prefix-scale, forwarding, live-update, analyze,
         /// scrape (comma-separated). BENCHMARKS.md is left as it is.
