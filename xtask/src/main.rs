@@ -60,7 +60,7 @@ enum Task {
         #[arg(long)]
         write_benchmarks: bool,
         /// The storm's own flags (`cargo xtask storm -- --help`): --rate, --phones,
-        /// --heavy-phones, --idle, --ramp, --seconds, --runs, --fair-leaves.
+        /// --heavy-phones, --idle, --ramp, --seconds, --runs, --fair-leaves, --hook.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         storm_args: Vec<String>,
     },
