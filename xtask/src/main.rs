@@ -32,7 +32,11 @@ enum Task {
     /// Run the lab: three network namespaces (client, router, server), the classifier on the
     /// router, real MPTCP and Apple traffic, a shaped link; prints a report and removes
     /// everything. Needs root.
-    Demo,
+    Demo {
+        /// The classifier's hook on the router: xdp (native, the default) or tc.
+        #[arg(long, value_parser = ["xdp", "tc"])]
+        hook: Option<String>,
+    },
     /// Run the benchmarks (root): per-packet cost against a baseline program, many flows, prefix scale,
     /// forwarding against nftables, live update under load, analyze throughput, a metrics scrape
     /// with 100,000 flows. Prints tables and, for a full run, writes BENCHMARKS.md. Takes about
@@ -102,7 +106,7 @@ enum Task {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
         Task::Setup => setup::setup(),
-        Task::Demo => demo::demo(),
+        Task::Demo { hook } => demo::demo(hook.as_deref()),
         Task::Bench { only } => bench::bench(&only),
         Task::Soak { minutes } => soak::soak(minutes),
         Task::Storm {
