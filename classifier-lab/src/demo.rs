@@ -21,14 +21,15 @@ use crate::{
     nft::Counters, traffic,
 };
 use classifier::{
-    ClassifierMaps, Error, PinDir,
+    ClassifierMaps, Error, Hook, PinDir,
     capabilities::{self, Capability},
     config_file::ConfigFile,
     control::{
+        attach::Mode,
         lists::ListNames,
         shape::{self, ShapeSpec},
     },
-    report::flows,
+    report::{flows, status},
 };
 
 pub const RATE_MBIT: u64 = 50;
@@ -69,8 +70,9 @@ impl Drop for State {
     }
 }
 
-/// Runs the demo, printing each phase's report as it ends; returns the whole report.
-pub fn run() -> Result<String, Error> {
+/// Runs the demo with the classifier at `hook` (XDP: native), printing each phase's report as
+/// it ends; returns the whole report.
+pub fn run(hook: Hook) -> Result<String, Error> {
     let started = Instant::now();
     // Namespaces, veths, nftables and the program: everything root has.
     capabilities::require(
@@ -94,26 +96,36 @@ pub fn run() -> Result<String, Error> {
         policy: Some(vec!["list:apple=LE".to_owned(), "mptcp=LE".to_owned()]),
         ..ConfigFile::default()
     };
-    lab.attach_classifier(&state.0, &config)?;
+    let (mode, placement) = match hook {
+        Hook::Xdp => (Mode::Native, "native XDP"),
+        Hook::Tc => (Mode::Tc, "tc, at TCX ingress"),
+    };
+    lab.attach_classifier_in(&state.0, &config, mode)?;
     say(format!(
         "lab: client ⇄ router ⇄ server in namespaces {}, {}, {}",
         lab.client.name(),
         lab.router.name(),
         lab.server.name()
     ));
-    say(
-        "classifier attached to the router's r0, r1, r2 (native XDP); policy \
-         list:apple=LE mptcp=LE\n"
-            .to_owned(),
-    );
+    say(format!(
+        "classifier attached to the router's r0, r1, r2 ({placement}); policy list:apple=LE \
+         mptcp=LE\n"
+    ));
 
     mptcp_phase(&lab, &state.0, &mut say)?;
     apple_phase(&lab, &state.0, &mut say)?;
     contention_phase(&lab, &state.0, &config, &mut say)?;
 
+    // What is attached, as `classifier status` reads it: the hook asked for, to the end.
+    let attached: Vec<String> = status::read(&state.0)?
+        .interfaces
+        .iter()
+        .map(|i| format!("{} {} ({})", i.interface, i.hook, i.mode))
+        .collect();
+    say(format!("\nattached at the end: {}", attached.join(", ")));
     lab.detach_classifier(&state.0)?;
     say(format!(
-        "\ndone in {:.0} s; the lab and its state are removed",
+        "done in {:.0} s; the lab and its state are removed",
         started.elapsed().as_secs_f64()
     ));
     drop(lab);

@@ -1,5 +1,6 @@
-//! The demo binary end to end (what `cargo xtask demo` runs): its report, and that it leaves
-//! nothing behind, whether it finishes or is interrupted with Ctrl-C.
+//! The demo binary end to end (what `cargo xtask demo` runs): its report, with the classifier
+//! at either hook (XDP, the default, or `--hook tc`: docs/design.md, 'The tc hook'), and that
+//! it leaves nothing behind, whether it finishes or is interrupted with Ctrl-C.
 
 // The test suite's one `wait`, beside the kernel tests (see this crate's lib.rs).
 #[path = "../../classifier-user/tests/support/wait.rs"]
@@ -40,9 +41,25 @@ fn leftovers(pid: u32) -> Vec<String> {
 }
 
 #[test]
-fn the_demo_prints_its_report_and_leaves_nothing_behind() {
+fn the_demo_prints_its_report_and_leaves_nothing_behind_with_the_xdp_hook() {
+    // No flag: the default, as `cargo xtask demo` runs it.
+    report_and_cleanup(&[], "r0 xdp (native), r1 xdp (native), r2 xdp (native)");
+}
+
+#[test]
+fn the_demo_prints_its_report_and_leaves_nothing_behind_with_the_tc_hook() {
+    report_and_cleanup(&["--hook", "tc"], "r0 tc (tcx), r1 tc (tcx), r2 tc (tcx)");
+}
+
+/// Runs the demo with `args`; `attached` is where `classifier status` must show the
+/// classifier at the end (breaks if the hook asked for is not the one that ran).
+fn report_and_cleanup(args: &[&str], attached: &str) {
     require_root();
-    let child = Command::new(BINARY).stdout(Stdio::piped()).spawn().unwrap();
+    let child = Command::new(BINARY)
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     let pid = child.id();
     let output = child.wait_with_output().unwrap();
     let report = String::from_utf8_lossy(&output.stdout);
@@ -57,6 +74,7 @@ fn the_demo_prints_its_report_and_leaves_nothing_behind() {
         "at the client: ",
         "3. Contention",
         "with classifier",
+        &format!("attached at the end: {attached}\n"),
         "the lab and its state are removed",
     ] {
         assert!(report.contains(expected), "report lacks `{expected}`");

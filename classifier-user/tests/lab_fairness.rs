@@ -19,6 +19,7 @@
 //! the off figure in the on run, and fails (a hash of the ports, tried: 13 %, and 9 busy
 //! leaves where there must be 2). The two windows are measured on the same link, fairness changed in place
 //! by `shape` between them, which also checks that `--fair off` takes the leaves away.
+//! Both with the classifier at either hook, XDP or tc (docs/design.md, 'The tc hook').
 
 mod support;
 
@@ -33,8 +34,13 @@ use std::{
     time::{Duration, Instant},
 };
 
+use classifier::Hook;
 use classifier_lab::{CLIENT_V4, Lab, SERVER_APPLE_V4, traffic};
-use support::{cli::Cli, wait::wait_until};
+use support::{
+    cli::Cli,
+    router::{assert_attached_at, attach_at},
+    wait::wait_until,
+};
 
 const RATE: &str = "20mbit";
 const HEAVY_CONNECTIONS: u16 = 8;
@@ -177,7 +183,17 @@ fn busy_leaves(lab: &Lab) -> Vec<(String, u64)> {
 }
 
 #[test]
-fn a_device_with_8_connections_and_one_with_1_share_the_bulk_class_equally_with_fairness_on() {
+fn a_device_with_8_connections_and_one_with_1_share_the_bulk_class_with_the_xdp_hook() {
+    devices_share_the_bulk_class(Hook::Xdp);
+}
+
+#[test]
+fn a_device_with_8_connections_and_one_with_1_share_the_bulk_class_with_the_tc_hook() {
+    devices_share_the_bulk_class(Hook::Tc);
+}
+
+/// With fairness on they share it equally, with it off the heavy device takes more.
+fn devices_share_the_bulk_class(hook: Hook) {
     let lab = Lab::new().expect("lab");
     add_light_device(&lab);
     // The bulk class's FIFO with fairness off takes r0's txqueuelen as its limit: 100
@@ -188,10 +204,18 @@ fn a_device_with_8_connections_and_one_with_1_share_the_bulk_class_equally_with_
     lab.router
         .ip(&["link", "set", "r0", "txqueuelen", "100"])
         .expect("txqueuelen");
+    // The server sends frames at either hook, as it does with XDP on r2: attaching XDP to a
+    // veth turns its peer's TSO off, tc leaves it on. With TSO on, r0's leaves (pfifo, 64
+    // packets) hold skbs of up to 64 KB and one drop loses dozens of segments: at tc the light
+    // device got 74-83 % with fairness on (4 runs), the heavy one's 8 connections backing
+    // off. GRO on a real router's ingress makes such skbs at either hook: that is the
+    // shaper's, not what this test checks.
+    lab.server
+        .exec("ethtool", &["-K", "s0", "tso", "off"])
+        .expect("the server's TSO off");
     let cli = Cli::new();
+    attach_at(&cli, &lab, hook);
     let router = lab.router.name();
-    cli.run(&["--netns", router, "attach", "r0", "r1", "r2"])
-        .ok();
     let shape = |fair: &str| {
         cli.run(&[
             "--netns", router, "shape", "r0", "--rate", RATE, "--fair", fair,
@@ -229,5 +253,6 @@ fn a_device_with_8_connections_and_one_with_1_share_the_bulk_class_equally_with_
         "with fairness off the light device got {:.0} % of the bulk class",
         unfair * 100.0
     );
+    assert_attached_at(&cli, hook);
     cli.run(&["--netns", router, "shape", "r0", "--off"]).ok();
 }

@@ -8,7 +8,11 @@ use std::{net::SocketAddr, time::Duration};
 
 use classifier::Hook;
 use classifier_lab::{self as lab, Lab, traffic};
-use support::{cli::Cli, nft::nft_counters};
+use support::{
+    cli::Cli,
+    nft::nft_counters,
+    router::{assert_attached_at, attach_at},
+};
 
 const CLIENT_RULES: &str = "table inet verify {
     chain pre {
@@ -41,26 +45,7 @@ fn apple_downloads_arrive_marked_and_others_untouched_with_the_tc_hook() {
 fn downloads_through_the_router(hook: Hook) {
     let lab = Lab::new().expect("lab");
     let cli = Cli::new();
-    let router = lab.router.name();
-    let attached = cli
-        .run(&[
-            "--netns",
-            router,
-            "attach",
-            "r0",
-            "r1",
-            "r2",
-            "--hook",
-            hook.name(),
-        ])
-        .ok();
-    assert!(
-        attached
-            .stdout
-            .contains(&format!("attached to r0 ({hook} ")),
-        "{}",
-        attached.stdout
-    );
+    attach_at(&cli, &lab, hook);
     let counters = nft_counters(&lab.client, CLIENT_RULES);
 
     let cases = [
@@ -94,6 +79,7 @@ fn downloads_through_the_router(hook: Hook) {
         .expect("UDP stream");
     }
 
+    assert_attached_at(&cli, hook);
     let c = counters();
     println!("client counters: {c:?}");
     let named = [

@@ -11,6 +11,7 @@ use classifier_lab::{self as lab, Lab, traffic};
 use support::{
     cli::{Cli, flow_from},
     nft::nft_counters,
+    router::{assert_attached_at, attach_at},
 };
 
 /// Counts, in the server, TCP packets from each client address to port 7000, those among
@@ -40,26 +41,7 @@ fn an_mptcp_connection_is_seen_on_both_subflows_and_marked_with_the_tc_hook() {
 fn mptcp_through_the_router(hook: Hook) {
     let lab = Lab::new().expect("lab");
     let cli = Cli::new();
-    let router = lab.router.name();
-    let attached = cli
-        .run(&[
-            "--netns",
-            router,
-            "attach",
-            "r0",
-            "r1",
-            "r2",
-            "--hook",
-            hook.name(),
-        ])
-        .ok();
-    assert!(
-        attached
-            .stdout
-            .contains(&format!("attached to r0 ({hook} ")),
-        "{}",
-        attached.stdout
-    );
+    attach_at(&cli, &lab, hook);
     cli.run(&["policy", "set", "mptcp=CS1", "list:apple=LE"])
         .ok();
     let counters = nft_counters(&lab.server, SERVER_RULES);
@@ -112,6 +94,7 @@ fn mptcp_through_the_router(hook: Hook) {
             > 0
     );
 
+    assert_attached_at(&cli, hook);
     let [first_path, second_path, not_cs1, marked_syns] = counters()[..] else {
         panic!("four counters expected");
     };

@@ -1,14 +1,19 @@
 //! Contention on a shaped link: an Apple bulk download beside a normal download through the
 //! lab's router, whose client-side interface is shaped to 50 Mbit/s. With the classifier the
 //! normal flow gets at least 80 % of the rate and the Apple flow at least its floor; without
-//! it, TCP splits the link and neither gets 70 %.
+//! it, TCP splits the link and neither gets 70 %. With the classifier at either hook, XDP or
+//! tc (docs/design.md, 'The tc hook').
 
 mod support;
 
 use std::time::Duration;
 
+use classifier::Hook;
 use classifier_lab::{Lab, traffic};
-use support::cli::Cli;
+use support::{
+    cli::Cli,
+    router::{assert_attached_at, attach_at},
+};
 
 const RATE_MBIT: f64 = 50.0;
 const FLOOR_PERCENT: f64 = 10.0;
@@ -36,12 +41,20 @@ fn class_bytes(lab: &Lab) -> (u64, u64) {
 }
 
 #[test]
-fn the_shaped_link_gives_the_normal_flow_its_share_and_the_apple_flow_its_floor() {
+fn the_normal_flow_gets_its_share_and_the_apple_flow_its_floor_with_the_xdp_hook() {
+    shaped_link(Hook::Xdp);
+}
+
+#[test]
+fn the_normal_flow_gets_its_share_and_the_apple_flow_its_floor_with_the_tc_hook() {
+    shaped_link(Hook::Tc);
+}
+
+fn shaped_link(hook: Hook) {
     let lab = Lab::new().expect("lab");
     let cli = Cli::new();
+    attach_at(&cli, &lab, hook);
     let router = lab.router.name();
-    cli.run(&["--netns", router, "attach", "r0", "r1", "r2"])
-        .ok();
     cli.run(&[
         "--netns",
         router,
@@ -57,9 +70,10 @@ fn the_shaped_link_gives_the_normal_flow_its_share_and_the_apple_flow_its_floor(
     let before = class_bytes(&lab);
     let (apple, normal) = traffic::apple_beside_normal(&lab, (8100, 8101), DURATION).unwrap();
     let after = class_bytes(&lab);
+    assert_attached_at(&cli, hook);
     let bulk_wire = (after.1 - before.1) as f64 * 8.0 / SECONDS / 1e6;
     println!(
-        "with the classifier:    Apple {apple:5.1} Mbit/s, normal {normal:5.1} Mbit/s \
+        "with the classifier ({hook}): Apple {apple:5.1} Mbit/s, normal {normal:5.1} Mbit/s \
          (bulk class on the wire {bulk_wire:.1} Mbit/s)"
     );
 
@@ -68,7 +82,7 @@ fn the_shaped_link_gives_the_normal_flow_its_share_and_the_apple_flow_its_floor(
     let (apple_off, normal_off) =
         traffic::apple_beside_normal(&lab, (8102, 8103), DURATION).unwrap();
     println!(
-        "without the classifier: Apple {apple_off:5.1} Mbit/s, normal {normal_off:5.1} Mbit/s"
+        "without the classifier:   Apple {apple_off:5.1} Mbit/s, normal {normal_off:5.1} Mbit/s"
     );
 
     assert!(

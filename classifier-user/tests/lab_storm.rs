@@ -4,28 +4,34 @@
 //! probe, on a link shaped to 50 Mbit/s; once without the classifier and once with it
 //! (`classifier run`, per-flow bulk class). Checks what must hold whatever the machine's
 //! speed: every phone downloads, the probe's round trips collapse with the classifier, and the
-//! CDN servers are classified from DNS alone (docs/design.md, 'DNS learning').
+//! CDN servers are classified from DNS alone (docs/design.md, 'DNS learning'). With the
+//! classifier at either hook, XDP or tc (docs/design.md, 'The tc hook').
 
 mod support;
 
 use std::{path::Path, time::Duration};
 
-use classifier_lab::storm::{self, Outcome, Setup, Spec, report::percentile};
+use classifier::Hook;
+use classifier_lab::{
+    ROUTER_INGRESS,
+    storm::{self, Outcome, Setup, Spec, report::percentile},
+};
 
-fn spec() -> Spec {
+fn spec(hook: Hook) -> Spec {
     Spec {
         phones: 20,
         heavy_phones: 2,
         idle: Duration::from_secs(2),
         ramp: Duration::from_secs(2),
         measure: Duration::from_secs(4),
+        hook: Some(hook),
         ..Spec::default()
     }
 }
 
-fn storm(setup: Setup) -> Outcome {
+fn storm(hook: Hook, setup: Setup) -> Outcome {
     let prefix = format!("classifier-test-storm-{}", std::process::id());
-    storm::run(Path::new(support::cli::BINARY), &spec(), setup, &prefix)
+    storm::run(Path::new(support::cli::BINARY), &spec(hook), setup, &prefix)
         .unwrap_or_else(|error| panic!("the storm ({}): {error}", setup.name()))
 }
 
@@ -34,10 +40,19 @@ fn p99(trips: &[Option<Duration>]) -> Duration {
 }
 
 #[test]
-fn with_the_classifier_every_phone_downloads_the_probe_stays_fast_and_cdn_servers_are_learned() {
+fn every_phone_downloads_the_probe_stays_fast_and_cdn_servers_are_learned_with_the_xdp_hook() {
+    storm_with_and_without_the_classifier(Hook::Xdp);
+}
+
+#[test]
+fn every_phone_downloads_the_probe_stays_fast_and_cdn_servers_are_learned_with_the_tc_hook() {
+    storm_with_and_without_the_classifier(Hook::Tc);
+}
+
+fn storm_with_and_without_the_classifier(hook: Hook) {
     support::require_root();
-    let without = storm(Setup::NoClassifier);
-    let with = storm(Setup::PerFlow);
+    let without = storm(hook, Setup::NoClassifier);
+    let with = storm(hook, Setup::PerFlow);
 
     for outcome in [&without, &with] {
         let name = outcome.setup.name();
@@ -61,7 +76,7 @@ fn with_the_classifier_every_phone_downloads_the_probe_stays_fast_and_cdn_server
         ("ICMP", &without.storm_icmp, &with.storm_icmp),
     ] {
         let (before, after) = (p99(before), p99(after));
-        println!("{probe} probe p99: {before:?} without, {after:?} with the classifier");
+        println!("{probe} probe p99: {before:?} without, {after:?} with the classifier at {hook}");
         assert!(
             after * 2 < before,
             "{probe} probe p99 {after:?} with the classifier, {before:?} without"
@@ -88,7 +103,15 @@ fn with_the_classifier_every_phone_downloads_the_probe_stays_fast_and_cdn_server
     // `classifier devices` (issue 13 §3), once this classifier has it: every phone, and
     // nothing else, is an Apple device.
     match &with.phones_seen {
-        Ok(seen) => assert_eq!(*seen, spec().phones, "phones the classifier saw"),
+        Ok(seen) => assert_eq!(*seen, spec(hook).phones, "phones the classifier saw"),
         Err(why) => assert_eq!(why, "classifier devices unavailable"),
     }
+
+    // Breaks if `--hook` is lost on the way to `classifier run`: this would run XDP twice.
+    let expected = ROUTER_INGRESS.map(|i| (i.to_owned(), hook.name().to_owned()));
+    assert_eq!(
+        with.attached, expected,
+        "where status showed the classifier"
+    );
+    assert_eq!(without.attached, [], "the classifier attached without it");
 }

@@ -4,14 +4,20 @@ use std::process::Command;
 
 use crate::{run::run_command, setup::setup};
 
-pub fn demo() -> anyhow::Result<()> {
+/// `hook`: `--hook` for the demo (xdp or tc), None for its default.
+pub fn demo(hook: Option<&str>) -> anyhow::Result<()> {
     setup()?;
-    run_command(Command::new("cargo").args([
+    let mut command = Command::new("cargo");
+    command.args([
         "run",
         "--quiet",
         "--package",
         "classifier-lab",
         "--bin",
         "classifier-lab",
-    ]))
+    ]);
+    if let Some(hook) = hook {
+        command.args(["--", "--hook", hook]);
+    }
+    run_command(&mut command)
 }

@@ -33,7 +33,11 @@ enum Task {
     /// Run the lab: three network namespaces (client, router, server), the classifier on the
     /// router, real MPTCP and Apple traffic, a shaped link; prints a report and removes
     /// everything. Needs root.
-    Demo,
+    Demo {
+        /// The classifier's hook on the router: xdp (native, the default) or tc.
+        #[arg(long, value_parser = ["xdp", "tc"])]
+        hook: Option<String>,
+    },
     /// Run the benchmarks (root): per-packet cost against a baseline program, many flows, prefix scale,
     /// forwarding against nftables, live update under load, analyze throughput, a metrics scrape
     /// with 100,000 flows. Prints tables and, for a full run, writes BENCHMARKS.md. Takes about
@@ -67,7 +71,7 @@ enum Task {
         #[arg(long)]
         write_benchmarks: bool,
         /// The storm's own flags (`cargo xtask storm -- --help`): --rate, --phones,
-        /// --heavy-phones, --idle, --ramp, --seconds, --runs, --fair-leaves.
+        /// --heavy-phones, --idle, --ramp, --seconds, --runs, --fair-leaves, --hook.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         storm_args: Vec<String>,
     },
@@ -109,7 +113,7 @@ enum Task {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
         Task::Setup => setup::setup(),
-        Task::Demo => demo::demo(),
+        Task::Demo { hook } => demo::demo(hook.as_deref()),
         Task::Bench { only, before } => bench::bench(&only, before.as_deref()),
         Task::Soak { minutes } => soak::soak(minutes),
         Task::Storm {

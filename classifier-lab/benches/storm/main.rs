@@ -6,6 +6,7 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::{Result, ensure};
 use clap::{Parser, ValueEnum};
+use classifier::Hook;
 use classifier_lab::storm::{self, Setup, Spec, report};
 
 #[derive(Parser)]
@@ -45,6 +46,10 @@ struct Args {
         default_value = "none,per-flow,per-device"
     )]
     runs: Vec<Run>,
+    /// The hook `classifier run` attaches at (`classifier run --hook`); without it, run's
+    /// default: native XDP on the lab's veths.
+    #[arg(long, value_enum)]
+    hook: Option<HookArg>,
     /// The leaves of per-device fairness (`classifier shape --fair K`).
     #[arg(long, default_value_t = 256)]
     fair_leaves: u32,
@@ -54,6 +59,12 @@ struct Args {
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum HookArg {
+    Xdp,
+    Tc,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -105,6 +116,10 @@ fn storm(args: &Args, prefix: &str) -> Result<ExitCode> {
         idle: Duration::from_secs(args.idle),
         ramp: Duration::from_secs(args.ramp),
         measure: Duration::from_secs(args.seconds.max(1)),
+        hook: args.hook.map(|hook| match hook {
+            HookArg::Xdp => Hook::Xdp,
+            HookArg::Tc => Hook::Tc,
+        }),
     };
     // The 1-minute load average, as the kernel gives it: the storm's figures depend on it.
     let load = std::fs::read_to_string("/proc/loadavg")

@@ -12,7 +12,7 @@ use std::{
 };
 
 use crate::{Lab, ROUTER_INGRESS, ROUTER_TO_CLIENT, io_error};
-use classifier::Error;
+use classifier::{Error, Hook};
 
 /// How the bulk class is shared: `--fair off` (per flow, today's behaviour) or `--fair K`
 /// (per device, K leaves: issue 13 §2).
@@ -69,13 +69,14 @@ impl Classifier {
         Ok(output)
     }
 
-    /// Starts `classifier run` on the router's ingress interfaces (DNS learning on) and waits
-    /// up to 10 s for it to have attached.
-    pub fn start(&mut self, lab: &Lab) -> Result<(), Error> {
+    /// Starts `classifier run` on the router's ingress interfaces (DNS learning on), at
+    /// `hook` if given, and waits up to 10 s for it to have attached.
+    pub fn start(&mut self, lab: &Lab, hook: Option<Hook>) -> Result<(), Error> {
         let child = self
             .command()
             .env("RUST_LOG", "warn")
             .args(["--netns", lab.router.name(), "run", "--metrics", "off"])
+            .args(hook.map(|hook| format!("--hook={hook}")))
             .args(ROUTER_INGRESS)
             .stdout(Stdio::null())
             .spawn()
@@ -191,6 +192,22 @@ impl Classifier {
             // A poll interval, not a synchronisation.
             thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// (interface, hook) for each interface `classifier status --json` shows attached.
+    pub fn attached(&self) -> Result<Vec<(String, String)>, Error> {
+        let output = self.run(&["status", "--json"])?;
+        let status: serde_json::Value = serde_json::from_slice(&output.stdout)
+            .map_err(|error| io_error("reading status' JSON")(std::io::Error::other(error)))?;
+        let name = |value: &serde_json::Value| value.as_str().unwrap_or_default().to_owned();
+        let mut attached: Vec<(String, String)> = status["interfaces"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|i| (name(&i["interface"]), name(&i["hook"])))
+            .collect();
+        attached.sort();
+        Ok(attached)
     }
 
     /// How many devices `classifier devices --list apple --json` lists (issue 13 §3); Err

@@ -25,7 +25,7 @@ use hosts::{BULK_SERVER, INTERACTIVE_SERVER, PORT, UpdateServer};
 pub use probe::RoundTrips;
 
 use crate::{Lab, io_error, nft::Counters};
-use ::classifier::Error;
+use ::classifier::{Error, Hook};
 
 /// What the storm is made of, and how long it lasts.
 #[derive(Clone, Debug)]
@@ -44,6 +44,9 @@ pub struct Spec {
     pub ramp: Duration,
     /// The storm, measured.
     pub measure: Duration,
+    /// The hook `classifier run` attaches at (`--hook`); None: its default, native XDP on
+    /// the lab's veths.
+    pub hook: Option<Hook>,
 }
 
 impl Default for Spec {
@@ -57,6 +60,7 @@ impl Default for Spec {
             idle: Duration::from_secs(3),
             ramp: Duration::from_secs(3),
             measure: Duration::from_secs(10),
+            hook: None,
         }
     }
 }
@@ -132,6 +136,9 @@ pub struct Outcome {
     pub learned_servers: Vec<Marked>,
     /// How `shape` was called, as the report shows it.
     pub shaped_with: String,
+    /// (interface, hook) where `classifier status` showed the classifier at the end of the
+    /// storm; none without it.
+    pub attached: Vec<(String, String)>,
 }
 
 /// Runs `setup` once: builds a lab, storms it, removes it. `binary` is the `classifier` to
@@ -153,7 +160,7 @@ pub fn run(binary: &Path, spec: &Spec, setup: Setup, prefix: &str) -> Result<Out
     let servers = hosts::update_servers();
     hosts::add(&lab, spec.phones, &servers)?;
     if setup != Setup::NoClassifier {
-        router.start(&lab)?;
+        router.start(&lab, spec.hook)?;
     }
     let flows = flows_flag(setup, router.shape_has_flows()?);
     router.shape(
@@ -209,10 +216,10 @@ pub fn run(binary: &Path, spec: &Spec, setup: Setup, prefix: &str) -> Result<Out
             le: pair.get(1).copied().unwrap_or(0),
         })
         .collect();
-    let phones_seen = if setup == Setup::NoClassifier {
-        Err("no classifier".to_owned())
+    let (phones_seen, attached) = if setup == Setup::NoClassifier {
+        (Err("no classifier".to_owned()), Vec::new())
     } else {
-        router.apple_devices()
+        (router.apple_devices(), router.attached()?)
     };
     drop(senders);
     drop(router);
@@ -230,6 +237,7 @@ pub fn run(binary: &Path, spec: &Spec, setup: Setup, prefix: &str) -> Result<Out
         phones_seen,
         learned_servers,
         shaped_with,
+        attached,
     })
 }
 

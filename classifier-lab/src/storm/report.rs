@@ -315,6 +315,10 @@ fn rows(spec: &Spec, runs: &[(Setup, Result<Outcome, String>)]) -> Vec<Vec<Strin
 
 /// What was run, in one paragraph.
 pub fn describe(spec: &Spec) -> String {
+    let hook = spec
+        .hook
+        .map(|hook| format!(" The classifier runs at the {hook} hook (`--hook {hook}`)."))
+        .unwrap_or_default();
     format!(
         "{} phones ({} of them over {} connections) download from 5 servers, 3 in Apple's \
          17.0.0.0/8 and 2 known only through the lab's resolver, which answers their names \
@@ -322,7 +326,7 @@ pub fn describe(spec: &Spec) -> String {
          them one non-Apple bulk download and an interactive user (a 64-byte TCP request and \
          512-byte response, and an ICMP echo, every 100 ms). The router's r0 (towards the \
          phones) is shaped to {} Mbit/s with a bulk floor of {} %. Per run: {} s of probes on \
-         the idle link, then the storm: {} s of ramp-up, {} s measured.",
+         the idle link, then the storm: {} s of ramp-up, {} s measured.{hook}",
         spec.phones,
         spec.heavy_phones,
         spec.heavy_connections,

@@ -28,6 +28,7 @@ pub mod packet;
 pub mod promql;
 pub mod reference;
 pub mod relink;
+pub mod router;
 pub mod tcx;
 pub mod tshark;
 pub mod wait;
