@@ -49,16 +49,23 @@ pub static GENERATION: Array<u32> = Array::with_max_entries(1, 0);
 /// batches) and when it evicts (docs/design.md, 'Flows').
 #[map]
 pub static FLOWS_TCP_V4: LruHashMap<FlowKeyV4, FlowEntry> =
-    LruHashMap::with_max_entries(FLOW_TABLE_ENTRIES, 0);
+    LruHashMap::with_max_entries(FLOW_TABLE_ENTRIES, FLOW_TABLE_FLAGS);
 #[map]
 pub static FLOWS_TCP_V6: LruHashMap<FlowKey, FlowEntry> =
-    LruHashMap::with_max_entries(FLOW_TABLE_ENTRIES, 0);
+    LruHashMap::with_max_entries(FLOW_TABLE_ENTRIES, FLOW_TABLE_FLAGS);
 #[map]
 pub static FLOWS_UDP_V4: LruHashMap<FlowKeyV4, FlowEntry> =
-    LruHashMap::with_max_entries(UDP_FLOW_TABLE_ENTRIES, 0);
+    LruHashMap::with_max_entries(UDP_FLOW_TABLE_ENTRIES, FLOW_TABLE_FLAGS);
 #[map]
 pub static FLOWS_UDP_V6: LruHashMap<FlowKey, FlowEntry> =
-    LruHashMap::with_max_entries(UDP_FLOW_TABLE_ENTRIES, 0);
+    LruHashMap::with_max_entries(UDP_FLOW_TABLE_ENTRIES, FLOW_TABLE_FLAGS);
+
+/// The flow tables' flags: one shared LRU list. The benchmark's variant (feature
+/// `lru-per-cpu`, never shipped) gives each CPU its own list, to measure the difference.
+#[cfg(not(feature = "lru-per-cpu"))]
+const FLOW_TABLE_FLAGS: u32 = 0;
+#[cfg(feature = "lru-per-cpu")]
+const FLOW_TABLE_FLAGS: u32 = aya_ebpf::bindings::BPF_F_NO_COMMON_LRU;
 
 /// Each CPU's flow cache, direct-mapped by `FlowCacheSlot::index_of` (docs/design.md, 'The
 /// flow cache'). Pinned: its slots hold counts not yet in the flow tables.

@@ -33,13 +33,14 @@ enum Task {
     /// router, real MPTCP and Apple traffic, a shaped link; prints a report and removes
     /// everything. Needs root.
     Demo,
-    /// Run the benchmarks (root): per-packet cost against a baseline program, many flows, prefix scale,
+    /// Run the benchmarks (root): per-packet cost against a baseline program, many flows, first
+    /// packets from two CPUs at once, prefix scale,
     /// forwarding against nftables, live update under load, analyze throughput, a metrics scrape
     /// with 100,000 flows. Prints tables and, for a full run, writes BENCHMARKS.md. Takes about
     /// five minutes.
     Bench {
-        /// Only these: per-packet, many-flows, prefix-scale, forwarding, live-update, analyze,
-        /// scrape (comma-separated). BENCHMARKS.md is left as it is.
+        /// Only these: per-packet, many-flows, lru-contention, prefix-scale, forwarding,
+        /// live-update, analyze, scrape (comma-separated). BENCHMARKS.md is left as it is.
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
     },

@@ -73,7 +73,7 @@ pub fn run() -> Result<Ablation> {
 
 /// The classifier from `object` (the product's own object without one), configured as
 /// `attach` leaves it, beside the baseline.
-fn load(object: Option<&[u8]>) -> Result<Programs> {
+pub fn load(object: Option<&[u8]>) -> Result<Programs> {
     let mut classifier = match object {
         Some(object) => Classifier::load_object(object)?,
         None => Classifier::load()?,
@@ -88,7 +88,7 @@ fn load(object: Option<&[u8]>) -> Result<Programs> {
 
 /// Builds classifier-ebpf with `feature` as classifier-user's build.rs builds it (aya-build:
 /// nightly, build-std, BTF), in a target directory of its own, and returns the object.
-fn build(feature: &str) -> Result<Vec<u8>> {
+pub fn build(feature: &str) -> Result<Vec<u8>> {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .context("classifier-lab has no parent directory")?;

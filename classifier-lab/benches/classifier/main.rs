@@ -7,6 +7,7 @@ mod analyze;
 mod cli;
 mod forwarding;
 mod live_update;
+mod lru_contention;
 mod machine;
 mod many_flows;
 #[allow(
@@ -54,6 +55,7 @@ struct Args {
 enum Bench {
     PerPacket,
     ManyFlows,
+    LruContention,
     PrefixScale,
     Forwarding,
     LiveUpdate,
@@ -82,6 +84,9 @@ fn run(args: &Args) -> Result<()> {
     }
     if wanted(Bench::ManyFlows) {
         sections.push(many_flows::run()?);
+    }
+    if wanted(Bench::LruContention) {
+        sections.push(lru_contention::run()?);
     }
     if wanted(Bench::PrefixScale) {
         sections.push(prefix_scale::run()?);
