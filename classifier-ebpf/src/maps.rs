@@ -45,8 +45,9 @@ pub static GENERATION: Array<u32> = Array::with_max_entries(1, 0);
 /// each CPU a fixed share of the entries (capacity / CPUs), so an interface whose packets
 /// land on one CPU (one RX queue: most Wi-Fi and USB NICs) could remember only that share
 /// (`fault_flow_table.rs` filled 65,533 of 131,072 on this 2-CPU host). The shared list takes
-/// its lock only once per 128 new flows on a CPU (the kernel hands free entries out in
-/// batches) and when it evicts (docs/design.md, 'Flows').
+/// its lock once per 128 new flows on a CPU (the kernel hands free entries out in batches),
+/// and the benchmark measures no serialisation of first packets on it
+/// (`cargo xtask bench --only lru-contention`; docs/design.md, 'Flows').
 #[map]
 pub static FLOWS_TCP_V4: LruHashMap<FlowKeyV4, FlowEntry> =
     LruHashMap::with_max_entries(FLOW_TABLE_ENTRIES, FLOW_TABLE_FLAGS);

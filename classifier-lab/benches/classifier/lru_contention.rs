@@ -259,7 +259,7 @@ pub fn run() -> Result<Section> {
              variant takes no shared LRU lock and runs in the same rounds, so it is the control: \
              the target is the shipped tables' slowdown divided by the control's, round by \
              round, median. The goal, {GOAL}, lies between what the shipped tables read in the \
-             runs made while this was written (0.89–1.03, eight runs) and what a shared lock \
+             runs made while this was written (0.89–1.03, eleven runs) and what a shared lock \
              taken on every insert reads: a variant with a 4-entry table (the kernel then \
              hands out free entries one at a time, so every insert takes the shared list's \
              lock and evicts) read 1.24–1.41 over the control (1.28–1.61× on its own, three \
