@@ -45,20 +45,28 @@ pub static GENERATION: Array<u32> = Array::with_max_entries(1, 0);
 /// each CPU a fixed share of the entries (capacity / CPUs), so an interface whose packets
 /// land on one CPU (one RX queue: most Wi-Fi and USB NICs) could remember only that share
 /// (`fault_flow_table.rs` filled 65,533 of 131,072 on this 2-CPU host). The shared list takes
-/// its lock only once per 128 new flows on a CPU (the kernel hands free entries out in
-/// batches) and when it evicts (docs/design.md, 'Flows').
+/// its lock once per 128 new flows on a CPU (the kernel hands free entries out in batches),
+/// and the benchmark measures no serialisation of first packets on it
+/// (`cargo xtask bench --only lru-contention`; docs/design.md, 'Flows').
 #[map]
 pub static FLOWS_TCP_V4: LruHashMap<FlowKeyV4, FlowEntry> =
-    LruHashMap::with_max_entries(FLOW_TABLE_ENTRIES, 0);
+    LruHashMap::with_max_entries(FLOW_TABLE_ENTRIES, FLOW_TABLE_FLAGS);
 #[map]
 pub static FLOWS_TCP_V6: LruHashMap<FlowKey, FlowEntry> =
-    LruHashMap::with_max_entries(FLOW_TABLE_ENTRIES, 0);
+    LruHashMap::with_max_entries(FLOW_TABLE_ENTRIES, FLOW_TABLE_FLAGS);
 #[map]
 pub static FLOWS_UDP_V4: LruHashMap<FlowKeyV4, FlowEntry> =
-    LruHashMap::with_max_entries(UDP_FLOW_TABLE_ENTRIES, 0);
+    LruHashMap::with_max_entries(UDP_FLOW_TABLE_ENTRIES, FLOW_TABLE_FLAGS);
 #[map]
 pub static FLOWS_UDP_V6: LruHashMap<FlowKey, FlowEntry> =
-    LruHashMap::with_max_entries(UDP_FLOW_TABLE_ENTRIES, 0);
+    LruHashMap::with_max_entries(UDP_FLOW_TABLE_ENTRIES, FLOW_TABLE_FLAGS);
+
+/// The flow tables' flags: one shared LRU list. The benchmark's variant (feature
+/// `lru-per-cpu`, never shipped) gives each CPU its own list, to measure the difference.
+#[cfg(not(feature = "lru-per-cpu"))]
+const FLOW_TABLE_FLAGS: u32 = 0;
+#[cfg(feature = "lru-per-cpu")]
+const FLOW_TABLE_FLAGS: u32 = aya_ebpf::bindings::BPF_F_NO_COMMON_LRU;
 
 /// Each CPU's flow cache, direct-mapped by `FlowCacheSlot::index_of` (docs/design.md, 'The
 /// flow cache'). Pinned: its slots hold counts not yet in the flow tables.

@@ -38,13 +38,14 @@ enum Task {
         #[arg(long, value_parser = ["xdp", "tc"])]
         hook: Option<String>,
     },
-    /// Run the benchmarks (root): per-packet cost against a baseline program, many flows, prefix scale,
+    /// Run the benchmarks (root): per-packet cost against a baseline program, many flows, first
+    /// packets from two CPUs at once, prefix scale,
     /// forwarding against nftables, live update under load, analyze throughput, a metrics scrape
     /// with 100,000 flows. Prints tables and, for a full run, writes BENCHMARKS.md. Takes about
     /// twelve minutes on a 2-core machine.
     Bench {
-        /// Only these: per-packet, many-flows, prefix-scale, forwarding, live-update, analyze,
-        /// scrape (comma-separated). BENCHMARKS.md is left as it is.
+        /// Only these: per-packet, many-flows, lru-contention, prefix-scale, forwarding,
+        /// live-update, analyze, scrape (comma-separated). BENCHMARKS.md is left as it is.
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
         /// Also build the benchmark of this earlier commit (e.g. the one before a change) and

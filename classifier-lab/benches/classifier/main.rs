@@ -8,6 +8,7 @@ mod before_after;
 mod cli;
 mod forwarding;
 mod live_update;
+mod lru_contention;
 mod machine;
 mod many_flows;
 #[allow(
@@ -63,6 +64,7 @@ struct Args {
 enum Bench {
     PerPacket,
     ManyFlows,
+    LruContention,
     PrefixScale,
     Forwarding,
     LiveUpdate,
@@ -91,6 +93,9 @@ fn run(args: &Args) -> Result<()> {
     }
     if wanted(Bench::ManyFlows) {
         sections.push(many_flows::run()?);
+    }
+    if wanted(Bench::LruContention) {
+        sections.push(lru_contention::run()?);
     }
     if wanted(Bench::PrefixScale) {
         sections.push(prefix_scale::run()?);
