@@ -59,9 +59,10 @@ pub fn track(
     }
     let seen = seen.pack();
     // The cache first (docs/design.md, 'The flow cache'); on a miss the table, then the
-    // cache is filled from what the table said. Three global functions rather than one,
-    // each a chain of calls of its own: together they would not fit the 512-byte stack.
-    let cached = flow_cache::classifier_flow_cache_hit(key, seen, length_and_generation);
+    // cache is filled from what the table said. The lookup is inlined (a hit makes no call);
+    // the table and the fill are global functions, each a chain of calls of its own:
+    // together they would not fit the 512-byte stack.
+    let cached = flow_cache::serve(key, seen, length_and_generation);
     if cached & flow_cache::CACHE_HIT != 0 {
         return Decision::unpack(cached);
     }
