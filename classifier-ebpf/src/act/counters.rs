@@ -49,10 +49,65 @@ fn count_each_bit(
 }
 
 /// Counts `out` in interface slot `slot` and writes the report when `report` is set.
+///
+/// The usual outcome (no report, no list, no MPTCP option, no error, no event) moves at most
+/// five counters, at most one of them variable: it is counted here, inline, the same five
+/// `classifier_record` would move. Any other outcome pays for the call, whose return costs
+/// about 9 ns on a host with AMD's "Safe RET" (`cargo xtask bench`).
 #[inline(always)]
 pub fn record(out: &Outcome, length: u64, slot: u32, report: bool) {
+    if !report && is_usual(out) {
+        let slot = if slot < INTERFACE_SLOTS { slot } else { 0 };
+        if let Some(block) = COUNTERS.get_ptr_mut(slot) {
+            let block = unsafe { &mut *block };
+            count(block, Counter::Packets.index(), length);
+            count(block, u32::from(out.class), length);
+            count(block, u32::from(out.network), length);
+            count(block, u32::from(out.transport), length);
+            count(block, u32::from(out.action), length);
+        }
+        return;
+    }
     classifier_record(out, length, slot, u32::from(report));
 }
+
+/// Whether `out` moves no counter but packets, class, network, transport and action, and
+/// writes no report: what `record` counts inline.
+///
+/// Two words tested rather than seven fields: each test of a field is a branch the verifier
+/// follows both ways for every state that reaches it.
+#[inline(always)]
+fn is_usual(out: &Outcome) -> bool {
+    let words = out as *const Outcome as *const u64;
+    // SAFETY: Outcome is C layout, aligned to 8 and at least 16 bytes; every byte is written
+    // (`Outcome::NEW`). Volatile: LLVM would split the tests back into byte loads.
+    let (first, second) = unsafe {
+        (
+            core::ptr::read_volatile(words),
+            core::ptr::read_volatile(words.add(1)),
+        )
+    };
+    first & USUAL_FIRST_NONE == USUAL_FIRST_NONE && second & USUAL_SECOND_ZERO == 0
+}
+
+/// The bytes of `Outcome`'s first word that are `NO_SLOT` in the usual outcome: fragment,
+/// flow event, DNS and MPTCP event (bytes 3, 5, 6, 7; little endian).
+const USUAL_FIRST_NONE: u64 = 0xffff_ff00_ff00_0000;
+/// The bytes of its second word that are 0: lists, MPTCP subtypes and the error (bytes 8..14
+/// and 15).
+const USUAL_SECOND_ZERO: u64 = 0xff00_ffff_ffff_ffff;
+
+const _: () = {
+    use core::mem::offset_of;
+    assert!(offset_of!(Outcome, fragment) == 3);
+    assert!(offset_of!(Outcome, flow_event) == 5);
+    assert!(offset_of!(Outcome, dns) == 6);
+    assert!(offset_of!(Outcome, mptcp_event) == 7);
+    assert!(offset_of!(Outcome, lists) == 8);
+    assert!(offset_of!(Outcome, mptcp_subtypes) == 12);
+    assert!(offset_of!(Outcome, error) == 15);
+    assert!(core::mem::align_of::<Outcome>() == 8);
+};
 
 /// The recording as a global BPF function: the verifier checks it once with an unknown
 /// `Outcome`, instead of once for every combination of outcomes the pipeline can reach
