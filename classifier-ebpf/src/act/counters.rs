@@ -5,7 +5,7 @@ use classifier_common::{
     Counter,
     counter::{CounterBlock, INTERFACE_SLOTS, MPTCP_SUBTYPE_SLOTS, PARSE_ERROR_BASE},
     limits::MAX_LISTS,
-    mptcp::MPTCP_VERSION_NONE,
+    mptcp::{MPTCP_VERSION_NONE, MptcpSubtype},
     report::{
         REPORT_CLASSIFIED, REPORT_DRY_RUN, REPORT_FRAGMENT, REPORT_MARKED, REPORT_MPTCP_FLOW,
         REPORT_MPTCP_OPTION,
@@ -50,13 +50,15 @@ fn count_each_bit(
 
 /// Counts `out` in interface slot `slot` and writes the report when `report` is set.
 ///
-/// The usual outcome (no report, no list, no MPTCP option, no error, no event) moves at most
-/// five counters, at most one of them variable: it is counted here, inline, the same five
-/// `classifier_record` would move. Any other outcome pays for the call, whose return costs
-/// about 9 ns on a host with AMD's "Safe RET" (`cargo xtask bench`).
+/// The usual outcomes (no report, no list, no error, no event, and no MPTCP option or only a
+/// DSS, as an MPTCP flow's data segments carry) move at most seven counters, at most one of
+/// them variable: they are counted here, inline, the same counters `classifier_record` would
+/// move. Any other outcome pays for the call, whose return costs about 9 ns on a host with
+/// AMD's "Safe RET" (`cargo xtask bench`).
 #[inline(always)]
 pub fn record(out: &Outcome, length: u64, slot: u32, report: bool) {
-    if !report && is_usual(out) {
+    let usual = if report { NOT_USUAL } else { usual(out) };
+    if usual != NOT_USUAL {
         let slot = if slot < INTERFACE_SLOTS { slot } else { 0 };
         if let Some(block) = COUNTERS.get_ptr_mut(slot) {
             let block = unsafe { &mut *block };
@@ -65,19 +67,32 @@ pub fn record(out: &Outcome, length: u64, slot: u32, report: bool) {
             count(block, u32::from(out.network), length);
             count(block, u32::from(out.transport), length);
             count(block, u32::from(out.action), length);
+            if usual == USUAL_DSS {
+                count(block, Counter::MptcpOption.index(), length);
+                count(
+                    block,
+                    Counter::for_mptcp_subtype(MptcpSubtype::Dss as u8),
+                    length,
+                );
+            }
         }
         return;
     }
     classifier_record(out, length, slot, u32::from(report));
 }
 
-/// Whether `out` moves no counter but packets, class, network, transport and action, and
-/// writes no report: what `record` counts inline.
+/// `usual`'s answers: not a usual outcome; no MPTCP option; a DSS and no other.
+const NOT_USUAL: u32 = 0;
+const USUAL_PLAIN: u32 = 1;
+const USUAL_DSS: u32 = 2;
+
+/// Which usual outcome `out` is, if any: one that moves no counter but packets, class,
+/// network, transport and action, and for a DSS the MPTCP option and DSS counters.
 ///
 /// Two words tested rather than seven fields: each test of a field is a branch the verifier
 /// follows both ways for every state that reaches it.
 #[inline(always)]
-fn is_usual(out: &Outcome) -> bool {
+fn usual(out: &Outcome) -> u32 {
     let words = out as *const Outcome as *const u64;
     // SAFETY: Outcome is C layout, aligned to 8 and at least 16 bytes; every byte is written
     // (`Outcome::NEW`). Volatile: LLVM would split the tests back into byte loads.
@@ -87,15 +102,27 @@ fn is_usual(out: &Outcome) -> bool {
             core::ptr::read_volatile(words.add(1)),
         )
     };
-    first & USUAL_FIRST_NONE == USUAL_FIRST_NONE && second & USUAL_SECOND_ZERO == 0
+    if first & USUAL_FIRST_NONE != USUAL_FIRST_NONE {
+        NOT_USUAL
+    } else if second & USUAL_PLAIN_MASK == 0 {
+        USUAL_PLAIN
+    } else if second == USUAL_DSS_SECOND {
+        USUAL_DSS
+    } else {
+        NOT_USUAL
+    }
 }
 
-/// The bytes of `Outcome`'s first word that are `NO_SLOT` in the usual outcome: fragment,
+/// The bytes of `Outcome`'s first word that are `NO_SLOT` in a usual outcome: fragment,
 /// flow event, DNS and MPTCP event (bytes 3, 5, 6, 7; little endian).
 const USUAL_FIRST_NONE: u64 = 0xffff_ff00_ff00_0000;
-/// The bytes of its second word that are 0: lists, MPTCP subtypes and the error (bytes 8..14
-/// and 15).
-const USUAL_SECOND_ZERO: u64 = 0xff00_ffff_ffff_ffff;
+/// The bytes of its second word that are 0 without an MPTCP option: lists, MPTCP subtypes
+/// and the error (bytes 8..14 and 15; the version means nothing without MP_CAPABLE).
+const USUAL_PLAIN_MASK: u64 = 0xff00_ffff_ffff_ffff;
+/// Its second word with a DSS and nothing else: no lists, subtypes DSS alone, no MP_CAPABLE
+/// version, no error.
+const USUAL_DSS_SECOND: u64 =
+    (MPTCP_VERSION_NONE as u64) << 48 | (1 << MptcpSubtype::Dss as u64) << 32;
 
 const _: () = {
     use core::mem::offset_of;
@@ -105,6 +132,7 @@ const _: () = {
     assert!(offset_of!(Outcome, mptcp_event) == 7);
     assert!(offset_of!(Outcome, lists) == 8);
     assert!(offset_of!(Outcome, mptcp_subtypes) == 12);
+    assert!(offset_of!(Outcome, mptcp_version) == 14);
     assert!(offset_of!(Outcome, error) == 15);
     assert!(core::mem::align_of::<Outcome>() == 8);
 };
