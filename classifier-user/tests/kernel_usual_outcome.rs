@@ -8,7 +8,7 @@ mod support;
 
 use classifier_common::config::CONFIG_REPORT;
 use support::{
-    DSCP_MPTCP, Kernel, LIST_APPLE,
+    DSCP_LISTED, DSCP_MPTCP, Kernel, LIST_APPLE, LIST_CDN,
     mptcp::{self, NOP},
     packet::{Segment, with_dscp},
 };
@@ -108,12 +108,49 @@ fn cases() -> Vec<Case> {
                 "mptcp_dss",
             ],
         ),
-        // Not usual: a list, so the call counts it with report mode off too.
+        // One list: its counter found without a loop. List 5 only: the shipped test policy
+        // has no rule for it.
         case(
             "listed",
             Segment::tcp("192.0.2.10", "17.253.0.10", 50005, 443),
-            Some(support::DSCP_LISTED),
+            Some(DSCP_LISTED),
             &["packets", "class_listed", "ipv4", "tcp", "marked", "list_0"],
+        ),
+        case(
+            "in list 5",
+            Segment::tcp("192.0.2.10", "203.0.113.10", 50006, 443),
+            None,
+            &["packets", "class_listed", "ipv4", "tcp", "list_5"],
+        ),
+        case(
+            "listed MPTCP data segment",
+            Segment::tcp("192.0.2.10", "17.253.0.20", 50007, 443).options(&dss),
+            Some(DSCP_MPTCP),
+            &[
+                "packets",
+                "class_mptcp",
+                "ipv4",
+                "tcp",
+                "marked",
+                "mptcp_option",
+                "mptcp_dss",
+                "list_0",
+            ],
+        ),
+        // Not usual: two lists, so the call counts them with report mode off too.
+        case(
+            "in two lists",
+            Segment::tcp("192.0.2.10", "17.1.0.10", 50008, 443),
+            Some(DSCP_LISTED),
+            &[
+                "packets",
+                "class_listed",
+                "ipv4",
+                "tcp",
+                "marked",
+                "list_0",
+                "list_1",
+            ],
         ),
     ];
     cases.push(Case {
@@ -132,6 +169,8 @@ fn usual_packets_move_the_same_counters_with_report_mode_off() {
     quiet.set_flag(CONFIG_REPORT, false);
     for kernel in [&mut reporting, &mut quiet] {
         kernel.add_prefix("17.0.0.0/8", LIST_APPLE);
+        kernel.add_prefix("17.1.0.0/16", LIST_APPLE | LIST_CDN);
+        kernel.add_prefix("203.0.113.0/24", 1 << 5);
     }
     for case in cases() {
         // The first packet creates the flow (an event: the call counts it); the later ones
