@@ -20,7 +20,7 @@ pub const fn slot(counter: Counter) -> u8 {
 
 const _: () = assert!(classifier_common::counter::COUNTER_SLOTS < NO_SLOT as u32);
 
-#[repr(C)]
+#[repr(C, align(8))]
 pub struct Outcome {
     /// One of the `Class*` counters.
     pub class: u8,

@@ -59,9 +59,10 @@ pub fn track(
     }
     let seen = seen.pack();
     // The cache first (docs/design.md, 'The flow cache'); on a miss the table, then the
-    // cache is filled from what the table said. Three global functions rather than one,
-    // each a chain of calls of its own: together they would not fit the 512-byte stack.
-    let cached = flow_cache::classifier_flow_cache_hit(key, seen, length_and_generation);
+    // cache is filled from what the table said. The lookup is inlined (a hit makes no call);
+    // the table and the fill are global functions, each a chain of calls of its own:
+    // together they would not fit the 512-byte stack.
+    let cached = flow_cache::serve(key, seen, length_and_generation);
     if cached & flow_cache::CACHE_HIT != 0 {
         return Decision::unpack(cached);
     }
@@ -331,14 +332,43 @@ pub fn packet_key(ip: &IpHeader, src_port: [u8; 2], dst_port: [u8; 2]) -> FlowKe
 
 /// Orders a packet key so that endpoint A is the lesser (address, port): both directions of a
 /// flow then share one key. Returns whether the packet's source became endpoint B.
+///
+/// The swap moves whole words: `core::mem::swap` on the fields moved the addresses a byte at
+/// a time (36 byte stores on every packet whose source is B, the reply direction of every
+/// flow).
 #[inline(always)]
 pub(super) fn canonicalize(key: &mut FlowKey) -> bool {
-    let a = (words(&key.addr_a), u16::from_be_bytes(key.port_a));
-    let b = (words(&key.addr_b), u16::from_be_bytes(key.port_b));
+    let base = key as *mut FlowKey as *mut u64;
+    // SAFETY: FlowKey is 40 bytes, aligned to 8: addr_a (words 0, 1), addr_b (2, 3), then
+    // port_a, port_b, protocol, ip_version and padding in word 4 (little endian, as BPF on
+    // every host this runs on). Volatile loads: otherwise LLVM forwards the packet's bytes
+    // and rebuilds the words from unaligned byte loads, spilling past the 512-byte stack.
+    let word = |n: usize| unsafe { core::ptr::read_volatile(base.add(n)) };
+    let ports = word(4);
+    let a = (
+        u64::from_be(word(0)),
+        u64::from_be(word(1)),
+        u16::from_be(ports as u16),
+    );
+    let b = (
+        u64::from_be(word(2)),
+        u64::from_be(word(3)),
+        u16::from_be((ports >> 16) as u16),
+    );
     let source_is_b = a > b;
     if source_is_b {
-        core::mem::swap(&mut key.addr_a, &mut key.addr_b);
-        core::mem::swap(&mut key.port_a, &mut key.port_b);
+        // Read again rather than kept: held across the comparison, the words took
+        // `classifier_track` past its share of the stack.
+        let (a0, a1, b0, b1) = (word(0), word(1), word(2), word(3));
+        let swapped_ports =
+            (ports & !0xffff_ffff) | (ports & 0xffff) << 16 | (ports >> 16) & 0xffff;
+        unsafe {
+            core::ptr::write_volatile(base, b0);
+            core::ptr::write_volatile(base.add(1), b1);
+            core::ptr::write_volatile(base.add(2), a0);
+            core::ptr::write_volatile(base.add(3), a1);
+            core::ptr::write_volatile(base.add(4), swapped_ports);
+        }
     }
     source_is_b
 }
@@ -369,18 +399,5 @@ pub(super) fn narrow(key: &FlowKey) -> FlowKeyV4 {
 const _: () = assert!(core::mem::size_of::<FlowKeyV4>() == 16);
 const _: () = assert!(core::mem::offset_of!(FlowKey, addr_b) == 16);
 const _: () = assert!(core::mem::offset_of!(FlowKey, port_a) == 32);
-
-/// An address as two big-endian words, comparable without 128-bit arithmetic.
-///
-/// Volatile loads from the (8-aligned) key: otherwise LLVM forwards the packet's bytes and
-/// rebuilds the words from 16 unaligned byte loads, spilling past the 512-byte stack.
-#[inline(always)]
-fn words(addr: &[u8; 16]) -> (u64, u64) {
-    let words = addr.as_ptr() as *const u64;
-    unsafe {
-        (
-            u64::from_be(core::ptr::read_volatile(words)),
-            u64::from_be(core::ptr::read_volatile(words.add(1))),
-        )
-    }
-}
+const _: () = assert!(core::mem::offset_of!(FlowKey, port_b) == 34);
+const _: () = assert!(core::mem::size_of::<FlowKey>() == 40);
