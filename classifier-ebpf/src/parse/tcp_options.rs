@@ -174,19 +174,15 @@ pub extern "C" fn classifier_walk_tcp_options(
         seen: MptcpSeen::NONE,
         malformed: false,
     };
-    macro_rules! visit_all {
-        ($($position:literal)*) => {
-            $(
-                match visit::<$position>(options, len, &mut walk) {
-                    Ok(true) => {}
-                    Ok(false) => return walk.result().0,
-                    Err(error) => return WalkResult::failed(walk.seen, error).0,
-                }
-            )*
-        };
+    // Every option but EOL (which ends the walk) takes at least one byte: 40 rounds reach the
+    // end of any 40 bytes.
+    for _ in 0..MAX_TCP_OPTIONS_LEN {
+        match walk_one_option(options, len, &mut walk) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(error) => return WalkResult::failed(walk.seen, error).0,
+        }
     }
-    visit_all!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19
-               20 21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39);
     walk.result().0
 }
 
@@ -244,48 +240,51 @@ impl Walk {
     }
 }
 
-/// Looks at byte `AT`; returns whether the walk goes on.
+/// Reads the option that starts at `walk.next`; returns whether the walk goes on.
+///
+/// Every index into the copy is masked with 63, so the verifier needs nothing of `walk.next`
+/// to accept the reads. `walk.next` is stored masked too: it never exceeds `len` (at most 40),
+/// so the mask changes no value, but it keeps the verifier from carrying the bounds that the
+/// comparisons with `len` taught it into the next round, where states that differ only in
+/// those bounds could not be pruned.
 #[inline(always)]
-fn visit<const AT: usize>(
+fn walk_one_option(
     options: &OptionBytes,
     len: usize,
     walk: &mut Walk,
 ) -> Result<bool, ParseError> {
-    if AT >= len {
+    let at = walk.next;
+    if at >= len {
         return Ok(false);
     }
-    if AT != walk.next {
-        // Inside the body of the current option.
-        return Ok(true);
-    }
-    let kind = options[AT];
+    let kind = options[at & 63];
     if kind == TCP_OPTION_EOL {
         return Ok(false);
     }
     if kind == TCP_OPTION_NOP {
-        walk.next = AT + 1;
+        walk.next = (at + 1) & 63;
         return Ok(true);
     }
-    if AT + 2 > len {
+    if at + 2 > len {
         return Err(ParseError::TcpOptionPastHeader);
     }
-    let option_len = options[AT + 1] as usize;
+    let option_len = options[(at + 1) & 63] as usize;
     if option_len < 2 {
         return Err(ParseError::TcpOptionBadLength);
     }
-    if AT + option_len > len {
+    if at + option_len > len {
         return Err(ParseError::TcpOptionPastHeader);
     }
     if kind == TCP_OPTION_MPTCP {
         if option_len < MPTCP_MIN_OPTION_LEN {
             return Err(ParseError::MptcpOptionTooShort);
         }
-        let subtype_version = options[AT + 2];
+        let subtype_version = options[(at + 2) & 63];
         let (subtype, low_nibble) = (subtype_version >> 4, subtype_version & 0x0f);
         // The fourth byte holds MP_CAPABLE's and DSS's flags. It is inside the copy whatever
         // the option's length, and read without a branch on the length (one more split of
         // every walk state): a 3-byte option is refused by its length alone, whatever it says.
-        let flags = options[AT + 3];
+        let flags = options[(at + 3) & 63];
         match Fit::from_code(classifier_mptcp_option_fits(
             u32::from(subtype_version),
             u32::from(flags),
@@ -304,7 +303,7 @@ fn visit<const AT: usize>(
             Fit::Malformed => walk.malformed = true,
         }
     }
-    walk.next = AT + option_len;
+    walk.next = (at + option_len) & 63;
     Ok(true)
 }
 
