@@ -137,6 +137,42 @@ fn cases() -> Vec<Case> {
                 "list_0",
             ],
         ),
+        // A connection's SYN with MP_CAPABLE, to a listed address: its first packet counts
+        // the flow it creates, each counted inline, as the version's counter.
+        case(
+            "listed MPTCP SYN, version 1",
+            Segment::tcp("192.0.2.10", "17.253.0.30", 50009, 443)
+                .syn()
+                .options(&mptcp::mp_capable_v1_syn()),
+            Some(DSCP_LISTED),
+            &[
+                "packets",
+                "class_listed",
+                "ipv4",
+                "tcp",
+                "marked",
+                "mptcp_option",
+                "mptcp_mp_capable",
+                "mp_capable_v1",
+                "list_0",
+            ],
+        ),
+        case(
+            "MPTCP SYN, version 0",
+            Segment::tcp("192.0.2.10", "198.51.100.30", 50010, 443)
+                .syn()
+                .options(&mptcp::mp_capable_v0_syn()),
+            None,
+            &[
+                "packets",
+                "class_normal",
+                "ipv4",
+                "tcp",
+                "mptcp_option",
+                "mptcp_mp_capable",
+                "mp_capable_v0",
+            ],
+        ),
         // Not usual: two lists, so the call counts them with report mode off too.
         case(
             "in two lists",
@@ -173,8 +209,8 @@ fn usual_packets_move_the_same_counters_with_report_mode_off() {
         kernel.add_prefix("203.0.113.0/24", 1 << 5);
     }
     for case in cases() {
-        // The first packet creates the flow (an event: the call counts it); the later ones
-        // are served by the flow cache.
+        // The first packet creates the flow (an event, counted inline too); the later ones
+        // are served by the flow cache, or for a SYN by the flow's entry.
         for n in 0..4 {
             let with = reporting.run(&case.packet);
             let without = quiet.run(&case.packet);

@@ -50,11 +50,12 @@ fn count_each_bit(
 
 /// Counts `out` in interface slot `slot` and writes the report when `report` is set.
 ///
-/// The usual outcomes (no report, no error, no event, one list at most, and no MPTCP option
-/// or only a DSS, as an MPTCP flow's data segments carry) move at most eight counters: they
-/// are counted here, inline, the same counters `classifier_record` would move. Any other
-/// outcome pays for the call, whose return costs about 9 ns on a host with AMD's "Safe RET"
-/// (`cargo xtask bench`).
+/// The usual outcomes (no report, no error, no DNS or MPTCP event, one list at most, and no
+/// MPTCP option, only a DSS, as an MPTCP flow's data segments carry, or only an MP_CAPABLE
+/// of version 0 or 1, as a connection's SYN carries) move at most nine counters: they are
+/// counted here, inline, the same counters `classifier_record` would move. A flow event
+/// (a first packet) is counted inline too. Any other outcome pays for the call, whose
+/// return costs about 9 ns on a host with AMD's "Safe RET" (`cargo xtask bench`).
 #[inline(always)]
 pub fn record(out: &Outcome, length: u64, slot: u32, report: bool) {
     let usual = if report { NOT_USUAL } else { usual(out) };
@@ -67,6 +68,8 @@ pub fn record(out: &Outcome, length: u64, slot: u32, report: bool) {
             count(block, u32::from(out.network), length);
             count(block, u32::from(out.transport), length);
             count(block, u32::from(out.action), length);
+            // `NO_SLOT` without an event: `count` moves nothing then.
+            count(block, u32::from(out.flow_event), length);
             if usual & USUAL_DSS != 0 {
                 count(block, Counter::MptcpOption.index(), length);
                 count(
@@ -74,6 +77,16 @@ pub fn record(out: &Outcome, length: u64, slot: u32, report: bool) {
                     Counter::for_mptcp_subtype(MptcpSubtype::Dss as u8),
                     length,
                 );
+            } else if usual & USUAL_MP_CAPABLE != 0 {
+                count(block, Counter::MptcpOption.index(), length);
+                count(
+                    block,
+                    Counter::for_mptcp_subtype(MptcpSubtype::MpCapable as u8),
+                    length,
+                );
+                // `usual` let only versions 0 and 1 through.
+                let version = u32::from(out.mptcp_version & 1);
+                count(block, Counter::MpCapableV0.index() + version, length);
             }
             let lists = out.lists;
             if lists != 0 {
@@ -89,14 +102,16 @@ pub fn record(out: &Outcome, length: u64, slot: u32, report: bool) {
     classifier_record(out, length, slot, u32::from(report));
 }
 
-/// `usual`'s answers: not a usual outcome; a usual one; with a DSS (and no other option 30).
+/// `usual`'s answers: not a usual outcome; a usual one; with a DSS (and no other option 30);
+/// with an MP_CAPABLE of version 0 or 1 (and no other option 30).
 const NOT_USUAL: u32 = 0;
 const USUAL: u32 = 1;
 const USUAL_DSS: u32 = 2;
+const USUAL_MP_CAPABLE: u32 = 4;
 
 /// Which usual outcome `out` is, if any: one that moves no counter but packets, class,
-/// network, transport, action and its one list if it has one, and for a DSS the MPTCP option
-/// and DSS counters.
+/// network, transport, action, its flow event and its one list if it has them, and for a DSS
+/// the MPTCP option and DSS counters, for an MP_CAPABLE those and its version's.
 ///
 /// Two words tested rather than eight fields: each test of a field is a branch the verifier
 /// follows both ways for every state that reaches it.
@@ -119,6 +134,8 @@ fn usual(out: &Outcome) -> u32 {
         USUAL
     } else if options_and_error == DSS_ALONE {
         USUAL | USUAL_DSS
+    } else if options_and_error & !MP_CAPABLE_V1_BIT == MP_CAPABLE_V0_ALONE {
+        USUAL | USUAL_MP_CAPABLE
     } else {
         NOT_USUAL
     }
@@ -136,8 +153,8 @@ fn bit_index(bit: u32) -> u32 {
 }
 
 /// The bytes of `Outcome`'s first word that are `NO_SLOT` in a usual outcome: fragment,
-/// flow event, DNS and MPTCP event (bytes 3, 5, 6, 7; little endian).
-const USUAL_FIRST_NONE: u64 = 0xffff_ff00_ff00_0000;
+/// DNS and MPTCP event (bytes 3, 6, 7; little endian). The flow event (byte 5) may be set.
+const USUAL_FIRST_NONE: u64 = 0xffff_0000_ff00_0000;
 /// The upper half of its second word (bytes 12..16: MPTCP subtypes, version, error) holds 0
 /// but for the version without an MPTCP option and error; the version means nothing without
 /// MP_CAPABLE.
@@ -145,6 +162,10 @@ const NO_OPTION_NO_ERROR_MASK: u64 = 0xff00_ffff;
 /// That half with a DSS and nothing else: subtypes DSS alone, no MP_CAPABLE version, no
 /// error.
 const DSS_ALONE: u64 = (MPTCP_VERSION_NONE as u64) << 16 | 1 << MptcpSubtype::Dss as u64;
+/// That half with an MP_CAPABLE of version 0 and nothing else; with the version's low bit
+/// (`MP_CAPABLE_V1_BIT`) ignored, version 1 too.
+const MP_CAPABLE_V0_ALONE: u64 = 1 << MptcpSubtype::MpCapable as u64;
+const MP_CAPABLE_V1_BIT: u64 = 1 << 16;
 
 const _: () = {
     use core::mem::offset_of;
@@ -158,6 +179,8 @@ const _: () = {
     assert!(offset_of!(Outcome, error) == 15);
     assert!(core::mem::align_of::<Outcome>() == 8);
 };
+
+const _: () = assert!(Counter::MpCapableV1.index() == Counter::MpCapableV0.index() + 1);
 
 /// The recording as a global BPF function: the verifier checks it once with an unknown
 /// `Outcome`, instead of once for every combination of outcomes the pipeline can reach

@@ -189,15 +189,22 @@ impl Packet<'_> {
     #[inline(always)]
     fn track_in_table(&self, key: &FlowKey) -> Decision {
         let lists = || prefix::lists_of(key);
-        // The table is picked at run time, so that the update is inlined twice rather than
-        // four times: each copy takes its own stack.
+        // One inlined update per table, each naming its map: the verifier then calls the
+        // table's own lookup and update (`__htab_map_lookup_elem`, `htab_lru_map_update_elem`)
+        // rather than the generic helpers, whose indirect call through `map->ops` goes
+        // through a retpoline on this kind of host.
         let tcp = key.protocol == IPPROTO_TCP;
         if key.ip_version == 4 {
-            let table = if tcp { &FLOWS_TCP_V4 } else { &FLOWS_UDP_V4 };
-            self.update(table, &narrow(key), lists)
+            let key = narrow(key);
+            if tcp {
+                self.update(&FLOWS_TCP_V4, &key, lists)
+            } else {
+                self.update(&FLOWS_UDP_V4, &key, lists)
+            }
+        } else if tcp {
+            self.update(&FLOWS_TCP_V6, key, lists)
         } else {
-            let table = if tcp { &FLOWS_TCP_V6 } else { &FLOWS_UDP_V6 };
-            self.update(table, key, lists)
+            self.update(&FLOWS_UDP_V6, key, lists)
         }
     }
 
@@ -232,9 +239,9 @@ impl Packet<'_> {
             if entry.generation != generation {
                 entry.lists = lists();
                 entry.generation = generation;
-                (entry.action, entry.rule) = policy::decide(mptcp, entry.lists, config);
+                (entry.action, entry.rule) = policy::decide_called(mptcp, entry.lists, config);
             } else if mptcp && before & FLOW_MPTCP == 0 {
-                (entry.action, entry.rule) = policy::decide(mptcp, entry.lists, config);
+                (entry.action, entry.rule) = policy::decide_called(mptcp, entry.lists, config);
             }
             return Decision {
                 lists: entry.lists,
@@ -254,8 +261,9 @@ impl Packet<'_> {
         if self.initiator_is_b {
             flags |= FLOW_INITIATOR_IS_B;
         }
-        // Built in a per-CPU scratch entry: the two inlined copies of this path (IPv4, IPv6)
-        // cannot each have 56 bytes of the stack the pipeline's deepest call chain leaves.
+        // Built in a per-CPU scratch entry: the four inlined copies of this path (one per
+        // table) cannot each have 56 bytes of the stack the pipeline's deepest call chain
+        // leaves.
         let Some(entry) = NEW_FLOW.get_ptr_mut(0) else {
             return Decision {
                 lists,

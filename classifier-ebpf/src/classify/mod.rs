@@ -249,8 +249,8 @@ fn remember(ip: &IpHeader, _: &Transport, config: &Config, _: u32, _: u64) -> De
 /// not remembered: all fragments of a datagram get the same treatment.
 #[inline(always)]
 fn by_address(ip: &IpHeader, config: &Config) -> Decision {
-    let lists = prefix::lists_of(&flow::packet_key(ip, [0; 2], [0; 2]));
-    let (action, rule) = policy::decide(false, lists, config);
+    let lists = prefix::lists_of_called(&flow::packet_key(ip, [0; 2], [0; 2]));
+    let (action, rule) = policy::decide_called(false, lists, config);
     Decision {
         lists,
         action,
