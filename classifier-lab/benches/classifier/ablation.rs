@@ -15,7 +15,7 @@ use classifier_lab::Baseline;
 use crate::{
     packets,
     table::{Table, ns},
-    timing::{Cost, Programs},
+    timing::Programs,
 };
 
 /// Each variant: its row's name and the feature that builds it (none: the program itself).
@@ -59,8 +59,8 @@ pub fn run() -> Result<Ablation> {
     for (name, object) in objects {
         let programs = load(object.as_deref())?;
         let mut cells = vec![name.to_owned()];
-        for (case, packet) in &cases {
-            let cost: Cost = programs.repeated(packet)?;
+        let packets: Vec<&[u8]> = cases.iter().map(|(_, packet)| packet.as_slice()).collect();
+        for ((case, _), cost) in cases.iter().zip(programs.repeated_each(&packets)?) {
             if *case == "IPv4 TCP" {
                 plain.push((name, cost.overhead()));
             }

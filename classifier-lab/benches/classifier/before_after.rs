@@ -76,7 +76,7 @@ pub fn run(before: &Before) -> Result<String> {
     table.print();
     Ok(format!(
         "{}\n## Before and after\n\nMeasured on {} by `cargo xtask bench --before {commit}`: \
-         the benchmark of commit {commit}, built from a git worktree of it (its own kernel \
+         the benchmark of commit {commit}, built from an export of its tree (`git archive`; its own kernel \
          object and loader), and this tree's, run alternately on this machine (this tree at {}), {ROUNDS} rounds, \
          each side's `--only {PARTS}` in turn (the order swapped every round); each figure is \
          the median over the rounds of that side's overhead over its own baseline program, \

@@ -12,7 +12,7 @@ use crate::{
     ablation::{self, Ablation},
     packets,
     table::{Section, Table, Target, count, median, ns},
-    timing::{Cost, Programs, REPEAT, ROUNDS},
+    timing::{Cost, Programs, REPEAT, ROUNDS, STEADY_ROUNDS},
 };
 
 /// Single-shot runs per round (first packets, and rewrites).
@@ -127,8 +127,10 @@ pub fn run() -> Result<Section> {
         format!(
             "Each case runs through BPF_PROG_TEST_RUN in this kernel, beside `baseline`, an XDP \
              program from the same object that only returns XDP_PASS, loaded in the same run. \
-             *Steady state*: the packet {} times in the kernel's loop (`repeat`), {ROUNDS} \
-             rounds interleaved with the baseline; the median round is reported (the kernel \
+             *Steady state*: the packet {} times in the kernel's loop (`repeat`), \
+             {STEADY_ROUNDS} rounds interleaved with the baseline, each round running every \
+             case in turn (so that a noisy stretch of the machine falls on a round of every \
+             case, not on every round of a few); the median round is reported (the kernel \
              reports whole nanoseconds per packet). After its first iteration the packet \
              belongs to an established flow. *Single shot*: repeat 1 per call, from a fresh copy \
              of the packet each call, {ROUNDS} × {} calls per program, median: for first \
@@ -171,8 +173,9 @@ pub fn run() -> Result<Section> {
         ("worst case (below)", packets::worst_case()),
     ];
     let (mut plain, mut arp, mut worst_steady) = (None, None, None);
-    for (case, packet) in &steady {
-        let cost = programs.repeated(packet)?;
+    let packets: Vec<&[u8]> = steady.iter().map(|(_, packet)| packet.as_slice()).collect();
+    let costs = programs.repeated_each(&packets)?;
+    for ((case, _), cost) in steady.iter().zip(costs) {
         match *case {
             "IPv4 TCP, no list" => plain = Some(cost),
             "non-IP (ARP)" => arp = Some(cost),

@@ -7,9 +7,13 @@ use classifier_lab::{Baseline, TimeRun as _};
 
 use crate::table::median;
 
-/// Repeats per BPF_PROG_TEST_RUN call, and calls per measurement (the median is reported).
+/// Repeats per BPF_PROG_TEST_RUN call, and rounds of single shots (the median is reported).
 pub const REPEAT: u32 = 1_000_000;
 pub const ROUNDS: usize = 5;
+/// Rounds of the steady state, each running every case in turn: a noisy stretch of a shared
+/// machine (seconds long, while a table of cases takes about five) then falls on a round or
+/// two of every case, which the median leaves out, instead of on every round of a few cases.
+pub const STEADY_ROUNDS: usize = 11;
 
 /// The two programs under comparison.
 pub struct Programs {
@@ -39,22 +43,36 @@ impl Programs {
         })
     }
 
-    /// The same packet `REPEAT` times in the kernel's loop, `ROUNDS` times: the steady state
-    /// (after the first iteration, the flow is established in the flow table).
+    /// The same packet `REPEAT` times in the kernel's loop, `STEADY_ROUNDS` times: the steady
+    /// state (after the first iteration, the flow is established in the flow table).
     pub fn repeated(&self, packet: &[u8]) -> Result<Cost> {
-        // Warm up: the flow entry exists and the caches are hot before the first round.
-        self.classifier.time_run(packet, 1000)?;
-        self.baseline.time_run(packet, 1000)?;
-        let mut classifier = Vec::new();
-        let mut baseline = Vec::new();
-        for _ in 0..ROUNDS {
-            baseline.push(self.baseline.time_run(packet, REPEAT)?.as_nanos() as f64);
-            classifier.push(self.classifier.time_run(packet, REPEAT)?.as_nanos() as f64);
+        Ok(self.repeated_each(&[packet])?[0])
+    }
+
+    /// `repeated` for several packets, the rounds taken in turn: round 1 of every packet,
+    /// then round 2, and so on.
+    pub fn repeated_each(&self, packets: &[&[u8]]) -> Result<Vec<Cost>> {
+        // Warm up: the flow entries exist and the caches are hot before the first round.
+        for packet in packets {
+            self.classifier.time_run(packet, 1000)?;
+            self.baseline.time_run(packet, 1000)?;
         }
-        Ok(Cost {
-            classifier: median(&mut classifier),
-            baseline: median(&mut baseline),
-        })
+        let mut classifier = vec![Vec::new(); packets.len()];
+        let mut baseline = vec![Vec::new(); packets.len()];
+        for _ in 0..STEADY_ROUNDS {
+            for (case, packet) in packets.iter().enumerate() {
+                baseline[case].push(self.baseline.time_run(packet, REPEAT)?.as_nanos() as f64);
+                classifier[case].push(self.classifier.time_run(packet, REPEAT)?.as_nanos() as f64);
+            }
+        }
+        Ok(classifier
+            .iter_mut()
+            .zip(&mut baseline)
+            .map(|(classifier, baseline)| Cost {
+                classifier: median(classifier),
+                baseline: median(baseline),
+            })
+            .collect())
     }
 
     /// Each packet run once (repeat 1), from a fresh copy: for first packets of distinct
