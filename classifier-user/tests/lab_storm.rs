@@ -9,7 +9,7 @@
 
 mod support;
 
-use std::{path::Path, time::Duration};
+use std::{path::Path, sync::Mutex, time::Duration};
 
 use classifier::Hook;
 use classifier_lab::{
@@ -30,7 +30,12 @@ fn spec(hook: Hook) -> Spec {
 }
 
 fn storm(hook: Hook, setup: Setup) -> Outcome {
-    let prefix = format!("classifier-test-storm-{}", std::process::id());
+    // The hook in the names: the two tests' storms must not share a namespace or a pin dir.
+    let prefix = format!(
+        "classifier-test-storm-{}-{}",
+        std::process::id(),
+        hook.name()
+    );
     storm::run(Path::new(support::cli::BINARY), &spec(hook), setup, &prefix)
         .unwrap_or_else(|error| panic!("the storm ({}): {error}", setup.name()))
 }
@@ -49,8 +54,16 @@ fn every_phone_downloads_the_probe_stays_fast_and_cdn_servers_are_learned_with_t
     storm_with_and_without_the_classifier(Hook::Tc);
 }
 
+/// One storm at a time: each measures round trips and shares on a shaped link, which a second
+/// storm beside it on this machine's few cores would disturb.
+static ONE_STORM_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 fn storm_with_and_without_the_classifier(hook: Hook) {
     support::require_root();
+    // A storm that failed in the other test leaves the lock poisoned, not the lab in use.
+    let _turn = ONE_STORM_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let without = storm(hook, Setup::NoClassifier);
     let with = storm(hook, Setup::PerFlow);
 
