@@ -54,11 +54,10 @@ pub fn run(before: &Before) -> Result<String> {
     let mut before_runs = Vec::new();
     let mut after_runs = Vec::new();
     for round in 0..ROUNDS {
-        let sides = [
+        let mut sides = vec![
             (&before.bench, "before", &mut before_runs),
             (&after, "after", &mut after_runs),
         ];
-        let mut sides: Vec<_> = sides.into_iter().collect();
         if round % 2 == 1 {
             sides.reverse();
         }
@@ -80,8 +79,9 @@ pub fn run(before: &Before) -> Result<String> {
          object and loader), and this tree's, run alternately on this machine (this tree at {}), {ROUNDS} rounds, \
          each side's `--only {PARTS}` in turn (the order swapped every round); each figure is \
          the median over the rounds of that side's overhead over its own baseline program, \
-         from its report's tables (steady state and single shots as 'Per-packet cost' says; \
-         many flows as the mean without the slowest 1 %). Cases are matched by name; a case \
+         from its report's tables, each measured by its own benchmark's method (this tree's \
+         as 'Per-packet cost' and 'Many flows' say; an earlier one's steady state may take \
+         fewer rounds). Cases are matched by name; a case \
          one side does not measure is left out.\n\n{}\n{}",
         SECTION.begin,
         machine::date(),
