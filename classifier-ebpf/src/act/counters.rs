@@ -60,16 +60,8 @@ fn count_each_bit(
 pub fn record(out: &Outcome, length: u64, slot: u32, report: bool) {
     let usual = if report { NOT_USUAL } else { usual(out) };
     if usual != NOT_USUAL {
-        let slot = if slot < INTERFACE_SLOTS { slot } else { 0 };
-        if let Some(block) = COUNTERS.get_ptr_mut(slot) {
-            let block = unsafe { &mut *block };
-            count(block, Counter::Packets.index(), length);
-            count(block, u32::from(out.class), length);
-            count(block, u32::from(out.network), length);
-            count(block, u32::from(out.transport), length);
-            count(block, u32::from(out.action), length);
-            // `NO_SLOT` without an event: `count` moves nothing then.
-            count(block, u32::from(out.flow_event), length);
+        if let Some(block) = block_of(slot) {
+            count_every_outcome(block, out, length);
             if usual & USUAL_DSS != 0 {
                 count(block, Counter::MptcpOption.index(), length);
                 count(
@@ -100,6 +92,29 @@ pub fn record(out: &Outcome, length: u64, slot: u32, report: bool) {
         return;
     }
     classifier_record(out, length, slot, u32::from(report));
+}
+
+/// The counter block of interface slot `slot` (slot 0, "other", for one out of range).
+#[inline(always)]
+fn block_of(slot: u32) -> Option<&'static mut CounterBlock> {
+    let slot = if slot < INTERFACE_SLOTS { slot } else { 0 };
+    // SAFETY: a per-CPU map value, written by this CPU's program alone.
+    COUNTERS
+        .get_ptr_mut(slot)
+        .map(|block| unsafe { &mut *block })
+}
+
+/// What every outcome moves, inline or through `classifier_record`: the packet, its class,
+/// network, transport, action and flow event (`NO_SLOT` when it has none: `count` moves
+/// nothing then).
+#[inline(always)]
+fn count_every_outcome(block: &mut CounterBlock, out: &Outcome, length: u64) {
+    count(block, Counter::Packets.index(), length);
+    count(block, u32::from(out.class), length);
+    count(block, u32::from(out.network), length);
+    count(block, u32::from(out.transport), length);
+    count(block, u32::from(out.action), length);
+    count(block, u32::from(out.flow_event), length);
 }
 
 /// `usual`'s answers: not a usual outcome; a usual one; with a DSS (and no other option 30);
@@ -201,18 +216,11 @@ pub extern "C" fn classifier_record(
     let Some(out) = (unsafe { out.as_ref() }) else {
         return 1;
     };
-    let slot = if slot < INTERFACE_SLOTS { slot } else { 0 };
-    let Some(block) = COUNTERS.get_ptr_mut(slot) else {
+    let Some(block) = block_of(slot) else {
         return 1;
     };
-    let block = unsafe { &mut *block };
-    count(block, Counter::Packets.index(), length);
-    count(block, u32::from(out.class), length);
-    count(block, u32::from(out.network), length);
-    count(block, u32::from(out.transport), length);
+    count_every_outcome(block, out, length);
     count(block, u32::from(out.fragment), length);
-    count(block, u32::from(out.action), length);
-    count(block, u32::from(out.flow_event), length);
     count(block, u32::from(out.dns), length);
     count(block, u32::from(out.mptcp_event), length);
     // A mask rather than `Counter::for_parse_error_code`'s modulo, which LLVM turns into a
