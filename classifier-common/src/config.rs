@@ -60,4 +60,4 @@ pub struct Config {
 
 /// Version of the pinned maps' layout. Bumped whenever a map's key or value changes, so that a
 /// binary never reads state written by an incompatible one.
-pub const STATE_LAYOUT: u32 = 7;
+pub const STATE_LAYOUT: u32 = 8;

@@ -111,8 +111,8 @@ pub enum Counter {
     DnsForwarded = 23,
     /// DNS queries and answers that could not be handed over (ring buffer full).
     DnsLost = 24,
-    /// User space only (`classifier run`): DNS answers refused because they matched no query
-    /// the classifier saw, and came from no trusted resolver.
+    /// User space only (`classifier run`): answers from a named resolver that requires a
+    /// query, to which no query was seen (forged from the internet, replayed, or late).
     DnsRefusedUnmatched = 25,
     /// User space only: DNS answers refused because a list they would teach is at its cap.
     DnsRefusedOverCap = 26,
@@ -121,10 +121,25 @@ pub enum Counter {
     /// MPTCP connections that fell back to plain TCP: a SYN offered MP_CAPABLE (or MP_JOIN)
     /// and the SYN/ACK came back without it (RFC 8684 §3.7). Counted on that SYN/ACK.
     MptcpFallback = 28,
+    /// User space only: DNS answers from a source that is not a named resolver, or from one
+    /// on an interface its answers do not arrive on (a LAN host's own resolver, a forgery).
+    DnsRefusedUntrusted = 32,
+    /// User space only: answers that carried an address record off the CNAME chain that
+    /// starts at the question (the record is not learned; the chain's are).
+    DnsRefusedOffChain = 33,
+    /// User space only: answers that named an address never learned (loopback, link-local,
+    /// multicast, the router's or a resolver's own, `dns.never_learn`, private unless allowed).
+    DnsRefusedForbidden = 34,
+    /// User space only: answers an address of which did not fit the learned-address table or
+    /// a prefix trie (the answer's other addresses may have been learned).
+    DnsRefusedTableFull = 35,
+    /// User space only: the router's own lookups (active learning) that got no usable
+    /// answer: a timeout, an error code, a malformed or mismatched reply.
+    DnsLookupFailed = 36,
 }
 
 /// Slots `MPTCP_SUBTYPE_BASE + subtype` (0..=15; 9..=15 are unassigned subtypes).
-pub const MPTCP_SUBTYPE_BASE: u32 = 32;
+pub const MPTCP_SUBTYPE_BASE: u32 = 48;
 pub const MPTCP_SUBTYPE_SLOTS: u32 = 16;
 /// Slots `PARSE_ERROR_BASE + code` (code 0 is unused).
 pub const PARSE_ERROR_BASE: u32 = MPTCP_SUBTYPE_BASE + MPTCP_SUBTYPE_SLOTS;
@@ -141,7 +156,7 @@ pub const INTERFACE_SLOTS: u32 = 16;
 /// Interface indexes `IFACE_SLOTS` covers; interfaces with higher indexes count in slot 0.
 pub const MAX_IFINDEX: u32 = 4096;
 
-const _: () = assert!((Counter::MptcpFallback as u32) < MPTCP_SUBTYPE_BASE);
+const _: () = assert!((Counter::DnsLookupFailed as u32) < MPTCP_SUBTYPE_BASE);
 const _: () = assert!((ParseError::Ipv4BadTotalLength as u32) < PARSE_ERROR_SLOTS);
 
 impl Counter {
@@ -154,7 +169,7 @@ impl Counter {
         ("normal", Self::ClassNormal),
     ];
 
-    pub const ALL: [Counter; 29] = [
+    pub const ALL: [Counter; 34] = [
         Self::Packets,
         Self::ClassNonIp,
         Self::ClassMalformed,
@@ -184,6 +199,11 @@ impl Counter {
         Self::DnsRefusedOverCap,
         Self::DnsRefusedMalformed,
         Self::MptcpFallback,
+        Self::DnsRefusedUntrusted,
+        Self::DnsRefusedOffChain,
+        Self::DnsRefusedForbidden,
+        Self::DnsRefusedTableFull,
+        Self::DnsLookupFailed,
     ];
 
     pub const fn index(self) -> u32 {
@@ -222,6 +242,11 @@ impl Counter {
             Self::DnsRefusedOverCap => "dns_refused_over_cap",
             Self::DnsRefusedMalformed => "dns_refused_malformed",
             Self::MptcpFallback => "mptcp_fallback",
+            Self::DnsRefusedUntrusted => "dns_refused_untrusted",
+            Self::DnsRefusedOffChain => "dns_refused_off_chain",
+            Self::DnsRefusedForbidden => "dns_refused_forbidden",
+            Self::DnsRefusedTableFull => "dns_refused_table_full",
+            Self::DnsLookupFailed => "dns_lookup_failed",
         }
     }
 

@@ -62,12 +62,26 @@ pub struct LearnedKey {
     pub _pad: [u8; 3],
 }
 
+/// `LearnedEntry::source`: a resolver's answer, seen passing through the router.
+pub const LEARNED_FROM_ANSWER: u8 = 1;
+/// `LearnedEntry::source`: a lookup `classifier run` made itself (active learning).
+pub const LEARNED_FROM_LOOKUP: u8 = 2;
+
 /// Where a learned address came from and when it expires. Only the user side reads it.
 #[repr(C)]
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct LearnedEntry {
     /// Unix time, in seconds.
     pub expires_at: u64,
-    /// The DNS name that was asked for (NUL-padded).
+    /// When the answer that last taught or renewed it was read (Unix seconds).
+    pub learned_at: u64,
+    /// `LEARNED_FROM_ANSWER` or `LEARNED_FROM_LOOKUP`.
+    pub source: u8,
+    /// 4 or 6: the resolver's address family.
+    pub resolver_version: u8,
+    pub _pad: [u8; 6],
+    /// The resolver that answered (IPv4 in the first 4 bytes).
+    pub resolver: [u8; 16],
+    /// The question that was asked (NUL-padded).
     pub name: [u8; LEARNED_NAME_LEN],
 }

@@ -13,12 +13,17 @@
 //!
 //! [dns]
 //! max_learned_per_list = 4096
+//! max_ttl = 3600
 //!
-//! # Only for a router that is itself the resolver: answers from this upstream resolver,
-//! # arriving on these interfaces, teach without a query the classifier saw.
+//! # Passive learning: answers from this resolver, arriving on these interfaces, to a query
+//! # the classifier saw, teach. Nothing else does.
 //! [[dns.trusted_resolvers]]
 //! address = "192.0.2.53"
 //! interfaces = ["wan0"]
+//!
+//! # Active learning: `run` resolves the lists' host names itself.
+//! [dns.lookup]
+//! resolver = "192.0.2.53"   # default: the first nameserver of /etc/resolv.conf
 //! ```
 //!
 //! The policy and the lists are applied when `attach` creates the state; later changes go
@@ -66,6 +71,10 @@ pub struct ListFile {
     /// the shipped ones).
     #[serde(default)]
     pub domains: Vec<String>,
+    /// Host names `classifier run` resolves itself, whose addresses join the list (`apple`
+    /// also gets the shipped update hosts).
+    #[serde(default)]
+    pub hosts: Vec<String>,
 }
 
 /// `[dns]`: bounds and trust for learning from DNS answers.
@@ -74,18 +83,30 @@ pub struct ListFile {
 pub struct DnsSettings {
     /// Learned addresses one list holds at most; answers that would add more are refused.
     pub max_learned_per_list: Option<u32>,
+    /// Learned addresses live at most this long (seconds), whatever their TTL.
+    pub max_ttl: Option<u64>,
+    /// Learn private (RFC 1918, 100.64/10) and unique-local (fc00::/7) addresses too.
+    pub learn_private: Option<bool>,
+    /// Prefixes never learned, whatever an answer says (e.g. the campus's own services).
+    #[serde(default)]
+    pub never_learn: Vec<String>,
     #[serde(default)]
     pub trusted_resolvers: Vec<TrustedResolverFile>,
+    #[serde(default)]
+    pub lookup: LookupFile,
 }
 
 /// `[[dns.trusted_resolvers]]`: answers from `address` that arrive on one of `interfaces`
-/// teach even though the classifier saw no query (the router itself asked).
+/// teach, when they answer a query the classifier saw (`require_query`, the default).
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrustedResolverFile {
     pub address: String,
     #[serde(default)]
     pub interfaces: Vec<String>,
+    /// false only for a router that is itself the resolver: its upstream queries leave from
+    /// its own stack, which XDP never sees.
+    pub require_query: Option<bool>,
 }
 
 /// A trusted resolver, checked.
@@ -93,7 +114,23 @@ pub struct TrustedResolverFile {
 pub struct TrustedResolver {
     pub address: std::net::IpAddr,
     pub interfaces: Vec<String>,
+    pub require_query: bool,
 }
+
+/// `[dns.lookup]`: active learning, the router's own lookups of the lists' host names.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LookupFile {
+    /// On unless false.
+    pub enabled: Option<bool>,
+    /// `ADDRESS` or `ADDRESS:PORT` (`[ADDRESS]:PORT` for IPv6); default: the first
+    /// `nameserver` of /etc/resolv.conf.
+    pub resolver: Option<String>,
+}
+
+/// Learned addresses live at most this long when the file does not say: an hour. CDNs
+/// answer with TTLs of seconds to minutes; a day-long TTL is an answer to distrust.
+pub const DEFAULT_DNS_MAX_TTL: u64 = 3600;
 
 /// Learned addresses live at least this long when the file does not say.
 pub const DEFAULT_DNS_MIN_TTL: u64 = 60;
@@ -123,7 +160,34 @@ pub fn list_domains(
     domains
 }
 
+/// The host names each of `lists` resolves (active learning), plus the shipped ones for
+/// `apple`.
+pub fn list_hosts(
+    lists: &[ListFile],
+    names: &crate::control::lists::ListNames,
+) -> crate::dns::HostLists {
+    let mut hosts = crate::dns::HostLists::default();
+    if let Some(apple) = names.bit(crate::control::lists::DEFAULT_LIST) {
+        for host in crate::dns::parse_domains(crate::dns::SHIPPED_APPLE_HOSTS) {
+            hosts.add(apple, host);
+        }
+    }
+    for list in lists {
+        if let Some(bit) = names.bit(&list.name) {
+            for host in &list.hosts {
+                hosts.add(bit, host);
+            }
+        }
+    }
+    hosts
+}
+
 impl ConfigFile {
+    /// The host names each list resolves: the file's, plus the shipped ones for `apple`.
+    pub fn hosts(&self, names: &crate::control::lists::ListNames) -> crate::dns::HostLists {
+        list_hosts(&self.lists, names)
+    }
+
     /// The domain suffixes of each list: the file's, plus the shipped ones for `apple`.
     pub fn domains(&self, names: &crate::control::lists::ListNames) -> crate::dns::DomainLists {
         list_domains(&self.lists, names)
@@ -131,10 +195,13 @@ impl ConfigFile {
 
     /// What `analyze` would run under with this file's lists, policy and `[dns]` bounds.
     pub fn analyze_settings(&self) -> Result<crate::analyze::Settings, Error> {
+        let mut learner = self.learner_settings()?;
+        // A capture has no interfaces to hold a named resolver to (dns::Trust).
+        learner.trust = crate::dns::Trust::CapturedQueries;
         Ok(crate::analyze::Settings {
             lists: self.lists.clone(),
             rules: self.rules()?,
-            learner: self.learner_settings()?,
+            learner,
             origin: self.path.clone(),
         })
     }
@@ -145,11 +212,74 @@ impl ConfigFile {
 
     /// What `classifier run` (and `analyze`) learn under.
     pub fn learner_settings(&self) -> Result<crate::dns::LearnerSettings, Error> {
+        let trusted = self.trusted_resolvers()?;
+        let mut bounds = crate::dns::AddressBounds::new(self.never_learn()?);
+        bounds.learn_private = self.dns.learn_private.unwrap_or(false);
+        bounds.resolvers = trusted.iter().map(|resolver| resolver.address).collect();
         Ok(crate::dns::LearnerSettings {
             min_ttl: self.dns_min_ttl(),
+            max_ttl: std::time::Duration::from_secs(
+                self.dns.max_ttl.unwrap_or(DEFAULT_DNS_MAX_TTL),
+            ),
             max_per_list: self.max_learned_per_list(),
-            trusted: self.trusted_resolvers()?,
+            trust: crate::dns::Trust::Named(trusted),
+            bounds,
         })
+    }
+
+    /// `dns.never_learn`, parsed; an error names the entry.
+    pub fn never_learn(&self) -> Result<Vec<ipnet::IpNet>, Error> {
+        self.dns
+            .never_learn
+            .iter()
+            .map(|text| {
+                text.parse::<ipnet::IpNet>()
+                    .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| Error::ConfigFile {
+                        path: self.path.clone(),
+                        reason: format!(
+                            "[dns] never_learn: `{text}` is not a prefix; write e.g. \
+                             \"192.0.2.0/24\" or \"2001:db8::/32\""
+                        ),
+                    })
+            })
+            .collect()
+    }
+
+    /// Whether `run` resolves the lists' host names itself, and through which resolver:
+    /// None when `[dns.lookup] enabled = false`.
+    pub fn lookup_resolver(&self) -> Result<Option<std::net::SocketAddr>, Error> {
+        if self.dns.lookup.enabled == Some(false) {
+            return Ok(None);
+        }
+        let error = |reason: String| Error::ConfigFile {
+            path: self.path.clone(),
+            reason: format!("[dns.lookup] {reason}"),
+        };
+        match &self.dns.lookup.resolver {
+            Some(text) => crate::dns::parse_resolver(text).map(Some).ok_or_else(|| {
+                error(format!(
+                    "resolver `{text}` is neither an address nor ADDRESS:PORT; write e.g. \
+                     resolver = \"192.0.2.53\""
+                ))
+            }),
+            None => Ok(crate::dns::system_resolver()),
+        }
+    }
+
+    /// The lists that learn: `apple` (shipped domains and hosts) and every list with domains
+    /// or hosts of its own.
+    fn learning_lists(&self) -> usize {
+        let mut names: Vec<&str> = self
+            .lists
+            .iter()
+            .filter(|list| !list.domains.is_empty() || !list.hosts.is_empty())
+            .map(|list| list.name.as_str())
+            .collect();
+        names.push(crate::control::lists::DEFAULT_LIST);
+        names.sort_unstable();
+        names.dedup();
+        names.len()
     }
 
     pub fn max_learned_per_list(&self) -> u32 {
@@ -202,6 +332,7 @@ impl ConfigFile {
                 Ok(TrustedResolver {
                     address,
                     interfaces: resolver.interfaces.clone(),
+                    require_query: resolver.require_query.unwrap_or(true),
                 })
             })
             .collect()
@@ -263,6 +394,35 @@ impl ConfigFile {
                 ),
             });
         }
+        // Every learning list at its cap must fit the shared table: a full table would
+        // refuse one list's addresses because of another's.
+        let lists = self.learning_lists() as u64;
+        let cap = u64::from(self.max_learned_per_list());
+        if lists * cap > u64::from(MAX_LEARNED) {
+            return Err(Error::ConfigFile {
+                path: self.path.clone(),
+                reason: format!(
+                    "[dns] max_learned_per_list = {cap} for {lists} learning lists needs \
+                     {} entries, more than the learned-address table's {MAX_LEARNED}; lower \
+                     it to {} at most",
+                    lists * cap,
+                    u64::from(MAX_LEARNED) / lists
+                ),
+            });
+        }
+        let min_ttl = self.dns_min_ttl().as_secs();
+        let max_ttl = self.dns.max_ttl.unwrap_or(DEFAULT_DNS_MAX_TTL);
+        if max_ttl == 0 || max_ttl < min_ttl {
+            return Err(Error::ConfigFile {
+                path: self.path.clone(),
+                reason: format!(
+                    "[dns] max_ttl = {max_ttl} must be at least dns_min_ttl ({min_ttl}) and \
+                     above 0; the default is {DEFAULT_DNS_MAX_TTL}"
+                ),
+            });
+        }
+        self.never_learn()?;
+        self.lookup_resolver()?;
         self.trusted_resolvers()?;
         self.rules().map(|_| ())
     }
@@ -289,11 +449,12 @@ mod dns_tests {
         let settings = config.learner_settings().unwrap();
         assert_eq!(settings.max_per_list, 10);
         assert_eq!(
-            settings.trusted,
-            vec![TrustedResolver {
+            settings.trust,
+            crate::dns::Trust::Named(vec![TrustedResolver {
                 address: "2001:db8::53".parse().unwrap(),
                 interfaces: vec!["wan0".to_owned(), "wan1".to_owned()],
-            }]
+                require_query: true,
+            }])
         );
         assert_eq!(
             parse("").unwrap().max_learned_per_list(),
@@ -324,5 +485,33 @@ mod dns_tests {
             error.contains("max_learned_per_list must be between 1"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn caps_that_cannot_fit_the_shared_table_are_refused_at_start() {
+        // One list (apple) may take the whole table; two may not.
+        parse("[dns]\nmax_learned_per_list = 65536\n").unwrap();
+        let two = "[dns]\nmax_learned_per_list = 65536\n[[lists]]\nname = \"cdn\"\n\
+                   domains = [\"cdn.example.net\"]\n";
+        let error = parse(two).unwrap_err();
+        assert!(
+            error.contains("2 learning lists") && error.contains("32768 at most"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn ttl_bounds_and_never_learn_are_checked() {
+        let error = parse("dns_min_ttl = 600\n[dns]\nmax_ttl = 60\n").unwrap_err();
+        assert!(error.contains("max_ttl = 60 must be at least"), "{error}");
+        let error = parse("[dns]\nnever_learn = [\"10.0.0.0/33\"]\n").unwrap_err();
+        assert!(error.contains("`10.0.0.0/33` is not a prefix"), "{error}");
+        let error = parse("[dns.lookup]\nresolver = \"dns.example\"\n").unwrap_err();
+        assert!(
+            error.contains("[dns.lookup] resolver `dns.example`"),
+            "{error}"
+        );
+        let config = parse("[dns]\nnever_learn = [\"192.0.2.0/24\", \"2001:db8::1\"]\n").unwrap();
+        assert_eq!(config.never_learn().unwrap().len(), 2);
     }
 }

@@ -35,8 +35,17 @@ impl Classifier {
     /// the Ctrl-C handler removes them: `remove_all_on_interrupt`).
     pub fn new(binary: &Path, prefix: &str) -> Result<Self, Error> {
         let config = std::env::temp_dir().join(format!("{prefix}.toml"));
-        std::fs::write(&config, "policy = [\"list:apple=LE\"]\n")
-            .map_err(io_error(format!("writing {}", config.display())))?;
+        // The lab's resolver sits beyond the uplink (r2): name it, as an operator would
+        // (docs/design.md, 'DNS learning'). No lookups of Apple's real host names: the lab
+        // has no resolver that knows them.
+        let text = format!(
+            "policy = [\"list:apple=LE\"]\n\
+             [[dns.trusted_resolvers]]\naddress = \"{}\"\ninterfaces = [\"{}\"]\n\
+             [dns.lookup]\nenabled = false\n",
+            super::hosts::RESOLVER,
+            crate::ROUTER_TO_SERVER
+        );
+        std::fs::write(&config, text).map_err(io_error(format!("writing {}", config.display())))?;
         Ok(Self {
             binary: binary.to_owned(),
             pin_dir: PathBuf::from(format!("/sys/fs/bpf/{prefix}")),

@@ -112,7 +112,7 @@ pub fn analyze(
     for (index, record) in records.enumerate() {
         let index = index as u64;
         let now = record.timestamp.as_secs();
-        learner.expire(&mut classifier.maps, now)?;
+        learner.expire(&mut classifier.maps, now);
         let verdict = match &record.frame {
             Err(error) => not_run(index, record.len, error.name()),
             Ok(frame) => match classifier.test_run(frame) {
@@ -183,7 +183,7 @@ fn learn_from_events(
     }
     let mut learned = 0;
     for datagram in datagrams {
-        if let Observed::Learned(count) = learner.observe(&mut classifier.maps, &datagram, now)? {
+        if let Observed::Learned(count) = learner.observe(&mut classifier.maps, &datagram, now) {
             learned += count;
         }
     }

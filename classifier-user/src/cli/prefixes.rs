@@ -32,7 +32,9 @@ Examples:
   classifier prefixes add 17.0.0.0/8 2620:149::/32
   classifier prefixes add 23.32.0.0/11 --list cdn      # a new list is created on first use
   classifier prefixes replace /etc/classifier/apple.txt  # hitless: no address is unmatched
-  classifier prefixes list --list apple -j"
+  classifier prefixes list --list apple -j
+  classifier prefixes forget 198.51.100.0/24            # learned addresses in it, every list
+  classifier prefixes forget --all --list cdn"
 )]
 pub struct PrefixesArgs {
     #[command(subcommand)]
@@ -76,11 +78,27 @@ enum PrefixesCommand {
         #[arg(long, value_name = "NAME", add = super::completion::lists(), default_value = DEFAULT_LIST)]
         list: String,
     },
-    /// Remove every prefix of a list, or of all lists.
+    /// Remove every prefix of a list, or of all lists, learned addresses included (their
+    /// records too: they do not come back until a trusted answer teaches them again).
     Clear {
         /// Only this list [default: all lists].
         #[arg(long, value_name = "NAME", add = super::completion::lists())]
         list: Option<String>,
+    },
+    /// Forget addresses learned from DNS: those inside the given addresses or prefixes, of
+    /// one list or of every list, or all of them. What was added by hand stays. A trusted
+    /// answer may teach a forgotten address again; `dns.never_learn` in the config keeps it
+    /// out for good.
+    Forget {
+        /// Addresses or prefixes whose learned addresses go.
+        #[arg(value_name = "CIDR", required_unless_present_any = ["list", "all"])]
+        prefixes: Vec<String>,
+        /// Only from this list [default: every list].
+        #[arg(long, value_name = "NAME", add = super::completion::lists())]
+        list: Option<String>,
+        /// Every learned address (of `--list`, if given).
+        #[arg(long, conflicts_with = "prefixes")]
+        all: bool,
     },
 }
 
@@ -107,6 +125,23 @@ pub fn prefixes(context: &Context, args: PrefixesArgs) -> anyhow::Result<()> {
             prefixes: Prefixes::File(file),
         },
         PrefixesCommand::Clear { list } => Edit::Clear { list },
+        PrefixesCommand::Forget {
+            prefixes,
+            list,
+            all: _,
+        } => {
+            let forgotten = prefix_edit::forget(&context.pin_dir, list.as_deref(), &prefixes)?;
+            if context.format.is_json() {
+                return print_json(&forgotten, context.format);
+            }
+            if forgotten.forgotten.is_empty() {
+                println!("no learned address matched: nothing forgotten");
+            }
+            for (list, count) in &forgotten.forgotten {
+                println!("{list}: {count} learned addresses forgotten");
+            }
+            return Ok(());
+        }
     };
     let edited = prefix_edit::edit(&context.pin_dir, edit)?;
     if context.format.is_json() {
@@ -119,10 +154,14 @@ pub fn prefixes(context: &Context, args: PrefixesArgs) -> anyhow::Result<()> {
             updated,
             deleted,
         },
+        forgotten,
     } = edited;
     println!(
-        "{}: {inserted} inserted, {updated} updated, {deleted} removed",
-        list.as_deref().unwrap_or("all lists")
+        "{}: {inserted} inserted, {updated} updated, {deleted} removed{}",
+        list.as_deref().unwrap_or("all lists"),
+        forgotten.map_or_else(String::new, |n| format!(
+            " ({n} learned addresses forgotten with their records)"
+        ))
     );
     Ok(())
 }
@@ -151,8 +190,16 @@ fn show(rows: &[PrefixRow], format: Format) -> anyhow::Result<()> {
                 lists.push_str("; ");
             }
             lists.push_str(&format!(
-                "{} (learned from {}, until {})",
-                learned.list, learned.name, learned.expires_at
+                "{} (learned from {}: {} {} at {}, until {})",
+                learned.list,
+                learned.name,
+                match learned.source {
+                    report::prefixes::LearnedSource::Answer => "answer of",
+                    report::prefixes::LearnedSource::Lookup => "own lookup through",
+                },
+                learned.resolver,
+                learned.learned_at,
+                learned.expires_at
             ));
         }
         table.push(vec![row.prefix.clone(), lists]);

@@ -2,6 +2,7 @@
 //! full before the first map write, so a bad input changes nothing.
 
 pub mod attach;
+pub mod forget;
 pub mod lists;
 pub mod netns;
 pub mod policy;

@@ -8,6 +8,7 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use super::{
+    forget::{Forget, Forgotten, forget_learned},
     lists::ListNames,
     prefix_file::{parse_prefix_arg, read_prefix_file},
     prefixes::{self, Applied, Change},
@@ -58,6 +59,10 @@ pub struct Edited {
     pub list: Option<String>,
     #[serde(flatten)]
     pub applied: Applied,
+    /// `clear` only: the learned addresses it forgot, records included (so that none comes
+    /// back from a leftover record).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forgotten: Option<usize>,
 }
 
 /// Applies `edit` to the state in `pin_dir`.
@@ -104,8 +109,45 @@ pub fn edit(pin_dir: &PinDir, edit: Edit) -> Result<Edited, Error> {
             (Change::Clear { list: list_bit }, list)
         }
     };
+    // `clear` forgets the learned addresses with their records first; the plan then
+    // removes what the lists held by hand.
+    let forgotten = match &change {
+        Change::Clear { list } => {
+            let what = Forget {
+                list: *list,
+                prefixes: Vec::new(),
+            };
+            Some(forget_learned(&mut maps, &names, &what)?.total())
+        }
+        _ => None,
+    };
     let applied = prefixes::apply(&mut maps, &change)?;
-    Ok(Edited { list, applied })
+    Ok(Edited {
+        list,
+        applied,
+        forgotten,
+    })
+}
+
+/// Forgets learned addresses: those in `prefixes` (every one when empty) of `list` (every
+/// list when None). Addresses are read and checked before anything is forgotten.
+pub fn forget(
+    pin_dir: &PinDir,
+    list: Option<&str>,
+    prefixes: &[String],
+) -> Result<Forgotten, Error> {
+    let prefixes = prefixes
+        .iter()
+        .map(|text| parse_prefix_arg(text))
+        .collect::<Result<Vec<IpNet>, Error>>()?;
+    let _writer = WriterLock::acquire(pin_dir)?;
+    let mut maps = ClassifierMaps::open_pinned(pin_dir)?;
+    let names = ListNames::read(&maps)?;
+    let what = Forget {
+        list: existing(&names, list)?,
+        prefixes,
+    };
+    forget_learned(&mut maps, &names, &what)
 }
 
 fn existing(names: &ListNames, list: Option<&str>) -> Result<Option<u32>, Error> {

@@ -220,7 +220,7 @@ impl Collector for Metrics {
         counter_family(
             &mut encoder,
             "classifier_dns_refused_answers",
-            "DNS answers that taught nothing, by reason: unmatched (no query seen, or a replay), over_cap (a list is full), malformed.",
+            "DNS answers refused in whole or in part, and failed own lookups, by reason: untrusted (not a named resolver on its interface), unmatched (no query seen, or a replay), over_cap (a list is full), malformed, off_chain, forbidden (an address never learned), table_full, lookup_failed.",
             &refused,
         )?;
         let entries = maps.learned().unwrap_or_default();
@@ -234,7 +234,7 @@ impl Collector for Metrics {
         gauge_family(
             &mut encoder,
             "classifier_learned_prefixes",
-            "Addresses learned from DNS answers, by list.",
+            "Addresses learned from DNS (records in the learned table), by list.",
             &learned,
         )?;
         // The whole table in a few dozen batched reads (`ClassifierMaps::flows`), through this

@@ -1,9 +1,12 @@
 //! `classifier run`: the long-running form. It attaches (adopting what is attached already),
-//! learns CDN addresses from the DNS answers that match a query it saw, expires them, serves
+//! learns CDN addresses from its own lookups of the lists' host names and from the answers of
+//! the resolvers the operator named (docs/design.md, 'DNS learning'), expires them, serves
 //! Prometheus metrics, forwards the kernel's log records, watches its interfaces (`watch`),
 //! and on SIGTERM or SIGINT stops learning and detaches what it manages (unless told to keep
-//! it attached). No async runtime: one loop `poll`s the ring buffers and a signalfd, with a
-//! timeout for the once-a-second work; the metrics endpoint has a thread of its own.
+//! it attached). No async runtime: one loop `poll`s the ring buffers, a signalfd and the
+//! lookups' wake-up socket, with a timeout for the once-a-second work; the metrics endpoint
+//! and the lookups have threads of their own. Only a signal ends it once it runs: what goes
+//! wrong while learning is counted and logged (a bad config stops it at start).
 
 mod endpoint;
 mod metrics;
@@ -32,7 +35,7 @@ use crate::{
         lists::ListNames,
         netns,
     },
-    dns::{DnsDatagram, Learner, Observed},
+    dns::{DnsDatagram, Learner, Lookups, Observed, Source, Trust, answer_of, router_addresses},
     load::pinned_link,
 };
 
@@ -113,18 +116,29 @@ pub fn run(pin_dir: &PinDir, config: &ConfigFile, options: &RunOptions) -> Resul
     }
     let mut maps = ClassifierMaps::open_pinned(pin_dir)?;
     let names = ListNames::read(&maps)?;
-    let mut learner = Learner::new(config.domains(&names), config.learner_settings()?);
-    let adopted = learner.adopt(&maps)?;
+    let settings = config.learner_settings()?;
+    let passive = matches!(&settings.trust, Trust::Named(resolvers) if !resolvers.is_empty());
+    let mut learner = Learner::new(config.domains(&names), settings);
+    learner.settings_mut().bounds.own = router_addresses();
+    let adopted = {
+        let _writer = writer_lock(pin_dir)?;
+        learner.adopt(&mut maps, now())?
+    };
     if adopted > 0 {
         log::info!("{adopted} learned addresses from an earlier run will expire on time");
     }
-    set_learning(pin_dir, &mut maps, true)?;
+    // The kernel hands DNS over only when a named resolver's answers can teach.
+    set_learning(pin_dir, &mut maps, passive)?;
+    if !passive {
+        log::info!("no [[dns.trusted_resolvers]]: DNS answers passing through teach nothing");
+    }
     let mut watch = watch::Watch::new(&options.interfaces);
     let result = serve(
         pin_dir,
         config,
         &mut maps,
         &mut learner,
+        &names,
         &mut watch,
         options,
     );
@@ -139,21 +153,51 @@ pub fn run(pin_dir: &PinDir, config: &ConfigFile, options: &RunOptions) -> Resul
     result
 }
 
+/// The lookup thread, when `[dns.lookup]` is on, there is a resolver, and a list has hosts.
+fn start_lookups(
+    config: &ConfigFile,
+    names: &ListNames,
+    learner: &mut Learner,
+) -> Result<Option<Lookups>, Error> {
+    let hosts = config.hosts(names);
+    let Some(resolver) = config.lookup_resolver()? else {
+        log::info!("[dns.lookup] enabled = false: no lookups of the lists' host names");
+        return Ok(None);
+    };
+    if hosts.is_empty() {
+        return Ok(None);
+    }
+    let lookups = Lookups::start(
+        hosts.clone(),
+        config.domains(names),
+        resolver,
+        config.dns_min_ttl(),
+        learner.settings_mut().max_ttl,
+    )
+    .map_err(Error::io("starting the DNS lookups"))?;
+    learner.recognise_own_lookups(lookups.own());
+    log::info!("resolving {} host names through {resolver}", hosts.len());
+    Ok(Some(lookups))
+}
+
 /// What the loop waits on, in `poll`'s order.
 const RING: usize = 0;
 const STOP: usize = 1;
-const LOGS: usize = 2;
+const LOOKUPS: usize = 2;
 
 fn serve(
     pin_dir: &PinDir,
     config: &ConfigFile,
     maps: &mut ClassifierMaps,
     learner: &mut Learner,
+    names: &ListNames,
     watch: &mut watch::Watch,
     options: &RunOptions,
 ) -> Result<(), Error> {
-    // First, before the metrics thread exists: it must inherit the blocked signals.
+    // First, before the metrics and lookup threads exist: they must inherit the blocked
+    // signals (a thread that did not would take SIGTERM's default action: the end).
     let stop = stop::Stop::new().map_err(Error::io("handling SIGTERM and SIGINT"))?;
+    let mut lookups = start_lookups(config, names, learner)?;
     // Separate handles: one drains the ring buffer, one answers scrapes.
     let mut events = ClassifierMaps::open_pinned(pin_dir)?.into_dns_events();
     if let Some(addr) = options.metrics {
@@ -171,7 +215,13 @@ fn serve(
         },
         Err(_) => None,
     };
-    let mut fds = vec![pollfd(events.as_raw_fd()), pollfd(stop.as_fd().as_raw_fd())];
+    // The lookups' slot polls -1 (ignored by poll) when there are none.
+    let mut fds = vec![
+        pollfd(events.as_raw_fd()),
+        pollfd(stop.as_fd().as_raw_fd()),
+        pollfd(lookups.as_ref().map_or(-1, Lookups::wake_fd)),
+    ];
+    let logs = fds.len();
     if let Some(logger) = &logger {
         fds.push(pollfd(logger.as_raw_fd()));
     }
@@ -205,8 +255,11 @@ fn serve(
         if fds[RING].revents != 0 {
             learn(pin_dir, maps, learner, &mut events)?;
         }
+        if let Some(lookups) = lookups.as_mut().filter(|_| fds[LOOKUPS].revents != 0) {
+            teach_lookups(pin_dir, maps, learner, lookups)?;
+        }
         if let Some(logger) = &mut logger {
-            if fds[LOGS].revents != 0 {
+            if fds[logs].revents != 0 {
                 logger.flush();
             }
         }
@@ -216,6 +269,7 @@ fn serve(
             if next_tick < Instant::now() {
                 next_tick = Instant::now() + TICK;
             }
+            learner.settings_mut().bounds.own = router_addresses();
             expire(pin_dir, maps, learner)?;
             watch.check(pin_dir, config, options)?;
         }
@@ -237,7 +291,7 @@ fn learn(
     }
     let _writer = writer_lock(pin_dir)?;
     for datagram in datagrams {
-        match learner.observe(maps, &datagram, now())? {
+        match learner.observe(maps, &datagram, now()) {
             Observed::Learned(learned) if learned > 0 => log::debug!(
                 "learned {learned} address(es) from a DNS answer from {}",
                 datagram.src
@@ -251,13 +305,57 @@ fn learn(
             _ => {}
         }
     }
+    learner.reclassify_if_new(maps);
+    Ok(())
+}
+
+/// Teaches what the finished lookups answered, under one writer lock.
+fn teach_lookups(
+    pin_dir: &PinDir,
+    maps: &mut ClassifierMaps,
+    learner: &mut Learner,
+    lookups: &mut Lookups,
+) -> Result<(), Error> {
+    let finished = lookups.finished();
+    if finished.is_empty() {
+        return Ok(());
+    }
+    let _writer = writer_lock(pin_dir)?;
+    for done in finished {
+        let source = Source::Lookup(done.resolver.ip());
+        let answer = done.answer.and_then(|message| {
+            answer_of(&message, learner.domains(), done.lists)
+                .ok_or_else(|| "a malformed answer".to_owned())
+        });
+        let refused = match answer {
+            Err(reason) => {
+                log::debug!("looking up {}: {reason}", done.host);
+                Some(crate::dns::Refusal::LookupFailed)
+            }
+            Ok(answer) => {
+                let taught = learner.teach(maps, &answer, source, now());
+                log::debug!(
+                    "{}: {} address(es) learned or renewed",
+                    done.host,
+                    taught.count
+                );
+                taught.refused
+            }
+        };
+        if let Some(why) = refused {
+            if let Err(error) = crate::dns::count_refused(maps, why, 0) {
+                log::warn!("counting a refused lookup: {error}");
+            }
+        }
+    }
+    learner.reclassify_if_new(maps);
     Ok(())
 }
 
 fn expire(pin_dir: &PinDir, maps: &mut ClassifierMaps, learner: &mut Learner) -> Result<(), Error> {
     let expired = {
         let _writer = writer_lock(pin_dir)?;
-        learner.expire(maps, now())?
+        learner.expire(maps, now())
     };
     if expired > 0 {
         log::debug!("{expired} learned address(es) expired");

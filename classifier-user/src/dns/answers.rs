@@ -87,57 +87,88 @@ fn only_question(packet: &Packet<'_>) -> Option<Question> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Answer {
     pub id: u16,
+    /// The response code (0: no error).
+    pub rcode: u8,
     pub question: Question,
     pub learned: Vec<Learned>,
+    /// A/AAAA records whose owner is not on the chain that starts at the question: never
+    /// learned, whatever name owns them (a resolver that adds them is answering something
+    /// else, or lying).
+    pub off_chain: usize,
 }
 
-/// The answer in `message`: every A/AAAA record teaches its address, when the question or any
-/// name of a CNAME in the answer is under a list's suffix. None when `message` is malformed:
-/// it does not parse, is no response, or has not exactly one question.
-pub fn answer_of(message: &[u8], domains: &DomainLists) -> Option<Answer> {
+/// CNAME links followed from the question, at most: real chains into CDNs are 2 to 4 long;
+/// a loop or a longer chain stops here, with what it reached.
+const MAX_CHAIN: usize = 16;
+
+/// The answer in `message`. An address is learned only from an A/AAAA record whose owner is
+/// on the CNAME chain that starts at the question (followed link by link through the
+/// answer section), and only when some name on that chain is under a list's suffix; it joins
+/// those lists, plus `question_lists` (the lists of a host name the operator named, which
+/// active learning resolves). Its TTL is the least along its chain: a CNAME that expires
+/// sooner ends the mapping sooner. None when `message` is malformed: it does not parse, is
+/// no response, or has not exactly one question.
+pub fn answer_of(message: &[u8], domains: &DomainLists, question_lists: u32) -> Option<Answer> {
     let packet = Packet::parse(message).ok()?;
     if !packet.has_flags(PacketFlag::RESPONSE) {
         return None;
     }
     let question = only_question(&packet)?;
-    let mut lists = domains.lists_of(&question.name);
-    for answer in &packet.answers {
-        if let RData::CNAME(target) = &answer.rdata {
-            lists |= domains.lists_of(&answer.name.to_string());
-            lists |= domains.lists_of(&target.0.to_string());
-        }
-    }
-    let learned = if lists == 0 {
-        Vec::new()
-    } else {
-        packet
+    // The chain: each name on it with the least TTL of the links that lead to it.
+    let mut chain: Vec<(String, u32)> = vec![(question.name.clone(), u32::MAX)];
+    let mut lists = question_lists | domains.lists_of(&question.name);
+    while chain.len() <= MAX_CHAIN {
+        let (current, ttl) = chain[chain.len() - 1].clone();
+        let next = packet
             .answers
             .iter()
-            .filter_map(|answer| {
-                let addr = match &answer.rdata {
-                    RData::A(a) => IpAddr::V4(Ipv4Addr::from(a.address)),
-                    RData::AAAA(aaaa) => IpAddr::V6(Ipv6Addr::from(aaaa.address)),
-                    _ => return None,
-                };
-                Some(Learned {
-                    addr,
-                    lists,
-                    name: question.name.clone(),
-                    ttl: answer.ttl,
-                })
-            })
-            .collect()
-    };
+            .find_map(|record| match &record.rdata {
+                RData::CNAME(target) if normalize(&record.name.to_string()) == current => {
+                    Some((normalize(&target.0.to_string()), ttl.min(record.ttl)))
+                }
+                _ => None,
+            });
+        let Some(next) = next.filter(|(name, _)| !chain.iter().any(|(seen, _)| seen == name))
+        else {
+            break;
+        };
+        lists |= domains.lists_of(&next.0);
+        chain.push(next);
+    }
+    let mut learned = Vec::new();
+    let mut off_chain = 0;
+    for record in &packet.answers {
+        let addr = match &record.rdata {
+            RData::A(a) => IpAddr::V4(Ipv4Addr::from(a.address)),
+            RData::AAAA(aaaa) => IpAddr::V6(Ipv6Addr::from(aaaa.address)),
+            _ => continue,
+        };
+        let owner = normalize(&record.name.to_string());
+        let Some((_, chain_ttl)) = chain.iter().find(|(name, _)| *name == owner) else {
+            off_chain += 1;
+            continue;
+        };
+        if lists != 0 {
+            learned.push(Learned {
+                addr,
+                lists,
+                name: question.name.clone(),
+                ttl: record.ttl.min(*chain_ttl),
+            });
+        }
+    }
     Some(Answer {
         id: packet.id(),
+        rcode: packet.rcode() as u8,
         question,
         learned,
+        off_chain,
     })
 }
 
-/// The addresses `message` would teach, were it matched; nothing when it is malformed.
+/// The addresses `message` would teach, were it trusted; nothing when it is malformed.
 pub fn learned_from(message: &[u8], domains: &DomainLists) -> Vec<Learned> {
-    answer_of(message, domains).map_or_else(Vec::new, |answer| answer.learned)
+    answer_of(message, domains, 0).map_or_else(Vec::new, |answer| answer.learned)
 }
 
 #[cfg(test)]
@@ -209,6 +240,72 @@ mod tests {
                 ttl: 20,
             }]
         );
+    }
+
+    #[test]
+    fn only_records_on_the_chain_teach() {
+        // A listed CNAME anywhere in the answer used to teach every address in it.
+        let base = response(
+            "www.example.net",
+            &["cdn.example.net"],
+            Ipv4Addr::new(192, 0, 2, 1),
+            60,
+        );
+        let mut packet = Packet::parse(&base).unwrap();
+        packet.answers.push(ResourceRecord::new(
+            Name::new_unchecked("decoy.example.net"),
+            CLASS::IN,
+            300,
+            RData::CNAME(rdata::CNAME(Name::new_unchecked("mesu.apple.com"))),
+        ));
+        packet.answers.push(ResourceRecord::new(
+            Name::new_unchecked("victim.example.net"),
+            CLASS::IN,
+            300,
+            RData::A(rdata::A::from(Ipv4Addr::new(198, 51, 100, 9))),
+        ));
+        let message = packet.build_bytes_vec().unwrap();
+        let answer = answer_of(&message, &domains(), 0).unwrap();
+        assert!(answer.learned.is_empty(), "{:?}", answer.learned);
+        assert_eq!(answer.off_chain, 1);
+    }
+
+    #[test]
+    fn a_chain_s_ttl_is_its_least() {
+        // The CNAME lives 300 s in `response`; the address 20 s: 20. Then the other way.
+        let message = response(
+            "mesu.apple.com",
+            &["a.example.net"],
+            Ipv4Addr::LOCALHOST,
+            20,
+        );
+        assert_eq!(learned_from(&message, &domains())[0].ttl, 20);
+        let message = response(
+            "mesu.apple.com",
+            &["a.example.net"],
+            Ipv4Addr::LOCALHOST,
+            9999,
+        );
+        assert_eq!(learned_from(&message, &domains())[0].ttl, 300);
+    }
+
+    #[test]
+    fn a_named_host_teaches_its_list_without_a_suffix() {
+        let message = response("dl.example.net", &[], Ipv4Addr::new(192, 0, 2, 8), 60);
+        assert!(learned_from(&message, &domains()).is_empty());
+        let answer = answer_of(&message, &domains(), 1 << 3).unwrap();
+        assert_eq!(answer.learned[0].lists, 1 << 3);
+    }
+
+    #[test]
+    fn a_cname_loop_ends() {
+        let message = response(
+            "a.apple.com",
+            &["b.example.net", "a.apple.com", "b.example.net"],
+            Ipv4Addr::LOCALHOST,
+            60,
+        );
+        assert!(answer_of(&message, &domains(), 0).is_some());
     }
 
     #[test]

@@ -1,36 +1,41 @@
-//! Keeping learned addresses: into their lists when an answer teaches them, out again when
-//! their time is up. The addresses go in as host prefixes (/32, /128) through
-//! `prefixes::learn_host`, and their name and expiry into the pinned `LEARNED` map, where
-//! `classifier prefixes list` finds them.
+//! Keeping learned addresses: into their lists when a trusted source teaches them, out again
+//! when their time is up. The addresses go in as host prefixes (/32, /128) through
+//! `prefixes::learn_host`, and their provenance and expiry into the pinned `LEARNED` map,
+//! where `classifier prefixes list` finds them.
 //!
-//! Only answers that match a query the classifier saw teach (`queries`), or answers from a
-//! trusted resolver on its interfaces; each list holds at most `max_per_list` learned
-//! addresses. Every refused answer is counted by reason (`refused`).
+//! Who may teach (docs/design.md, 'DNS learning'): a resolver the operator named, by its
+//! answers arriving on the interfaces named with it (passive), or the router's own lookups
+//! (active, `lookup`). Never an asker. Each list holds at most `max_per_list` learned
+//! addresses; each address lives between `min_ttl` and `max_ttl`; `bounds` refuses the
+//! addresses no answer may teach. Every refusal is counted by reason (`refused`), and none
+//! stops learning: a full table, a bad answer or a failed write costs that answer only.
 //!
-//! Established flows are not re-classified when an address is learned or forgotten (the
-//! generation is not bumped): the flows the lookup leads to start after the answer, and a
-//! download that began under a learned address keeps its class after the answer expires.
+//! A learned address that is new moves the generation, so that a flow whose first packet
+//! raced the answer is decided again with it (docs/design.md, 'DNS learning').
 
 use std::{
     collections::{BTreeMap, HashMap},
-    net::IpAddr,
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
     time::Duration,
 };
 
 use classifier_common::{
-    dns::{LEARNED_NAME_LEN, LearnedEntry, LearnedKey},
+    dns::{LEARNED_FROM_ANSWER, LEARNED_FROM_LOOKUP, LEARNED_NAME_LEN, LearnedEntry, LearnedKey},
     limits::MAX_LISTS,
 };
 
 use super::{
-    answers::{DomainLists, answer_of, query_of},
+    answers::{Answer, DomainLists, answer_of, query_of},
+    bounds::AddressBounds,
     event::{Direction, DnsDatagram},
+    lookup::OwnLookups,
     queries::{PendingQueries, QueryKey},
     refused::{Refusal, count_refused},
 };
 use crate::{
     ClassifierMaps, Error,
-    config_file::{DEFAULT_MAX_LEARNED_PER_LIST, TrustedResolver},
+    config_file::{DEFAULT_DNS_MAX_TTL, DEFAULT_MAX_LEARNED_PER_LIST, TrustedResolver},
     control::prefixes::{forget_host, learn_host},
     padded_name,
 };
@@ -41,51 +46,95 @@ const DNS_PORT: u16 = 53;
 /// The `apple` list's domain suffixes as shipped.
 pub const SHIPPED_APPLE_DOMAINS: &str = include_str!("../../data/apple-domains.txt");
 
+/// Whose answers teach.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Trust {
+    /// `classifier run`: only the named resolvers, on their interfaces.
+    Named(Vec<TrustedResolver>),
+    /// `analyze`: a capture has no interfaces and its resolvers are whoever answered; an
+    /// answer teaches when it matches a query in the capture (the capture is the operator's
+    /// own evidence, not live input).
+    CapturedQueries,
+}
+
 /// How the learner is bounded and whom it trusts.
 #[derive(Clone, Debug)]
 pub struct LearnerSettings {
     /// Learned addresses live at least this long, whatever their TTL.
     pub min_ttl: Duration,
+    /// And at most this long.
+    pub max_ttl: Duration,
     /// Learned addresses one list holds at most.
     pub max_per_list: u32,
-    pub trusted: Vec<TrustedResolver>,
+    pub trust: Trust,
+    pub bounds: AddressBounds,
 }
 
 impl LearnerSettings {
+    /// `analyze`'s settings without a config file.
     pub fn new(min_ttl: Duration) -> Self {
         Self {
             min_ttl,
+            max_ttl: Duration::from_secs(DEFAULT_DNS_MAX_TTL).max(min_ttl),
             max_per_list: DEFAULT_MAX_LEARNED_PER_LIST,
-            trusted: Vec::new(),
+            trust: Trust::CapturedQueries,
+            bounds: AddressBounds::default(),
         }
     }
+}
+
+/// Where an answer came from: what `LEARNED` records with each address.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A resolver's answer seen passing through.
+    Answer(IpAddr),
+    /// One of `run`'s own lookups, answered by this resolver.
+    Lookup(IpAddr),
 }
 
 /// What one datagram did.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Observed {
-    /// A query, remembered for its answer.
+    /// A query to a named resolver, remembered for its answer.
     Query,
-    /// An answer that was let in; it learned or renewed this many (address, list) pairs.
+    /// An answer that was let in: it learned or renewed this many (address, list) pairs.
     Learned(usize),
-    /// An answer refused (and counted) for this reason. Over the cap, it may have taught the
-    /// addresses that fitted.
+    /// An answer refused (and counted) for this reason. Some reasons (over the cap, a full
+    /// table, a forbidden or off-chain address) refuse part of it: the rest may have taught.
     Refused(Refusal),
-    /// Neither a usable query nor an answer (a malformed query, a full query table).
+    /// Neither a usable query nor an answer (a malformed query, a query to a resolver
+    /// nobody named, a full query table, the answer to one of `run`'s own lookups).
     Ignored,
+}
+
+/// What teaching an answer's addresses did.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Taught {
+    /// (address, list) pairs learned or renewed.
+    pub count: usize,
+    /// Of them, new: a flow may have raced them (the generation must move).
+    pub new: usize,
+    /// The first refusal met, if any.
+    pub refused: Option<Refusal>,
 }
 
 pub struct Learner {
     domains: DomainLists,
     settings: LearnerSettings,
     queries: PendingQueries,
-    /// Learned addresses per list, for the cap.
+    /// Learned addresses per list, for the cap; counted again from `LEARNED` when it says a
+    /// list is full, so a record removed by another writer (`prefixes forget`) frees room.
     per_list: HashMap<u32, u32>,
-    /// Expiry (Unix seconds) → keys to look at then; an entry may have been renewed since.
+    /// Expiry (Unix seconds) → keys to look at then; an entry may have been renewed or
+    /// forgotten since.
     due: BTreeMap<u64, Vec<LearnedKey>>,
+    /// New (address, list) pairs since `reclassify_if_new` last ran.
+    new: usize,
+    /// `run`'s own lookups, whose answers the kernel hands over too.
+    own: Option<Arc<OwnLookups>>,
 }
 
-fn key_of(addr: IpAddr, list: u32) -> LearnedKey {
+pub fn key_of(addr: IpAddr, list: u32) -> LearnedKey {
     let mut key = LearnedKey {
         list,
         ..LearnedKey::default()
@@ -104,22 +153,52 @@ fn key_of(addr: IpAddr, list: u32) -> LearnedKey {
 }
 
 pub fn addr_of(key: &LearnedKey) -> IpAddr {
-    match key.ip_version {
+    address(key.addr, key.ip_version)
+}
+
+/// An address as `LEARNED` stores it: IPv4 in the first 4 bytes.
+pub fn address(bytes: [u8; 16], ip_version: u8) -> IpAddr {
+    match ip_version {
         4 => IpAddr::V4(std::net::Ipv4Addr::new(
-            key.addr[0],
-            key.addr[1],
-            key.addr[2],
-            key.addr[3],
+            bytes[0], bytes[1], bytes[2], bytes[3],
         )),
-        _ => IpAddr::V6(std::net::Ipv6Addr::from(key.addr)),
+        _ => IpAddr::V6(std::net::Ipv6Addr::from(bytes)),
     }
 }
 
-/// Domain suffixes from text: one per line, `#` comments.
+/// Domain suffixes (or host names) from text: one per line, `#` comments.
 pub fn parse_domains(text: &str) -> impl Iterator<Item = &str> {
     text.lines()
         .map(|line| line.split('#').next().unwrap_or("").trim())
         .filter(|line| !line.is_empty())
+}
+
+fn entry_of(name: &str, source: Source, now: u64, expires_at: u64) -> LearnedEntry {
+    let (kind, resolver) = match source {
+        Source::Answer(resolver) => (LEARNED_FROM_ANSWER, resolver),
+        Source::Lookup(resolver) => (LEARNED_FROM_LOOKUP, resolver),
+    };
+    let resolver_key = key_of(resolver, 0);
+    let mut entry = LearnedEntry {
+        expires_at,
+        learned_at: now,
+        source: kind,
+        resolver_version: resolver_key.ip_version,
+        _pad: [0; 6],
+        resolver: resolver_key.addr,
+        name: [0; LEARNED_NAME_LEN],
+    };
+    let name = name.as_bytes();
+    let n = name.len().min(LEARNED_NAME_LEN);
+    entry.name[..n].copy_from_slice(&name[..n]);
+    entry
+}
+
+/// Counts a refusal; a failure to count is logged, never fatal.
+fn count(maps: &mut ClassifierMaps, why: Refusal, bytes: usize) {
+    if let Err(error) = count_refused(maps, why, bytes) {
+        log::warn!("counting a refused DNS answer ({}): {error}", why.name());
+    }
 }
 
 impl Learner {
@@ -130,6 +209,31 @@ impl Learner {
             queries: PendingQueries::default(),
             per_list: HashMap::new(),
             due: BTreeMap::new(),
+            new: 0,
+            own: None,
+        }
+    }
+
+    /// Answers to these lookups (`run`'s own) are taught through `teach`, by the lookup's
+    /// result; seen passing, they are ignored rather than refused.
+    pub fn recognise_own_lookups(&mut self, own: Arc<OwnLookups>) {
+        self.own = Some(own);
+    }
+
+    /// Moves the generation when an address is new in a list since the last call, so that
+    /// a flow whose first packet came between the answer and the write is decided again
+    /// (docs/design.md, 'DNS learning'). `run` calls it once per batch of answers, not per
+    /// address; a renewal moves nothing. Returns whether it moved.
+    pub fn reclassify_if_new(&mut self, maps: &mut ClassifierMaps) -> bool {
+        if std::mem::take(&mut self.new) == 0 {
+            return false;
+        }
+        match maps.config().and_then(|config| maps.publish(&config)) {
+            Ok(_) => true,
+            Err(error) => {
+                log::warn!("moving the generation after learning: {error}");
+                false
+            }
         }
     }
 
@@ -137,145 +241,248 @@ impl Learner {
         &self.domains
     }
 
+    pub fn settings_mut(&mut self) -> &mut LearnerSettings {
+        &mut self.settings
+    }
+
+    /// The named resolver `datagram` comes from, on an interface its answers arrive on.
+    fn resolver_of(&self, maps: &ClassifierMaps, datagram: &DnsDatagram) -> Option<Resolver> {
+        let resolvers = match &self.settings.trust {
+            Trust::CapturedQueries => {
+                return Some(Resolver {
+                    require_query: true,
+                });
+            }
+            Trust::Named(resolvers) => resolvers,
+        };
+        let named: Vec<&TrustedResolver> = resolvers
+            .iter()
+            .filter(|resolver| resolver.address == datagram.src.ip())
+            .collect();
+        if named.is_empty() {
+            return None;
+        }
+        // The interface as `attach` recorded it, by the index the kernel saw.
+        let interface = maps
+            .attachments()
+            .unwrap_or_default()
+            .into_iter()
+            .find(|(_, attachment)| attachment.ifindex == datagram.ifindex)
+            .map(|(_, attachment)| padded_name(&attachment.name))?;
+        named
+            .into_iter()
+            .find(|resolver| resolver.interfaces.contains(&interface))
+            .map(|resolver| Resolver {
+                require_query: resolver.require_query,
+            })
+    }
+
+    /// Whether queries to `resolver` are worth remembering: it is named and requires them.
+    fn wants_queries(&self, resolver: SocketAddr) -> bool {
+        resolver.port() == DNS_PORT
+            && match &self.settings.trust {
+                Trust::CapturedQueries => true,
+                Trust::Named(resolvers) => resolvers
+                    .iter()
+                    .any(|named| named.require_query && named.address == resolver.ip()),
+            }
+    }
+
     /// Takes in one DNS datagram the kernel handed over, at time `now` (Unix seconds): a
-    /// query is remembered, an answer that matches one (or comes from a trusted resolver)
-    /// teaches, any other answer is refused and counted.
+    /// query to a named resolver is remembered; an answer from a named resolver on its
+    /// interface (to a remembered query, where the resolver requires one) teaches; any other
+    /// answer is refused and counted. Never fails: what cannot be written is counted.
     pub fn observe(
         &mut self,
         maps: &mut ClassifierMaps,
         datagram: &DnsDatagram,
         now: u64,
-    ) -> Result<Observed, Error> {
+    ) -> Observed {
         if datagram.direction == Direction::Query {
+            if !self.wants_queries(datagram.dst) {
+                return Observed::Ignored;
+            }
             let Some((id, question)) = query_of(&datagram.message) else {
-                return Ok(Observed::Ignored);
+                return Observed::Ignored;
             };
             let key = QueryKey {
-                client: datagram.src,
                 resolver: datagram.dst,
                 id,
                 question,
             };
-            let remembered = datagram.dst.port() == DNS_PORT && self.queries.remember(key, now);
-            return Ok(if remembered {
+            return if self.queries.remember(key, now) {
                 Observed::Query
             } else {
                 Observed::Ignored
-            });
+            };
+        }
+        let bytes = datagram.message.len();
+        if let (Some(own), Some(&[high, low])) = (&self.own, datagram.message.get(..2)) {
+            if own.answers(datagram.dst.port(), u16::from_be_bytes([high, low])) {
+                return Observed::Ignored;
+            }
         }
         let refuse = |maps: &mut ClassifierMaps, why: Refusal| {
-            count_refused(maps, why, datagram.message.len()).map(|()| Observed::Refused(why))
+            count(maps, why, bytes);
+            Observed::Refused(why)
         };
-        let Some(answer) = answer_of(&datagram.message, &self.domains) else {
+        let Some(resolver) = self.resolver_of(maps, datagram) else {
+            return refuse(maps, Refusal::Untrusted);
+        };
+        let Some(answer) = answer_of(&datagram.message, &self.domains, 0) else {
             return refuse(maps, Refusal::Malformed);
         };
         let key = QueryKey {
-            client: datagram.dst,
             resolver: datagram.src,
             id: answer.id,
-            question: answer.question,
+            question: answer.question.clone(),
         };
-        if !self.queries.answer(&key, now) && !self.trusted(maps, datagram) {
+        if resolver.require_query && !self.queries.answer(&key, now) {
             return refuse(maps, Refusal::Unmatched);
         }
-        let mut count = 0;
-        let mut over_cap = false;
-        for learned in answer.learned {
-            let lifetime = Duration::from_secs(u64::from(learned.ttl)).max(self.settings.min_ttl);
+        let taught = self.teach(maps, &answer, Source::Answer(datagram.src.ip()), now);
+        if let Some(why) = taught.refused {
+            count(maps, why, bytes);
+            return Observed::Refused(why);
+        }
+        Observed::Learned(taught.count)
+    }
+
+    /// Learns the addresses of a trusted `answer` (an answer seen from a named resolver, or
+    /// one of `run`'s own lookups), within the bounds; the refusal it met first, if any, is
+    /// for the caller to count.
+    pub fn teach(
+        &mut self,
+        maps: &mut ClassifierMaps,
+        answer: &Answer,
+        source: Source,
+        now: u64,
+    ) -> Taught {
+        let mut taught = Taught::default();
+        let mut refuse = |why: Refusal| {
+            taught.refused.get_or_insert(why);
+        };
+        if answer.off_chain > 0 {
+            refuse(Refusal::OffChain);
+        }
+        for learned in &answer.learned {
+            if !self.settings.bounds.allows(learned.addr) {
+                refuse(Refusal::Forbidden);
+                continue;
+            }
+            let lifetime = Duration::from_secs(u64::from(learned.ttl))
+                .clamp(self.settings.min_ttl, self.settings.max_ttl);
             let expires_at = now + lifetime.as_secs();
-            let mut entry = LearnedEntry {
-                expires_at,
-                name: [0; LEARNED_NAME_LEN],
-            };
-            let name = learned.name.as_bytes();
-            let n = name.len().min(LEARNED_NAME_LEN);
-            entry.name[..n].copy_from_slice(&name[..n]);
+            let entry = entry_of(&learned.name, source, now, expires_at);
             for list in (0..MAX_LISTS).filter(|list| learned.lists & (1 << list) != 0) {
                 let key = key_of(learned.addr, list);
                 // A read-modify-write of the tries and LEARNED: `run` holds the writer lock
-                // around `observe` (docs/design.md, 'One writer at a time').
-                let renewal = maps.learned_entry(&key)?.is_some();
-                let held = self.per_list.entry(list).or_default();
-                if !renewal && *held >= self.settings.max_per_list {
-                    over_cap = true;
+                // around `observe` and `teach` (docs/design.md, 'One writer at a time').
+                let renewal = matches!(maps.learned_entry(&key), Ok(Some(_)));
+                if !renewal && !self.has_room(maps, list) {
+                    refuse(Refusal::OverCap);
                     continue;
                 }
                 // The record before the prefix: a reader (`prefixes list`, a scrape) never
-                // sees a learned prefix without its name and expiry, and a failure between the
-                // two leaves a record that expires, never a prefix nothing would remove.
-                maps.insert_learned(key, entry)?;
-                self.due.entry(expires_at).or_default().push(key);
-                learn_host(maps, list, learned.addr)?;
-                if !renewal {
-                    *held += 1;
+                // sees a learned prefix without its provenance, and a failed prefix write
+                // takes its record back out.
+                let written = maps.insert_learned(key, entry).and_then(|()| {
+                    learn_host(maps, list, learned.addr).inspect_err(|_| {
+                        if !renewal {
+                            let _ = maps.remove_learned(&key);
+                        }
+                    })
+                });
+                if let Err(error) = written {
+                    log::warn!("learning {} into list {list}: {error}", learned.addr);
+                    refuse(Refusal::TableFull);
+                    continue;
                 }
-                count += 1;
+                self.due.entry(expires_at).or_default().push(key);
+                if !renewal {
+                    *self.per_list.entry(list).or_default() += 1;
+                    taught.new += 1;
+                    self.new += 1;
+                }
+                taught.count += 1;
             }
         }
-        if over_cap {
-            return refuse(maps, Refusal::OverCap);
-        }
-        Ok(Observed::Learned(count))
+        taught
     }
 
-    /// Whether the answer comes from a trusted resolver, on one of the interfaces its answers
-    /// arrive on (the interface is named as `attach` recorded it).
-    fn trusted(&self, maps: &ClassifierMaps, datagram: &DnsDatagram) -> bool {
-        let resolvers: Vec<&TrustedResolver> = self
-            .settings
-            .trusted
-            .iter()
-            .filter(|resolver| resolver.address == datagram.src.ip())
-            .collect();
-        if resolvers.is_empty() {
-            return false;
+    /// Whether `list` may take one more learned address. At the cap, the records are
+    /// counted again first: another writer may have forgotten some.
+    fn has_room(&mut self, maps: &ClassifierMaps, list: u32) -> bool {
+        let cap = self.settings.max_per_list;
+        if self.per_list.get(&list).copied().unwrap_or(0) < cap {
+            return true;
         }
-        maps.attachments()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|(_, attachment)| attachment.ifindex == datagram.ifindex)
-            .any(|(_, attachment)| {
-                let name = padded_name(&attachment.name);
-                resolvers
-                    .iter()
-                    .any(|resolver| resolver.interfaces.contains(&name))
-            })
+        if let Ok(records) = maps.learned() {
+            self.per_list.clear();
+            for (key, _) in records {
+                *self.per_list.entry(key.list).or_default() += 1;
+            }
+        }
+        self.per_list.get(&list).copied().unwrap_or(0) < cap
     }
 
     /// Forgets the addresses whose time is up at `now` (Unix seconds); returns how many.
-    pub fn expire(&mut self, maps: &mut ClassifierMaps, now: u64) -> Result<usize, Error> {
+    /// A failed removal is logged and tried again at the next expiry.
+    pub fn expire(&mut self, maps: &mut ClassifierMaps, now: u64) -> usize {
         let mut count = 0;
+        let mut retry = Vec::new();
         while let Some(entry) = self.due.first_entry() {
             if *entry.key() > now {
                 break;
             }
             for key in entry.remove() {
                 let Ok(Some(current)) = maps.learned_entry(&key) else {
-                    continue;
+                    continue; // forgotten by hand, or gone with the state
                 };
                 if current.expires_at > now {
                     continue; // renewed by a later answer; due again then
                 }
-                // `run` holds the writer lock around `expire`.
-                forget_host(maps, key.list, addr_of(&key))?;
-                let _ = maps.remove_learned(&key);
+                // `run` holds the writer lock around `expire`. The prefix before the record:
+                // a failure in between leaves a record that the next expiry removes.
+                let removed = forget_host(maps, key.list, addr_of(&key))
+                    .and_then(|()| maps.remove_learned(&key).map(drop));
+                if let Err(error) = removed {
+                    log::warn!("expiring {}: {error}", addr_of(&key));
+                    retry.push(key);
+                    continue;
+                }
                 if let Some(held) = self.per_list.get_mut(&key.list) {
                     *held = held.saturating_sub(1);
                 }
                 count += 1;
             }
         }
-        Ok(count)
+        if !retry.is_empty() {
+            self.due.entry(now + 1).or_default().extend(retry);
+        }
+        count
     }
 
-    /// Picks up entries learned by an earlier run (after a restart), so that they expire.
-    pub fn adopt(&mut self, maps: &ClassifierMaps) -> Result<usize, Error> {
+    /// Picks up entries learned by an earlier run (after a restart), so that they expire;
+    /// an entry beyond `max_ttl` from now is shortened to it.
+    pub fn adopt(&mut self, maps: &mut ClassifierMaps, now: u64) -> Result<usize, Error> {
         let mut count = 0;
-        for (key, value) in maps.learned()? {
+        self.per_list.clear();
+        let latest = now + self.settings.max_ttl.as_secs();
+        for (key, mut value) in maps.learned()? {
+            if value.expires_at > latest {
+                value.expires_at = latest;
+                maps.insert_learned(key, value)?;
+            }
             self.due.entry(value.expires_at).or_default().push(key);
             *self.per_list.entry(key.list).or_default() += 1;
             count += 1;
         }
         Ok(count)
     }
+}
+
+/// What the learner needs of a named resolver that sent an answer.
+struct Resolver {
+    require_query: bool,
 }

@@ -1,18 +1,19 @@
-//! Which DNS answers may teach: those that answer a query the classifier saw.
+//! Queries to a named resolver, so that its answers can be held to them (`require_query`).
 //!
-//! The protocol. The kernel hands over both directions of DNS (UDP to and from port 53) with
-//! the addresses and ports its headers carried. A query (to port 53, not a response, exactly
-//! one question) is remembered for `QUERY_WINDOW`. An answer (from port 53, a response, one
-//! question) matches when a remembered query has the same addresses and ports reversed (the
-//! answer comes from where the query went, to where it came from), the same transaction id,
-//! and the same question (name ignoring case, type, class). A match uses the query up: a
-//! replayed or duplicated answer matches nothing. A LAN host that forges an answer must then
-//! guess a live query's client address and port, resolver, 16-bit id and question within the
-//! window, which is the bar a stub resolver itself sets for accepting an answer; a host that
-//! is on the path and sees the query can answer anyway, and is the resolver's own problem.
-//! Answers that match nothing are refused (and counted), except from a resolver the operator
-//! trusts on the interfaces its answers arrive on (`dns.trusted_resolvers`): a router that is
-//! itself the resolver sends its upstream queries from its own stack, which XDP never sees.
+//! The kernel hands over both directions of DNS (UDP to and from port 53). A query to a
+//! named resolver (to port 53, not a response, exactly one question) is remembered for
+//! `QUERY_WINDOW`. An answer matches when a remembered query went to the socket address it
+//! comes from, with the same transaction id and question (name ignoring case, type, class).
+//! The client's address and port are not compared: behind NAT the query is seen at LAN
+//! ingress from the private address, the answer at WAN ingress to the public one. A match
+//! uses the query up, so a replayed answer matches nothing.
+//!
+//! What it stops: an internet host that spoofs the resolver's address must guess a live
+//! query's 16-bit id and question within the window. What it does not: a host on the path
+//! that sees the query, and a LAN host working with an internet host that can spoof the
+//! resolver (the LAN host makes the query, its accomplice the answer). That the answer
+//! arrives on the resolver's own interface, which a LAN host cannot send on, is what stops
+//! the LAN (`learner`).
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -33,8 +34,6 @@ pub const MAX_PENDING_QUERIES: usize = 65_536;
 /// A query as its answer must mirror it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct QueryKey {
-    /// Where the query came from: where the answer goes.
-    pub client: SocketAddr,
     /// Where the query went: where the answer comes from.
     pub resolver: SocketAddr,
     pub id: u16,
@@ -114,7 +113,6 @@ mod tests {
 
     fn key(id: u16) -> QueryKey {
         QueryKey {
-            client: "192.0.2.10:40000".parse().unwrap(),
             resolver: "198.51.100.10:53".parse().unwrap(),
             id,
             question: Question {
@@ -159,9 +157,8 @@ mod tests {
     fn a_full_table_remembers_no_more() {
         let mut pending = PendingQueries::default();
         for id in 0..MAX_PENDING_QUERIES {
-            let mut key = key(0);
-            key.client.set_port(id as u16);
-            key.id = (id >> 16) as u16;
+            let mut key = key(id as u16);
+            key.resolver.set_port((id >> 16) as u16);
             assert!(pending.remember(key, 100));
         }
         assert!(!pending.remember(key(9), 100));

@@ -16,31 +16,61 @@ use crate::{ClassifierMaps, Error};
 /// the `reason` label of `classifier_dns_refused_answers`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Refusal {
-    /// It answered no query the classifier saw (forged, replayed, or late), and did not come
-    /// from a trusted resolver on its interface.
+    /// Not from a named resolver, or from one on an interface its answers do not arrive on:
+    /// a LAN host's own resolver, a forgery from the LAN.
+    Untrusted,
+    /// From a named resolver that requires a query, to which no query was seen (forged from
+    /// the internet, replayed, or late).
     Unmatched,
     /// A list it would teach holds as many learned addresses as it may.
     OverCap,
     /// Not a DNS response with exactly one question.
     Malformed,
+    /// It carried an address record off the CNAME chain that starts at the question.
+    OffChain,
+    /// It named an address that is never learned (docs/design.md, 'DNS learning').
+    Forbidden,
+    /// An address did not fit the learned-address table or a prefix trie.
+    TableFull,
+    /// One of `run`'s own lookups got no usable answer.
+    LookupFailed,
 }
 
 impl Refusal {
-    pub const ALL: [Refusal; 3] = [Self::Unmatched, Self::OverCap, Self::Malformed];
+    pub const ALL: [Refusal; 8] = [
+        Self::Untrusted,
+        Self::Unmatched,
+        Self::OverCap,
+        Self::Malformed,
+        Self::OffChain,
+        Self::Forbidden,
+        Self::TableFull,
+        Self::LookupFailed,
+    ];
 
     pub const fn name(self) -> &'static str {
         match self {
+            Self::Untrusted => "untrusted",
             Self::Unmatched => "unmatched",
             Self::OverCap => "over_cap",
             Self::Malformed => "malformed",
+            Self::OffChain => "off_chain",
+            Self::Forbidden => "forbidden",
+            Self::TableFull => "table_full",
+            Self::LookupFailed => "lookup_failed",
         }
     }
 
     pub const fn counter(self) -> Counter {
         match self {
+            Self::Untrusted => Counter::DnsRefusedUntrusted,
             Self::Unmatched => Counter::DnsRefusedUnmatched,
             Self::OverCap => Counter::DnsRefusedOverCap,
             Self::Malformed => Counter::DnsRefusedMalformed,
+            Self::OffChain => Counter::DnsRefusedOffChain,
+            Self::Forbidden => Counter::DnsRefusedForbidden,
+            Self::TableFull => Counter::DnsRefusedTableFull,
+            Self::LookupFailed => Counter::DnsLookupFailed,
         }
     }
 }

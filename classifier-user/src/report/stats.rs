@@ -51,7 +51,7 @@ pub struct Dns {
     pub forwarded: Count,
     /// Queries and answers lost (ring buffer full).
     pub lost: Count,
-    /// Answers that taught nothing, by reason: `unmatched`, `over_cap`, `malformed`.
+    /// Answers refused in whole or in part, and failed own lookups, by reason (`Refusal`).
     pub refused: BTreeMap<&'static str, Count>,
 }
 
