@@ -131,7 +131,8 @@ pub enum Counter {
     /// multicast, the router's or a resolver's own, `dns.never_learn`, private unless allowed).
     DnsRefusedForbidden = 34,
     /// User space only: answers an address of which did not fit the learned-address table or
-    /// a prefix trie (the answer's other addresses may have been learned).
+    /// a prefix trie (the answer's other addresses may have been learned), and queries to a
+    /// named resolver that did not fit the pending-query table.
     DnsRefusedTableFull = 35,
     /// User space only: the router's own lookups (active learning) that got no usable
     /// answer: a timeout, an error code, a malformed or mismatched reply.

@@ -118,7 +118,10 @@ fn every_command_prints_what_its_schema_says() {
         &["prefixes", "replace", file, "--list", "cdn"],
     );
     contract.document("prefixes-list", &["prefixes", "list"]);
-    contract.document("prefixes-edit", &["prefixes", "clear", "--list", "cdn"]);
+    let cleared = contract.document("prefixes-edit", &["prefixes", "clear", "--list", "cdn"]);
+    assert_eq!(cleared["forgotten"], 0, "{cleared}");
+    let forgotten = contract.document("prefixes-forget", &["prefixes", "forget", "--all"]);
+    assert_eq!(forgotten, serde_json::json!({"forgotten": {}}));
 
     let before = contract.document("policy-show", &["policy", "show"]);
     let set = contract.document(

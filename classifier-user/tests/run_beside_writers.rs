@@ -7,6 +7,9 @@
 //! stops, several times; after each, the configuration must hold both: the last rules set,
 //! and learning on exactly while `run` runs.
 //!
+//! `run` hands DNS over only while a resolver is named (docs/design.md, 'DNS learning'): the
+//! config here names one.
+//!
 //! A guard more than a proof: each read-modify-write lasts microseconds, so with the lock
 //! taken out this test still passed 3 runs out of 3 (2026-11-30). The lock's effect is shown
 //! by `cli_writers.rs`, whose writers lose updates at once without it.
@@ -55,10 +58,21 @@ fn policy_set_beside_run_starting_and_stopping_loses_nothing() {
     let cli = Cli::new();
     let server = hosts.server.name();
     cli.run(&["--netns", server, "attach", "s0"]).ok();
+    let config = std::env::temp_dir().join(format!("{server}-writers.toml"));
+    std::fs::write(
+        &config,
+        "[[dns.trusted_resolvers]]\naddress = \"192.0.2.53\"\ninterfaces = [\"s0\"]\n\
+         [dns.lookup]\nenabled = false\n",
+    )
+    .unwrap();
     for round in 0..ROUNDS {
         let mut run = std::thread::scope(|scope| {
             let setter = scope.spawn(|| burst_of_policy_sets(&cli));
-            let mut run = Daemon::start(&cli, &["--netns", server, "run", "s0", "--keep-attached"]);
+            let mut run = Daemon::start_with_config(
+                &cli,
+                &config,
+                &["--netns", server, "run", "s0", "--keep-attached"],
+            );
             run.wait_for_log("learning from DNS answers", 20);
             setter.join().expect("the policy sets");
             run
@@ -80,4 +94,5 @@ fn policy_set_beside_run_starting_and_stopping_loses_nothing() {
             "round {round}, run stopped: the last policy set and learning off"
         );
     }
+    let _ = std::fs::remove_file(config);
 }

@@ -38,9 +38,20 @@ impl Daemon {
     /// `classifier run` on the router's interfaces, once its metrics answer.
     fn start(lab: &Lab, cli: &Cli) -> Self {
         let log = std::env::temp_dir().join(format!("{}-devices.log", lab.router.name()));
+        // The lab's resolver, beyond the uplink, named (docs/design.md, 'DNS learning').
+        let config = log.with_extension("toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[[dns.trusted_resolvers]]\naddress = \"{OTHER_SERVER}\"\n\
+                 interfaces = [\"r2\"]\n[dns.lookup]\nenabled = false\n"
+            ),
+        )
+        .unwrap();
         let child = Command::new(support::cli::BINARY)
             .env("CLASSIFIER_PIN_DIR", cli.pin_dir())
-            .args(["--config", "/dev/null"])
+            .arg("--config")
+            .arg(&config)
             .args(["--netns", lab.router.name(), "run", "r0", "r1", "r2"])
             .args(["--metrics", &format!("127.0.0.1:{METRICS_PORT}")])
             .stdout(Stdio::null())

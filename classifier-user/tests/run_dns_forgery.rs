@@ -780,6 +780,9 @@ fn forget_and_clear_take_records_and_prefixes_together() {
     assert_eq!(forgotten, serde_json::json!({"forgotten": {"apple": 1}}));
     assert_eq!(expiry_of(&cli, "198.18.77.81"), None);
     assert_counts_match_records(&lab, &cli, "after forget");
+    // `remove` is for what was added by hand, and says where to go for the rest.
+    cli.run(&["prefixes", "remove", "198.18.77.82"])
+        .fails(2, "prefixes forget 198.18.77.82/32");
 
     let cleared = cli
         .run(&["prefixes", "clear", "--list", "apple", "--json"])

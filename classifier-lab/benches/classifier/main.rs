@@ -6,6 +6,7 @@ mod ablation;
 mod analyze;
 mod before_after;
 mod cli;
+mod dns_learning;
 mod forwarding;
 mod live_update;
 mod lru_contention;
@@ -70,6 +71,7 @@ enum Bench {
     LiveUpdate,
     Analyze,
     Scrape,
+    DnsLearning,
 }
 
 fn main() -> Result<()> {
@@ -111,6 +113,9 @@ fn run(args: &Args) -> Result<()> {
     }
     if wanted(Bench::Scrape) {
         sections.push(scrape::run()?);
+    }
+    if wanted(Bench::DnsLearning) {
+        sections.push(dns_learning::run()?);
     }
     let before_and_after = match (&args.before_bench, &args.before_commit) {
         (Some(bench), Some(commit)) => Some(before_after::run(&before_after::Before {

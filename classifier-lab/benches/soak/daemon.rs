@@ -28,7 +28,18 @@ impl Daemon {
         let name = format!("classifier-{run}-{}", std::process::id());
         let pin_dir = format!("/sys/fs/bpf/{name}");
         let config = std::env::temp_dir().join(format!("{name}.toml"));
-        std::fs::write(&config, "policy = [\"list:apple=LE\", \"mptcp=LE\"]\n")?;
+        // The lab's resolver (the DNS load's) beyond the uplink, named as an operator would
+        // (docs/design.md, 'DNS learning'); no lookups of Apple's real names.
+        std::fs::write(
+            &config,
+            format!(
+                "policy = [\"list:apple=LE\", \"mptcp=LE\"]\n\
+                 [[dns.trusted_resolvers]]\naddress = \"{}\"\ninterfaces = [\"{}\"]\n\
+                 [dns.lookup]\nenabled = false\n",
+                classifier_lab::SERVER_OTHER_V4,
+                classifier_lab::ROUTER_TO_SERVER
+            ),
+        )?;
         let binary = classifier_lab::classifier_binary()?;
         let metrics = metrics.map_or("off".to_owned(), |port| format!("127.0.0.1:{port}"));
         let child = Command::new(&binary)

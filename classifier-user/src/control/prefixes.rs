@@ -269,6 +269,9 @@ fn desired_membership(
         Change::Remove { list, prefixes } => {
             let mask = list.map_or(u32::MAX, |list| 1 << list);
             for prefix in prefixes {
+                let learned_only = members
+                    .get(&prefix.trunc())
+                    .is_some_and(|m| m.own & mask == 0 && m.learned & mask != 0);
                 let lists = members
                     .get_mut(&prefix.trunc())
                     .map(|membership| &mut membership.own)
@@ -277,6 +280,10 @@ fn desired_membership(
                     return Err(Error::InvalidPrefix {
                         text: prefix.to_string(),
                         reason: match list {
+                            _ if learned_only => format!(
+                                "it was learned from DNS, not added by hand: `classifier \
+                                 prefixes forget {prefix}` forgets it"
+                            ),
                             Some(_) => "it is not in that list".to_owned(),
                             None => "it is in no list".to_owned(),
                         },

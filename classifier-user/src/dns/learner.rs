@@ -103,7 +103,7 @@ pub enum Observed {
     /// table, a forbidden or off-chain address) refuse part of it: the rest may have taught.
     Refused(Refusal),
     /// Neither a usable query nor an answer (a malformed query, a query to a resolver
-    /// nobody named, a full query table, the answer to one of `run`'s own lookups).
+    /// nobody named, the answer to one of `run`'s own lookups).
     Ignored,
 }
 
@@ -310,11 +310,12 @@ impl Learner {
                 id,
                 question,
             };
-            return if self.queries.remember(key, now) {
-                Observed::Query
-            } else {
-                Observed::Ignored
-            };
+            if self.queries.remember(key, now) {
+                return Observed::Query;
+            }
+            // A flood of queries: its own answers will be refused `unmatched`.
+            count(maps, Refusal::TableFull, datagram.message.len());
+            return Observed::Refused(Refusal::TableFull);
         }
         let bytes = datagram.message.len();
         if let (Some(own), Some(&[high, low])) = (&self.own, datagram.message.get(..2)) {

@@ -30,7 +30,8 @@ pub enum Refusal {
     OffChain,
     /// It named an address that is never learned (docs/design.md, 'DNS learning').
     Forbidden,
-    /// An address did not fit the learned-address table or a prefix trie.
+    /// An address did not fit the learned-address table or a prefix trie, or a query to a
+    /// named resolver did not fit the pending-query table (a flood of queries).
     TableFull,
     /// One of `run`'s own lookups got no usable answer.
     LookupFailed,

@@ -73,11 +73,17 @@ impl Cli {
     }
 
     pub fn command(&self) -> Command {
+        // Never pick up a config file of the machine's.
+        self.command_with_config(std::path::Path::new("/dev/null"))
+    }
+
+    /// The binary on this pin directory, reading `config`.
+    pub fn command_with_config(&self, config: &std::path::Path) -> Command {
         let mut command = Command::new(BINARY);
         command
             .env("CLASSIFIER_PIN_DIR", &self.pin_dir)
-            // Never pick up a config file of the machine's.
-            .args(["--config", "/dev/null"]);
+            .arg("--config")
+            .arg(config);
         command
     }
 

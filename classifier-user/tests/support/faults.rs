@@ -70,6 +70,11 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(cli: &Cli, args: &[&str]) -> Self {
+        Self::start_with_config(cli, std::path::Path::new("/dev/null"), args)
+    }
+
+    /// `start`, reading `config`.
+    pub fn start_with_config(cli: &Cli, config: &std::path::Path, args: &[&str]) -> Self {
         static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let log = std::env::temp_dir().join(format!(
             "classifier-run-{}-{}.log",
@@ -77,7 +82,7 @@ impl Daemon {
             NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
         let child = cli
-            .command()
+            .command_with_config(config)
             .env("RUST_LOG", "info")
             .args(args)
             .stdout(Stdio::null())
