@@ -319,15 +319,16 @@ fn parse_transport(
 
 /// The TCP options, by docs/design.md, 'TCP options and MPTCP': EOL ends the walk, NOP is one
 /// byte, every other option has a length of at least 2 that stays inside the header, else
-/// the walk stops there with that error. Kind 30 needs 3 bytes (its subtype) or the walk
-/// stops; then it counts if it fits (`mptcp_option_fits`), is skipped if it does not (the
-/// packet's error is then `MptcpOptionMalformed`, unless the walk stops later), and is
-/// ignored, neither counted nor an error, if its subtype is not assigned (9..15).
+/// the walk stops there with that error. Kind 30 counts if it fits (`mptcp_option_fits`), is
+/// skipped if it does not, or has no subtype byte (length 2), as Linux skips both (the
+/// packet's error is then the last skipped one's, `MptcpOptionMalformed` or
+/// `MptcpOptionTooShort`, unless the walk stops later), and is ignored, neither counted nor
+/// an error, if its subtype is not assigned (9..15).
 /// Not etherparse's iterator: it also insists on the lengths of the kinds it knows (MSS = 4,
 /// ...), which the design does not.
 pub fn walk_tcp_options(options: &[u8], segment: SegmentKind) -> WalkedOptions {
     let mut walked = WalkedOptions::default();
-    let mut skipped = false;
+    let mut skipped = None;
     let mut at = 0;
     let stop = |mut walked: WalkedOptions, error| {
         walked.error = Some(error);
@@ -348,10 +349,9 @@ pub fn walk_tcp_options(options: &[u8], segment: SegmentKind) -> WalkedOptions {
                 let Some(option) = options.get(at..at + len) else {
                     return stop(walked, ParseError::TcpOptionPastHeader);
                 };
-                if kind == TCP_OPTION_MPTCP {
-                    if len < 3 {
-                        return stop(walked, ParseError::MptcpOptionTooShort);
-                    }
+                if kind == TCP_OPTION_MPTCP && len < 3 {
+                    skipped = Some(ParseError::MptcpOptionTooShort);
+                } else if kind == TCP_OPTION_MPTCP {
                     let subtype = option[2] >> 4;
                     match mptcp_option_fits(option, segment) {
                         Some(true) => {
@@ -362,7 +362,7 @@ pub fn walk_tcp_options(options: &[u8], segment: SegmentKind) -> WalkedOptions {
                                 walked.mptcp.version = Some(option[2] & 0x0f);
                             }
                         }
-                        Some(false) => skipped = true,
+                        Some(false) => skipped = Some(ParseError::MptcpOptionMalformed),
                         None => {}
                     }
                 }
@@ -370,9 +370,7 @@ pub fn walk_tcp_options(options: &[u8], segment: SegmentKind) -> WalkedOptions {
             }
         }
     }
-    if skipped {
-        walked.error = Some(ParseError::MptcpOptionMalformed);
-    }
+    walked.error = skipped;
     walked
 }
 
@@ -404,15 +402,22 @@ fn mptcp_option_fits(option: &[u8], segment: SegmentKind) -> Option<bool> {
             let without_checksum = 4 + ack + mapping;
             len >= 4 && (len == without_checksum || len == without_checksum + 2)
         }
-        // RFC 8684: the echo bit; the address (4 or 16 bytes), maybe a port, and an HMAC
-        // unless it is an echo. RFC 6824: the IP version in its place, no HMAC.
-        MptcpSubtype::AddAddr => match low {
-            0 => [16, 18, 28, 30].contains(&len),
-            1 => [8, 10, 20, 22].contains(&len),
-            4 => [8, 10].contains(&len),
-            6 => [20, 22].contains(&len),
-            _ => false,
-        },
+        // RFC 8684: the echo bit (the nibble's lowest; Linux looks at no other); the address
+        // (4 or 16 bytes), maybe a port, and an HMAC unless it is an echo. RFC 6824: the IP
+        // version in the nibble, no HMAC.
+        MptcpSubtype::AddAddr => {
+            let v1: &[usize] = if low & 1 == 0 {
+                &[16, 18, 28, 30]
+            } else {
+                &[8, 10, 20, 22]
+            };
+            let v0: &[usize] = match low {
+                4 => &[8, 10],
+                6 => &[20, 22],
+                _ => &[],
+            };
+            v1.contains(&len) || v0.contains(&len)
+        }
         MptcpSubtype::RemoveAddr => (4..=11).contains(&len),
         MptcpSubtype::MpPrio => len == 3 || len == 4,
         MptcpSubtype::MpFail | MptcpSubtype::MpFastclose => len == 12,
