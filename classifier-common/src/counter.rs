@@ -121,6 +121,11 @@ pub enum Counter {
     /// MPTCP connections that fell back to plain TCP: a SYN offered MP_CAPABLE (or MP_JOIN)
     /// and the SYN/ACK came back without it (RFC 8684 §3.7). Counted on that SYN/ACK.
     MptcpFallback = 28,
+    /// IP packets whose transport header the program cannot reach: an IPv6 extension chain
+    /// longer than the walk, or one that goes on after a fragment header. Classified by their
+    /// addresses alone (docs/design.md, 'IPv6 extension headers'), and counted as
+    /// `OtherTransport` too.
+    TransportUnreachable = 29,
 }
 
 /// Slots `MPTCP_SUBTYPE_BASE + subtype` (0..=15; 9..=15 are unassigned subtypes).
@@ -141,7 +146,7 @@ pub const INTERFACE_SLOTS: u32 = 16;
 /// Interface indexes `IFACE_SLOTS` covers; interfaces with higher indexes count in slot 0.
 pub const MAX_IFINDEX: u32 = 4096;
 
-const _: () = assert!((Counter::MptcpFallback as u32) < MPTCP_SUBTYPE_BASE);
+const _: () = assert!((Counter::TransportUnreachable as u32) < MPTCP_SUBTYPE_BASE);
 const _: () = assert!((ParseError::Ipv4BadTotalLength as u32) < PARSE_ERROR_SLOTS);
 
 impl Counter {
@@ -154,7 +159,7 @@ impl Counter {
         ("normal", Self::ClassNormal),
     ];
 
-    pub const ALL: [Counter; 29] = [
+    pub const ALL: [Counter; 30] = [
         Self::Packets,
         Self::ClassNonIp,
         Self::ClassMalformed,
@@ -184,6 +189,7 @@ impl Counter {
         Self::DnsRefusedOverCap,
         Self::DnsRefusedMalformed,
         Self::MptcpFallback,
+        Self::TransportUnreachable,
     ];
 
     pub const fn index(self) -> u32 {
@@ -222,6 +228,7 @@ impl Counter {
             Self::DnsRefusedOverCap => "dns_refused_over_cap",
             Self::DnsRefusedMalformed => "dns_refused_malformed",
             Self::MptcpFallback => "mptcp_fallback",
+            Self::TransportUnreachable => "transport_unreachable",
         }
     }
 

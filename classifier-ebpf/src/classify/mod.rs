@@ -168,10 +168,17 @@ fn inspect<H: Hook>(
     out.dscp_out = out.dscp_in;
 
     let decision = if ip.fragment {
-        out.fragment = match ip.kind {
+        out.address_only = match ip.kind {
             IpKind::V4(_) => slot(Counter::Ipv4Fragment),
             IpKind::V6(_) => slot(Counter::Ipv6Fragment),
         };
+        out.transport = slot(Counter::OtherTransport);
+        by_address(&ip, config)
+    } else if ip.transport_unreachable {
+        // The addresses are in the fixed header: an extension chain longer than the walk
+        // does not keep a packet from its class or its mark (docs/design.md, 'IPv6
+        // extension headers').
+        out.address_only = slot(Counter::TransportUnreachable);
         out.transport = slot(Counter::OtherTransport);
         by_address(&ip, config)
     } else if ip.protocol == IPPROTO_TCP || ip.protocol == IPPROTO_UDP {
@@ -245,8 +252,9 @@ fn remember(ip: &IpHeader, _: &Transport, config: &Config, _: u32, _: u64) -> De
     by_address(ip, config)
 }
 
-/// Packets without ports (fragments, ICMP, ...) are classified by their addresses alone and
-/// not remembered: all fragments of a datagram get the same treatment.
+/// Packets without ports (fragments, ICMP, ...), or whose ports are out of reach, are
+/// classified by their addresses alone and not remembered: all fragments of a datagram get
+/// the same treatment.
 #[inline(always)]
 fn by_address(ip: &IpHeader, config: &Config) -> Decision {
     let lists = prefix::lists_of_called(&flow::packet_key(ip, [0; 2], [0; 2]));

@@ -68,6 +68,9 @@ pub struct IpPacket {
     pub ecn: u8,
     /// Fragments are classified by address only: nothing past the IP layer is read.
     pub fragment: bool,
+    /// The IPv6 extension chain goes on where the walk stops: classified by address only
+    /// (docs/design.md, 'IPv6 extension headers'), counted `transport_unreachable`.
+    pub transport_unreachable: bool,
     pub transport: Transport,
 }
 
@@ -176,6 +179,7 @@ fn parse_ipv4(slice: &[u8], l3: usize) -> Result<IpPacket, ParseError> {
         dscp: ip.dcp().value(),
         ecn: ip.ecn().value(),
         fragment,
+        transport_unreachable: false,
         transport,
     })
 }
@@ -193,11 +197,9 @@ fn parse_ipv6(slice: &[u8], l3: usize) -> Result<IpPacket, ParseError> {
     let mut fragment = false;
     // Header by header with etherparse's slices rather than `Ipv6ExtensionsSlice`, which
     // refuses hop-by-hop anywhere but first, stops at its own depth, and knows more kinds:
-    // docs/design.md walks any chain of the five kinds to a depth of 6.
-    while IPV6_EXTENSIONS.contains(&next) {
-        if walked == IPV6_EXT_DEPTH {
-            return Err(ParseError::Ipv6ExtTooDeep);
-        }
+    // docs/design.md walks any chain of the five kinds to a depth of 6; a longer one leaves
+    // the transport out of reach, not the packet malformed.
+    while IPV6_EXTENSIONS.contains(&next) && walked < IPV6_EXT_DEPTH {
         let (header_next, len) = ipv6_extension(next, rest)?;
         let (header, after) = rest.split_at(len);
         let kind = next;
@@ -208,7 +210,7 @@ fn parse_ipv6(slice: &[u8], l3: usize) -> Result<IpPacket, ParseError> {
             // docs/design.md, 'Fragments': the walk ends at a fragment header. A real fragment
             // is classified by address. An atomic one (offset 0, M clear: RFC 6946) is a
             // whole datagram: its next header is the transport, unless it is another
-            // extension header, which is not walked (then "other": by address, no flow).
+            // extension header, which is not walked (then out of reach: by address, no flow).
             fragment = Ipv6FragmentHeaderSlice::from_slice(header)
                 .map_err(|_| ParseError::Ipv6ExtTruncated)?
                 .is_fragmenting_payload();
@@ -223,7 +225,8 @@ fn parse_ipv6(slice: &[u8], l3: usize) -> Result<IpPacket, ParseError> {
         length if length < chain_len => return Err(ParseError::Ipv6ExtTruncated),
         length => length - chain_len,
     };
-    let transport = if fragment {
+    let transport_unreachable = !fragment && IPV6_EXTENSIONS.contains(&next);
+    let transport = if fragment || transport_unreachable {
         Transport::Other
     } else {
         parse_transport(next, rest, payload_len)?
@@ -236,6 +239,7 @@ fn parse_ipv6(slice: &[u8], l3: usize) -> Result<IpPacket, ParseError> {
         dscp: traffic_class >> 2,
         ecn: traffic_class & 0x03,
         fragment,
+        transport_unreachable,
         transport,
     })
 }
