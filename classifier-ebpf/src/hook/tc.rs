@@ -113,6 +113,13 @@ impl Hook for TcContext {
         u64::from(self.len())
     }
 
+    /// The linear part ends before the skb: `make_headers_direct` could not pull, or pulled
+    /// `HEADERS_DIRECT` bytes and the headers go on past them.
+    #[inline(always)]
+    fn headers_cut(&self) -> bool {
+        ((TcContext::data_end(self) - TcContext::data(self)) as u64) < u64::from(self.len())
+    }
+
     /// The device the skb is on: at ingress, the one it arrived on.
     #[inline(always)]
     fn ifindex(&self) -> u32 {

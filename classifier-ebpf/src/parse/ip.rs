@@ -87,8 +87,13 @@ fn is_extension(next: u8) -> bool {
     )
 }
 
+/// `headers_cut` says whether the readable part ends before the packet (tc): a chain cut
+/// there is out of reach, not truncated.
 #[inline(always)]
-pub fn parse_ipv6(cursor: &mut Cursor) -> Result<IpHeader, ParseError> {
+pub fn parse_ipv6(
+    cursor: &mut Cursor,
+    headers_cut: impl Fn() -> bool,
+) -> Result<IpHeader, ParseError> {
     let hdr: *mut Ipv6Hdr = cursor.take(ParseError::Ipv6Truncated)?;
     if unsafe { (*hdr).vcf[0] } >> 4 != 6 {
         return Err(ParseError::Ipv6BadVersion);
@@ -100,7 +105,19 @@ pub fn parse_ipv6(cursor: &mut Cursor) -> Result<IpHeader, ParseError> {
     // expensive on hosts with AMD's "Safe RET"); the walk would conclude the same at once.
     let next_hdr = unsafe { (*hdr).next_hdr };
     let next = if is_extension(next_hdr) {
-        walk_ipv6_extensions(cursor, next_hdr)?
+        match walk_ipv6_extensions(cursor, next_hdr) {
+            // Past what the hook may read, not past the packet: the addresses still count.
+            Err(ParseError::Ipv6ExtTruncated) if headers_cut() => {
+                return Ok(IpHeader {
+                    kind: IpKind::V6(hdr),
+                    protocol: IPV6_DEST_OPTIONS,
+                    fragment: false,
+                    transport_unreachable: true,
+                    payload_len: 0,
+                });
+            }
+            next => next?,
+        }
     } else {
         Ipv6Next {
             protocol: next_hdr,
