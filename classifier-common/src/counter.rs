@@ -122,9 +122,9 @@ pub enum Counter {
     /// and the SYN/ACK came back without it (RFC 8684 §3.7). Counted on that SYN/ACK.
     MptcpFallback = 28,
     /// IP packets whose transport header the program cannot reach: an IPv6 extension chain
-    /// longer than the walk, or one that goes on after a fragment header. Classified by their
-    /// addresses alone (docs/design.md, 'IPv6 extension headers'), and counted as
-    /// `OtherTransport` too.
+    /// longer than the walk, or one that goes on after a fragment header, or (tc) headers
+    /// past the skb's linear part. Classified by their addresses alone (docs/design.md,
+    /// 'Parsing and its bounds'), and counted as `OtherTransport` too.
     TransportUnreachable = 29,
 }
 

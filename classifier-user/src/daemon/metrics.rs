@@ -177,7 +177,7 @@ impl Collector for Metrics {
         counter_family(
             &mut encoder,
             "classifier_transport_unreachable",
-            "IP packets classified by their addresses alone because their transport header is out of reach (an IPv6 extension chain longer than the walk).",
+            "IP packets classified by their addresses alone because their transport header is out of reach (an IPv6 extension chain longer than the walk; at tc, headers past what can be pulled).",
             &per_interface(&|c: &CounterSnapshot| {
                 vec![(vec![], c.get(Counter::TransportUnreachable.index()).packets)]
             }),
