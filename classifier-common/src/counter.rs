@@ -121,22 +121,27 @@ pub enum Counter {
     /// MPTCP connections that fell back to plain TCP: a SYN offered MP_CAPABLE (or MP_JOIN)
     /// and the SYN/ACK came back without it (RFC 8684 §3.7). Counted on that SYN/ACK.
     MptcpFallback = 28,
+    /// IP packets whose transport header the program cannot reach: an IPv6 extension chain
+    /// longer than the walk, or one that goes on after a fragment header, or (tc) headers
+    /// past the skb's linear part. Classified by their addresses alone (docs/design.md,
+    /// 'Parsing and its bounds'), and counted as `OtherTransport` too.
+    TransportUnreachable = 29,
     /// User space only: DNS answers from a source that is not a named resolver, or from one
     /// on an interface its answers do not arrive on (a LAN host's own resolver, a forgery).
-    DnsRefusedUntrusted = 32,
+    DnsRefusedUntrusted = 30,
     /// User space only: answers that carried an address record off the CNAME chain that
     /// starts at the question (the record is not learned; the chain's are).
-    DnsRefusedOffChain = 33,
+    DnsRefusedOffChain = 31,
     /// User space only: answers that named an address never learned (loopback, link-local,
     /// multicast, the router's or a resolver's own, `dns.never_learn`, private unless allowed).
-    DnsRefusedForbidden = 34,
+    DnsRefusedForbidden = 32,
     /// User space only: answers an address of which did not fit the learned-address table or
     /// a prefix trie (the answer's other addresses may have been learned), and queries to a
     /// named resolver that did not fit the pending-query table.
-    DnsRefusedTableFull = 35,
+    DnsRefusedTableFull = 33,
     /// User space only: the router's own lookups (active learning) that got no usable
     /// answer: a timeout, an error code, a malformed or mismatched reply.
-    DnsLookupFailed = 36,
+    DnsLookupFailed = 34,
 }
 
 /// Slots `MPTCP_SUBTYPE_BASE + subtype` (0..=15; 9..=15 are unassigned subtypes).
@@ -170,7 +175,7 @@ impl Counter {
         ("normal", Self::ClassNormal),
     ];
 
-    pub const ALL: [Counter; 34] = [
+    pub const ALL: [Counter; 35] = [
         Self::Packets,
         Self::ClassNonIp,
         Self::ClassMalformed,
@@ -200,6 +205,7 @@ impl Counter {
         Self::DnsRefusedOverCap,
         Self::DnsRefusedMalformed,
         Self::MptcpFallback,
+        Self::TransportUnreachable,
         Self::DnsRefusedUntrusted,
         Self::DnsRefusedOffChain,
         Self::DnsRefusedForbidden,
@@ -243,6 +249,7 @@ impl Counter {
             Self::DnsRefusedOverCap => "dns_refused_over_cap",
             Self::DnsRefusedMalformed => "dns_refused_malformed",
             Self::MptcpFallback => "mptcp_fallback",
+            Self::TransportUnreachable => "transport_unreachable",
             Self::DnsRefusedUntrusted => "dns_refused_untrusted",
             Self::DnsRefusedOffChain => "dns_refused_off_chain",
             Self::DnsRefusedForbidden => "dns_refused_forbidden",

@@ -3,7 +3,8 @@
 /// VLAN tags parsed (802.1ad outer + 802.1Q inner); a third tag is a parse error.
 pub const MAX_VLAN_DEPTH: usize = 2;
 
-/// IPv6 extension headers walked before giving up with `Ipv6ExtTooDeep`.
+/// IPv6 extension headers walked; a packet whose chain goes on is classified by its
+/// addresses alone (`Counter::TransportUnreachable`).
 pub const MAX_IPV6_EXT_DEPTH: usize = 6;
 
 /// TCP options occupy at most 40 bytes (data offset 15 × 4 − 20).

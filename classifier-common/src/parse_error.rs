@@ -18,7 +18,9 @@ pub enum ParseError {
     Ipv6Truncated = 8,
     Ipv6BadVersion = 9,
     Ipv6ExtTruncated = 10,
-    /// More extension headers than `MAX_IPV6_EXT_DEPTH`.
+    /// More extension headers than `MAX_IPV6_EXT_DEPTH`. No longer reported: such a packet
+    /// is classified by its addresses and counts `Counter::TransportUnreachable`. The code
+    /// stays, so that the others keep theirs.
     Ipv6ExtTooDeep = 11,
     TcpTruncated = 12,
     /// Data offset below 5.

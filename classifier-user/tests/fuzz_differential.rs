@@ -219,6 +219,9 @@ fn counters_of(prediction: &Prediction) -> Vec<u32> {
                 IpAddr::V6(_) => Counter::Ipv6Fragment.index(),
             });
         }
+        if ip.transport_unreachable {
+            slots.push(Counter::TransportUnreachable.index());
+        }
         match prediction.action {
             Some(Action::Dscp(dscp)) if dscp == ip.dscp => {
                 slots.push(Counter::AlreadyMarked.index())

@@ -547,7 +547,11 @@ fn ipv6_extension_chains_up_to_the_limit_are_walked() {
         );
         run.assert_output(&with_dscp(&packet, DSCP_MPTCP));
     }
-    let mut too_deep = Segment::tcp("2001:db8:1::10", "2001:db8::10", 46710, 443).build();
+    // Seven: the transport is out of the walk's reach, the addresses are not. Classified by
+    // them, not remembered, not malformed (docs/design.md, 'IPv6 extension headers').
+    let mut too_deep = Segment::tcp("2001:db8:1::10", "2001:db8::10", 46710, 443)
+        .options(&mptcp::dss(false))
+        .build();
     insert_ipv6_extensions(
         &mut too_deep,
         &[Ipv6Extension {
@@ -555,12 +559,72 @@ fn ipv6_extension_chains_up_to_the_limit_are_walked() {
             len: 8,
         }; 7],
     );
-    assert_malformed(
-        &kernel,
-        "7 extension headers",
-        &too_deep,
-        "ipv6_ext_too_deep",
-        &["ipv6"],
+    let run = kernel.run(&too_deep);
+    assert_eq!(
+        run.report.mptcp_subtypes, 0,
+        "7 headers: the DSS is not reached"
+    );
+    assert_ne!(
+        run.report.flags & REPORT_CLASSIFIED,
+        0,
+        "7 headers: classified"
+    );
+    run.assert_untouched().assert_moved(&[
+        "packets",
+        "class_normal",
+        "ipv6",
+        "other_transport",
+        "transport_unreachable",
+    ]);
+}
+
+/// A chain longer than the walk hides the transport, never the addresses: a listed address
+/// behind seven, or sixteen, extension headers is marked like any listed packet, at both
+/// hooks, with only its DSCP changed (docs/design.md, 'IPv6 extension headers'). An MPTCP
+/// option it carries is not seen: MPTCP detection alone needs the transport header.
+#[test]
+fn an_extension_chain_longer_than_the_walk_is_still_classified_by_address() {
+    let mut kernel = Kernel::load();
+    kernel.add_prefix("2a01:b740::/32", LIST_APPLE);
+    for (port, depth) in (46720..).zip([7, 16]) {
+        let mut packet = Segment::tcp("2001:db8:1::10", "2a01:b740:a42::1", port, 443)
+            .options(&mptcp::dss(false))
+            .tos(0x02) // ECN ECT(0), kept
+            .flow_label(0x5_4321)
+            .build();
+        let chain: Vec<Ipv6Extension> = (0..depth)
+            .map(|n| Ipv6Extension {
+                kind: [HOP_BY_HOP, DEST_OPTIONS, ROUTING][n % 3],
+                len: 8,
+            })
+            .collect();
+        insert_ipv6_extensions(&mut packet, &chain);
+        let name = format!("{depth} extension headers");
+        let run = kernel.run(&packet);
+        assert_eq!(run.report.lists, LIST_APPLE, "{name}: listed");
+        assert_eq!(run.report.mptcp_subtypes, 0, "{name}: no MPTCP seen");
+        run.assert_output(&with_dscp(&packet, DSCP_LISTED))
+            .assert_moved(&[
+                "packets",
+                "class_listed",
+                "ipv6",
+                "other_transport",
+                "transport_unreachable",
+                "list_0",
+                "marked",
+            ]);
+    }
+    // Not remembered: a packet without reachable ports has no flow.
+    kernel.assert_hooks_remember_the_same_flows();
+    assert_eq!(
+        kernel
+            .classifier
+            .maps
+            .flows()
+            .expect("reading the flow table")
+            .len(),
+        0,
+        "no flow entry"
     );
 }
 

@@ -71,6 +71,7 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.log);
+        let _ = std::fs::remove_file(self.log.with_extension("toml"));
     }
 }
 
@@ -214,7 +215,7 @@ fn devices_and_their_metric_count_the_clients_of_a_lists_flows() {
         .fails(2, "no list named `nosuch`");
 }
 
-/// Answers every A query with its own name and the next address of 198.18.0.0/16, TTL 300.
+/// Answers every A query with its own name and the next address of 198.19.0.0/16, TTL 300.
 fn resolver(lab: &Lab, stop: &AtomicBool) {
     let socket = lab
         .server
@@ -250,8 +251,20 @@ fn resolver(lab: &Lab, stop: &AtomicBool) {
     }
 }
 
+/// The address the lab's resolver answers lookup `id` with: in 198.19.0.0/16, on no lab
+/// interface (198.18.1.1 is the router's own, which is never learned).
 fn answer_for(id: u16) -> Ipv4Addr {
-    Ipv4Addr::new(198, 18, (id >> 8) as u8, id as u8)
+    Ipv4Addr::new(198, 19, (id >> 8) as u8, id as u8)
+}
+
+/// Sets the flag when dropped, also by a panic: the scrape thread stops, and the scope that
+/// waits for it ends with the panic instead of hanging.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 /// A lookup of an Apple CDN name from the lab's client, through the router.
@@ -341,6 +354,7 @@ fn learning_goes_on_while_a_scrape_reads_a_full_flow_table() {
                 })
                 .unwrap();
         });
+        let _stop = StopOnDrop(&stop);
         wait_until(Duration::from_secs(30), "a first scrape", || {
             !scrapes.lock().unwrap().is_empty()
         });

@@ -167,7 +167,7 @@ fn bit_index(bit: u32) -> u32 {
     (((nibbles + (nibbles >> 4)) & 0x0f0f_0f0f).wrapping_mul(0x0101_0101)) >> 24
 }
 
-/// The bytes of `Outcome`'s first word that are `NO_SLOT` in a usual outcome: fragment,
+/// The bytes of `Outcome`'s first word that are `NO_SLOT` in a usual outcome: address-only,
 /// DNS and MPTCP event (bytes 3, 6, 7; little endian). The flow event (byte 5) may be set.
 const USUAL_FIRST_NONE: u64 = 0xffff_0000_ff00_0000;
 /// The upper half of its second word (bytes 12..16: MPTCP subtypes, version, error) holds 0
@@ -184,7 +184,7 @@ const MP_CAPABLE_V1_BIT: u64 = 1 << 16;
 
 const _: () = {
     use core::mem::offset_of;
-    assert!(offset_of!(Outcome, fragment) == 3);
+    assert!(offset_of!(Outcome, address_only) == 3);
     assert!(offset_of!(Outcome, flow_event) == 5);
     assert!(offset_of!(Outcome, dns) == 6);
     assert!(offset_of!(Outcome, mptcp_event) == 7);
@@ -220,7 +220,7 @@ pub extern "C" fn classifier_record(
         return 1;
     };
     count_every_outcome(block, out, length);
-    count(block, u32::from(out.fragment), length);
+    count(block, u32::from(out.address_only), length);
     count(block, u32::from(out.dns), length);
     count(block, u32::from(out.mptcp_event), length);
     // A mask rather than `Counter::for_parse_error_code`'s modulo, which LLVM turns into a
@@ -269,7 +269,9 @@ fn write_report(out: &Outcome) {
     if out.mptcp_flow != 0 {
         flags |= REPORT_MPTCP_FLOW;
     }
-    if out.fragment != NO_SLOT {
+    if out.address_only == slot(Counter::Ipv4Fragment)
+        || out.address_only == slot(Counter::Ipv6Fragment)
+    {
         flags |= REPORT_FRAGMENT;
     }
     if out.action == slot(Counter::Marked) {

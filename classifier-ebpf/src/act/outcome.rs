@@ -28,8 +28,9 @@ pub struct Outcome {
     pub network: u8,
     /// `Tcp`, `Udp` or `OtherTransport`.
     pub transport: u8,
-    /// `Ipv4Fragment` or `Ipv6Fragment`.
-    pub fragment: u8,
+    /// Why the packet was classified by its addresses alone: `Ipv4Fragment`,
+    /// `Ipv6Fragment` or `TransportUnreachable`.
+    pub address_only: u8,
     /// `Marked`, `AlreadyMarked`, `DryRunWouldMark` or `KeptByRule`.
     pub action: u8,
     /// `FlowCreated` or `FlowInsertFailed`.
@@ -62,7 +63,7 @@ impl Outcome {
         class: slot(Counter::ClassMalformed),
         network: NO_SLOT,
         transport: NO_SLOT,
-        fragment: NO_SLOT,
+        address_only: NO_SLOT,
         action: NO_SLOT,
         flow_event: NO_SLOT,
         dns: NO_SLOT,

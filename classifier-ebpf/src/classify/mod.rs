@@ -157,7 +157,7 @@ fn inspect<H: Hook>(
         }
         ETH_P_IPV6 => {
             out.network = slot(Counter::Ipv6);
-            parse_ipv6(&mut cursor)?
+            parse_ipv6(&mut cursor, || ctx.headers_cut())?
         }
         _ => {
             out.class = slot(Counter::ClassNonIp);
@@ -168,20 +168,28 @@ fn inspect<H: Hook>(
     out.dscp_out = out.dscp_in;
 
     let decision = if ip.fragment {
-        out.fragment = match ip.kind {
+        out.address_only = match ip.kind {
             IpKind::V4(_) => slot(Counter::Ipv4Fragment),
             IpKind::V6(_) => slot(Counter::Ipv6Fragment),
         };
         out.transport = slot(Counter::OtherTransport);
         by_address(&ip, config)
+    } else if ip.transport_unreachable {
+        // The addresses are in the fixed header: an extension chain longer than the walk
+        // does not keep a packet from its class or its mark (docs/design.md, 'IPv6
+        // extension headers').
+        out.address_only = slot(Counter::TransportUnreachable);
+        out.transport = slot(Counter::OtherTransport);
+        by_address(&ip, config)
     } else if ip.protocol == IPPROTO_TCP || ip.protocol == IPPROTO_UDP {
-        let transport = if ip.protocol == IPPROTO_TCP {
+        let parsed = if ip.protocol == IPPROTO_TCP {
             out.transport = slot(Counter::Tcp);
-            parse_tcp(&mut cursor, ip.payload_len)?
+            parse_tcp(&mut cursor, ip.payload_len)
         } else {
             out.transport = slot(Counter::Udp);
-            let udp = parse_udp(&mut cursor, ip.payload_len)?;
-            if config.flags & CONFIG_LEARN_DNS != 0
+            let udp = parse_udp(&mut cursor, ip.payload_len);
+            if let Ok(udp) = &udp
+                && config.flags & CONFIG_LEARN_DNS != 0
                 && (udp.src_port == DNS_PORT || udp.dst_port == DNS_PORT)
             {
                 let (ip_start, ipv6) = match ip.kind {
@@ -198,10 +206,22 @@ fn inspect<H: Hook>(
             }
             udp
         };
-        out.mptcp_subtypes = transport.mptcp.subtypes;
-        out.mptcp_version = transport.mptcp.version;
-        out.error = transport.option_error;
-        remember(&ip, &transport, config, generation, len)
+        match parsed {
+            // The header runs past what the hook may read (tc: past the linear part), not
+            // past the packet: out of reach, classified by address like a chain too long.
+            Err(error) if out_of_reach(ctx, error) => {
+                out.address_only = slot(Counter::TransportUnreachable);
+                out.transport = slot(Counter::OtherTransport);
+                by_address(&ip, config)
+            }
+            parsed => {
+                let transport = parsed?;
+                out.mptcp_subtypes = transport.mptcp.subtypes;
+                out.mptcp_version = transport.mptcp.version;
+                out.error = transport.option_error;
+                remember(&ip, &transport, config, generation, len)
+            }
+        }
     } else {
         out.transport = slot(Counter::OtherTransport);
         by_address(&ip, config)
@@ -222,6 +242,16 @@ fn inspect<H: Hook>(
     };
     apply_action(ctx, &ip.kind, decision.action, config, out);
     Ok(())
+}
+
+/// Whether `error`, a truncation after the IP header, only says that the header runs past
+/// what `ctx` may read: at tc, where the linear part ends before the skb does.
+#[inline(always)]
+fn out_of_reach<H: Hook>(ctx: &H, error: ParseError) -> bool {
+    matches!(
+        error,
+        ParseError::TcpTruncated | ParseError::TcpHeaderPastPacket | ParseError::UdpTruncated
+    ) && ctx.headers_cut()
 }
 
 /// A packet with ports: its flow remembered (flow cache, flow table) and decided.
@@ -245,8 +275,9 @@ fn remember(ip: &IpHeader, _: &Transport, config: &Config, _: u32, _: u64) -> De
     by_address(ip, config)
 }
 
-/// Packets without ports (fragments, ICMP, ...) are classified by their addresses alone and
-/// not remembered: all fragments of a datagram get the same treatment.
+/// Packets without ports (fragments, ICMP, ...), or whose ports are out of reach, are
+/// classified by their addresses alone and not remembered: all fragments of a datagram get
+/// the same treatment.
 #[inline(always)]
 fn by_address(ip: &IpHeader, config: &Config) -> Decision {
     let lists = prefix::lists_of_called(&flow::packet_key(ip, [0; 2], [0; 2]));

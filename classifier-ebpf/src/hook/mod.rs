@@ -17,6 +17,9 @@ pub trait Hook {
     fn data_end(&self) -> usize;
     /// The packet's length, as the byte counters count it.
     fn packet_len(&self) -> u64;
+    /// Whether direct access ends before the packet does, so that a header found truncated
+    /// may only be out of reach (tc: an skb whose headers run past its linear part).
+    fn headers_cut(&self) -> bool;
     /// The interface the packet arrived on.
     fn ifindex(&self) -> u32;
     /// Copies `len` bytes at `offset` from the packet start to `to`; None when the packet

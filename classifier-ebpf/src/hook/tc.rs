@@ -15,7 +15,8 @@ use crate::parse::{ETH_P_IP, ETH_P_IPV6, IpKind, is_vlan};
 /// How many bytes are made linear when the linear part ends before the headers can be told
 /// apart (an IPv6 extension chain, a driver that copies only a short head): Ethernet, two VLAN
 /// tags, IPv4 with 40 bytes of options and TCP with 40 (142), or IPv6 with a short extension
-/// chain and TCP. A longer chain in the paged part of an skb is counted as truncated.
+/// chain and TCP. A longer chain in the paged part of an skb is out of reach: the packet is
+/// classified by its addresses (`Hook::headers_cut`).
 const HEADERS_DIRECT: usize = 192;
 /// The IPv4 header's checksum, from its start.
 const IPV4_CHECKSUM: usize = 10;
@@ -36,7 +37,7 @@ const IPV6_DEST_OPTIONS: u8 = 60;
 /// this is a few reads and no copy. Otherwise (a short head, as virtio's 128 bytes) the
 /// headers are pulled in with `bpf_skb_pull_data`, up to `HEADERS_DIRECT` bytes when the
 /// linear part does not even show where they end. A failed pull (no memory) leaves the
-/// packet as it is: the parse then counts it truncated.
+/// packet as it is: what the parse cannot reach is then classified by address.
 ///
 /// Not inlined: inlined, its registers cost the pipeline's frame 8 of the few bytes the
 /// verifier's 512-byte limit leaves it.
@@ -111,6 +112,13 @@ impl Hook for TcContext {
     #[inline(always)]
     fn packet_len(&self) -> u64 {
         u64::from(self.len())
+    }
+
+    /// The linear part ends before the skb: `make_headers_direct` could not pull, or pulled
+    /// `HEADERS_DIRECT` bytes and the headers go on past them.
+    #[inline(always)]
+    fn headers_cut(&self) -> bool {
+        ((TcContext::data_end(self) - TcContext::data(self)) as u64) < u64::from(self.len())
     }
 
     /// The device the skb is on: at ingress, the one it arrived on.

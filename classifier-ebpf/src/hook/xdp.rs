@@ -23,6 +23,13 @@ impl Hook for XdpContext {
         (XdpContext::data_end(self) - XdpContext::data(self)) as u64
     }
 
+    /// A frame is one buffer (the program is not loaded for multi-buffer XDP): what ends
+    /// before its end is truncated.
+    #[inline(always)]
+    fn headers_cut(&self) -> bool {
+        false
+    }
+
     #[inline(always)]
     fn ifindex(&self) -> u32 {
         unsafe { (*self.ctx).ingress_ifindex }

@@ -25,6 +25,10 @@ pub struct IpHeader {
     pub protocol: u8,
     /// A fragment: the transport header is absent or incomplete, so it is not inspected.
     pub fragment: bool,
+    /// The extension chain goes on where the walk stops (past `MAX_IPV6_EXT_DEPTH` headers,
+    /// or after a fragment header): the transport header is not reached, and the packet is
+    /// classified by its addresses, which the fixed header holds.
+    pub transport_unreachable: bool,
     /// How many bytes follow the IP headers according to their length fields (or, where a
     /// length field is 0 and defers to the frame, as BIG TCP and jumbograms do, what the frame
     /// holds). What lies past them is Ethernet padding, never to be read as headers or TCP
@@ -70,6 +74,7 @@ pub fn parse_ipv4(cursor: &mut Cursor) -> Result<IpHeader, ParseError> {
         kind: IpKind::V4(hdr),
         protocol: unsafe { (*hdr).proto },
         fragment: frags & IPV4_MORE_FRAGMENTS_AND_OFFSET != 0,
+        transport_unreachable: false,
         payload_len,
     })
 }
@@ -82,8 +87,13 @@ fn is_extension(next: u8) -> bool {
     )
 }
 
+/// `headers_cut` says whether the readable part ends before the packet (tc): a chain cut
+/// there is out of reach, not truncated.
 #[inline(always)]
-pub fn parse_ipv6(cursor: &mut Cursor) -> Result<IpHeader, ParseError> {
+pub fn parse_ipv6(
+    cursor: &mut Cursor,
+    headers_cut: impl Fn() -> bool,
+) -> Result<IpHeader, ParseError> {
     let hdr: *mut Ipv6Hdr = cursor.take(ParseError::Ipv6Truncated)?;
     if unsafe { (*hdr).vcf[0] } >> 4 != 6 {
         return Err(ParseError::Ipv6BadVersion);
@@ -95,7 +105,19 @@ pub fn parse_ipv6(cursor: &mut Cursor) -> Result<IpHeader, ParseError> {
     // expensive on hosts with AMD's "Safe RET"); the walk would conclude the same at once.
     let next_hdr = unsafe { (*hdr).next_hdr };
     let next = if is_extension(next_hdr) {
-        walk_ipv6_extensions(cursor, next_hdr)?
+        match walk_ipv6_extensions(cursor, next_hdr) {
+            // Past what the hook may read, not past the packet: the addresses still count.
+            Err(ParseError::Ipv6ExtTruncated) if headers_cut() => {
+                return Ok(IpHeader {
+                    kind: IpKind::V6(hdr),
+                    protocol: IPV6_DEST_OPTIONS,
+                    fragment: false,
+                    transport_unreachable: true,
+                    payload_len: 0,
+                });
+            }
+            next => next?,
+        }
     } else {
         Ipv6Next {
             protocol: next_hdr,
@@ -116,6 +138,7 @@ pub fn parse_ipv6(cursor: &mut Cursor) -> Result<IpHeader, ParseError> {
         kind: IpKind::V6(hdr),
         protocol: next.protocol,
         fragment: next.fragment,
+        transport_unreachable: is_extension(next.protocol),
         payload_len,
     })
 }
@@ -127,7 +150,8 @@ pub struct Ipv6Next {
     pub fragment: bool,
 }
 
-/// Walks the extension-header chain from `next` and leaves the cursor after it.
+/// Walks the extension-header chain from `next` and leaves the cursor after it, or after
+/// the last header it walked when the chain goes on (its `protocol` is then an extension).
 ///
 /// Not inlined: the walk is a loop the verifier checks once, in its own stack frame. It returns
 /// only scalars: a result carrying a packet pointer back through memory can be read back
@@ -167,9 +191,8 @@ fn walk_ipv6_extensions(cursor: &mut Cursor, mut next: u8) -> Result<Ipv6Next, P
         }
         next = ext_next;
     }
-    if is_extension(next) {
-        return Err(ParseError::Ipv6ExtTooDeep);
-    }
+    // A longer chain is legal, and the receiver walks it: the packet is not malformed, its
+    // transport is only out of reach (`IpHeader::transport_unreachable`).
     Ok(Ipv6Next {
         protocol: next,
         fragment: false,

@@ -6,9 +6,10 @@
 //!
 //! An option 30 counts only when Linux's MPTCP stack (`mptcp_parse_option` in
 //! net/mptcp/options.c) would accept it: the length its subtype and the segment allow, and
-//! for MP_CAPABLE the version and flags. An option 30 that does not fit is reported and
-//! skipped, as Linux skips it; an option whose length breaks the walk stops it, and what was
-//! seen before stands (docs/design.md, 'TCP options and MPTCP').
+//! for MP_CAPABLE the version and flags. An option 30 that does not fit, or is too short to
+//! hold a subtype, is reported and skipped, as Linux skips it; an option whose length breaks
+//! the walk stops it, and what was seen before stands (docs/design.md, 'TCP options and
+//! MPTCP').
 
 use classifier_common::{
     ParseError,
@@ -51,7 +52,8 @@ const DSS_HAS_MAP: u8 = 0x04;
 const DSS_DSN64: u8 = 0x08;
 const DSS_CHECKSUM_LEN: usize = 2;
 
-/// ADD_ADDR's echo bit (RFC 8684 §3.4.1): an echo carries no HMAC.
+/// ADD_ADDR's echo bit (RFC 8684 §3.4.1): an echo carries no HMAC. Linux reads this bit
+/// alone (`MPTCP_ADDR_ECHO`); the other three bits of the nibble are not checked.
 const ADD_ADDR_ECHO: u8 = 0x01;
 /// RFC 6824's ADD_ADDR has the IP version where RFC 8684 has the echo bit.
 const ADD_ADDR_V0_IPV4: u8 = 4;
@@ -129,9 +131,10 @@ pub fn copy_tcp_options(
 /// early, if it did.
 pub struct Walked {
     pub seen: MptcpSeen,
-    /// A `ParseError` code, or 0: `tcp_option_bad_length`, `tcp_option_past_header` or
-    /// `mptcp_option_too_short` (the walk stopped there), or `mptcp_option_malformed` (an
-    /// option 30 was skipped). The packet is classified all the same.
+    /// A `ParseError` code, or 0: `tcp_option_bad_length` or `tcp_option_past_header` (the
+    /// walk stopped there), or `mptcp_option_too_short` or `mptcp_option_malformed` (an option
+    /// 30 was skipped, the last one skipped says which). The packet is classified all the
+    /// same.
     pub error: u8,
 }
 
@@ -192,7 +195,7 @@ pub extern "C" fn classifier_walk_tcp_options(
         next: 0,
         segment,
         seen: MptcpSeen::NONE,
-        malformed: false,
+        skipped: 0,
     };
     // Every option but EOL (which ends the walk) takes at least one byte: 40 rounds reach the
     // end of any 40 bytes.
@@ -217,10 +220,15 @@ impl WalkResult {
         Self(u64::from(seen.subtypes) | (u64::from(seen.version) << 16))
     }
 
-    /// The walk stopped at a bad option; what it saw before stands.
+    /// The walk stopped at a bad option, or skipped one; what it saw stands.
     #[inline(always)]
     fn failed(seen: MptcpSeen, error: ParseError) -> Self {
-        Self(Self::done(seen).0 | ((error as u64) << 24))
+        Self::failed_code(seen, error as u8)
+    }
+
+    #[inline(always)]
+    fn failed_code(seen: MptcpSeen, error: u8) -> Self {
+        Self(Self::done(seen).0 | (u64::from(error) << 24))
     }
 
     #[inline(always)]
@@ -244,19 +252,16 @@ struct Walk {
     /// `SEGMENT_*` bits of the segment.
     segment: u32,
     seen: MptcpSeen,
-    /// An option 30 that Linux would ignore was skipped.
-    malformed: bool,
+    /// The `ParseError` code of the last option 30 that Linux would ignore and the walk
+    /// skipped (`mptcp_option_too_short`, `mptcp_option_malformed`), or 0.
+    skipped: u8,
 }
 
 impl Walk {
     /// The result of a walk that went to its end.
     #[inline(always)]
     fn result(&self) -> WalkResult {
-        if self.malformed {
-            WalkResult::failed(self.seen, ParseError::MptcpOptionMalformed)
-        } else {
-            WalkResult::done(self.seen)
-        }
+        WalkResult::failed_code(self.seen, self.skipped)
     }
 }
 
@@ -291,10 +296,11 @@ fn walk_one_option(options: &OptionBytes, len: usize, walk: &mut Walk) -> Result
     if at + option_len > len {
         return Err(ParseError::TcpOptionPastHeader);
     }
-    if kind == TCP_OPTION_MPTCP {
-        if option_len < MPTCP_MIN_OPTION_LEN {
-            return Err(ParseError::MptcpOptionTooShort);
-        }
+    if kind == TCP_OPTION_MPTCP && option_len < MPTCP_MIN_OPTION_LEN {
+        // No subtype byte. Linux's `mptcp_get_options` hands it to `mptcp_parse_option` all
+        // the same, where no subtype accepts 2 bytes, and walks on: so does the walk.
+        walk.skipped = ParseError::MptcpOptionTooShort as u8;
+    } else if kind == TCP_OPTION_MPTCP {
         let subtype_version = options[(at + 2) & 63];
         let (subtype, low_nibble) = (subtype_version >> 4, subtype_version & 0x0f);
         // The fourth byte holds MP_CAPABLE's and DSS's flags. It is inside the copy whatever
@@ -316,7 +322,7 @@ fn walk_one_option(options: &OptionBytes, len: usize, walk: &mut Walk) -> Result
             }
             Fit::Unassigned => {}
             // Skipped like Linux skips it; the options after it still count.
-            Fit::Malformed => walk.malformed = true,
+            Fit::Malformed => walk.skipped = ParseError::MptcpOptionMalformed as u8,
         }
     }
     walk.next = (at + option_len) & 63;
@@ -371,8 +377,8 @@ pub extern "C" fn classifier_mptcp_option_fits(
 ///
 /// Three deliberate differences, for the RFC 6824 (v0) options iOS still sends, which Linux
 /// (v1 only) ignores: MP_CAPABLE v0 is accepted at 12 bytes on a SYN or SYN/ACK and 20
-/// otherwise; ADD_ADDR v0, whose low nibble is the IP version (4 or 6, where v1 has 0 or 1,
-/// its echo bit), at 8 or 10 bytes for IPv4 and 20 or 22 for IPv6 (no HMAC); and MP_PRIO
+/// otherwise; ADD_ADDR v0, whose low nibble is the IP version (4 or 6, whose low bit, v1's
+/// echo bit, is clear), at 8 or 10 bytes for IPv4 and 20 or 22 for IPv6 (no HMAC); and MP_PRIO
 /// at 4 bytes (v0's form with an address ID) as well as 3.
 #[inline(always)]
 fn mptcp_option_fits(subtype: u8, low_nibble: u8, flags: u8, len: usize, segment: u32) -> Fit {
@@ -389,13 +395,7 @@ fn mptcp_option_fits(subtype: u8, low_nibble: u8, flags: u8, len: usize, segment
             }
             len >= 4 && (len == expected || len == expected + DSS_CHECKSUM_LEN)
         }
-        // v1: by family (4 or 16 address bytes), port (2) and HMAC (8, absent from an echo).
-        ADD_ADDR if low_nibble == 0 => matches!(len, 16 | 18 | 28 | 30),
-        ADD_ADDR if low_nibble == ADD_ADDR_ECHO => matches!(len, 8 | 10 | 20 | 22),
-        // v0: the IP version, then the address and an optional port.
-        ADD_ADDR if low_nibble == ADD_ADDR_V0_IPV4 => len == 8 || len == 10,
-        ADD_ADDR if low_nibble == ADD_ADDR_V0_IPV6 => len == 20 || len == 22,
-        ADD_ADDR => false,
+        ADD_ADDR => add_addr_fits(low_nibble, len),
         // One to eight address IDs.
         REMOVE_ADDR => (4..=11).contains(&len),
         MP_PRIO => len == 3 || len == 4,
@@ -404,6 +404,21 @@ fn mptcp_option_fits(subtype: u8, low_nibble: u8, flags: u8, len: usize, segment
         _ => return Fit::Unassigned,
     };
     if valid { Fit::Valid } else { Fit::Malformed }
+}
+
+/// ADD_ADDR v1 (RFC 8684 §3.4.1), as Linux reads it: the echo bit alone decides whether an
+/// HMAC (8 bytes) follows the address (4 or 16 bytes) and optional port (2); the nibble's
+/// other bits are not looked at. v0 (RFC 6824), for iOS: the nibble is the IP version, and
+/// the address and optional port follow without an HMAC.
+#[inline(always)]
+fn add_addr_fits(low_nibble: u8, len: usize) -> bool {
+    let v1 = if low_nibble & ADD_ADDR_ECHO == 0 {
+        matches!(len, 16 | 18 | 28 | 30)
+    } else {
+        matches!(len, 8 | 10 | 20 | 22)
+    };
+    v1 || (low_nibble == ADD_ADDR_V0_IPV4 && (len == 8 || len == 10))
+        || (low_nibble == ADD_ADDR_V0_IPV6 && (len == 20 || len == 22))
 }
 
 /// MP_CAPABLE's length is fixed by the handshake step (RFC 8684 §3.1): 4 on the SYN, 12 on

@@ -176,6 +176,14 @@ impl Collector for Metrics {
         )?;
         counter_family(
             &mut encoder,
+            "classifier_transport_unreachable",
+            "IP packets classified by their addresses alone because their transport header is out of reach (an IPv6 extension chain longer than the walk; at tc, headers past what can be pulled).",
+            &per_interface(&|c: &CounterSnapshot| {
+                vec![(vec![], c.get(Counter::TransportUnreachable.index()).packets)]
+            }),
+        )?;
+        counter_family(
+            &mut encoder,
             "classifier_parse_errors",
             "Packets with a parse error, by kind. Errors in the TCP options stop the options walk but the packet is still classified; any other kind leaves it unclassified. All are passed.",
             &per_interface(&|c: &CounterSnapshot| {

@@ -31,6 +31,8 @@ pub struct Stats {
     /// Every packet is in exactly one class; they add up to `total`.
     pub classes: BTreeMap<&'static str, Count>,
     pub network: BTreeMap<&'static str, Count>,
+    /// `tcp`, `udp` and `other` add up to the IP packets; `unreachable` (transport header out
+    /// of the program's reach, classified by address) is part of `other`.
     pub transport: BTreeMap<&'static str, Count>,
     pub fragments: BTreeMap<&'static str, Count>,
     pub mptcp: Mptcp,
@@ -115,6 +117,7 @@ impl Snapshot<'_> {
                 ("tcp", Counter::Tcp),
                 ("udp", Counter::Udp),
                 ("other", Counter::OtherTransport),
+                ("unreachable", Counter::TransportUnreachable),
             ]),
             fragments: fixed(&[
                 ("ipv4", Counter::Ipv4Fragment),
@@ -163,4 +166,4 @@ impl Snapshot<'_> {
     }
 }
 
-const _: () = assert!(Counter::Ipv6Fragment.index() < COUNTER_SLOTS);
+const _: () = assert!(Counter::TransportUnreachable.index() < COUNTER_SLOTS);

@@ -68,6 +68,9 @@ pub struct IpPacket {
     pub ecn: u8,
     /// Fragments are classified by address only: nothing past the IP layer is read.
     pub fragment: bool,
+    /// The IPv6 extension chain goes on where the walk stops: classified by address only
+    /// (docs/design.md, 'IPv6 extension headers'), counted `transport_unreachable`.
+    pub transport_unreachable: bool,
     pub transport: Transport,
 }
 
@@ -176,6 +179,7 @@ fn parse_ipv4(slice: &[u8], l3: usize) -> Result<IpPacket, ParseError> {
         dscp: ip.dcp().value(),
         ecn: ip.ecn().value(),
         fragment,
+        transport_unreachable: false,
         transport,
     })
 }
@@ -193,11 +197,9 @@ fn parse_ipv6(slice: &[u8], l3: usize) -> Result<IpPacket, ParseError> {
     let mut fragment = false;
     // Header by header with etherparse's slices rather than `Ipv6ExtensionsSlice`, which
     // refuses hop-by-hop anywhere but first, stops at its own depth, and knows more kinds:
-    // docs/design.md walks any chain of the five kinds to a depth of 6.
-    while IPV6_EXTENSIONS.contains(&next) {
-        if walked == IPV6_EXT_DEPTH {
-            return Err(ParseError::Ipv6ExtTooDeep);
-        }
+    // docs/design.md walks any chain of the five kinds to a depth of 6; a longer one leaves
+    // the transport out of reach, not the packet malformed.
+    while IPV6_EXTENSIONS.contains(&next) && walked < IPV6_EXT_DEPTH {
         let (header_next, len) = ipv6_extension(next, rest)?;
         let (header, after) = rest.split_at(len);
         let kind = next;
@@ -208,7 +210,7 @@ fn parse_ipv6(slice: &[u8], l3: usize) -> Result<IpPacket, ParseError> {
             // docs/design.md, 'Fragments': the walk ends at a fragment header. A real fragment
             // is classified by address. An atomic one (offset 0, M clear: RFC 6946) is a
             // whole datagram: its next header is the transport, unless it is another
-            // extension header, which is not walked (then "other": by address, no flow).
+            // extension header, which is not walked (then out of reach: by address, no flow).
             fragment = Ipv6FragmentHeaderSlice::from_slice(header)
                 .map_err(|_| ParseError::Ipv6ExtTruncated)?
                 .is_fragmenting_payload();
@@ -223,7 +225,8 @@ fn parse_ipv6(slice: &[u8], l3: usize) -> Result<IpPacket, ParseError> {
         length if length < chain_len => return Err(ParseError::Ipv6ExtTruncated),
         length => length - chain_len,
     };
-    let transport = if fragment {
+    let transport_unreachable = !fragment && IPV6_EXTENSIONS.contains(&next);
+    let transport = if fragment || transport_unreachable {
         Transport::Other
     } else {
         parse_transport(next, rest, payload_len)?
@@ -236,6 +239,7 @@ fn parse_ipv6(slice: &[u8], l3: usize) -> Result<IpPacket, ParseError> {
         dscp: traffic_class >> 2,
         ecn: traffic_class & 0x03,
         fragment,
+        transport_unreachable,
         transport,
     })
 }
@@ -319,15 +323,16 @@ fn parse_transport(
 
 /// The TCP options, by docs/design.md, 'TCP options and MPTCP': EOL ends the walk, NOP is one
 /// byte, every other option has a length of at least 2 that stays inside the header, else
-/// the walk stops there with that error. Kind 30 needs 3 bytes (its subtype) or the walk
-/// stops; then it counts if it fits (`mptcp_option_fits`), is skipped if it does not (the
-/// packet's error is then `MptcpOptionMalformed`, unless the walk stops later), and is
-/// ignored, neither counted nor an error, if its subtype is not assigned (9..15).
+/// the walk stops there with that error. Kind 30 counts if it fits (`mptcp_option_fits`), is
+/// skipped if it does not, or has no subtype byte (length 2), as Linux skips both (the
+/// packet's error is then the last skipped one's, `MptcpOptionMalformed` or
+/// `MptcpOptionTooShort`, unless the walk stops later), and is ignored, neither counted nor
+/// an error, if its subtype is not assigned (9..15).
 /// Not etherparse's iterator: it also insists on the lengths of the kinds it knows (MSS = 4,
 /// ...), which the design does not.
 pub fn walk_tcp_options(options: &[u8], segment: SegmentKind) -> WalkedOptions {
     let mut walked = WalkedOptions::default();
-    let mut skipped = false;
+    let mut skipped = None;
     let mut at = 0;
     let stop = |mut walked: WalkedOptions, error| {
         walked.error = Some(error);
@@ -348,10 +353,9 @@ pub fn walk_tcp_options(options: &[u8], segment: SegmentKind) -> WalkedOptions {
                 let Some(option) = options.get(at..at + len) else {
                     return stop(walked, ParseError::TcpOptionPastHeader);
                 };
-                if kind == TCP_OPTION_MPTCP {
-                    if len < 3 {
-                        return stop(walked, ParseError::MptcpOptionTooShort);
-                    }
+                if kind == TCP_OPTION_MPTCP && len < 3 {
+                    skipped = Some(ParseError::MptcpOptionTooShort);
+                } else if kind == TCP_OPTION_MPTCP {
                     let subtype = option[2] >> 4;
                     match mptcp_option_fits(option, segment) {
                         Some(true) => {
@@ -362,7 +366,7 @@ pub fn walk_tcp_options(options: &[u8], segment: SegmentKind) -> WalkedOptions {
                                 walked.mptcp.version = Some(option[2] & 0x0f);
                             }
                         }
-                        Some(false) => skipped = true,
+                        Some(false) => skipped = Some(ParseError::MptcpOptionMalformed),
                         None => {}
                     }
                 }
@@ -370,9 +374,7 @@ pub fn walk_tcp_options(options: &[u8], segment: SegmentKind) -> WalkedOptions {
             }
         }
     }
-    if skipped {
-        walked.error = Some(ParseError::MptcpOptionMalformed);
-    }
+    walked.error = skipped;
     walked
 }
 
@@ -404,15 +406,22 @@ fn mptcp_option_fits(option: &[u8], segment: SegmentKind) -> Option<bool> {
             let without_checksum = 4 + ack + mapping;
             len >= 4 && (len == without_checksum || len == without_checksum + 2)
         }
-        // RFC 8684: the echo bit; the address (4 or 16 bytes), maybe a port, and an HMAC
-        // unless it is an echo. RFC 6824: the IP version in its place, no HMAC.
-        MptcpSubtype::AddAddr => match low {
-            0 => [16, 18, 28, 30].contains(&len),
-            1 => [8, 10, 20, 22].contains(&len),
-            4 => [8, 10].contains(&len),
-            6 => [20, 22].contains(&len),
-            _ => false,
-        },
+        // RFC 8684: the echo bit (the nibble's lowest; Linux looks at no other); the address
+        // (4 or 16 bytes), maybe a port, and an HMAC unless it is an echo. RFC 6824: the IP
+        // version in the nibble, no HMAC.
+        MptcpSubtype::AddAddr => {
+            let v1: &[usize] = if low & 1 == 0 {
+                &[16, 18, 28, 30]
+            } else {
+                &[8, 10, 20, 22]
+            };
+            let v0: &[usize] = match low {
+                4 => &[8, 10],
+                6 => &[20, 22],
+                _ => &[],
+            };
+            v1.contains(&len) || v0.contains(&len)
+        }
         MptcpSubtype::RemoveAddr => (4..=11).contains(&len),
         MptcpSubtype::MpPrio => len == 3 || len == 4,
         MptcpSubtype::MpFail | MptcpSubtype::MpFastclose => len == 12,
