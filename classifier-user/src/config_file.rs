@@ -145,18 +145,13 @@ pub fn list_domains(
     names: &crate::control::lists::ListNames,
 ) -> crate::dns::DomainLists {
     let mut domains = crate::dns::DomainLists::default();
-    if let Some(apple) = names.bit(crate::control::lists::DEFAULT_LIST) {
-        for suffix in crate::dns::parse_domains(crate::dns::SHIPPED_APPLE_DOMAINS) {
-            domains.add(apple, suffix);
-        }
-    }
-    for list in lists {
-        if let Some(bit) = names.bit(&list.name) {
-            for suffix in &list.domains {
-                domains.add(bit, suffix);
-            }
-        }
-    }
+    per_list(
+        lists,
+        names,
+        crate::dns::SHIPPED_APPLE_DOMAINS,
+        |list| &list.domains,
+        |bit, suffix| domains.add(bit, suffix),
+    );
     domains
 }
 
@@ -167,19 +162,37 @@ pub fn list_hosts(
     names: &crate::control::lists::ListNames,
 ) -> crate::dns::HostLists {
     let mut hosts = crate::dns::HostLists::default();
+    per_list(
+        lists,
+        names,
+        crate::dns::SHIPPED_APPLE_HOSTS,
+        |list| &list.hosts,
+        |bit, host| hosts.add(bit, host),
+    );
+    hosts
+}
+
+/// Calls `add` with each list's bit and each name `field` gives it, the `apple` list's
+/// `shipped` names first; lists the state does not know are passed over.
+fn per_list(
+    lists: &[ListFile],
+    names: &crate::control::lists::ListNames,
+    shipped: &str,
+    field: fn(&ListFile) -> &Vec<String>,
+    mut add: impl FnMut(u32, &str),
+) {
     if let Some(apple) = names.bit(crate::control::lists::DEFAULT_LIST) {
-        for host in crate::dns::parse_domains(crate::dns::SHIPPED_APPLE_HOSTS) {
-            hosts.add(apple, host);
+        for name in crate::dns::parse_domains(shipped) {
+            add(apple, name);
         }
     }
     for list in lists {
         if let Some(bit) = names.bit(&list.name) {
-            for host in &list.hosts {
-                hosts.add(bit, host);
+            for name in field(list) {
+                add(bit, name);
             }
         }
     }
-    hosts
 }
 
 impl ConfigFile {
