@@ -5,16 +5,21 @@ use classifier::daemon::{self, DEFAULT_METRICS, RunOptions};
 
 use super::{Context, attach::Placement};
 
-/// Run in the foreground: attach, learn CDN addresses from DNS answers, serve metrics.
+/// Run in the foreground: attach, learn CDN addresses from trusted DNS, serve metrics.
 ///
 /// Attaches to the interfaces (adopting those attached already, e.g. by an earlier run that
-/// was killed), then, until SIGTERM or Ctrl-C: reads the DNS queries and answers the kernel
-/// hands over and puts the A/AAAA records of listed domains, from answers that match a query
-/// it saw (or come from a [[dns.trusted_resolvers]] entry on its interfaces), into their
-/// lists for their TTL (at least the config file's dns_min_ttl, 60 s by default; at most
-/// [dns] max_learned_per_list addresses a list, 4096 by default); expires them; serves Prometheus metrics;
-/// and forwards the kernel's log records to the log (RUST_LOG sets the level, `info` by
-/// default). On exit it stops learning and detaches, unless --keep-attached.
+/// was killed), then, until SIGTERM or Ctrl-C, learns the addresses the lists' names lead to
+/// from two trusted sources only: its own lookups of the lists' host names (Apple's update
+/// hosts ship with `apple`; [dns.lookup] picks the resolver, /etc/resolv.conf's by default),
+/// and the answers of the resolvers named in [[dns.trusted_resolvers]], arriving on their
+/// interfaces, to queries the router saw. A LAN host's own lookups teach nothing. Each
+/// address joins its list for its TTL, between dns_min_ttl (60 s) and [dns] max_ttl
+/// (3600 s), at most [dns] max_learned_per_list a list (4096); `prefixes list` shows where
+/// each came from, `prefixes forget` removes them. It also serves Prometheus metrics and
+/// forwards the kernel's log records to the log (RUST_LOG sets the level, `info` by
+/// default). Refused answers and failed lookups are counted, never fatal: only a signal
+/// ends it, or a bad config at start. On exit it stops learning and detaches, unless
+/// --keep-attached.
 ///
 /// A daemon has no document to print: under -j its log stays on stderr and stdout stays
 /// empty, except when it fails, with the error document (a supervisor can read why).
