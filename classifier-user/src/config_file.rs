@@ -132,6 +132,9 @@ pub struct LookupFile {
 /// answer with TTLs of seconds to minutes; a day-long TTL is an answer to distrust.
 pub const DEFAULT_DNS_MAX_TTL: u64 = 3600;
 
+/// The longest `max_ttl` (and so `dns_min_ttl`) a file may set: a day.
+pub const LONGEST_DNS_TTL: u64 = 86_400;
+
 /// Learned addresses live at least this long when the file does not say.
 pub const DEFAULT_DNS_MIN_TTL: u64 = 60;
 
@@ -425,12 +428,13 @@ impl ConfigFile {
         }
         let min_ttl = self.dns_min_ttl().as_secs();
         let max_ttl = self.dns.max_ttl.unwrap_or(DEFAULT_DNS_MAX_TTL);
-        if max_ttl == 0 || max_ttl < min_ttl {
+        if max_ttl == 0 || max_ttl < min_ttl || max_ttl > LONGEST_DNS_TTL {
             return Err(Error::ConfigFile {
                 path: self.path.clone(),
                 reason: format!(
-                    "[dns] max_ttl = {max_ttl} must be at least dns_min_ttl ({min_ttl}) and \
-                     above 0; the default is {DEFAULT_DNS_MAX_TTL}"
+                    "[dns] max_ttl = {max_ttl} must be at least dns_min_ttl ({min_ttl}), above \
+                     0 and at most {LONGEST_DNS_TTL} (a day); the default is \
+                     {DEFAULT_DNS_MAX_TTL}"
                 ),
             });
         }
@@ -517,6 +521,8 @@ mod dns_tests {
     fn ttl_bounds_and_never_learn_are_checked() {
         let error = parse("dns_min_ttl = 600\n[dns]\nmax_ttl = 60\n").unwrap_err();
         assert!(error.contains("max_ttl = 60 must be at least"), "{error}");
+        let error = parse("dns_min_ttl = 90000\n").unwrap_err();
+        assert!(error.contains("at most 86400"), "{error}");
         let error = parse("[dns]\nnever_learn = [\"10.0.0.0/33\"]\n").unwrap_err();
         assert!(error.contains("`10.0.0.0/33` is not a prefix"), "{error}");
         let error = parse("[dns.lookup]\nresolver = \"dns.example\"\n").unwrap_err();

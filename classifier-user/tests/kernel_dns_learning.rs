@@ -6,7 +6,10 @@
 
 mod support;
 
-use std::{net::Ipv4Addr, time::Duration};
+use std::{
+    net::Ipv4Addr,
+    time::{Duration, Instant},
+};
 
 use classifier::{
     control::{
@@ -14,7 +17,8 @@ use classifier::{
         lists::ListNames,
     },
     dns::{
-        Answer, DomainLists, Learned, Learner, LearnerSettings, Question, Refusal, Source, key_of,
+        Answer, DomainLists, Learned, Learner, LearnerSettings, MOVE_INTERVAL, Question, Refusal,
+        Source, key_of,
     },
 };
 use classifier_common::dns::{LEARNED_FROM_ANSWER, LEARNED_NAME_LEN, LearnedEntry, MAX_LEARNED};
@@ -74,8 +78,9 @@ fn a_flow_that_raced_the_answer_is_decided_again() {
     // The flow still holds the decision made without the address.
     assert_eq!(kernel.run(&data).report.lists, 0, "the race, as it was");
     let maps = &mut kernel.classifier.maps;
+    let moved = Instant::now();
     assert!(
-        learner.reclassify_if_new(maps),
+        learner.reclassify_if_new(maps, moved),
         "a new address moves the generation"
     );
     kernel
@@ -86,8 +91,17 @@ fn a_flow_that_raced_the_answer_is_decided_again() {
     let generation = maps.generation().unwrap();
     let taught = learner.teach(maps, &answer(CDN), source(), 1_010);
     assert_eq!((taught.count, taught.new), (1, 0));
-    assert!(!learner.reclassify_if_new(maps));
+    assert!(!learner.reclassify_if_new(maps, moved + MOVE_INTERVAL));
     assert_eq!(maps.generation().unwrap(), generation);
+    // Another new address soon after: it waits for the interval, then moves it once.
+    learner.teach(maps, &answer("198.18.77.78"), source(), 1_010);
+    assert!(!learner.reclassify_if_new(maps, moved + MOVE_INTERVAL / 2));
+    assert_eq!(
+        maps.generation().unwrap(),
+        generation,
+        "moved within the interval"
+    );
+    assert!(learner.reclassify_if_new(maps, moved + MOVE_INTERVAL));
 }
 
 #[test]

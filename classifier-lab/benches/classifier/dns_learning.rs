@@ -1,8 +1,9 @@
 //! What learning costs under a DNS flood (docs/design.md, 'DNS learning'): a newly learned
-//! address moves the generation once per batch of answers, and every established flow's next
-//! packet then decides again. Measured here: that packet's cost against the steady one, and
-//! how many moves, and how much of `run`'s time, a flood of answers that each teach a new
-//! address takes in batches of one answer (the worst case: an answer per wake-up) and of 64.
+//! address moves the generation (at most once per `MOVE_INTERVAL`), and every established
+//! flow's next packet then decides again. Measured here: that packet's cost against the
+//! steady one, and how many moves, and how much of `run`'s time, a flood of answers that
+//! each teach a new address takes in batches of one answer (the worst case: an answer per
+//! wake-up) and of 64.
 
 use std::{
     net::{IpAddr, Ipv4Addr},
@@ -75,10 +76,9 @@ fn flood(programs: &mut Programs, batch: u32, salt: u8) -> Result<(u32, Duration
         let addr = Ipv4Addr::new(203, salt, (n >> 8) as u8, n as u8);
         learner.teach(maps, &answer(addr.into(), u32::from(salt)), source, 1_000);
         if (n + 1) % batch == 0 {
-            learner.reclassify_if_new(maps);
+            learner.reclassify_if_new(maps, Instant::now());
         }
     }
-    learner.reclassify_if_new(maps);
     let took = started.elapsed();
     Ok((maps.generation()?.wrapping_sub(before), took))
 }
@@ -96,8 +96,9 @@ pub fn run() -> Result<Section> {
              each teaching one new address into a list of its own (`Learner::teach`, the map writes \
              included), with one `reclassify_if_new` per batch of answers, as `run` makes one \
              per wake-up: batches of 1 (every answer its own wake-up, the worst case) and of \
-             64. A move costs each active flow one slow packet: the difference of the two \
-             first rows, times the flows.",
+             64; it moves the generation at most once a second, so the moves count the \
+             flood's seconds, not its answers. A move costs each active flow one slow packet: \
+             the difference of the two first rows, times the flows.",
             count(u64::from(FLOWS)),
             count(u64::from(ANSWERS)),
         ),

@@ -117,6 +117,7 @@ pub fn run(pin_dir: &PinDir, config: &ConfigFile, options: &RunOptions) -> Resul
     let mut maps = ClassifierMaps::open_pinned(pin_dir)?;
     let names = ListNames::read(&maps)?;
     let settings = config.learner_settings()?;
+    warn_about_names(config, &names, &settings.trust, &options.interfaces);
     let passive = matches!(&settings.trust, Trust::Named(resolvers) if !resolvers.is_empty());
     let mut learner = Learner::new(config.domains(&names), settings);
     learner.settings_mut().bounds.own = router_addresses();
@@ -153,6 +154,40 @@ pub fn run(pin_dir: &PinDir, config: &ConfigFile, options: &RunOptions) -> Resul
     result
 }
 
+/// Says what in the config names something `run` does not have: a list with domains or
+/// hosts that the state does not hold (it teaches nothing), an interface named for a
+/// resolver that `run` does not attach (its answers are never seen).
+fn warn_about_names(config: &ConfigFile, names: &ListNames, trust: &Trust, interfaces: &[String]) {
+    for list in config
+        .lists
+        .iter()
+        .filter(|list| !list.domains.is_empty() || !list.hosts.is_empty())
+        .filter(|list| names.bit(&list.name).is_none())
+    {
+        log::warn!(
+            "list `{}` has domains or hosts in the config but is not in the state, so nothing \
+             is learned into it: `classifier prefixes add --list {} PREFIX` creates it",
+            list.name,
+            list.name
+        );
+    }
+    if let Trust::Named(resolvers) = trust {
+        for resolver in resolvers {
+            for interface in resolver
+                .interfaces
+                .iter()
+                .filter(|name| !interfaces.contains(name))
+            {
+                log::warn!(
+                    "[[dns.trusted_resolvers]] {} names {interface}, which this run does not \
+                     attach: its answers there are never seen",
+                    resolver.address
+                );
+            }
+        }
+    }
+}
+
 /// The lookup thread, when `[dns.lookup]` is on, there is a resolver, and a list has hosts.
 fn start_lookups(
     config: &ConfigFile,
@@ -176,6 +211,7 @@ fn start_lookups(
     )
     .map_err(Error::io("starting the DNS lookups"))?;
     learner.recognise_own_lookups(lookups.own());
+    learner.settings_mut().bounds.resolvers.push(resolver.ip());
     log::info!("resolving {} host names through {resolver}", hosts.len());
     Ok(Some(lookups))
 }
@@ -270,7 +306,17 @@ fn serve(
                 next_tick = Instant::now() + TICK;
             }
             learner.settings_mut().bounds.own = router_addresses();
+            if lookups.as_ref().is_some_and(Lookups::stopped) {
+                log::error!("the DNS lookup thread ended: no more lookups until a restart");
+                lookups = None;
+                fds[LOOKUPS].fd = -1;
+            }
             expire(pin_dir, maps, learner)?;
+            // New addresses that waited for the move's interval.
+            {
+                let _writer = writer_lock(pin_dir)?;
+                learner.reclassify_if_new(maps, Instant::now());
+            }
             watch.check(pin_dir, config, options)?;
         }
     }
@@ -305,7 +351,7 @@ fn learn(
             _ => {}
         }
     }
-    learner.reclassify_if_new(maps);
+    learner.reclassify_if_new(maps, Instant::now());
     Ok(())
 }
 
@@ -348,7 +394,7 @@ fn teach_lookups(
             }
         }
     }
-    learner.reclassify_if_new(maps);
+    learner.reclassify_if_new(maps, Instant::now());
     Ok(())
 }
 

@@ -15,9 +15,9 @@
 
 use std::{
     collections::{BTreeMap, HashMap},
-    net::{IpAddr, SocketAddr},
+    net::IpAddr,
     sync::Arc,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use classifier_common::{
@@ -42,6 +42,11 @@ use crate::{
 
 /// UDP port of DNS.
 const DNS_PORT: u16 = 53;
+
+/// The generation moves for learning at most this often: every move sends each established
+/// flow's next packet through a decision again, and a burst of new addresses (a flood of
+/// answers from a named resolver) must not make that every packet.
+pub const MOVE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The `apple` list's domain suffixes as shipped.
 pub const SHIPPED_APPLE_DOMAINS: &str = include_str!("../../data/apple-domains.txt");
@@ -132,6 +137,10 @@ pub struct Learner {
     new: usize,
     /// `run`'s own lookups, whose answers the kernel hands over too.
     own: Option<Arc<OwnLookups>>,
+    /// When the records were last counted for the cap (Unix seconds).
+    recounted_at: Option<u64>,
+    /// When the generation last moved for learning.
+    moved_at: Option<Instant>,
 }
 
 pub fn key_of(addr: IpAddr, list: u32) -> LearnedKey {
@@ -211,6 +220,8 @@ impl Learner {
             due: BTreeMap::new(),
             new: 0,
             own: None,
+            recounted_at: None,
+            moved_at: None,
         }
     }
 
@@ -220,14 +231,21 @@ impl Learner {
         self.own = Some(own);
     }
 
-    /// Moves the generation when an address is new in a list since the last call, so that
-    /// a flow whose first packet came between the answer and the write is decided again
-    /// (docs/design.md, 'DNS learning'). `run` calls it once per batch of answers, not per
-    /// address; a renewal moves nothing. Returns whether it moved.
-    pub fn reclassify_if_new(&mut self, maps: &mut ClassifierMaps) -> bool {
-        if std::mem::take(&mut self.new) == 0 {
+    /// Moves the generation when an address is new in a list since the last move, so that a
+    /// flow whose first packet came between the answer and the write is decided again
+    /// (docs/design.md, 'DNS learning'). At most once per `MOVE_INTERVAL`: `run` calls it
+    /// after every batch of answers and every tick, and a new address waits for the next
+    /// move at most that long. A renewal moves nothing. Returns whether it moved.
+    pub fn reclassify_if_new(&mut self, maps: &mut ClassifierMaps, now: Instant) -> bool {
+        if self.new == 0
+            || self
+                .moved_at
+                .is_some_and(|at| now.duration_since(at) < MOVE_INTERVAL)
+        {
             return false;
         }
+        self.new = 0;
+        self.moved_at = Some(now);
         match maps.config().and_then(|config| maps.publish(&config)) {
             Ok(_) => true,
             Err(error) => {
@@ -262,13 +280,7 @@ impl Learner {
         if named.is_empty() {
             return None;
         }
-        // The interface as `attach` recorded it, by the index the kernel saw.
-        let interface = maps
-            .attachments()
-            .unwrap_or_default()
-            .into_iter()
-            .find(|(_, attachment)| attachment.ifindex == datagram.ifindex)
-            .map(|(_, attachment)| padded_name(&attachment.name))?;
+        let interface = Self::interface(maps, datagram.ifindex)?;
         named
             .into_iter()
             .find(|resolver| resolver.interfaces.contains(&interface))
@@ -277,15 +289,39 @@ impl Learner {
             })
     }
 
-    /// Whether queries to `resolver` are worth remembering: it is named and requires them.
-    fn wants_queries(&self, resolver: SocketAddr) -> bool {
-        resolver.port() == DNS_PORT
-            && match &self.settings.trust {
-                Trust::CapturedQueries => true,
-                Trust::Named(resolvers) => resolvers
-                    .iter()
-                    .any(|named| named.require_query && named.address == resolver.ip()),
-            }
+    /// The interface the kernel saw `ifindex` as, by the name `attach` recorded.
+    fn interface(maps: &ClassifierMaps, ifindex: u32) -> Option<String> {
+        maps.attachments()
+            .unwrap_or_default()
+            .into_iter()
+            .find(|(_, attachment)| attachment.ifindex == ifindex)
+            .map(|(_, attachment)| padded_name(&attachment.name))
+    }
+
+    /// Whether a query is worth remembering: it goes to a named resolver that requires
+    /// queries, and it did not arrive on one of that resolver's own interfaces (where its
+    /// answers arrive: a host there could make a query and its answer both).
+    fn wants_query(&self, maps: &ClassifierMaps, datagram: &DnsDatagram) -> bool {
+        if datagram.dst.port() != DNS_PORT {
+            return false;
+        }
+        let resolvers = match &self.settings.trust {
+            Trust::CapturedQueries => return true,
+            Trust::Named(resolvers) => resolvers,
+        };
+        let named: Vec<&TrustedResolver> = resolvers
+            .iter()
+            .filter(|named| named.require_query && named.address == datagram.dst.ip())
+            .collect();
+        if named.is_empty() {
+            return false;
+        }
+        let interface = Self::interface(maps, datagram.ifindex);
+        named.iter().any(|resolver| {
+            interface
+                .as_ref()
+                .is_some_and(|name| !resolver.interfaces.contains(name))
+        })
     }
 
     /// Takes in one DNS datagram the kernel handed over, at time `now` (Unix seconds): a
@@ -299,7 +335,7 @@ impl Learner {
         now: u64,
     ) -> Observed {
         if datagram.direction == Direction::Query {
-            if !self.wants_queries(datagram.dst) {
+            if !self.wants_query(maps, datagram) {
                 return Observed::Ignored;
             }
             let Some((id, question)) = query_of(&datagram.message) else {
@@ -373,14 +409,14 @@ impl Learner {
             }
             let lifetime = Duration::from_secs(u64::from(learned.ttl))
                 .clamp(self.settings.min_ttl, self.settings.max_ttl);
-            let expires_at = now + lifetime.as_secs();
+            let expires_at = now.saturating_add(lifetime.as_secs());
             let entry = entry_of(&learned.name, source, now, expires_at);
             for list in (0..MAX_LISTS).filter(|list| learned.lists & (1 << list) != 0) {
                 let key = key_of(learned.addr, list);
                 // A read-modify-write of the tries and LEARNED: `run` holds the writer lock
                 // around `observe` and `teach` (docs/design.md, 'One writer at a time').
                 let renewal = matches!(maps.learned_entry(&key), Ok(Some(_)));
-                if !renewal && !self.has_room(maps, list) {
+                if !renewal && !self.has_room(maps, list, now) {
                     refuse(Refusal::OverCap);
                     continue;
                 }
@@ -399,8 +435,9 @@ impl Learner {
                     refuse(Refusal::TableFull);
                     continue;
                 }
-                self.due.entry(expires_at).or_default().push(key);
                 if !renewal {
+                    // One schedule per key: a renewal is found by its old date and moved.
+                    self.due.entry(expires_at).or_default().push(key);
                     *self.per_list.entry(list).or_default() += 1;
                     taught.new += 1;
                     self.new += 1;
@@ -412,16 +449,20 @@ impl Learner {
     }
 
     /// Whether `list` may take one more learned address. At the cap, the records are
-    /// counted again first: another writer may have forgotten some.
-    fn has_room(&mut self, maps: &ClassifierMaps, list: u32) -> bool {
+    /// counted again, at most once a second (a full read of `LEARNED`): another writer may
+    /// have forgotten some.
+    fn has_room(&mut self, maps: &ClassifierMaps, list: u32, now: u64) -> bool {
         let cap = self.settings.max_per_list;
         if self.per_list.get(&list).copied().unwrap_or(0) < cap {
             return true;
         }
-        if let Ok(records) = maps.learned() {
-            self.per_list.clear();
-            for (key, _) in records {
-                *self.per_list.entry(key.list).or_default() += 1;
+        if self.recounted_at != Some(now) {
+            self.recounted_at = Some(now);
+            if let Ok(records) = maps.learned() {
+                self.per_list.clear();
+                for (key, _) in records {
+                    *self.per_list.entry(key.list).or_default() += 1;
+                }
             }
         }
         self.per_list.get(&list).copied().unwrap_or(0) < cap
@@ -431,17 +472,25 @@ impl Learner {
     /// A failed removal is logged and tried again at the next expiry.
     pub fn expire(&mut self, maps: &mut ClassifierMaps, now: u64) -> usize {
         let mut count = 0;
-        let mut retry = Vec::new();
+        let (mut retry, mut renewed) = (Vec::new(), Vec::new());
         while let Some(entry) = self.due.first_entry() {
             if *entry.key() > now {
                 break;
             }
             for key in entry.remove() {
-                let Ok(Some(current)) = maps.learned_entry(&key) else {
-                    continue; // forgotten by hand, or gone with the state
+                let current = match maps.learned_entry(&key) {
+                    Ok(Some(current)) => current,
+                    Ok(None) => continue, // forgotten by hand
+                    Err(error) => {
+                        log::warn!("reading the record of {}: {error}", addr_of(&key));
+                        retry.push(key);
+                        continue;
+                    }
                 };
                 if current.expires_at > now {
-                    continue; // renewed by a later answer; due again then
+                    // Renewed by a later answer: due again then.
+                    renewed.push((current.expires_at, key));
+                    continue;
                 }
                 // `run` holds the writer lock around `expire`. The prefix before the record:
                 // a failure in between leaves a record that the next expiry removes.
@@ -461,6 +510,9 @@ impl Learner {
         if !retry.is_empty() {
             self.due.entry(now + 1).or_default().extend(retry);
         }
+        for (at, key) in renewed {
+            self.due.entry(at).or_default().push(key);
+        }
         count
     }
 
@@ -471,6 +523,12 @@ impl Learner {
         self.per_list.clear();
         let latest = now + self.settings.max_ttl.as_secs();
         for (key, mut value) in maps.learned()? {
+            if !self.settings.bounds.allows(addr_of(&key)) {
+                // Learned under other bounds (a new never_learn, learn_private off).
+                forget_host(maps, key.list, addr_of(&key))?;
+                maps.remove_learned(&key)?;
+                continue;
+            }
             if value.expires_at > latest {
                 value.expires_at = latest;
                 maps.insert_learned(key, value)?;

@@ -139,13 +139,7 @@ pub struct Lookups {
     resolver: SocketAddr,
     /// Dropped to stop the thread.
     _stop: Sender<()>,
-    _thread: JoinHandle<()>,
-}
-
-/// When each host is asked again.
-struct Schedule {
-    next: BTreeMap<(Instant, usize), ()>,
-    backoff: Vec<Duration>,
+    thread: JoinHandle<()>,
 }
 
 impl Lookups {
@@ -165,61 +159,59 @@ impl Lookups {
         let (stop, stop_rx) = mpsc::channel::<()>();
         let own = Arc::new(OwnLookups::default());
         let own_thread = own.clone();
+        // Each host's A and AAAA on schedules of their own: one failing (a resolver that
+        // answers AAAA with SERVFAIL) does not hold the other's renewals back.
+        let questions: Vec<(String, u32, TYPE)> = hosts
+            .hosts
+            .iter()
+            .flat_map(|(host, lists)| {
+                [TYPE::A, TYPE::AAAA].map(|qtype| (host.clone(), *lists, qtype))
+            })
+            .collect();
         let thread = std::thread::Builder::new()
             .name("dns-lookups".to_owned())
             .spawn(move || {
-                let mut schedule = Schedule {
-                    next: (0..hosts.hosts.len())
-                        .map(|index| ((Instant::now(), index), ()))
-                        .collect(),
-                    backoff: vec![FIRST_BACKOFF; hosts.hosts.len()],
-                };
+                let mut next: BTreeMap<(Instant, usize), ()> = (0..questions.len())
+                    .map(|index| ((Instant::now(), index), ()))
+                    .collect();
+                let mut backoff = vec![FIRST_BACKOFF; questions.len()];
                 let mut wake = wake_thread;
-                loop {
-                    let Some(((due, index), ())) = schedule.next.pop_first() else {
-                        return;
-                    };
+                while let Some(((due, index), ())) = next.pop_first() {
                     match stop_rx.recv_timeout(due.saturating_duration_since(Instant::now())) {
                         Err(RecvTimeoutError::Timeout) => {}
                         _ => return, // `Lookups` dropped
                     }
-                    let (host, lists) = &hosts.hosts[index];
-                    let mut least_ttl: Option<u32> = None;
-                    let mut failed = false;
-                    for qtype in [TYPE::A, TYPE::AAAA] {
-                        let answer = lookup(resolver, host, qtype, &own_thread);
-                        match &answer {
-                            Ok(message) => {
-                                let ttl = answer_of(message, &domains, *lists)
-                                    .and_then(|a| a.learned.iter().map(|l| l.ttl).min());
-                                least_ttl = least_ttl.min(ttl).or(ttl).or(least_ttl);
-                            }
-                            Err(_) => failed = true,
+                    let (host, lists, qtype) = &questions[index];
+                    let answer = lookup(resolver, host, *qtype, &own_thread);
+                    let again = match &answer {
+                        Ok(message) => {
+                            backoff[index] = FIRST_BACKOFF;
+                            // No address (NXDOMAIN, an empty answer): ask again after the
+                            // longest.
+                            let ttl = answer_of(message, &domains, *lists)
+                                .and_then(|a| a.learned.iter().map(|l| l.ttl).min())
+                                .map_or(max_ttl, |ttl| {
+                                    Duration::from_secs(u64::from(ttl)).clamp(min_ttl, max_ttl)
+                                });
+                            (ttl * 3 / 4).max(Duration::from_secs(1))
                         }
-                        let done = LookupDone {
-                            host: host.clone(),
-                            lists: *lists,
-                            resolver,
-                            answer,
-                        };
-                        if done_tx.send(done).is_err() {
-                            return;
+                        Err(_) => {
+                            let wait = backoff[index];
+                            backoff[index] = (wait * 2).min(MAX_BACKOFF);
+                            wait
                         }
-                        let _ = wake.write(&[1]);
-                    }
-                    let again = if failed {
-                        let wait = schedule.backoff[index];
-                        schedule.backoff[index] = (wait * 2).min(MAX_BACKOFF);
-                        wait
-                    } else {
-                        schedule.backoff[index] = FIRST_BACKOFF;
-                        // No address (NXDOMAIN, an empty answer): ask again after the longest.
-                        let ttl = least_ttl.map_or(max_ttl, |ttl| {
-                            Duration::from_secs(u64::from(ttl)).clamp(min_ttl, max_ttl)
-                        });
-                        (ttl * 3 / 4).max(Duration::from_secs(1))
                     };
-                    schedule.next.insert((Instant::now() + again, index), ());
+                    let done = LookupDone {
+                        host: host.clone(),
+                        lists: *lists,
+                        resolver,
+                        answer,
+                    };
+                    if done_tx.send(done).is_err() {
+                        return;
+                    }
+                    let _ = wake.write(&[1]);
+                    next.insert((Instant::now() + again, index), ());
                 }
             })?;
         Ok(Self {
@@ -228,12 +220,17 @@ impl Lookups {
             own,
             resolver,
             _stop: stop,
-            _thread: thread,
+            thread,
         })
     }
 
     pub fn resolver(&self) -> SocketAddr {
         self.resolver
+    }
+
+    /// Whether the lookup thread has ended (it only does on a panic while `run` runs).
+    pub fn stopped(&self) -> bool {
+        self.thread.is_finished()
     }
 
     /// The descriptor `run` polls: readable when `finished` has something.
@@ -327,22 +324,41 @@ fn lookup_tcp(
     qtype: TYPE,
 ) -> Result<Vec<u8>, String> {
     let failed = |error: std::io::Error| format!("asking {resolver} over TCP: {error}");
+    // One deadline for the whole exchange: a peer that trickles a byte at a time must not
+    // hold the only lookup thread for longer.
+    let deadline = Instant::now() + TIMEOUT;
     let mut stream = TcpStream::connect_timeout(&resolver, TIMEOUT).map_err(failed)?;
-    stream.set_read_timeout(Some(TIMEOUT)).map_err(failed)?;
     stream.set_write_timeout(Some(TIMEOUT)).map_err(failed)?;
     let mut framed = (query.len() as u16).to_be_bytes().to_vec();
     framed.extend_from_slice(query);
     stream.write_all(&framed).map_err(failed)?;
     let mut length = [0u8; 2];
-    stream.read_exact(&mut length).map_err(failed)?;
+    read_by(&mut stream, &mut length, deadline).map_err(failed)?;
     let mut message = vec![0u8; usize::from(u16::from_be_bytes(length))];
-    stream.read_exact(&mut message).map_err(failed)?;
+    read_by(&mut stream, &mut message, deadline).map_err(failed)?;
     let packet = Packet::parse(&message).map_err(|error| format!("{resolver}: {error}"))?;
     if packet.id() != id || !answers(&packet, host, qtype) {
         return Err(format!("{resolver} answered another question over TCP"));
     }
     rcode_ok(&packet)?;
     Ok(message)
+}
+
+/// Fills `buffer` from `stream` before `deadline`.
+fn read_by(stream: &mut TcpStream, buffer: &mut [u8], deadline: Instant) -> std::io::Result<()> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        stream.set_read_timeout(Some(left))?;
+        match stream.read(&mut buffer[filled..])? {
+            0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            n => filled += n,
+        }
+    }
+    Ok(())
 }
 
 /// Whether `packet` is a response to exactly the question asked (name ignoring case).

@@ -43,11 +43,14 @@ pub struct QueryKey {
 /// Queries seen and not yet answered, oldest first.
 #[derive(Debug, Default)]
 pub struct PendingQueries {
-    /// Key → (when last seen, Unix seconds; copies not yet answered). A retransmitted query
-    /// has the same key and may get an answer per copy.
-    pending: HashMap<QueryKey, (u64, u32)>,
-    /// (when seen, key), oldest first, for expiry; an entry whose key was seen again later, or
-    /// answered, is skipped when it comes up.
+    /// Key → when last seen (Unix seconds). A retransmitted query has the same key and
+    /// refreshes it; it still allows one answer: a second (the resolver answering each copy,
+    /// or a forgery racing the real answer) is refused, which costs a retransmission's
+    /// duplicate nothing.
+    pending: HashMap<QueryKey, u64>,
+    /// (when seen, key), oldest first, for expiry. A key is pushed once per second it is
+    /// seen in, so a flood of repeats cannot grow it past twice the keys (plus a margin); an
+    /// entry whose key was seen again later, or answered, is skipped when it comes up.
     order: VecDeque<(u64, QueryKey)>,
 }
 
@@ -55,14 +58,14 @@ impl PendingQueries {
     /// Remembers a query seen at `now`; false when the table is full.
     pub fn remember(&mut self, key: QueryKey, now: u64) -> bool {
         self.expire(now);
-        if let Some((seen, copies)) = self.pending.get_mut(&key) {
-            *seen = now;
-            *copies += 1;
-        } else {
-            if self.pending.len() >= MAX_PENDING_QUERIES {
-                return false;
+        let full = self.pending.len() >= MAX_PENDING_QUERIES;
+        match self.pending.get_mut(&key) {
+            Some(seen) if *seen == now => return true,
+            Some(seen) => *seen = now,
+            None if full => return false,
+            None => {
+                self.pending.insert(key.clone(), now);
             }
-            self.pending.insert(key.clone(), (now, 1));
         }
         self.order.push_back((now, key));
         true
@@ -71,14 +74,7 @@ impl PendingQueries {
     /// Uses up the query `key` answers, if one is pending at `now`.
     pub fn answer(&mut self, key: &QueryKey, now: u64) -> bool {
         self.expire(now);
-        let Some((_, copies)) = self.pending.get_mut(key) else {
-            return false;
-        };
-        *copies -= 1;
-        if *copies == 0 {
-            self.pending.remove(key);
-        }
-        true
+        self.pending.remove(key).is_some()
     }
 
     /// Forgets the queries older than the window.
@@ -90,19 +86,16 @@ impl PendingQueries {
             let Some((seen, key)) = self.order.pop_front() else {
                 break;
             };
-            if self
-                .pending
-                .get(&key)
-                .is_some_and(|(last, _)| *last == seen)
-            {
+            if self.pending.get(&key) == Some(&seen) {
                 self.pending.remove(&key);
             }
         }
-        if self.order.len() > 2 * MAX_PENDING_QUERIES {
-            // Mostly answered keys: rebuild rather than let the queue grow.
+        if self.order.len() > 2 * self.pending.len() + 1024 {
+            // Mostly answered or refreshed keys: rebuild, in time proportional to what was
+            // pushed since the last rebuild.
             let pending = &self.pending;
             self.order
-                .retain(|(seen, key)| pending.get(key).is_some_and(|(last, _)| last == seen));
+                .retain(|(seen, key)| pending.get(key) == Some(seen));
         }
     }
 }
@@ -134,13 +127,30 @@ mod tests {
     }
 
     #[test]
-    fn a_retransmitted_query_allows_one_answer_per_copy() {
+    fn a_retransmitted_query_allows_one_answer() {
         let mut pending = PendingQueries::default();
         pending.remember(key(7), 100);
         pending.remember(key(7), 101);
         assert!(pending.answer(&key(7), 102));
-        assert!(pending.answer(&key(7), 102));
-        assert!(!pending.answer(&key(7), 102));
+        assert!(
+            !pending.answer(&key(7), 102),
+            "a second answer: a forgery's chance"
+        );
+    }
+
+    #[test]
+    fn a_flood_of_repeats_keeps_the_queue_small() {
+        // Every key twice in the same second, then again each second: the queue holds a
+        // bounded multiple of the keys, so a lookup stays cheap.
+        let mut pending = PendingQueries::default();
+        for now in 100..100 + 2 * QUERY_WINDOW {
+            for id in 0..20_000 {
+                pending.remember(key(id), now);
+                pending.remember(key(id), now);
+            }
+            assert!(pending.order.len() <= 2 * pending.pending.len() + 1024);
+        }
+        assert!(pending.answer(&key(3), 100 + 2 * QUERY_WINDOW));
     }
 
     #[test]
