@@ -172,3 +172,146 @@ fn forbidden_addresses_are_refused_and_the_rest_learned() {
     );
     assert_eq!(maps.learned().unwrap().len(), 1);
 }
+
+/// The passive rules, datagram by datagram, on the program's own maps with two attached
+/// interfaces (`lan0`, `wan0`) recorded as `attach` records them: who may teach.
+mod passive {
+    use classifier::{
+        config_file::TrustedResolver,
+        dns::{Direction, DnsDatagram, Observed, Trust},
+    };
+    use classifier_common::control::{Attachment, IFNAME_LEN};
+    use simple_dns::{CLASS, Name, Packet, Question, ResourceRecord, TYPE, rdata::RData};
+
+    use super::*;
+
+    const LAN: u32 = 10;
+    const WAN: u32 = 20;
+    const NAMED: &str = "198.51.100.53";
+
+    fn attach(maps: &mut classifier::ClassifierMaps, link: u32, name: &str, ifindex: u32) {
+        let mut padded = [0u8; IFNAME_LEN];
+        padded[..name.len()].copy_from_slice(name.as_bytes());
+        let attachment = Attachment {
+            name: padded,
+            mode: 0,
+            netns_inode: 0,
+            attached_at: 0,
+            counter_slot: 0,
+            ifindex,
+        };
+        maps.insert_attachment(link, attachment).unwrap();
+    }
+
+    fn message(id: u16, answer: Option<&str>) -> Vec<u8> {
+        let mut packet = match answer {
+            Some(_) => Packet::new_reply(id),
+            None => Packet::new_query(id),
+        };
+        packet.questions.push(Question::new(
+            Name::new_unchecked("mesu.apple.com"),
+            TYPE::A.into(),
+            CLASS::IN.into(),
+            false,
+        ));
+        if let Some(addr) = answer {
+            packet.answers.push(ResourceRecord::new(
+                Name::new_unchecked("mesu.apple.com"),
+                CLASS::IN,
+                300,
+                RData::A(addr.parse::<Ipv4Addr>().unwrap().into()),
+            ));
+        }
+        packet.build_bytes_vec().unwrap()
+    }
+
+    fn datagram(ifindex: u32, src: &str, dst: &str, message: Vec<u8>) -> DnsDatagram {
+        DnsDatagram {
+            direction: if src.ends_with(":53") {
+                Direction::Answer
+            } else {
+                Direction::Query
+            },
+            ifindex,
+            src: src.parse().unwrap(),
+            dst: dst.parse().unwrap(),
+            message,
+        }
+    }
+
+    fn setup(require_query: bool) -> (Kernel, Learner) {
+        let mut kernel = Kernel::load_xdp_only();
+        let maps = &mut kernel.classifier.maps;
+        attach(maps, 1, "lan0", LAN);
+        attach(maps, 2, "wan0", WAN);
+        let mut domains = DomainLists::default();
+        domains.add(0, "apple.com");
+        let mut settings = LearnerSettings::new(Duration::from_secs(60));
+        settings.trust = Trust::Named(vec![TrustedResolver {
+            address: NAMED.parse().unwrap(),
+            interfaces: vec!["wan0".to_owned()],
+            require_query,
+        }]);
+        (kernel, Learner::new(domains, settings))
+    }
+
+    #[test]
+    fn only_a_named_resolver_on_its_interface_answering_a_lan_query_teaches() {
+        let (mut kernel, mut learner) = setup(true);
+        let maps = &mut kernel.classifier.maps;
+        let mut observe = |d: DnsDatagram| learner.observe(maps, &d, 1_000);
+        let resolver = format!("{NAMED}:53");
+        // A LAN query; its answer arrives on wan0 to the router's public address (NAT).
+        let query = datagram(LAN, "10.0.0.7:40000", &resolver, message(1, None));
+        assert_eq!(observe(query.clone()), Observed::Query);
+        let answer = |id, to: &str| datagram(WAN, &resolver, to, message(id, Some(CDN)));
+        assert_eq!(
+            observe(answer(1, "203.0.113.1:61000")),
+            Observed::Learned(1)
+        );
+        // A second answer to the same query: a forgery racing the real one.
+        assert_eq!(
+            observe(answer(1, "203.0.113.1:61000")),
+            Observed::Refused(Refusal::Unmatched)
+        );
+        // The same answer from the LAN side: the self-made pair.
+        assert_eq!(observe(query), Observed::Query);
+        let from_lan = datagram(LAN, &resolver, "10.0.0.7:40000", message(1, Some(CDN)));
+        assert_eq!(observe(from_lan), Observed::Refused(Refusal::Untrusted));
+        // A host on the resolver's own side makes the query and its answer both.
+        let wan_query = datagram(WAN, "203.0.113.9:40000", &resolver, message(2, None));
+        assert_eq!(observe(wan_query), Observed::Ignored);
+        assert_eq!(
+            observe(answer(2, "203.0.113.9:40000")),
+            Observed::Refused(Refusal::Unmatched)
+        );
+        // An answer from anyone else, on the right interface: the own-resolver attack.
+        let own = datagram(
+            WAN,
+            "203.0.113.66:53",
+            "203.0.113.1:61001",
+            message(3, Some(CDN)),
+        );
+        assert_eq!(observe(own), Observed::Refused(Refusal::Untrusted));
+    }
+
+    #[test]
+    fn a_resolver_that_requires_no_query_teaches_on_its_interface_only() {
+        let (mut kernel, mut learner) = setup(false);
+        let maps = &mut kernel.classifier.maps;
+        let resolver = format!("{NAMED}:53");
+        let on = |ifindex| {
+            datagram(
+                ifindex,
+                &resolver,
+                "203.0.113.1:5353",
+                message(9, Some(CDN)),
+            )
+        };
+        assert_eq!(
+            learner.observe(maps, &on(LAN), 1_000),
+            Observed::Refused(Refusal::Untrusted)
+        );
+        assert_eq!(learner.observe(maps, &on(WAN), 1_000), Observed::Learned(1));
+    }
+}
