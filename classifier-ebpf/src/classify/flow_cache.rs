@@ -7,7 +7,7 @@
 //! A slot is fresh while its generation is in force, `FLOW_EPOCH` has not moved since it was
 //! filled (any CPU moves it after changing a flow entry's flags: an MPTCP handshake seen in
 //! the other direction, on another CPU, reaches this CPU's next packet), the packet brings
-//! nothing the entry does not record yet (flags, subtypes, version), and it has served fewer
+//! nothing the entry does not record yet (flags, sides, subtypes, version), and it has served fewer
 //! than `FLOW_CACHE_REVISIT` packets: every so often the entry gets its counts, and its place
 //! in the LRU is refreshed.
 
@@ -20,7 +20,7 @@ use classifier_common::{
 
 use super::{
     Decision, clock,
-    flow::{canonicalize, mptcp_flags, narrow},
+    flow::{canonicalize, mptcp_may_change, narrow},
 };
 use crate::{
     act::NO_COUNTER,
@@ -106,7 +106,7 @@ pub fn serve(key: &mut FlowKey, seen: u32, length_and_generation: u64) -> u64 {
         && slot.generation == generation
         && slot.epoch == epoch
         && slot.hits < FLOW_CACHE_REVISIT
-        && mptcp_flags(slot.flags, &seen) == slot.flags
+        && !mptcp_may_change(slot.flags, &seen)
         && seen.subtypes & !slot.mptcp_subtypes == 0
         && (seen.version == MPTCP_VERSION_NONE || seen.version == slot.mptcp_version);
     if fresh {
