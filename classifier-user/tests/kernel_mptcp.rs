@@ -757,3 +757,43 @@ fn a_handshake_counts_only_across_two_interfaces() {
         }
     });
 }
+
+/// What spoofed SYNs cost the flow caches. A SYN is a new connection and starts its flow
+/// afresh, so it moves FLOW_EPOCH when it changes the flow's flags, subtypes or version: a
+/// spray of the same SYN on a victim's 5-tuple moves it at most once, whatever its length;
+/// SYNs that alternate what they say (an offer, then none) move it at each one, which costs
+/// each CPU one trip to the table per cached flow and move (docs/design.md, 'MPTCP state of a
+/// flow'). Neither makes the flow MPTCP.
+#[test]
+fn a_syn_spray_moves_the_epoch_only_when_it_changes_the_flow() {
+    on_a_router(|router| {
+        let kernel = &router.kernel;
+        let (lan, wan) = (router.lan, router.wan);
+        let syn = Segment::tcp(VICTIM, SERVER, 50500, 443).syn();
+        kernel.run_at(&syn.build(), lan);
+        kernel.run_at(&syn.reply().syn_ack().build(), wan);
+        let spray = |packets: &[Vec<u8>], rounds: usize| {
+            let mut epoch = router.epoch();
+            let mut moves = 0;
+            for _ in 0..rounds {
+                for packet in packets {
+                    let run = kernel.run_at(packet, lan);
+                    assert!(!is_mptcp(&run), "a spoofed SYN made the flow MPTCP");
+                    let now = router.epoch();
+                    moves += usize::from(now != epoch);
+                    epoch = now;
+                }
+            }
+            moves
+        };
+        let offer = syn.clone().options(&mptcp::mp_capable_v1_syn()).build();
+        let same = spray(std::slice::from_ref(&offer), 100);
+        let alternating = spray(&[syn.build(), offer], 50);
+        println!(
+            "SYN spray on one 5-tuple: 100 identical SYNs moved FLOW_EPOCH {same} times, 100 \
+             alternating an offer {alternating} times"
+        );
+        assert!(same <= 1, "identical SYNs moved the epoch {same} times");
+        assert_ne!(router.state(50500), MptcpState::Yes);
+    });
+}
