@@ -126,6 +126,8 @@ pub extern "C" fn classifier_track(
     };
     let seen = MptcpSeen::unpack(seen & !(SEEN_INITIATOR_IS_B | SEEN_OPENS));
     let (length, generation) = (length_and_generation >> 32, length_and_generation as u32);
+    // Where the packet came in: on a router its interface, which one host cannot choose;
+    // offline, where a capture records none, its direction.
     let side = if config.flags & CONFIG_SIDE_IS_DIRECTION != 0 {
         1 + u16::from(initiator_is_b)
     } else {

@@ -7,9 +7,10 @@
 //! A slot is fresh while its generation is in force, `FLOW_EPOCH` has not moved since it was
 //! filled (any CPU moves it after changing a flow entry's flags: an MPTCP handshake seen in
 //! the other direction, on another CPU, reaches this CPU's next packet), the packet brings
-//! nothing the entry does not record yet (flags, sides, subtypes, version), and it has served fewer
-//! than `FLOW_CACHE_REVISIT` packets: every so often the entry gets its counts, and its place
-//! in the LRU is refreshed.
+//! nothing the entry does not record yet (a SYN/ACK, an option 30 that could pick up a flow
+//! first seen mid-stream, new subtypes or a version), and it has served fewer than
+//! `FLOW_CACHE_REVISIT` packets: every so often the entry gets its counts, and its place in
+//! the LRU is refreshed.
 
 use classifier_common::{
     Counter, FlowKey,
