@@ -18,7 +18,7 @@ use classifier_common::{
     mptcp::MPTCP_VERSION_NONE,
 };
 
-use super::reference::{Action, Prediction, Transport};
+use super::reference::{Action, Arrival, Prediction, Transport};
 
 #[derive(Default)]
 pub struct FlowModel {
@@ -80,6 +80,7 @@ impl FlowModel {
         // The model's flow state after the packet: the initiator (the first packet's sender,
         // or the latest SYN's), and the MPTCP attempt, fallback and MPTCP bits.
         entry.flags = view.flow_flags;
+        entry.mptcp_side = Arrival::recorded(prediction.evidence);
     }
 
     /// Where the kernel's flow table differs from the model's; empty when they agree.
@@ -108,7 +109,7 @@ impl FlowModel {
 }
 
 fn differing_fields(expected: &FlowEntry, kernel: &FlowEntry) -> Vec<String> {
-    let fields: [(&str, u64, u64); 8] = [
+    let fields: [(&str, u64, u64); 9] = [
         ("packets", expected.packets, kernel.packets),
         ("bytes", expected.bytes, kernel.bytes),
         ("lists", expected.lists.into(), kernel.lists.into()),
@@ -125,6 +126,11 @@ fn differing_fields(expected: &FlowEntry, kernel: &FlowEntry) -> Vec<String> {
         ),
         ("action", expected.action.into(), kernel.action.into()),
         ("rule", expected.rule.into(), kernel.rule.into()),
+        (
+            "mptcp_side",
+            expected.mptcp_side.into(),
+            kernel.mptcp_side.into(),
+        ),
     ];
     fields
         .into_iter()

@@ -614,6 +614,14 @@ pub struct Arrival {
 }
 
 impl Arrival {
+    /// `FlowEntry::mptcp_side` as the kernel records it under `CONFIG_SIDE_IS_DIRECTION`:
+    /// the direction, above it the side (1 for A's, 2 for B's).
+    pub fn recorded(evidence: Option<Self>) -> u16 {
+        evidence.map_or(0, |arrival| {
+            (arrival.side as u16 + 1) << 1 | u16::from(arrival.source_is_b)
+        })
+    }
+
     /// Under `CONFIG_SIDE_IS_DIRECTION`.
     pub fn by_direction(source_is_b: bool) -> Self {
         Self {
@@ -658,6 +666,8 @@ pub struct Prediction {
     pub new_flow: bool,
     /// This packet showed its flow fell back from MPTCP (the `mptcp_fallback` counter).
     pub fallback: bool,
+    /// Where the flow's MPTCP evidence came from after this packet (`Flow::evidence`).
+    pub evidence: Option<Arrival>,
 }
 
 /// The flow's flags and evidence after a segment `segment` whose valid MPTCP options are
@@ -788,6 +798,7 @@ impl Reference {
                     action: None,
                     new_flow: false,
                     fallback: false,
+                    evidence: None,
                 };
             }
         };
@@ -817,6 +828,7 @@ impl Reference {
         view.mptcp_version = walked.mptcp.version;
         let mut flow_id = None;
         let (mut changed, mut new_flow, mut fallback) = (false, false, false);
+        let mut evidence = None;
         let mut shaped_by = Vec::new();
         if protocol != 0 {
             let a = (ip.src, ports.0);
@@ -838,6 +850,7 @@ impl Reference {
                 Arrival::by_direction(a > b),
             );
             changed = flow.flags != before;
+            evidence = flow.evidence;
             fallback = flow.flags & !before & FLOW_MPTCP_FALLBACK != 0;
             view.flow_flags = flow.flags;
             view.mptcp_flow = flow.flags & FLOW_MPTCP != 0;
@@ -868,6 +881,7 @@ impl Reference {
             action: decision.map(|(_, action)| action),
             new_flow,
             fallback,
+            evidence,
         }
     }
 }
