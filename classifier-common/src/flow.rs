@@ -187,8 +187,8 @@ pub struct FlowEntry {
     /// Index of the rule that matched, or `NO_RULE`.
     pub rule: u8,
     /// Where the MPTCP state's evidence came in (`mptcp_side`), 0 for none: the SYN's side
-    /// of a flow whose SYN was seen (`FLOW_OPENED`), else the side of the latest valid
-    /// option 30 of a flow first seen mid-stream.
+    /// of a flow whose SYN was seen (`FLOW_OPENED`), else the side of the first valid
+    /// option 30 of a flow first seen mid-stream (kept until a SYN).
     pub mptcp_side: u16,
 }
 
@@ -219,6 +219,10 @@ pub struct FlowCacheSlot {
     /// Packets served from the slot since the entry was last visited.
     pub hits: u8,
     pub valid: u8,
+    /// A side (`mptcp_side`) whose option 30s change nothing in the entry of a flow first
+    /// seen mid-stream and not MPTCP: the slot serves them. 0: it serves none.
+    pub mptcp_side: u16,
+    pub _pad: [u8; 6],
 }
 
 impl FlowCacheSlot {

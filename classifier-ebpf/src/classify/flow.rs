@@ -77,18 +77,22 @@ pub fn track(
     // cache is filled from what the table said. The lookup is inlined (a hit makes no call);
     // the table and the fill are global functions, each a chain of calls of its own:
     // together they would not fit the 512-byte stack.
-    let cached = flow_cache::serve(key, seen, length_and_generation);
+    let side = |source_is_b| packet_side(config, ifindex(), source_is_b);
+    let cached = flow_cache::serve(key, seen, length_and_generation, side);
     if cached & flow_cache::CACHE_HIT != 0 {
         return Decision::unpack(cached);
     }
-    let seen = if cached & flow_cache::MISS_INITIATOR_IS_B != 0 {
+    let source_is_b = cached & flow_cache::MISS_INITIATOR_IS_B != 0;
+    let seen = if source_is_b {
         seen | SEEN_INITIATOR_IS_B
     } else {
         seen
     };
-    let decision = classifier_track(key, seen, config, length_and_generation, ifindex());
+    let ifindex = ifindex();
+    let decision = classifier_track(key, seen, config, length_and_generation, ifindex);
     if cached & flow_cache::MISS_BYPASS == 0 {
-        flow_cache::classifier_flow_cache_fill(key, decision, seen, generation);
+        let side = packet_side(config, ifindex, source_is_b);
+        flow_cache::classifier_flow_cache_fill(key, decision, seen, generation, side);
     }
     Decision::unpack(decision)
 }
@@ -126,13 +130,6 @@ pub extern "C" fn classifier_track(
     };
     let seen = MptcpSeen::unpack(seen & !(SEEN_INITIATOR_IS_B | SEEN_OPENS));
     let (length, generation) = (length_and_generation >> 32, length_and_generation as u32);
-    // Where the packet came in: on a router its interface, which one host cannot choose;
-    // offline, where a capture records none, its direction.
-    let side = if config.flags & CONFIG_SIDE_IS_DIRECTION != 0 {
-        1 + u16::from(initiator_is_b)
-    } else {
-        interface_side(ifindex)
-    };
     let packet = Packet {
         seen: &seen,
         config,
@@ -140,9 +137,21 @@ pub extern "C" fn classifier_track(
         length,
         now: clock::coarse_ns(),
         initiator_is_b,
-        side: mptcp_side(side, initiator_is_b),
+        side: packet_side(config, ifindex, initiator_is_b),
     };
     packet.track_in_table(key).pack()
+}
+
+/// Where a packet came in, as `mptcp_side` records it: on a router its interface, which one
+/// host cannot choose; offline, where a capture records none, its direction.
+#[inline(always)]
+pub(super) fn packet_side(config: &Config, ifindex: u32, source_is_b: bool) -> u16 {
+    let side = if config.flags & CONFIG_SIDE_IS_DIRECTION != 0 {
+        1 + u16::from(source_is_b)
+    } else {
+        interface_side(ifindex)
+    };
+    mptcp_side(side, source_is_b)
 }
 
 /// The flow's flags and `mptcp_side` after a segment whose valid MPTCP options and kind
@@ -178,20 +187,25 @@ pub(super) fn mptcp_next(flags: u8, recorded: u16, seen: &MptcpSeen, side: u16) 
             _ => (flags, recorded),
         };
     }
-    // First seen mid-stream: option 30 both ways, each from its own side.
+    // First seen mid-stream: option 30 both ways, each from its own side. The first side
+    // stays: a side that once did not answer never will, so the flow cache can serve it
+    // (`classifier_flow_cache_fill`) without the entry, and without moving the epoch.
     if !seen.any() {
         (flags, recorded)
     } else if answers(recorded, side) {
         (flags | FLOW_MPTCP, recorded)
-    } else {
+    } else if recorded == 0 {
         (flags, side)
+    } else {
+        (flags, recorded)
     }
 }
 
 /// Whether a packet may change what its flow's entry records of MPTCP beyond the slot's
 /// `flags`: a SYN/ACK, or a valid option 30 on a flow first seen mid-stream and not MPTCP
-/// (its side goes to the entry, which alone holds the side to compare with). The flow cache
-/// serves no such packet; every other one changes nothing there.
+/// (it may answer the entry's side). The flow cache serves no such packet, but for option
+/// 30s from a side it knows answers nothing (`FlowCacheSlot::mptcp_side`); every other
+/// packet changes nothing there.
 #[inline(always)]
 pub(super) fn mptcp_may_change(flags: u8, seen: &MptcpSeen) -> bool {
     u32::from(seen.segment) & SEGMENT_SYN != 0

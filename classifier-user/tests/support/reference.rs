@@ -598,7 +598,7 @@ type FlowId = (u8, (IpAddr, u16), (IpAddr, u16));
 /// MPTCP (to show when the kernel disagrees).
 struct Flow {
     flags: u8,
-    /// Where the MPTCP state's evidence came from: the SYN's arrival, or the latest valid
+    /// Where the MPTCP state's evidence came from: the SYN's arrival, or the first valid
     /// option 30's of a flow first seen mid-stream.
     evidence: Option<Arrival>,
     shaped_by: Vec<FlowStep>,
@@ -676,8 +676,8 @@ pub struct Prediction {
 /// if it offers MP_CAPABLE or MP_JOIN, and its initiator is the SYN's sender. Of an opened
 /// flow only the SYN/ACK that answers an attempt (the other direction, another side) decides:
 /// MPTCP with MP_CAPABLE or MP_JOIN, a fallback without; nothing after it changes the state.
-/// A flow first seen mid-stream becomes MPTCP when a valid option 30 answers the latest one
-/// before it. Only a new SYN takes MPTCP back.
+/// A flow first seen mid-stream becomes MPTCP when a valid option 30 answers its first one.
+/// Only a new SYN takes MPTCP back.
 pub fn mptcp_state_after(
     flags: u8,
     evidence: Option<Arrival>,
@@ -715,7 +715,7 @@ pub fn mptcp_state_after(
         }
         _ if opened || subtypes == 0 => (flags, evidence),
         _ if arrival.answers(evidence) => (flags | FLOW_MPTCP, evidence),
-        _ => (flags, Some(arrival)),
+        _ => (flags, evidence.or(Some(arrival))),
     }
 }
 
