@@ -14,6 +14,13 @@ pub const CONFIG_REPORT: u32 = 2;
 /// `DNS_EVENTS`, for `classifier run` (or `analyze`) to learn CDN addresses from.
 pub const CONFIG_LEARN_DNS: u32 = 4;
 
+/// `Config::flags`: offline analysis (`analyze`, and the kernel tests' default): a capture
+/// records no interface, so each direction of a flow counts as having come in on an
+/// interface of its own, as a flow forwarded by a router does. Never set on a live router:
+/// there one host can send both directions, and only the real interface tells them apart
+/// (docs/design.md, 'MPTCP state of a flow').
+pub const CONFIG_SIDE_IS_DIRECTION: u32 = 8;
+
 /// `PolicyRule::action` meaning "count it, leave the DSCP as it is".
 pub const ACTION_KEEP: u8 = 0x40;
 

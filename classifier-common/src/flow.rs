@@ -85,9 +85,10 @@ impl FlowTable {
     }
 }
 
-/// `FlowEntry::flags`: the flow is MPTCP: its SYN/ACK carried MP_CAPABLE or MP_JOIN, or a
-/// segment other than a SYN carried a valid option 30 (docs/design.md, 'MPTCP state of a
-/// flow'). Only such flows are classed MPTCP and match `mptcp` rules.
+/// `FlowEntry::flags`: the flow is MPTCP: the SYN/ACK answering its SYN's offer carried
+/// MP_CAPABLE or MP_JOIN, or, first seen mid-stream, it carried valid option 30s both ways,
+/// each way on its own interface (docs/design.md, 'MPTCP state of a flow'). Only such flows
+/// are classed MPTCP and match `mptcp` rules.
 pub const FLOW_MPTCP: u8 = 1;
 /// `FlowEntry::flags`: the flow's first packet came from endpoint B (B is the initiator).
 pub const FLOW_INITIATOR_IS_B: u8 = 2;
@@ -96,7 +97,30 @@ pub const FLOW_MPTCP_ATTEMPTED: u8 = 4;
 /// `FlowEntry::flags`: the SYN/ACK answering an attempt came back without MPTCP: the
 /// connection fell back to plain TCP (RFC 8684 §3.7).
 pub const FLOW_MPTCP_FALLBACK: u8 = 8;
+/// `FlowEntry::flags`: the connection's SYN was seen: its MPTCP state follows its handshake
+/// alone, and a SYN without MP_CAPABLE or MP_JOIN made it plain TCP for life.
+pub const FLOW_OPENED: u8 = 16;
 
+/// `FlowEntry::mptcp_side` of a packet: bit 0 says the packet's source is endpoint B, the
+/// bits above say where it came in (`side`, never 0: a folded ifindex, or under
+/// `CONFIG_SIDE_IS_DIRECTION` the direction again). Two sides that differ in both are the
+/// two directions of a flow crossing the router, which one host cannot fake alone.
+pub const fn mptcp_side(side: u16, source_is_b: bool) -> u16 {
+    side << 1 | source_is_b as u16
+}
+
+/// The `side` of an interface: its ifindex folded to 14 bits, with bit 14 set so that it is
+/// never 0. Two interfaces may fold alike (then a flow across them is never picked up
+/// mid-stream, the safe error); one interface always folds alike.
+pub const fn interface_side(ifindex: u32) -> u16 {
+    (ifindex & 0x3fff) as u16 | 0x4000
+}
+
+/// Whether a packet at `side` (`mptcp_side`) answers the one recorded as `recorded`: the
+/// other direction, come in elsewhere.
+pub const fn answers(recorded: u16, side: u16) -> bool {
+    recorded != 0 && (recorded ^ side) & 1 != 0 && recorded >> 1 != side >> 1
+}
 /// What a flow's packets said about Multipath TCP.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum MptcpState {
@@ -162,7 +186,10 @@ pub struct FlowEntry {
     pub action: u8,
     /// Index of the rule that matched, or `NO_RULE`.
     pub rule: u8,
-    pub _pad: [u8; 2],
+    /// Where the MPTCP state's evidence came in (`mptcp_side`), 0 for none: the SYN's side
+    /// of a flow whose SYN was seen (`FLOW_OPENED`), else the side of the first valid
+    /// option 30 of a flow first seen mid-stream (kept until a SYN).
+    pub mptcp_side: u16,
 }
 
 /// One slot of a CPU's flow cache (docs/design.md, 'The flow cache'): a flow's decision and
@@ -192,6 +219,10 @@ pub struct FlowCacheSlot {
     /// Packets served from the slot since the entry was last visited.
     pub hits: u8,
     pub valid: u8,
+    /// A side (`mptcp_side`) whose option 30s change nothing in the entry of a flow first
+    /// seen mid-stream and not MPTCP: the slot serves them. 0: it serves none.
+    pub mptcp_side: u16,
+    pub _pad: [u8; 6],
 }
 
 impl FlowCacheSlot {

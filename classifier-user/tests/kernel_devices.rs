@@ -93,7 +93,7 @@ impl Table {
         let first = Segment::tcp(client, server, port, 443).syn();
         self.send(&first, client);
         for _ in 0..replies {
-            self.send(&first.reply().payload(&[7; 1000]), client);
+            self.send(&first.reply().ack().payload(&[7; 1000]), client);
         }
     }
 

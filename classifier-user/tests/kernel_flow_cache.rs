@@ -82,6 +82,70 @@ fn an_mptcp_handshake_answered_on_another_cpu_reaches_the_cached_direction() {
     );
 }
 
+/// A new SYN on a 5-tuple whose connection was MPTCP, seen on another CPU, starts the flow
+/// afresh: the CPU whose slot served the old connection as MPTCP learns it through
+/// FLOW_EPOCH and marks the new plain connection's packets no more.
+#[test]
+fn a_new_syn_seen_on_another_cpu_ends_the_cached_mptcp_state() {
+    two_cpus();
+    let kernel = Kernel::load();
+    let syn = Segment::tcp("192.0.2.30", "198.51.100.30", 50_002, 443).syn();
+    let plain = Segment::tcp("192.0.2.30", "198.51.100.30", 50_002, 443).build();
+    pin(1);
+    assert!(!is_mptcp(
+        &kernel,
+        &syn.clone().options(&mptcp::mp_capable_v1_syn()).build()
+    ));
+    let syn_ack = syn
+        .reply()
+        .syn_ack()
+        .options(&mptcp::mp_capable_v1_syn_ack())
+        .build();
+    assert!(is_mptcp(&kernel, &syn_ack), "the SYN/ACK accepts it");
+    // CPU 0 caches the flow as MPTCP.
+    pin(0);
+    for _ in 0..3 {
+        assert!(is_mptcp(&kernel, &plain));
+    }
+    // A new connection on the same 5-tuple, without MP_CAPABLE, on CPU 1.
+    pin(1);
+    assert!(!is_mptcp(&kernel, &syn.build()), "the new SYN");
+    pin(0);
+    assert!(
+        !is_mptcp(&kernel, &plain),
+        "CPU 0 served the new connection from its cache as the old, MPTCP one"
+    );
+}
+
+/// A flow first seen mid-stream whose client sends DSS: CPU 0's slot serves the client's
+/// repeated option 30s (the entry keeps the first side, which they cannot answer), and the
+/// server's DSS on CPU 1 still makes the flow MPTCP for CPU 0's next packet.
+#[test]
+fn a_flow_first_seen_mid_stream_is_picked_up_while_another_cpu_caches_it() {
+    two_cpus();
+    let kernel = Kernel::load();
+    let dss = Segment::tcp("192.0.2.40", "198.51.100.40", 50_003, 443)
+        .options(&mptcp::dss(false))
+        .build();
+    pin(0);
+    for _ in 0..5 {
+        assert!(!is_mptcp(&kernel, &dss), "one way only");
+    }
+    pin(1);
+    let answer = Segment::tcp("198.51.100.40", "192.0.2.40", 443, 50_003)
+        .options(&mptcp::dss(false))
+        .build();
+    assert!(
+        is_mptcp(&kernel, &answer),
+        "the server's DSS answers the client's"
+    );
+    pin(0);
+    assert!(
+        is_mptcp(&kernel, &dss),
+        "CPU 0 served the client's DSS from its cache as not MPTCP after the answer"
+    );
+}
+
 #[test]
 fn flow_counts_are_exact_whichever_cpu_counted_them() {
     two_cpus();

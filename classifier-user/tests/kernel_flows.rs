@@ -42,8 +42,9 @@ fn a_later_plain_packet_of_an_mptcp_flow_is_mptcp_in_either_direction() {
             "the SYN/ACK accepted it"
         );
 
-        // The server's plain ACK (no option 30), the reverse direction of the same flow.
-        let reply = syn.reply().build();
+        // The server's plain ACK (no option 30), the reverse direction of the same flow. (Not
+        // `syn.reply()`, which is a SYN: a new connection.)
+        let reply = Segment::tcp(server, client, 443, 50000).build();
         let run = kernel.run(&reply);
         assert_eq!(
             run.report.flags & REPORT_MPTCP_OPTION,
@@ -79,17 +80,28 @@ fn a_later_plain_packet_of_an_mptcp_flow_is_mptcp_in_either_direction() {
     }
 }
 
-/// A flow that turns out to be MPTCP after its first packet (the option first appears
-/// later) is classed MPTCP from then on, and the flow entry remembers what was seen.
+/// A flow first seen mid-stream (the classifier came after its SYN) becomes MPTCP once valid
+/// option 30s came both ways, each from its own side (here, in the tests' default, its own
+/// direction): one way alone is what a spoofer can send. The entry remembers what was seen.
 #[test]
-fn a_flow_becomes_mptcp_when_option_30_first_appears() {
+fn a_flow_first_seen_mid_stream_becomes_mptcp_when_option_30_comes_both_ways() {
     let kernel = Kernel::load();
     let plain = Segment::tcp("192.0.2.10", "198.51.100.10", 50010, 443);
     kernel.run(&plain.build()).assert_untouched();
     let with_dss = plain.clone().options(&mptcp::dss(true)).build();
+    let run = kernel.run(&with_dss);
+    run.assert_untouched();
+    assert_eq!(
+        MptcpState::from_flags(run.report.flow_flags),
+        MptcpState::No,
+        "one way only"
+    );
+    // The same way again changes nothing.
+    kernel.run(&with_dss).assert_untouched();
+    let answer = plain.reply().options(&mptcp::dss(false)).build();
     kernel
-        .run(&with_dss)
-        .assert_output(&with_dscp(&with_dss, DSCP_MPTCP));
+        .run(&answer)
+        .assert_output(&with_dscp(&answer, DSCP_MPTCP));
     let later = plain.reply().build();
     kernel
         .run(&later)
@@ -98,7 +110,7 @@ fn a_flow_becomes_mptcp_when_option_30_first_appears() {
     let flows = kernel.classifier.maps.flows().expect("reading flows");
     assert_eq!(flows.len(), 1, "one entry for both directions");
     let (_, entry) = flows[0];
-    assert_eq!(entry.packets, 3);
+    assert_eq!(entry.packets, 5);
     assert_eq!(entry.mptcp_subtypes, 1 << 2, "DSS seen");
 }
 

@@ -25,6 +25,16 @@ fn malformed(error: &str, layers: &[&'static str]) -> Vec<String> {
     labels
 }
 
+/// The server's DSS, sent first: a flow first seen mid-stream is MPTCP once option 30 came
+/// both ways (docs/design.md, 'MPTCP state of a flow'), so the client's DSS after it, the
+/// packet under test, makes the flow MPTCP and is marked.
+fn server_answers(kernel: &Kernel, client: &str, server: &str, port: u16) {
+    let answer = Segment::tcp(server, client, 443, port)
+        .options(&mptcp::dss(false))
+        .build();
+    kernel.run(&answer);
+}
+
 fn assert_malformed(
     kernel: &Kernel,
     name: &str,
@@ -74,6 +84,7 @@ fn ipv4_truncated_at_every_header_boundary() {
     }
     // Whole headers, payload cut: nothing wrong, and the MPTCP flow is marked.
     let whole = &packet[..end];
+    server_answers(&kernel, "192.0.2.10", "198.51.100.10", 46000);
     kernel
         .run(whole)
         .assert_output(&with_dscp(whole, DSCP_MPTCP));
@@ -266,6 +277,7 @@ fn bad_tcp_options_stop_the_walk_but_not_the_classification() {
     let dss_then_bad = Segment::tcp("192.0.2.10", "198.51.100.10", 46590, 443)
         .options(&[&mptcp::dss(false)[..], &[2, 0]].concat())
         .build();
+    server_answers(&kernel, "192.0.2.10", "198.51.100.10", 46590);
     let run = kernel.run(&dss_then_bad);
     assert_eq!(
         run.report.mptcp_subtypes,
@@ -278,7 +290,6 @@ fn bad_tcp_options_stop_the_walk_but_not_the_classification() {
             "class_mptcp",
             "ipv4",
             "tcp",
-            "flow_created",
             "mptcp_option",
             "mptcp_dss",
             "marked",
@@ -361,6 +372,7 @@ fn option_30_that_does_not_fit_its_subtype_is_malformed() {
     let packet = Segment::tcp("192.0.2.10", "198.51.100.10", 46799, 443)
         .options(&[option(0x20, 3), mptcp::dss(false)].concat())
         .build();
+    server_answers(&kernel, "192.0.2.10", "198.51.100.10", 46799);
     let run = kernel.run(&packet);
     assert_eq!(run.report.mptcp_subtypes, 1 << 2);
     run.assert_output(&with_dscp(&packet, DSCP_MPTCP))
@@ -369,7 +381,6 @@ fn option_30_that_does_not_fit_its_subtype_is_malformed() {
             "class_mptcp",
             "ipv4",
             "tcp",
-            "flow_created",
             "mptcp_option",
             "mptcp_dss",
             "marked",
@@ -489,6 +500,7 @@ fn fragments_are_not_inspected_past_the_ip_header() {
         "ipv6_fragment",
     ]);
     // Offset 0 and M clear: an atomic fragment is a whole datagram (RFC 6946), parsed on.
+    server_answers(&kernel, "2001:db8:1::10", "2001:db8::10", 46601);
     let run = kernel.run(&atomic);
     assert_eq!(
         run.report.mptcp_subtypes,
@@ -501,7 +513,6 @@ fn fragments_are_not_inspected_past_the_ip_header() {
             "class_mptcp",
             "ipv6",
             "tcp",
-            "flow_created",
             "mptcp_option",
             "mptcp_dss",
             "marked",
@@ -538,6 +549,7 @@ fn ipv6_extension_chains_up_to_the_limit_are_walked() {
             .options(&mptcp::dss(false))
             .build();
         insert_ipv6_extensions(&mut packet, chain);
+        server_answers(&kernel, "2001:db8:1::10", "2001:db8::10", port);
         let run = kernel.run(&packet);
         assert_eq!(
             run.report.mptcp_subtypes,
@@ -640,7 +652,8 @@ fn vlan_tags_up_to_two_are_walked_and_a_third_is_an_error() {
         .vlan(TPID_8021Q, 10)
         .options(&mptcp::dss(false))
         .build();
-    for packet in [one, two] {
+    for (port, packet) in [(46800, one), (46801, two)] {
+        server_answers(&kernel, "192.0.2.10", "198.51.100.10", port);
         kernel
             .run(&packet)
             .assert_output(&with_dscp(&packet, DSCP_MPTCP));

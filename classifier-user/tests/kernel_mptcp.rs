@@ -1,14 +1,25 @@
 //! The TCP options walk in the kernel: every MPTCP subtype, both protocol versions as real
 //! stacks send them, each on the segment it belongs to, options in awkward places, and what
 //! must not count (docs/design.md, 'TCP options and MPTCP' and 'MPTCP state of a flow').
+//!
+//! Then what no spoofer can set: the last tests run as on a router, in a namespace of their
+//! own with two veths standing for the LAN and the WAN interface, each packet run as come in
+//! on one of them (BPF_PROG_TEST_RUN resolves the interface in the thread's namespace).
 
 mod support;
 
 use std::cell::Cell;
 
-use classifier_common::{mptcp::MPTCP_VERSION_NONE, report::REPORT_MPTCP_OPTION};
+use classifier::control::netns;
+use classifier_common::{
+    FlowEntry,
+    flow::MptcpState,
+    mptcp::MPTCP_VERSION_NONE,
+    report::{REPORT_MPTCP_FLOW, REPORT_MPTCP_OPTION},
+};
+use classifier_lab::{Netns, veth};
 use support::{
-    DSCP_MPTCP, Kernel,
+    DSCP_MPTCP, Kernel, Run,
     mptcp::{self, EOL, NOP},
     packet::{Segment, with_dscp},
 };
@@ -156,9 +167,10 @@ fn cases() -> Vec<Case> {
     cases
 }
 
-/// Each case on a fresh flow of its own (a new source port), in IPv4 and in IPv6. An option
-/// on a SYN only offers MPTCP: the flow is attempted, not MPTCP, and the packet is classed
-/// and treated as plain TCP; on any other segment the flow is MPTCP at once.
+/// Each case on a fresh flow of its own (a new source port), in IPv4 and in IPv6. No option
+/// alone makes a flow MPTCP: on a SYN it only offers MPTCP (the flow is attempted), on any
+/// other segment of a flow first seen mid-stream it waits for the other direction (docs/
+/// design.md, 'MPTCP state of a flow'). The packet is classed and treated as plain TCP.
 #[test]
 fn every_mptcp_option_is_seen_counted_and_marked() {
     let kernel = Kernel::load();
@@ -178,7 +190,6 @@ fn every_mptcp_option_is_seen_counted_and_marked() {
                 On::Rst => segment.rst(),
             }
             .build();
-            let attempted = case.on == On::Syn;
             let run = kernel.run(&packet);
             let context = format!("{} ({network})", case.name);
             let mask = case.subtypes.iter().fold(0u16, |mask, s| mask | (1 << s));
@@ -193,14 +204,24 @@ fn every_mptcp_option_is_seen_counted_and_marked() {
                 0,
                 "{context}: option flag"
             );
-            let mut expected = vec!["packets", network, "tcp", "flow_created", "mptcp_option"];
-            if attempted {
-                run.assert_output(&packet);
-                expected.push("class_normal");
-            } else {
-                run.assert_output(&with_dscp(&packet, DSCP_MPTCP));
-                expected.extend(["class_mptcp", "marked"]);
-            }
+            assert_eq!(
+                MptcpState::from_flags(run.report.flow_flags),
+                if case.on == On::Syn {
+                    MptcpState::Attempted
+                } else {
+                    MptcpState::No
+                },
+                "{context}: MPTCP state"
+            );
+            run.assert_output(&packet);
+            let mut expected = vec![
+                "packets",
+                network,
+                "tcp",
+                "flow_created",
+                "mptcp_option",
+                "class_normal",
+            ];
             expected.extend(case.subtypes.iter().map(|s| SUBTYPE_NAMES[*s as usize]));
             match case.version {
                 Some(0) => expected.push("mp_capable_v0"),
@@ -380,6 +401,11 @@ fn nop_nop_and_one_option_skip_the_walk_only_where_it_would_find_nothing() {
         let packet = Segment::tcp("192.0.2.10", "198.51.100.10", port, 443)
             .options(&options)
             .build();
+        // The server's DSS first: then the client's makes the flow MPTCP, and is marked.
+        let answer = Segment::tcp("198.51.100.10", "192.0.2.10", 443, port)
+            .options(&mptcp::dss(false))
+            .build();
+        kernel.run(&answer);
         let run = kernel.run(&packet);
         assert_eq!(run.report.mptcp_subtypes, 1 << 2, "{name}");
         run.assert_output(&with_dscp(&packet, DSCP_MPTCP));
@@ -396,4 +422,378 @@ fn nop_nop_and_one_option_skip_the_walk_only_where_it_would_find_nothing() {
         "flow_created",
         "error_tcp_option_past_header",
     ]);
+}
+
+/// The victim, a LAN host, and the server it talks to (in no list: its flows are normal).
+const VICTIM: &str = "192.0.2.10";
+const SERVER: &str = "198.51.100.10";
+
+/// A DSS with nothing in it (no data ACK, no mapping): the cheapest valid option 30.
+const BARE_DSS: [u8; 4] = [mptcp::KIND, 4, 0x20, 0x00];
+
+/// The classifier as on a router whose LAN is `lan` and WAN `wan`: a packet's side is the
+/// interface it came in on.
+struct Router {
+    kernel: Kernel,
+    lan: u32,
+    wan: u32,
+}
+
+/// Runs `test` inside a namespace of its own with the veths x0 (LAN) and x1 (WAN).
+fn on_a_router(test: impl FnOnce(Router) + Send) {
+    let ns = Netns::create("clst-mp").expect("a namespace");
+    veth(&ns, "x0", &ns, "x1").expect("a veth pair");
+    ns.enter(|| {
+        let mut kernel = Kernel::load();
+        kernel.sides_by_interface();
+        let lan = netns::ifindex("x0").expect("x0");
+        let wan = netns::ifindex("x1").expect("x1");
+        test(Router { kernel, lan, wan });
+    })
+    .expect("entering the namespace");
+}
+
+impl Router {
+    fn entry(&self, client_port: u16) -> FlowEntry {
+        let flows = self.kernel.classifier.maps.flows().expect("reading flows");
+        let port = client_port.to_be_bytes();
+        flows
+            .into_iter()
+            .find(|(key, _)| key.port_a == port || key.port_b == port)
+            .unwrap_or_else(|| panic!("no flow of port {client_port}"))
+            .1
+    }
+
+    fn state(&self, client_port: u16) -> MptcpState {
+        MptcpState::from_flags(self.entry(client_port).flags)
+    }
+
+    fn epoch(&self) -> u64 {
+        self.kernel
+            .classifier
+            .maps
+            .flow_epoch()
+            .expect("FLOW_EPOCH")
+    }
+
+    /// A plain packet each way on the flow of `port`, as it crosses the router: neither
+    /// MPTCP nor marked.
+    fn assert_plain_both_ways(&self, port: u16, context: &str) {
+        let out = Segment::tcp(VICTIM, SERVER, port, 443).build();
+        let back = Segment::tcp(SERVER, VICTIM, 443, port).build();
+        for run in [
+            self.kernel.run_at(&out, self.lan),
+            self.kernel.run_at(&back, self.wan),
+        ] {
+            assert_eq!(
+                run.report.flags & REPORT_MPTCP_FLOW,
+                0,
+                "{context}: port {port} is MPTCP"
+            );
+            run.assert_untouched()
+                .assert_moved(&["packets", "class_normal", "ipv4", "tcp"]);
+        }
+    }
+}
+
+fn is_mptcp(run: &Run) -> bool {
+    run.report.flags & REPORT_MPTCP_FLOW != 0
+}
+
+/// (a) A LAN host sprays ACKs with a bare DSS, spoofed from the victim's address over a range
+/// of ports that holds the victim's live flows, and from the server's address back: on the
+/// LAN interface, all of it. Neither the victim's connection (handshake seen) nor its flow
+/// first seen mid-stream becomes MPTCP, both stay in the normal class, no flow the spray
+/// creates is MPTCP, and the spray never moves FLOW_EPOCH (no CPU loses its cache).
+#[test]
+fn a_spoofed_option_30_spray_leaves_the_victims_flows_alone() {
+    on_a_router(|router| {
+        let kernel = &router.kernel;
+        let (lan, wan) = (router.lan, router.wan);
+        // The victim's connection, its plain handshake seen.
+        let syn = Segment::tcp(VICTIM, SERVER, 50000, 443)
+            .syn()
+            .options(&mptcp::syn_options());
+        kernel.run_at(&syn.build(), lan);
+        kernel.run_at(&syn.reply().syn_ack().build(), wan);
+        // And one the classifier first saw mid-stream.
+        kernel.run_at(&Segment::tcp(VICTIM, SERVER, 50001, 443).build(), lan);
+        router.assert_plain_both_ways(50001, "before the spray");
+
+        let before = router.epoch();
+        let (mut packets, mut marked, mut mptcp, mut moves, mut created) = (0, 0, 0, 0, 0);
+        let mut epoch = before;
+        for port in 49872..50128u16 {
+            for spoofed in [
+                Segment::tcp(VICTIM, SERVER, port, 443),
+                Segment::tcp(SERVER, VICTIM, 443, port),
+            ] {
+                let packet = spoofed.options(&BARE_DSS).build();
+                let run = kernel.run_at(&packet, lan);
+                packets += 1;
+                marked += usize::from(run.output != packet);
+                mptcp += usize::from(is_mptcp(&run));
+                created += usize::from(run.moved.contains_key("flow_created"));
+                assert_eq!(
+                    run.report.mptcp_subtypes,
+                    1 << 2,
+                    "the DSS counts as an option"
+                );
+                let now = router.epoch();
+                moves += usize::from(now != epoch);
+                epoch = now;
+            }
+        }
+        println!(
+            "spray: {packets} packets, {created} flows created, {mptcp} MPTCP, {marked} marked, \
+             FLOW_EPOCH moved {moves} times"
+        );
+        assert_eq!(
+            (mptcp, marked, moves),
+            (0, 0, 0),
+            "{packets} spoofed packets: MPTCP, marked, epoch moves"
+        );
+        for port in [50000, 50001] {
+            assert_eq!(router.state(port), MptcpState::No, "port {port}");
+            router.assert_plain_both_ways(port, "after the spray");
+        }
+    });
+}
+
+/// (b) A new SYN on a 5-tuple whose last connection was MPTCP starts the flow afresh: without
+/// MP_CAPABLE the new connection is plain TCP, its packets unmarked (the flow cache, which
+/// served the old connection's, learns it through FLOW_EPOCH), and what the old one showed
+/// (subtypes, version) is gone.
+#[test]
+fn a_new_syn_without_mp_capable_makes_the_5_tuple_plain_tcp() {
+    on_a_router(|router| {
+        let kernel = &router.kernel;
+        let (lan, wan) = (router.lan, router.wan);
+        let syn = Segment::tcp(VICTIM, SERVER, 50100, 443).syn();
+        kernel.run_at(
+            &syn.clone().options(&mptcp::mp_capable_v1_syn()).build(),
+            lan,
+        );
+        let run = kernel.run_at(
+            &syn.reply()
+                .syn_ack()
+                .options(&mptcp::mp_capable_v1_syn_ack())
+                .build(),
+            wan,
+        );
+        assert!(is_mptcp(&run), "the MPTCP handshake, both ways");
+        // Established: the flow cache serves these.
+        for _ in 0..3 {
+            let out = Segment::tcp(VICTIM, SERVER, 50100, 443)
+                .options(&mptcp::dss(false))
+                .build();
+            kernel
+                .run_at(&out, lan)
+                .assert_output(&with_dscp(&out, DSCP_MPTCP));
+            let back = Segment::tcp(SERVER, VICTIM, 443, 50100).build();
+            kernel
+                .run_at(&back, wan)
+                .assert_output(&with_dscp(&back, DSCP_MPTCP));
+        }
+
+        let epoch = router.epoch();
+        let run = kernel.run_at(&syn.options(&mptcp::syn_options()).build(), lan);
+        assert!(!is_mptcp(&run), "the new SYN");
+        run.assert_untouched();
+        assert_ne!(
+            router.epoch(),
+            epoch,
+            "the SYN changed the flags: the epoch moved"
+        );
+        let entry = router.entry(50100);
+        assert_eq!(MptcpState::from_flags(entry.flags), MptcpState::No);
+        assert_eq!(
+            (entry.mptcp_subtypes, entry.mptcp_version),
+            (0, MPTCP_VERSION_NONE),
+            "the old connection's subtypes and version are gone"
+        );
+        kernel
+            .run_at(
+                &Segment::tcp(SERVER, VICTIM, 443, 50100).syn_ack().build(),
+                wan,
+            )
+            .assert_untouched();
+        router.assert_plain_both_ways(50100, "after the new SYN");
+        assert_eq!(router.state(50100), MptcpState::No);
+    });
+}
+
+/// (c) A connection whose SYN carried no MP_CAPABLE or MP_JOIN is plain TCP for life, as for
+/// Linux: a SYN/ACK with MP_CAPABLE, MP_CAPABLE's third ACK and DSS both ways, each on its
+/// own interface, are counted as options and change nothing.
+#[test]
+fn a_connection_opened_without_mptcp_never_becomes_mptcp() {
+    on_a_router(|router| {
+        let kernel = &router.kernel;
+        let (lan, wan) = (router.lan, router.wan);
+        let syn = Segment::tcp(VICTIM, SERVER, 50200, 443)
+            .syn()
+            .options(&mptcp::syn_options());
+        kernel.run_at(&syn.build(), lan).assert_untouched();
+        let later = [
+            (
+                syn.reply()
+                    .syn_ack()
+                    .options(&mptcp::mp_capable_v1_syn_ack()),
+                wan,
+            ),
+            (
+                Segment::tcp(VICTIM, SERVER, 50200, 443)
+                    .options(&mptcp::mp_capable_v1_ack_with_data()),
+                lan,
+            ),
+            (
+                Segment::tcp(VICTIM, SERVER, 50200, 443).options(&mptcp::dss(false)),
+                lan,
+            ),
+            (
+                Segment::tcp(SERVER, VICTIM, 443, 50200).options(&mptcp::dss(true)),
+                wan,
+            ),
+        ];
+        for (n, (segment, side)) in later.into_iter().enumerate() {
+            let run = kernel.run_at(&segment.build(), side);
+            assert_ne!(run.report.mptcp_subtypes, 0, "segment {n}: options counted");
+            assert!(run.moved.contains_key("mptcp_option"), "segment {n}");
+            assert!(!is_mptcp(&run), "segment {n} made the flow MPTCP");
+            run.assert_untouched();
+        }
+        assert_eq!(router.state(50200), MptcpState::No);
+        router.assert_plain_both_ways(50200, "after the options");
+    });
+}
+
+/// (d) A flow first seen mid-stream is picked up once valid option 30s came both ways, each
+/// way on its own interface, as a forwarded flow crosses the router. One LAN host, spoofing
+/// either address, sends on its own interface only; an internet host on the WAN only; and
+/// one direction seen on both interfaces is still one direction.
+#[test]
+fn a_flow_first_seen_mid_stream_is_picked_up_only_across_two_interfaces() {
+    on_a_router(|router| {
+        let kernel = &router.kernel;
+        let (lan, wan) = (router.lan, router.wan);
+        let out = |port| Segment::tcp(VICTIM, SERVER, port, 443).options(&mptcp::dss(false));
+        let back = |port| Segment::tcp(SERVER, VICTIM, 443, port).options(&mptcp::dss(false));
+        let refused = [
+            (
+                "one LAN host, both addresses",
+                [(out(50300), lan), (back(50300), lan)],
+            ),
+            (
+                "an internet host, both addresses",
+                [(back(50301), wan), (out(50301), wan)],
+            ),
+            (
+                "one direction on both interfaces",
+                [(out(50302), lan), (out(50302), wan)],
+            ),
+        ];
+        for (name, packets) in refused {
+            for _ in 0..2 {
+                for (segment, side) in &packets {
+                    let run = kernel.run_at(&segment.build(), *side);
+                    assert!(!is_mptcp(&run), "{name}: picked up");
+                    run.assert_untouched();
+                }
+            }
+        }
+        for port in [50300, 50301, 50302] {
+            assert_eq!(router.state(port), MptcpState::No, "port {port}");
+            router.assert_plain_both_ways(port, "refused");
+        }
+        // The real thing: the client's DSS on the LAN, the server's on the WAN, whichever
+        // comes first.
+        for (port, first, second) in [
+            (50310, (out(50310), lan), (back(50310), wan)),
+            (50311, (back(50311), wan), (out(50311), lan)),
+        ] {
+            let run = kernel.run_at(&first.0.build(), first.1);
+            assert!(!is_mptcp(&run), "port {port}: one way only");
+            let packet = second.0.build();
+            let run = kernel.run_at(&packet, second.1);
+            assert!(is_mptcp(&run), "port {port}: both ways, two interfaces");
+            run.assert_output(&with_dscp(&packet, DSCP_MPTCP));
+            assert_eq!(router.state(port), MptcpState::Yes);
+            let plain = Segment::tcp(SERVER, VICTIM, 443, port).build();
+            kernel
+                .run_at(&plain, wan)
+                .assert_output(&with_dscp(&plain, DSCP_MPTCP));
+        }
+    });
+}
+
+/// The handshake too must come in on two interfaces: a LAN host that forges a SYN with
+/// MP_CAPABLE on a victim's 5-tuple (starting it afresh) and the SYN/ACK back, both on its
+/// own interface, does not make it MPTCP; the real handshake does.
+#[test]
+fn a_handshake_counts_only_across_two_interfaces() {
+    on_a_router(|router| {
+        let kernel = &router.kernel;
+        let (lan, wan) = (router.lan, router.wan);
+        for (port, syn_ack_side, accepted) in [(50400, lan, false), (50401, wan, true)] {
+            let syn = Segment::tcp(VICTIM, SERVER, port, 443).syn();
+            kernel.run_at(
+                &syn.clone().options(&mptcp::mp_capable_v1_syn()).build(),
+                lan,
+            );
+            let syn_ack = syn
+                .reply()
+                .syn_ack()
+                .options(&mptcp::mp_capable_v1_syn_ack())
+                .build();
+            let run = kernel.run_at(&syn_ack, syn_ack_side);
+            assert_eq!(is_mptcp(&run), accepted, "port {port}");
+            let expected = if accepted {
+                MptcpState::Yes
+            } else {
+                MptcpState::Attempted
+            };
+            assert_eq!(router.state(port), expected, "port {port}");
+        }
+    });
+}
+
+/// What spoofed SYNs cost the flow caches. A SYN is a new connection and starts its flow
+/// afresh, so it moves FLOW_EPOCH when it changes the flow's flags, subtypes or version: a
+/// spray of the same SYN on a victim's 5-tuple moves it at most once, whatever its length;
+/// SYNs that alternate what they say (an offer, then none) move it at each one, which costs
+/// each CPU one trip to the table per cached flow and move (docs/design.md, 'MPTCP state of a
+/// flow'). Neither makes the flow MPTCP.
+#[test]
+fn a_syn_spray_moves_the_epoch_only_when_it_changes_the_flow() {
+    on_a_router(|router| {
+        let kernel = &router.kernel;
+        let (lan, wan) = (router.lan, router.wan);
+        let syn = Segment::tcp(VICTIM, SERVER, 50500, 443).syn();
+        kernel.run_at(&syn.build(), lan);
+        kernel.run_at(&syn.reply().syn_ack().build(), wan);
+        let spray = |packets: &[Vec<u8>], rounds: usize| {
+            let mut epoch = router.epoch();
+            let mut moves = 0;
+            for _ in 0..rounds {
+                for packet in packets {
+                    let run = kernel.run_at(packet, lan);
+                    assert!(!is_mptcp(&run), "a spoofed SYN made the flow MPTCP");
+                    let now = router.epoch();
+                    moves += usize::from(now != epoch);
+                    epoch = now;
+                }
+            }
+            moves
+        };
+        let offer = syn.clone().options(&mptcp::mp_capable_v1_syn()).build();
+        let same = spray(std::slice::from_ref(&offer), 100);
+        let alternating = spray(&[syn.build(), offer], 50);
+        println!(
+            "SYN spray on one 5-tuple: 100 identical SYNs moved FLOW_EPOCH {same} times, 100 \
+             alternating an offer {alternating} times"
+        );
+        assert!(same <= 1, "identical SYNs moved the epoch {same} times");
+        assert_ne!(router.state(50500), MptcpState::Yes);
+    });
 }

@@ -23,6 +23,9 @@ struct Case {
     dscp_out: Option<u8>,
     /// The counters each of them moves.
     moved: &'static [&'static str],
+    /// Sent once before: the other direction's DSS that makes an MPTCP flow first seen
+    /// mid-stream MPTCP (docs/design.md, 'MPTCP state of a flow').
+    answered_by: Option<Vec<u8>>,
 }
 
 fn case(
@@ -36,6 +39,21 @@ fn case(
         packet: segment.build(),
         dscp_out,
         moved,
+        answered_by: None,
+    }
+}
+
+/// `case` of a segment carrying a DSS, whose flow the other direction's DSS made MPTCP.
+fn mptcp_case(
+    name: &'static str,
+    segment: Segment,
+    dscp_out: Option<u8>,
+    moved: &'static [&'static str],
+) -> Case {
+    let dss = [&TIMESTAMPS[..], &mptcp::dss(false)].concat();
+    Case {
+        answered_by: Some(segment.reply().ack().options(&dss).build()),
+        ..case(name, segment, dscp_out, moved)
     }
 }
 
@@ -80,7 +98,7 @@ fn cases() -> Vec<Case> {
             &["packets", "class_normal", "ipv6", "tcp"],
         ),
         // A DSS and no other option 30: an MPTCP flow's data segment, marked by the policy.
-        case(
+        mptcp_case(
             "MPTCP data segment",
             mptcp_flow.clone(),
             Some(DSCP_MPTCP),
@@ -94,7 +112,7 @@ fn cases() -> Vec<Case> {
                 "mptcp_dss",
             ],
         ),
-        case(
+        mptcp_case(
             "MPTCP data segment already marked",
             mptcp_flow.tos(DSCP_MPTCP << 2),
             None,
@@ -122,7 +140,7 @@ fn cases() -> Vec<Case> {
             None,
             &["packets", "class_listed", "ipv4", "tcp", "list_5"],
         ),
-        case(
+        mptcp_case(
             "listed MPTCP data segment",
             Segment::tcp("192.0.2.10", "17.253.0.20", 50007, 443).options(&dss),
             Some(DSCP_MPTCP),
@@ -194,6 +212,7 @@ fn cases() -> Vec<Case> {
         packet: arp,
         dscp_out: None,
         moved: &["packets", "class_non_ip"],
+        answered_by: None,
     });
     cases
 }
@@ -209,6 +228,10 @@ fn usual_packets_move_the_same_counters_with_report_mode_off() {
         kernel.add_prefix("203.0.113.0/24", 1 << 5);
     }
     for case in cases() {
+        if let Some(answer) = &case.answered_by {
+            reporting.run(answer);
+            quiet.run(answer);
+        }
         // The first packet creates the flow (an event, counted inline too); the later ones
         // are served by the flow cache, or for a SYN by the flow's entry.
         for n in 0..4 {

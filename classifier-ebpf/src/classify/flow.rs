@@ -6,9 +6,12 @@
 //! before it read the policy or the tries (docs/design.md, 'Live updates: the generation
 //! protocol'): a decision is never filed under a generation newer than what it was made of.
 //!
-//! The flow's MPTCP state follows the handshake (docs/design.md, 'MPTCP state of a flow'):
-//! MP_CAPABLE or MP_JOIN on a SYN is an attempt; on the SYN/ACK, or any valid option 30 on a
-//! later segment, the flow is MPTCP; a SYN/ACK without it after an attempt is a fallback.
+//! The flow's MPTCP state follows what the endpoints' kernels accept (docs/design.md, 'MPTCP
+//! state of a flow'): a SYN starts it afresh, MP_CAPABLE or MP_JOIN on it is an attempt, the
+//! SYN/ACK answering it from the other side decides (MPTCP or fallback), and a SYN without
+//! them makes the connection plain TCP for life. A flow first seen mid-stream becomes MPTCP
+//! once valid option 30s came both ways, each way on its own interface: one host alone,
+//! spoofing either address, sends on one interface only.
 //!
 //! Entries are updated without atomics: XDP runs per RX queue and RSS keeps each direction
 //! of a flow on one queue, so at most two CPUs write an entry, one a direction. A rare race
@@ -21,7 +24,11 @@ use aya_ebpf::{
 };
 use classifier_common::{
     Config, Counter, FlowEntry, FlowKey, FlowKeyV4,
-    flow::{FLOW_INITIATOR_IS_B, FLOW_MPTCP, FLOW_MPTCP_ATTEMPTED, FLOW_MPTCP_FALLBACK},
+    config::CONFIG_SIDE_IS_DIRECTION,
+    flow::{
+        FLOW_INITIATOR_IS_B, FLOW_MPTCP, FLOW_MPTCP_ATTEMPTED, FLOW_MPTCP_FALLBACK, FLOW_OPENED,
+        answers, interface_side, mptcp_side,
+    },
     mptcp::{MPTCP_VERSION_NONE, MptcpSubtype},
 };
 
@@ -40,6 +47,7 @@ const EEXIST: i32 = 17;
 const IPPROTO_TCP: u8 = 6;
 
 /// Looks up (or creates) the flow of `key`, updates it, and says how to treat the packet.
+/// `ifindex` is read only when the packet goes to the table (a cache hit needs no side).
 #[inline(always)]
 pub fn track(
     key: &mut FlowKey,
@@ -47,6 +55,7 @@ pub fn track(
     config: &Config,
     generation: u32,
     length: u64,
+    ifindex: impl Fn() -> u32,
 ) -> Decision {
     // One argument for both: a frame is far below 4 GiB.
     let length_and_generation = (length << 32) | u64::from(generation);
@@ -55,25 +64,35 @@ pub fn track(
     // cache'). (Emptying a slot that holds the key costs this chain stack it does not have.)
     if u32::from(seen.segment) & (SEGMENT_SYN | SEGMENT_ACK) == SEGMENT_SYN {
         let seen = seen.pack() | SEEN_OPENS;
-        return Decision::unpack(classifier_track(key, seen, config, length_and_generation));
+        return Decision::unpack(classifier_track(
+            key,
+            seen,
+            config,
+            length_and_generation,
+            ifindex(),
+        ));
     }
     let seen = seen.pack();
     // The cache first (docs/design.md, 'The flow cache'); on a miss the table, then the
     // cache is filled from what the table said. The lookup is inlined (a hit makes no call);
     // the table and the fill are global functions, each a chain of calls of its own:
     // together they would not fit the 512-byte stack.
-    let cached = flow_cache::serve(key, seen, length_and_generation);
+    let side = |source_is_b| packet_side(config, ifindex(), source_is_b);
+    let cached = flow_cache::serve(key, seen, length_and_generation, side);
     if cached & flow_cache::CACHE_HIT != 0 {
         return Decision::unpack(cached);
     }
-    let seen = if cached & flow_cache::MISS_INITIATOR_IS_B != 0 {
+    let source_is_b = cached & flow_cache::MISS_INITIATOR_IS_B != 0;
+    let seen = if source_is_b {
         seen | SEEN_INITIATOR_IS_B
     } else {
         seen
     };
-    let decision = classifier_track(key, seen, config, length_and_generation);
+    let ifindex = ifindex();
+    let decision = classifier_track(key, seen, config, length_and_generation, ifindex);
     if cached & flow_cache::MISS_BYPASS == 0 {
-        flow_cache::classifier_flow_cache_fill(key, decision, seen, generation);
+        let side = packet_side(config, ifindex, source_is_b);
+        flow_cache::classifier_flow_cache_fill(key, decision, seen, generation, side);
     }
     Decision::unpack(decision)
 }
@@ -99,6 +118,7 @@ pub extern "C" fn classifier_track(
     seen: u32,
     config: *const Config,
     length_and_generation: u64,
+    ifindex: u32,
 ) -> u64 {
     let (Some(key), Some(config)) = (unsafe { (key.as_mut(), config.as_ref()) }) else {
         return Decision::NONE.pack();
@@ -117,36 +137,79 @@ pub extern "C" fn classifier_track(
         length,
         now: clock::coarse_ns(),
         initiator_is_b,
+        side: packet_side(config, ifindex, initiator_is_b),
     };
     packet.track_in_table(key).pack()
 }
 
-/// The flow's flags after a segment whose valid MPTCP options and kind `seen` describes.
+/// Where a packet came in, as `mptcp_side` records it: on a router its interface, which one
+/// host cannot choose; offline, where a capture records none, its direction.
 #[inline(always)]
-pub(super) fn mptcp_flags(flags: u8, seen: &MptcpSeen) -> u8 {
+pub(super) fn packet_side(config: &Config, ifindex: u32, source_is_b: bool) -> u16 {
+    let side = if config.flags & CONFIG_SIDE_IS_DIRECTION != 0 {
+        1 + u16::from(source_is_b)
+    } else {
+        interface_side(ifindex)
+    };
+    mptcp_side(side, source_is_b)
+}
+
+/// The flow's flags and `mptcp_side` after a segment whose valid MPTCP options and kind
+/// `seen` describes, come in at `side` (`mptcp_side`), given the flow's `flags` and
+/// `recorded` side (docs/design.md, 'MPTCP state of a flow').
+#[inline(always)]
+pub(super) fn mptcp_next(flags: u8, recorded: u16, seen: &MptcpSeen, side: u16) -> (u8, u16) {
     let segment = u32::from(seen.segment);
     let handshake = seen.subtypes & HANDSHAKE_SUBTYPES != 0;
-    if segment & SEGMENT_SYN == 0 {
-        return if seen.any() {
-            flags | FLOW_MPTCP
-        } else {
-            flags
+    if segment & (SEGMENT_SYN | SEGMENT_ACK) == SEGMENT_SYN {
+        // A new connection on the 5-tuple: nothing the old one showed carries over.
+        let mut fresh = FLOW_OPENED;
+        if side & 1 != 0 {
+            fresh |= FLOW_INITIATOR_IS_B;
+        }
+        if handshake {
+            fresh |= FLOW_MPTCP_ATTEMPTED;
+        }
+        return (fresh, side);
+    }
+    if flags & FLOW_MPTCP != 0 {
+        return (flags, recorded);
+    }
+    if flags & FLOW_OPENED != 0 {
+        // As for the endpoints: only the SYN/ACK answering an offer decides, and only one
+        // that came in where the SYN did not. Later option 30s change nothing.
+        let answered = segment & SEGMENT_SYN != 0
+            && flags & (FLOW_MPTCP_ATTEMPTED | FLOW_MPTCP_FALLBACK) == FLOW_MPTCP_ATTEMPTED
+            && answers(recorded, side);
+        return match (answered, handshake) {
+            (true, true) => (flags | FLOW_MPTCP, recorded),
+            (true, false) => (flags | FLOW_MPTCP_FALLBACK, recorded),
+            _ => (flags, recorded),
         };
     }
-    if segment & SEGMENT_ACK == 0 {
-        return if handshake {
-            flags | FLOW_MPTCP_ATTEMPTED
-        } else {
-            flags
-        };
-    }
-    if handshake {
-        flags | FLOW_MPTCP
-    } else if flags & (FLOW_MPTCP_ATTEMPTED | FLOW_MPTCP) == FLOW_MPTCP_ATTEMPTED {
-        flags | FLOW_MPTCP_FALLBACK
+    // First seen mid-stream: option 30 both ways, each from its own side. The first side
+    // stays: a side that once did not answer never will, so the flow cache can serve it
+    // (`classifier_flow_cache_fill`) without the entry, and without moving the epoch.
+    if !seen.any() {
+        (flags, recorded)
+    } else if answers(recorded, side) {
+        (flags | FLOW_MPTCP, recorded)
+    } else if recorded == 0 {
+        (flags, side)
     } else {
-        flags
+        (flags, recorded)
     }
+}
+
+/// Whether a packet may change what its flow's entry records of MPTCP beyond the slot's
+/// `flags`: a SYN/ACK, or a valid option 30 on a flow first seen mid-stream and not MPTCP
+/// (it may answer the entry's side). The flow cache serves no such packet, but for option
+/// 30s from a side it knows answers nothing (`FlowCacheSlot::mptcp_side`); every other
+/// packet changes nothing there.
+#[inline(always)]
+pub(super) fn mptcp_may_change(flags: u8, seen: &MptcpSeen) -> bool {
+    u32::from(seen.segment) & SEGMENT_SYN != 0
+        || (seen.any() && flags & (FLOW_OPENED | FLOW_MPTCP) == 0)
 }
 
 /// `MptcpFallback` when `after` records a fallback that `before` did not.
@@ -182,6 +245,8 @@ struct Packet<'a> {
     length: u64,
     now: u64,
     initiator_is_b: bool,
+    /// Where the packet came in, as `mptcp_side` records it.
+    side: u16,
 }
 
 impl Packet<'_> {
@@ -223,24 +288,41 @@ impl Packet<'_> {
             entry.bytes += self.length;
             entry.last_seen_ns = self.now;
             let before = entry.flags;
-            let after = mptcp_flags(before, seen);
+            let (after, side) = mptcp_next(before, entry.mptcp_side, seen, self.side);
             // Written only when something is new: most MPTCP packets repeat a DSS option.
-            if after != before {
+            // The side is no slot's business (`mptcp_may_change`): it moves no epoch, so a
+            // spray of option 30s that changes no flag costs no CPU its cache.
+            let mut moved = after != before;
+            if moved {
                 entry.flags = after;
+            }
+            if side != entry.mptcp_side {
+                entry.mptcp_side = side;
+            }
+            if u32::from(seen.segment) & (SEGMENT_SYN | SEGMENT_ACK) == SEGMENT_SYN {
+                if seen.subtypes != entry.mptcp_subtypes || seen.version != entry.mptcp_version {
+                    entry.mptcp_subtypes = seen.subtypes;
+                    entry.mptcp_version = seen.version;
+                    moved = true;
+                }
+            } else {
+                if seen.subtypes & !entry.mptcp_subtypes != 0 {
+                    entry.mptcp_subtypes |= seen.subtypes;
+                }
+                if seen.version != MPTCP_VERSION_NONE && seen.version != entry.mptcp_version {
+                    entry.mptcp_version = seen.version;
+                }
+            }
+            if moved {
                 move_epoch();
-            }
-            if seen.subtypes & !entry.mptcp_subtypes != 0 {
-                entry.mptcp_subtypes |= seen.subtypes;
-            }
-            if seen.version != MPTCP_VERSION_NONE && seen.version != entry.mptcp_version {
-                entry.mptcp_version = seen.version;
             }
             let mptcp = after & FLOW_MPTCP != 0;
             if entry.generation != generation {
                 entry.lists = lists();
                 entry.generation = generation;
                 (entry.action, entry.rule) = policy::decide_called(mptcp, entry.lists, config);
-            } else if mptcp && before & FLOW_MPTCP == 0 {
+            } else if mptcp != (before & FLOW_MPTCP != 0) {
+                // Either way: a new SYN takes an MPTCP connection's class back.
                 (entry.action, entry.rule) = policy::decide_called(mptcp, entry.lists, config);
             }
             return Decision {
@@ -255,7 +337,7 @@ impl Packet<'_> {
         }
 
         let lists = lists();
-        let mut flags = mptcp_flags(0, seen);
+        let (mut flags, side) = mptcp_next(0, 0, seen, self.side);
         let mptcp = flags & FLOW_MPTCP != 0;
         let (action, rule) = policy::decide(mptcp, lists, config);
         if self.initiator_is_b {
@@ -288,7 +370,7 @@ impl Packet<'_> {
             mptcp_version: seen.version,
             action,
             rule,
-            _pad: [0; 2],
+            mptcp_side: side,
         };
         let entry = &*entry;
         let flow_event = match table.insert(key, entry, BPF_NOEXIST as u64) {

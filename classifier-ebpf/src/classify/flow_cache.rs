@@ -7,20 +7,21 @@
 //! A slot is fresh while its generation is in force, `FLOW_EPOCH` has not moved since it was
 //! filled (any CPU moves it after changing a flow entry's flags: an MPTCP handshake seen in
 //! the other direction, on another CPU, reaches this CPU's next packet), the packet brings
-//! nothing the entry does not record yet (flags, subtypes, version), and it has served fewer
-//! than `FLOW_CACHE_REVISIT` packets: every so often the entry gets its counts, and its place
-//! in the LRU is refreshed.
+//! nothing the entry does not record yet (a SYN/ACK, an option 30 that could pick up a flow
+//! first seen mid-stream, new subtypes or a version), and it has served fewer than
+//! `FLOW_CACHE_REVISIT` packets: every so often the entry gets its counts, and its place in
+//! the LRU is refreshed.
 
 use classifier_common::{
     Counter, FlowKey,
-    flow::{FLOW_MPTCP, FlowCacheSlot, slot_index},
+    flow::{FLOW_MPTCP, FLOW_OPENED, FlowCacheSlot, slot_index},
     limits::FLOW_CACHE_REVISIT,
     mptcp::MPTCP_VERSION_NONE,
 };
 
 use super::{
     Decision, clock,
-    flow::{canonicalize, mptcp_flags, narrow},
+    flow::{canonicalize, mptcp_may_change, narrow},
 };
 use crate::{
     act::NO_COUNTER,
@@ -28,7 +29,7 @@ use crate::{
         FLOW_CACHE, FLOW_CACHE_USE, FLOW_EPOCH, FLOWS_TCP_V4, FLOWS_TCP_V6, FLOWS_UDP_V4,
         FLOWS_UDP_V6,
     },
-    parse::MptcpSeen,
+    parse::{MptcpSeen, SEGMENT_SYN},
 };
 
 /// `serve`'s result: set on a hit, with the decision (`Decision::pack`,
@@ -68,7 +69,12 @@ const IPPROTO_TCP: u8 = 6;
 /// `cargo xtask bench`, and the verifier's work on the inlined copies stays far inside its
 /// budget (`kernel_program.rs`).
 #[inline(always)]
-pub fn serve(key: &mut FlowKey, seen: u32, length_and_generation: u64) -> u64 {
+pub fn serve(
+    key: &mut FlowKey,
+    seen: u32,
+    length_and_generation: u64,
+    side: impl Fn(bool) -> u16,
+) -> u64 {
     let miss = if canonicalize(key) {
         MISS_INITIATOR_IS_B
     } else {
@@ -106,7 +112,10 @@ pub fn serve(key: &mut FlowKey, seen: u32, length_and_generation: u64) -> u64 {
         && slot.generation == generation
         && slot.epoch == epoch
         && slot.hits < FLOW_CACHE_REVISIT
-        && mptcp_flags(slot.flags, &seen) == slot.flags
+        && (!mptcp_may_change(slot.flags, &seen)
+            || (u32::from(seen.segment) & SEGMENT_SYN == 0
+                && slot.mptcp_side != 0
+                && slot.mptcp_side == side(miss & MISS_INITIATOR_IS_B != 0)))
         && seen.subtypes & !slot.mptcp_subtypes == 0
         && (seen.version == MPTCP_VERSION_NONE || seen.version == slot.mptcp_version);
     if fresh {
@@ -136,8 +145,8 @@ pub fn serve(key: &mut FlowKey, seen: u32, length_and_generation: u64) -> u64 {
 }
 
 /// Fills the slot of `key` (canonical) with `decision` (packed), which the table gave the
-/// packet whose options `seen` describes, under `generation` and the epoch the miss left in
-/// the slot. A flow the table could not take is not cached: its next packet tries again.
+/// packet whose options `seen` describes and which came in at `side` (`mptcp_side`), under
+/// `generation` and the epoch the miss left in the slot. A flow the table could not take is not cached: its next packet tries again.
 ///
 /// A global BPF function: its stack is a chain of its own (see `flow::track`), and only a
 /// miss pays for its call.
@@ -148,6 +157,7 @@ pub extern "C" fn classifier_flow_cache_fill(
     decision: u64,
     seen: u32,
     generation: u32,
+    side: u16,
 ) -> u32 {
     let Some(key) = (unsafe { key.as_ref() }) else {
         return 1;
@@ -175,6 +185,13 @@ pub extern "C" fn classifier_flow_cache_fill(
     slot.mptcp_version = seen.version;
     slot.action = decision.action;
     slot.rule = decision.rule;
+    // The table saw this side's option 30 and left the flow as it was: from now on it never
+    // answers (the entry keeps its first side), and the slot may serve it.
+    slot.mptcp_side = if seen.any() && decision.flow_flags & (FLOW_OPENED | FLOW_MPTCP) == 0 {
+        side
+    } else {
+        0
+    };
     slot.hits = 0;
     slot.valid = 1;
     0

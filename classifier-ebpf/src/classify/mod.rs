@@ -219,7 +219,7 @@ fn inspect<H: Hook>(
                 out.mptcp_subtypes = transport.mptcp.subtypes;
                 out.mptcp_version = transport.mptcp.version;
                 out.error = transport.option_error;
-                remember(&ip, &transport, config, generation, len)
+                remember(ctx, &ip, &transport, config, generation, len)
             }
         }
     } else {
@@ -257,7 +257,8 @@ fn out_of_reach<H: Hook>(ctx: &H, error: ParseError) -> bool {
 /// A packet with ports: its flow remembered (flow cache, flow table) and decided.
 #[cfg(not(feature = "ablate-flows"))]
 #[inline(always)]
-fn remember(
+fn remember<H: Hook>(
+    ctx: &H,
     ip: &IpHeader,
     transport: &Transport,
     config: &Config,
@@ -265,13 +266,22 @@ fn remember(
     len: u64,
 ) -> Decision {
     let mut key = flow::packet_key(ip, transport.src_port, transport.dst_port);
-    flow::track(&mut key, &transport.mptcp, config, generation, len)
+    flow::track(&mut key, &transport.mptcp, config, generation, len, || {
+        ctx.ifindex()
+    })
 }
 
 /// The benchmark's variant without the flow stage: decided by the addresses alone.
 #[cfg(feature = "ablate-flows")]
 #[inline(always)]
-fn remember(ip: &IpHeader, _: &Transport, config: &Config, _: u32, _: u64) -> Decision {
+fn remember<H: Hook>(
+    _: &H,
+    ip: &IpHeader,
+    _: &Transport,
+    config: &Config,
+    _: u32,
+    _: u64,
+) -> Decision {
     by_address(ip, config)
 }
 

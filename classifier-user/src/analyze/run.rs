@@ -4,7 +4,7 @@ use std::path::Path;
 
 use classifier_common::{
     ParseError,
-    config::{CONFIG_LEARN_DNS, CONFIG_REPORT},
+    config::{CONFIG_LEARN_DNS, CONFIG_REPORT, CONFIG_SIDE_IS_DIRECTION},
     flow::MptcpState,
     mptcp::MPTCP_VERSION_NONE,
     report::{DSCP_UNKNOWN, REPORT_MPTCP_FLOW, REPORT_MPTCP_OPTION},
@@ -102,7 +102,9 @@ pub fn analyze(
     let mut classifier = Classifier::load()?;
     state::initialize(&mut classifier.maps, &initial)?;
     let mut config = classifier.maps.config()?;
-    config.flags |= CONFIG_REPORT | CONFIG_LEARN_DNS;
+    // A capture records no interface: each direction counts as one of its own, as on a
+    // router (docs/design.md, 'MPTCP state of a flow').
+    config.flags |= CONFIG_REPORT | CONFIG_LEARN_DNS | CONFIG_SIDE_IS_DIRECTION;
     classifier.maps.publish(&config)?;
     let names = ListNames::read(&classifier.maps)?;
     let mut learner = Learner::new(settings.domains(&names), settings.learner.clone());

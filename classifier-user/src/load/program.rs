@@ -110,11 +110,38 @@ impl Classifier {
     /// kernel builds an skb of the packet (on `lo`, data at the Ethernet header), which it
     /// refuses for packets shorter than an Ethernet header.
     pub fn test_run_on(&self, hook: Hook, packet: &[u8]) -> Result<TestRunOutput, Error> {
+        self.test_run_at(hook, packet, None)
+    }
+
+    /// `test_run_on`, as if `packet` came in through interface `ifindex` of this thread's
+    /// network namespace (None: `lo`). The kernel resolves the interface there.
+    pub fn test_run_at(
+        &self,
+        hook: Hook,
+        packet: &[u8],
+        ifindex: Option<u32>,
+    ) -> Result<TestRunOutput, Error> {
         // The program never grows a packet; the slack only guards against ENOSPC.
         let mut out = vec![0u8; packet.len() + 256];
+        // xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex.
+        let mut xdp_md = [0u32; 6];
+        let mut sk_buff = [0u8; SK_BUFF_LEN];
+        let context: Option<&[u8]> = match (ifindex, hook) {
+            (None, _) => None,
+            (Some(ifindex), Hook::Xdp) => {
+                xdp_md[1] = packet.len() as u32;
+                xdp_md[3] = ifindex;
+                Some(bytemuck_u32(&xdp_md))
+            }
+            (Some(ifindex), Hook::Tc) => {
+                sk_buff[SK_BUFF_IFINDEX..][..4].copy_from_slice(&ifindex.to_ne_bytes());
+                Some(&sk_buff)
+            }
+        };
         let options = TestRunOptions {
             data_in: Some(packet),
             data_out: Some(&mut out),
+            ctx_in: context,
             ..TestRunOptions::default()
         };
         let result = match hook {
@@ -194,6 +221,12 @@ impl Classifier {
             packet: out,
         })
     }
+}
+
+/// The bytes of `words`, as the kernel reads a context struct of u32 fields.
+fn bytemuck_u32(words: &[u32; 6]) -> &[u8] {
+    // SAFETY: u32 has no padding and any byte is a valid u8; the length is the array's.
+    unsafe { std::slice::from_raw_parts(words.as_ptr().cast::<u8>(), size_of_val(words)) }
 }
 
 /// The XDP program `name` of the object.

@@ -18,7 +18,7 @@ use classifier_common::{
     mptcp::MPTCP_VERSION_NONE,
 };
 
-use super::reference::{Action, Prediction, Transport};
+use super::reference::{Action, Arrival, Prediction, Transport};
 
 #[derive(Default)]
 pub struct FlowModel {
@@ -63,14 +63,24 @@ impl FlowModel {
             Some(Action::Keep) => ACTION_KEEP,
             None => ACTION_NONE,
         };
-        entry.mptcp_subtypes |= view.mptcp_subtypes;
-        if let Some(version) = view.mptcp_version {
-            entry.mptcp_version = version;
+        let opens = matches!(
+            ip.transport,
+            Transport::Tcp { segment, .. } if segment.syn && !segment.ack
+        );
+        if opens {
+            // A new connection: what the flow showed of MPTCP before goes.
+            entry.mptcp_subtypes = view.mptcp_subtypes;
+            entry.mptcp_version = view.mptcp_version.unwrap_or(MPTCP_VERSION_NONE);
+        } else {
+            entry.mptcp_subtypes |= view.mptcp_subtypes;
+            if let Some(version) = view.mptcp_version {
+                entry.mptcp_version = version;
+            }
         }
-        // The initiator bit as this table's own key says (set with the entry); the MPTCP
-        // attempt, fallback and MPTCP bits as the model's flow state after the packet.
-        entry.flags =
-            (entry.flags & FLOW_INITIATOR_IS_B) | (view.flow_flags & !FLOW_INITIATOR_IS_B);
+        // The model's flow state after the packet: the initiator (the first packet's sender,
+        // or the latest SYN's), and the MPTCP attempt, fallback and MPTCP bits.
+        entry.flags = view.flow_flags;
+        entry.mptcp_side = Arrival::recorded(prediction.evidence);
     }
 
     /// Where the kernel's flow table differs from the model's; empty when they agree.
@@ -99,7 +109,7 @@ impl FlowModel {
 }
 
 fn differing_fields(expected: &FlowEntry, kernel: &FlowEntry) -> Vec<String> {
-    let fields: [(&str, u64, u64); 8] = [
+    let fields: [(&str, u64, u64); 9] = [
         ("packets", expected.packets, kernel.packets),
         ("bytes", expected.bytes, kernel.bytes),
         ("lists", expected.lists.into(), kernel.lists.into()),
@@ -116,6 +126,11 @@ fn differing_fields(expected: &FlowEntry, kernel: &FlowEntry) -> Vec<String> {
         ),
         ("action", expected.action.into(), kernel.action.into()),
         ("rule", expected.rule.into(), kernel.rule.into()),
+        (
+            "mptcp_side",
+            expected.mptcp_side.into(),
+            kernel.mptcp_side.into(),
+        ),
     ];
     fields
         .into_iter()

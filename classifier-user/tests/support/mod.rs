@@ -38,7 +38,7 @@ use std::{collections::BTreeMap, os::unix::fs::MetadataExt as _};
 use classifier::{Classifier, Hook, report::counter_label};
 use classifier_common::{
     Config, CounterValue, FlowEntry, FlowKey, PacketReport, PolicyRule, PrefixValue,
-    config::{CONFIG_DRY_RUN, CONFIG_REPORT, RULE_MATCH_MPTCP},
+    config::{CONFIG_DRY_RUN, CONFIG_REPORT, CONFIG_SIDE_IS_DIRECTION, RULE_MATCH_MPTCP},
 };
 
 pub const XDP_PASS: u32 = 2;
@@ -77,7 +77,9 @@ pub fn require_root() {
 }
 
 /// The classifier loaded into this kernel with private maps, report mode on, and the test
-/// policy: MPTCP → CS1, list apple → LE.
+/// policy: MPTCP → CS1, list apple → LE. Packets run as if on `lo` and, as in `analyze`,
+/// each direction of a flow counts as come in on an interface of its own
+/// (`CONFIG_SIDE_IS_DIRECTION`); `sides_by_interface` and `run_at` make it a router's view.
 pub struct Kernel {
     /// The program of `hook` with its maps: XDP's, but for `load_single(Hook::Tc)`.
     pub classifier: Classifier,
@@ -136,7 +138,7 @@ impl Kernel {
             Classifier::load_for(hook).expect("loading the classifier into the kernel");
         let mut config = Config {
             generation: 1,
-            flags: CONFIG_REPORT,
+            flags: CONFIG_REPORT | CONFIG_SIDE_IS_DIRECTION,
             ..Config::default()
         };
         config.rules[0] = PolicyRule {
@@ -229,6 +231,12 @@ impl Kernel {
         self.write_config();
     }
 
+    /// As on a live router: a packet's side is the interface it came in on (`run_at`), not
+    /// its direction.
+    pub fn sides_by_interface(&mut self) {
+        self.set_flag(CONFIG_SIDE_IS_DIRECTION, false);
+    }
+
     pub fn set_dry_run(&mut self, on: bool) {
         if on {
             self.config.flags |= CONFIG_DRY_RUN;
@@ -269,13 +277,23 @@ impl Kernel {
     /// Runs the programs once over `packet` and reports what XDP changed and counted, after
     /// checking that tc changed, counted, reported and remembered the same.
     pub fn run(&self, packet: &[u8]) -> Run {
+        self.run_maybe_at(packet, None)
+    }
+
+    /// `run`, as if `packet` came in through interface `ifindex` of this thread's network
+    /// namespace.
+    pub fn run_at(&self, packet: &[u8], ifindex: u32) -> Run {
+        self.run_maybe_at(packet, Some(ifindex))
+    }
+
+    fn run_maybe_at(&self, packet: &[u8], ifindex: Option<u32>) -> Run {
         self.runs.set(self.runs.get() + 1);
         let reports = self.config.flags & CONFIG_REPORT != 0;
-        let run = run_on(&self.classifier, self.hook, packet, reports);
+        let run = run_on(&self.classifier, self.hook, packet, reports, ifindex);
         if let Some(tc) = &self.tc
             && skb_can_be_built(packet)
         {
-            let tc_run = run_on(tc, Hook::Tc, packet, reports);
+            let tc_run = run_on(tc, Hook::Tc, packet, reports, ifindex);
             assert_eq!(tc_run.verdict, TC_ACT_OK, "tc verdict");
             assert_eq!(
                 tc_run.output,
@@ -333,15 +351,21 @@ fn report_of(classifier: &Classifier) -> PacketReport {
 
 /// Runs `packet` once through `classifier`'s program at `hook`, whose report mode is
 /// `reports` (`kernel_usual_outcome.rs` turns it off).
-fn run_on(classifier: &Classifier, hook: Hook, packet: &[u8], reports: bool) -> Run {
-    // BPF_PROG_TEST_RUN runs as if on `lo`, which has no counter slot of its own.
+fn run_on(
+    classifier: &Classifier,
+    hook: Hook,
+    packet: &[u8],
+    reports: bool,
+    ifindex: Option<u32>,
+) -> Run {
+    // The interfaces the tests run packets on have no counter slot of their own (0).
     let before = classifier
         .maps
         .counters_of_slot(0)
         .expect("reading counters");
     let sequence = report_of(classifier).sequence;
     let result = classifier
-        .test_run_on(hook, packet)
+        .test_run_at(hook, packet, ifindex)
         .expect("BPF_PROG_TEST_RUN");
     let after = classifier
         .maps

@@ -91,6 +91,15 @@ impl Segment {
         self
     }
 
+    /// A plain ACK, as every segment after the handshake: `reply()` keeps the SYN bits, and
+    /// a SYN is a new connection.
+    pub fn ack(mut self) -> Self {
+        if let Transport::Tcp { syn, ack, rst, .. } = &mut self.transport {
+            (*syn, *ack, *rst) = (false, true, false);
+        }
+        self
+    }
+
     /// A reset (with ACK), as MP_TCPRST travels.
     pub fn rst(mut self) -> Self {
         if let Transport::Tcp { syn, ack, rst, .. } = &mut self.transport {

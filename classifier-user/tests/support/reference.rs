@@ -13,7 +13,10 @@ use std::{collections::HashMap, fmt, net::IpAddr};
 use classifier_common::{
     PacketReport, ParseError, PolicyRule,
     config::{ACTION_KEEP, RULE_MATCH_MPTCP},
-    flow::{FLOW_INITIATOR_IS_B, FLOW_MPTCP, FLOW_MPTCP_ATTEMPTED, FLOW_MPTCP_FALLBACK, NO_RULE},
+    flow::{
+        FLOW_INITIATOR_IS_B, FLOW_MPTCP, FLOW_MPTCP_ATTEMPTED, FLOW_MPTCP_FALLBACK, FLOW_OPENED,
+        NO_RULE,
+    },
     mptcp::{MPTCP_VERSION_NONE, MptcpSubtype},
     report::{REPORT_CLASSIFIED, REPORT_FRAGMENT, REPORT_MPTCP_FLOW, REPORT_MPTCP_OPTION},
 };
@@ -604,7 +607,44 @@ type FlowId = (u8, (IpAddr, u16), (IpAddr, u16));
 /// MPTCP (to show when the kernel disagrees).
 struct Flow {
     flags: u8,
+    /// Where the MPTCP state's evidence came from: the SYN's arrival, or the first valid
+    /// option 30's of a flow first seen mid-stream.
+    evidence: Option<Arrival>,
     shaped_by: Vec<FlowStep>,
+}
+
+/// How a packet reached the router: its direction (its source is endpoint B) and the side it
+/// came in on. The kernel tests and the fuzzer run with `CONFIG_SIDE_IS_DIRECTION`, where the
+/// side is the direction; on a router it is the interface.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Arrival {
+    pub source_is_b: bool,
+    pub side: u32,
+}
+
+impl Arrival {
+    /// `FlowEntry::mptcp_side` as the kernel records it under `CONFIG_SIDE_IS_DIRECTION`:
+    /// the direction, above it the side (1 for A's, 2 for B's).
+    pub fn recorded(evidence: Option<Self>) -> u16 {
+        evidence.map_or(0, |arrival| {
+            (arrival.side as u16 + 1) << 1 | u16::from(arrival.source_is_b)
+        })
+    }
+
+    /// Under `CONFIG_SIDE_IS_DIRECTION`.
+    pub fn by_direction(source_is_b: bool) -> Self {
+        Self {
+            source_is_b,
+            side: u32::from(source_is_b),
+        }
+    }
+
+    /// The other direction, come in on another side: what one host cannot send alone.
+    fn answers(self, earlier: Option<Arrival>) -> bool {
+        earlier.is_some_and(|earlier| {
+            earlier.source_is_b != self.source_is_b && earlier.side != self.side
+        })
+    }
 }
 
 /// A packet that changed its flow's MPTCP state: its index in the run, its bytes, its view.
@@ -635,26 +675,56 @@ pub struct Prediction {
     pub new_flow: bool,
     /// This packet showed its flow fell back from MPTCP (the `mptcp_fallback` counter).
     pub fallback: bool,
+    /// Where the flow's MPTCP evidence came from after this packet (`Flow::evidence`).
+    pub evidence: Option<Arrival>,
 }
 
-/// The flow's flags after a segment `segment` whose valid MPTCP options are `subtypes`, by
-/// docs/design.md, 'MPTCP state of a flow': MP_CAPABLE or MP_JOIN on a SYN is an attempt;
-/// on a SYN/ACK the flow is MPTCP, and a SYN/ACK without them answering an attempt (of a
-/// flow not MPTCP already) is a fallback; any valid option 30 on a segment that is not a SYN
-/// makes the flow MPTCP. Nothing is ever taken back.
-pub fn mptcp_state_after(flags: u8, segment: SegmentKind, subtypes: u16) -> u8 {
+/// The flow's flags and evidence after a segment `segment` whose valid MPTCP options are
+/// `subtypes`, arrived as `arrival`, by docs/design.md, 'MPTCP state of a flow', as the
+/// endpoints' kernels see it. A SYN starts the flow afresh: a connection is opened, attempted
+/// if it offers MP_CAPABLE or MP_JOIN, and its initiator is the SYN's sender. Of an opened
+/// flow only the SYN/ACK that answers an attempt (the other direction, another side) decides:
+/// MPTCP with MP_CAPABLE or MP_JOIN, a fallback without; nothing after it changes the state.
+/// A flow first seen mid-stream becomes MPTCP when a valid option 30 answers its first one.
+/// Only a new SYN takes MPTCP back.
+pub fn mptcp_state_after(
+    flags: u8,
+    evidence: Option<Arrival>,
+    segment: SegmentKind,
+    subtypes: u16,
+    arrival: Arrival,
+) -> (u8, Option<Arrival>) {
     let handshake =
         subtypes & (1 << MptcpSubtype::MpCapable as u16 | 1 << MptcpSubtype::MpJoin as u16) != 0;
+    let opened = flags & FLOW_OPENED != 0;
+    let mptcp = flags & FLOW_MPTCP != 0;
     match (segment.syn, segment.ack) {
-        (false, _) if subtypes != 0 => flags | FLOW_MPTCP,
-        (false, _) => flags,
-        (true, false) if handshake => flags | FLOW_MPTCP_ATTEMPTED,
-        (true, false) => flags,
-        (true, true) if handshake => flags | FLOW_MPTCP,
-        (true, true) if flags & FLOW_MPTCP == 0 && flags & FLOW_MPTCP_ATTEMPTED != 0 => {
-            flags | FLOW_MPTCP_FALLBACK
+        (true, false) => {
+            let initiator = if arrival.source_is_b {
+                FLOW_INITIATOR_IS_B
+            } else {
+                0
+            };
+            let attempted = if handshake { FLOW_MPTCP_ATTEMPTED } else { 0 };
+            (FLOW_OPENED | initiator | attempted, Some(arrival))
         }
-        (true, true) => flags,
+        _ if mptcp => (flags, evidence),
+        (true, true)
+            if opened
+                && flags & FLOW_MPTCP_ATTEMPTED != 0
+                && flags & FLOW_MPTCP_FALLBACK == 0
+                && arrival.answers(evidence) =>
+        {
+            let outcome = if handshake {
+                FLOW_MPTCP
+            } else {
+                FLOW_MPTCP_FALLBACK
+            };
+            (flags | outcome, evidence)
+        }
+        _ if opened || subtypes == 0 => (flags, evidence),
+        _ if arrival.answers(evidence) => (flags | FLOW_MPTCP, evidence),
+        _ => (flags, evidence.or(Some(arrival))),
     }
 }
 
@@ -737,6 +807,7 @@ impl Reference {
                     action: None,
                     new_flow: false,
                     fallback: false,
+                    evidence: None,
                 };
             }
         };
@@ -766,6 +837,7 @@ impl Reference {
         view.mptcp_version = walked.mptcp.version;
         let mut flow_id = None;
         let (mut changed, mut new_flow, mut fallback) = (false, false, false);
+        let mut evidence = None;
         let mut shaped_by = Vec::new();
         if protocol != 0 {
             let a = (ip.src, ports.0);
@@ -775,11 +847,19 @@ impl Reference {
             let flow = self.flows.entry(id).or_insert(Flow {
                 // The flow's first packet names its initiator: B, the greater endpoint, or A.
                 flags: if a > b { FLOW_INITIATOR_IS_B } else { 0 },
+                evidence: None,
                 shaped_by: Vec::new(),
             });
             let before = flow.flags;
-            flow.flags = mptcp_state_after(before, segment, walked.mptcp.subtypes);
+            (flow.flags, flow.evidence) = mptcp_state_after(
+                before,
+                flow.evidence,
+                segment,
+                walked.mptcp.subtypes,
+                Arrival::by_direction(a > b),
+            );
             changed = flow.flags != before;
+            evidence = flow.evidence;
             fallback = flow.flags & !before & FLOW_MPTCP_FALLBACK != 0;
             view.flow_flags = flow.flags;
             view.mptcp_flow = flow.flags & FLOW_MPTCP != 0;
@@ -810,6 +890,7 @@ impl Reference {
             action: decision.map(|(_, action)| action),
             new_flow,
             fallback,
+            evidence,
         }
     }
 }

@@ -24,7 +24,7 @@ pub use counters::CounterSnapshot;
 
 use super::{
     names::{
-        MAP_ATTACHMENTS, MAP_CONFIG, MAP_COUNTERS, MAP_DNS_EVENTS, MAP_FLOW_CACHE,
+        MAP_ATTACHMENTS, MAP_CONFIG, MAP_COUNTERS, MAP_DNS_EVENTS, MAP_FLOW_CACHE, MAP_FLOW_EPOCH,
         MAP_FLOWS_TCP_V4, MAP_FLOWS_TCP_V6, MAP_FLOWS_UDP_V4, MAP_FLOWS_UDP_V6, MAP_GENERATION,
         MAP_IFACE_SLOTS, MAP_LEARNED, MAP_LIST_NAMES, MAP_PREFIXES_V4, MAP_PREFIXES_V6, MAP_REPORT,
         MAP_SHAPING,
@@ -45,6 +45,9 @@ pub struct ClassifierMaps {
     flows_udp_v6: HashMap<MapData, FlowKey, FlowEntry>,
     /// Each CPU's flow cache: counts not yet in the tables, which readers add.
     flow_cache: PerCpuArray<MapData, FlowCacheSlot>,
+    /// Moved by the kernel whenever a flow entry's flags change: every CPU's cached slots
+    /// go stale.
+    flow_epoch: Array<MapData, u64>,
     prefixes_v4: LpmTrie<MapData, [u8; 4], PrefixValue>,
     prefixes_v6: LpmTrie<MapData, [u8; 16], PrefixValue>,
     report: Array<MapData, PacketReport>,
@@ -76,6 +79,7 @@ impl ClassifierMaps {
             flows_udp_v4: typed(&mut map, MAP_FLOWS_UDP_V4)?,
             flows_udp_v6: typed(&mut map, MAP_FLOWS_UDP_V6)?,
             flow_cache: typed(&mut map, MAP_FLOW_CACHE)?,
+            flow_epoch: typed(&mut map, MAP_FLOW_EPOCH)?,
             prefixes_v4: typed(&mut map, MAP_PREFIXES_V4)?,
             prefixes_v6: typed(&mut map, MAP_PREFIXES_V6)?,
             report: typed(&mut map, MAP_REPORT)?,
@@ -162,6 +166,14 @@ impl ClassifierMaps {
         self.generation
             .get(&0, 0)
             .map_err(Error::map(MAP_GENERATION))
+    }
+
+    /// `FLOW_EPOCH` as it is now: each move writes a value no other move wrote, so two reads
+    /// that differ saw it move (docs/design.md, 'The flow cache').
+    pub fn flow_epoch(&self) -> Result<u64, Error> {
+        self.flow_epoch
+            .get(&0, 0)
+            .map_err(Error::map(MAP_FLOW_EPOCH))
     }
 
     /// The configuration in force: the slot the generation selects.
