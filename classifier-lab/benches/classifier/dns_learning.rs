@@ -87,8 +87,8 @@ pub fn run() -> Result<Section> {
     let mut section = Section::new(
         "DNS learning under a flood",
         format!(
-            "A newly learned address moves the generation, once per batch of answers, so a \
-             flow whose first packet raced the answer is decided again. On the default \
+            "A newly learned address moves the generation, at most once a second, so a flow \
+             whose first packet raced the answer is decided again. On the default \
              programs, {} established flows (the plain IPv4 TCP packet of distinct clients), \
              {ROUNDS} rounds of: each flow's packet once (a single shot, beside `baseline`), \
              then a generation move and each flow's packet once more. The median over the \
