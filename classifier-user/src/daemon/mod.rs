@@ -196,7 +196,14 @@ fn start_lookups(
 ) -> Result<Option<Lookups>, Error> {
     let hosts = config.hosts(names);
     let Some(resolver) = config.lookup_resolver()? else {
-        log::info!("[dns.lookup] enabled = false: no lookups of the lists' host names");
+        if config.dns.lookup.enabled == Some(false) {
+            log::info!("[dns.lookup] enabled = false: no lookups of the lists' host names");
+        } else {
+            log::warn!(
+                "no nameserver in /etc/resolv.conf and no [dns.lookup] resolver: no lookups \
+                 of the lists' host names"
+            );
+        }
         return Ok(None);
     };
     if hosts.is_empty() {
