@@ -23,7 +23,7 @@ mod support;
 use classifier_common::{ParseError, mptcp::MPTCP_VERSION_NONE};
 use support::{
     Kernel,
-    mptcp::{EOL, KIND, NOP},
+    mptcp::{self, EOL, KIND, NOP},
     packet::Segment,
     reference::{SegmentKind, walk_tcp_options},
 };
@@ -582,18 +582,6 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-const SUBTYPE_COUNTERS: [&str; 9] = [
-    "mptcp_mp_capable",
-    "mptcp_mp_join",
-    "mptcp_dss",
-    "mptcp_add_addr",
-    "mptcp_remove_addr",
-    "mptcp_mp_prio",
-    "mptcp_mp_fail",
-    "mptcp_mp_fastclose",
-    "mptcp_mp_tcprst",
-];
-
 /// Each case on a flow of its own, through both hooks and the model: the subtypes that
 /// count, the MP_CAPABLE version, the error, and exactly the counters that move. One packet
 /// of a flow never makes it MPTCP: that takes option 30 both ways.
@@ -648,7 +636,7 @@ fn the_walk_and_each_subtype_agree_with_linux_case_by_case() {
             expected.extend(
                 case.subtypes
                     .iter()
-                    .map(|s| SUBTYPE_COUNTERS[*s as usize].into()),
+                    .map(|s| mptcp::SUBTYPE_COUNTERS[*s as usize].into()),
             );
         }
         match case.version {

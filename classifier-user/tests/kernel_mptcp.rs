@@ -58,18 +58,6 @@ fn case(
     }
 }
 
-const SUBTYPE_NAMES: [&str; 9] = [
-    "mptcp_mp_capable",
-    "mptcp_mp_join",
-    "mptcp_dss",
-    "mptcp_add_addr",
-    "mptcp_remove_addr",
-    "mptcp_mp_prio",
-    "mptcp_mp_fail",
-    "mptcp_mp_fastclose",
-    "mptcp_mp_tcprst",
-];
-
 fn cases() -> Vec<Case> {
     let mut cases: Vec<Case> = mptcp::one_of_each_subtype()
         .into_iter()
@@ -83,7 +71,7 @@ fn cases() -> Vec<Case> {
                 _ => On::Ack,
             };
             case(
-                SUBTYPE_NAMES[subtype as usize],
+                mptcp::SUBTYPE_COUNTERS[subtype as usize],
                 options,
                 subtypes,
                 version,
@@ -222,7 +210,11 @@ fn every_mptcp_option_is_seen_counted_and_marked() {
                 "mptcp_option",
                 "class_normal",
             ];
-            expected.extend(case.subtypes.iter().map(|s| SUBTYPE_NAMES[*s as usize]));
+            expected.extend(
+                case.subtypes
+                    .iter()
+                    .map(|s| mptcp::SUBTYPE_COUNTERS[*s as usize]),
+            );
             match case.version {
                 Some(0) => expected.push("mp_capable_v0"),
                 Some(1) => expected.push("mp_capable_v1"),

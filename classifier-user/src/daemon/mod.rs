@@ -35,7 +35,7 @@ use crate::{
         lists::ListNames,
         netns,
     },
-    dns::{DnsDatagram, Learner, Lookups, Observed, Source, Trust, answer_of, router_addresses},
+    dns::{DnsDatagram, Learner, Lookups, Observed, Source, Trust, router_addresses},
     load::pinned_link,
 };
 
@@ -376,11 +376,7 @@ fn teach_lookups(
     let _writer = writer_lock(pin_dir)?;
     for done in finished {
         let source = Source::Lookup(done.resolver.ip());
-        let answer = done.answer.and_then(|message| {
-            answer_of(&message, learner.domains(), done.lists)
-                .ok_or_else(|| "a malformed answer".to_owned())
-        });
-        let refused = match answer {
+        let refused = match done.answer {
             Err(reason) => {
                 log::debug!("looking up {}: {reason}", done.host);
                 Some(crate::dns::Refusal::LookupFailed)

@@ -162,17 +162,7 @@ pub fn key_of(addr: IpAddr, list: u32) -> LearnedKey {
 }
 
 pub fn addr_of(key: &LearnedKey) -> IpAddr {
-    address(key.addr, key.ip_version)
-}
-
-/// An address as `LEARNED` stores it: IPv4 in the first 4 bytes.
-pub fn address(bytes: [u8; 16], ip_version: u8) -> IpAddr {
-    match ip_version {
-        4 => IpAddr::V4(std::net::Ipv4Addr::new(
-            bytes[0], bytes[1], bytes[2], bytes[3],
-        )),
-        _ => IpAddr::V6(std::net::Ipv6Addr::from(bytes)),
-    }
+    crate::report::flows::address(&key.addr, key.ip_version)
 }
 
 /// Domain suffixes (or host names) from text: one per line, `#` comments.
@@ -253,10 +243,6 @@ impl Learner {
                 false
             }
         }
-    }
-
-    pub fn domains(&self) -> &DomainLists {
-        &self.domains
     }
 
     pub fn settings_mut(&mut self) -> &mut LearnerSettings {

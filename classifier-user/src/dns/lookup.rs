@@ -30,7 +30,7 @@ use std::{
 
 use simple_dns::{CLASS, Name, Packet, PacketFlag, QTYPE, Question, TYPE};
 
-use super::answers::{DomainLists, answer_of};
+use super::answers::{Answer, DomainLists, answer_of};
 
 /// The `apple` list's host names as shipped.
 pub const SHIPPED_APPLE_HOSTS: &str = include_str!("../../data/apple-hosts.txt");
@@ -93,13 +93,12 @@ pub fn system_resolver() -> Option<SocketAddr> {
     })
 }
 
-/// A finished lookup: the answer's message, or why there is none.
+/// A finished lookup: its answer, read by the chain rule, or why there is none.
 #[derive(Debug)]
 pub struct LookupDone {
     pub host: String,
-    pub lists: u32,
     pub resolver: SocketAddr,
-    pub answer: Result<Vec<u8>, String>,
+    pub answer: Result<Answer, String>,
 }
 
 /// The ids and local ports of `run`'s own lookups, recent ones included.
@@ -136,7 +135,6 @@ pub struct Lookups {
     /// Readable when a lookup has finished; `run` polls it.
     wake: UnixStream,
     own: Arc<OwnLookups>,
-    resolver: SocketAddr,
     /// Dropped to stop the thread.
     _stop: Sender<()>,
     thread: JoinHandle<()>,
@@ -182,28 +180,32 @@ impl Lookups {
                         _ => return, // `Lookups` dropped
                     }
                     let (host, lists, qtype) = &questions[index];
-                    let answer = lookup(resolver, host, *qtype, &own_thread);
-                    let again = match &answer {
-                        Ok(message) => {
-                            backoff[index] = FIRST_BACKOFF;
-                            // No address (NXDOMAIN, an empty answer): ask again after the
-                            // longest.
-                            let ttl = answer_of(message, &domains, *lists)
-                                .and_then(|a| a.learned.iter().map(|l| l.ttl).min())
-                                .map_or(max_ttl, |ttl| {
-                                    Duration::from_secs(u64::from(ttl)).clamp(min_ttl, max_ttl)
-                                });
-                            (ttl * 3 / 4).max(Duration::from_secs(1))
-                        }
-                        Err(_) => {
-                            let wait = backoff[index];
-                            backoff[index] = (wait * 2).min(MAX_BACKOFF);
-                            wait
-                        }
-                    };
+                    let answer = lookup(resolver, host, *qtype, &own_thread).and_then(|message| {
+                        answer_of(&message, &domains, *lists)
+                            .ok_or_else(|| "a malformed answer".to_owned())
+                    });
+                    let again =
+                        match &answer {
+                            Ok(answer) => {
+                                backoff[index] = FIRST_BACKOFF;
+                                // No address (NXDOMAIN, an empty answer): ask again after the
+                                // longest.
+                                let ttl = answer.learned.iter().map(|l| l.ttl).min().map_or(
+                                    max_ttl,
+                                    |ttl| {
+                                        Duration::from_secs(u64::from(ttl)).clamp(min_ttl, max_ttl)
+                                    },
+                                );
+                                (ttl * 3 / 4).max(Duration::from_secs(1))
+                            }
+                            Err(_) => {
+                                let wait = backoff[index];
+                                backoff[index] = (wait * 2).min(MAX_BACKOFF);
+                                wait
+                            }
+                        };
                     let done = LookupDone {
                         host: host.clone(),
-                        lists: *lists,
                         resolver,
                         answer,
                     };
@@ -218,14 +220,9 @@ impl Lookups {
             done,
             wake,
             own,
-            resolver,
             _stop: stop,
             thread,
         })
-    }
-
-    pub fn resolver(&self) -> SocketAddr {
-        self.resolver
     }
 
     /// Whether the lookup thread has ended (it only does on a panic while `run` runs).

@@ -20,7 +20,7 @@ pub use bounds::{AddressBounds, router_addresses};
 pub use event::{Direction, DnsDatagram};
 pub use learner::{
     Learner, LearnerSettings, MOVE_INTERVAL, Observed, SHIPPED_APPLE_DOMAINS, Source, Taught,
-    Trust, addr_of, address, key_of, parse_domains,
+    Trust, addr_of, key_of, parse_domains,
 };
 pub use lookup::{
     HostLists, LookupDone, Lookups, OwnLookups, SHIPPED_APPLE_HOSTS, parse_resolver,

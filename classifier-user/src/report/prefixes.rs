@@ -12,10 +12,8 @@ use serde::Serialize;
 use classifier_common::dns::LEARNED_FROM_LOOKUP;
 
 use crate::{
-    ClassifierMaps, Error, PinDir,
-    control::lists::ListNames,
-    dns::{addr_of, address},
-    padded_name,
+    ClassifierMaps, Error, PinDir, control::lists::ListNames, dns::addr_of, padded_name,
+    report::flows::address,
 };
 
 #[derive(Clone, Debug, Serialize)]
@@ -118,7 +116,7 @@ fn learned(
                 } else {
                     LearnedSource::Answer
                 },
-                resolver: address(value.resolver, value.resolver_version).to_string(),
+                resolver: address(&value.resolver, value.resolver_version).to_string(),
                 learned_at: time(value.learned_at),
                 expires_at: time(value.expires_at),
             });

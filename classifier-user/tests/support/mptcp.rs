@@ -2,6 +2,20 @@
 //! RFC 6824 (v0) and RFC 8684 (v1).
 
 pub const KIND: u8 = 30;
+
+/// The counter each subtype moves, by subtype number: written out here, not taken from the
+/// library's labels, so that a test catches a wrong one.
+pub const SUBTYPE_COUNTERS: [&str; 9] = [
+    "mptcp_mp_capable",
+    "mptcp_mp_join",
+    "mptcp_dss",
+    "mptcp_add_addr",
+    "mptcp_remove_addr",
+    "mptcp_mp_prio",
+    "mptcp_mp_fail",
+    "mptcp_mp_fastclose",
+    "mptcp_mp_tcprst",
+];
 const KEY_A: [u8; 8] = [0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88];
 const KEY_B: [u8; 8] = [0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff, 0x01];
 
