@@ -80,7 +80,7 @@ pub trait TimeRun {
     fn time_run(&self, packet: &[u8], repeat: u32) -> Result<Duration, Error>;
 }
 
-impl TimeRun for Classifier {
+impl<Where> TimeRun for Classifier<Where> {
     fn time_run(&self, packet: &[u8], repeat: u32) -> Result<Duration, Error> {
         time_run(self.xdp()?, PROGRAM_CLASSIFY, packet, repeat)
     }

@@ -14,7 +14,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use classifier_common::{Counter, config::CONFIG_DRY_RUN};
+use classifier_common::Counter;
 
 use crate::{
     CLIENT_V4, CLIENT_V4_SECOND, Lab, ROUTER_TO_CLIENT, SERVER_APPLE_V4, SERVER_OTHER_V4, io_error,
@@ -27,6 +27,7 @@ use classifier::{
     control::{
         attach::Mode,
         lists::ListNames,
+        policy,
         shape::{self, ShapeSpec},
     },
     report::{flows, status},
@@ -254,13 +255,9 @@ fn contention_phase(
         .enter(|| shape::shape(pin_dir, config, ROUTER_TO_CLIENT, &spec))??;
     let with = traffic::apple_beside_normal(lab, (8100, 8101), CONTENTION)?;
     // "Without": the same shaped link, the classifier counting but marking nothing.
-    let mut maps = ClassifierMaps::open_pinned(pin_dir)?;
-    let mut settings = maps.config()?;
-    settings.flags |= CONFIG_DRY_RUN;
-    maps.publish(&settings)?;
+    policy::change(pin_dir, &[], Some(true))?;
     let without = traffic::apple_beside_normal(lab, (8102, 8103), CONTENTION)?;
-    settings.flags &= !CONFIG_DRY_RUN;
-    maps.publish(&settings)?;
+    policy::change(pin_dir, &[], Some(false))?;
     lab.router
         .enter(|| shape::unshape(pin_dir, ROUTER_TO_CLIENT))??;
 

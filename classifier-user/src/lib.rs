@@ -14,6 +14,6 @@ pub mod trust;
 
 pub use error::Error;
 pub use load::{
-    Classifier, ClassifierMaps, CounterSnapshot, Egress, Hook, PinDir, TestRunOutput, WriterLock,
+    Classifier, ClassifierMaps, CounterSnapshot, Egress, Hook, MapWriter, PinDir, TestRunOutput,
     padded_name,
 };

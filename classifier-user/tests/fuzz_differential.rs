@@ -99,7 +99,7 @@ fn kernel_and_reference(hook: Hook) -> (Kernel, Reference) {
     // buffer, so it fills and the "lost" path and its log record run as well. Neither may
     // change how a packet is classified. (Set first: `Kernel` writes its whole config.)
     kernel.set_flag(CONFIG_LEARN_DNS, true);
-    let maps = &mut kernel.classifier.maps;
+    let maps = &mut kernel.classifier.writer();
     fuzz_config::create_lists(maps);
     for (list, prefix) in MEMBERS {
         fuzz_config::add(maps, list, prefix);
@@ -137,7 +137,7 @@ fn follow(kernel: &Kernel, reference: &mut Reference) {
 
 /// Empties the kernel's flow table; the model forgets its flows with it.
 fn forget_flows(kernel: &mut Kernel, reference: &mut Reference, flows: &mut FlowModel) {
-    let maps = &mut kernel.classifier.maps;
+    let maps = &mut kernel.classifier.writer();
     for (key, _) in maps.flows().expect("reading the flow table") {
         // An entry may be gone already (LRU); what matters is that none is left.
         maps.remove_flow(&key).expect("removing a flow");
@@ -522,7 +522,10 @@ fn fuzz(hook: Hook, packets: u64, seed: u64) {
     let (mut flows_differing, mut flows_printed) = (0, 0);
     let started = Instant::now();
     for index in 0..packets {
-        if changes.maybe_change(&mut kernel.classifier.maps).is_some() {
+        if changes
+            .maybe_change(&mut kernel.classifier.writer())
+            .is_some()
+        {
             follow(&kernel, &mut reference);
             tally.reconfigurations += 1;
         }

@@ -40,7 +40,7 @@ struct Table {
 impl Table {
     fn new() -> Self {
         let mut kernel = Kernel::load();
-        let maps = &mut kernel.classifier.maps;
+        let maps = &mut kernel.classifier.writer();
         maps.set_list_name(0, "apple").unwrap();
         maps.set_list_name(1, "cdn").unwrap();
         kernel.add_prefix("17.253.0.0/16", LIST_APPLE);

@@ -14,6 +14,7 @@ use std::{
 use classifier::{
     control::{
         forget::{Forget, forget_learned},
+        learning::Learning,
         lists::ListNames,
     },
     dns::{
@@ -65,19 +66,22 @@ fn source() -> Source {
 #[test]
 fn a_flow_that_raced_the_answer_is_decided_again() {
     let mut kernel = Kernel::load_xdp_only();
-    let maps = &mut kernel.classifier.maps;
-    maps.set_list_name(0, "apple").unwrap();
+    kernel
+        .classifier
+        .writer()
+        .set_list_name(0, "apple")
+        .unwrap();
     // The phone's SYN reaches the router before `run` has written the address.
     let syn = Segment::tcp("192.0.2.10", CDN, 40000, 443).syn().build();
     let data = Segment::tcp(CDN, "192.0.2.10", 443, 40000).build();
     assert_eq!(kernel.run(&syn).report.lists, 0);
     let mut learner = learner();
-    let maps = &mut kernel.classifier.maps;
+    let maps = &mut Learning::new(kernel.classifier.writer());
     let taught = learner.teach(maps, &answer(CDN), source(), 1_000);
     assert_eq!((taught.count, taught.new, taught.refused), (1, 1, None));
     // The flow still holds the decision made without the address.
     assert_eq!(kernel.run(&data).report.lists, 0, "the race, as it was");
-    let maps = &mut kernel.classifier.maps;
+    let maps = &mut Learning::new(kernel.classifier.writer());
     let moved = Instant::now();
     assert!(
         learner.reclassify_if_new(maps, moved),
@@ -87,7 +91,7 @@ fn a_flow_that_raced_the_answer_is_decided_again() {
         .run(&data)
         .assert_output(&with_dscp(&data, DSCP_LISTED));
     // A renewal is nothing new: no generation moves, no flow is decided again.
-    let maps = &mut kernel.classifier.maps;
+    let maps = &mut Learning::new(kernel.classifier.writer());
     let generation = maps.generation().unwrap();
     let taught = learner.teach(maps, &answer(CDN), source(), 1_010);
     assert_eq!((taught.count, taught.new), (1, 0));
@@ -107,7 +111,7 @@ fn a_flow_that_raced_the_answer_is_decided_again() {
 #[test]
 fn a_full_table_refuses_the_address_and_leaves_nothing_half_written() {
     let mut kernel = Kernel::load_xdp_only();
-    let maps = &mut kernel.classifier.maps;
+    let mut writer = kernel.classifier.writer();
     // Fill LEARNED with records of another list, as another learning list at its cap would.
     let filler = LearnedEntry {
         expires_at: u64::MAX,
@@ -120,8 +124,11 @@ fn a_full_table_refuses_the_address_and_leaves_nothing_half_written() {
     };
     for n in 0..MAX_LEARNED {
         let addr = Ipv4Addr::from(0x0a00_0000 + n);
-        maps.insert_learned(key_of(addr.into(), 7), filler).unwrap();
+        writer
+            .insert_learned(key_of(addr.into(), 7), filler)
+            .unwrap();
     }
+    let maps = &mut Learning::new(writer);
     let mut learner = learner();
     let taught = learner.teach(maps, &answer(CDN), source(), 1_000);
     assert_eq!(taught.refused, Some(Refusal::TableFull));
@@ -140,7 +147,7 @@ fn a_full_table_refuses_the_address_and_leaves_nothing_half_written() {
     // Room again: forgetting one record of the other list lets the address in.
     let names = ListNames::read(maps).unwrap();
     let gone = forget_learned(
-        maps,
+        &mut kernel.classifier.writer(),
         &names,
         &Forget {
             list: Some(7),
@@ -149,6 +156,7 @@ fn a_full_table_refuses_the_address_and_leaves_nothing_half_written() {
     )
     .unwrap();
     assert_eq!(gone.total(), 1);
+    let maps = &mut Learning::new(kernel.classifier.writer());
     let taught = learner.teach(maps, &answer(CDN), source(), 1_000);
     assert_eq!((taught.count, taught.refused), (1, None));
     assert!(
@@ -161,7 +169,7 @@ fn a_full_table_refuses_the_address_and_leaves_nothing_half_written() {
 #[test]
 fn forbidden_addresses_are_refused_and_the_rest_learned() {
     let mut kernel = Kernel::load_xdp_only();
-    let maps = &mut kernel.classifier.maps;
+    let maps = &mut Learning::new(kernel.classifier.writer());
     let mut learner = learner();
     let mut two = answer("127.0.0.1");
     two.learned.push(answer(CDN).learned[0].clone());
@@ -177,6 +185,7 @@ fn forbidden_addresses_are_refused_and_the_rest_learned() {
 /// interfaces (`lan0`, `wan0`) recorded as `attach` records them: who may teach.
 mod passive {
     use classifier::{
+        MapWriter,
         config_file::TrustedResolver,
         dns::{Direction, DnsDatagram, Observed, Trust},
     };
@@ -189,7 +198,7 @@ mod passive {
     const WAN: u32 = 20;
     const NAMED: &str = "198.51.100.53";
 
-    fn attach(maps: &mut classifier::ClassifierMaps, link: u32, name: &str, ifindex: u32) {
+    fn attach(maps: &mut MapWriter<'_>, link: u32, name: &str, ifindex: u32) {
         let mut padded = [0u8; IFNAME_LEN];
         padded[..name.len()].copy_from_slice(name.as_bytes());
         let attachment = Attachment {
@@ -241,7 +250,7 @@ mod passive {
 
     fn setup(require_query: bool) -> (Kernel, Learner) {
         let mut kernel = Kernel::load_xdp_only();
-        let maps = &mut kernel.classifier.maps;
+        let maps = &mut kernel.classifier.writer();
         attach(maps, 1, "lan0", LAN);
         attach(maps, 2, "wan0", WAN);
         let mut domains = DomainLists::default();
@@ -258,7 +267,7 @@ mod passive {
     #[test]
     fn only_a_named_resolver_on_its_interface_answering_a_lan_query_teaches() {
         let (mut kernel, mut learner) = setup(true);
-        let maps = &mut kernel.classifier.maps;
+        let maps = &mut Learning::new(kernel.classifier.writer());
         let mut observe = |d: DnsDatagram| learner.observe(maps, &d, 1_000);
         let resolver = format!("{NAMED}:53");
         // A LAN query; its answer arrives on wan0 to the router's public address (NAT).
@@ -298,7 +307,7 @@ mod passive {
     #[test]
     fn a_resolver_that_requires_no_query_teaches_on_its_interface_only() {
         let (mut kernel, mut learner) = setup(false);
-        let maps = &mut kernel.classifier.maps;
+        let maps = &mut Learning::new(kernel.classifier.writer());
         let resolver = format!("{NAMED}:53");
         let on = |ifindex| {
             datagram(

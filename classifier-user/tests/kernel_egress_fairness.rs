@@ -89,11 +89,11 @@ impl Egress {
         );
         let lan_steering = steering(&spec(fair_leaves, flow_leaves, Side::Lan));
         classifier
-            .maps
+            .writer()
             .set_shaping(lan, lan_steering)
             .expect("LAN steering");
         classifier
-            .maps
+            .writer()
             .set_shaping(wan, steering(&spec(fair_leaves, flow_leaves, Side::Wan)))
             .expect("WAN steering");
         Self {

@@ -104,7 +104,7 @@ fn pin_to_cpu(cpu: usize) {
 #[test]
 fn after_a_storm_of_changes_every_cached_decision_is_the_final_one() {
     let mut kernel = Kernel::load_xdp_only();
-    let maps = &mut kernel.classifier.maps;
+    let maps = &mut kernel.classifier.writer();
     let mut names = ListNames::read(maps).expect("reading list names");
     assert_eq!(names.get_or_create(maps, "apple").expect("a list"), LIST);
     policy::set(maps, Some(&policy_version(true)), None).expect("the first policy");
@@ -145,7 +145,7 @@ fn after_a_storm_of_changes_every_cached_decision_is_the_final_one() {
         }
         // Both threads busy before the storm starts.
         wait_for_passes(&passes, [1, 1]);
-        let maps = &mut kernel.classifier.maps;
+        let maps = &mut kernel.classifier.writer();
         let (mut list_wide, mut le) = (true, true);
         for burst in 0..BURSTS {
             for flip in 0..FLIPS_PER_BURST {
@@ -216,7 +216,7 @@ fn stale_decisions(
     wrong
 }
 
-fn apply_list(maps: &mut classifier::load::ClassifierMaps, wide: bool) {
+fn apply_list(maps: &mut classifier::MapWriter<'_>, wide: bool) {
     let change = Change::Replace {
         list: LIST,
         prefixes: list_version(wide),

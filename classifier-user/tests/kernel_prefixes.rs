@@ -161,16 +161,16 @@ fn learned_hosts_inherit_and_forget_cleanly() {
             .report
             .lists
     };
-    learn_host(&mut kernel.classifier.maps, 1, inside).unwrap();
-    learn_host(&mut kernel.classifier.maps, 0, outside).unwrap();
+    learn_host(&mut kernel.classifier.writer(), 1, inside).unwrap();
+    learn_host(&mut kernel.classifier.writer(), 0, outside).unwrap();
     assert_eq!(
         lists_of(&kernel, "17.253.0.77", 42500),
         LIST_APPLE | LIST_CDN
     );
     assert_eq!(lists_of(&kernel, "203.0.113.77", 42501), LIST_APPLE);
 
-    forget_host(&mut kernel.classifier.maps, 1, inside).unwrap();
-    forget_host(&mut kernel.classifier.maps, 0, outside).unwrap();
+    forget_host(&mut kernel.classifier.writer(), 1, inside).unwrap();
+    forget_host(&mut kernel.classifier.writer(), 0, outside).unwrap();
     assert_eq!(
         lists_of(&kernel, "17.253.0.77", 42502),
         LIST_APPLE,
@@ -182,11 +182,11 @@ fn learned_hosts_inherit_and_forget_cleanly() {
 
     // A host added by hand keeps its own list when what was learned on top of it expires.
     kernel.add_prefix("203.0.113.77/32", LIST_CDN);
-    learn_host(&mut kernel.classifier.maps, 0, outside).unwrap();
+    learn_host(&mut kernel.classifier.writer(), 0, outside).unwrap();
     assert_eq!(
         lists_of(&kernel, "203.0.113.77", 42504),
         LIST_APPLE | LIST_CDN
     );
-    forget_host(&mut kernel.classifier.maps, 0, outside).unwrap();
+    forget_host(&mut kernel.classifier.writer(), 0, outside).unwrap();
     assert_eq!(lists_of(&kernel, "203.0.113.77", 42505), LIST_CDN);
 }

@@ -116,7 +116,7 @@ impl Probe {
 #[test]
 fn every_single_write_of_a_replace_keeps_both_lists_addresses_matched() {
     let mut kernel = Kernel::load_xdp_only();
-    let maps = &mut kernel.classifier.maps;
+    let maps = &mut kernel.classifier.writer();
     for (list, prefixes) in [(CDN, CDN_PREFIXES), (APPLE, OLD_APPLE)] {
         let change = Change::Add {
             list,
@@ -199,7 +199,7 @@ fn every_single_write_of_a_replace_keeps_both_lists_addresses_matched() {
 
     expect_exactly(&kernel, OLD_APPLE, "before the replace");
     for (index, step) in steps.iter().enumerate() {
-        step.write(&mut kernel.classifier.maps).unwrap();
+        step.write(&mut kernel.classifier.writer()).unwrap();
         check(&kernel, &format!("after write {} ({step:?})", index + 1));
     }
     expect_exactly(&kernel, NEW_APPLE, "after the last write");
@@ -225,9 +225,9 @@ fn every_single_write_of_a_replace_keeps_both_lists_addresses_matched() {
             list,
             prefixes: parse(prefixes),
         };
-        prefixes::apply(&mut reference.classifier.maps, &change).unwrap();
+        prefixes::apply(&mut reference.classifier.writer(), &change).unwrap();
     }
-    prefixes::apply(&mut reference.classifier.maps, &replace).unwrap();
+    prefixes::apply(&mut reference.classifier.writer(), &replace).unwrap();
     let sorted = |kernel: &Kernel| {
         let mut entries = kernel.classifier.maps.prefixes().unwrap();
         entries.sort_by_key(|(prefix, _)| *prefix);

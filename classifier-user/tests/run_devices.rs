@@ -19,7 +19,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use classifier::{Classifier, ClassifierMaps, PinDir};
+use classifier::{Classifier, ClassifierMaps, PinDir, load::Pinned};
 use classifier_common::dns::LearnedKey;
 use classifier_lab::{self as lab, Lab};
 use simple_dns::{CLASS, Name, Packet, Question, ResourceRecord, TYPE, rdata};
@@ -88,12 +88,12 @@ fn sample(metrics: &str, name_and_labels: &str) -> Option<u64> {
 }
 
 /// The kernel program on the state's own maps: its test runs fill the live flow table.
-fn program_on(cli: &Cli) -> Classifier {
+fn program_on(cli: &Cli) -> Classifier<Pinned> {
     Classifier::load_pinned(&PinDir::new(cli.pin_dir())).expect("loading on the pinned maps")
 }
 
 /// One flow: the client's SYN to port 443 of `server`.
-fn open_flow(classifier: &Classifier, client: &str, port: u16, server: &str) {
+fn open_flow(classifier: &Classifier<Pinned>, client: &str, port: u16, server: &str) {
     let syn = Segment::tcp(client, server, port, 443).syn().build();
     assert_eq!(
         classifier.test_run(&syn).unwrap().verdict,

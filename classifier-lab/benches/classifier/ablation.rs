@@ -79,7 +79,7 @@ pub fn load(object: Option<&[u8]>) -> Result<Programs> {
         None => Classifier::load()?,
     };
     let initial = InitialState::read(&ConfigFile::default())?;
-    initialize(&mut classifier.maps, &initial)?;
+    initialize(&mut classifier.writer(), &initial)?;
     Ok(Programs {
         classifier,
         baseline: Baseline::load()?,

@@ -11,7 +11,10 @@ use std::{
 };
 
 use anyhow::Result;
-use classifier::dns::{Answer, DomainLists, Learned, Learner, LearnerSettings, Question, Source};
+use classifier::{
+    control::learning::Learning,
+    dns::{Answer, DomainLists, Learned, Learner, LearnerSettings, Question, Source},
+};
 use classifier_lab::TimeRun as _;
 
 use crate::{
@@ -64,7 +67,8 @@ fn answer(addr: IpAddr, list: u32) -> Answer {
 /// `reclassify_if_new` per batch, as `run` does per wake-up: the generation moves and the
 /// time taken.
 fn flood(programs: &mut Programs, batch: u32, salt: u8) -> Result<(u32, Duration)> {
-    let maps = &mut programs.classifier.maps;
+    let mut maps = Learning::new(programs.classifier.writer());
+    let maps = &mut maps;
     let mut learner = Learner::new(
         DomainLists::default(),
         LearnerSettings::new(Duration::from_secs(60)),
@@ -113,8 +117,7 @@ pub fn run() -> Result<Section> {
     for _ in 0..ROUNDS {
         let (classifier, baseline) = pass(&programs, &flows)?;
         steady.push(classifier - baseline);
-        let config = programs.classifier.maps.config()?;
-        programs.classifier.maps.publish(&config)?;
+        programs.classifier.writer().bump_generation()?;
         let (classifier, baseline) = pass(&programs, &flows)?;
         moved.push(classifier - baseline);
     }

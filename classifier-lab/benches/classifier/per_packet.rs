@@ -31,13 +31,16 @@ pub struct FirstPackets {
 pub fn default_programs() -> Result<Programs> {
     let mut programs = Programs::load()?;
     let initial = InitialState::read(&ConfigFile::default())?;
-    initialize(&mut programs.classifier.maps, &initial)?;
+    initialize(&mut programs.classifier.writer(), &initial)?;
     Ok(programs)
 }
 
 /// First packets (SYNs) of `ROUNDS × SHOTS` distinct flows to `destination`, on programs
 /// whose flow table is empty: round 1 fills it part way; from round 3 on it is full.
-pub fn first_packet_cost(programs: &Programs, destination: &str) -> Result<FirstPackets> {
+pub fn first_packet_cost<Where>(
+    programs: &Programs<Where>,
+    destination: &str,
+) -> Result<FirstPackets> {
     let destination: IpAddr = destination.parse()?;
     let mut rounds = Vec::new();
     for round in 0..ROUNDS {

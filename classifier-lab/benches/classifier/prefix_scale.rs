@@ -5,9 +5,9 @@ use std::{process::Command, time::Duration};
 
 use anyhow::{Context as _, Result, ensure};
 use classifier::{
-    Classifier, PinDir,
+    PinDir,
     config_file::ConfigFile,
-    control::state::{InitialState, ensure as ensure_state},
+    control::state::{self, InitialState},
     load::names::{MAP_PREFIXES_V4, MAP_PREFIXES_V6},
 };
 use classifier_lab::Baseline;
@@ -21,7 +21,7 @@ use crate::{
 /// A classifier whose maps are pinned in a private directory, as `attach` makes them, but
 /// attached nowhere; the directory is removed on drop.
 struct Pinned {
-    programs: Programs,
+    programs: Programs<classifier::load::Pinned>,
     pin_dir: PinDir,
 }
 
@@ -32,8 +32,8 @@ impl Pinned {
             std::process::id()
         ));
         pin_dir.prepare()?;
-        let classifier = Classifier::load_pinned(&pin_dir)?;
-        ensure_state(&pin_dir, &InitialState::read(&ConfigFile::default())?)?;
+        let classifier =
+            state::load_pinned(&pin_dir, &InitialState::read(&ConfigFile::default())?)?;
         Ok(Self {
             programs: Programs {
                 classifier,

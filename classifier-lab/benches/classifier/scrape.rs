@@ -8,9 +8,9 @@ use aya::maps::{HashMap, Map, MapData};
 use classifier::{
     Classifier, ClassifierMaps, PinDir,
     config_file::ConfigFile,
-    control::state::{InitialState, initialize},
+    control::state::{self, InitialState},
     daemon::{Metrics, scrape_text},
-    load::names::MAP_FLOWS_TCP_V4,
+    load::{Pinned, names::MAP_FLOWS_TCP_V4},
 };
 use classifier_common::{FlowEntry, FlowKeyV4};
 
@@ -73,13 +73,9 @@ fn timed(mut work: impl FnMut() -> Result<()>) -> Result<Times> {
 
 /// The pinned state with the shipped lists and policy, its flow table filled by the kernel
 /// program from one SYN per flow (BPF_PROG_TEST_RUN).
-fn filled(pin_dir: &PinDir) -> Result<Classifier> {
+fn filled(pin_dir: &PinDir) -> Result<Classifier<Pinned>> {
     pin_dir.prepare()?;
-    let mut classifier = Classifier::load_pinned(pin_dir)?;
-    initialize(
-        &mut classifier.maps,
-        &InitialState::read(&ConfigFile::default())?,
-    )?;
+    let classifier = state::load_pinned(pin_dir, &InitialState::read(&ConfigFile::default())?)?;
     for device in 0..DEVICES {
         let client = std::net::Ipv4Addr::from(0x0a40_0000 + device).to_string();
         for flow in 0..FLOWS_PER_DEVICE {

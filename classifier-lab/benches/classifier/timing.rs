@@ -2,7 +2,7 @@
 //! XDP_PASS) in the same run, rounds interleaved so that a noisy moment hits both.
 
 use anyhow::Result;
-use classifier::Classifier;
+use classifier::{Classifier, load::Private};
 use classifier_lab::{Baseline, TimeRun as _};
 
 use crate::table::median;
@@ -15,9 +15,9 @@ pub const ROUNDS: usize = 5;
 /// two of every case, which the median leaves out, instead of on every round of a few cases.
 pub const STEADY_ROUNDS: usize = 11;
 
-/// The two programs under comparison.
-pub struct Programs {
-    pub classifier: Classifier,
+/// The two programs under comparison: the classifier with private maps, or pinned ones.
+pub struct Programs<Where = Private> {
+    pub classifier: Classifier<Where>,
     pub baseline: Baseline,
 }
 
@@ -42,7 +42,9 @@ impl Programs {
             baseline: Baseline::load()?,
         })
     }
+}
 
+impl<Where> Programs<Where> {
     /// The same packet `REPEAT` times in the kernel's loop, `STEADY_ROUNDS` times: the steady
     /// state (after the first iteration, the flow is established in the flow table).
     pub fn repeated(&self, packet: &[u8]) -> Result<Cost> {

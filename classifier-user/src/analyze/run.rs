@@ -18,7 +18,7 @@ use super::{
 };
 use crate::{
     Classifier, Error,
-    control::{lists::ListNames, state},
+    control::{learning::Learning, lists::ListNames, state},
     dns::{DnsDatagram, Learner, Observed},
 };
 
@@ -100,12 +100,12 @@ pub fn analyze(
     let initial = settings.initial_state()?;
     let records = capture::records(path)?;
     let mut classifier = Classifier::load()?;
-    state::initialize(&mut classifier.maps, &initial)?;
+    state::initialize(&mut classifier.writer(), &initial)?;
     let mut config = classifier.maps.config()?;
     // A capture records no interface: each direction counts as one of its own, as on a
     // router (docs/design.md, 'MPTCP state of a flow').
     config.flags |= CONFIG_REPORT | CONFIG_LEARN_DNS | CONFIG_SIDE_IS_DIRECTION;
-    classifier.maps.publish(&config)?;
+    classifier.writer().publish(&config)?;
     let names = ListNames::read(&classifier.maps)?;
     let mut learner = Learner::new(settings.domains(&names), settings.learner.clone());
     let mut learned = 0;
@@ -114,7 +114,7 @@ pub fn analyze(
     for (index, record) in records.enumerate() {
         let index = index as u64;
         let now = record.timestamp.as_secs();
-        learner.expire(&mut classifier.maps, now);
+        learner.expire(&mut Learning::new(classifier.writer()), now);
         let verdict = match &record.frame {
             Err(error) => not_run(index, record.len, error.name()),
             Ok(frame) => match classifier.test_run(frame) {
@@ -184,8 +184,9 @@ fn learn_from_events(
         datagrams.extend(DnsDatagram::decode(&event));
     }
     let mut learned = 0;
+    let mut learning = Learning::new(classifier.writer());
     for datagram in datagrams {
-        if let Observed::Learned(count) = learner.observe(&mut classifier.maps, &datagram, now) {
+        if let Observed::Learned(count) = learner.observe(&mut learning, &datagram, now) {
             learned += count;
         }
     }

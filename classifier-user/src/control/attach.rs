@@ -23,12 +23,12 @@ use classifier_common::{
 };
 use serde::Serialize;
 
-use super::{netns, state};
+use super::{WriterLock, netns, state};
 use crate::{
-    Classifier, ClassifierMaps, Error, PinDir, capabilities,
+    Classifier, ClassifierMaps, Error, MapWriter, PinDir, capabilities,
     config_file::ConfigFile,
     load::{
-        Hook, WriterLock,
+        Hook, Pinned,
         names::{PROGRAM_CLASSIFY, PROGRAM_CLASSIFY_TC},
         pinned_link, restrict,
     },
@@ -100,7 +100,7 @@ impl AttachMode {
 /// The programs an attach uses, by hook: the pinned one, or this binary's, freshly loaded,
 /// where the pinned one is to be replaced or is missing.
 struct Programs {
-    loaded: Option<Classifier>,
+    loaded: Option<Classifier<Pinned>>,
     pinned_xdp: Option<Xdp>,
     pinned_tc: Option<SchedClassifier>,
 }
@@ -186,7 +186,7 @@ pub fn attach(
     }
     let initial = state::InitialState::read(config_file)?;
     pin_dir.prepare()?;
-    let _writer = WriterLock::acquire(pin_dir)?;
+    let lock = WriterLock::acquire(pin_dir)?;
     // Links left behind by interfaces deleted while attached are attached to nothing: they
     // give way to the new attachment.
     let defunct: Vec<String> = seen
@@ -226,12 +226,13 @@ pub fn attach(
             None
         },
     };
-    let mut maps = if programs.pinned_xdp.is_none() || programs.pinned_tc.is_none() {
+    let mut pinned = if programs.pinned_xdp.is_none() || programs.pinned_tc.is_none() {
         programs.loaded = Some(Classifier::load_pinned(pin_dir)?);
-        state::ensure(pin_dir, &initial)?
+        state::ensure(pin_dir, &initial, &lock)?
     } else {
         ClassifierMaps::open_pinned(pin_dir)?
     };
+    let mut maps = MapWriter::under(&lock, &mut pinned);
     for pin in &defunct {
         detach_pin(pin_dir, &mut maps, pin)?;
     }
@@ -278,7 +279,7 @@ fn asked_hook(mode: Mode) -> Option<Hook> {
 
 fn attach_one(
     programs: &mut Programs,
-    maps: &mut ClassifierMaps,
+    maps: &mut MapWriter<'_>,
     pin_dir: &PinDir,
     name: &str,
     pin_name: &str,
@@ -458,7 +459,7 @@ pub(crate) fn attachment_of(maps: &ClassifierMaps, path: &std::path::Path) -> Op
 
 /// A counter block of its own for the interface `index` (slot 0, shared, when all are
 /// taken), zeroed and pointed to by `IFACE_SLOTS`.
-fn take_counter_slot(maps: &mut ClassifierMaps, index: u32) -> Result<u32, Error> {
+fn take_counter_slot(maps: &mut MapWriter<'_>, index: u32) -> Result<u32, Error> {
     let taken: Vec<u32> = maps
         .attachments()?
         .into_iter()
@@ -477,7 +478,7 @@ fn take_counter_slot(maps: &mut ClassifierMaps, index: u32) -> Result<u32, Error
 }
 
 /// Removes one interface's link pin (detaching the program) and its bookkeeping.
-fn detach_pin(pin_dir: &PinDir, maps: &mut ClassifierMaps, pin_name: &str) -> Result<(), Error> {
+fn detach_pin(pin_dir: &PinDir, maps: &mut MapWriter<'_>, pin_name: &str) -> Result<(), Error> {
     let path = pin_dir.link(pin_name);
     if let Ok(link) = PinnedLink::from_pin(&path)
         && let Ok(info) = FdLink::from(link).info()
@@ -519,7 +520,7 @@ pub fn detach(
     capabilities::require("detaching", capabilities::STATE)?;
     pin_dir.check_trusted()?;
     // Nothing to lock without a pin directory: there is nothing to detach either.
-    let _writer = if pin_dir.path().exists() {
+    let lock = if pin_dir.path().exists() {
         Some(WriterLock::acquire(pin_dir)?)
     } else {
         None
@@ -548,7 +549,11 @@ pub fn detach(
             });
         }
     }
-    let mut maps = ClassifierMaps::open_pinned(pin_dir).ok();
+    let mut pinned = ClassifierMaps::open_pinned(pin_dir).ok();
+    let mut maps = lock
+        .as_ref()
+        .zip(pinned.as_mut())
+        .map(|(lock, pinned)| MapWriter::under(lock, pinned));
     for pin in &pins {
         match maps.as_mut() {
             Some(maps) => detach_pin(pin_dir, maps, pin)?,
@@ -560,7 +565,7 @@ pub fn detach(
         }
     }
     if purge {
-        drop(maps);
+        drop(pinned);
         let path = pin_dir.path();
         if path.exists() {
             fs::remove_dir_all(path).map_err(Error::io(format!("removing {}", path.display())))?;

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::lists::ListNames;
 use super::prefixes::forget_host;
-use crate::{ClassifierMaps, Error, dns::addr_of};
+use crate::{Error, MapWriter, dns::addr_of};
 
 /// Which learned addresses to forget: those in `list` (None: every list) inside one of
 /// `prefixes` (empty: every address).
@@ -35,7 +35,7 @@ impl Forgotten {
 /// Forgets the learned addresses `what` selects. The caller holds the writer lock. Moves the
 /// generation when anything went, so that flows to a forgotten address are decided again.
 pub fn forget_learned(
-    maps: &mut ClassifierMaps,
+    maps: &mut MapWriter<'_>,
     names: &ListNames,
     what: &Forget,
 ) -> Result<Forgotten, Error> {

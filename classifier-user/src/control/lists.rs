@@ -3,7 +3,7 @@
 
 use classifier_common::{control::LIST_NAME_LEN, limits::MAX_LISTS};
 
-use crate::{ClassifierMaps, Error};
+use crate::{ClassifierMaps, Error, MapWriter};
 
 /// The default list, which ships with Apple's address allocations.
 pub const DEFAULT_LIST: &str = "apple";
@@ -85,7 +85,7 @@ impl ListNames {
     }
 
     /// The bit of list `name`, creating the list in the first free slot when it is new.
-    pub fn get_or_create(&mut self, maps: &mut ClassifierMaps, name: &str) -> Result<u32, Error> {
+    pub fn get_or_create(&mut self, maps: &mut MapWriter<'_>, name: &str) -> Result<u32, Error> {
         validate_name(name)?;
         if let Some(bit) = self.bit(name) {
             return Ok(bit);

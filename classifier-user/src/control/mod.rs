@@ -3,6 +3,7 @@
 
 pub mod attach;
 pub mod forget;
+pub mod learning;
 pub mod lists;
 pub mod netns;
 pub mod policy;
@@ -11,3 +12,6 @@ pub mod prefix_file;
 pub mod prefixes;
 pub mod shape;
 pub mod state;
+mod writer_lock;
+
+pub use writer_lock::WriterLock;

@@ -14,8 +14,9 @@ use classifier_common::{
 
 use serde::Serialize;
 
+use super::WriterLock;
 use super::lists::ListNames;
-use crate::{Error, PinDir, WriterLock, load::ClassifierMaps};
+use crate::{Error, MapWriter, PinDir, load::ClassifierMaps};
 
 /// What a rule does with matching traffic.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -181,8 +182,9 @@ pub fn change(
     rules: &[String],
     dry_run: Option<bool>,
 ) -> Result<PolicyChange, Error> {
-    let _writer = WriterLock::acquire(pin_dir)?;
-    let mut maps = ClassifierMaps::open_pinned(pin_dir)?;
+    let lock = WriterLock::acquire(pin_dir)?;
+    let mut pinned = ClassifierMaps::open_pinned(pin_dir)?;
+    let mut maps = MapWriter::under(&lock, &mut pinned);
     let names = ListNames::read(&maps)?;
     let previous = PolicyView::of(&maps.config()?, &names);
     let rules: Vec<Rule> = rules
@@ -201,7 +203,7 @@ pub fn change(
 /// switch (unless `None`) in force in one published configuration, and returns it. The
 /// caller holds the writer lock.
 pub fn set(
-    maps: &mut ClassifierMaps,
+    maps: &mut MapWriter<'_>,
     rules: Option<&[Rule]>,
     dry_run: Option<bool>,
 ) -> Result<Config, Error> {

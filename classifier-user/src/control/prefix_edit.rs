@@ -7,13 +7,14 @@ use std::path::PathBuf;
 use ipnet::IpNet;
 use serde::Serialize;
 
+use super::WriterLock;
 use super::{
     forget::{Forget, Forgotten, forget_learned},
     lists::ListNames,
     prefix_file::{parse_prefix_arg, read_prefix_file},
     prefixes::{self, Applied, Change},
 };
-use crate::{ClassifierMaps, Error, PinDir, WriterLock};
+use crate::{ClassifierMaps, Error, MapWriter, PinDir};
 
 /// Where the prefixes of an edit come from.
 pub enum Prefixes {
@@ -67,8 +68,9 @@ pub struct Edited {
 
 /// Applies `edit` to the state in `pin_dir`.
 pub fn edit(pin_dir: &PinDir, edit: Edit) -> Result<Edited, Error> {
-    let _writer = WriterLock::acquire(pin_dir)?;
-    let mut maps = ClassifierMaps::open_pinned(pin_dir)?;
+    let lock = WriterLock::acquire(pin_dir)?;
+    let mut pinned = ClassifierMaps::open_pinned(pin_dir)?;
+    let mut maps = MapWriter::under(&lock, &mut pinned);
     let mut names = ListNames::read(&maps)?;
     let (change, list) = match edit {
         Edit::Add { list, prefixes } => {
@@ -140,8 +142,9 @@ pub fn forget(
         .iter()
         .map(|text| parse_prefix_arg(text))
         .collect::<Result<Vec<IpNet>, Error>>()?;
-    let _writer = WriterLock::acquire(pin_dir)?;
-    let mut maps = ClassifierMaps::open_pinned(pin_dir)?;
+    let lock = WriterLock::acquire(pin_dir)?;
+    let mut pinned = ClassifierMaps::open_pinned(pin_dir)?;
+    let mut maps = MapWriter::under(&lock, &mut pinned);
     let names = ListNames::read(&maps)?;
     let what = Forget {
         list: existing(&names, list)?,

@@ -32,7 +32,7 @@ use ipnet::IpNet;
 
 use serde::Serialize;
 
-use crate::{ClassifierMaps, Error};
+use crate::{ClassifierMaps, Error, MapWriter};
 
 /// What to do to the prefix lists.
 #[derive(Clone, Debug)]
@@ -94,7 +94,7 @@ impl Step {
     }
 
     /// Makes this one write.
-    pub fn write(&self, maps: &mut ClassifierMaps) -> Result<(), Error> {
+    pub fn write(&self, maps: &mut MapWriter<'_>) -> Result<(), Error> {
         match self {
             Self::Set { prefix, value } => maps.set_prefix(*prefix, *value),
             Self::Delete { prefix } => maps.remove_prefix(*prefix),
@@ -124,7 +124,7 @@ impl Plan {
 
     /// Makes every write in order: all of them, or (on an error) none. Then bumps the
     /// generation, so established flows look again.
-    pub fn apply(self, maps: &mut ClassifierMaps) -> Result<Applied, Error> {
+    pub fn apply(self, maps: &mut MapWriter<'_>) -> Result<Applied, Error> {
         let mut journal = Journal::default();
         for step in &self.steps {
             journal.note(step.prefix(), self.before.get(&step.prefix()).copied());
@@ -139,7 +139,7 @@ impl Plan {
 }
 
 /// Applies `change` to the tries in `maps`: all of it, or (on an error) none of it.
-pub fn apply(maps: &mut ClassifierMaps, change: &Change) -> Result<Applied, Error> {
+pub fn apply(maps: &mut MapWriter<'_>, change: &Change) -> Result<Applied, Error> {
     plan(maps, change)?.apply(maps)
 }
 
@@ -196,7 +196,7 @@ pub fn plan(maps: &ClassifierMaps, change: &Change) -> Result<Plan, Error> {
 /// host prefix contains no other, so only its own entry changes, and what it inherits is the
 /// value of the longest shorter prefix covering it, which one LPM lookup gives. Only grows
 /// lists, so it is hitless by construction.
-pub fn learn_host(maps: &mut ClassifierMaps, list: u32, addr: IpAddr) -> Result<(), Error> {
+pub fn learn_host(maps: &mut MapWriter<'_>, list: u32, addr: IpAddr) -> Result<(), Error> {
     let host = IpNet::from(addr);
     let bit = 1 << list;
     let value = match maps.exact_prefix(host)? {
@@ -216,7 +216,7 @@ pub fn learn_host(maps: &mut ClassifierMaps, list: u32, addr: IpAddr) -> Result<
 }
 
 /// Removes an address learned into list `list` (it expired); what was added by hand stays.
-pub fn forget_host(maps: &mut ClassifierMaps, list: u32, addr: IpAddr) -> Result<(), Error> {
+pub fn forget_host(maps: &mut MapWriter<'_>, list: u32, addr: IpAddr) -> Result<(), Error> {
     let host = IpNet::from(addr);
     let bit = 1 << list;
     let Some(mut value) = maps.exact_prefix(host)? else {
@@ -368,7 +368,7 @@ impl Journal {
         self.entries.push((prefix, before));
     }
 
-    fn undo(self, maps: &mut ClassifierMaps) {
+    fn undo(self, maps: &mut MapWriter<'_>) {
         for (prefix, before) in self.entries.into_iter().rev() {
             // Best effort: the write that failed is already reported.
             let _ = match before {

@@ -37,11 +37,11 @@ use classifier_common::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{netns, policy::parse_dscp, state};
+use super::{WriterLock, netns, policy::parse_dscp, state};
 use crate::{
-    ClassifierMaps, Egress, Error, PinDir,
+    ClassifierMaps, Egress, Error, MapWriter, PinDir,
     config_file::ConfigFile,
-    load::{WriterLock, pinned_link::attached_ifindex, restrict},
+    load::{pinned_link::attached_ifindex, restrict},
 };
 
 /// HTB handle of the root qdisc and the minor numbers of its classes.
@@ -423,10 +423,11 @@ fn shape_on(
     // again under the writer lock, which another `shape` of this interface may have held.
     refuse_foreign(RootQdisc::of(interface)?)?;
     pin_dir.prepare()?;
-    let _writer = WriterLock::acquire(pin_dir)?;
+    let lock = WriterLock::acquire(pin_dir)?;
     let root = refuse_foreign(RootQdisc::of(interface)?)?;
     let mut egress = Egress::load_pinned(pin_dir)?;
-    let mut maps = state::ensure(pin_dir, &initial)?;
+    let mut pinned = state::ensure(pin_dir, &initial, &lock)?;
+    let mut maps = MapWriter::under(&lock, &mut pinned);
 
     let steering = steering(spec);
     // The tree first, then the steering into it: until the leaves exist, a packet steered to
@@ -434,7 +435,7 @@ fn shape_on(
     let built = build_tree(interface, spec, &root)
         .and_then(|leaf| maps.set_shaping(index, steering).map(|()| leaf))
         .and_then(|leaf| attach_steering(&mut egress, pin_dir, interface).map(|()| leaf));
-    drop(maps);
+    drop(pinned);
     match built {
         Ok(leaf) => Ok(ShapeOutcome {
             leaf,
@@ -445,7 +446,7 @@ fn shape_on(
         }),
         Err(error) => {
             let _ = RootQdisc::of(interface)
-                .and_then(|root| remove_shaping(pin_dir, interface, index, &root));
+                .and_then(|root| remove_shaping(pin_dir, Some(&lock), interface, index, &root));
             Err(error)
         }
     }
@@ -733,7 +734,7 @@ fn attach_steering(egress: &mut Egress, pin_dir: &PinDir, interface: &str) -> Re
 pub fn unshape(pin_dir: &PinDir, interface: &str) -> Result<UnshapeOutcome, Error> {
     crate::capabilities::require("removing shaping", crate::capabilities::TC)?;
     let index = netns::ifindex(interface)?;
-    let _writer = if pin_dir.path().exists() {
+    let lock = if pin_dir.path().exists() {
         Some(WriterLock::acquire(pin_dir)?)
     } else {
         None
@@ -750,13 +751,14 @@ pub fn unshape(pin_dir: &PinDir, interface: &str) -> Result<UnshapeOutcome, Erro
             ),
         });
     }
-    remove_shaping(pin_dir, interface, index, &root)
+    remove_shaping(pin_dir, lock.as_ref(), interface, index, &root)
 }
 
-/// Removes the steering of `interface`, and its root qdisc if that is ours (`root`). The caller
-/// holds the writer lock.
+/// Removes the steering of `interface`, and its root qdisc if that is ours (`root`), under the
+/// writer lock (none without a pin directory: no steering to remove).
 fn remove_shaping(
     pin_dir: &PinDir,
+    lock: Option<&WriterLock>,
     interface: &str,
     index: u32,
     root: &RootQdisc,
@@ -768,9 +770,12 @@ fn remove_shaping(
         removed = true;
     }
     if pin_dir.has_state()
+        && let Some(lock) = lock
         && let Ok(mut maps) = ClassifierMaps::open_pinned_unchecked(pin_dir)
     {
-        removed |= maps.remove_shaping(index).unwrap_or(false);
+        removed |= MapWriter::under(lock, &mut maps)
+            .remove_shaping(index)
+            .unwrap_or(false);
     }
     if let RootQdisc::Ours = root {
         tc(&["qdisc", "del", "dev", interface, "root"])?;

@@ -6,6 +6,7 @@ use std::path::Path;
 use classifier_common::config::{CONFIG_DRY_RUN, STATE_LAYOUT};
 use ipnet::IpNet;
 
+use super::WriterLock;
 use super::{
     lists::{DEFAULT_LIST, ListNames},
     policy::{self, Rule},
@@ -13,8 +14,9 @@ use super::{
     prefixes::{self, Change},
 };
 use crate::{
-    ClassifierMaps, Error, PinDir,
+    Classifier, ClassifierMaps, Error, MapWriter, PinDir,
     config_file::{ConfigFile, ListFile},
+    load::Pinned,
 };
 
 /// The `apple` list as shipped: Apple's own allocations.
@@ -99,7 +101,7 @@ impl InitialState {
 
 /// Fills freshly created maps with `initial`, and writes the layout stamp last: a state
 /// interrupted before it is reported as incomplete, and the next attach starts it again.
-pub fn initialize(maps: &mut ClassifierMaps, initial: &InitialState) -> Result<(), Error> {
+pub fn initialize(maps: &mut MapWriter<'_>, initial: &InitialState) -> Result<(), Error> {
     let mut names = ListNames::read(maps)?;
     for (name, prefixes) in &initial.lists {
         let list = names.get_or_create(maps, name)?;
@@ -120,11 +122,25 @@ pub fn initialize(maps: &mut ClassifierMaps, initial: &InitialState) -> Result<(
 
 /// The pinned maps right after the object was loaded with them: initialized with `initial`
 /// when they were just created, else checked for compatibility.
-pub fn ensure(pin_dir: &PinDir, initial: &InitialState) -> Result<ClassifierMaps, Error> {
+pub fn ensure(
+    pin_dir: &PinDir,
+    initial: &InitialState,
+    lock: &WriterLock,
+) -> Result<ClassifierMaps, Error> {
     let mut maps = ClassifierMaps::open_pinned_unchecked(pin_dir)?;
     if is_fresh(&maps)? {
-        initialize(&mut maps, initial)?;
+        initialize(&mut MapWriter::under(lock, &mut maps), initial)?;
     }
     drop(maps);
     ClassifierMaps::open_pinned(pin_dir)
+}
+
+/// The programs loaded with their maps pinned in `pin_dir` (prepared), the state initialized
+/// with `initial` if it is new, under the writer lock; nothing attached. What `attach` does
+/// first, for the benchmarks that measure the pinned state.
+pub fn load_pinned(pin_dir: &PinDir, initial: &InitialState) -> Result<Classifier<Pinned>, Error> {
+    let lock = WriterLock::acquire(pin_dir)?;
+    let classifier = Classifier::load_pinned(pin_dir)?;
+    ensure(pin_dir, initial, &lock)?;
+    Ok(classifier)
 }

@@ -21,22 +21,21 @@ use std::{
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
-use aya::{
-    maps::{MapData, RingBuf},
-    programs::ProgramInfo,
-};
-use classifier_common::config::CONFIG_LEARN_DNS;
-
 use crate::{
-    ClassifierMaps, Error, PinDir, WriterLock,
+    ClassifierMaps, Error, PinDir,
     config_file::ConfigFile,
     control::{
         attach::{self, Mode},
+        learning,
         lists::ListNames,
         netns,
     },
-    dns::{DnsDatagram, Learner, Lookups, Observed, Source, Trust, router_addresses},
+    dns::{DnsDatagram, Learner, LookupDone, Lookups, Observed, Source, Trust, router_addresses},
     load::pinned_link,
+};
+use aya::{
+    maps::{MapData, RingBuf},
+    programs::ProgramInfo,
 };
 
 /// Where metrics are served unless told otherwise: loopback only.
@@ -59,28 +58,9 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// The writer lock, however long another writer holds it: giving up would stop learning
-/// (docs/design.md, 'One writer at a time'). The wait is logged.
-fn writer_lock(pin_dir: &PinDir) -> Result<WriterLock, Error> {
-    loop {
-        match WriterLock::acquire(pin_dir) {
-            Err(Error::WriterBusy { holder, .. }) => {
-                log::warn!("waiting for {holder}, which is changing the state");
-            }
-            other => return other,
-        }
-    }
-}
-
+/// Turns the kernel's hand-over of DNS datagrams on or off.
 fn set_learning(pin_dir: &PinDir, maps: &mut ClassifierMaps, on: bool) -> Result<(), Error> {
-    let _writer = writer_lock(pin_dir)?;
-    let mut config = maps.config()?;
-    if on {
-        config.flags |= CONFIG_LEARN_DNS;
-    } else {
-        config.flags &= !CONFIG_LEARN_DNS;
-    }
-    maps.publish(&config).map(drop)
+    learning::with_lock(pin_dir, maps, |learning| learning.hand_over_dns(on))?
 }
 
 pub fn run(pin_dir: &PinDir, config: &ConfigFile, options: &RunOptions) -> Result<(), Error> {
@@ -121,10 +101,9 @@ pub fn run(pin_dir: &PinDir, config: &ConfigFile, options: &RunOptions) -> Resul
     let passive = matches!(&settings.trust, Trust::Named(resolvers) if !resolvers.is_empty());
     let mut learner = Learner::new(config.domains(&names), settings);
     learner.settings_mut().bounds.own = router_addresses();
-    let adopted = {
-        let _writer = writer_lock(pin_dir)?;
-        learner.adopt(&mut maps, now())?
-    };
+    let adopted = learning::with_lock(pin_dir, &mut maps, |learning| {
+        learner.adopt(learning, now())
+    })??;
     if adopted > 0 {
         log::info!("{adopted} learned addresses from an earlier run will expire on time");
     }
@@ -320,10 +299,9 @@ fn serve(
             }
             expire(pin_dir, maps, learner)?;
             // New addresses that waited for the move's interval.
-            {
-                let _writer = writer_lock(pin_dir)?;
-                learner.reclassify_if_new(maps, Instant::now());
-            }
+            learning::with_lock(pin_dir, maps, |learning| {
+                learner.reclassify_if_new(learning, Instant::now())
+            })?;
             watch.check(pin_dir, config, options)?;
         }
     }
@@ -342,9 +320,18 @@ fn learn(
     while let Some(event) = events.next() {
         datagrams.extend(DnsDatagram::decode(&event));
     }
-    let _writer = writer_lock(pin_dir)?;
+    learning::with_lock(pin_dir, maps, |learning| {
+        observe(learning, learner, datagrams);
+    })
+}
+
+fn observe(
+    learning: &mut learning::Learning<'_>,
+    learner: &mut Learner,
+    datagrams: Vec<DnsDatagram>,
+) {
     for datagram in datagrams {
-        match learner.observe(maps, &datagram, now()) {
+        match learner.observe(learning, &datagram, now()) {
             Observed::Learned(learned) if learned > 0 => log::debug!(
                 "learned {learned} address(es) from a DNS answer from {}",
                 datagram.src
@@ -358,8 +345,7 @@ fn learn(
             _ => {}
         }
     }
-    learner.reclassify_if_new(maps, Instant::now());
-    Ok(())
+    learner.reclassify_if_new(learning, Instant::now());
 }
 
 /// Teaches what the finished lookups answered, under one writer lock.
@@ -373,39 +359,41 @@ fn teach_lookups(
     if finished.is_empty() {
         return Ok(());
     }
-    let _writer = writer_lock(pin_dir)?;
-    for done in finished {
-        let source = Source::Lookup(done.resolver.ip());
-        let refused = match done.answer {
-            Err(reason) => {
-                log::debug!("looking up {}: {reason}", done.host);
-                Some(crate::dns::Refusal::LookupFailed)
-            }
-            Ok(answer) => {
-                let taught = learner.teach(maps, &answer, source, now());
-                log::debug!(
-                    "{}: {} address(es) learned or renewed",
-                    done.host,
-                    taught.count
-                );
-                taught.refused
-            }
-        };
-        if let Some(why) = refused {
-            if let Err(error) = crate::dns::count_refused(maps, why, 0) {
-                log::warn!("counting a refused lookup: {error}");
-            }
+    learning::with_lock(pin_dir, maps, |learning| {
+        for done in finished {
+            teach_lookup(learning, learner, done);
         }
+        learner.reclassify_if_new(learning, Instant::now());
+    })
+}
+
+/// Teaches one finished lookup's answer, or counts its failure.
+fn teach_lookup(learning: &mut learning::Learning<'_>, learner: &mut Learner, done: LookupDone) {
+    let source = Source::Lookup(done.resolver.ip());
+    let refused = match done.answer {
+        Err(reason) => {
+            log::debug!("looking up {}: {reason}", done.host);
+            Some(crate::dns::Refusal::LookupFailed)
+        }
+        Ok(answer) => {
+            let taught = learner.teach(learning, &answer, source, now());
+            log::debug!(
+                "{}: {} address(es) learned or renewed",
+                done.host,
+                taught.count
+            );
+            taught.refused
+        }
+    };
+    if let Some(why) = refused
+        && let Err(error) = learning.count(why.counter(), 0)
+    {
+        log::warn!("counting a refused lookup: {error}");
     }
-    learner.reclassify_if_new(maps, Instant::now());
-    Ok(())
 }
 
 fn expire(pin_dir: &PinDir, maps: &mut ClassifierMaps, learner: &mut Learner) -> Result<(), Error> {
-    let expired = {
-        let _writer = writer_lock(pin_dir)?;
-        learner.expire(maps, now())
-    };
+    let expired = learning::with_lock(pin_dir, maps, |learning| learner.expire(learning, now()))?;
     if expired > 0 {
         log::debug!("{expired} learned address(es) expired");
     }

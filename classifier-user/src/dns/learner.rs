@@ -1,7 +1,7 @@
 //! Keeping learned addresses: into their lists when a trusted source teaches them, out again
-//! when their time is up. The addresses go in as host prefixes (/32, /128) through
-//! `prefixes::learn_host`, and their provenance and expiry into the pinned `LEARNED` map,
-//! where `classifier prefixes list` finds them.
+//! when their time is up. The addresses go in as host prefixes (/32, /128), and their
+//! provenance and expiry into the pinned `LEARNED` map, where `classifier prefixes list`
+//! finds them; `control::learning` writes both, this module decides.
 //!
 //! Who may teach (docs/design.md, 'DNS learning'): a resolver the operator named, by its
 //! answers arriving on the interfaces named with it (passive), or the router's own lookups
@@ -31,12 +31,12 @@ use super::{
     event::{Direction, DnsDatagram},
     lookup::OwnLookups,
     queries::{PendingQueries, QueryKey},
-    refused::{Refusal, count_refused},
+    refused::Refusal,
 };
 use crate::{
     ClassifierMaps, Error,
     config_file::{DEFAULT_DNS_MAX_TTL, DEFAULT_MAX_LEARNED_PER_LIST, TrustedResolver},
-    control::prefixes::{forget_host, learn_host},
+    control::learning::Learning,
     padded_name,
 };
 
@@ -194,8 +194,8 @@ fn entry_of(name: &str, source: Source, now: u64, expires_at: u64) -> LearnedEnt
 }
 
 /// Counts a refusal; a failure to count is logged, never fatal.
-fn count(maps: &mut ClassifierMaps, why: Refusal, bytes: usize) {
-    if let Err(error) = count_refused(maps, why, bytes) {
+fn count(maps: &mut Learning<'_>, why: Refusal, bytes: usize) {
+    if let Err(error) = maps.count(why.counter(), bytes) {
         log::warn!("counting a refused DNS answer ({}): {error}", why.name());
     }
 }
@@ -226,7 +226,7 @@ impl Learner {
     /// (docs/design.md, 'DNS learning'). At most once per `MOVE_INTERVAL`: `run` calls it
     /// after every batch of answers and every tick, and a new address waits for the next
     /// move at most that long. A renewal moves nothing. Returns whether it moved.
-    pub fn reclassify_if_new(&mut self, maps: &mut ClassifierMaps, now: Instant) -> bool {
+    pub fn reclassify_if_new(&mut self, maps: &mut Learning<'_>, now: Instant) -> bool {
         if self.new == 0
             || self
                 .moved_at
@@ -236,7 +236,7 @@ impl Learner {
         }
         self.new = 0;
         self.moved_at = Some(now);
-        match maps.config().and_then(|config| maps.publish(&config)) {
+        match maps.reclassify() {
             Ok(_) => true,
             Err(error) => {
                 log::warn!("moving the generation after learning: {error}");
@@ -316,7 +316,7 @@ impl Learner {
     /// answer is refused and counted. Never fails: what cannot be written is counted.
     pub fn observe(
         &mut self,
-        maps: &mut ClassifierMaps,
+        maps: &mut Learning<'_>,
         datagram: &DnsDatagram,
         now: u64,
     ) -> Observed {
@@ -345,7 +345,7 @@ impl Learner {
                 return Observed::Ignored;
             }
         }
-        let refuse = |maps: &mut ClassifierMaps, why: Refusal| {
+        let refuse = |maps: &mut Learning<'_>, why: Refusal| {
             count(maps, why, bytes);
             Observed::Refused(why)
         };
@@ -376,7 +376,7 @@ impl Learner {
     /// for the caller to count.
     pub fn teach(
         &mut self,
-        maps: &mut ClassifierMaps,
+        maps: &mut Learning<'_>,
         answer: &Answer,
         source: Source,
         now: u64,
@@ -399,24 +399,14 @@ impl Learner {
             let entry = entry_of(&learned.name, source, now, expires_at);
             for list in (0..MAX_LISTS).filter(|list| learned.lists & (1 << list) != 0) {
                 let key = key_of(learned.addr, list);
-                // A read-modify-write of the tries and LEARNED: `run` holds the writer lock
-                // around `observe` and `teach` (docs/design.md, 'One writer at a time').
+                // A read-modify-write of the tries and LEARNED: `Learning` holds the writer
+                // lock (docs/design.md, 'One writer at a time').
                 let renewal = matches!(maps.learned_entry(&key), Ok(Some(_)));
                 if !renewal && !self.has_room(maps, list, now) {
                     refuse(Refusal::OverCap);
                     continue;
                 }
-                // The record before the prefix: a reader (`prefixes list`, a scrape) never
-                // sees a learned prefix without its provenance, and a failed prefix write
-                // takes its record back out.
-                let written = maps.insert_learned(key, entry).and_then(|()| {
-                    learn_host(maps, list, learned.addr).inspect_err(|_| {
-                        if !renewal {
-                            let _ = maps.remove_learned(&key);
-                        }
-                    })
-                });
-                if let Err(error) = written {
+                if let Err(error) = maps.learn(key, entry, learned.addr, renewal) {
                     log::warn!("learning {} into list {list}: {error}", learned.addr);
                     refuse(Refusal::TableFull);
                     continue;
@@ -456,7 +446,7 @@ impl Learner {
 
     /// Forgets the addresses whose time is up at `now` (Unix seconds); returns how many.
     /// A failed removal is logged and tried again at the next expiry.
-    pub fn expire(&mut self, maps: &mut ClassifierMaps, now: u64) -> usize {
+    pub fn expire(&mut self, maps: &mut Learning<'_>, now: u64) -> usize {
         let mut count = 0;
         let (mut retry, mut renewed) = (Vec::new(), Vec::new());
         while let Some(entry) = self.due.first_entry() {
@@ -478,11 +468,8 @@ impl Learner {
                     renewed.push((current.expires_at, key));
                     continue;
                 }
-                // `run` holds the writer lock around `expire`. The prefix before the record:
-                // a failure in between leaves a record that the next expiry removes.
-                let removed = forget_host(maps, key.list, addr_of(&key))
-                    .and_then(|()| maps.remove_learned(&key).map(drop));
-                if let Err(error) = removed {
+                // A failure leaves the record, which the next expiry removes.
+                if let Err(error) = maps.forget(&key, addr_of(&key)) {
                     log::warn!("expiring {}: {error}", addr_of(&key));
                     retry.push(key);
                     continue;
@@ -504,20 +491,19 @@ impl Learner {
 
     /// Picks up entries learned by an earlier run (after a restart), so that they expire;
     /// an entry beyond `max_ttl` from now is shortened to it.
-    pub fn adopt(&mut self, maps: &mut ClassifierMaps, now: u64) -> Result<usize, Error> {
+    pub fn adopt(&mut self, maps: &mut Learning<'_>, now: u64) -> Result<usize, Error> {
         let mut count = 0;
         self.per_list.clear();
         let latest = now + self.settings.max_ttl.as_secs();
         for (key, mut value) in maps.learned()? {
             if !self.settings.bounds.allows(addr_of(&key)) {
                 // Learned under other bounds (a new never_learn, learn_private off).
-                forget_host(maps, key.list, addr_of(&key))?;
-                maps.remove_learned(&key)?;
+                maps.forget(&key, addr_of(&key))?;
                 continue;
             }
             if value.expires_at > latest {
                 value.expires_at = latest;
-                maps.insert_learned(key, value)?;
+                maps.rewrite_record(key, value)?;
             }
             self.due.entry(value.expires_at).or_default().push(key);
             *self.per_list.entry(key.list).or_default() += 1;

@@ -27,4 +27,4 @@ pub use lookup::{
     system_resolver,
 };
 pub use queries::{MAX_PENDING_QUERIES, QUERY_WINDOW};
-pub use refused::{Refusal, count_refused, refused};
+pub use refused::{Refusal, refused};

@@ -76,17 +76,6 @@ impl Refusal {
     }
 }
 
-/// Adds one refused answer of `bytes` (its DNS message) to the counts.
-pub fn count_refused(maps: &mut ClassifierMaps, why: Refusal, bytes: usize) -> Result<(), Error> {
-    // A read-modify-write of the pinned counters: `run` holds the writer lock around
-    // `observe`, which calls this.
-    let refused = CounterValue {
-        packets: 1,
-        bytes: bytes as u64,
-    };
-    maps.add_to_counter(why.counter().index(), refused)
-}
-
 /// The refused answers so far, by reason.
 pub fn refused(maps: &ClassifierMaps) -> Result<Vec<(Refusal, CounterValue)>, Error> {
     let counters = maps.counters_of_slot(0)?;

@@ -6,14 +6,12 @@ mod maps;
 mod pin_dir;
 pub mod pinned_link;
 mod program;
-mod writer_lock;
 
 pub use hook::Hook;
-pub use maps::{ClassifierMaps, CounterSnapshot, padded_name};
+pub use maps::{ClassifierMaps, CounterSnapshot, MapWriter, padded_name};
 pub(crate) use pin_dir::restrict;
 pub use pin_dir::{DEFAULT_PIN_DIR, PinDir};
-pub use program::{Classifier, Egress, EgressRunOutput, TestRunOutput};
-pub use writer_lock::{WAIT as WRITER_WAIT, WriterLock};
+pub use program::{Classifier, Egress, EgressRunOutput, Pinned, Private, TestRunOutput};
 
 /// The kernel object built by build.rs (classifier-ebpf for bpfel-unknown-none). Public so
 /// that tools outside the product can load its other programs from the same bytes: the lab's

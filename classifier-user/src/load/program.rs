@@ -1,6 +1,8 @@
 //! The loaded classifier: its programs (XDP, and tc for interfaces without native XDP) and
 //! its maps.
 
+use std::marker::PhantomData;
+
 use aya::{
     Ebpf, EbpfLoader,
     programs::{SchedClassifier, TestRun, TestRunOptions, Xdp},
@@ -8,16 +10,26 @@ use aya::{
 
 use super::{
     EBPF_OBJECT, Hook,
-    maps::ClassifierMaps,
+    maps::{ClassifierMaps, MapWriter},
     names::{ALL_MAPS, PROGRAM_CLASSIFY, PROGRAM_CLASSIFY_TC, PROGRAM_DEPRIORITIZE},
     pin_dir::{PinDir, restrict},
 };
 use crate::{Error, capabilities};
 
-/// The classifier loaded into the kernel with its own, unpinned maps.
-pub struct Classifier {
+/// Where a loaded classifier's maps live, which says who may write them.
+///
+/// Its own, unpinned maps, which no other process sees: the tests, `classifier analyze` and
+/// the benchmarks. Their owner writes them freely (`Classifier::writer`).
+pub enum Private {}
+/// The live state pinned in bpffs: written only under `control`'s writer lock.
+pub enum Pinned {}
+
+/// The classifier loaded into the kernel, with its maps: private ones, or the pinned ones.
+pub struct Classifier<Where = Private> {
     ebpf: Ebpf,
+    /// The maps, to read (writes: `writer`, or `control`'s writer lock).
     pub maps: ClassifierMaps,
+    place: PhantomData<Where>,
 }
 
 /// What one BPF_PROG_TEST_RUN returned.
@@ -29,7 +41,7 @@ pub struct TestRunOutput {
     pub packet: Vec<u8>,
 }
 
-impl Classifier {
+impl Classifier<Private> {
     /// Loads the XDP program and creates fresh maps. Nothing is attached or pinned: this is
     /// the form the tests and `classifier analyze` use, and it never touches the live state.
     pub fn load() -> Result<Self, Error> {
@@ -49,6 +61,13 @@ impl Classifier {
         Self::with_object(EbpfLoader::new().load(object)?, &[Hook::Xdp])
     }
 
+    /// Writes the maps: this object's own, which nothing else sees.
+    pub fn writer(&mut self) -> MapWriter<'_> {
+        MapWriter::private(&mut self.maps)
+    }
+}
+
+impl Classifier<Pinned> {
     /// Loads both programs with their maps pinned in `pin_dir`: maps already pinned there are
     /// reused (so counters, flows and prefixes survive a reload), missing ones are created and
     /// pinned 0600. The directory must have been prepared (`PinDir::prepare`).
@@ -56,11 +75,17 @@ impl Classifier {
         capabilities::require("loading the program", capabilities::LOAD)?;
         Self::with_object(load_object_pinned(pin_dir)?, &Hook::ALL)
     }
+}
 
+impl<Where> Classifier<Where> {
     /// Takes the object's maps and loads the programs of `hooks` into the kernel.
     fn with_object(mut ebpf: Ebpf, hooks: &[Hook]) -> Result<Self, Error> {
         let maps = ClassifierMaps::take_from(&mut ebpf)?;
-        let mut classifier = Self { ebpf, maps };
+        let mut classifier = Self {
+            ebpf,
+            maps,
+            place: PhantomData,
+        };
         for hook in hooks {
             match hook {
                 Hook::Xdp => classifier

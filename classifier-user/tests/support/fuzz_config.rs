@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use classifier::{
-    ClassifierMaps,
+    ClassifierMaps, MapWriter,
     control::{
         lists::ListNames,
         policy::{self, Rule as PolicyText},
@@ -72,7 +72,7 @@ impl ConfigChanges {
     }
 
     /// Before a packet: now and then one change, named in the return value.
-    pub fn maybe_change(&mut self, maps: &mut ClassifierMaps) -> Option<&'static str> {
+    pub fn maybe_change(&mut self, maps: &mut MapWriter<'_>) -> Option<&'static str> {
         if !self.rng.random_bool(CHANGE_CHANCE) {
             return None;
         }
@@ -108,7 +108,7 @@ impl ConfigChanges {
 
     /// Removes prefixes of one list, or of all (`--list` left out). Now and then one that is
     /// not there: the CLI refuses the whole change, and nothing may change.
-    fn remove(&mut self, maps: &mut ClassifierMaps, list: u32) -> &'static str {
+    fn remove(&mut self, maps: &mut MapWriter<'_>, list: u32) -> &'static str {
         let all_lists = self.rng.random_bool(0.3);
         let mask = if all_lists { u32::MAX } else { 1 << list };
         let listed: Vec<IpNet> = maps
@@ -153,13 +153,13 @@ impl ConfigChanges {
 }
 
 /// `classifier prefixes add|remove|replace`: the library's change, the generation bumped by it.
-fn apply(maps: &mut ClassifierMaps, change: &Change) {
+fn apply(maps: &mut MapWriter<'_>, change: &Change) {
     prefixes::apply(maps, change).unwrap_or_else(|error| panic!("{change:?}: {error}"));
 }
 
 /// `classifier policy set RULE...`: parsed, then put in force by the library function the CLI
 /// calls (`control::policy::set`).
-pub fn set_policy(maps: &mut ClassifierMaps, texts: &[&str]) {
+pub fn set_policy(maps: &mut MapWriter<'_>, texts: &[&str]) {
     let rules: Vec<PolicyText> = texts
         .iter()
         .map(|text| text.parse().expect("a valid rule"))
@@ -168,7 +168,7 @@ pub fn set_policy(maps: &mut ClassifierMaps, texts: &[&str]) {
 }
 
 /// Creates the lists in `LISTS` order, so that they get bits 0, 1, 2.
-pub fn create_lists(maps: &mut ClassifierMaps) {
+pub fn create_lists(maps: &mut MapWriter<'_>) {
     let mut names = ListNames::read(maps).expect("reading the list names");
     for (bit, name) in (0..).zip(LISTS) {
         let got = names.get_or_create(maps, name).expect("creating a list");
@@ -177,7 +177,7 @@ pub fn create_lists(maps: &mut ClassifierMaps) {
 }
 
 /// Adds `prefix` to list `name`, as `classifier prefixes add PREFIX --list NAME` does.
-pub fn add(maps: &mut ClassifierMaps, name: &str, prefix: &str) {
+pub fn add(maps: &mut MapWriter<'_>, name: &str, prefix: &str) {
     let list = LISTS
         .iter()
         .position(|known| *known == name)

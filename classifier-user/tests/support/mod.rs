@@ -168,7 +168,7 @@ impl Kernel {
         let config = self.config;
         for classifier in self.classifiers_mut() {
             classifier
-                .maps
+                .writer()
                 .publish(&config)
                 .expect("publishing the config");
         }
@@ -255,7 +255,7 @@ impl Kernel {
         let prefix = prefix.parse().expect("a valid prefix in the test");
         for classifier in self.classifiers_mut() {
             classifier
-                .maps
+                .writer()
                 .set_prefix(
                     prefix,
                     PrefixValue {

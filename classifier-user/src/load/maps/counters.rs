@@ -7,7 +7,7 @@ use classifier_common::{
     counter::{COUNTER_SLOTS, CounterBlock, INTERFACE_SLOTS},
 };
 
-use super::ClassifierMaps;
+use super::{ClassifierMaps, MapWriter};
 use crate::{Error, load::names::MAP_COUNTERS};
 
 /// The counters summed over all CPUs, indexed like the kernel's `COUNTERS` array.
@@ -76,13 +76,16 @@ impl ClassifierMaps {
             .map(|index| cpus.iter().map(|block| block.slots[index]).collect())
             .collect())
     }
+}
 
+impl MapWriter<'_> {
     /// Zeroes one interface slot's counters, for an interface that takes the slot over.
     pub fn clear_counter_block(&mut self, slot: u32) -> Result<(), Error> {
         let cpus = aya::util::nr_cpus().map_err(|(_, error)| Error::io("counting CPUs")(error))?;
         let zeros = PerCpuValues::try_from(vec![CounterBlock::default(); cpus])
             .map_err(Error::io("building zeroed counters"))?;
-        self.counters
+        self.maps
+            .counters
             .set(slot, zeros, 0)
             .map_err(Error::map(MAP_COUNTERS))
     }
@@ -104,7 +107,8 @@ impl ClassifierMaps {
         }
         let blocks =
             PerCpuValues::try_from(blocks).map_err(Error::io("building counter values"))?;
-        self.counters
+        self.maps
+            .counters
             .set(0, blocks, 0)
             .map_err(Error::map(MAP_COUNTERS))
     }

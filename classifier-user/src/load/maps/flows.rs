@@ -14,7 +14,7 @@ use classifier_common::{
     limits::FLOW_CACHE_SLOTS,
 };
 
-use super::{ClassifierMaps, batch, found, removed};
+use super::{ClassifierMaps, MapWriter, batch, found, removed};
 use crate::{
     Error,
     load::names::{
@@ -120,30 +120,33 @@ impl ClassifierMaps {
             + v6(self.flows_tcp_v6.map().fd().as_fd())
             + v6(self.flows_udp_v6.map().fd().as_fd())
     }
+}
 
+impl MapWriter<'_> {
     /// Forgets one flow; false when it was not there (an LRU entry may be gone already).
     /// The CPUs' cache slots that hold it are emptied first: a read-modify-write of per-CPU
     /// values, exact while no packet of the flow is in flight (tests, between runs).
     pub fn remove_flow(&mut self, key: &FlowKey) -> Result<bool, Error> {
         let index = FlowCacheSlot::index_of(key);
-        let mut slots = self.cache_slot(index)?;
+        let mut slots = self.maps.cache_slot(index)?;
         if slots.iter().any(|slot| slot.valid != 0 && slot.key == *key) {
             for slot in slots.iter_mut().filter(|slot| slot.key == *key) {
                 *slot = FlowCacheSlot::default();
             }
             let values =
                 PerCpuValues::try_from(slots).map_err(Error::io("building flow cache values"))?;
-            self.flow_cache
+            self.maps
+                .flow_cache
                 .set(index, values, 0)
                 .map_err(Error::map(MAP_FLOW_CACHE))?;
         }
         let table = table_of(key);
         let short = FlowKeyV4::narrow(key);
         let result = match table {
-            FlowTable::TcpV4 => self.flows_tcp_v4.remove(&short),
-            FlowTable::UdpV4 => self.flows_udp_v4.remove(&short),
-            FlowTable::TcpV6 => self.flows_tcp_v6.remove(key),
-            FlowTable::UdpV6 => self.flows_udp_v6.remove(key),
+            FlowTable::TcpV4 => self.maps.flows_tcp_v4.remove(&short),
+            FlowTable::UdpV4 => self.maps.flows_udp_v4.remove(&short),
+            FlowTable::TcpV6 => self.maps.flows_tcp_v6.remove(key),
+            FlowTable::UdpV6 => self.maps.flows_udp_v6.remove(key),
         };
         removed(result).map_err(Error::map(map_name(table)))
     }

@@ -3,7 +3,7 @@
 
 use classifier_common::{Attachment, ShapeConfig};
 
-use super::{ClassifierMaps, entries, found, removed};
+use super::{ClassifierMaps, MapWriter, entries, found, removed};
 use crate::{
     Error,
     load::names::{MAP_ATTACHMENTS, MAP_IFACE_SLOTS, MAP_SHAPING},
@@ -19,17 +19,6 @@ impl ClassifierMaps {
         found(self.attachments.get(&link_id, 0)).map_err(Error::map(MAP_ATTACHMENTS))
     }
 
-    pub fn insert_attachment(&mut self, link_id: u32, attachment: Attachment) -> Result<(), Error> {
-        self.attachments
-            .insert(link_id, attachment, 0)
-            .map_err(Error::map(MAP_ATTACHMENTS))
-    }
-
-    /// Forgets one attachment's bookkeeping; false when there was none.
-    pub fn remove_attachment(&mut self, link_id: u32) -> Result<bool, Error> {
-        removed(self.attachments.remove(&link_id)).map_err(Error::map(MAP_ATTACHMENTS))
-    }
-
     /// The counter slot of the interface `ifindex` (0: the shared one).
     pub fn iface_slot(&self, ifindex: u32) -> Result<u32, Error> {
         self.iface_slots
@@ -37,26 +26,42 @@ impl ClassifierMaps {
             .map_err(Error::map(MAP_IFACE_SLOTS))
     }
 
+    /// How interface `ifindex`'s egress is steered, if it is.
+    pub fn shaping(&self, ifindex: u32) -> Result<Option<ShapeConfig>, Error> {
+        found(self.shaping.get(&ifindex, 0)).map_err(Error::map(MAP_SHAPING))
+    }
+}
+
+impl MapWriter<'_> {
+    pub fn insert_attachment(&mut self, link_id: u32, attachment: Attachment) -> Result<(), Error> {
+        self.maps
+            .attachments
+            .insert(link_id, attachment, 0)
+            .map_err(Error::map(MAP_ATTACHMENTS))
+    }
+
+    /// Forgets one attachment's bookkeeping; false when there was none.
+    pub fn remove_attachment(&mut self, link_id: u32) -> Result<bool, Error> {
+        removed(self.maps.attachments.remove(&link_id)).map_err(Error::map(MAP_ATTACHMENTS))
+    }
+
     pub fn set_iface_slot(&mut self, ifindex: u32, slot: u32) -> Result<(), Error> {
-        self.iface_slots
+        self.maps
+            .iface_slots
             .set(ifindex, slot, 0)
             .map_err(Error::map(MAP_IFACE_SLOTS))
     }
 
     /// Steers the egress traffic of interface `ifindex` into the shaper's classes.
     pub fn set_shaping(&mut self, ifindex: u32, steering: ShapeConfig) -> Result<(), Error> {
-        self.shaping
+        self.maps
+            .shaping
             .insert(ifindex, steering, 0)
             .map_err(Error::map(MAP_SHAPING))
     }
 
-    /// How interface `ifindex`'s egress is steered, if it is.
-    pub fn shaping(&self, ifindex: u32) -> Result<Option<ShapeConfig>, Error> {
-        found(self.shaping.get(&ifindex, 0)).map_err(Error::map(MAP_SHAPING))
-    }
-
     /// Stops steering interface `ifindex`; false when it was not steered.
     pub fn remove_shaping(&mut self, ifindex: u32) -> Result<bool, Error> {
-        removed(self.shaping.remove(&ifindex)).map_err(Error::map(MAP_SHAPING))
+        removed(self.maps.shaping.remove(&ifindex)).map_err(Error::map(MAP_SHAPING))
     }
 }

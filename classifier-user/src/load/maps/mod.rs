@@ -1,5 +1,12 @@
-//! Typed handles on the kernel program's maps. The maps are private: every reader and writer
-//! goes through the methods here and in the submodules, one per kind of state.
+//! Typed handles on the kernel program's maps. The maps are private: every reader goes
+//! through `ClassifierMaps`'s methods, and every writer through a `MapWriter`, here and in
+//! the submodules, one per kind of state.
+//!
+//! Who may write is a type (docs/design.md, 'One writer at a time'): a `MapWriter` comes only
+//! from the owner of a private object (`Classifier<Private>::writer`: tests, `analyze`, the
+//! benchmarks), or, for the live state pinned in bpffs, from `control`'s writer lock
+//! (`MapWriter::under`), which only `control` can take. The writer lock's type is named here
+//! for that reason alone.
 
 mod batch;
 mod counters;
@@ -31,8 +38,9 @@ use super::{
     },
     pin_dir::PinDir,
 };
-use crate::Error;
+use crate::{Error, control::WriterLock};
 
+/// The maps, to read. Writes go through a `MapWriter`.
 pub struct ClassifierMaps {
     counters: PerCpuArray<MapData, CounterBlock>,
     /// Two slots; the generation's parity says which is in force (`publish`).
@@ -182,39 +190,6 @@ impl ClassifierMaps {
         self.config.get(&slot, 0).map_err(Error::map(MAP_CONFIG))
     }
 
-    /// Puts `config`, and every prefix written before this call, in force; returns the new
-    /// generation. The one place the generation moves (docs/design.md, 'Live updates: the
-    /// generation protocol'):
-    ///
-    /// 1. the whole configuration goes into the slot the next generation selects, which no
-    ///    packet reads while the current generation is in force;
-    /// 2. then the generation moves on, in a write of its own.
-    ///
-    /// A packet reads the generation first and everything else after, so a decision it files
-    /// under the new generation was made from the new configuration and the new prefixes;
-    /// one it files under the old generation is made again on the flow's next packet.
-    pub fn publish(&mut self, config: &Config) -> Result<u32, Error> {
-        let next = self.generation()?.wrapping_add(1);
-        let config = Config {
-            generation: next,
-            ..*config
-        };
-        self.config
-            .set(config_slot(next), config, 0)
-            .map_err(Error::map(MAP_CONFIG))?;
-        self.generation
-            .set(0, next, 0)
-            .map_err(Error::map(MAP_GENERATION))?;
-        Ok(next)
-    }
-
-    /// Puts the prefixes written so far in force: established flows look their lists and
-    /// policy up again on their next packet.
-    pub fn bump_generation(&mut self) -> Result<u32, Error> {
-        let config = self.config()?;
-        self.publish(&config)
-    }
-
     pub fn report(&self) -> Result<PacketReport, Error> {
         self.report.get(&0, 0).map_err(Error::map(MAP_REPORT))
     }
@@ -232,6 +207,65 @@ impl ClassifierMaps {
     /// come (`run`); the other maps are closed.
     pub fn into_dns_events(self) -> RingBuf<MapData> {
         self.dns_events
+    }
+}
+
+/// Write access to a set of maps, which reads through it as well. Made only by
+/// `Classifier<Private>::writer` (an object no one else sees) and `MapWriter::under` (the
+/// writer lock, held for as long as the writer lives).
+///
+/// The pinned maps opened to read have no write method:
+///
+/// ```compile_fail,E0599
+/// # fn change(pin_dir: &classifier::PinDir) -> Result<(), classifier::Error> {
+/// let mut maps = classifier::ClassifierMaps::open_pinned(pin_dir)?;
+/// let config = maps.config()?;
+/// maps.publish(&config)?;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// and no one outside `control` takes the writer lock that would make them a writer:
+///
+/// ```compile_fail,E0624
+/// # fn change(pin_dir: &classifier::PinDir) -> Result<(), classifier::Error> {
+/// let lock = classifier::control::WriterLock::acquire(pin_dir)?;
+/// let mut maps = classifier::ClassifierMaps::open_pinned(pin_dir)?;
+/// classifier::MapWriter::under(&lock, &mut maps).bump_generation()?;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// while the owner of a private object writes it:
+///
+/// ```no_run
+/// # fn change() -> Result<(), classifier::Error> {
+/// let mut classifier = classifier::Classifier::load()?;
+/// classifier.writer().bump_generation()?;
+/// # Ok(())
+/// # }
+/// ```
+pub struct MapWriter<'m> {
+    maps: &'m mut ClassifierMaps,
+}
+
+impl<'m> MapWriter<'m> {
+    /// The writer of a private object's maps, for its owner.
+    pub(in crate::load) fn private(maps: &'m mut ClassifierMaps) -> Self {
+        Self { maps }
+    }
+
+    /// The writer of the pinned maps, for as long as `control` holds the writer lock.
+    pub fn under(_held: &'m WriterLock, maps: &'m mut ClassifierMaps) -> Self {
+        Self { maps }
+    }
+}
+
+impl std::ops::Deref for MapWriter<'_> {
+    type Target = ClassifierMaps;
+
+    fn deref(&self) -> &ClassifierMaps {
+        self.maps
     }
 }
 
@@ -263,4 +297,41 @@ fn entries<K, V>(
 ) -> Result<Vec<(K, V)>, MapError> {
     iter.filter(|entry| !matches!(entry, Err(MapError::KeyNotFound)))
         .collect()
+}
+
+impl MapWriter<'_> {
+    /// Puts `config`, and every prefix written before this call, in force; returns the new
+    /// generation. The one place the generation moves (docs/design.md, 'Live updates: the
+    /// generation protocol'):
+    ///
+    /// 1. the whole configuration goes into the slot the next generation selects, which no
+    ///    packet reads while the current generation is in force;
+    /// 2. then the generation moves on, in a write of its own.
+    ///
+    /// A packet reads the generation first and everything else after, so a decision it files
+    /// under the new generation was made from the new configuration and the new prefixes;
+    /// one it files under the old generation is made again on the flow's next packet.
+    pub fn publish(&mut self, config: &Config) -> Result<u32, Error> {
+        let next = self.maps.generation()?.wrapping_add(1);
+        let config = Config {
+            generation: next,
+            ..*config
+        };
+        self.maps
+            .config
+            .set(config_slot(next), config, 0)
+            .map_err(Error::map(MAP_CONFIG))?;
+        self.maps
+            .generation
+            .set(0, next, 0)
+            .map_err(Error::map(MAP_GENERATION))?;
+        Ok(next)
+    }
+
+    /// Puts the prefixes written so far in force: established flows look their lists and
+    /// policy up again on their next packet.
+    pub fn bump_generation(&mut self) -> Result<u32, Error> {
+        let config = self.maps.config()?;
+        self.publish(&config)
+    }
 }

@@ -7,7 +7,7 @@ use aya::maps::{MapError, lpm_trie::Key};
 use classifier_common::PrefixValue;
 use ipnet::IpNet;
 
-use super::ClassifierMaps;
+use super::{ClassifierMaps, MapWriter};
 use crate::{
     Error,
     load::names::{MAP_PREFIXES_V4, MAP_PREFIXES_V6},
@@ -30,21 +30,6 @@ impl ClassifierMaps {
             all.push((IpNet::V6(net), value));
         }
         Ok(all)
-    }
-
-    /// Sets the value of one prefix (the network address, host bits cleared).
-    pub fn set_prefix(&mut self, prefix: IpNet, value: PrefixValue) -> Result<(), Error> {
-        let len = u32::from(prefix.prefix_len());
-        match prefix.trunc().addr() {
-            IpAddr::V4(addr) => self
-                .prefixes_v4
-                .insert(&Key::new(len, addr.octets()), value, 0)
-                .map_err(Error::map(MAP_PREFIXES_V4)),
-            IpAddr::V6(addr) => self
-                .prefixes_v6
-                .insert(&Key::new(len, addr.octets()), value, 0)
-                .map_err(Error::map(MAP_PREFIXES_V6)),
-        }
     }
 
     /// The value of the longest prefix covering `prefix` (itself included), if any.
@@ -75,15 +60,36 @@ impl ClassifierMaps {
         };
         Ok(self.longest_match(parent)?.map_or(0, |value| value.lists))
     }
+}
+
+impl MapWriter<'_> {
+    /// Sets the value of one prefix (the network address, host bits cleared).
+    pub fn set_prefix(&mut self, prefix: IpNet, value: PrefixValue) -> Result<(), Error> {
+        let len = u32::from(prefix.prefix_len());
+        match prefix.trunc().addr() {
+            IpAddr::V4(addr) => self
+                .maps
+                .prefixes_v4
+                .insert(&Key::new(len, addr.octets()), value, 0)
+                .map_err(Error::map(MAP_PREFIXES_V4)),
+            IpAddr::V6(addr) => self
+                .maps
+                .prefixes_v6
+                .insert(&Key::new(len, addr.octets()), value, 0)
+                .map_err(Error::map(MAP_PREFIXES_V6)),
+        }
+    }
 
     pub fn remove_prefix(&mut self, prefix: IpNet) -> Result<(), Error> {
         let len = u32::from(prefix.prefix_len());
         match prefix.trunc().addr() {
             IpAddr::V4(addr) => self
+                .maps
                 .prefixes_v4
                 .remove(&Key::new(len, addr.octets()))
                 .map_err(Error::map(MAP_PREFIXES_V4)),
             IpAddr::V6(addr) => self
+                .maps
                 .prefixes_v6
                 .remove(&Key::new(len, addr.octets()))
                 .map_err(Error::map(MAP_PREFIXES_V6)),

@@ -46,7 +46,9 @@ pub const WAIT: Duration = Duration::from_secs(10);
 /// How often a waiting writer tries again.
 const RETRY: Duration = Duration::from_millis(5);
 
-/// Held while one writer changes the pinned state; dropping it lets the next one in.
+/// Held while one writer changes the pinned state; dropping it lets the next one in. Only
+/// `control` takes it (`acquire` is private to it), and only with it in hand does a
+/// `MapWriter` of the pinned maps exist (`MapWriter::under`).
 #[must_use = "the lock is released when the guard is dropped"]
 #[derive(Debug)]
 pub struct WriterLock {
@@ -56,11 +58,11 @@ pub struct WriterLock {
 impl WriterLock {
     /// Waits (at most `WAIT`) until no other writer holds the pin directory, then holds it.
     /// Without a pin directory there is no state to change: the error says so.
-    pub fn acquire(pin_dir: &PinDir) -> Result<Self, Error> {
+    pub(in crate::control) fn acquire(pin_dir: &PinDir) -> Result<Self, Error> {
         Self::acquire_within(pin_dir, WAIT)
     }
 
-    pub fn acquire_within(pin_dir: &PinDir, wait: Duration) -> Result<Self, Error> {
+    fn acquire_within(pin_dir: &PinDir, wait: Duration) -> Result<Self, Error> {
         // Every writer writes the pinned state: say what it lacks before waiting for anyone.
         crate::capabilities::require("changing the pinned state", crate::capabilities::STATE)?;
         let path = pin_dir.path();
