@@ -66,5 +66,6 @@ pub struct Config {
 }
 
 /// Version of the pinned maps' layout. Bumped whenever a map's key or value changes, so that a
-/// binary never reads state written by an incompatible one.
+/// binary never reads state written by an incompatible one: `tests/state_layout.rs` fails
+/// when the layout moves without it.
 pub const STATE_LAYOUT: u32 = 8;

@@ -50,3 +50,30 @@ fn the_verifier_accepts_both_programs_and_their_size_is_reported() {
         check(hook, &info);
     }
 }
+
+/// The object declares exactly the maps the user side names (`load::names`): a map added,
+/// renamed or dropped on one side only fails here, rather than at a router's first attach
+/// (a missing map) or never (a map the user side does not pin, silently reset by every
+/// reload).
+#[test]
+fn the_object_declares_exactly_the_maps_the_user_side_names() {
+    let object = aya_obj::Object::parse(classifier::load::EBPF_OBJECT).expect("parsing the object");
+    let mut declared: Vec<&str> = object
+        .maps
+        .keys()
+        .map(String::as_str)
+        // The sections the compiler makes for statics and aya-log's own maps.
+        .filter(|name| !name.starts_with('.') && !name.starts_with("AYA_"))
+        .collect();
+    declared.sort_unstable();
+    let mut named: Vec<&str> = classifier::load::names::ALL_MAPS
+        .iter()
+        .chain(&classifier::load::names::UNPINNED_MAPS)
+        .copied()
+        .collect();
+    named.sort_unstable();
+    assert_eq!(
+        declared, named,
+        "the object's maps (left) and the user side's names (right)"
+    );
+}

@@ -47,9 +47,11 @@ pub mod names {
     pub const MAP_IFACE_SLOTS: &str = "IFACE_SLOTS";
     pub const MAP_OPTION_SCRATCH: &str = "OPTION_SCRATCH";
 
-    /// Every map but `CLOCK` (a per-CPU cache of the clock), `NEW_FLOW` (scratch) and
-    /// `FLOW_CACHE_USE` (a heuristic): nothing to keep across loads,
-    /// in the order they are pinned.
+    pub const MAP_CLOCK: &str = "CLOCK";
+    pub const MAP_NEW_FLOW: &str = "NEW_FLOW";
+    pub const MAP_FLOW_CACHE_USE: &str = "FLOW_CACHE_USE";
+
+    /// Every map there is to keep across loads, in the order they are pinned.
     pub const ALL_MAPS: [&str; 19] = [
         MAP_CONFIG,
         MAP_GENERATION,
@@ -71,4 +73,9 @@ pub mod names {
         MAP_IFACE_SLOTS,
         MAP_OPTION_SCRATCH,
     ];
+
+    /// The maps never pinned: each load makes its own, with nothing worth keeping in them
+    /// (`CLOCK` a per-CPU cache of the clock, `NEW_FLOW` scratch, `FLOW_CACHE_USE` a
+    /// heuristic). `ALL_MAPS` and these are the object's maps, exactly (`kernel_program.rs`).
+    pub const UNPINNED_MAPS: [&str; 3] = [MAP_CLOCK, MAP_NEW_FLOW, MAP_FLOW_CACHE_USE];
 }
