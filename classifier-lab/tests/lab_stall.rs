@@ -4,7 +4,7 @@
 //! stalled connection sees it: no reset, no ICMP), and the detector must report the
 //! transfers' rate below `stall::FRACTION` of its median for more than one sample, while the
 //! transfer that was in flight misses its deadline with an error naming its flow. A detector
-//! that never fires, or a transfer that waits forever (issue 15's run 1), fails this test.
+//! that never fires, or a transfer that waits forever (a stalled soak run), fails this test.
 
 use std::{
     net::{IpAddr, SocketAddr},

@@ -137,9 +137,8 @@ fn tc_hook_attaches_marks_replaces_and_detaches_without_leftovers() {
     assert_eq!(after.listed_le, before.listed_le, "marked after detach");
 }
 
-/// A bridge has no native XDP: `attach` picks tc for it by default and says so, where it
-/// used to fall back to generic XDP; `--hook xdp` still falls back to generic XDP, with a
-/// warning, and `--mode native` fails and leaves nothing attached.
+/// A bridge has no native XDP: `attach` picks tc for it by default and says so rather than
+/// generic XDP, the slow path; `--hook xdp` falls back to generic XDP, with a warning, and `--mode native` fails and leaves nothing attached.
 #[test]
 fn auto_picks_tc_where_native_xdp_is_missing_and_says_so() {
     let ns = classifier_lab::Netns::create("cltc-br").expect("namespace");

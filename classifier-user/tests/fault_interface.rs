@@ -77,7 +77,8 @@ fn a_deleted_interface_is_reported_replaced_and_removed_without_leaks() {
         ran.stderr
     );
 
-    // Back again: attach replaces the defunct link (it used to say "already attached").
+    // Back again: attach replaces the defunct link, rather than refusing it as "already
+    // attached".
     recreate_a(&ns);
     let ran = cli.run(&["--netns", &netns, "attach", "a0"]).ok();
     assert!(

@@ -6,7 +6,7 @@
 //!
 //! With `--flows 256` the download fills only its own leaf (a pfifo of 64 packets) and the
 //! probe's responses, in a nearly empty leaf of their own, go out after at most a quantum of
-//! the download's: the probe's p90 must stay within its idle p50 + 20 ms (issue 13's goal is
+//! the download's: the probe's p90 must stay within its idle p50 + 20 ms (the storm's goal is
 //! on p99; see the tolerances for why p90 here).
 //! With `--flows off` the normal class is one FIFO (r0's txqueuelen, 1,000 packets: 600 ms at
 //! 20 Mbit/s) that the download keeps full, and the probe waits behind it: its median must be

@@ -113,7 +113,7 @@ fn storm_with_and_without_the_classifier(hook: Hook) {
     }
     assert_eq!(with.learned_servers.len(), 2);
 
-    // `classifier devices` (issue 13 §3), once this classifier has it: every phone, and
+    // `classifier devices`, once this classifier has it: every phone, and
     // nothing else, is an Apple device.
     match &with.phones_seen {
         Ok(seen) => assert_eq!(*seen, spec(hook).phones, "phones the classifier saw"),

@@ -233,8 +233,8 @@ fn an_unprivileged_user_can_neither_read_nor_change_the_state() {
     assert_eq!(state(&cli), before, "nothing changed");
 
     // Root with CAP_BPF but no other capability (no CAP_DAC_OVERRIDE) cannot open a pin it
-    // has no permission for; the message says so, where it used to call the state
-    // "incompatible" and advise purging it.
+    // has no permission for; the message says so, rather than calling the state
+    // "incompatible" and advising a purge that would destroy it.
     let counters = cli.pin_dir().join("maps/COUNTERS");
     set_mode(&counters, 0o000);
     let ran: support::cli::Ran = Command::new("setpriv")

@@ -66,7 +66,7 @@ enum Task {
     /// The update storm (root): 200 phones (a few over 8 connections), CDN servers learned
     /// from DNS, a non-Apple bulk download and an interactive probe on a shaped link, run
     /// without the classifier, with per-flow and with per-device fairness; prints the report
-    /// and issue 13's goals, met or missed. About a minute. Not part of CI.
+    /// and the storm's goals, met or missed. About a minute. Not part of CI.
     Storm {
         /// Also write the report into BENCHMARKS.md (its own section, which `bench` keeps).
         #[arg(long)]

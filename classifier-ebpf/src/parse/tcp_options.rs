@@ -143,31 +143,11 @@ pub struct Walked {
 /// The walk goes option by option, a bounded loop of at most 40 rounds, each reading a kind
 /// and a length at `next` and moving past the option. Reads are at indexes masked with 63 in
 /// the 64-byte copy, and `next` is stored masked too (`walk_one_option`), so the verifier
-/// carries no bounds on it from round to round and prunes: 206,936 instructions processed
-/// for the XDP program (limit 1M; 150,457 with the positional walk below). It works on a
-/// copy: packet reads would each need a bounds check that LLVM merges in ways the verifier
-/// cannot follow. Measured with `cargo xtask bench --only per-packet`, overhead in ns,
-/// medians of runs interleaved with the positional walk's (21 and 28): 40 B options ending
-/// in DSS 106 vs 115, worst case 117 vs 125.5 steady and 170 vs 180 single shot, SYN first
-/// packet 420 vs 440.5 (table filling) and 531 vs 561 (full); plain TCP, which walks
-/// nothing, 76 vs 76 (docs/design.md, 'TCP options and MPTCP').
-///
-/// Tried and dropped:
-/// - Visiting the 40 byte positions in order, each at a constant index, checking whether
-///   the next option starts there: the walk until then; slower by the figures above, every
-///   position costing a comparison.
-/// - This loop with `next` stored unmasked: comparisons with `len` give it bounds that
-///   differ from path to path, the verifier cannot prune rounds whose bounds differ, and it
-///   ran out of its 1M instructions (peak 1,065 and 1,429 states in two attempts).
-/// - `bpf_loop`, one option per callback: accepted (205,587 processed; the verifier inlines
-///   the helper into a loop of direct calls; `next` had to start opaque, or the verifier
-///   followed the rounds one by one to "sequence of 8193 jumps is too complex"), but each
-///   round pays a call and a return, ~9 ns on this host (Safe RET): slower than the
-///   positional walk, 131 vs 113 (DSS), 137 vs 124.5 (worst, steady), 190 vs 170 (worst,
-///   single shot), 471 vs 431 and 591 vs 551 (SYN), 5 runs interleaved with 6.
-/// - `mptcp_option_fits` inlined into the loop instead of called: 8 and 12 ns less on the
-///   DSS and worst cases steady, but 10 and 20 ns more on SYN first packets, equal on the
-///   worst single shot (9 runs each, interleaved), and 255,847 instructions processed.
+/// carries no bounds on it from round to round and can prune rounds; unmasked, the bounds
+/// differ from path to path and the verifier runs out of its budget. It works on a copy:
+/// packet reads would each need a bounds check that LLVM merges in ways the verifier cannot
+/// follow. The walks measured against this one (by position, `bpf_loop`, the fit check
+/// inlined) and why each lost are in docs/design.md, 'TCP options and MPTCP'.
 ///
 /// The usual segment skips the walk (`parse_tcp`: a leading NOP, NOP, timestamps that ends
 /// the options leaves nothing to walk).

@@ -212,7 +212,7 @@ pub fn run() -> Result<Section> {
     let ablation = ablation::run()?;
     section.notes = where_the_time_went(&ablation);
     section.table(ablation.table);
-    // Issue 12's targets: the structure (ratios to the fixed skeleton's cost on an ARP
+    // The targets: the structure (ratios to the fixed skeleton's cost on an ARP
     // frame) rather than one host's nanoseconds, which double from host to host.
     let plain = plain.expect("the plain case ran").overhead();
     let arp = arp.expect("the ARP case ran").overhead().max(1.0);

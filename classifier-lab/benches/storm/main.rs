@@ -1,4 +1,4 @@
-//! `cargo xtask storm`: the update storm in the lab (issue 13), run three ways on the same
+//! `cargo xtask storm`: the update storm in the lab, run three ways on the same
 //! shaped link (no classifier, per-flow, per-device) and reported side by side with the
 //! issue's goals. Not part of CI: `classifier-user/tests/lab_storm.rs` is its small form.
 

@@ -15,7 +15,7 @@ use crate::{Lab, ROUTER_INGRESS, ROUTER_TO_CLIENT, io_error};
 use classifier::{Error, Hook};
 
 /// How the bulk class is shared: `--fair off` (per flow, today's behaviour) or `--fair K`
-/// (per device, K leaves: issue 13 §2).
+/// (per device, K leaves).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fair {
     Off,
@@ -117,7 +117,7 @@ impl Classifier {
         }
     }
 
-    /// Whether this `classifier shape` has `--fair` (issue 13 §2).
+    /// Whether this `classifier shape` has `--fair`.
     pub fn shape_has_fair(&self) -> Result<bool, Error> {
         let help = self.run(&["shape", "--help"])?;
         Ok(String::from_utf8_lossy(&help.stdout).contains("--fair"))
@@ -219,7 +219,7 @@ impl Classifier {
         Ok(attached)
     }
 
-    /// How many devices `classifier devices --list apple --json` lists (issue 13 §3); Err
+    /// How many devices `classifier devices --list apple --json` lists; Err
     /// with the reason when this classifier cannot say.
     pub fn apple_devices(&self) -> Result<usize, String> {
         let output = self

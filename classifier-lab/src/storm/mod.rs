@@ -1,4 +1,4 @@
-//! The update storm (`cargo xtask storm`, issue 13): hundreds of phones pulling the same
+//! The update storm (`cargo xtask storm`): hundreds of phones pulling the same
 //! update through the lab's router at once, some over 8 connections, some from CDN servers
 //! known only through DNS, beside one other user's bulk download and an interactive user,
 //! on a shaped link. One run is one lab, built, stormed and removed; the report compares
@@ -249,7 +249,7 @@ fn fair_flag(setup: Setup, has_fair: bool, binary: &Path) -> Result<Option<Fair>
         Setup::PerDevice(k) if !has_fair => Err(Error::Command {
             command: format!("classifier shape r0 --fair {k}"),
             stderr: format!(
-                "{} has no --fair (per-device fairness, issue 13 §2): build one that has",
+                "{} has no --fair (per-device fairness): build one that has",
                 binary.display()
             ),
         }),

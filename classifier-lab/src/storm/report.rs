@@ -1,6 +1,6 @@
 //! The storm's report: per run, goodput per class, the Apple class against its floor, Jain's
 //! fairness index over the phones, the interactive round trips idle and under the storm, and
-//! the phones the classifier saw; then issue 13's goals, each met or missed. Printed as text,
+//! the phones the classifier saw; then the storm's goals, each met or missed. Printed as text,
 //! and as a marked section of BENCHMARKS.md that `cargo xtask bench` carries over.
 
 use std::{fmt::Write as _, time::Duration};
@@ -103,14 +103,14 @@ fn lost(trips: &[Option<Duration>]) -> usize {
     trips.iter().filter(|t| t.is_none()).count()
 }
 
-/// One goal of issue 13 for one run.
+/// One goal of the storm for one run.
 pub struct Goal {
     pub what: String,
     pub measured: String,
     pub met: bool,
 }
 
-/// Issue 13's goals for the runs with the classifier, against the run without when there is
+/// The storm's goals for the runs with the classifier, against the run without when there is
 /// one.
 pub fn goals(spec: &Spec, runs: &[Outcome]) -> Vec<Goal> {
     let without = runs.iter().find(|r| r.setup == Setup::NoClassifier);
@@ -358,7 +358,7 @@ pub fn text(spec: &Spec, runs: &[(Setup, Result<Outcome, String>)]) -> String {
     }
     append_shaping_and_failures(&mut text, runs, "");
     let outcomes: Vec<Outcome> = runs.iter().filter_map(|(_, o)| o.clone().ok()).collect();
-    text.push_str("\ngoals (issue 13):\n");
+    text.push_str("\ngoals:\n");
     for goal in goals(spec, &outcomes) {
         let _ = writeln!(
             text,

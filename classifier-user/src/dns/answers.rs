@@ -244,7 +244,7 @@ mod tests {
 
     #[test]
     fn only_records_on_the_chain_teach() {
-        // A listed CNAME anywhere in the answer used to teach every address in it.
+        // A listed CNAME that is not on the question's chain teaches no address.
         let base = response(
             "www.example.net",
             &["cdn.example.net"],
