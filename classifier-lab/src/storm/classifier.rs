@@ -80,9 +80,15 @@ impl Classifier {
             .output()
             .map_err(io_error(format!("running {}", self.binary.display())))?;
         if !output.status.success() {
+            // Under `--json` the error is a document on stdout, not a line on stderr.
+            let said: Vec<String> = [&output.stderr, &output.stdout]
+                .into_iter()
+                .map(|bytes| String::from_utf8_lossy(bytes).trim().to_owned())
+                .filter(|text| !text.is_empty())
+                .collect();
             return Err(Error::Command {
                 command: format!("classifier {}", args.join(" ")),
-                stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+                stderr: said.join("\n"),
             });
         }
         Ok(output)
@@ -214,18 +220,17 @@ impl Classifier {
         Ok(attached)
     }
 
-    /// How many devices `classifier devices --list apple --json` lists (issue 13 §3); Err
-    /// with the reason when this classifier cannot say.
-    pub fn apple_devices(&self) -> Result<usize, String> {
-        let output = self
-            .run(&["devices", "--list", "apple", "--json", "--interval", "0"])
-            .map_err(|_| "classifier devices unavailable".to_owned())?;
+    /// How many devices `classifier devices --list apple --json` lists (issue 13 §3). Its
+    /// failure is the storm's: the error says which command failed and what it printed.
+    pub fn apple_devices(&self) -> Result<usize, Error> {
+        let output = self.run(&["devices", "--list", "apple", "--json", "--interval", "0"])?;
         let json: serde_json::Value = serde_json::from_slice(&output.stdout)
-            .map_err(|error| format!("classifier devices: not JSON ({error})"))?;
-        json["devices"]
-            .as_array()
-            .map(Vec::len)
-            .ok_or_else(|| "classifier devices: no `devices` array".to_owned())
+            .map_err(|error| io_error("reading devices' JSON")(std::io::Error::other(error)))?;
+        json["devices"].as_array().map(Vec::len).ok_or_else(|| {
+            io_error("reading devices' JSON")(std::io::Error::other(format!(
+                "no `devices` array in {json}"
+            )))
+        })
     }
 }
 

@@ -130,8 +130,9 @@ pub struct Outcome {
     pub idle_icmp: RoundTrips,
     pub storm_tcp: RoundTrips,
     pub storm_icmp: RoundTrips,
-    /// `classifier devices --list apple`, or why there is no count.
-    pub phones_seen: Result<usize, String>,
+    /// `classifier devices --list apple`'s count; None in the run without the classifier,
+    /// which has none to ask.
+    pub phones_seen: Option<usize>,
     /// The servers known only through DNS.
     pub learned_servers: Vec<Marked>,
     /// How `shape` was called, as the report shows it.
@@ -210,9 +211,9 @@ pub fn run(binary: &Path, spec: &Spec, setup: Setup, prefix: &str) -> Result<Out
         })
         .collect();
     let (phones_seen, attached) = if setup == Setup::NoClassifier {
-        (Err("no classifier".to_owned()), Vec::new())
+        (None, Vec::new())
     } else {
-        (router.apple_devices(), router.attached()?)
+        (Some(router.apple_devices()?), router.attached()?)
     };
     drop(senders);
     drop(router);
