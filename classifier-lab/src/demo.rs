@@ -16,6 +16,7 @@ use std::{
 
 use classifier_common::Counter;
 
+use self::contention::{Contention, Downloads};
 use crate::{
     CLIENT_V4, CLIENT_V4_SECOND, Lab, ROUTER_TO_CLIENT, SERVER_APPLE_V4, SERVER_OTHER_V4, io_error,
     nft::Counters, traffic,
@@ -32,6 +33,8 @@ use classifier::{
     },
     report::{flows, status},
 };
+
+pub mod contention;
 
 pub const RATE_MBIT: u64 = 50;
 pub const BULK_FLOOR: u8 = 10;
@@ -262,13 +265,22 @@ fn contention_phase(
         .enter(|| shape::unshape(pin_dir, ROUTER_TO_CLIENT))??;
 
     let rate = RATE_MBIT as f64;
+    let downloads = |(apple_mbit, normal_mbit)| Downloads {
+        apple_mbit,
+        normal_mbit,
+    };
+    let contention = Contention::shown(RATE_MBIT, BULK_FLOOR, downloads(without), downloads(with));
     say(format!(
         "3. Contention: r0 (towards the client) shaped to {RATE_MBIT} Mbit/s, bulk floor \
          {BULK_FLOOR} %; two downloads side by side for {} s each",
         CONTENTION.as_secs()
     ));
     say("                          Apple (bulk)      normal".to_owned());
-    for (label, (apple, normal)) in [("without classifier", without), ("with classifier", with)] {
+    for (label, shown) in [
+        ("without classifier", contention.without),
+        ("with classifier", contention.with),
+    ] {
+        let (apple, normal) = (shown.apple_mbit, shown.normal_mbit);
         say(format!(
             "   {label:<20} {apple:6.1} Mbit/s {:>4.0} %  {normal:6.1} Mbit/s {:>4.0} %",
             apple / rate * 100.0,
@@ -276,9 +288,8 @@ fn contention_phase(
         ));
     }
     say(format!(
-        "   (goodput; the link carries a few % more in headers). With the classifier the \
-         normal download gets {:.0} % of the link and the Apple download keeps its floor.",
-        with.1 / rate * 100.0
+        "   (goodput; the link carries a few % more in headers). {}",
+        contention.sentence()
     ));
     Ok(())
 }

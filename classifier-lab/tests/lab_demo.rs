@@ -1,6 +1,7 @@
 //! The demo binary end to end (what `cargo xtask demo` runs): its report, with the classifier
-//! at either hook (XDP, the default, or `--hook tc`: docs/design.md, 'The tc hook'), and that
-//! it leaves nothing behind, whether it finishes or is interrupted with Ctrl-C.
+//! at either hook (XDP, the default, or `--hook tc`: docs/design.md, 'The tc hook'), whose
+//! figures must show what the demo says they show, and that it leaves nothing behind, whether
+//! it finishes or is interrupted with Ctrl-C.
 
 // The test suite's one `wait`, beside the kernel tests (see this crate's lib.rs).
 #[path = "../../classifier-user/tests/support/wait.rs"]
@@ -11,6 +12,10 @@ use std::{
     time::Duration,
 };
 
+use classifier_lab::demo::{
+    self,
+    contention::{Contention, Downloads, Verdict},
+};
 use wait::wait_until;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_classifier-lab");
@@ -91,7 +96,55 @@ fn report_and_cleanup(args: &[&str], attached: &str) {
         assert!(arrived > 0, "no packet arrived: {line}");
         assert_eq!(words[of - 1], words[of + 1], "{line}");
     }
+    // The contention phase, from the figures it printed. Breaks if the shaper does not steer
+    // the Apple download into the bulk class, if the bulk class's floor is not kept, if the
+    // run "without" still marks, or if the verdict printed is not the figures' own.
+    let contention = contention_of(&report);
+    assert_eq!(
+        contention.verdict(),
+        Verdict {
+            shared_without: true,
+            normal_gets_the_rest: true,
+            apple_keeps_its_floor: true,
+        },
+        "{contention:?}"
+    );
+    assert!(
+        report.contains(&contention.sentence()),
+        "the report's verdict is not its figures' ({contention:?}): `{}`",
+        contention.sentence()
+    );
     assert_eq!(leftovers(pid), Vec::<String>::new());
+}
+
+/// The goodputs of the contention table's two rows, e.g.
+/// `   with classifier         4.8 Mbit/s   10 %    43.0 Mbit/s   86 %`.
+fn contention_of(report: &str) -> Contention {
+    let downloads = |label: &str| {
+        let row = report
+            .lines()
+            .find(|line| line.trim_start().starts_with(label))
+            .unwrap_or_else(|| panic!("no `{label}` row in the report"));
+        let words: Vec<&str> = row.split_whitespace().collect();
+        let mbit: Vec<f64> = words
+            .windows(2)
+            .filter(|pair| pair[1] == "Mbit/s")
+            .map(|pair| pair[0].parse().expect("a goodput"))
+            .collect();
+        let [apple_mbit, normal_mbit] = mbit[..] else {
+            panic!("two goodputs expected: {row}");
+        };
+        Downloads {
+            apple_mbit,
+            normal_mbit,
+        }
+    };
+    Contention::shown(
+        demo::RATE_MBIT,
+        demo::BULK_FLOOR,
+        downloads("without classifier "),
+        downloads("with classifier "),
+    )
 }
 
 #[test]

@@ -113,12 +113,17 @@ fn storm_with_and_without_the_classifier(hook: Hook) {
     }
     assert_eq!(with.learned_servers.len(), 2);
 
-    // `classifier devices`, once this classifier has it: every phone, and
-    // nothing else, is an Apple device.
-    match &with.phones_seen {
-        Ok(seen) => assert_eq!(*seen, spec(hook).phones, "phones the classifier saw"),
-        Err(why) => assert_eq!(why, "classifier devices unavailable"),
-    }
+    // `classifier devices`: every phone, and nothing else, is an Apple device.
+    // Breaks if `devices` fails (the storm then fails, with its error) or miscounts.
+    assert_eq!(
+        with.phones_seen,
+        Some(spec(hook).phones),
+        "phones the classifier saw"
+    );
+    assert_eq!(
+        without.phones_seen, None,
+        "devices asked without a classifier"
+    );
 
     // Breaks if `--hook` is lost on the way to `classifier run`: this would run XDP twice.
     let expected = ROUTER_INGRESS.map(|i| (i.to_owned(), hook.name().to_owned()));

@@ -14,17 +14,25 @@ use std::{
 
 const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 
-/// lintian's findings README, "Installing from the Debian package", justifies; any other
-/// fails the test.
-const JUSTIFIED_LINTIAN_TAGS: &[&str] = &[
-    "initial-upload-closes-no-bugs",
-    "hardening-no-fortify-functions",
+/// lintian's findings that README, "Installing from the Debian package", justifies, each as
+/// lintian prints it after `X: classifier: ` (its tag and where); any other fails the test.
+const JUSTIFIED_LINTIAN_FINDINGS: &[&str] = &[
+    // The package is not uploaded to Debian: no ITP bug for its first changelog entry to close.
+    "initial-upload-closes-no-bugs [usr/share/doc/classifier/changelog.Debian.gz:1]",
+    // _FORTIFY_SOURCE checks C callers of libc; the binary's bounds are checked by Rust.
+    "hardening-no-fortify-functions [usr/sbin/classifier]",
+    // cargo-deb writes no md5sums; it is optional, only `dpkg --verify` reads it.
     "no-md5sums-control-file",
-    "package-contains-documentation-outside-usr-share-doc",
-    "package-supports-alternative-init-but-no-init.d-script",
-    // Bytes of the embedded eBPF object and tables that read as a misspelt word ("thIk" for
-    // "think"); which ones depends on the build (README, "Installing from the Debian package").
-    "spelling-error-in-binary",
+    // The shipped lists are data `classifier prefixes replace` reads, whatever their `.txt`.
+    "package-contains-documentation-outside-usr-share-doc \
+     [usr/share/classifier/lists/apple-domains.txt]",
+    "package-contains-documentation-outside-usr-share-doc [usr/share/classifier/lists/apple.txt]",
+    // The service needs systemd's sandbox and a TCX-era kernel: no SysV init script.
+    "package-supports-alternative-init-but-no-init.d-script \
+     [lib/systemd/system/classifier.service]",
+    // x86-64 machine code, not text: `je +0x68` (74 68, "th") then `imul` by 0x78 with a REX
+    // prefix (49 6b, "Ik"). Another word in another build fails until it is looked at.
+    "spelling-error-in-binary thIk think [usr/sbin/classifier]",
 ];
 
 /// Files other than the man pages, with their modes.
@@ -238,15 +246,20 @@ fn lintian_finds_only_what_the_readme_justifies() {
         .output()
         .expect("running lintian (`cargo xtask setup` installs it)");
     let findings = String::from_utf8_lossy(&lintian.stdout);
-    println!(
-        "lintian:\n{findings}{}",
-        String::from_utf8_lossy(&lintian.stderr)
+    let said = String::from_utf8_lossy(&lintian.stderr);
+    println!("lintian:\n{findings}{said}");
+    // Breaks if lintian could not check the package (it then finds nothing) or found an error.
+    assert!(
+        lintian.status.success(),
+        "lintian failed ({}): {findings}{said}",
+        lintian.status
     );
     let unjustified: Vec<&str> = findings
         .lines()
+        .filter(|line| !line.trim().is_empty() && !line.starts_with("N:"))
         .filter(|line| {
-            let tag = line.split_whitespace().nth(2).unwrap_or_default();
-            !line.starts_with("N:") && !JUSTIFIED_LINTIAN_TAGS.contains(&tag)
+            let finding = line.split_once(": classifier: ").map(|(_, f)| f);
+            !finding.is_some_and(|f| JUSTIFIED_LINTIAN_FINDINGS.contains(&f))
         })
         .collect();
     assert!(unjustified.is_empty(), "lintian: {unjustified:#?}");

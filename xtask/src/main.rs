@@ -6,6 +6,7 @@ mod bench;
 mod dashboard_png;
 mod demo;
 mod fuzz;
+mod inventory;
 mod package;
 mod release_binary;
 mod run;
@@ -13,6 +14,7 @@ mod setup;
 mod soak;
 mod storm;
 mod test;
+mod test_binaries;
 
 use clap::{Parser, Subcommand};
 
@@ -79,9 +81,18 @@ enum Task {
     /// Run setup, then `cargo fmt --check`, clippy (-D warnings) on the host crates and the eBPF
     /// crate, and every test. Needs root: the tests load programs into this kernel.
     Test {
-        /// Arguments passed on to `cargo test` (e.g. a test name filter).
+        /// Arguments passed on to `cargo test` (e.g. a test name filter). With none, every
+        /// binary in xtask/test-inventory.txt must run; with some, only what ran is checked.
         #[arg(trailing_var_arg = true)]
         cargo_test_args: Vec<String>,
+    },
+    /// Write xtask/test-inventory.txt, the test binaries `cargo xtask test` expects and how
+    /// many tests each must pass, from `cargo test -- --list` (builds, runs no test). Adding
+    /// or removing a test updates the inventory in the same commit.
+    Inventory {
+        /// Compare the inventory with the tests there are, and write nothing.
+        #[arg(long)]
+        check: bool,
     },
     /// Build the Debian package with cargo-deb from the release binary: the binary, the
     /// systemd unit (installed disabled), /etc/classifier/config.toml (a conffile), the shipped
@@ -122,6 +133,7 @@ fn main() -> anyhow::Result<()> {
             storm_args,
         } => storm::storm(write_benchmarks, &storm_args),
         Task::Test { cargo_test_args } => test::test(&cargo_test_args),
+        Task::Inventory { check } => inventory::inventory(check),
         Task::Fuzz {
             packets,
             seed,

@@ -2,14 +2,16 @@
 
 use std::{
     io::{BufRead as _, BufReader},
-    process::{Command, Stdio},
+    process::{Command, ExitStatus},
 };
 
 use anyhow::{Context as _, bail};
 
 use crate::{
+    inventory::{self, Measure},
     run::run,
     setup::{NIGHTLY, setup},
+    test_binaries::Tally,
 };
 
 pub fn test(cargo_test_args: &[String]) -> anyhow::Result<()> {
@@ -41,52 +43,71 @@ pub fn test(cargo_test_args: &[String]) -> anyhow::Result<()> {
     cargo_test(cargo_test_args)
 }
 
-/// Runs `cargo test` over every test binary (not stopping at the first failing one) and
-/// closes with one line that totals them all.
+/// Runs `cargo test` over every test binary (not stopping at the first failing one), holds
+/// each binary to the inventory, and closes with a table of the binaries and one line that
+/// totals them all.
 fn cargo_test(args: &[String]) -> anyhow::Result<()> {
+    // Read first: a malformed inventory fails before the suite's minutes, not after.
+    let inventory = inventory::read()?;
     eprintln!(
         "xtask: running cargo test --no-fail-fast {}",
         args.join(" ")
     );
-    let mut child = Command::new("cargo")
-        .args(["test", "--no-fail-fast"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .spawn()
-        .context("starting cargo test")?;
-    let stdout = child.stdout.take().context("cargo test's stdout")?;
-    let (mut passed, mut failed, mut ignored) = (0u64, 0u64, 0u64);
-    for line in BufReader::new(stdout).lines() {
-        let line = line.context("reading cargo test's output")?;
-        println!("{line}");
-        if let Some(result) = line.strip_prefix("test result: ") {
-            passed += count_of(result, "passed");
-            failed += count_of(result, "failed");
-            ignored += count_of(result, "ignored");
-        }
+    let mut command = Command::new("cargo");
+    command.args(["test", "--no-fail-fast"]).args(args);
+    let (status, tally) = tally(command)?;
+    let total = tally.total();
+    print!("\n{}", tally.table(|binary| inventory.minimum(binary)));
+    println!(
+        "tests: {} passed, {} failed, {} skipped",
+        total.passed, total.failed, total.ignored
+    );
+    // Arguments may select binaries or tests: then only what ran whole is held to it.
+    let everything = args.is_empty();
+    if !everything {
+        println!(
+            "{}: binaries that did not run are not checked (cargo test had arguments)",
+            inventory::FILE
+        );
     }
-    let status = child.wait().context("waiting for cargo test")?;
-    println!("tests: {passed} passed, {failed} failed, {ignored} skipped");
-    if !status.success() || failed > 0 {
-        bail!("cargo test failed ({status})");
+    let mut failures = Vec::new();
+    if !status.success() || total.failed > 0 {
+        failures.push(format!("cargo test failed ({status})"));
     }
-    if passed == 0 {
-        bail!("cargo test ran no test");
+    if total.passed == 0 {
+        failures.push("cargo test ran no test".to_owned());
+    }
+    for problem in inventory.problems(&tally, Measure::Passed, everything) {
+        failures.push(format!("{} does not hold: {problem}", inventory::FILE));
+    }
+    if !failures.is_empty() {
+        bail!("{}", failures.join("\n"));
     }
     Ok(())
 }
 
-/// The number before `word` in "ok. 6 passed; 0 failed; 0 ignored; ...".
-fn count_of(result: &str, word: &str) -> u64 {
-    result
-        .split(';')
-        .filter_map(|part| {
-            part.trim()
-                .trim_start_matches("ok. ")
-                .trim_start_matches("FAILED. ")
-                .split_once(' ')
-        })
-        .find(|(_, name)| *name == word)
-        .and_then(|(number, _)| number.parse().ok())
-        .unwrap_or(0)
+/// Runs a `cargo test` command with its stdout and stderr in one pipe, so that each binary's
+/// results follow the `Running` line cargo writes to stderr before it; echoes every line and
+/// counts them per binary.
+pub fn tally(mut command: Command) -> anyhow::Result<(ExitStatus, Tally)> {
+    let (reader, writer) = std::io::pipe().context("a pipe for cargo test's output")?;
+    let mut child = command
+        .stdout(
+            writer
+                .try_clone()
+                .context("a pipe for cargo test's output")?,
+        )
+        .stderr(writer)
+        .spawn()
+        .context("starting cargo test")?;
+    // The command holds the pipe's write end: without dropping it, the reader never ends.
+    drop(command);
+    let mut tally = Tally::default();
+    for line in BufReader::new(reader).lines() {
+        let line = line.context("reading cargo test's output")?;
+        println!("{line}");
+        tally.line(&line);
+    }
+    let status = child.wait().context("waiting for cargo test")?;
+    Ok((status, tally))
 }

@@ -22,6 +22,16 @@ pub enum Fair {
     Leaves(u32),
 }
 
+/// The value of `--fair`.
+impl std::fmt::Display for Fair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Off => f.write_str("off"),
+            Self::Leaves(k) => write!(f, "{k}"),
+        }
+    }
+}
+
 /// The `classifier` binary with a pin directory of the storm's own.
 pub struct Classifier {
     binary: PathBuf,
@@ -70,9 +80,15 @@ impl Classifier {
             .output()
             .map_err(io_error(format!("running {}", self.binary.display())))?;
         if !output.status.success() {
+            // Under `--json` the error is a document on stdout, not a line on stderr.
+            let said: Vec<String> = [&output.stderr, &output.stdout]
+                .into_iter()
+                .map(|bytes| String::from_utf8_lossy(bytes).trim().to_owned())
+                .filter(|text| !text.is_empty())
+                .collect();
             return Err(Error::Command {
                 command: format!("classifier {}", args.join(" ")),
-                stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+                stderr: said.join("\n"),
             });
         }
         Ok(output)
@@ -117,30 +133,23 @@ impl Classifier {
         }
     }
 
-    /// Whether this `classifier shape` has `--fair`.
-    pub fn shape_has_fair(&self) -> Result<bool, Error> {
-        let help = self.run(&["shape", "--help"])?;
-        Ok(String::from_utf8_lossy(&help.stdout).contains("--fair"))
-    }
-
-    /// Whether this `classifier shape` has `--flows` (flows in the normal class).
-    pub fn shape_has_flows(&self) -> Result<bool, Error> {
-        let help = self.run(&["shape", "--help"])?;
-        Ok(String::from_utf8_lossy(&help.stdout).contains("--flows"))
-    }
-
-    /// `classifier shape r0 --rate RATE --bulk-floor FLOOR [--fair ...] [--flows ...]` in the
-    /// router. `fair` or `flows` None leaves that flag out (the shaper's own default).
+    /// `classifier shape r0 --rate RATE --bulk-floor FLOOR --fair FAIR --flows FLOWS` in the
+    /// router. Both flags always: the binary is built from this workspace, and one without
+    /// them fails here, naming the flag, instead of shaping some other way.
     pub fn shape(
         &self,
         lab: &Lab,
         rate_mbit: u64,
         bulk_floor: u8,
-        fair: Option<Fair>,
-        flows: Option<&str>,
+        fair: Fair,
+        flows: &str,
     ) -> Result<(), Error> {
-        let (rate, floor) = (format!("{rate_mbit}mbit"), bulk_floor.to_string());
-        let mut args = vec![
+        let (rate, floor, fair) = (
+            format!("{rate_mbit}mbit"),
+            bulk_floor.to_string(),
+            fair.to_string(),
+        );
+        self.run(&[
             "--netns",
             lab.router.name(),
             "shape",
@@ -149,20 +158,12 @@ impl Classifier {
             &rate,
             "--bulk-floor",
             &floor,
-        ];
-        let leaves;
-        match fair {
-            None => {}
-            Some(Fair::Off) => args.extend(["--fair", "off"]),
-            Some(Fair::Leaves(k)) => {
-                leaves = k.to_string();
-                args.extend(["--fair", &leaves]);
-            }
-        }
-        if let Some(flows) = flows {
-            args.extend(["--flows", flows]);
-        }
-        self.run(&args).map(drop)
+            "--fair",
+            &fair,
+            "--flows",
+            flows,
+        ])
+        .map(drop)
     }
 
     /// Waits up to `within` for every one of `addresses` to be learned into the apple list.
@@ -219,18 +220,17 @@ impl Classifier {
         Ok(attached)
     }
 
-    /// How many devices `classifier devices --list apple --json` lists; Err
-    /// with the reason when this classifier cannot say.
-    pub fn apple_devices(&self) -> Result<usize, String> {
-        let output = self
-            .run(&["devices", "--list", "apple", "--json", "--interval", "0"])
-            .map_err(|_| "classifier devices unavailable".to_owned())?;
+    /// How many devices `classifier devices --list apple --json` lists. Its
+    /// failure is the storm's: the error says which command failed and what it printed.
+    pub fn apple_devices(&self) -> Result<usize, Error> {
+        let output = self.run(&["devices", "--list", "apple", "--json", "--interval", "0"])?;
         let json: serde_json::Value = serde_json::from_slice(&output.stdout)
-            .map_err(|error| format!("classifier devices: not JSON ({error})"))?;
-        json["devices"]
-            .as_array()
-            .map(Vec::len)
-            .ok_or_else(|| "classifier devices: no `devices` array".to_owned())
+            .map_err(|error| io_error("reading devices' JSON")(std::io::Error::other(error)))?;
+        json["devices"].as_array().map(Vec::len).ok_or_else(|| {
+            io_error("reading devices' JSON")(std::io::Error::other(format!(
+                "no `devices` array in {json}"
+            )))
+        })
     }
 }
 

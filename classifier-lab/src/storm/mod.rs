@@ -130,8 +130,9 @@ pub struct Outcome {
     pub idle_icmp: RoundTrips,
     pub storm_tcp: RoundTrips,
     pub storm_icmp: RoundTrips,
-    /// `classifier devices --list apple`, or why there is no count.
-    pub phones_seen: Result<usize, String>,
+    /// `classifier devices --list apple`'s count; None in the run without the classifier,
+    /// which has none to ask.
+    pub phones_seen: Option<usize>,
     /// The servers known only through DNS.
     pub learned_servers: Vec<Marked>,
     /// How `shape` was called, as the report shows it.
@@ -146,7 +147,6 @@ pub struct Outcome {
 /// Ctrl-C handler).
 pub fn run(binary: &Path, spec: &Spec, setup: Setup, prefix: &str) -> Result<Outcome, Error> {
     let mut router = classifier::Classifier::new(binary, &format!("{prefix}-{}", setup.tag()))?;
-    let fair = fair_flag(setup, router.shape_has_fair()?, binary)?;
     if spec.phones == 0 || spec.phones > hosts::MAX_PHONES {
         return Err(io_error("the storm's phones")(std::io::Error::other(
             format!(
@@ -162,15 +162,9 @@ pub fn run(binary: &Path, spec: &Spec, setup: Setup, prefix: &str) -> Result<Out
     if setup != Setup::NoClassifier {
         router.start(&lab, spec.hook)?;
     }
-    let flows = flows_flag(setup, router.shape_has_flows()?);
-    router.shape(
-        &lab,
-        spec.rate_mbit,
-        spec.bulk_floor,
-        fair,
-        flows.as_deref(),
-    )?;
-    let shaped_with = shaped_with(spec, fair, flows.as_deref());
+    let (fair, flows) = (fair_flag(setup), flows_flag(setup));
+    router.shape(&lab, spec.rate_mbit, spec.bulk_floor, fair, &flows)?;
+    let shaped_with = shaped_with(spec, fair, &flows);
 
     let learned: Vec<&UpdateServer> = servers.iter().filter(|s| s.name.is_some()).collect();
     let counters = Counters::load(&lab.client, &marking_rules(&learned))?;
@@ -217,9 +211,9 @@ pub fn run(binary: &Path, spec: &Spec, setup: Setup, prefix: &str) -> Result<Out
         })
         .collect();
     let (phones_seen, attached) = if setup == Setup::NoClassifier {
-        (Err("no classifier".to_owned()), Vec::new())
+        (None, Vec::new())
     } else {
-        (router.apple_devices(), router.attached()?)
+        (Some(router.apple_devices()?), router.attached()?)
     };
     drop(senders);
     drop(router);
@@ -241,52 +235,33 @@ pub fn run(binary: &Path, spec: &Spec, setup: Setup, prefix: &str) -> Result<Out
     })
 }
 
-/// The `--fair` that `setup` asks of `shape`, None when this `shape` has no such flag (it
-/// then shares the bulk class per flow, as `--fair off` does); an error for per-device
-/// fairness without it.
-fn fair_flag(setup: Setup, has_fair: bool, binary: &Path) -> Result<Option<Fair>, Error> {
+/// The `--fair` that `setup` asks of `shape`: the bulk class shared per flow, except for
+/// per-device fairness.
+fn fair_flag(setup: Setup) -> Fair {
     match setup {
-        Setup::PerDevice(k) if !has_fair => Err(Error::Command {
-            command: format!("classifier shape r0 --fair {k}"),
-            stderr: format!(
-                "{} has no --fair (per-device fairness): build one that has",
-                binary.display()
-            ),
-        }),
-        Setup::PerDevice(k) => Ok(Some(Fair::Leaves(k))),
-        Setup::NoClassifier | Setup::PerFlow => Ok(has_fair.then_some(Fair::Off)),
+        Setup::PerDevice(k) => Fair::Leaves(k),
+        Setup::NoClassifier | Setup::PerFlow => Fair::Off,
     }
 }
 
-/// The `--flows` that `setup` asks of `shape`, None when this `shape` has no such flag (its
-/// normal class is then one queue). Without the classifier the link is what a plain shaper
-/// gives, one FIFO for everything (`--flows off`); the classifier's runs share the normal
-/// class between flows (docs/design.md, 'Flows in the normal class').
-fn flows_flag(setup: Setup, has_flows: bool) -> Option<String> {
-    has_flows.then(|| match setup {
+/// The `--flows` that `setup` asks of `shape`. Without the classifier the link is what a
+/// plain shaper gives, one FIFO for everything (`--flows off`); the classifier's runs share
+/// the normal class between flows (docs/design.md, 'Flows in the normal class').
+fn flows_flag(setup: Setup) -> String {
+    match setup {
         Setup::NoClassifier => "off".to_owned(),
         Setup::PerFlow | Setup::PerDevice(_) => {
             ::classifier::control::shape::DEFAULT_FLOW_LEAVES.to_string()
         }
-    })
+    }
 }
 
 /// How r0 was shaped, for the report.
-fn shaped_with(spec: &Spec, fair: Option<Fair>, flows: Option<&str>) -> String {
-    let mut command = format!(
-        "classifier shape r0 --rate {}mbit --bulk-floor {}",
+fn shaped_with(spec: &Spec, fair: Fair, flows: &str) -> String {
+    format!(
+        "`classifier shape r0 --rate {}mbit --bulk-floor {} --flows {flows} --fair {fair}`",
         spec.rate_mbit, spec.bulk_floor
-    );
-    if let Some(flows) = flows {
-        command += &format!(" --flows {flows}");
-    }
-    match fair {
-        None => {
-            format!("`{command}` (this shape has no --fair: the bulk class is shared per flow)")
-        }
-        Some(Fair::Off) => format!("`{command} --fair off`"),
-        Some(Fair::Leaves(k)) => format!("`{command} --fair {k}`"),
-    }
+    )
 }
 
 /// Which phone downloads from which server, over how many connections: phone i from server
