@@ -69,8 +69,11 @@ pub enum Error {
     )]
     IncompleteState { dir: PathBuf },
     #[error(
-        "the state in {} was made by an incompatible version of classifier ({detail}); remove \
-         it with `classifier detach --all --purge` and attach again",
+        "the state in {} was made by an incompatible version of classifier ({detail}), which \
+         this one cannot read. To start again with your lists and policy: `classifier detach \
+         --all --purge`, `classifier attach IFACE...`, then `classifier state restore FILE` \
+         from the file `classifier state save FILE` wrote before the upgrade (without one, \
+         the lists and policy come from the config file)",
         dir.display()
     )]
     IncompatibleState { dir: PathBuf, detail: String },
@@ -130,6 +133,8 @@ pub enum Error {
     Capture { path: PathBuf, reason: String },
     #[error("config file {}: {reason}", path.display())]
     ConfigFile { path: PathBuf, reason: String },
+    #[error("saved state {}: {reason} (`classifier state save FILE` writes one)", path.display())]
+    SavedStateFile { path: PathBuf, reason: String },
     #[error("{}:{line}: {reason}", path.display())]
     PrefixFile {
         path: PathBuf,
@@ -246,6 +251,7 @@ kinds! {
     StateGone => state_gone,
     Capture => capture,
     ConfigFile => config_file,
+    SavedStateFile => saved_state_file,
     PrefixFile => prefix_file,
     InvalidPrefix => invalid_prefix,
     InvalidListName => invalid_list_name,
@@ -271,6 +277,7 @@ impl Error {
             self,
             Self::PrefixFile { .. }
                 | Self::ConfigFile { .. }
+                | Self::SavedStateFile { .. }
                 | Self::Capture { .. }
                 | Self::InvalidPrefix { .. }
                 | Self::InvalidListName { .. }

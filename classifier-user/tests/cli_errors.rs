@@ -5,12 +5,11 @@ mod support;
 
 use std::{fs, process::Stdio, time::Duration};
 
-use aya::maps::{Array, Map, MapData};
-use classifier::{ClassifierMaps, PinDir, load::names::MAP_CONFIG};
-use classifier_common::{Config, config::config_slot};
+use classifier::{ClassifierMaps, PinDir};
 use classifier_lab::{Netns, veth};
 use support::{
     cli::{BINARY, Cli},
+    forge,
     wait::wait_until,
 };
 
@@ -174,7 +173,7 @@ fn system_errors_exit_with_1() {
     let (_ns, cli) = attached();
     // A pin directory made by an incompatible version.
     let pin_dir = PinDir::new(cli.pin_dir());
-    let layout = stamp_layout(&pin_dir, 999);
+    let layout = forge::stamp_layout(&pin_dir, 999);
     expect_error(&cli, &["status"], 1, "made by an incompatible version");
     expect_error(
         &cli,
@@ -182,7 +181,7 @@ fn system_errors_exit_with_1() {
         1,
         "incompatible version",
     );
-    stamp_layout(&pin_dir, layout);
+    forge::stamp_layout(&pin_dir, layout);
 
     // A pin directory that is a symbolic link.
     let link = std::path::PathBuf::from(format!("{}-link", cli.pin_dir().display()));
@@ -300,22 +299,4 @@ fn a_cli_killed_mid_command_leaves_usable_state() {
         .collect();
     assert_eq!(listed, ["17.0.0.0/8"]);
     let _ = fs::remove_dir_all(big.parent().unwrap());
-}
-
-/// Stamps the pinned state with `layout`, as another version's binary would have made it, and
-/// returns the stamp it had: through the bpffs pin itself, since the library writes the live
-/// state only under `control`'s writer lock.
-fn stamp_layout(pin_dir: &PinDir, layout: u32) -> u32 {
-    let generation = ClassifierMaps::open_pinned_unchecked(pin_dir)
-        .and_then(|maps| maps.generation())
-        .expect("the generation");
-    let pinned = MapData::from_pin(pin_dir.map(MAP_CONFIG)).expect("the pinned CONFIG");
-    let mut config: Array<MapData, Config> =
-        Array::try_from(Map::Array(pinned)).expect("CONFIG is an array of Config");
-    let slot = config_slot(generation);
-    let mut current = config.get(&slot, 0).expect("the config in force");
-    let before = current.layout;
-    current.layout = layout;
-    config.set(slot, current, 0).expect("stamping the layout");
-    before
 }

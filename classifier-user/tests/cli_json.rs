@@ -130,6 +130,15 @@ fn every_command_prints_what_its_schema_says() {
     );
     assert_eq!(set["previous"], before, "{set}");
     contract.document("policy-set", &["policy", "set", "--dry-run", "on"]);
+    let saved = scratch(&contract.cli, "saved.json");
+    let saved_arg = saved.to_str().unwrap();
+    let summary = contract.document("state-save", &["state", "save", saved_arg]);
+    assert_eq!(summary["dry_run"], true, "{summary}");
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    assert_conform(&[("saved-state", "the file of state save", &file)]);
+    let restored = contract.document("state-restore", &["state", "restore", saved_arg]);
+    assert_eq!(restored["rules"], 2, "{restored}");
 
     let stats = contract.document("stats", &["stats"]);
     assert!(

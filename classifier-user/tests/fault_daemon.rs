@@ -1,8 +1,8 @@
 //! `classifier run` killed with SIGKILL while traffic flows: nothing of it runs any more, but
 //! the program stays attached through its pinned link, the counters keep counting, and a
-//! restarted run adopts the pinned state (same link, same program: no gap). Every packet that
-//! crossed the wire in the meantime is counted and marked. Also: the metrics endpoint listens
-//! on loopback only unless told otherwise.
+//! restarted run takes the pinned state over (same link, its own program swapped in
+//! atomically: no gap). Every packet that crossed the wire in the meantime is counted and
+//! marked. Also: the metrics endpoint listens on loopback only unless told otherwise.
 
 mod support;
 
@@ -40,7 +40,7 @@ fn scraped_packets(hosts: &TwoHosts) -> u64 {
 }
 
 #[test]
-fn a_killed_run_leaves_the_program_attached_and_a_restarted_run_adopts_it() {
+fn a_killed_run_leaves_the_program_attached_and_a_restarted_run_takes_it_over() {
     let hosts = TwoHosts::new();
     let cli = Cli::new();
     let args = ["--netns", hosts.server.name(), "run", "s0"];
@@ -79,6 +79,9 @@ fn a_killed_run_leaves_the_program_attached_and_a_restarted_run_adopts_it() {
         .unwrap()
         .expect("a socket in the client");
     std::thread::scope(|scope| {
+        // A failed assertion below must stop the sender too, or the scope would wait for it
+        // for ever.
+        let _stop_on_exit = StopOnExit(&stop);
         let sender = scope.spawn(|| {
             while !stop.load(Ordering::Relaxed) {
                 socket.send_to(b"flowing", (SERVER, 6100)).expect("sending");
@@ -108,12 +111,13 @@ fn a_killed_run_leaves_the_program_attached_and_a_restarted_run_adopts_it() {
         );
 
         let mut second = Daemon::start(&cli, &args);
-        second.wait_for_log("s0 was attached already: adopting it", 20);
+        second.wait_for_log("its program is now this binary's", 20);
         second.wait_for_log(METRICS, 20);
-        assert_eq!(
-            link_ids(&cli),
-            (links.clone(), program),
-            "adopted, not attached again"
+        let (links_now, program_now) = link_ids(&cli);
+        assert_eq!(links_now, links, "the same link, not attached again");
+        assert_ne!(
+            program_now, program,
+            "the restarted run swapped its own program in (docs/design.md, 'Upgrades')"
         );
         let scraped = scraped_packets(&hosts);
         assert!(
@@ -154,4 +158,13 @@ fn a_killed_run_leaves_the_program_attached_and_a_restarted_run_adopts_it() {
         assert!(!hosts.server.has_xdp("s0").unwrap(), "detached on SIGTERM");
         assert_freed("link", links[0].1, "the link");
     });
+}
+
+/// Sets its flag when dropped, unwinding included.
+struct StopOnExit<'a>(&'a AtomicBool);
+
+impl Drop for StopOnExit<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }

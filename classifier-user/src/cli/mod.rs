@@ -12,6 +12,7 @@ mod policy;
 mod prefixes;
 mod run;
 mod shape;
+mod state;
 mod stats;
 mod status;
 
@@ -84,6 +85,7 @@ enum Command {
     Status(status::StatusArgs),
     Prefixes(prefixes::PrefixesArgs),
     Policy(policy::PolicyArgs),
+    State(state::StateArgs),
     Stats(stats::StatsArgs),
     Flows(flows::FlowsArgs),
     Devices(devices::DevicesArgs),
@@ -151,6 +153,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status(args) => status::status(&context, args),
         Command::Prefixes(args) => prefixes::prefixes(&context, args),
         Command::Policy(args) => policy::policy(&context, args),
+        Command::State(args) => state::state(&context, args),
         Command::Stats(args) => stats::stats(&context, args),
         Command::Flows(args) => flows::flows(&context, args),
         Command::Devices(args) => devices::devices(&context, args),

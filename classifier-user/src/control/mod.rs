@@ -10,6 +10,7 @@ pub mod policy;
 pub mod prefix_edit;
 pub mod prefix_file;
 pub mod prefixes;
+pub mod restore;
 pub mod shape;
 pub mod state;
 mod writer_lock;

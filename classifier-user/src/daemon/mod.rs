@@ -74,6 +74,27 @@ pub fn run(pin_dir: &PinDir, config: &ConfigFile, options: &RunOptions) -> Resul
         })
         .cloned()
         .collect();
+    // An upgrade: what is attached already runs this binary's programs from now on, through
+    // the same links and on the same maps (docs/design.md, 'Upgrades'). First, so that the
+    // interfaces attached below get the programs pinned here instead of loading them again.
+    let adopted: Vec<String> = options
+        .interfaces
+        .iter()
+        .filter(|name| !pending.contains(name))
+        .cloned()
+        .collect();
+    if !adopted.is_empty() {
+        // Whatever hook each is attached at stays: the replacement asks for none.
+        for done in attach::attach(pin_dir, &adopted, Mode::Auto, true, config)? {
+            log::info!(
+                "{} was attached already ({} {}): its program is now this binary's, its \
+                 state kept",
+                done.interface,
+                done.mode.hook(),
+                done.mode
+            );
+        }
+    }
     if !pending.is_empty() {
         for done in attach::attach(pin_dir, &pending, options.mode, false, config)? {
             if let Some(reason) = &done.fell_back {
@@ -86,13 +107,6 @@ pub fn run(pin_dir: &PinDir, config: &ConfigFile, options: &RunOptions) -> Resul
                 done.mode
             );
         }
-    }
-    for name in options
-        .interfaces
-        .iter()
-        .filter(|name| !pending.contains(name))
-    {
-        log::info!("{name} was attached already: adopting it");
     }
     let mut maps = ClassifierMaps::open_pinned(pin_dir)?;
     let names = ListNames::read(&maps)?;

@@ -4,6 +4,7 @@ mod counter_labels;
 pub mod devices;
 pub mod flows;
 pub mod prefixes;
+pub mod saved_state;
 pub mod stats;
 pub mod stats_reader;
 pub mod status;

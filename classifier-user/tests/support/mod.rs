@@ -14,6 +14,7 @@
 pub mod cli;
 pub mod dns_client;
 pub mod faults;
+pub mod forge;
 pub mod fuzz;
 pub mod fuzz_config;
 pub mod fuzz_flows;

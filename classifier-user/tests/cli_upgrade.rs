@@ -1,0 +1,228 @@
+//! What installing a new version does to a running router (docs/design.md, 'Upgrades').
+//!
+//! - Same state layout: the new binary's programs replace the old ones through the same links
+//!   (`attach --replace`, or `run` starting on interfaces attached before), on the same maps:
+//!   counters, lists, learned addresses and policy stay, and no packet goes unmarked while
+//!   the programs change under a stream of new flows.
+//! - Another layout: every command refuses the state, naming the recovery; the recovery
+//!   (`detach --all --purge`, `attach`, `state restore` of the file `state save` wrote
+//!   before) brings the lists and the policy back.
+
+mod support;
+
+use std::{
+    net::Ipv4Addr,
+    sync::atomic::{AtomicBool, Ordering},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use classifier::PinDir;
+use support::{
+    cli::Cli,
+    faults::{Daemon, link_ids},
+    forge,
+    hosts::{LISTED, TwoHosts},
+    wait::wait_until,
+};
+
+/// Program swaps made while the packets stream in, each a load of both programs.
+const REPLACES: usize = 3;
+
+fn attach(cli: &Cli, hosts: &TwoHosts) {
+    let server = hosts.server.name();
+    cli.run(&["--netns", server, "attach", "s0", "--mode", "native"])
+        .ok();
+}
+
+/// What the operator set up: a list of their own, a policy, a learned address.
+fn set_up(cli: &Cli) {
+    cli.run(&[
+        "prefixes",
+        "add",
+        "--list",
+        "cdn",
+        "198.18.0.0/15",
+        "2001:db8::/32",
+    ])
+    .ok();
+    cli.run(&[
+        "policy",
+        "set",
+        "list:apple=LE",
+        "list:cdn=AF11",
+        "mptcp=keep",
+    ])
+    .ok();
+    let in_an_hour = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    forge::learned(
+        &PinDir::new(cli.pin_dir()),
+        Ipv4Addr::new(203, 0, 113, 77),
+        0,
+        "mesu.apple.com",
+        in_an_hour,
+    );
+}
+
+/// The state an operator reads back: lists with what was learned, and the policy.
+fn state(cli: &Cli) -> (serde_json::Value, serde_json::Value) {
+    (
+        cli.run(&["prefixes", "list", "--json"]).ok().json(),
+        cli.run(&["policy", "show", "--json"]).ok().json(),
+    )
+}
+
+fn listed_packets(cli: &Cli) -> u64 {
+    cli.run(&["stats", "--json"]).ok().json()["classes"]["listed"]["packets"]
+        .as_u64()
+        .expect("stats --json has classes.listed.packets")
+}
+
+#[test]
+fn the_same_layout_swaps_the_programs_and_keeps_the_state_and_every_mark() {
+    let hosts = TwoHosts::new();
+    let cli = Cli::new();
+    attach(&cli, &hosts);
+    set_up(&cli);
+    hosts.udp_stream(LISTED, 6300, 50, Duration::ZERO);
+    wait_until(Duration::from_secs(5), "the first datagrams", || {
+        hosts.arrived().listed >= 50
+    });
+    let counted = listed_packets(&cli);
+    assert!(counted >= 50, "{counted} listed packets counted before");
+    let before = state(&cli);
+    let (links, program) = link_ids(&cli);
+
+    // Replaces, one after another, while new flows stream in: the sender starts before the
+    // first and stops after the last.
+    let sending = AtomicBool::new(true);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let mut ports = (30_000..60_000u16).step_by(200).cycle();
+            while sending.load(Ordering::Relaxed) {
+                let first = ports.next().expect("a cycle never ends");
+                hosts.udp_new_flows(LISTED, first..first + 200, 6301, Duration::from_micros(100));
+            }
+        });
+        wait_until(Duration::from_secs(10), "the stream to start", || {
+            hosts.arrived().listed > 50
+        });
+        for _ in 0..REPLACES {
+            cli.run(&["--netns", hosts.server.name(), "attach", "s0", "--replace"])
+                .ok();
+        }
+        sending.store(false, Ordering::Relaxed);
+    });
+    let arrived = hosts.arrived();
+    println!("{REPLACES} replaces while sending; arrived: {arrived:?}");
+    assert!(arrived.listed > 1000, "{arrived:?}");
+    assert_eq!(arrived.listed_not_le, 0, "packets that left unmarked");
+    assert_eq!(arrived.listed_le, arrived.listed);
+
+    let (links_after, program_after) = link_ids(&cli);
+    assert_eq!(links_after, links, "the same links");
+    assert_ne!(program_after, program, "the program is the new one");
+    assert_eq!(state(&cli), before, "lists, learned addresses and policy");
+    assert!(
+        listed_packets(&cli) >= counted + arrived.listed - 50,
+        "the counters went on from where they were"
+    );
+}
+
+#[test]
+fn run_puts_its_own_programs_on_what_was_attached_before_and_keeps_the_state() {
+    let hosts = TwoHosts::new();
+    let cli = Cli::new();
+    attach(&cli, &hosts);
+    set_up(&cli);
+    let before = state(&cli);
+    let (links, program) = link_ids(&cli);
+    let server = hosts.server.name();
+    let mut run = Daemon::start(&cli, &["--netns", server, "run", "s0", "--keep-attached"]);
+    run.wait_for_log("learning from DNS answers", 20);
+    assert!(
+        run.log().contains("its program is now this binary's"),
+        "{}",
+        run.log()
+    );
+    let (links_after, program_after) = link_ids(&cli);
+    assert_eq!(links_after, links, "the same link");
+    assert_ne!(program_after, program, "run's own program");
+    assert_eq!(state(&cli), before, "lists, learned addresses and policy");
+}
+
+#[test]
+fn another_layout_is_refused_naming_the_recovery_which_brings_back_lists_and_policy() {
+    let hosts = TwoHosts::new();
+    let cli = Cli::new();
+    attach(&cli, &hosts);
+    set_up(&cli);
+    let (lists, policy) = state(&cli);
+    let scratch = std::env::temp_dir().join(cli.pin_dir().file_name().unwrap());
+    std::fs::create_dir_all(&scratch).unwrap();
+    let saved = scratch.join("saved.json");
+    let saved_arg = saved.to_str().unwrap();
+    let summary = cli.run(&["state", "save", saved_arg, "--json"]).ok().json();
+    assert_eq!(summary["rules"], 3, "{summary}");
+
+    // A bad file changes nothing, and says which file and what is wrong.
+    let bad = scratch.join("bad.json");
+    std::fs::write(&bad, r#"{"format": 1, "lists": [{"name": "Bad Name", "prefixes": []}], "rules": [], "dry_run": false}"#).unwrap();
+    cli.run(&["state", "restore", bad.to_str().unwrap()])
+        .fails(2, "not a valid list name");
+    std::fs::write(&bad, "{").unwrap();
+    cli.run(&["state", "restore", bad.to_str().unwrap()])
+        .fails(2, &format!("saved state {}", bad.display()));
+    assert_eq!(
+        state(&cli),
+        (lists.clone(), policy.clone()),
+        "a refused restore changed the state"
+    );
+
+    forge::stamp_layout(&PinDir::new(cli.pin_dir()), 999);
+    let server = hosts.server.name();
+    for args in [
+        &["status"][..],
+        &["--netns", server, "attach", "s0", "--replace"],
+        &["prefixes", "list"],
+    ] {
+        let refused = cli.run(args).fails(1, "incompatible version");
+        assert!(
+            refused.stderr.contains("state restore FILE") && refused.stderr.contains("--purge"),
+            "`{}` does not name the recovery: {}",
+            args.join(" "),
+            refused.stderr
+        );
+    }
+
+    cli.run(&["detach", "--all", "--purge"]).ok();
+    attach(&cli, &hosts);
+    cli.run(&["state", "restore", saved_arg]).ok();
+    let (lists_now, policy_now) = state(&cli);
+    assert_eq!(policy_now, policy, "the policy");
+    // What DNS taught is not saved: it is taught again. Every list's own prefixes are back.
+    let own = |rows: &serde_json::Value| -> Vec<(String, serde_json::Value)> {
+        rows.as_array()
+            .expect("prefix rows")
+            .iter()
+            .filter(|row| !row["lists"].as_array().unwrap().is_empty())
+            .map(|row| {
+                (
+                    row["prefix"].as_str().unwrap().to_owned(),
+                    row["lists"].clone(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(own(&lists_now), own(&lists), "every list's own prefixes");
+    assert!(
+        own(&lists)
+            .iter()
+            .any(|(prefix, _)| prefix == "198.18.0.0/15"),
+        "{lists}"
+    );
+    let _ = std::fs::remove_dir_all(scratch);
+}
