@@ -12,7 +12,7 @@
 //! its leaf empty for a moment after a loss, and the other takes that time; measured 48–50 %
 //! in 13 runs). With fairness off it must get under a third, the heavy device more than twice
 //! as much (1 in 9 is 11 %; in a drop-tail FIFO shared by 9 connections the lone one's share
-//! swings with its window: measured 4–6 % in four 6 s windows, 2–27 % in nine 4 s ones). That check is of the setup: with a
+//! swings with its window, hence the median of three windows). That check is of the setup: with a
 //! FIFO too deep to drop (see the txqueuelen below) the light device got half without
 //! fairness too, and the first check would have proved nothing.
 //! A program that ignores the device (one leaf for all, or a hash of the ports) gives about

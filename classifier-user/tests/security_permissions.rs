@@ -153,7 +153,7 @@ fn an_unprivileged_user_can_neither_read_nor_change_the_state() {
     }
 
     let uid = throwaway_uid();
-    let commands: [&[&str]; 12] = [
+    let commands: [&[&str]; 13] = [
         &["status"],
         &["stats"],
         &["flows"],
@@ -165,6 +165,7 @@ fn an_unprivileged_user_can_neither_read_nor_change_the_state() {
         &["policy", "set", "mptcp=LE"],
         &["policy", "set", "--dry-run", "on"],
         &["detach", "--all", "--purge"],
+        &["state", "save", "/nonexistent/saved.json"],
         &["--netns", ns.name(), "attach", "b0"],
     ];
     // Without capabilities each command stops at its first check (`--netns` needs
