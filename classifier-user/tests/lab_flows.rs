@@ -43,7 +43,7 @@ use std::{
 use classifier::control::shape::FIRST_FLOW_LEAF;
 use classifier_common::flow_hash::{FlowWords, flow_leaf};
 use classifier_lab::{
-    CLIENT_V4, Lab, SERVER_OTHER_V4,
+    CLIENT_V4, Lab, SERVER_OTHER_V4, htb,
     storm::{RoundTrips, probe, report::percentile},
     traffic,
 };
@@ -174,31 +174,13 @@ fn probe_beside_a_download(lab: &Lab, probe_port: u16, download_port: u16) -> Me
     })
 }
 
-/// The flow leaves (0..) under r0's normal class that sent something, from `tc -s class
-/// show` (text: `class htb 1:2003 parent 1:10 ...`, then ` Sent N bytes ...`).
+/// The flow leaves (0..) under r0's normal class that sent something, with their bytes.
 fn busy_flow_leaves(lab: &Lab) -> Vec<(u32, u64)> {
-    let output = lab
-        .router
-        .exec("tc", &["-s", "class", "show", "dev", "r0"])
-        .expect("tc -s class show");
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    let mut lines = text.lines();
-    let mut busy = Vec::new();
-    while let Some(line) = lines.next() {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        if let ["class", "htb", id, "parent", "1:10", ..] = words.as_slice() {
-            let minor = u32::from_str_radix(id.trim_start_matches("1:"), 16).expect("class id");
-            let sent: u64 = lines
-                .next()
-                .and_then(|sent| sent.split_whitespace().nth(1))
-                .and_then(|n| n.parse().ok())
-                .unwrap_or_else(|| panic!("no Sent line for {id} in: {text}"));
-            if sent > 0 {
-                busy.push((minor - FIRST_FLOW_LEAF, sent));
-            }
-        }
-    }
-    busy
+    let classes = htb::classes(&lab.router, "r0").expect("r0's classes");
+    htb::busy_children(&classes, htb::NORMAL)
+        .into_iter()
+        .map(|leaf| (leaf.id.minor - FIRST_FLOW_LEAF, leaf.sent_bytes))
+        .collect()
 }
 
 fn ms(trips: &RoundTrips, p: f64) -> f64 {

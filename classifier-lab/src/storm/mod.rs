@@ -11,7 +11,6 @@ mod measure;
 pub mod probe;
 pub mod report;
 mod resolver;
-mod wire;
 
 use std::{
     net::{Ipv4Addr, SocketAddr},
