@@ -36,6 +36,7 @@ use classifier::Error;
 
 mod baseline;
 pub mod demo;
+pub mod dns;
 pub mod htb;
 mod interrupt;
 pub mod marked_section;

@@ -61,21 +61,15 @@ fn records(name: &str, qtype: TYPE) -> Vec<(RData<'static>, u32)> {
 
 /// A query when `answers` is empty, else a response carrying them.
 fn message(id: u16, name: &str, qtype: TYPE, answers: &[(RData<'static>, u32)]) -> Vec<u8> {
-    build(id, name, qtype, answers, !answers.is_empty())
+    if answers.is_empty() {
+        lab::dns::query(id, name, qtype)
+    } else {
+        reply(id, name, qtype, answers)
+    }
 }
 
-fn build(
-    id: u16,
-    name: &str,
-    qtype: TYPE,
-    answers: &[(RData<'static>, u32)],
-    response: bool,
-) -> Vec<u8> {
-    let mut packet = if response {
-        Packet::new_reply(id)
-    } else {
-        Packet::new_query(id)
-    };
+fn reply(id: u16, name: &str, qtype: TYPE, answers: &[(RData<'static>, u32)]) -> Vec<u8> {
+    let mut packet = Packet::new_reply(id);
     packet.questions.push(Question::new(
         Name::new_unchecked(name),
         qtype.into(),
@@ -143,7 +137,7 @@ impl Resolver {
                             _ => TYPE::A,
                         };
                         let answers = answers(&name, qtype);
-                        let reply = build(query.id(), &name, qtype, &answers, true);
+                        let reply = reply(query.id(), &name, qtype, &answers);
                         let _ = socket.send_to(&reply, peer);
                     }
                 })
