@@ -1,9 +1,9 @@
 //! The lab: test hosts for the classifier, outside the product. Network namespaces and the
 //! veths between them, which the integration tests and the demo create for themselves and
-//! remove when dropped (also when a test fails); nftables counters; real traffic between the
-//! namespaces; the demo; removing all of it on Ctrl-C; and the baseline program the
-//! benchmarks time the classifier against. Traffic only ever flows between these namespaces.
-//! None of it ships in the `classifier` binary.
+//! remove when dropped (also when a test fails); nftables counters; HTB's counts per class;
+//! real traffic between the namespaces; the demo; removing all of it on Ctrl-C; and the
+//! baseline program the benchmarks time the classifier against. Traffic only ever flows
+//! between these namespaces. None of it ships in the `classifier` binary.
 //!
 //! Where the tests live, and why: the integration tests that run the `classifier` binary in
 //! namespaces (cli_*, fault_*, lab_*, run_*, security_*, and analyze_captures' recorded
@@ -36,6 +36,8 @@ use classifier::Error;
 
 mod baseline;
 pub mod demo;
+pub mod dns;
+pub mod htb;
 mod interrupt;
 pub mod marked_section;
 pub mod nft;

@@ -12,7 +12,7 @@ mod support;
 
 use std::{
     net::Ipv4Addr,
-    sync::atomic::{AtomicBool, Ordering},
+    sync::atomic::{AtomicBool, AtomicU64, Ordering},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -98,14 +98,13 @@ fn the_same_layout_swaps_the_programs_and_keeps_the_state_and_every_mark() {
 
     // Replaces, one after another, while new flows stream in: the sender starts before the
     // first and stops after the last.
-    let sending = AtomicBool::new(true);
+    let stop = AtomicBool::new(false);
+    let sent = AtomicU64::new(0);
     std::thread::scope(|scope| {
+        // A failed replace must stop the sender too, or the scope would wait for it for ever.
+        let _stop_on_exit = StopOnExit(&stop);
         scope.spawn(|| {
-            let mut ports = (30_000..60_000u16).step_by(200).cycle();
-            while sending.load(Ordering::Relaxed) {
-                let first = ports.next().expect("a cycle never ends");
-                hosts.udp_new_flows(LISTED, first..first + 200, 6301, Duration::from_micros(100));
-            }
+            hosts.udp_new_flows_until(LISTED, 6301, Duration::from_micros(100), &stop, &sent);
         });
         wait_until(Duration::from_secs(10), "the stream to start", || {
             hosts.arrived().listed > 50
@@ -114,8 +113,13 @@ fn the_same_layout_swaps_the_programs_and_keeps_the_state_and_every_mark() {
             cli.run(&["--netns", hosts.server.name(), "attach", "s0", "--replace"])
                 .ok();
         }
-        sending.store(false, Ordering::Relaxed);
     });
+    let sent = sent.load(Ordering::Relaxed);
+    wait_until(
+        Duration::from_secs(5),
+        "the datagrams sent to arrive",
+        || hosts.arrived().listed >= sent + 50,
+    );
     let arrived = hosts.arrived();
     println!("{REPLACES} replaces while sending; arrived: {arrived:?}");
     assert!(arrived.listed > 1000, "{arrived:?}");
@@ -225,4 +229,13 @@ fn another_layout_is_refused_naming_the_recovery_which_brings_back_lists_and_pol
         "{lists}"
     );
     let _ = std::fs::remove_dir_all(scratch);
+}
+
+/// Sets its flag when dropped, unwinding included.
+struct StopOnExit<'a>(&'a AtomicBool);
+
+impl Drop for StopOnExit<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }

@@ -35,7 +35,7 @@ use std::{
 };
 
 use classifier::Hook;
-use classifier_lab::{CLIENT_V4, Lab, SERVER_APPLE_V4, traffic};
+use classifier_lab::{CLIENT_V4, Lab, SERVER_APPLE_V4, htb, traffic};
 use support::{
     cli::Cli,
     router::{assert_attached_at, attach_at},
@@ -155,31 +155,13 @@ fn light_share(lab: &Lab, first_port: u16) -> f64 {
     })
 }
 
-/// The leaves under r0's bulk class that sent something: (class id, bytes), from `tc -s
-/// class show` (this iproute2 has no JSON for classes: `class htb 1:1a3 parent 1:20 ...`,
-/// then ` Sent N bytes ...`).
+/// The leaves under r0's bulk class that sent something: (class id, bytes).
 fn busy_leaves(lab: &Lab) -> Vec<(String, u64)> {
-    let output = lab
-        .router
-        .exec("tc", &["-s", "class", "show", "dev", "r0"])
-        .expect("tc -s class show");
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    let mut lines = text.lines();
-    let mut busy = Vec::new();
-    while let Some(line) = lines.next() {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        if let ["class", "htb", id, "parent", "1:20", ..] = words.as_slice() {
-            let sent: u64 = lines
-                .next()
-                .and_then(|sent| sent.split_whitespace().nth(1))
-                .and_then(|n| n.parse().ok())
-                .unwrap_or_else(|| panic!("no Sent line for {id} in: {text}"));
-            if sent > 0 {
-                busy.push(((*id).to_owned(), sent));
-            }
-        }
-    }
-    busy
+    let classes = htb::classes(&lab.router, "r0").expect("r0's classes");
+    htb::busy_children(&classes, htb::BULK)
+        .into_iter()
+        .map(|leaf| (leaf.id.to_string(), leaf.sent_bytes))
+        .collect()
 }
 
 #[test]

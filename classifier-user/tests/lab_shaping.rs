@@ -9,7 +9,7 @@ mod support;
 use std::time::Duration;
 
 use classifier::Hook;
-use classifier_lab::{Lab, traffic};
+use classifier_lab::{Lab, htb, traffic};
 use support::{
     cli::Cli,
     router::{assert_attached_at, attach_at},
@@ -20,24 +20,9 @@ const FLOOR_PERCENT: f64 = 10.0;
 const SECONDS: f64 = 4.0;
 const DURATION: Duration = Duration::from_secs(4);
 
-/// Bytes sent by each HTB class of r0 so far: (normal 1:10, bulk 1:20). This iproute2 has
-/// no JSON for classes: its text says `class htb 1:20 ...` then ` Sent N bytes ...`.
+/// Bytes sent by r0's normal and bulk classes so far, as HTB counts them.
 fn class_bytes(lab: &Lab) -> (u64, u64) {
-    let output = lab
-        .router
-        .exec("tc", &["-s", "class", "show", "dev", "r0"])
-        .unwrap();
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    let bytes = |handle: &str| {
-        let mut lines = text.lines();
-        lines
-            .find(|line| line.starts_with(&format!("class htb {handle} ")))
-            .and_then(|_| lines.next())
-            .and_then(|sent| sent.split_whitespace().nth(1))
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("no class {handle} in: {text}"))
-    };
-    (bytes("1:10"), bytes("1:20"))
+    htb::normal_and_bulk_bytes(&lab.router, "r0").expect("r0's classes")
 }
 
 #[test]

@@ -61,21 +61,15 @@ fn records(name: &str, qtype: TYPE) -> Vec<(RData<'static>, u32)> {
 
 /// A query when `answers` is empty, else a response carrying them.
 fn message(id: u16, name: &str, qtype: TYPE, answers: &[(RData<'static>, u32)]) -> Vec<u8> {
-    build(id, name, qtype, answers, !answers.is_empty())
+    if answers.is_empty() {
+        lab::dns::query(id, name, qtype)
+    } else {
+        reply(id, name, qtype, answers)
+    }
 }
 
-fn build(
-    id: u16,
-    name: &str,
-    qtype: TYPE,
-    answers: &[(RData<'static>, u32)],
-    response: bool,
-) -> Vec<u8> {
-    let mut packet = if response {
-        Packet::new_reply(id)
-    } else {
-        Packet::new_query(id)
-    };
+fn reply(id: u16, name: &str, qtype: TYPE, answers: &[(RData<'static>, u32)]) -> Vec<u8> {
+    let mut packet = Packet::new_reply(id);
     packet.questions.push(Question::new(
         Name::new_unchecked(name),
         qtype.into(),
@@ -143,7 +137,7 @@ impl Resolver {
                             _ => TYPE::A,
                         };
                         let answers = answers(&name, qtype);
-                        let reply = build(query.id(), &name, qtype, &answers, true);
+                        let reply = reply(query.id(), &name, qtype, &answers);
                         let _ = socket.send_to(&reply, peer);
                     }
                 })
@@ -487,6 +481,49 @@ fn assert_counts_match_records(lab: &Lab, cli: &Cli, what: &str) {
     assert!(metrics.contains(&line), "{what}: no `{line}` in\n{metrics}");
 }
 
+/// Restarts at most this many times for a restart that beats the short-lived address's
+/// minimum TTL.
+const RESTARTS: u16 = 3;
+
+/// Has `daemon` learn the short-lived address, then stops it and starts another run, which
+/// finds the address still there: only that run can then expire it. The address lives the
+/// minimum TTL, 5 s, from its learning; a restart that takes longer (a busy machine: each CLI
+/// call and the new run's attach take their time) finds it expired already, by the run before
+/// or at its own start, which cannot be told apart and proves nothing: the address is learned
+/// and the run restarted again, at most RESTARTS times. A run that does not adopt fails the
+/// wait for the expiry that follows, however many restarts it took (made not to adopt: the
+/// address was still there after 10 s).
+fn restart_with_short_lived_learned(
+    lab: &Lab,
+    cli: &Cli,
+    config: &std::path::Path,
+    mut daemon: Daemon,
+) -> Daemon {
+    for attempt in 1..=RESTARTS {
+        lookup(lab, 0x5555 + attempt, "swdist.apple.com", TYPE::A, false);
+        wait_for(
+            "the short-lived answer learned",
+            || expiry_of(cli, SHORT_LIVED).is_some(),
+            &daemon,
+        );
+        let learned = Instant::now();
+        assert_counts_match_records(lab, cli, "after learning");
+        daemon.stop();
+        daemon = Daemon::start(lab, cli, config, false);
+        let adoptable = expiry_of(cli, SHORT_LIVED).is_some();
+        println!(
+            "restart {attempt}: done {:.1} s after the short-lived address was seen learned, \
+             which was {}",
+            learned.elapsed().as_secs_f64(),
+            if adoptable { "still there" } else { "gone" }
+        );
+        if adoptable {
+            return daemon;
+        }
+    }
+    panic!("the short-lived address expired before each of {RESTARTS} restarts was done");
+}
+
 /// A forged answer from the LAN, the resolver's address spoofed, teaches nothing; nor does
 /// one paired with a real query (the self-made pair); a real lookup through the router
 /// teaches for its TTL, bounded by `max_ttl`; a replay teaches nothing; a restarted `run`
@@ -626,19 +663,7 @@ fn only_a_named_resolver_on_its_interface_teaches() {
     // (g) A restarted run adopts what the earlier one learned: it expires the short-lived
     // address on time (an entry nobody adopted would stay for ever), keeps the others, and
     // adds to the refused counts rather than starting again.
-    lookup(&lab, 0x5555, "swdist.apple.com", TYPE::A, false);
-    wait_for(
-        "the short-lived answer learned",
-        || expiry_of(&cli, SHORT_LIVED).is_some(),
-        &daemon,
-    );
-    assert_counts_match_records(&lab, &cli, "after learning");
-    daemon.stop();
-    let daemon = Daemon::start(&lab, &cli, &config, false);
-    assert!(
-        expiry_of(&cli, SHORT_LIVED).is_some(),
-        "the short-lived address expired before the restart: the test proves nothing"
-    );
+    let daemon = restart_with_short_lived_learned(&lab, &cli, &config, daemon);
     assert_counts_match_records(&lab, &cli, "after a restart that adopts");
     wait_for(
         "the adopted short-lived address expired",

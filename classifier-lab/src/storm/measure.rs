@@ -14,9 +14,8 @@ use super::{
     download::{self, Window},
     hosts::{BULK_SERVER, BULK_USER, INTERACTIVE_SERVER, INTERACTIVE_USER, PORT},
     probe::{self, RoundTrips},
-    wire,
 };
-use crate::Lab;
+use crate::{Lab, ROUTER_TO_CLIENT, htb};
 use classifier::Error;
 
 pub struct Measured {
@@ -103,12 +102,14 @@ fn storm(
             download::download(socket, SocketAddr::from((BULK_SERVER, PORT)), window)
         });
         let probes = scope.spawn(|| probes(lab, window.from, window.until));
-        // Timers for the window's edges, not synchronisation.
+        // Timers for the window's edges, not synchronisation. HTB's own counts: the floor is
+        // a rate on the wire, so the bulk class is held against it as well as in goodput.
         let wire = scope.spawn(|| {
+            let class_bytes = || htb::normal_and_bulk_bytes(&lab.router, ROUTER_TO_CLIENT);
             thread::sleep(window.from.saturating_duration_since(Instant::now()));
-            let before = wire::class_bytes(lab)?;
+            let before = class_bytes()?;
             thread::sleep(window.until.saturating_duration_since(Instant::now()));
-            let after = wire::class_bytes(lab)?;
+            let after = class_bytes()?;
             Ok::<_, Error>((after.0 - before.0, after.1 - before.1))
         });
         downloads(lab, phones, window)?;

@@ -11,7 +11,6 @@ mod measure;
 pub mod probe;
 pub mod report;
 mod resolver;
-mod wire;
 
 use std::{
     net::{Ipv4Addr, SocketAddr},
@@ -21,10 +20,10 @@ use std::{
 
 pub use classifier::Fair;
 use download::Senders;
-use hosts::{BULK_SERVER, INTERACTIVE_SERVER, PORT, UpdateServer};
+use hosts::{BULK_SERVER, INTERACTIVE_SERVER, PORT, RESOLVER, UpdateServer};
 pub use probe::RoundTrips;
 
-use crate::{Lab, io_error, nft::Counters};
+use crate::{Lab, dns, io_error, nft::Counters};
 use ::classifier::{Error, Hook};
 
 /// What the storm is made of, and how long it lasts.
@@ -183,7 +182,13 @@ pub fn run(binary: &Path, spec: &Spec, setup: Setup, prefix: &str) -> Result<Out
     // downloads; the router learns the address from the answers.
     for (index, phone) in phones.iter().enumerate() {
         if let Some(name) = &servers[index % servers.len()].name {
-            let answered = resolver::lookup(&lab.client, phone.address, name, index as u16)?;
+            let answered = dns::lookup(
+                &lab.client,
+                phone.address.into(),
+                RESOLVER.into(),
+                name,
+                index as u16,
+            )?;
             if answered != phone.server {
                 return Err(io_error(format!("looking up {name}"))(
                     std::io::Error::other(format!(

@@ -1,21 +1,21 @@
-//! The lab's resolver and the phones' lookups. The resolver answers each CDN server's name
-//! with a CNAME chain into Apple's CDN domains (`NAME CNAME NAME.apple.com.edgekey.net CNAME
-//! eN.dscb.akamaiedge.net A ADDRESS`): the question is in no list and the address in no list,
-//! so only the chain tells the router the address is Apple's (docs/design.md, 'DNS
-//! learning'). The query crosses the router on r0 and the answer on r2, as a campus resolver
-//! beyond the uplink would.
+//! The lab's resolver, which the phones ask (`crate::dns::lookup`). It answers each CDN
+//! server's name with a CNAME chain into Apple's CDN domains (`NAME CNAME
+//! NAME.apple.com.edgekey.net CNAME eN.dscb.akamaiedge.net A ADDRESS`): the question is in no
+//! list and the address in no list, so only the chain tells the router the address is Apple's
+//! (docs/design.md, 'DNS learning'). The query crosses the router on r0 and the answer on r2,
+//! as a campus resolver beyond the uplink would.
 
 use std::{
-    net::{Ipv4Addr, SocketAddr, UdpSocket},
+    net::{Ipv4Addr, UdpSocket},
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
     thread::{self, JoinHandle},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use simple_dns::{CLASS, Name, Packet, Question, RCODE, ResourceRecord, TYPE, rdata};
+use simple_dns::{CLASS, Name, Packet, RCODE, ResourceRecord, rdata};
 
 use super::hosts::{RESOLVER, UpdateServer};
 use crate::{Netns, io_error};
@@ -23,9 +23,6 @@ use classifier::Error;
 
 /// How long each answered address lives: longer than any storm.
 const TTL: u32 = 3600;
-/// How long a lookup waits for its answer, and how often it asks again within that.
-const LOOKUP_DEADLINE: Duration = Duration::from_secs(5);
-const RETRY: Duration = Duration::from_secs(1);
 
 /// The resolver's thread, answering until dropped.
 pub struct Resolver {
@@ -113,55 +110,4 @@ fn answer(query: &[u8], zone: &[(String, Ipv4Addr)]) -> Option<Vec<u8>> {
             reply.build_bytes_vec().ok()
         }
     }
-}
-
-/// A phone at `source` in `client` asks the lab's resolver for `name`'s address, as its stub
-/// resolver would: again every second, for up to 5 s.
-pub fn lookup(client: &Netns, source: Ipv4Addr, name: &str, id: u16) -> Result<Ipv4Addr, Error> {
-    let what = format!("looking up {name} from {source}");
-    let socket = client
-        .enter(|| UdpSocket::bind((source, 0)))?
-        .map_err(io_error(what.clone()))?;
-    socket
-        .set_read_timeout(Some(RETRY))
-        .map_err(io_error(what.clone()))?;
-    let mut query = Packet::new_query(id);
-    query.questions.push(Question::new(
-        Name::new_unchecked(name),
-        TYPE::A.into(),
-        CLASS::IN.into(),
-        false,
-    ));
-    let query = query
-        .build_bytes_vec()
-        .map_err(|error| io_error(what.clone())(std::io::Error::other(error)))?;
-    let started = Instant::now();
-    let mut buffer = [0u8; 1500];
-    while started.elapsed() < LOOKUP_DEADLINE {
-        socket
-            .send_to(&query, SocketAddr::from((RESOLVER, 53)))
-            .map_err(io_error(what.clone()))?;
-        let Ok(n) = socket.recv(&mut buffer) else {
-            continue;
-        };
-        let Ok(reply) = Packet::parse(&buffer[..n]) else {
-            continue;
-        };
-        if reply.id() != id {
-            continue;
-        }
-        if let Some(address) = reply.answers.iter().find_map(|record| match &record.rdata {
-            rdata::RData::A(a) => Some(Ipv4Addr::from(a.address)),
-            _ => None,
-        }) {
-            return Ok(address);
-        }
-        return Err(io_error(what)(std::io::Error::other(
-            "no address in the answer",
-        )));
-    }
-    Err(io_error(what)(std::io::Error::new(
-        std::io::ErrorKind::TimedOut,
-        format!("no answer within {} s", LOOKUP_DEADLINE.as_secs()),
-    )))
 }

@@ -46,13 +46,13 @@ use crate::{
 
 /// HTB handle of the root qdisc and the minor numbers of its classes.
 const ROOT: &str = "1:";
-const ROOT_MAJOR: u32 = 1;
+pub const ROOT_MAJOR: u32 = 1;
 /// The root's r2q, which marks the tree as classifier's (`RootQdisc::Ours`). r2q only derives
 /// the quantum of a class given none, and every class here is given one, so it has no other
 /// effect. 0xc1a5: "class".
 const R2Q_MARK: u32 = 0xc1a5;
-const CLASS_NORMAL: u32 = 0x10;
-const CLASS_BULK: u32 = 0x20;
+pub const CLASS_NORMAL: u32 = 0x10;
+pub const CLASS_BULK: u32 = 0x20;
 const QUANTUM: &str = "1514";
 /// The minor number of the bulk class's first fair leaf; leaf n is FIRST_LEAF + n, so 256
 /// leaves read 1:100 to 1:1ff in `tc class show`, clear of the classes above.

@@ -7,6 +7,7 @@
 use std::{
     io::{Read as _, Write as _},
     net::{SocketAddr, TcpListener, UdpSocket},
+    sync::atomic::{AtomicBool, AtomicU64, Ordering},
 };
 
 use classifier_lab::{Netns, veth};
@@ -14,6 +15,8 @@ use classifier_lab::{Netns, veth};
 pub const LISTED: &str = "17.253.0.10";
 pub const UNLISTED: &str = "192.0.2.10";
 pub const SERVER: &str = "198.51.100.10";
+/// The client's source ports for `udp_new_flows_until`, clear of the kernel's ephemeral range.
+const NEW_FLOW_SOURCE_PORTS: std::ops::Range<u16> = 20_000..32_000;
 
 pub struct TwoHosts {
     pub client: Netns,
@@ -142,29 +145,68 @@ impl TwoHosts {
         receiver.join().expect("receiver")
     }
 
-    /// One UDP datagram from each of `source_ports` to the server's `port`, `pause` apart:
-    /// every packet is a flow the classifier has not seen, so each one is looked up in the
-    /// prefix tries.
-    pub fn udp_new_flows(
+    /// UDP datagrams from `source` to the server, `pause` apart, until `stop`, each a flow the
+    /// classifier has not seen, so that each one is looked up in the prefix tries: from every
+    /// source port of NEW_FLOW_SOURCE_PORTS in turn to `first_port`, then again to the next
+    /// port, and so on. Counts what it sent in `sent`.
+    pub fn udp_new_flows_until(
         &self,
         source: &str,
-        source_ports: std::ops::Range<u16>,
-        port: u16,
+        first_port: u16,
         pause: std::time::Duration,
+        stop: &AtomicBool,
+        sent: &AtomicU64,
     ) {
         self.client
             .enter(|| {
-                for source_port in source_ports {
-                    let socket = UdpSocket::bind((source, source_port))?;
-                    socket.send_to(&source_port.to_be_bytes(), (SERVER, port))?;
-                    if !pause.is_zero() {
-                        std::thread::sleep(pause);
+                for port in first_port.. {
+                    for source_port in NEW_FLOW_SOURCE_PORTS {
+                        if stop.load(Ordering::Relaxed) {
+                            return Ok(());
+                        }
+                        let socket = UdpSocket::bind((source, source_port))?;
+                        socket.send_to(&source_port.to_be_bytes(), (SERVER, port))?;
+                        sent.fetch_add(1, Ordering::Relaxed);
+                        if !pause.is_zero() {
+                            // A rate limit the caller asked for, not a synchronisation.
+                            std::thread::sleep(pause);
+                        }
                     }
                 }
                 std::io::Result::Ok(())
             })
             .unwrap()
             .expect("sending from the client");
+    }
+
+    /// UDP datagrams from `source` to the server's `port`, `pause` apart, until `stop`: one
+    /// flow. Counts what it sent in `sent`.
+    pub fn udp_stream_until(
+        &self,
+        source: &str,
+        port: u16,
+        pause: std::time::Duration,
+        stop: &AtomicBool,
+        sent: &AtomicU64,
+    ) {
+        let socket = self
+            .client
+            .enter(|| UdpSocket::bind((source, 0)))
+            .unwrap()
+            .expect("binding in the client");
+        for n in 0u64.. {
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            socket
+                .send_to(&n.to_be_bytes(), (SERVER, port))
+                .expect("sending");
+            sent.fetch_add(1, Ordering::Relaxed);
+            if !pause.is_zero() {
+                // A rate limit the caller asked for, not a synchronisation.
+                std::thread::sleep(pause);
+            }
+        }
     }
 
     /// `count` UDP datagrams from `source`, `pause` apart.
