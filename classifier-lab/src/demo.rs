@@ -26,10 +26,10 @@ use classifier::{
     config_file::ConfigFile,
     control::{
         attach::Mode,
-        lists::ListNames,
         policy,
         shape::{self, ShapeSpec},
     },
+    load::ListNames,
     report::{flows, status},
 };
 

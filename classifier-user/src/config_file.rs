@@ -38,10 +38,7 @@ use std::{
 use classifier_common::{control::IFNAME_LEN, dns::MAX_LEARNED};
 use serde::Deserialize;
 
-use crate::{
-    Error,
-    control::{lists::validate_name, policy::Rule},
-};
+use crate::{Error, control::policy::Rule, load::validate_name};
 
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/classifier/config.toml";
 
@@ -143,10 +140,7 @@ pub const DEFAULT_DNS_MIN_TTL: u64 = 60;
 pub const DEFAULT_MAX_LEARNED_PER_LIST: u32 = 4096;
 
 /// The domain suffixes of each of `lists`, plus the shipped ones for `apple`.
-pub fn list_domains(
-    lists: &[ListFile],
-    names: &crate::control::lists::ListNames,
-) -> crate::dns::DomainLists {
+pub fn list_domains(lists: &[ListFile], names: &crate::load::ListNames) -> crate::dns::DomainLists {
     let mut domains = crate::dns::DomainLists::default();
     per_list(
         lists,
@@ -160,10 +154,7 @@ pub fn list_domains(
 
 /// The host names each of `lists` resolves (active learning), plus the shipped ones for
 /// `apple`.
-pub fn list_hosts(
-    lists: &[ListFile],
-    names: &crate::control::lists::ListNames,
-) -> crate::dns::HostLists {
+pub fn list_hosts(lists: &[ListFile], names: &crate::load::ListNames) -> crate::dns::HostLists {
     let mut hosts = crate::dns::HostLists::default();
     per_list(
         lists,
@@ -179,12 +170,12 @@ pub fn list_hosts(
 /// `shipped` names first; lists the state does not know are passed over.
 fn per_list(
     lists: &[ListFile],
-    names: &crate::control::lists::ListNames,
+    names: &crate::load::ListNames,
     shipped: &str,
     field: fn(&ListFile) -> &Vec<String>,
     mut add: impl FnMut(u32, &str),
 ) {
-    if let Some(apple) = names.bit(crate::control::lists::DEFAULT_LIST) {
+    if let Some(apple) = names.bit(crate::load::DEFAULT_LIST) {
         for name in crate::dns::parse_domains(shipped) {
             add(apple, name);
         }
@@ -200,12 +191,12 @@ fn per_list(
 
 impl ConfigFile {
     /// The host names each list resolves: the file's, plus the shipped ones for `apple`.
-    pub fn hosts(&self, names: &crate::control::lists::ListNames) -> crate::dns::HostLists {
+    pub fn hosts(&self, names: &crate::load::ListNames) -> crate::dns::HostLists {
         list_hosts(&self.lists, names)
     }
 
     /// The domain suffixes of each list: the file's, plus the shipped ones for `apple`.
-    pub fn domains(&self, names: &crate::control::lists::ListNames) -> crate::dns::DomainLists {
+    pub fn domains(&self, names: &crate::load::ListNames) -> crate::dns::DomainLists {
         list_domains(&self.lists, names)
     }
 
@@ -292,7 +283,7 @@ impl ConfigFile {
             .filter(|list| !list.domains.is_empty() || !list.hosts.is_empty())
             .map(|list| list.name.as_str())
             .collect();
-        names.push(crate::control::lists::DEFAULT_LIST);
+        names.push(crate::load::DEFAULT_LIST);
         names.sort_unstable();
         names.dedup();
         names.len()

@@ -16,10 +16,7 @@
 
 mod support;
 
-use classifier::{
-    ClassifierMaps, PinDir,
-    control::{lists::ListNames, policy},
-};
+use classifier::{ClassifierMaps, PinDir, control::policy, load::ListNames};
 use classifier_common::config::CONFIG_LEARN_DNS;
 use support::{cli::Cli, faults::Daemon, hosts::TwoHosts};
 

@@ -7,12 +7,9 @@ use std::path::PathBuf;
 use crate::{
     Error,
     config_file::{DEFAULT_DNS_MIN_TTL, ListFile, list_domains},
-    control::{
-        lists::{DEFAULT_LIST, ListNames},
-        policy::Rule,
-        state::InitialState,
-    },
+    control::{policy::Rule, state::InitialState},
     dns::{DomainLists, LearnerSettings},
+    load::{DEFAULT_LIST, ListNames},
 };
 
 #[derive(Clone, Debug)]

@@ -15,7 +15,7 @@ use classifier_common::{
 use serde::Serialize;
 
 use super::WriterLock;
-use super::lists::ListNames;
+use crate::load::ListNames;
 use crate::{Error, MapWriter, PinDir, load::ClassifierMaps};
 
 /// What a rule does with matching traffic.
@@ -128,7 +128,7 @@ impl std::str::FromStr for Rule {
             if part == "mptcp" {
                 rule.mptcp = true;
             } else if let Some(name) = part.strip_prefix("list:") {
-                super::lists::validate_name(name).map_err(|e| invalid(e.to_string()))?;
+                crate::load::validate_name(name).map_err(|e| invalid(e.to_string()))?;
                 rule.lists.push(name.to_owned());
             } else {
                 return Err(invalid(format!(

@@ -8,7 +8,6 @@ use ipnet::IpNet;
 
 use super::WriterLock;
 use super::{
-    lists::{DEFAULT_LIST, ListNames},
     policy::{self, Rule},
     prefix_file::{parse_prefix_text, read_prefix_file},
     prefixes::{self, Change},
@@ -16,7 +15,7 @@ use super::{
 use crate::{
     Classifier, ClassifierMaps, Error, MapWriter, PinDir,
     config_file::{ConfigFile, ListFile},
-    load::Pinned,
+    load::{DEFAULT_LIST, ListNames, Pinned},
 };
 
 /// The `apple` list as shipped: Apple's own allocations.

@@ -26,12 +26,10 @@ use crate::{
     config_file::ConfigFile,
     control::{
         attach::{self, Mode},
-        learning,
-        lists::ListNames,
-        netns,
+        learning, netns,
     },
     dns::{DnsDatagram, Learner, LookupDone, Lookups, Observed, Source, Trust, router_addresses},
-    load::pinned_link,
+    load::{ListNames, pinned_link},
 };
 use aya::{
     maps::{MapData, RingBuf},

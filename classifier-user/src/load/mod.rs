@@ -2,12 +2,14 @@
 //! private (tests, offline analysis) or pinned in a bpffs directory (the live state).
 
 mod hook;
+mod list_names;
 mod maps;
 mod pin_dir;
 pub mod pinned_link;
 mod program;
 
 pub use hook::Hook;
+pub use list_names::{DEFAULT_LIST, ListNames, validate_name};
 pub use maps::{ClassifierMaps, CounterSnapshot, MapWriter, padded_name};
 pub(crate) use pin_dir::restrict;
 pub use pin_dir::{DEFAULT_PIN_DIR, PinDir};

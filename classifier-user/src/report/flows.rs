@@ -10,7 +10,7 @@ use classifier_common::{
 };
 use serde::Serialize;
 
-use crate::control::{lists::ListNames, policy::dscp_name};
+use crate::{control::policy::dscp_name, load::ListNames};
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct FlowView {

@@ -16,11 +16,10 @@ use crate::{
     ClassifierMaps, Error, Hook, PinDir,
     control::{
         attach::{AttachMode, attached_pins},
-        lists::ListNames,
         policy::PolicyView,
         shape::{ShapedInterface, shaped_interfaces},
     },
-    load::pinned_link::attached_ifindex,
+    load::{ListNames, pinned_link::attached_ifindex},
     padded_name,
 };
 

@@ -9,10 +9,10 @@ use std::collections::BTreeMap;
 use classifier::{
     ClassifierMaps, MapWriter,
     control::{
-        lists::ListNames,
         policy::{self, Rule as PolicyText},
         prefixes::{self, Change},
     },
+    load::ListNames,
 };
 use classifier_common::config::{ACTION_KEEP, RULE_MATCH_MPTCP};
 use ipnet::IpNet;
