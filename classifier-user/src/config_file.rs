@@ -38,7 +38,10 @@ use std::{
 use classifier_common::{control::IFNAME_LEN, dns::MAX_LEARNED};
 use serde::Deserialize;
 
-use crate::{Error, control::policy::Rule, load::validate_name};
+use crate::{
+    Error,
+    load::{rules::Rule, validate_name},
+};
 
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/classifier/config.toml";
 

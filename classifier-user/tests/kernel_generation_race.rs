@@ -22,10 +22,10 @@ use std::{
 
 use classifier::{
     control::{
-        policy::{self, Rule},
+        policy,
         prefixes::{self, Change},
     },
-    load::ListNames,
+    load::{ListNames, rules::Rule},
 };
 use classifier_common::{FlowKey, flow::ACTION_NONE};
 use ipnet::IpNet;

@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use crate::{
     Error,
     config_file::{DEFAULT_DNS_MIN_TTL, ListFile, list_domains},
-    control::{policy::Rule, state::InitialState},
+    control::state::InitialState,
     dns::{DomainLists, LearnerSettings},
-    load::{DEFAULT_LIST, ListNames},
+    load::{DEFAULT_LIST, ListNames, rules::Rule},
 };
 
 #[derive(Clone, Debug)]

@@ -37,11 +37,11 @@ use classifier_common::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{WriterLock, netns, policy::parse_dscp, state};
+use super::{WriterLock, netns, state};
 use crate::{
     ClassifierMaps, Egress, Error, MapWriter, PinDir,
     config_file::ConfigFile,
-    load::{pinned_link::attached_ifindex, restrict},
+    load::{parse_dscp, pinned_link::attached_ifindex, restrict},
 };
 
 /// HTB handle of the root qdisc and the minor numbers of its classes.

@@ -1,13 +1,16 @@
 //! Loading the embedded kernel object, and reaching its maps with their real types, either
 //! private (tests, offline analysis) or pinned in a bpffs directory (the live state).
 
+mod dscp;
 mod hook;
 mod list_names;
 mod maps;
 mod pin_dir;
 pub mod pinned_link;
 mod program;
+pub mod rules;
 
+pub use dscp::{dscp_name, parse_dscp};
 pub use hook::Hook;
 pub use list_names::{DEFAULT_LIST, ListNames, validate_name};
 pub use maps::{ClassifierMaps, CounterSnapshot, MapWriter, padded_name};

@@ -10,7 +10,7 @@ use classifier_common::{
 };
 use serde::Serialize;
 
-use crate::{control::policy::dscp_name, load::ListNames};
+use crate::load::{ListNames, dscp_name};
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct FlowView {

@@ -3,6 +3,7 @@
 mod counter_labels;
 pub mod devices;
 pub mod flows;
+pub mod policy;
 pub mod prefixes;
 pub mod stats;
 pub mod stats_reader;

@@ -16,11 +16,11 @@ use crate::{
     ClassifierMaps, Error, Hook, PinDir,
     control::{
         attach::{AttachMode, attached_pins},
-        policy::PolicyView,
         shape::{ShapedInterface, shaped_interfaces},
     },
     load::{ListNames, pinned_link::attached_ifindex},
     padded_name,
+    report::policy::PolicyView,
 };
 
 #[derive(Clone, Debug, Serialize)]
