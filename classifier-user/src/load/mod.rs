@@ -11,7 +11,7 @@ mod program;
 pub mod rules;
 
 pub use dscp::{dscp_name, parse_dscp};
-pub use hook::Hook;
+pub use hook::{AttachMode, Hook};
 pub use list_names::{DEFAULT_LIST, ListNames, validate_name};
 pub use maps::{ClassifierMaps, CounterSnapshot, MapWriter, padded_name};
 pub(crate) use pin_dir::restrict;

@@ -14,11 +14,8 @@ use serde::Serialize;
 
 use crate::{
     ClassifierMaps, Error, Hook, PinDir,
-    control::{
-        attach::{AttachMode, attached_pins},
-        shape::{ShapedInterface, shaped_interfaces},
-    },
-    load::{ListNames, pinned_link::attached_ifindex},
+    control::shape::{ShapedInterface, shaped_interfaces},
+    load::{AttachMode, ListNames, pinned_link::attached_ifindex},
     padded_name,
     report::policy::PolicyView,
 };
@@ -106,7 +103,7 @@ pub fn status(pin_dir: &PinDir, maps: &ClassifierMaps) -> Result<Status, Error> 
             })
     };
     let mut interfaces = Vec::new();
-    for pin in attached_pins(pin_dir)? {
+    for pin in pin_dir.link_pins()? {
         let Ok(link) = PinnedLink::from_pin(pin_dir.link(&pin)) else {
             continue;
         };
