@@ -10,6 +10,7 @@ pub mod dns;
 pub mod error;
 pub mod load;
 pub mod report;
+mod tc;
 pub mod trust;
 
 pub use error::Error;

@@ -29,6 +29,7 @@ use crate::{
     load::{
         AttachMode, Hook, Pinned,
         names::{PROGRAM_CLASSIFY, PROGRAM_CLASSIFY_TC},
+        netns::{current_if_not_host, link_pin_name},
         pinned_link, restrict,
     },
 };
@@ -136,14 +137,14 @@ pub fn attach(
     // give way to the new attachment.
     let defunct: Vec<String> = seen
         .iter()
-        .map(|name| netns::link_pin_name(name))
+        .map(|name| link_pin_name(name))
         .filter(|pin| {
             let path = pin_dir.link(pin);
             path.exists() && matches!(pinned_link::attached_ifindex(&path), Ok(None))
         })
         .collect();
     for name in &seen {
-        let pin = netns::link_pin_name(name);
+        let pin = link_pin_name(name);
         if !replace && pin_dir.link(&pin).exists() && !defunct.contains(&pin) {
             return Err(Error::AlreadyAttached { name: name.clone() });
         }
@@ -184,7 +185,7 @@ pub fn attach(
 
     let mut done: Vec<(String, Attached)> = Vec::new();
     for name in &seen {
-        let pin_name = netns::link_pin_name(name);
+        let pin_name = link_pin_name(name);
         let result = attach_one(
             &mut programs,
             &mut maps,
@@ -332,7 +333,7 @@ fn attach_one(
         mode: mode.code(),
         counter_slot,
         ifindex: index,
-        netns_inode: netns::current_if_not_host().unwrap_or(0) as u32,
+        netns_inode: current_if_not_host().unwrap_or(0) as u32,
         attached_at: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
@@ -461,7 +462,7 @@ pub fn detach(
     } else {
         let mut pins = Vec::new();
         for name in interfaces {
-            let pin_name = netns::link_pin_name(name);
+            let pin_name = link_pin_name(name);
             if !pin_dir.link(&pin_name).exists() {
                 return Err(Error::NotAttached { name: name.clone() });
             }

@@ -26,10 +26,10 @@ use crate::{
     config_file::ConfigFile,
     control::{
         attach::{self, Mode},
-        learning, netns,
+        learning,
     },
     dns::{DnsDatagram, Learner, LookupDone, Lookups, Observed, Source, Trust, router_addresses},
-    load::{ListNames, pinned_link},
+    load::{ListNames, netns::link_pin_name, pinned_link},
 };
 use aya::{
     maps::{MapData, RingBuf},
@@ -67,7 +67,7 @@ pub fn run(pin_dir: &PinDir, config: &ConfigFile, options: &RunOptions) -> Resul
         .iter()
         .filter(|name| {
             // Not attached, or left defunct by a deletion of the interface: attach replaces it.
-            let pin = pin_dir.link(&netns::link_pin_name(name));
+            let pin = pin_dir.link(&link_pin_name(name));
             !pin.exists() || matches!(pinned_link::attached_ifindex(&pin), Ok(None))
         })
         .cloned()

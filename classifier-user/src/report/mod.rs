@@ -5,6 +5,7 @@ pub mod devices;
 pub mod flows;
 pub mod policy;
 pub mod prefixes;
+pub mod shaping;
 pub mod stats;
 pub mod stats_reader;
 pub mod status;

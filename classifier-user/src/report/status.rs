@@ -14,10 +14,12 @@ use serde::Serialize;
 
 use crate::{
     ClassifierMaps, Error, Hook, PinDir,
-    control::shape::{ShapedInterface, shaped_interfaces},
     load::{AttachMode, ListNames, pinned_link::attached_ifindex},
     padded_name,
-    report::policy::PolicyView,
+    report::{
+        policy::PolicyView,
+        shaping::{ShapedInterface, shaped_interfaces},
+    },
 };
 
 #[derive(Clone, Debug, Serialize)]
