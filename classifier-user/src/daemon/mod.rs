@@ -28,7 +28,10 @@ use crate::{
         attach::{self, Mode},
         learning,
     },
-    dns::{DnsDatagram, Learner, LookupDone, Lookups, Observed, Source, Trust, router_addresses},
+    dns::{
+        self, DnsDatagram, DomainLists, HostLists, Learner, LearnerSettings, LookupDone, Lookups,
+        Observed, Source, Trust, router_addresses,
+    },
     load::{ListNames, netns::link_pin_name, pinned_link},
 };
 use aya::{
@@ -94,10 +97,10 @@ pub fn run(pin_dir: &PinDir, config: &ConfigFile, options: &RunOptions) -> Resul
     }
     let mut maps = ClassifierMaps::open_pinned(pin_dir)?;
     let names = ListNames::read(&maps)?;
-    let settings = config.learner_settings()?;
+    let settings = LearnerSettings::read(config)?;
     warn_about_names(config, &names, &settings.trust, &options.interfaces);
     let passive = matches!(&settings.trust, Trust::Named(resolvers) if !resolvers.is_empty());
-    let mut learner = Learner::new(config.domains(&names), settings);
+    let mut learner = Learner::new(DomainLists::of(&config.lists, &names), settings);
     learner.settings_mut().bounds.own = router_addresses();
     let adopted = learning::with_lock(pin_dir, &mut maps, |learning| {
         learner.adopt(learning, now())
@@ -171,8 +174,8 @@ fn start_lookups(
     names: &ListNames,
     learner: &mut Learner,
 ) -> Result<Option<Lookups>, Error> {
-    let hosts = config.hosts(names);
-    let Some(resolver) = config.lookup_resolver()? else {
+    let hosts = HostLists::of(&config.lists, names);
+    let Some(resolver) = dns::lookup_resolver(config)? else {
         if config.dns.lookup.enabled == Some(false) {
             log::info!("[dns.lookup] enabled = false: no lookups of the lists' host names");
         } else {
@@ -188,7 +191,7 @@ fn start_lookups(
     }
     let lookups = Lookups::start(
         hosts.clone(),
-        config.domains(names),
+        DomainLists::of(&config.lists, names),
         resolver,
         config.dns_min_ttl(),
         learner.settings_mut().max_ttl,
