@@ -27,10 +27,10 @@ use classifier::{
     config_file::ConfigFile,
     control::{
         attach::Mode,
-        lists::ListNames,
         policy,
         shape::{self, ShapeSpec},
     },
+    load::ListNames,
     report::{flows, status},
 };
 

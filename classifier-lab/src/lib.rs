@@ -166,7 +166,7 @@ impl Netns {
     /// Runs `work` on a thread that has entered this namespace (setns moves one thread only).
     pub fn enter<R: Send>(&self, work: impl FnOnce() -> R + Send) -> Result<R, Error> {
         let file = File::open(self.path()).map_err(io_error(format!("opening {}", self.name)))?;
-        classifier::control::netns::remember_initial();
+        classifier::load::netns::remember_initial();
         thread::scope(|scope| {
             scope
                 .spawn(|| {

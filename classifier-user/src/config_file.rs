@@ -29,9 +29,17 @@
 //! The policy and the lists are applied when `attach` creates the state; later changes go
 //! through `classifier policy` and `classifier prefixes`. Like sshd, classifier refuses a
 //! file that someone other than root could have written (`trust::check_file`).
+//!
+//! This is the file as written, and its checks: the syntax of its values (list names, rules,
+//! prefixes, resolvers) and the bounds between them, all at `read`, so a bad file fails
+//! before anything runs. What each layer makes of it is the layer's own: the initial state
+//! is `control::state::InitialState::read`, learning's settings `dns::LearnerSettings::read`
+//! and `DomainLists::of`/`HostLists::of`, an analysis's `analyze::Settings::from_file`. It
+//! imports none of them (`layers.rs` holds that), only `load`'s list names and rules.
 
 use std::{
     fs,
+    net::{IpAddr, SocketAddr},
     path::{Path, PathBuf},
 };
 
@@ -40,7 +48,7 @@ use serde::Deserialize;
 
 use crate::{
     Error,
-    control::{lists::validate_name, policy::Rule},
+    load::{DEFAULT_LIST, rules::Rule, validate_name},
 };
 
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/classifier/config.toml";
@@ -112,7 +120,7 @@ pub struct TrustedResolverFile {
 /// A trusted resolver, checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TrustedResolver {
-    pub address: std::net::IpAddr,
+    pub address: IpAddr,
     pub interfaces: Vec<String>,
     pub require_query: bool,
 }
@@ -126,6 +134,27 @@ pub struct LookupFile {
     /// `ADDRESS` or `ADDRESS:PORT` (`[ADDRESS]:PORT` for IPv6); default: the first
     /// `nameserver` of /etc/resolv.conf.
     pub resolver: Option<String>,
+}
+
+/// `[dns.lookup]`, checked: whom `run`'s own lookups ask.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LookupResolver {
+    /// `enabled = false`: no lookups.
+    Off,
+    /// No `resolver`: the system's, the first `nameserver` of /etc/resolv.conf.
+    System,
+    /// `resolver = "ADDRESS"` or `"ADDRESS:PORT"`.
+    At(SocketAddr),
+}
+
+/// `ADDRESS` (port 53) or `ADDRESS:PORT` / `[ADDRESS]:PORT`: a resolver as the file names it
+/// (and as /etc/resolv.conf does, without the port).
+pub fn parse_resolver(text: &str) -> Option<SocketAddr> {
+    text.parse::<SocketAddr>().ok().or_else(|| {
+        text.parse::<IpAddr>()
+            .ok()
+            .map(|ip| SocketAddr::new(ip, 53))
+    })
 }
 
 /// Learned addresses live at most this long when the file does not say: an hour. CDNs
@@ -142,105 +171,9 @@ pub const DEFAULT_DNS_MIN_TTL: u64 = 60;
 /// busy campus's updates, far below the `LEARNED` map's capacity shared by all lists.
 pub const DEFAULT_MAX_LEARNED_PER_LIST: u32 = 4096;
 
-/// The domain suffixes of each of `lists`, plus the shipped ones for `apple`.
-pub fn list_domains(
-    lists: &[ListFile],
-    names: &crate::control::lists::ListNames,
-) -> crate::dns::DomainLists {
-    let mut domains = crate::dns::DomainLists::default();
-    per_list(
-        lists,
-        names,
-        crate::dns::SHIPPED_APPLE_DOMAINS,
-        |list| &list.domains,
-        |bit, suffix| domains.add(bit, suffix),
-    );
-    domains
-}
-
-/// The host names each of `lists` resolves (active learning), plus the shipped ones for
-/// `apple`.
-pub fn list_hosts(
-    lists: &[ListFile],
-    names: &crate::control::lists::ListNames,
-) -> crate::dns::HostLists {
-    let mut hosts = crate::dns::HostLists::default();
-    per_list(
-        lists,
-        names,
-        crate::dns::SHIPPED_APPLE_HOSTS,
-        |list| &list.hosts,
-        |bit, host| hosts.add(bit, host),
-    );
-    hosts
-}
-
-/// Calls `add` with each list's bit and each name `field` gives it, the `apple` list's
-/// `shipped` names first; lists the state does not know are passed over.
-fn per_list(
-    lists: &[ListFile],
-    names: &crate::control::lists::ListNames,
-    shipped: &str,
-    field: fn(&ListFile) -> &Vec<String>,
-    mut add: impl FnMut(u32, &str),
-) {
-    if let Some(apple) = names.bit(crate::control::lists::DEFAULT_LIST) {
-        for name in crate::dns::parse_domains(shipped) {
-            add(apple, name);
-        }
-    }
-    for list in lists {
-        if let Some(bit) = names.bit(&list.name) {
-            for name in field(list) {
-                add(bit, name);
-            }
-        }
-    }
-}
-
 impl ConfigFile {
-    /// The host names each list resolves: the file's, plus the shipped ones for `apple`.
-    pub fn hosts(&self, names: &crate::control::lists::ListNames) -> crate::dns::HostLists {
-        list_hosts(&self.lists, names)
-    }
-
-    /// The domain suffixes of each list: the file's, plus the shipped ones for `apple`.
-    pub fn domains(&self, names: &crate::control::lists::ListNames) -> crate::dns::DomainLists {
-        list_domains(&self.lists, names)
-    }
-
-    /// What `analyze` would run under with this file's lists, policy and `[dns]` bounds.
-    pub fn analyze_settings(&self) -> Result<crate::analyze::Settings, Error> {
-        let mut learner = self.learner_settings()?;
-        // A capture has no interfaces to hold a named resolver to (dns::Trust).
-        learner.trust = crate::dns::Trust::CapturedQueries;
-        Ok(crate::analyze::Settings {
-            lists: self.lists.clone(),
-            rules: self.rules()?,
-            learner,
-            origin: self.path.clone(),
-        })
-    }
-
     pub fn dns_min_ttl(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.dns_min_ttl.unwrap_or(DEFAULT_DNS_MIN_TTL))
-    }
-
-    /// What `classifier run` (and `analyze`) learn under.
-    pub fn learner_settings(&self) -> Result<crate::dns::LearnerSettings, Error> {
-        let trusted = self.trusted_resolvers()?;
-        let mut bounds = crate::dns::AddressBounds::new(self.never_learn()?);
-        bounds.learn_private = self.dns.learn_private.unwrap_or(false);
-        bounds.resolvers = trusted.iter().map(|resolver| resolver.address).collect();
-        Ok(crate::dns::LearnerSettings {
-            min_ttl: self.dns_min_ttl(),
-            max_ttl: std::time::Duration::from_secs(
-                self.dns.max_ttl.unwrap_or(DEFAULT_DNS_MAX_TTL),
-            ),
-            max_per_list: self.max_learned_per_list(),
-            trust: crate::dns::Trust::Named(trusted),
-            bounds,
-        })
     }
 
     /// `dns.never_learn`, parsed; an error names the entry.
@@ -250,7 +183,7 @@ impl ConfigFile {
             .iter()
             .map(|text| {
                 text.parse::<ipnet::IpNet>()
-                    .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .or_else(|_| text.parse::<IpAddr>().map(ipnet::IpNet::from))
                     .map_err(|_| Error::ConfigFile {
                         path: self.path.clone(),
                         reason: format!(
@@ -262,24 +195,23 @@ impl ConfigFile {
             .collect()
     }
 
-    /// Whether `run` resolves the lists' host names itself, and through which resolver:
-    /// None when `[dns.lookup] enabled = false`.
-    pub fn lookup_resolver(&self) -> Result<Option<std::net::SocketAddr>, Error> {
+    /// `[dns.lookup]`, checked: whether `run` resolves the lists' host names itself, and
+    /// through which resolver.
+    pub fn lookup_resolver(&self) -> Result<LookupResolver, Error> {
         if self.dns.lookup.enabled == Some(false) {
-            return Ok(None);
+            return Ok(LookupResolver::Off);
         }
-        let error = |reason: String| Error::ConfigFile {
-            path: self.path.clone(),
-            reason: format!("[dns.lookup] {reason}"),
-        };
         match &self.dns.lookup.resolver {
-            Some(text) => crate::dns::parse_resolver(text).map(Some).ok_or_else(|| {
-                error(format!(
-                    "resolver `{text}` is neither an address nor ADDRESS:PORT; write e.g. \
-                     resolver = \"192.0.2.53\""
-                ))
+            Some(text) => parse_resolver(text).map(LookupResolver::At).ok_or_else(|| {
+                Error::ConfigFile {
+                    path: self.path.clone(),
+                    reason: format!(
+                        "[dns.lookup] resolver `{text}` is neither an address nor ADDRESS:PORT; \
+                         write e.g. resolver = \"192.0.2.53\""
+                    ),
+                }
             }),
-            None => Ok(crate::dns::system_resolver()),
+            None => Ok(LookupResolver::System),
         }
     }
 
@@ -292,7 +224,7 @@ impl ConfigFile {
             .filter(|list| !list.domains.is_empty() || !list.hosts.is_empty())
             .map(|list| list.name.as_str())
             .collect();
-        names.push(crate::control::lists::DEFAULT_LIST);
+        names.push(DEFAULT_LIST);
         names.sort_unstable();
         names.dedup();
         names.len()
@@ -463,20 +395,44 @@ mod dns_tests {
              address = \"2001:db8::53\"\ninterfaces = [\"wan0\", \"wan1\"]\n",
         )
         .unwrap();
-        let settings = config.learner_settings().unwrap();
-        assert_eq!(settings.max_per_list, 10);
+        assert_eq!(config.max_learned_per_list(), 10);
         assert_eq!(
-            settings.trust,
-            crate::dns::Trust::Named(vec![TrustedResolver {
+            config.trusted_resolvers().unwrap(),
+            vec![TrustedResolver {
                 address: "2001:db8::53".parse().unwrap(),
                 interfaces: vec!["wan0".to_owned(), "wan1".to_owned()],
                 require_query: true,
-            }])
+            }]
         );
         assert_eq!(
             parse("").unwrap().max_learned_per_list(),
             DEFAULT_MAX_LEARNED_PER_LIST
         );
+    }
+
+    #[test]
+    fn resolvers_are_addresses_with_an_optional_port() {
+        assert_eq!(parse_resolver("192.0.2.53"), "192.0.2.53:53".parse().ok());
+        assert_eq!(
+            parse_resolver("192.0.2.53:5353"),
+            "192.0.2.53:5353".parse().ok()
+        );
+        assert_eq!(
+            parse_resolver("2001:db8::53"),
+            "[2001:db8::53]:53".parse().ok()
+        );
+        assert_eq!(
+            parse_resolver("[2001:db8::53]:54"),
+            "[2001:db8::53]:54".parse().ok()
+        );
+        assert_eq!(parse_resolver("dns.example"), None);
+        let config = parse("[dns.lookup]\nresolver = \"192.0.2.53:5353\"\n").unwrap();
+        assert_eq!(
+            config.lookup_resolver().unwrap(),
+            LookupResolver::At("192.0.2.53:5353".parse().unwrap())
+        );
+        let config = parse("[dns.lookup]\nenabled = false\n").unwrap();
+        assert_eq!(config.lookup_resolver().unwrap(), LookupResolver::Off);
     }
 
     #[test]

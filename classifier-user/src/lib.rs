@@ -8,8 +8,11 @@ pub mod control;
 pub mod daemon;
 pub mod dns;
 pub mod error;
+#[cfg(test)]
+mod layers;
 pub mod load;
 pub mod report;
+mod tc;
 pub mod trust;
 
 pub use error::Error;

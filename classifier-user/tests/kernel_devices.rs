@@ -12,7 +12,7 @@ use std::{
 };
 
 use classifier::{
-    control::lists::ListNames,
+    load::ListNames,
     report::{
         devices::{DeviceView, MptcpCounts, Reading, devices, devices_per_list},
         flows::monotonic_coarse_ns,

@@ -15,12 +15,12 @@ use classifier::{
     control::{
         forget::{Forget, forget_learned},
         learning::Learning,
-        lists::ListNames,
     },
     dns::{
         Answer, DomainLists, Learned, Learner, LearnerSettings, MOVE_INTERVAL, Question, Refusal,
         Source, key_of,
     },
+    load::ListNames,
 };
 use classifier_common::dns::{LEARNED_FROM_ANSWER, LEARNED_NAME_LEN, LearnedEntry, MAX_LEARNED};
 use support::{

@@ -20,10 +20,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use classifier::control::{
-    lists::ListNames,
-    policy::{self, Rule},
-    prefixes::{self, Change},
+use classifier::{
+    control::{
+        policy,
+        prefixes::{self, Change},
+    },
+    load::{ListNames, rules::Rule},
 };
 use classifier_common::{FlowKey, flow::ACTION_NONE};
 use ipnet::IpNet;

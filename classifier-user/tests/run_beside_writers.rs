@@ -18,7 +18,8 @@ mod support;
 
 use classifier::{
     ClassifierMaps, PinDir,
-    control::{lists::ListNames, policy},
+    control::policy,
+    load::{ListNames, rules},
 };
 use classifier_common::config::CONFIG_LEARN_DNS;
 use support::{cli::Cli, faults::Daemon, hosts::TwoHosts};
@@ -38,7 +39,7 @@ fn state(cli: &Cli) -> (Vec<String>, bool) {
     let maps = ClassifierMaps::open_pinned(&PinDir::new(cli.pin_dir())).unwrap();
     let names = ListNames::read(&maps).unwrap();
     let config = maps.config().unwrap();
-    let rules = policy::decode(&config, &names)
+    let rules = rules::decode(&config, &names)
         .iter()
         .map(ToString::to_string)
         .collect();

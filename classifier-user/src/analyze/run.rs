@@ -18,8 +18,9 @@ use super::{
 };
 use crate::{
     Classifier, Error,
-    control::{learning::Learning, lists::ListNames, state},
+    control::{learning::Learning, state},
     dns::{DnsDatagram, Learner, Observed},
+    load::ListNames,
 };
 
 const XDP_ABORTED: u32 = 0;

@@ -1,18 +1,14 @@
 //! What an analysis runs under: the lists, the policy and the DNS learning bounds. From
-//! `analyze`'s flags (`Settings::from_args`) or from a config file
-//! (`ConfigFile::analyze_settings`).
+//! `analyze`'s flags (`Settings::from_args`) or from a config file (`Settings::from_file`).
 
 use std::path::PathBuf;
 
 use crate::{
     Error,
-    config_file::{DEFAULT_DNS_MIN_TTL, ListFile, list_domains},
-    control::{
-        lists::{DEFAULT_LIST, ListNames},
-        policy::Rule,
-        state::InitialState,
-    },
-    dns::{DomainLists, LearnerSettings},
+    config_file::{ConfigFile, DEFAULT_DNS_MIN_TTL, ListFile},
+    control::state::InitialState,
+    dns::{DomainLists, LearnerSettings, Trust},
+    load::{DEFAULT_LIST, ListNames, rules::Rule},
 };
 
 #[derive(Clone, Debug)]
@@ -57,6 +53,19 @@ impl Settings {
         })
     }
 
+    /// What `analyze` would run under with `config`'s lists, policy and `[dns]` bounds.
+    pub fn from_file(config: &ConfigFile) -> Result<Self, Error> {
+        let mut learner = LearnerSettings::read(config)?;
+        // A capture has no interfaces to hold a named resolver to (dns::Trust).
+        learner.trust = Trust::CapturedQueries;
+        Ok(Self {
+            lists: config.lists.clone(),
+            rules: config.rules()?,
+            learner,
+            origin: config.path.clone(),
+        })
+    }
+
     /// The lists and policy the private state starts with, every list file read now.
     pub fn initial_state(&self) -> Result<InitialState, Error> {
         InitialState::new(&self.lists, self.rules.clone(), false, &self.origin)
@@ -64,6 +73,6 @@ impl Settings {
 
     /// The domain suffixes of each list.
     pub fn domains(&self, names: &ListNames) -> DomainLists {
-        list_domains(&self.lists, names)
+        DomainLists::of(&self.lists, names)
     }
 }

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::{
     ClassifierMaps, Error,
-    control::lists::ListNames,
+    load::ListNames,
     report::flows::{FlowView, views},
 };
 

@@ -1,7 +1,10 @@
 //! `classifier attach` and `classifier detach`.
 
 use clap::{Args, ValueEnum};
-use classifier::control::attach::{self as control, AttachMode, Attached, Mode};
+use classifier::{
+    control::attach::{self as control, Attached, Mode},
+    load::AttachMode,
+};
 use serde::Serialize;
 
 use super::{Context, output::print_json};

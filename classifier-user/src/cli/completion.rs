@@ -9,8 +9,8 @@ use clap_complete::engine::{ArgValueCandidates, CompletionCandidate};
 use classifier::{
     ClassifierMaps, PinDir,
     config_file::{ConfigFile, DEFAULT_CONFIG_FILE},
-    control::lists::{DEFAULT_LIST, ListNames},
     load::DEFAULT_PIN_DIR,
+    load::{DEFAULT_LIST, ListNames},
 };
 
 /// Network interfaces of this namespace (the `--netns` ones are not listed: entering it

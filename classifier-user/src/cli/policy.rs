@@ -1,7 +1,7 @@
 //! `classifier policy`: the ordered rules that map what matched to a DSCP.
 
 use clap::{Args, Subcommand, ValueEnum};
-use classifier::control::policy;
+use classifier::{control::policy, report};
 
 use super::{Context, output::print_json};
 
@@ -47,7 +47,7 @@ enum OnOff {
 pub fn policy(context: &Context, args: PolicyArgs) -> anyhow::Result<()> {
     let view = match args.command {
         PolicyCommand::Show => {
-            let view = policy::show(&context.pin_dir)?;
+            let view = report::policy::read(&context.pin_dir)?;
             if context.format.is_json() {
                 return print_json(&view, context.format);
             }

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use classifier::{
     control::{
-        lists::DEFAULT_LIST,
         prefix_edit::{self, Edit, Edited, Prefixes},
         prefixes::Applied,
     },
+    load::DEFAULT_LIST,
     report::{self, prefixes::PrefixRow},
 };
 

@@ -1,13 +1,13 @@
 //! `classifier shape`: the egress deprioritizer.
 
 use clap::{Args, ValueEnum};
-use classifier::control::{
-    policy::dscp_name,
-    shape::{
+use classifier::{
+    control::shape::{
         self, DEFAULT_BULK_DSCP, DEFAULT_BULK_FLOOR, FAIR_LEAF_PACKETS, FLOW_LEAF_PACKETS, Leaf,
         ShapeSpec, Side, UnshapeOutcome, parse_dscp_list, parse_fair_leaves, parse_flow_leaves,
         parse_rate,
     },
+    load::dscp_name,
 };
 use serde::Serialize;
 

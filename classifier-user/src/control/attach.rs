@@ -18,7 +18,6 @@ use aya::programs::{
 use aya_obj::programs::XdpAttachType;
 use classifier_common::{
     Attachment,
-    control::{ATTACH_NATIVE, ATTACH_SKB, ATTACH_TC},
     counter::{INTERFACE_SLOTS, MAX_IFINDEX},
 };
 use serde::Serialize;
@@ -28,8 +27,9 @@ use crate::{
     Classifier, ClassifierMaps, Error, MapWriter, PinDir, capabilities,
     config_file::ConfigFile,
     load::{
-        Hook, Pinned,
+        AttachMode, Hook, Pinned,
         names::{PROGRAM_CLASSIFY, PROGRAM_CLASSIFY_TC},
+        netns::{current_if_not_host, link_pin_name},
         pinned_link, restrict,
     },
 };
@@ -47,54 +47,6 @@ pub enum Mode {
     Skb,
     /// tc at TCX ingress.
     Tc,
-}
-
-/// How an interface is attached; its `Attachment` records it as a code.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AttachMode {
-    /// XDP in the driver.
-    Native,
-    /// Generic XDP, after the kernel built an skb.
-    Skb,
-    /// tc, TCX ingress.
-    #[serde(rename = "tcx")]
-    Tc,
-}
-
-impl AttachMode {
-    /// The mode of `Attachment::mode`'s code; an unknown code is taken for skb XDP.
-    pub fn from_code(code: u32) -> Self {
-        match code {
-            ATTACH_NATIVE => Self::Native,
-            ATTACH_TC => Self::Tc,
-            _ => Self::Skb,
-        }
-    }
-
-    pub fn code(self) -> u32 {
-        match self {
-            Self::Native => ATTACH_NATIVE,
-            Self::Skb => ATTACH_SKB,
-            Self::Tc => ATTACH_TC,
-        }
-    }
-
-    /// How the CLI, the log and `status` name it: `native`, `skb` or `tcx`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Native => "native",
-            Self::Skb => "skb",
-            Self::Tc => "tcx",
-        }
-    }
-
-    pub fn hook(self) -> Hook {
-        match self {
-            Self::Native | Self::Skb => Hook::Xdp,
-            Self::Tc => Hook::Tc,
-        }
-    }
 }
 
 /// The programs an attach uses, by hook: the pinned one, or this binary's, freshly loaded,
@@ -145,12 +97,6 @@ impl Programs {
     }
 }
 
-impl std::fmt::Display for AttachMode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
 /// What attach did on one interface (`attach -j` prints these).
 #[derive(Clone, Debug, Serialize)]
 pub struct Attached {
@@ -191,14 +137,14 @@ pub fn attach(
     // give way to the new attachment.
     let defunct: Vec<String> = seen
         .iter()
-        .map(|name| netns::link_pin_name(name))
+        .map(|name| link_pin_name(name))
         .filter(|pin| {
             let path = pin_dir.link(pin);
             path.exists() && matches!(pinned_link::attached_ifindex(&path), Ok(None))
         })
         .collect();
     for name in &seen {
-        let pin = netns::link_pin_name(name);
+        let pin = link_pin_name(name);
         if !replace && pin_dir.link(&pin).exists() && !defunct.contains(&pin) {
             return Err(Error::AlreadyAttached { name: name.clone() });
         }
@@ -239,7 +185,7 @@ pub fn attach(
 
     let mut done: Vec<(String, Attached)> = Vec::new();
     for name in &seen {
-        let pin_name = netns::link_pin_name(name);
+        let pin_name = link_pin_name(name);
         let result = attach_one(
             &mut programs,
             &mut maps,
@@ -387,7 +333,7 @@ fn attach_one(
         mode: mode.code(),
         counter_slot,
         ifindex: index,
-        netns_inode: netns::current_if_not_host().unwrap_or(0) as u32,
+        netns_inode: current_if_not_host().unwrap_or(0) as u32,
         attached_at: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
@@ -495,20 +441,6 @@ fn detach_pin(pin_dir: &PinDir, maps: &mut MapWriter<'_>, pin_name: &str) -> Res
     fs::remove_file(&path).map_err(Error::io(format!("removing {}", path.display())))
 }
 
-/// The pin names under `links/`.
-pub fn attached_pins(pin_dir: &PinDir) -> Result<Vec<String>, Error> {
-    let dir = pin_dir.links();
-    let Ok(entries) = fs::read_dir(&dir) else {
-        return Ok(Vec::new());
-    };
-    let mut names: Vec<String> = entries
-        .filter_map(Result::ok)
-        .map(|entry| entry.file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    Ok(names)
-}
-
 /// Detaches from `interfaces` (in the current network namespace), or from every interface;
 /// `purge` then removes the maps and the pin directory too.
 pub fn detach(
@@ -526,11 +458,11 @@ pub fn detach(
         None
     };
     let pins = if all {
-        attached_pins(pin_dir)?
+        pin_dir.link_pins()?
     } else {
         let mut pins = Vec::new();
         for name in interfaces {
-            let pin_name = netns::link_pin_name(name);
+            let pin_name = link_pin_name(name);
             if !pin_dir.link(&pin_name).exists() {
                 return Err(Error::NotAttached { name: name.clone() });
             }
@@ -539,7 +471,8 @@ pub fn detach(
         pins
     };
     if purge && !all {
-        let remaining: Vec<String> = attached_pins(pin_dir)?
+        let remaining: Vec<String> = pin_dir
+            .link_pins()?
             .into_iter()
             .filter(|pin| !pins.contains(pin))
             .collect();

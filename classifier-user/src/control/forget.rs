@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use ipnet::IpNet;
 use serde::Serialize;
 
-use super::lists::ListNames;
 use super::prefixes::forget_host;
+use crate::load::ListNames;
 use crate::{Error, MapWriter, dns::addr_of};
 
 /// Which learned addresses to forget: those in `list` (None: every list) inside one of

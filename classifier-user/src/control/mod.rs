@@ -4,7 +4,6 @@
 pub mod attach;
 pub mod forget;
 pub mod learning;
-pub mod lists;
 pub mod netns;
 pub mod policy;
 pub mod prefix_edit;

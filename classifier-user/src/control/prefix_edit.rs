@@ -10,11 +10,10 @@ use serde::Serialize;
 use super::WriterLock;
 use super::{
     forget::{Forget, Forgotten, forget_learned},
-    lists::ListNames,
     prefix_file::{parse_prefix_arg, read_prefix_file},
     prefixes::{self, Applied, Change},
 };
-use crate::{ClassifierMaps, Error, MapWriter, PinDir};
+use crate::{ClassifierMaps, Error, MapWriter, PinDir, load::ListNames};
 
 /// Where the prefixes of an edit come from.
 pub enum Prefixes {

@@ -13,13 +13,12 @@ use std::{collections::BTreeSet, path::Path};
 use serde::Serialize;
 
 use super::{
-    WriterLock,
-    lists::{ListNames, validate_name},
-    policy::{self, Rule},
+    WriterLock, policy,
     prefixes::{self, Applied, Change},
 };
 use crate::{
     ClassifierMaps, Error, MapWriter, PinDir,
+    load::{ListNames, rules::Rule, validate_name},
     report::saved_state::{SAVED_STATE_FORMAT, SavedState},
 };
 

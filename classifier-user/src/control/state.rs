@@ -8,15 +8,16 @@ use ipnet::IpNet;
 
 use super::WriterLock;
 use super::{
-    lists::{DEFAULT_LIST, ListNames},
-    policy::{self, Rule},
     prefix_file::{parse_prefix_text, read_prefix_file},
     prefixes::{self, Change},
 };
 use crate::{
     Classifier, ClassifierMaps, Error, MapWriter, PinDir,
     config_file::{ConfigFile, ListFile},
-    load::Pinned,
+    load::{
+        DEFAULT_LIST, ListNames, Pinned,
+        rules::{self, Rule},
+    },
 };
 
 /// The `apple` list as shipped: Apple's own allocations.
@@ -112,7 +113,7 @@ pub fn initialize(maps: &mut MapWriter<'_>, initial: &InitialState) -> Result<()
         prefixes::apply(maps, &change)?;
     }
     let mut config = maps.config()?;
-    policy::encode(&initial.rules, &names, &mut config)?;
+    rules::encode(&initial.rules, &names, &mut config)?;
     if initial.dry_run {
         config.flags |= CONFIG_DRY_RUN;
     }

@@ -16,7 +16,7 @@ use prometheus_client::{
 
 use crate::{
     ClassifierMaps, CounterSnapshot,
-    control::lists::ListNames,
+    load::ListNames,
     padded_name,
     report::{devices::devices_per_list, flows::monotonic_coarse_ns},
 };

@@ -27,11 +27,12 @@ use crate::{
     control::{
         attach::{self, Mode},
         learning,
-        lists::ListNames,
-        netns,
     },
-    dns::{DnsDatagram, Learner, LookupDone, Lookups, Observed, Source, Trust, router_addresses},
-    load::pinned_link,
+    dns::{
+        self, DnsDatagram, DomainLists, HostLists, Learner, LearnerSettings, LookupDone, Lookups,
+        Observed, Source, Trust, router_addresses,
+    },
+    load::{ListNames, netns::link_pin_name, pinned_link},
 };
 use aya::{
     maps::{MapData, RingBuf},
@@ -69,7 +70,7 @@ pub fn run(pin_dir: &PinDir, config: &ConfigFile, options: &RunOptions) -> Resul
         .iter()
         .filter(|name| {
             // Not attached, or left defunct by a deletion of the interface: attach replaces it.
-            let pin = pin_dir.link(&netns::link_pin_name(name));
+            let pin = pin_dir.link(&link_pin_name(name));
             !pin.exists() || matches!(pinned_link::attached_ifindex(&pin), Ok(None))
         })
         .cloned()
@@ -110,10 +111,10 @@ pub fn run(pin_dir: &PinDir, config: &ConfigFile, options: &RunOptions) -> Resul
     }
     let mut maps = ClassifierMaps::open_pinned(pin_dir)?;
     let names = ListNames::read(&maps)?;
-    let settings = config.learner_settings()?;
+    let settings = LearnerSettings::read(config)?;
     warn_about_names(config, &names, &settings.trust, &options.interfaces);
     let passive = matches!(&settings.trust, Trust::Named(resolvers) if !resolvers.is_empty());
-    let mut learner = Learner::new(config.domains(&names), settings);
+    let mut learner = Learner::new(DomainLists::of(&config.lists, &names), settings);
     learner.settings_mut().bounds.own = router_addresses();
     let adopted = learning::with_lock(pin_dir, &mut maps, |learning| {
         learner.adopt(learning, now())
@@ -187,8 +188,8 @@ fn start_lookups(
     names: &ListNames,
     learner: &mut Learner,
 ) -> Result<Option<Lookups>, Error> {
-    let hosts = config.hosts(names);
-    let Some(resolver) = config.lookup_resolver()? else {
+    let hosts = HostLists::of(&config.lists, names);
+    let Some(resolver) = dns::lookup_resolver(config)? else {
         if config.dns.lookup.enabled == Some(false) {
             log::info!("[dns.lookup] enabled = false: no lookups of the lists' host names");
         } else {
@@ -204,7 +205,7 @@ fn start_lookups(
     }
     let lookups = Lookups::start(
         hosts.clone(),
-        config.domains(names),
+        DomainLists::of(&config.lists, names),
         resolver,
         config.dns_min_ttl(),
         learner.settings_mut().max_ttl,

@@ -11,7 +11,7 @@ use crate::{
     Error, PinDir,
     config_file::ConfigFile,
     control::{attach, netns},
-    load::pinned_link,
+    load::{netns::link_pin_name, pinned_link},
 };
 
 use super::RunOptions;
@@ -36,7 +36,7 @@ impl Watch {
         self.managed
             .iter()
             .filter(|name| !self.gone.contains(*name))
-            .filter(|name| pin_dir.link(&netns::link_pin_name(name)).exists())
+            .filter(|name| pin_dir.link(&link_pin_name(name)).exists())
             .cloned()
             .collect()
     }
@@ -53,7 +53,7 @@ impl Watch {
             });
         }
         for name in self.managed.clone() {
-            let pin = pin_dir.link(&netns::link_pin_name(&name));
+            let pin = pin_dir.link(&link_pin_name(&name));
             if self.gone.contains(&name) {
                 if netns::ifindex(&name).is_ok() {
                     let again = std::slice::from_ref(&name);

@@ -18,7 +18,7 @@
 use std::{
     collections::{BTreeMap, VecDeque},
     io::{Read as _, Write as _},
-    net::{IpAddr, SocketAddr, TcpStream, UdpSocket},
+    net::{SocketAddr, TcpStream, UdpSocket},
     os::unix::net::UnixStream,
     sync::{
         Arc, Mutex,
@@ -31,6 +31,7 @@ use std::{
 use simple_dns::{CLASS, Name, Packet, PacketFlag, QTYPE, Question, TYPE};
 
 use super::answers::{Answer, DomainLists, answer_of};
+use crate::config_file::parse_resolver;
 
 /// The `apple` list's host names as shipped.
 pub const SHIPPED_APPLE_HOSTS: &str = include_str!("../../data/apple-hosts.txt");
@@ -69,15 +70,6 @@ impl HostLists {
     pub fn len(&self) -> usize {
         self.hosts.len()
     }
-}
-
-/// `ADDRESS` (port 53) or `ADDRESS:PORT` / `[ADDRESS]:PORT`.
-pub fn parse_resolver(text: &str) -> Option<SocketAddr> {
-    text.parse::<SocketAddr>().ok().or_else(|| {
-        text.parse::<IpAddr>()
-            .ok()
-            .map(|ip| SocketAddr::new(ip, 53))
-    })
 }
 
 /// The first `nameserver` of /etc/resolv.conf, as the C library would ask it.
@@ -392,24 +384,6 @@ fn random_id() -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn resolvers_are_addresses_with_an_optional_port() {
-        assert_eq!(parse_resolver("192.0.2.53"), "192.0.2.53:53".parse().ok());
-        assert_eq!(
-            parse_resolver("192.0.2.53:5353"),
-            "192.0.2.53:5353".parse().ok()
-        );
-        assert_eq!(
-            parse_resolver("2001:db8::53"),
-            "[2001:db8::53]:53".parse().ok()
-        );
-        assert_eq!(
-            parse_resolver("[2001:db8::53]:54"),
-            "[2001:db8::53]:54".parse().ok()
-        );
-        assert_eq!(parse_resolver("dns.example"), None);
-    }
 
     #[test]
     fn a_host_named_twice_teaches_both_lists() {

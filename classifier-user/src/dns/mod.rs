@@ -14,6 +14,7 @@ mod learner;
 mod lookup;
 mod queries;
 mod refused;
+mod settings;
 
 pub use answers::{Answer, DomainLists, Learned, Question, answer_of, learned_from, query_of};
 pub use bounds::{AddressBounds, router_addresses};
@@ -23,8 +24,8 @@ pub use learner::{
     Trust, addr_of, key_of, parse_domains,
 };
 pub use lookup::{
-    HostLists, LookupDone, Lookups, OwnLookups, SHIPPED_APPLE_HOSTS, parse_resolver,
-    system_resolver,
+    HostLists, LookupDone, Lookups, OwnLookups, SHIPPED_APPLE_HOSTS, system_resolver,
 };
 pub use queries::{MAX_PENDING_QUERIES, QUERY_WINDOW};
 pub use refused::{Refusal, refused};
+pub use settings::lookup_resolver;

@@ -1,17 +1,25 @@
 //! Loading the embedded kernel object, and reaching its maps with their real types, either
 //! private (tests, offline analysis) or pinned in a bpffs directory (the live state).
 
+mod dscp;
 mod hook;
+mod list_names;
 mod maps;
+pub mod netns;
 mod pin_dir;
 pub mod pinned_link;
 mod program;
+pub mod rules;
+mod side;
 
-pub use hook::Hook;
+pub use dscp::{dscp_name, parse_dscp};
+pub use hook::{AttachMode, Hook};
+pub use list_names::{DEFAULT_LIST, ListNames, validate_name};
 pub use maps::{ClassifierMaps, CounterSnapshot, MapWriter, padded_name};
 pub(crate) use pin_dir::restrict;
 pub use pin_dir::{DEFAULT_PIN_DIR, PinDir};
 pub use program::{Classifier, Egress, EgressRunOutput, Pinned, Private, TestRunOutput};
+pub use side::Side;
 
 /// The kernel object built by build.rs (classifier-ebpf for bpfel-unknown-none). Public so
 /// that tools outside the product can load its other programs from the same bytes: the lab's

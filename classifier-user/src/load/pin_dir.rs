@@ -60,6 +60,20 @@ impl PinDir {
         self.links().join(pin_name)
     }
 
+    /// The pin names under `links/`, sorted: the interfaces attached (none without the
+    /// directory).
+    pub fn link_pins(&self) -> Result<Vec<String>, Error> {
+        let Ok(entries) = fs::read_dir(self.links()) else {
+            return Ok(Vec::new());
+        };
+        let mut names: Vec<String> = entries
+            .filter_map(Result::ok)
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
     /// Where the egress (tc) links of shaped interfaces are pinned.
     pub fn shaping(&self) -> PathBuf {
         self.path.join("shaping")

@@ -21,7 +21,7 @@ use classifier_common::{
 use serde::Serialize;
 
 use super::flows::{address, monotonic_coarse_ns};
-use crate::control::lists::ListNames;
+use crate::load::ListNames;
 
 /// A flow is active when its latest packet is at most this old: the window of
 /// `classifier_devices` and of the `active` counts.

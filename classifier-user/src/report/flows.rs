@@ -10,7 +10,7 @@ use classifier_common::{
 };
 use serde::Serialize;
 
-use crate::control::{lists::ListNames, policy::dscp_name};
+use crate::load::{ListNames, dscp_name};
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct FlowView {

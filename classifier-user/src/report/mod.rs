@@ -3,8 +3,10 @@
 mod counter_labels;
 pub mod devices;
 pub mod flows;
+pub mod policy;
 pub mod prefixes;
 pub mod saved_state;
+pub mod shaping;
 pub mod stats;
 pub mod stats_reader;
 pub mod status;

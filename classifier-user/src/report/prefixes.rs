@@ -12,7 +12,7 @@ use serde::Serialize;
 use classifier_common::dns::LEARNED_FROM_LOOKUP;
 
 use crate::{
-    ClassifierMaps, Error, PinDir, control::lists::ListNames, dns::addr_of, padded_name,
+    ClassifierMaps, Error, PinDir, dns::addr_of, load::ListNames, padded_name,
     report::flows::address,
 };
 

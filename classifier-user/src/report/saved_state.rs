@@ -12,7 +12,7 @@ use classifier_common::config::CONFIG_DRY_RUN;
 
 use crate::{
     ClassifierMaps, Error, PinDir,
-    control::{lists::ListNames, policy},
+    load::{ListNames, rules},
 };
 
 /// The version of this file's format; `restore` refuses any other.
@@ -70,7 +70,7 @@ pub fn read(pin_dir: &PinDir) -> Result<SavedState, Error> {
                 Some(SavedList { name, prefixes })
             })
             .collect(),
-        rules: policy::decode(&config, &names)
+        rules: rules::decode(&config, &names)
             .iter()
             .map(ToString::to_string)
             .collect(),

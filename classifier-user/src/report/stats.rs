@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use classifier_common::{Counter, CounterValue, MptcpSubtype, ParseError, counter::COUNTER_SLOTS};
 use serde::Serialize;
 
-use crate::{control::lists::ListNames, dns::Refusal};
+use crate::{dns::Refusal, load::ListNames};
 
 /// One counter as reported: its packets and bytes, with rates and per-CPU values when asked.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]

@@ -6,7 +6,7 @@ use std::time::Instant;
 use classifier_common::counter::CounterValue;
 
 use super::stats::{Snapshot, Stats};
-use crate::{ClassifierMaps, Error, PinDir, control::lists::ListNames};
+use crate::{ClassifierMaps, Error, PinDir, load::ListNames};
 
 pub struct StatsReader {
     maps: ClassifierMaps,

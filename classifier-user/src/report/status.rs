@@ -14,14 +14,12 @@ use serde::Serialize;
 
 use crate::{
     ClassifierMaps, Error, Hook, PinDir,
-    control::{
-        attach::{AttachMode, attached_pins},
-        lists::ListNames,
-        policy::PolicyView,
-        shape::{ShapedInterface, shaped_interfaces},
-    },
-    load::pinned_link::attached_ifindex,
+    load::{AttachMode, ListNames, pinned_link::attached_ifindex},
     padded_name,
+    report::{
+        policy::PolicyView,
+        shaping::{ShapedInterface, shaped_interfaces},
+    },
 };
 
 #[derive(Clone, Debug, Serialize)]
@@ -107,7 +105,7 @@ pub fn status(pin_dir: &PinDir, maps: &ClassifierMaps) -> Result<Status, Error> 
             })
     };
     let mut interfaces = Vec::new();
-    for pin in attached_pins(pin_dir)? {
+    for pin in pin_dir.link_pins()? {
         let Ok(link) = PinnedLink::from_pin(pin_dir.link(&pin)) else {
             continue;
         };

@@ -9,10 +9,10 @@ use std::collections::BTreeMap;
 use classifier::{
     ClassifierMaps, MapWriter,
     control::{
-        lists::ListNames,
-        policy::{self, Rule as PolicyText},
+        policy,
         prefixes::{self, Change},
     },
+    load::{ListNames, rules::Rule as PolicyText},
 };
 use classifier_common::config::{ACTION_KEEP, RULE_MATCH_MPTCP};
 use ipnet::IpNet;

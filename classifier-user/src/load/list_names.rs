@@ -1,9 +1,12 @@
 //! Prefix-list names. A list is a bit in the prefixes' values; its name lives in the pinned
-//! `LIST_NAMES` map at the bit's index.
+//! `LIST_NAMES` map at the bit's index. Here, beside the maps, because every layer names lists:
+//! `control` creates them (`get_or_create`, through a `MapWriter`), `report`, `dns` and
+//! `analyze` read them, and the config file checks its names with `validate_name`.
 
 use classifier_common::{control::LIST_NAME_LEN, limits::MAX_LISTS};
 
-use crate::{ClassifierMaps, Error, MapWriter};
+use super::{ClassifierMaps, MapWriter};
+use crate::Error;
 
 /// The default list, which ships with Apple's address allocations.
 pub const DEFAULT_LIST: &str = "apple";
@@ -14,6 +17,7 @@ pub struct ListNames {
     names: Vec<Option<String>>,
 }
 
+/// Whether `name` may name a list: 1 to LIST_NAME_LEN bytes of `a-z`, `0-9`, `-` and `_`.
 pub fn validate_name(name: &str) -> Result<(), Error> {
     let valid = !name.is_empty()
         && name.len() <= LIST_NAME_LEN
