@@ -248,6 +248,22 @@ impl FlowCacheSlot {
     }
 }
 
+/// How well a CPU's flow cache serves its traffic (`FLOW_CACHE_USE`, one per CPU, not
+/// pinned): the kernel counts a window of lookups and bypasses the cache while too few hit
+/// (docs/design.md, 'The flow cache').
+#[repr(C)]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct CacheUse {
+    /// Packets that came to the cache, bypassed or not (wraps).
+    pub packets: u32,
+    /// Lookups in the current window.
+    pub looked: u32,
+    /// Hits in the current window.
+    pub hits: u32,
+    /// 1 while the cache is bypassed, 0 otherwise.
+    pub bypass: u32,
+}
+
 /// The cache slot of a key given as its five 8-byte words (native order).
 pub const fn slot_index(words: [u64; 5]) -> u32 {
     let folded = words[0]
