@@ -11,7 +11,7 @@ pub struct FlowKey {
     /// Ports in network byte order, exactly as on the wire.
     pub port_a: [u8; 2],
     pub port_b: [u8; 2],
-    /// IP protocol number (6 TCP, 17 UDP).
+    /// IP protocol number (`IPPROTO_TCP`, `IPPROTO_UDP`).
     pub protocol: u8,
     /// 4 or 6.
     pub ip_version: u8,

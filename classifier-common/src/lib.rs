@@ -15,6 +15,7 @@ pub mod limits;
 pub mod mptcp;
 pub mod parse_error;
 pub mod prefix;
+pub mod protocol;
 pub mod report;
 
 #[cfg(feature = "user")]

@@ -17,6 +17,7 @@ use classifier_common::{
     flow::{FLOW_MPTCP, FLOW_OPENED, FlowCacheSlot, slot_index},
     limits::FLOW_CACHE_REVISIT,
     mptcp::MPTCP_VERSION_NONE,
+    protocol::IPPROTO_TCP,
 };
 
 use super::{
@@ -48,8 +49,6 @@ pub const MISS_BYPASS: u64 = 2;
 /// always exact: the packet goes to its flow's entry, as on a miss.
 const WINDOW: u32 = 256;
 const PROBE_EVERY: u32 = 16;
-
-const IPPROTO_TCP: u8 = 6;
 
 /// Makes `key` canonical and serves the packet from this CPU's cache if it can: `CACHE_HIT`
 /// with the decision. On a miss, the slot's counts go to their flow's entry, and the slot is

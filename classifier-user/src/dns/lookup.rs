@@ -28,6 +28,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use classifier_common::dns::DNS_PORT;
 use simple_dns::{CLASS, Name, Packet, PacketFlag, QTYPE, Question, TYPE};
 
 use super::answers::{Answer, DomainLists, answer_of};
@@ -76,7 +77,7 @@ pub fn parse_resolver(text: &str) -> Option<SocketAddr> {
     text.parse::<SocketAddr>().ok().or_else(|| {
         text.parse::<IpAddr>()
             .ok()
-            .map(|ip| SocketAddr::new(ip, 53))
+            .map(|ip| SocketAddr::new(ip, DNS_PORT))
     })
 }
 
