@@ -8,6 +8,9 @@ pub const DNS_CAPTURE_LEN: usize = 1500;
 /// Size of the `DNS_EVENTS` ring buffer (a power of two, a multiple of the page size).
 pub const DNS_RING_BYTES: u32 = 1 << 20;
 
+/// The UDP port of DNS: queries go to it, answers come from it.
+pub const DNS_PORT: u16 = 53;
+
 /// `DnsEvent::kind`: a UDP datagram to port 53.
 pub const DNS_QUERY: u8 = 1;
 /// `DnsEvent::kind`: a UDP datagram from port 53 (whatever its ports, a datagram from 53 is an

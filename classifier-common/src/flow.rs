@@ -11,7 +11,7 @@ pub struct FlowKey {
     /// Ports in network byte order, exactly as on the wire.
     pub port_a: [u8; 2],
     pub port_b: [u8; 2],
-    /// IP protocol number (6 TCP, 17 UDP).
+    /// IP protocol number (`IPPROTO_TCP`, `IPPROTO_UDP`).
     pub protocol: u8,
     /// 4 or 6.
     pub ip_version: u8,
@@ -246,6 +246,22 @@ impl FlowCacheSlot {
             u64::from_ne_bytes(tail),
         ])
     }
+}
+
+/// How well a CPU's flow cache serves its traffic (`FLOW_CACHE_USE`, one per CPU, not
+/// pinned): the kernel counts a window of lookups and bypasses the cache while too few hit
+/// (docs/design.md, 'The flow cache').
+#[repr(C)]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct CacheUse {
+    /// Packets that came to the cache, bypassed or not (wraps).
+    pub packets: u32,
+    /// Lookups in the current window.
+    pub looked: u32,
+    /// Hits in the current window.
+    pub hits: u32,
+    /// 1 while the cache is bypassed, 0 otherwise.
+    pub bypass: u32,
 }
 
 /// The cache slot of a key given as its five 8-byte words (native order).

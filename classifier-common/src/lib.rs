@@ -4,6 +4,7 @@
 //! byte-for-byte, so implicit padding would make lookups miss.
 #![no_std]
 
+pub mod clock;
 pub mod config;
 pub mod control;
 pub mod counter;
@@ -14,11 +15,13 @@ pub mod limits;
 pub mod mptcp;
 pub mod parse_error;
 pub mod prefix;
+pub mod protocol;
 pub mod report;
 
 #[cfg(feature = "user")]
 mod pod;
 
+pub use clock::CoarseClock;
 pub use config::{Config, PolicyRule};
 pub use control::{Attachment, ListName, ShapeConfig};
 pub use counter::{Counter, CounterValue};

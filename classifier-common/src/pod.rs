@@ -15,6 +15,8 @@ unsafe impl aya::Pod for FlowEntry {}
 unsafe impl aya::Pod for FlowKey {}
 unsafe impl aya::Pod for crate::FlowKeyV4 {}
 unsafe impl aya::Pod for crate::flow::FlowCacheSlot {}
+unsafe impl aya::Pod for crate::flow::CacheUse {}
+unsafe impl aya::Pod for crate::CoarseClock {}
 unsafe impl aya::Pod for PacketReport {}
 unsafe impl aya::Pod for PolicyRule {}
 unsafe impl aya::Pod for PrefixValue {}

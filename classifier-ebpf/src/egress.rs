@@ -13,27 +13,21 @@ use classifier_common::{
     ShapeConfig,
     control::SIDE_WAN,
     flow_hash::{FlowWords, flow_leaf},
+    protocol::{ETH_P_IP, ETH_P_IPV6, IPPROTO_TCP, IPPROTO_UDP},
 };
 
 use crate::{
     maps::SHAPING,
-    parse::{ETH_P_IP, ETH_P_IPV6, is_vlan},
+    parse::{
+        ETHER_TYPE, IPV4_DESTINATION, IPV4_FRAGMENT, IPV4_PROTOCOL, IPV4_SOURCE, IPV4_TOS,
+        IPV6_DESTINATION, IPV6_HEADER_LEN, IPV6_NEXT_HEADER, IPV6_SOURCE, SkbCursor, ipv4_dscp,
+        ipv4_header_len, ipv4_is_fragment, ipv6_dscp, parse_ethernet,
+    },
 };
 
-const ETHER_TYPE_OFFSET: usize = 12;
-const VLAN_TAG_LEN: usize = 4;
-/// Where the source address starts in each IP header; the destination follows it.
-const IPV4_SOURCE: usize = 12;
-const IPV6_SOURCE: usize = 8;
-const IPV6_ADDRESS_LEN: usize = 16;
-const IPV6_HEADER_LEN: usize = 40;
-const IPV4_PROTOCOL: usize = 9;
-const IPV4_FRAGMENT: usize = 6;
-/// IPv4's MF flag and fragment offset: a packet with either set is a fragment.
-const IPV4_MORE_FRAGMENTS_OR_OFFSET: u16 = 0x3fff;
-const IPV6_NEXT_HEADER: usize = 6;
-const IPPROTO_TCP: u8 = 6;
-const IPPROTO_UDP: u8 = 17;
+/// In-band VLAN tags the IP header is read behind (docs/design.md, 'Fairness between
+/// devices'): a packet with more is steered as a frame that is not IP.
+const VLAN_TAGS: usize = 1;
 
 #[inline(always)]
 pub fn steer(ctx: &TcContext) {
@@ -42,10 +36,11 @@ pub fn steer(ctx: &TcContext) {
     let Some(shaping) = (unsafe { SHAPING.get(ifindex) }) else {
         return;
     };
-    let ip = ip_header(ctx);
+    let mut packet = SkbCursor::new(ctx);
+    let ip = ip_header(&mut packet);
     let class = match &ip {
-        Some(ip) if shaping.bulk_dscp & (1u64 << ip.dscp) != 0 => bulk_class(ctx, shaping, ip),
-        _ => normal_class(ctx, shaping, ip.as_ref()),
+        Some(ip) if shaping.bulk_dscp & (1u64 << ip.dscp) != 0 => bulk_class(&packet, shaping, ip),
+        _ => normal_class(&packet, shaping, ip.as_ref()),
     };
     unsafe { (*skb).priority = class };
 }
@@ -57,26 +52,21 @@ struct IpHeader {
     v6: bool,
 }
 
-/// The DSCP and place of an IPv4 or IPv6 header (one in-band VLAN tag allowed), read with
-/// bpf_skb_load_bytes so that non-linear skbs work too.
+/// The DSCP and place of an IPv4 or IPv6 header. Every read of the egress program goes
+/// through an `SkbCursor`, so that non-linear skbs work too.
 #[inline(always)]
-fn ip_header(ctx: &TcContext) -> Option<IpHeader> {
-    let mut ether_type_at = ETHER_TYPE_OFFSET;
-    let mut ether_type = u16::from_be(ctx.load::<u16>(ether_type_at).ok()?);
-    if is_vlan(ether_type) {
-        ether_type_at += VLAN_TAG_LEN;
-        ether_type = u16::from_be(ctx.load::<u16>(ether_type_at).ok()?);
-    }
-    let offset = ether_type_at + 2;
+fn ip_header(packet: &mut SkbCursor) -> Option<IpHeader> {
+    // Truncated, or more tags: a frame that is not IP, as 0 is.
+    let ether_type = parse_ethernet(packet, VLAN_TAGS).unwrap_or(0);
+    let offset = packet.pos;
     match ether_type {
         ETH_P_IP => Some(IpHeader {
-            dscp: ctx.load::<u8>(offset + 1).ok()? >> 2,
+            dscp: ipv4_dscp(packet.at::<u8>(offset + IPV4_TOS)?),
             offset,
             v6: false,
         }),
-        // Version (4 bits), traffic class (8), flow label: DSCP is bits 6..12 of the first word.
         ETH_P_IPV6 => Some(IpHeader {
-            dscp: ((u16::from_be(ctx.load::<u16>(offset).ok()?) >> 6) & 0x3f) as u8,
+            dscp: ipv6_dscp(packet.at::<[u8; 2]>(offset)?),
             offset,
             v6: true,
         }),
@@ -89,16 +79,14 @@ fn ip_header(ctx: &TcContext) -> Option<IpHeader> {
 /// steered to it past the shaping (its direct queue). A packet that is not IP, or too short
 /// to hold what the hash reads, hashes by what it has.
 #[inline(always)]
-fn normal_class(ctx: &TcContext, shaping: &ShapeConfig, ip: Option<&IpHeader>) -> u32 {
+fn normal_class(packet: &SkbCursor, shaping: &ShapeConfig, ip: Option<&IpHeader>) -> u32 {
     if shaping.flow_leaves == 0 {
         return shaping.normal_class;
     }
     let flow = match ip {
-        Some(ip) => flow_words(ctx, ip),
+        Some(ip) => flow_words(packet, ip),
         None => FlowWords {
-            protocol: u32::from(u16::from_be(
-                ctx.load::<u16>(ETHER_TYPE_OFFSET).unwrap_or(0),
-            )),
+            protocol: u32::from(u16::from_be(packet.at::<u16>(ETHER_TYPE).unwrap_or(0))),
             ..FlowWords::default()
         },
     };
@@ -112,12 +100,12 @@ fn normal_class(ctx: &TcContext, shaping: &ShapeConfig, ip: Option<&IpHeader>) -
 /// ports. Every packet of a flow reads the same: a fragmented datagram's fragments all hash
 /// by addresses, the first one too. What cannot be read stays 0.
 #[inline(always)]
-fn flow_words(ctx: &TcContext, ip: &IpHeader) -> FlowWords {
-    let word = |at: usize| ctx.load::<u32>(at).map(u32::from_be).unwrap_or(0);
+fn flow_words(packet: &SkbCursor, ip: &IpHeader) -> FlowWords {
+    let word = |at: usize| packet.at::<u32>(at).map_or(0, u32::from_be);
     let mut flow = FlowWords::default();
     let (protocol, ports_at) = if ip.v6 {
         let source = ip.offset + IPV6_SOURCE;
-        let destination = source + IPV6_ADDRESS_LEN;
+        let destination = ip.offset + IPV6_DESTINATION;
         flow.source = [
             word(source),
             word(source + 4),
@@ -130,16 +118,16 @@ fn flow_words(ctx: &TcContext, ip: &IpHeader) -> FlowWords {
             word(destination + 8),
             word(destination + 12),
         ];
-        let next_header = ctx.load::<u8>(ip.offset + IPV6_NEXT_HEADER).unwrap_or(0);
+        let next_header = packet.at::<u8>(ip.offset + IPV6_NEXT_HEADER).unwrap_or(0);
         (next_header, ip.offset + IPV6_HEADER_LEN)
     } else {
         flow.source[0] = word(ip.offset + IPV4_SOURCE);
-        flow.destination[0] = word(ip.offset + IPV4_SOURCE + 4);
-        let protocol = ctx.load::<u8>(ip.offset + IPV4_PROTOCOL).unwrap_or(0);
-        let fragment = u16::from_be(ctx.load::<u16>(ip.offset + IPV4_FRAGMENT).unwrap_or(0));
-        let header_len = usize::from(ctx.load::<u8>(ip.offset).unwrap_or(0) & 0x0f) * 4;
+        flow.destination[0] = word(ip.offset + IPV4_DESTINATION);
+        let protocol = packet.at::<u8>(ip.offset + IPV4_PROTOCOL).unwrap_or(0);
+        let fragment = u16::from_be(packet.at::<u16>(ip.offset + IPV4_FRAGMENT).unwrap_or(0));
+        let header_len = ipv4_header_len(packet.at::<u8>(ip.offset).unwrap_or(0));
         // A fragment hashes without ports (0 as the protocol's offset means none).
-        let ports_at = if fragment & IPV4_MORE_FRAGMENTS_OR_OFFSET != 0 {
+        let ports_at = if ipv4_is_fragment(fragment) {
             0
         } else {
             ip.offset + header_len
@@ -156,11 +144,11 @@ fn flow_words(ctx: &TcContext, ip: &IpHeader) -> FlowWords {
 /// The bulk class itself, or with fairness on the leaf of the packet's device. A packet
 /// too short to hold its addresses goes to leaf 0: it stays in the bulk class.
 #[inline(always)]
-fn bulk_class(ctx: &TcContext, shaping: &ShapeConfig, ip: &IpHeader) -> u32 {
+fn bulk_class(packet: &SkbCursor, shaping: &ShapeConfig, ip: &IpHeader) -> u32 {
     if shaping.fair_leaves == 0 {
         return shaping.bulk_class;
     }
-    let device = device_address(ctx, ip, shaping.side == SIDE_WAN).unwrap_or(0);
+    let device = device_address(packet, ip, shaping.side == SIDE_WAN).unwrap_or(0);
     // fair_leaves is a power of two (`shape` refuses others); were it not, the mask would
     // still keep the leaf below it.
     shaping.first_leaf + (spread(device) & (shaping.fair_leaves - 1))
@@ -170,13 +158,13 @@ fn bulk_class(ctx: &TcContext, shaping: &ShapeConfig, ip: &IpHeader) -> u32 {
 /// WAN egress. An IPv6 address's four words are XORed together, so addresses that differ only
 /// in the last word stay as far apart as IPv4 addresses do.
 #[inline(always)]
-fn device_address(ctx: &TcContext, ip: &IpHeader, wan: bool) -> Option<u32> {
-    let word = |at: usize| ctx.load::<u32>(at).ok().map(u32::from_be);
+fn device_address(packet: &SkbCursor, ip: &IpHeader, wan: bool) -> Option<u32> {
+    let word = |at: usize| packet.at::<u32>(at).map(u32::from_be);
     if ip.v6 {
-        let at = ip.offset + IPV6_SOURCE + if wan { 0 } else { IPV6_ADDRESS_LEN };
+        let at = ip.offset + if wan { IPV6_SOURCE } else { IPV6_DESTINATION };
         Some(word(at)? ^ word(at + 4)? ^ word(at + 8)? ^ word(at + 12)?)
     } else {
-        word(ip.offset + IPV4_SOURCE + if wan { 0 } else { 4 })
+        word(ip.offset + if wan { IPV4_SOURCE } else { IPV4_DESTINATION })
     }
 }
 

@@ -1,18 +1,17 @@
 //! The maps the kernel program uses. The user side pins them and reads them by these names.
 
-use crate::classify::{clock::CoarseClock, flow_cache::CacheUse};
 use aya_ebpf::{
     macros::map,
     maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
 };
 use classifier_common::{
-    Attachment, Config, FlowEntry, FlowKey, FlowKeyV4, ListName, PacketReport, PrefixValue,
-    ShapeConfig,
+    Attachment, CoarseClock, Config, FlowEntry, FlowKey, FlowKeyV4, ListName, PacketReport,
+    PrefixValue, ShapeConfig,
     config::CONFIG_SLOTS,
     control::{MAX_ATTACHMENTS, MAX_SHAPED},
     counter::{CounterBlock, INTERFACE_SLOTS, MAX_IFINDEX},
     dns::{DNS_RING_BYTES, LearnedEntry, LearnedKey, MAX_LEARNED},
-    flow::FlowCacheSlot,
+    flow::{CacheUse, FlowCacheSlot},
     limits::{
         FLOW_CACHE_SLOTS, FLOW_TABLE_ENTRIES, MAX_LISTS, PREFIX_V4_ENTRIES, PREFIX_V6_ENTRIES,
         UDP_FLOW_TABLE_ENTRIES,
@@ -74,8 +73,8 @@ const FLOW_TABLE_FLAGS: u32 = aya_ebpf::bindings::BPF_F_NO_COMMON_LRU;
 pub static FLOW_CACHE: PerCpuArray<FlowCacheSlot> =
     PerCpuArray::with_max_entries(FLOW_CACHE_SLOTS, 0);
 
-/// How well each CPU's flow cache serves its traffic (`classify::flow_cache::CacheUse`). A
-/// heuristic with nothing worth keeping: not pinned.
+/// How well each CPU's flow cache serves its traffic (`CacheUse`, counted by
+/// `classify::flow_cache`). A heuristic with nothing worth keeping: not pinned.
 #[map]
 pub static FLOW_CACHE_USE: PerCpuArray<CacheUse> = PerCpuArray::with_max_entries(1, 0);
 

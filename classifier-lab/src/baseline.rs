@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use aya::{
-    Ebpf, EbpfLoader,
-    programs::{SchedClassifier, TestRun as _, TestRunOptions, Xdp},
+    Ebpf, EbpfLoader, TestRunResult,
+    programs::{SchedClassifier, TestRun, TestRunOptions, Xdp},
 };
 use classifier::{
     Classifier, Error,
@@ -40,6 +40,15 @@ impl Baseline {
         };
         baseline.tc_mut()?.load().map_err(program_error)?;
         Ok(baseline)
+    }
+
+    /// `baseline_tc`, loaded by `load_tc`.
+    pub fn tc(&self) -> Result<&SchedClassifier, Error> {
+        self.ebpf
+            .program(PROGRAM_BASELINE_TC)
+            .ok_or(Error::MissingProgram(PROGRAM_BASELINE_TC))?
+            .try_into()
+            .map_err(program_error)
     }
 
     pub fn tc_mut(&mut self) -> Result<&mut SchedClassifier, Error> {
@@ -75,7 +84,7 @@ fn program_error(source: aya::programs::ProgramError) -> Error {
 }
 
 /// Runs a loaded XDP program `repeat` times over `packet` in the kernel; returns the mean time
-/// per run as the kernel measured it.
+/// per run as the kernel measured it (`time_run` times any program).
 pub trait TimeRun {
     fn time_run(&self, packet: &[u8], repeat: u32) -> Result<Duration, Error>;
 }
@@ -92,13 +101,17 @@ impl TimeRun for Baseline {
     }
 }
 
-/// BPF_PROG_TEST_RUN of `program`, `repeat` times over `packet`: the kernel's mean per run.
-fn time_run(
-    program: &Xdp,
+/// BPF_PROG_TEST_RUN of `program` (XDP, or tc over an skb the kernel builds on `lo`),
+/// `repeat` times over `packet`: the kernel's mean per run.
+pub fn time_run<P>(
+    program: &P,
     name: &'static str,
     packet: &[u8],
     repeat: u32,
-) -> Result<Duration, Error> {
+) -> Result<Duration, Error>
+where
+    P: for<'a> TestRun<Opts<'a> = TestRunOptions<'a>, Result = TestRunResult>,
+{
     let result = program
         .test_run(TestRunOptions {
             data_in: Some(packet),

@@ -46,7 +46,7 @@ pub mod storm;
 mod topology;
 pub mod traffic;
 
-pub use baseline::{Baseline, TimeRun};
+pub use baseline::{Baseline, TimeRun, time_run};
 pub use interrupt::{remove_all_on_interrupt, unless_interrupted};
 pub use topology::{
     CLIENT_V4, CLIENT_V4_SECOND, CLIENT_V6, Lab, ROUTER_INGRESS, ROUTER_TO_CLIENT,

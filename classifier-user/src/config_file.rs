@@ -153,7 +153,7 @@ pub fn parse_resolver(text: &str) -> Option<SocketAddr> {
     text.parse::<SocketAddr>().ok().or_else(|| {
         text.parse::<IpAddr>()
             .ok()
-            .map(|ip| SocketAddr::new(ip, 53))
+            .map(|ip| SocketAddr::new(ip, classifier_common::dns::DNS_PORT))
     })
 }
 

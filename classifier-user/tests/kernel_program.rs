@@ -1,12 +1,13 @@
-//! The programs as this kernel's verifier accepted them, XDP `classify` and tc `classify_tc`:
-//! their size, and what the verifier did.
+//! The programs as this kernel's verifier accepted them, XDP `classify`, tc `classify_tc` and
+//! the egress program `deprioritize`: their size, and what the verifier did.
 
 mod support;
 
 use aya::programs::ProgramInfo;
-use classifier::{Classifier, Hook};
+use classifier::{Classifier, Hook, load::names::PROGRAM_DEPRIORITIZE};
 
-fn check(hook: Hook, info: &ProgramInfo) {
+/// `program` at `hook` (xdp, tc, egress).
+fn check(program: &str, hook: &str, info: &ProgramInfo) {
     let translated = info.size_translated().expect("xlated size") / 8;
     // Without the count this test would prove nothing about the verifier's budget: the
     // kernel reports it (since 5.16) and aya reads it, so its absence is a failure.
@@ -14,9 +15,8 @@ fn check(hook: Hook, info: &ProgramInfo) {
         .verified_instruction_count()
         .expect("the kernel did not report how many instructions the verifier processed");
     println!(
-        "{} ({hook}): id {}, {translated} instructions after translation, verifier processed \
-         {verified} (limit 1,000,000)",
-        hook.program(),
+        "{program} ({hook}): id {}, {translated} instructions after translation, verifier \
+         processed {verified} (limit 1,000,000)",
         info.id()
     );
     assert!(translated > 0, "the program has no translated instructions");
@@ -38,7 +38,7 @@ fn check(hook: Hook, info: &ProgramInfo) {
 }
 
 #[test]
-fn the_verifier_accepts_both_programs_and_their_size_is_reported() {
+fn the_verifier_accepts_the_programs_and_their_size_is_reported() {
     support::require_root();
     for hook in Hook::ALL {
         let classifier = Classifier::load_for(hook).expect("loading the program");
@@ -47,8 +47,15 @@ fn the_verifier_accepts_both_programs_and_their_size_is_reported() {
             Hook::Tc => classifier.tc().expect("program").info(),
         }
         .expect("program info");
-        check(hook, &info);
+        check(hook.program(), &hook.to_string(), &info);
     }
+    let mut classifier = Classifier::load().expect("loading the program");
+    let info = classifier
+        .egress_mut()
+        .expect("loading the egress program")
+        .info()
+        .expect("program info");
+    check(PROGRAM_DEPRIORITIZE, "egress", &info);
 }
 
 /// The object declares exactly the maps the user side names (`load::names`): a map added,

@@ -12,7 +12,7 @@
 //! its leaf empty for a moment after a loss, and the other takes that time; measured 48–50 %
 //! in 13 runs). With fairness off it must get under a third, the heavy device more than twice
 //! as much (1 in 9 is 11 %; in a drop-tail FIFO shared by 9 connections the lone one's share
-//! swings with its window, hence the median of three windows). That check is of the setup: with a
+//! swings with its window, hence the least of three windows). That check is of the setup: with a
 //! FIFO too deep to drop (see the txqueuelen below) the light device got half without
 //! fairness too, and the first check would have proved nothing.
 //! A program that ignores the device (one leaf for all, or a hash of the ports) gives about
@@ -222,13 +222,16 @@ fn devices_share_the_bulk_class(hook: Hook) {
 
     shape("off");
     assert_eq!(busy_leaves(&lab), [], "--fair off left leaves");
-    // The median of three windows of fresh connections: one window where the 8 connections
-    // happen to lose together and back off gave the light device 42 % once in about twenty
-    // runs; a kernel that still shared by device would give about half in all three.
+    // The least of three windows of fresh connections. A kernel that still shared by device
+    // gives about half in every window; a shared FIFO gives the lone connection its window's
+    // luck: a window where the 8 connections lose together and back off gave it 42 % once in
+    // about twenty runs, and under a CPU hog, when the senders rather than the link set the
+    // pace, two windows of three near 36 % (the third 9 %). One window under a third is what a
+    // per-device kernel or a FIFO too deep to drop cannot give.
     let mut windows = [8220, 8240, 8260].map(|port| light_share(&lab, port));
     windows.sort_by(f64::total_cmp);
     println!("light device's share with fairness off, by window: {windows:?}");
-    let unfair = windows[1];
+    let unfair = windows[0];
 
     assert!(
         unfair < 1.0 / 3.0,

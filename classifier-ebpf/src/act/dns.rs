@@ -6,18 +6,20 @@ use core::mem::offset_of;
 
 use classifier_common::{
     Counter,
-    dns::{DNS_ANSWER, DNS_CAPTURE_LEN, DNS_QUERY, DnsEvent},
+    dns::{DNS_ANSWER, DNS_CAPTURE_LEN, DNS_PORT, DNS_QUERY, DnsEvent},
 };
 
-use crate::{hook::Hook, maps::DNS_EVENTS};
+use crate::{
+    hook::Hook,
+    maps::DNS_EVENTS,
+    parse::{
+        IPV4_ADDRESS_LEN, IPV4_DESTINATION, IPV4_SOURCE, IPV6_ADDRESS_LEN, IPV6_DESTINATION,
+        IPV6_SOURCE, UDP_HEADER_LEN, UDP_LENGTH,
+    },
+};
 
-/// Where the source address starts in each IP header; the destination follows it.
-const IPV4_ADDRESSES: u32 = 12;
-const IPV6_ADDRESSES: u32 = 8;
-const UDP_HEADER: u32 = 8;
-/// The UDP length field's place in the UDP header.
-const UDP_LENGTH: u32 = 4;
-const DNS_PORT: [u8; 2] = 53u16.to_be_bytes();
+/// The UDP header's length, as the load helper's offsets are counted.
+const UDP_HEADER: u32 = UDP_HEADER_LEN as u32;
 
 /// Copies a DNS datagram into the ring buffer: its addresses (IP header at `ip_offset`,
 /// IPv6 when `ipv6` is not 0), its ports and its message (the UDP payload at `payload`, of
@@ -66,10 +68,10 @@ unsafe fn fill<H: Hook>(
         4,
     )?;
     let mut udp_length = [0u8; 2];
-    load(ctx, udp + UDP_LENGTH, udp_length.as_mut_ptr(), 2)?;
+    load(ctx, udp + UDP_LENGTH as u32, udp_length.as_mut_ptr(), 2)?;
     unsafe {
         (*event).ifindex = ctx.ifindex();
-        (*event).kind = if (*event).src_port == DNS_PORT {
+        (*event).kind = if (*event).src_port == DNS_PORT.to_be_bytes() {
             DNS_ANSWER
         } else {
             DNS_QUERY
@@ -80,16 +82,18 @@ unsafe fn fill<H: Hook>(
     let dst = unsafe { base.add(offset_of!(DnsEvent, dst_addr)) };
     if ipv6 != 0 {
         unsafe { (*event).ip_version = 6 };
-        load(ctx, ip_offset + IPV6_ADDRESSES, src, 16)?;
-        load(ctx, ip_offset + IPV6_ADDRESSES + 16, dst, 16)?;
+        let len = IPV6_ADDRESS_LEN as u32;
+        load(ctx, ip_offset + IPV6_SOURCE as u32, src, len)?;
+        load(ctx, ip_offset + IPV6_DESTINATION as u32, dst, len)?;
     } else {
         unsafe {
             (*event).ip_version = 4;
             (*event).src_addr = [0; 16];
             (*event).dst_addr = [0; 16];
         }
-        load(ctx, ip_offset + IPV4_ADDRESSES, src, 4)?;
-        load(ctx, ip_offset + IPV4_ADDRESSES + 4, dst, 4)?;
+        let len = IPV4_ADDRESS_LEN as u32;
+        load(ctx, ip_offset + IPV4_SOURCE as u32, src, len)?;
+        load(ctx, ip_offset + IPV4_DESTINATION as u32, dst, len)?;
     }
     // The UDP length says how long the message is (a length below the header's own: nothing,
     // and user space counts the answer malformed); the packet bounds it. Clamped to the

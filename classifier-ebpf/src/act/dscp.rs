@@ -10,16 +10,18 @@ use classifier_common::{
 use network_types::ip::{Ipv4Hdr, Ipv6Hdr};
 
 use super::{Outcome, slot};
-use crate::{hook::Hook, parse::IpKind};
+use crate::{
+    hook::Hook,
+    parse::{IpKind, ipv4_dscp, ipv6_dscp},
+};
 
 #[inline(always)]
 pub fn read_dscp(ip: &IpKind) -> u8 {
     match *ip {
-        IpKind::V4(hdr) => unsafe { (*hdr).tos >> 2 },
+        IpKind::V4(hdr) => ipv4_dscp(unsafe { (*hdr).tos }),
         IpKind::V6(hdr) => {
-            // Traffic class = low nibble of byte 0 and high nibble of byte 1; DSCP is its top 6.
             let vcf = unsafe { (*hdr).vcf };
-            ((vcf[0] & 0x0f) << 2) | (vcf[1] >> 6)
+            ipv6_dscp([vcf[0], vcf[1]])
         }
     }
 }

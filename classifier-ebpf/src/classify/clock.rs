@@ -13,12 +13,6 @@ use aya_ebpf::helpers::generated::{bpf_jiffies64, bpf_ktime_get_coarse_ns};
 
 use crate::maps::CLOCK;
 
-#[repr(C)]
-pub struct CoarseClock {
-    jiffies: u64,
-    ns: u64,
-}
-
 /// CLOCK_MONOTONIC_COARSE, in nanoseconds.
 #[inline(always)]
 pub fn coarse_ns() -> u64 {

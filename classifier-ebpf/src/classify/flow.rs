@@ -30,6 +30,7 @@ use classifier_common::{
         answers, interface_side, mptcp_side,
     },
     mptcp::{MPTCP_VERSION_NONE, MptcpSubtype},
+    protocol::IPPROTO_TCP,
 };
 
 use super::{Decision, clock, flow_cache, policy, prefix};
@@ -44,7 +45,6 @@ const HANDSHAKE_SUBTYPES: u16 =
     1 << MptcpSubtype::MpCapable as u16 | 1 << MptcpSubtype::MpJoin as u16;
 
 const EEXIST: i32 = 17;
-const IPPROTO_TCP: u8 = 6;
 
 /// Looks up (or creates) the flow of `key`, updates it, and says how to treat the packet.
 /// `ifindex` is read only when the packet goes to the table (a cache hit needs no side).

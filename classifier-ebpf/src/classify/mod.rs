@@ -9,7 +9,10 @@ mod prefix;
 use classifier_common::{
     Config, Counter, ParseError,
     config::{CONFIG_LEARN_DNS, CONFIG_REPORT, config_slot},
+    dns::DNS_PORT,
     flow::{ACTION_NONE, FLOW_MPTCP, NO_RULE},
+    limits::MAX_VLAN_DEPTH,
+    protocol::{ETH_P_IP, ETH_P_IPV6, IPPROTO_TCP, IPPROTO_UDP},
 };
 
 use crate::{
@@ -17,15 +20,13 @@ use crate::{
     hook::Hook,
     maps::{CONFIG, GENERATION, IFACE_SLOTS},
     parse::{
-        Cursor, ETH_P_IP, ETH_P_IPV6, IpHeader, IpKind, Transport, parse_ethernet, parse_ipv4,
-        parse_ipv6, parse_tcp, parse_udp,
+        Cursor, IpHeader, IpKind, Transport, parse_ethernet, parse_ipv4, parse_ipv6, parse_tcp,
+        parse_udp,
     },
 };
 
-const IPPROTO_TCP: u8 = 6;
-const IPPROTO_UDP: u8 = 17;
-/// UDP port of DNS: queries go to it, answers come from it (network byte order).
-const DNS_PORT: [u8; 2] = 53u16.to_be_bytes();
+/// `DNS_PORT` as the UDP header holds it.
+const DNS_PORT_BYTES: [u8; 2] = DNS_PORT.to_be_bytes();
 
 /// What classification concluded for a packet.
 #[derive(Copy, Clone)]
@@ -150,7 +151,7 @@ fn inspect<H: Hook>(
     out: &mut Outcome,
 ) -> Result<(), ParseError> {
     let mut cursor = Cursor::new(ctx.data(), ctx.data_end());
-    let ip = match parse_ethernet(&mut cursor)? {
+    let ip = match parse_ethernet(&mut cursor, MAX_VLAN_DEPTH)? {
         ETH_P_IP => {
             out.network = slot(Counter::Ipv4);
             parse_ipv4(&mut cursor)?
@@ -190,7 +191,7 @@ fn inspect<H: Hook>(
             let udp = parse_udp(&mut cursor, ip.payload_len);
             if let Ok(udp) = &udp
                 && config.flags & CONFIG_LEARN_DNS != 0
-                && (udp.src_port == DNS_PORT || udp.dst_port == DNS_PORT)
+                && (udp.src_port == DNS_PORT_BYTES || udp.dst_port == DNS_PORT_BYTES)
             {
                 let (ip_start, ipv6) = match ip.kind {
                     IpKind::V4(hdr) => (hdr as usize, 0),

@@ -7,10 +7,10 @@ use aya_ebpf::{
     programs::TcContext,
 };
 use aya_log_ebpf::{debug, warn};
-use classifier_common::{Counter, limits::MAX_VLAN_DEPTH};
+use classifier_common::Counter;
 
 use super::Hook;
-use crate::parse::{ETH_P_IP, ETH_P_IPV6, IpKind, is_vlan};
+use crate::parse::{IPV4_CHECKSUM, IpKind, headers_end};
 
 /// How many bytes are made linear when the linear part ends before the headers can be told
 /// apart (an IPv6 extension chain, a driver that copies only a short head): Ethernet, two VLAN
@@ -18,25 +18,13 @@ use crate::parse::{ETH_P_IP, ETH_P_IPV6, IpKind, is_vlan};
 /// chain and TCP. A longer chain in the paged part of an skb is out of reach: the packet is
 /// classified by its addresses (`Hook::headers_cut`).
 const HEADERS_DIRECT: usize = 192;
-/// The IPv4 header's checksum, from its start.
-const IPV4_CHECKSUM: usize = 10;
-const ETHER_TYPE: usize = 12;
-const VLAN_TAG: usize = 4;
-const IPPROTO_TCP: u8 = 6;
-const IPPROTO_UDP: u8 = 17;
-/// IPv6 extension headers: where the chain ends is the walk's business (`parse::ip`).
-const IPV6_HOP_BY_HOP: u8 = 0;
-const IPV6_ROUTING: u8 = 43;
-const IPV6_FRAGMENT: u8 = 44;
-const IPV6_AUTH: u8 = 51;
-const IPV6_DEST_OPTIONS: u8 = 60;
 
 /// Makes the headers the pipeline reads linear, when they are not: direct packet access sees
 /// only an skb's linear part. Most skbs are linear, or hold exactly their headers in the
 /// linear part (GRO, drivers that split at `eth_get_headlen`, TCP from this host): for them
 /// this is a few reads and no copy. Otherwise (a short head, as virtio's 128 bytes) the
 /// headers are pulled in with `bpf_skb_pull_data`, up to `HEADERS_DIRECT` bytes when the
-/// linear part does not even show where they end. A failed pull (no memory) leaves the
+/// linear part does not even show where they end (`parse::headers_end`). A failed pull (no memory) leaves the
 /// packet as it is: what the parse cannot reach is then classified by address.
 ///
 /// Not inlined: inlined, its registers cost the pipeline's frame 8 of the few bytes the
@@ -56,43 +44,6 @@ pub fn make_headers_direct(skb: *mut __sk_buff) {
     }
     if linear < wanted {
         let _ = ctx.pull_data(wanted as u32);
-    }
-}
-
-/// Where the Ethernet, VLAN, IP and TCP or UDP headers end, read from the linear part
-/// `data..end`; None when it ends before that shows, or at an IPv6 extension header.
-#[inline(always)]
-fn headers_end(data: usize, end: usize) -> Option<usize> {
-    let byte = |at: usize| -> Option<u8> {
-        if data + at + 1 > end {
-            return None;
-        }
-        Some(unsafe { *((data + at) as *const u8) })
-    };
-    let mut at = ETHER_TYPE;
-    let mut ether_type = u16::from_be_bytes([byte(at)?, byte(at + 1)?]);
-    for _ in 0..MAX_VLAN_DEPTH {
-        if !is_vlan(ether_type) {
-            break;
-        }
-        at += VLAN_TAG;
-        ether_type = u16::from_be_bytes([byte(at)?, byte(at + 1)?]);
-    }
-    let l3 = at + 2;
-    let (l4, protocol) = match ether_type {
-        ETH_P_IP => (l3 + usize::from(byte(l3)? & 0x0f) * 4, byte(l3 + 9)?),
-        ETH_P_IPV6 => (l3 + 40, byte(l3 + 6)?),
-        _ => return Some(l3),
-    };
-    match protocol {
-        IPPROTO_TCP => Some(l4 + usize::from(byte(l4 + 12)? >> 4) * 4),
-        IPPROTO_UDP => Some(l4 + 8),
-        IPV6_HOP_BY_HOP | IPV6_ROUTING | IPV6_FRAGMENT | IPV6_AUTH | IPV6_DEST_OPTIONS
-            if ether_type == ETH_P_IPV6 =>
-        {
-            None
-        }
-        _ => Some(l4),
     }
 }
 

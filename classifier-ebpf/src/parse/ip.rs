@@ -1,13 +1,33 @@
-//! IPv4 (IHL honoured, fragments recognised) and IPv6 (extension-header chain walked).
+//! IPv4 (IHL honoured, fragments recognised) and IPv6 (extension-header chain walked), and
+//! where their fields lie.
+
+use core::mem::{offset_of, size_of};
 
 use classifier_common::{ParseError, limits::MAX_IPV6_EXT_DEPTH};
 use network_types::ip::{Ipv4Hdr, Ipv6Hdr};
 
 use super::Cursor;
 
-const IPV4_MIN_HEADER: usize = 20;
+/// Where the fields the walks read lie in the IPv4 header.
+pub const IPV4_TOS: usize = offset_of!(Ipv4Hdr, tos);
+/// The flags and fragment offset.
+pub const IPV4_FRAGMENT: usize = offset_of!(Ipv4Hdr, frags);
+pub const IPV4_PROTOCOL: usize = offset_of!(Ipv4Hdr, proto);
+pub const IPV4_CHECKSUM: usize = offset_of!(Ipv4Hdr, check);
+pub const IPV4_SOURCE: usize = offset_of!(Ipv4Hdr, src_addr);
+pub const IPV4_DESTINATION: usize = offset_of!(Ipv4Hdr, dst_addr);
+pub const IPV4_ADDRESS_LEN: usize = 4;
+const IPV4_MIN_HEADER: usize = size_of::<Ipv4Hdr>();
 const IPV4_MORE_FRAGMENTS_AND_OFFSET: u16 = 0x3fff;
 
+/// The same of the IPv6 header.
+pub const IPV6_NEXT_HEADER: usize = offset_of!(Ipv6Hdr, next_hdr);
+pub const IPV6_SOURCE: usize = offset_of!(Ipv6Hdr, src_addr);
+pub const IPV6_DESTINATION: usize = offset_of!(Ipv6Hdr, dst_addr);
+pub const IPV6_ADDRESS_LEN: usize = 16;
+pub const IPV6_HEADER_LEN: usize = size_of::<Ipv6Hdr>();
+
+/// IPv6 extension headers, the next-header values the walk goes past.
 const IPV6_HOP_BY_HOP: u8 = 0;
 const IPV6_ROUTING: u8 = 43;
 const IPV6_FRAGMENT: u8 = 44;
@@ -17,6 +37,32 @@ const IPV6_FRAGMENT_HEADER_LEN: usize = 8;
 /// The fragment offset and M flag in the fragment header's third and fourth bytes: all zero
 /// makes an atomic fragment (RFC 6946), a whole datagram that only carries the header.
 const IPV6_FRAGMENT_OFFSET_AND_MORE: u16 = 0xfff9;
+
+/// The IPv4 header's length, from its first byte (version and IHL).
+#[inline(always)]
+pub fn ipv4_header_len(vihl: u8) -> usize {
+    usize::from(vihl & 0x0f) * 4
+}
+
+/// Whether an IPv4 header's flags and fragment offset (host order) make it a fragment: MF
+/// set or a non-zero offset.
+#[inline(always)]
+pub fn ipv4_is_fragment(frags: u16) -> bool {
+    frags & IPV4_MORE_FRAGMENTS_AND_OFFSET != 0
+}
+
+/// The DSCP of an IPv4 TOS byte.
+#[inline(always)]
+pub fn ipv4_dscp(tos: u8) -> u8 {
+    tos >> 2
+}
+
+/// The DSCP of an IPv6 header, from its first two bytes: the traffic class is the low nibble
+/// of the first and the high nibble of the second, the DSCP its top six bits.
+#[inline(always)]
+pub fn ipv6_dscp(first: [u8; 2]) -> u8 {
+    ((first[0] & 0x0f) << 2) | (first[1] >> 6)
+}
 
 /// The network header of a packet, with what follows it.
 pub struct IpHeader {
@@ -52,7 +98,7 @@ pub fn parse_ipv4(cursor: &mut Cursor) -> Result<IpHeader, ParseError> {
     if vihl >> 4 != 4 {
         return Err(ParseError::Ipv4BadVersion);
     }
-    let header_len = ((vihl & 0x0f) as usize) * 4;
+    let header_len = ipv4_header_len(vihl);
     if header_len < IPV4_MIN_HEADER {
         return Err(ParseError::Ipv4HeaderTooShort);
     }
@@ -73,14 +119,15 @@ pub fn parse_ipv4(cursor: &mut Cursor) -> Result<IpHeader, ParseError> {
     Ok(IpHeader {
         kind: IpKind::V4(hdr),
         protocol: unsafe { (*hdr).proto },
-        fragment: frags & IPV4_MORE_FRAGMENTS_AND_OFFSET != 0,
+        fragment: ipv4_is_fragment(frags),
         transport_unreachable: false,
         payload_len,
     })
 }
 
+/// Whether `next`, a next-header value, is an extension header the walk goes past.
 #[inline(always)]
-fn is_extension(next: u8) -> bool {
+pub fn is_ipv6_extension(next: u8) -> bool {
     matches!(
         next,
         IPV6_HOP_BY_HOP | IPV6_ROUTING | IPV6_FRAGMENT | IPV6_AUTH | IPV6_DEST_OPTIONS
@@ -104,7 +151,7 @@ pub fn parse_ipv6(
     // Most IPv6 packets carry no extension header: they make no call (a call's return is
     // expensive on hosts with AMD's "Safe RET"); the walk would conclude the same at once.
     let next_hdr = unsafe { (*hdr).next_hdr };
-    let next = if is_extension(next_hdr) {
+    let next = if is_ipv6_extension(next_hdr) {
         match walk_ipv6_extensions(cursor, next_hdr) {
             // Past what the hook may read, not past the packet: the addresses still count.
             Err(ParseError::Ipv6ExtTruncated) if headers_cut() => {
@@ -138,7 +185,7 @@ pub fn parse_ipv6(
         kind: IpKind::V6(hdr),
         protocol: next.protocol,
         fragment: next.fragment,
-        transport_unreachable: is_extension(next.protocol),
+        transport_unreachable: is_ipv6_extension(next.protocol),
         payload_len,
     })
 }
@@ -159,7 +206,7 @@ pub struct Ipv6Next {
 #[inline(never)]
 fn walk_ipv6_extensions(cursor: &mut Cursor, mut next: u8) -> Result<Ipv6Next, ParseError> {
     for _ in 0..MAX_IPV6_EXT_DEPTH {
-        if !is_extension(next) {
+        if !is_ipv6_extension(next) {
             break;
         }
         // Every extension header starts with (next header, length); the length's unit

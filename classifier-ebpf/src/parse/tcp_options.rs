@@ -18,7 +18,7 @@ use classifier_common::{
 };
 
 const TCP_OPTION_EOL: u8 = 0;
-const TCP_OPTION_NOP: u8 = 1;
+pub(super) const TCP_OPTION_NOP: u8 = 1;
 const MPTCP_MIN_OPTION_LEN: usize = 3;
 
 const MP_CAPABLE: u8 = 0;

@@ -3,21 +3,21 @@
 use classifier_common::{ParseError, mptcp::TCP_OPTION_MPTCP};
 use network_types::{tcp::TcpHdr, udp::UdpHdr};
 
-use core::mem::size_of;
+use core::mem::{offset_of, size_of};
 
 use crate::maps::OPTION_SCRATCH;
 
 use super::{
     Cursor, MptcpSeen,
     tcp_options::{
-        OptionBytes, SEGMENT_ACK, SEGMENT_PAYLOAD, SEGMENT_RST, SEGMENT_SYN, copy_tcp_options,
-        walk_tcp_options,
+        OptionBytes, SEGMENT_ACK, SEGMENT_PAYLOAD, SEGMENT_RST, SEGMENT_SYN, TCP_OPTION_NOP,
+        copy_tcp_options, walk_tcp_options,
     },
 };
 
 const TCP_MIN_HEADER: usize = 20;
 /// Offset of the data-offset nibble in the TCP header.
-const TCP_DATA_OFFSET_BYTE: usize = 12;
+pub const TCP_DATA_OFFSET: usize = 12;
 /// Offset of the flags byte in the TCP header, and its bits.
 const TCP_FLAGS_BYTE: usize = 13;
 const TCP_FLAG_SYN: u8 = 0x02;
@@ -26,7 +26,16 @@ const TCP_FLAG_ACK: u8 = 0x10;
 /// NOP, NOP, then a timestamps option (kind 8, length 10): the 12 bytes of options nearly
 /// every segment from Linux, macOS, iOS and Android carries once the handshake is done.
 const TIMESTAMPS_ONLY: [u8; 4] = [1, 1, 8, 10];
-const TCP_OPTION_NOP: u8 = 1;
+
+pub const UDP_HEADER_LEN: usize = size_of::<UdpHdr>();
+/// Offset of the length field in the UDP header.
+pub const UDP_LENGTH: usize = offset_of!(UdpHdr, len);
+
+/// The TCP header's length, from the byte at `TCP_DATA_OFFSET`.
+#[inline(always)]
+pub fn tcp_header_len(data_offset: u8) -> usize {
+    usize::from(data_offset >> 4) * 4
+}
 
 /// Ports (network byte order) and what the TCP options said.
 pub struct Transport {
@@ -43,9 +52,9 @@ pub struct Transport {
 /// Parses the TCP header at the cursor; `payload_len` is what the IP header says follows it.
 pub fn parse_tcp(cursor: &mut Cursor, payload_len: u32) -> Result<Transport, ParseError> {
     let tcp: *const TcpHdr = cursor.take(ParseError::TcpTruncated)?;
-    let data_offset = unsafe { *(tcp as *const u8).add(TCP_DATA_OFFSET_BYTE) } >> 4;
+    let data_offset = unsafe { *(tcp as *const u8).add(TCP_DATA_OFFSET) };
     let tcp_flags = unsafe { *(tcp as *const u8).add(TCP_FLAGS_BYTE) };
-    let header_len = (data_offset as usize) * 4;
+    let header_len = tcp_header_len(data_offset);
     if header_len < TCP_MIN_HEADER {
         return Err(ParseError::TcpHeaderTooShort);
     }
@@ -143,7 +152,7 @@ fn starts_with(at: usize, end: usize, bytes: [u8; 4]) -> bool {
 #[inline(always)]
 pub fn parse_udp(cursor: &mut Cursor, payload_len: u32) -> Result<Transport, ParseError> {
     let udp: *const UdpHdr = cursor.take(ParseError::UdpTruncated)?;
-    if size_of::<UdpHdr>() as u32 > payload_len {
+    if UDP_HEADER_LEN as u32 > payload_len {
         return Err(ParseError::UdpTruncated);
     }
     Ok(Transport {

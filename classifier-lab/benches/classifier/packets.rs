@@ -16,6 +16,9 @@ pub const CLIENT_V6: &str = "2001:db8:c0::10";
 pub const OTHER_V6: &str = "2001:db8::10";
 pub const APPLE_V6: &str = "2620:149:a44::10";
 
+/// DSCP LE (RFC 8622), what the default policy marks listed traffic with.
+const DSCP_LE: u8 = 1;
+
 /// A full-size TCP segment's worth of payload is not needed: the program never reads it.
 const PAYLOAD: &[u8] = &[0x5a; 64];
 
@@ -80,6 +83,16 @@ pub fn ipv6_tcp_two_extensions() -> Vec<u8> {
 
 pub fn apple_v4() -> Vec<u8> {
     tcp(CLIENT_V4, APPLE_V4).build()
+}
+
+/// The plain IPv4 TCP packet from Apple to the client, as the classifier leaves it: DSCP LE
+/// (a bulk DSCP at egress, `shape`'s default).
+pub fn apple_v4_marked() -> Vec<u8> {
+    tcp(APPLE_V4, CLIENT_V4).tos(DSCP_LE << 2).build()
+}
+
+pub fn ipv6_tcp_no_match() -> Vec<u8> {
+    tcp(CLIENT_V6, OTHER_V6).build()
 }
 
 pub fn apple_v6() -> Vec<u8> {

@@ -4,15 +4,24 @@ use std::net::IpAddr;
 
 use anyhow::Result;
 use classifier::{
+    Classifier, Hook,
     config_file::ConfigFile,
-    control::state::{InitialState, initialize},
+    control::{
+        netns,
+        shape::{
+            DEFAULT_BULK_FLOOR, DEFAULT_FAIR_LEAVES, DEFAULT_FLOW_LEAVES, ShapeSpec, Side, steering,
+        },
+        state::{InitialState, initialize},
+    },
+    load::names::{PROGRAM_BASELINE_TC, PROGRAM_CLASSIFY_TC, PROGRAM_DEPRIORITIZE},
 };
+use classifier_lab::{Baseline, time_run};
 
 use crate::{
     ablation::{self, Ablation},
     packets,
     table::{Section, Table, Target, count, median, ns},
-    timing::{Cost, Programs, REPEAT, ROUNDS, STEADY_ROUNDS},
+    timing::{Cost, Programs, REPEAT, ROUNDS, STEADY_ROUNDS, repeated_each},
 };
 
 /// Single-shot runs per round (first packets, and rewrites).
@@ -55,6 +64,89 @@ pub fn first_packet_cost<Where>(
             baseline: median(&mut full.iter().map(|c| c.baseline).collect::<Vec<_>>()),
         },
     })
+}
+
+/// The tc programs, steady state, beside `baseline_tc`: `classify_tc` at TCX ingress,
+/// configured as `attach` leaves it, and `deprioritize` at egress, on `lo` (where
+/// BPF_PROG_TEST_RUN puts its skb) shaped as `shape` leaves an interface by default: LE and CS1
+/// bulk, 256 leaves by device on the LAN side, 256 by flow in the normal class.
+fn tc_rows() -> Result<Vec<(&'static str, &'static str, Cost)>> {
+    let mut classifier = Classifier::load_for(Hook::Tc)?;
+    initialize(
+        &mut classifier.writer(),
+        &InitialState::read(&ConfigFile::default())?,
+    )?;
+    let shape = ShapeSpec {
+        rate: 1_000_000_000,
+        bulk_floor: DEFAULT_BULK_FLOOR,
+        bulk_dscp: vec![1, 8],
+        fair_leaves: Some(DEFAULT_FAIR_LEAVES),
+        side: Side::Lan,
+        flow_leaves: Some(DEFAULT_FLOW_LEAVES),
+    };
+    classifier
+        .writer()
+        .set_shaping(netns::ifindex("lo")?, steering(&shape))?;
+    classifier.egress_mut()?;
+    let baseline = Baseline::load_tc()?;
+    let time_baseline = |packet: &[u8], repeat| {
+        Ok(time_run(
+            baseline.tc()?,
+            PROGRAM_BASELINE_TC,
+            packet,
+            repeat,
+        )?)
+    };
+    let ingress = [
+        ("IPv4 TCP, no list", packets::ipv4_tcp_no_match()),
+        (
+            "IPv6 TCP, 2 extension headers",
+            packets::ipv6_tcp_two_extensions(),
+        ),
+    ];
+    let egress = [
+        ("IPv4 TCP, no list", packets::ipv4_tcp_no_match()),
+        ("IPv4 TCP from Apple, LE", packets::apple_v4_marked()),
+        ("IPv6 TCP, no list", packets::ipv6_tcp_no_match()),
+        (
+            "IPv6 TCP, 2 extension headers",
+            packets::ipv6_tcp_two_extensions(),
+        ),
+    ];
+    let mut rows = Vec::new();
+    let packets: Vec<&[u8]> = ingress.iter().map(|(_, p)| p.as_slice()).collect();
+    let costs = repeated_each(
+        &packets,
+        |packet, repeat| {
+            Ok(time_run(
+                classifier.tc()?,
+                PROGRAM_CLASSIFY_TC,
+                packet,
+                repeat,
+            )?)
+        },
+        time_baseline,
+    )?;
+    for ((case, _), cost) in ingress.iter().zip(costs) {
+        rows.push((*case, "tc ingress, steady, established", cost));
+    }
+    let packets: Vec<&[u8]> = egress.iter().map(|(_, p)| p.as_slice()).collect();
+    let costs = repeated_each(
+        &packets,
+        |packet, repeat| {
+            Ok(time_run(
+                classifier.egress()?,
+                PROGRAM_DEPRIORITIZE,
+                packet,
+                repeat,
+            )?)
+        },
+        time_baseline,
+    )?;
+    for ((case, _), cost) in egress.iter().zip(costs) {
+        rows.push((*case, "tc egress (deprioritize), steady", cost));
+    }
+    Ok(rows)
 }
 
 /// What the ablation says, from the figures of this run.
@@ -144,7 +236,12 @@ pub fn run() -> Result<Section> {
              would find the DSCP already rewritten and skip the write). The kernel's clock reads \
              around a single run are in both programs' figures and cancel in the overhead. \
              The classifier is configured as `attach` leaves it: the shipped `apple` list, \
-             policy `list:apple=LE mptcp=keep`, report mode off.",
+             policy `list:apple=LE mptcp=keep`, report mode off. The rows whose path says tc \
+             run the tc programs beside `baseline_tc` (only TC_ACT_OK) instead, on the skb \
+             BPF_PROG_TEST_RUN builds (linear: `classify_tc` pulls nothing): `classify_tc` \
+             configured as above, and the egress program `deprioritize` on `lo`, steering as \
+             `shape` leaves an interface by default (LE and CS1 bulk, 256 leaves by device on \
+             the LAN side, 256 by flow in the normal class).",
             count(u64::from(REPEAT)),
             count(SHOTS as u64),
             count(SHOTS as u64),
@@ -208,6 +305,9 @@ pub fn run() -> Result<Section> {
         "single shot, flow update + rewrite",
         worst,
     );
+    for (case, path, cost) in tc_rows()? {
+        row(&mut table, case, path, cost);
+    }
     section.table(table);
     let ablation = ablation::run()?;
     section.notes = where_the_time_went(&ablation);

@@ -1,6 +1,8 @@
 //! Timing the kernel program with BPF_PROG_TEST_RUN, always beside the baseline program (only
 //! XDP_PASS) in the same run, rounds interleaved so that a noisy moment hits both.
 
+use std::time::Duration;
+
 use anyhow::Result;
 use classifier::{Classifier, load::Private};
 use classifier_lab::{Baseline, TimeRun as _};
@@ -54,27 +56,11 @@ impl<Where> Programs<Where> {
     /// `repeated` for several packets, the rounds taken in turn: round 1 of every packet,
     /// then round 2, and so on.
     pub fn repeated_each(&self, packets: &[&[u8]]) -> Result<Vec<Cost>> {
-        // Warm up: the flow entries exist and the caches are hot before the first round.
-        for packet in packets {
-            self.classifier.time_run(packet, 1000)?;
-            self.baseline.time_run(packet, 1000)?;
-        }
-        let mut classifier = vec![Vec::new(); packets.len()];
-        let mut baseline = vec![Vec::new(); packets.len()];
-        for _ in 0..STEADY_ROUNDS {
-            for (case, packet) in packets.iter().enumerate() {
-                baseline[case].push(self.baseline.time_run(packet, REPEAT)?.as_nanos() as f64);
-                classifier[case].push(self.classifier.time_run(packet, REPEAT)?.as_nanos() as f64);
-            }
-        }
-        Ok(classifier
-            .iter_mut()
-            .zip(&mut baseline)
-            .map(|(classifier, baseline)| Cost {
-                classifier: median(classifier),
-                baseline: median(baseline),
-            })
-            .collect())
+        repeated_each(
+            packets,
+            |packet, repeat| Ok(self.classifier.time_run(packet, repeat)?),
+            |packet, repeat| Ok(self.baseline.time_run(packet, repeat)?),
+        )
     }
 
     /// Each packet run once (repeat 1), from a fresh copy: for first packets of distinct
@@ -97,4 +83,34 @@ impl<Where> Programs<Where> {
             baseline: median(&mut baseline),
         })
     }
+}
+
+/// `Programs::repeated_each` for any program and its baseline, each given as what times it
+/// over a packet with a repeat count.
+pub fn repeated_each(
+    packets: &[&[u8]],
+    classifier: impl Fn(&[u8], u32) -> Result<Duration>,
+    baseline: impl Fn(&[u8], u32) -> Result<Duration>,
+) -> Result<Vec<Cost>> {
+    // Warm up: the flow entries exist and the caches are hot before the first round.
+    for packet in packets {
+        classifier(packet, 1000)?;
+        baseline(packet, 1000)?;
+    }
+    let mut classifier_ns = vec![Vec::new(); packets.len()];
+    let mut baseline_ns = vec![Vec::new(); packets.len()];
+    for _ in 0..STEADY_ROUNDS {
+        for (case, packet) in packets.iter().enumerate() {
+            baseline_ns[case].push(baseline(packet, REPEAT)?.as_nanos() as f64);
+            classifier_ns[case].push(classifier(packet, REPEAT)?.as_nanos() as f64);
+        }
+    }
+    Ok(classifier_ns
+        .iter_mut()
+        .zip(&mut baseline_ns)
+        .map(|(classifier, baseline)| Cost {
+            classifier: median(classifier),
+            baseline: median(baseline),
+        })
+        .collect())
 }

@@ -5,10 +5,12 @@
 
 use std::fmt;
 
+use classifier_common::protocol::{ETH_P_IP, ETH_P_IPV6};
 use pcap_file::DataLink;
 
-const ETHERTYPE_IPV4: [u8; 2] = [0x08, 0x00];
-const ETHERTYPE_IPV6: [u8; 2] = [0x86, 0xdd];
+/// The EtherTypes of the synthesised Ethernet header, as the frame holds them.
+const ETHERTYPE_IPV4: [u8; 2] = ETH_P_IP.to_be_bytes();
+const ETHERTYPE_IPV6: [u8; 2] = ETH_P_IPV6.to_be_bytes();
 
 const SLL_HEADER: usize = 16;
 const SLL2_HEADER: usize = 20;

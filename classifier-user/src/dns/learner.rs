@@ -21,7 +21,10 @@ use std::{
 };
 
 use classifier_common::{
-    dns::{LEARNED_FROM_ANSWER, LEARNED_FROM_LOOKUP, LEARNED_NAME_LEN, LearnedEntry, LearnedKey},
+    dns::{
+        DNS_PORT, LEARNED_FROM_ANSWER, LEARNED_FROM_LOOKUP, LEARNED_NAME_LEN, LearnedEntry,
+        LearnedKey,
+    },
     limits::MAX_LISTS,
 };
 
@@ -39,9 +42,6 @@ use crate::{
     control::learning::Learning,
     padded_name,
 };
-
-/// UDP port of DNS.
-const DNS_PORT: u16 = 53;
 
 /// The generation moves for learning at most this often: every move sends each established
 /// flow's next packet through a decision again, and a burst of new addresses (a flood of

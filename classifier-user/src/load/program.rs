@@ -200,15 +200,17 @@ const SK_BUFF_PRIORITY: usize = 32;
 const SK_BUFF_IFINDEX: usize = 40;
 
 impl Classifier {
-    /// Runs the egress program (`deprioritize`) once over `packet`, as if it left through
-    /// interface `ifindex` of this thread's network namespace (0: the loopback) with
-    /// skb->priority `priority`. The program is loaded on first use.
-    pub fn egress_test_run(
-        &mut self,
-        packet: &[u8],
-        ifindex: u32,
-        priority: u32,
-    ) -> Result<EgressRunOutput, Error> {
+    /// The egress program (`deprioritize`), loaded by `egress_mut` (or `egress_test_run`).
+    pub fn egress(&self) -> Result<&SchedClassifier, Error> {
+        self.ebpf
+            .program(PROGRAM_DEPRIORITIZE)
+            .ok_or(Error::MissingProgram(PROGRAM_DEPRIORITIZE))?
+            .try_into()
+            .map_err(Error::program(PROGRAM_DEPRIORITIZE))
+    }
+
+    /// The egress program, with this object's maps; loaded on first use.
+    pub fn egress_mut(&mut self) -> Result<&mut SchedClassifier, Error> {
         let program: &mut SchedClassifier = self
             .ebpf
             .program_mut(PROGRAM_DEPRIORITIZE)
@@ -220,6 +222,19 @@ impl Classifier {
                 .load()
                 .map_err(Error::program(PROGRAM_DEPRIORITIZE))?;
         }
+        Ok(program)
+    }
+
+    /// Runs the egress program (`deprioritize`) once over `packet`, as if it left through
+    /// interface `ifindex` of this thread's network namespace (0: the loopback) with
+    /// skb->priority `priority`. The program is loaded on first use.
+    pub fn egress_test_run(
+        &mut self,
+        packet: &[u8],
+        ifindex: u32,
+        priority: u32,
+    ) -> Result<EgressRunOutput, Error> {
+        let program = self.egress_mut()?;
         let mut context = [0u8; SK_BUFF_LEN];
         context[SK_BUFF_PRIORITY..][..4].copy_from_slice(&priority.to_ne_bytes());
         context[SK_BUFF_IFINDEX..][..4].copy_from_slice(&ifindex.to_ne_bytes());

@@ -7,6 +7,7 @@ use classifier_common::{
     config::ACTION_KEEP,
     flow::{ACTION_NONE, FLOW_INITIATOR_IS_B, MptcpState},
     mptcp::MPTCP_VERSION_NONE,
+    protocol::IPPROTO_TCP,
 };
 use serde::Serialize;
 
@@ -78,7 +79,11 @@ pub fn view(key: &FlowKey, entry: &FlowEntry, lists: &ListNames, now_ns: u64) ->
     FlowView {
         client,
         server,
-        protocol: if key.protocol == 6 { "tcp" } else { "udp" },
+        protocol: if key.protocol == IPPROTO_TCP {
+            "tcp"
+        } else {
+            "udp"
+        },
         mptcp: MptcpState::from_flags(entry.flags).name(),
         mptcp_subtypes: MptcpSubtype::ALL
             .iter()
