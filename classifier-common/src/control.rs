@@ -38,7 +38,7 @@ pub struct Attachment {
 /// Interfaces that can be attached at once.
 pub const MAX_ATTACHMENTS: u32 = 64;
 
-/// How `deprioritize` (tc egress) steers one interface's packets into its HTB classes,
+/// How `steer` (tc egress) steers one interface's packets into its HTB classes,
 /// keyed by ifindex in `SHAPING`.
 #[repr(C)]
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]

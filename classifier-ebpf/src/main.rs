@@ -12,7 +12,7 @@
 //! measures the classifier beside them, in the same run, to report its own cost. They are
 //! never attached by the product.
 //!
-//! `deprioritize` (tc egress) steers packets into the egress HTB tree's bulk or normal class
+//! `steer` (tc egress) steers packets into the egress HTB tree's bulk or normal class
 //! by their DSCP. It always returns TC_ACT_OK and changes no byte.
 // A variant built for the benchmark's ablation leaves the stage it takes out unused.
 #![cfg_attr(
@@ -28,10 +28,10 @@
 
 mod act;
 mod classify;
-mod egress;
 mod hook;
 mod maps;
 mod parse;
+mod steer;
 
 use aya_ebpf::{
     bindings::{TC_ACT_OK, xdp_action},
@@ -63,8 +63,8 @@ pub fn baseline_tc(_ctx: TcContext) -> i32 {
 }
 
 #[classifier]
-pub fn deprioritize(ctx: TcContext) -> i32 {
-    egress::steer(&ctx);
+pub fn steer(ctx: TcContext) -> i32 {
+    steer::steer(&ctx);
     TC_ACT_OK
 }
 

@@ -105,7 +105,8 @@ pub static LIST_NAMES: Array<ListName> = Array::with_max_entries(MAX_LISTS, 0);
 #[map]
 pub static ATTACHMENTS: HashMap<u32, Attachment> = HashMap::with_max_entries(MAX_ATTACHMENTS, 0);
 
-/// Egress steering per interface (ifindex), written by `classifier shape`.
+/// How `steer` steers each shaped interface (ifindex), written by `classifier shape`: the
+/// map keeps the name it is pinned under.
 #[map]
 pub static SHAPING: HashMap<u32, ShapeConfig> = HashMap::with_max_entries(MAX_SHAPED, 0);
 

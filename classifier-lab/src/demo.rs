@@ -26,7 +26,7 @@ use classifier::{
     capabilities::{self, Capability},
     config_file::ConfigFile,
     control::{
-        attach::Mode,
+        attach::HookChoice,
         policy,
         shape::{self, ShapeSpec},
     },
@@ -101,8 +101,8 @@ pub fn run(hook: Hook) -> Result<String, Error> {
         ..ConfigFile::default()
     };
     let (mode, placement) = match hook {
-        Hook::Xdp => (Mode::Native, "native XDP"),
-        Hook::Tc => (Mode::Tc, "tc, at TCX ingress"),
+        Hook::Xdp => (HookChoice::XdpNative, "native XDP"),
+        Hook::Tc => (HookChoice::Tc, "tc, at TCX ingress"),
     };
     lab.attach_classifier_in(&state.0, &config, mode)?;
     say(format!(

@@ -18,7 +18,7 @@ use crate::{Netns, veth};
 use classifier::{
     Error, PinDir,
     config_file::ConfigFile,
-    control::attach::{self, Mode},
+    control::attach::{self, HookChoice},
 };
 
 pub const CLIENT_V4: &str = "192.0.2.10";
@@ -224,15 +224,15 @@ impl Lab {
     /// Attaches the classifier (native XDP) to the router's ingress interfaces, its state in
     /// `pin_dir`, with the lists and policy of `config`.
     pub fn attach_classifier(&self, pin_dir: &PinDir, config: &ConfigFile) -> Result<(), Error> {
-        self.attach_classifier_in(pin_dir, config, Mode::Native)
+        self.attach_classifier_in(pin_dir, config, HookChoice::XdpNative)
     }
 
-    /// As `attach_classifier`, in `mode` (`Mode::Tc`: at TCX ingress).
+    /// As `attach_classifier`, in `mode` (`HookChoice::Tc`: at TCX ingress).
     pub fn attach_classifier_in(
         &self,
         pin_dir: &PinDir,
         config: &ConfigFile,
-        mode: Mode,
+        mode: HookChoice,
     ) -> Result<(), Error> {
         let devices = ROUTER_INGRESS.map(String::from);
         self.router

@@ -17,6 +17,6 @@ pub mod trust;
 
 pub use error::Error;
 pub use load::{
-    Classifier, ClassifierMaps, CounterSnapshot, Egress, Hook, MapWriter, PinDir, TestRunOutput,
+    Classifier, ClassifierMaps, CounterSnapshot, Hook, MapWriter, PinDir, Steer, TestRunOutput,
     padded_name,
 };

@@ -61,7 +61,7 @@ const SERVERS_V4: [&str; 3] = ["17.253.0.10", "198.51.100.10", "203.0.113.5"];
 const SERVERS_V6: [&str; 3] = ["2620:149:a44::10", "2001:db8::10", "2001:db8:5e::10"];
 
 /// The egress program loaded with private maps, and the two interfaces it steers.
-struct Egress {
+struct Steer {
     classifier: Classifier,
     lan: u32,
     wan: u32,
@@ -79,7 +79,7 @@ fn spec(fair_leaves: Option<u32>, flow_leaves: Option<u32>, side: Side) -> Shape
     }
 }
 
-impl Egress {
+impl Steer {
     /// Must be called inside the namespace: it looks up x0 (LAN) and x1 (WAN) there.
     fn new(fair_leaves: Option<u32>, flow_leaves: Option<u32>) -> Self {
         let mut classifier = Classifier::load().expect("loading the program");
@@ -114,7 +114,7 @@ impl Egress {
     fn class_of_bytes(&mut self, bytes: &[u8], ifindex: u32, what: &str) -> u32 {
         let run = self
             .classifier
-            .egress_test_run(bytes, ifindex, UNTOUCHED)
+            .steer_test_run(bytes, ifindex, UNTOUCHED)
             .expect("BPF_PROG_TEST_RUN");
         assert_eq!(run.verdict, TC_ACT_OK, "{what}");
         assert_eq!(run.packet, bytes, "the packet changed: {what}");
@@ -183,7 +183,7 @@ fn packets_of(device: &str, server: &str, device_is_destination: bool) -> Vec<Se
 }
 
 /// The set of leaves `packets` land in.
-fn leaves_of(egress: &mut Egress, packets: &[Segment], ifindex: u32) -> BTreeSet<u32> {
+fn leaves_of(egress: &mut Steer, packets: &[Segment], ifindex: u32) -> BTreeSet<u32> {
     packets.iter().map(|p| egress.leaf(p, ifindex)).collect()
 }
 
@@ -191,7 +191,7 @@ fn leaves_of(egress: &mut Egress, packets: &[Segment], ifindex: u32) -> BTreeSet
 fn every_packet_of_a_device_lands_in_its_leaf_by_destination_on_the_lan_and_by_source_on_the_wan() {
     let ns = namespace();
     ns.enter(|| {
-        let mut egress = Egress::new(Some(DEFAULT_FAIR_LEAVES), Some(DEFAULT_FLOW_LEAVES));
+        let mut egress = Steer::new(Some(DEFAULT_FAIR_LEAVES), Some(DEFAULT_FLOW_LEAVES));
         // Flows in the normal class are on: bulk packets must not notice.
         let (lan, wan) = (egress.lan, egress.wan);
         for (phone, servers) in [(PHONE_V4, SERVERS_V4), (PHONE_V6, SERVERS_V6)] {
@@ -240,7 +240,7 @@ fn every_packet_of_a_device_lands_in_its_leaf_by_destination_on_the_lan_and_by_s
 fn consecutive_addresses_get_leaves_of_their_own_and_random_ipv6_addresses_spread() {
     let ns = namespace();
     ns.enter(|| {
-        let mut egress = Egress::new(Some(DEFAULT_FAIR_LEAVES), None);
+        let mut egress = Steer::new(Some(DEFAULT_FAIR_LEAVES), None);
         let (lan, wan) = (egress.lan, egress.wan);
         // A DHCP pool: 256 consecutive IPv4 addresses, not aligned to a /24, each its own
         // leaf on both sides (docs/design.md: K consecutive addresses inside one aligned
@@ -301,7 +301,7 @@ fn consecutive_addresses_get_leaves_of_their_own_and_random_ipv6_addresses_sprea
 fn all_4096_leaves_are_reached_by_a_pool_of_4096_addresses() {
     let ns = namespace();
     ns.enter(|| {
-        let mut egress = Egress::new(Some(4096), None);
+        let mut egress = Steer::new(Some(4096), None);
         let lan = egress.lan;
         let leaves: BTreeSet<u32> = (0..4096u32)
             .map(|n| {
@@ -322,7 +322,7 @@ fn packets_that_are_not_bulk_and_bulk_without_fairness_keep_the_classes_of_befor
     let ns = namespace();
     ns.enter(|| {
         for fair_leaves in [Some(DEFAULT_FAIR_LEAVES), None] {
-            let mut egress = Egress::new(fair_leaves, None);
+            let mut egress = Steer::new(fair_leaves, None);
             let ShapeConfig {
                 normal_class,
                 bulk_class,
@@ -398,7 +398,7 @@ const IPPROTO_ICMPV6: u8 = 58;
 fn a_normal_packet_goes_to_the_leaf_of_its_flow_s_addresses_protocol_and_ports() {
     let ns = namespace();
     ns.enter(|| {
-        let mut egress = Egress::new(Some(DEFAULT_FAIR_LEAVES), Some(DEFAULT_FLOW_LEAVES));
+        let mut egress = Steer::new(Some(DEFAULT_FAIR_LEAVES), Some(DEFAULT_FLOW_LEAVES));
         let (lan, wan) = (egress.lan, egress.wan);
         for (client, server) in [(PHONE_V4, SERVERS_V4[1]), (PHONE_V6, SERVERS_V6[1])] {
             for (udp, protocol) in [(false, IPPROTO_TCP), (true, IPPROTO_UDP)] {
@@ -435,7 +435,7 @@ fn a_normal_packet_goes_to_the_leaf_of_its_flow_s_addresses_protocol_and_ports()
 fn flows_spread_over_the_leaves_by_ports_and_by_addresses() {
     let ns = namespace();
     ns.enter(|| {
-        let mut egress = Egress::new(None, Some(DEFAULT_FLOW_LEAVES));
+        let mut egress = Steer::new(None, Some(DEFAULT_FLOW_LEAVES));
         let lan = egress.lan;
         let mut leaf_of = |packet: Segment| {
             let what = format!("{packet:?}");
@@ -506,7 +506,7 @@ fn flows_spread_over_the_leaves_by_ports_and_by_addresses() {
 fn fragments_icmp_extension_headers_and_frames_that_are_not_ip_go_to_a_leaf_by_what_they_have() {
     let ns = namespace();
     ns.enter(|| {
-        let mut egress = Egress::new(Some(DEFAULT_FAIR_LEAVES), Some(DEFAULT_FLOW_LEAVES));
+        let mut egress = Steer::new(Some(DEFAULT_FAIR_LEAVES), Some(DEFAULT_FLOW_LEAVES));
         let lan = egress.lan;
         let leaves = DEFAULT_FLOW_LEAVES;
 
@@ -587,7 +587,7 @@ fn with_flows_on_bulk_still_goes_to_the_bulk_class_and_with_flows_off_the_rest_t
     let ns = namespace();
     ns.enter(|| {
         // Flows on, fairness off: bulk to the bulk class itself.
-        let mut egress = Egress::new(None, Some(DEFAULT_FLOW_LEAVES));
+        let mut egress = Steer::new(None, Some(DEFAULT_FLOW_LEAVES));
         let bulk_class = egress.lan_steering.bulk_class;
         for packet in [
             Segment::tcp(SERVERS_V4[0], PHONE_V4, 443, 40000),
@@ -597,7 +597,7 @@ fn with_flows_on_bulk_still_goes_to_the_bulk_class_and_with_flows_off_the_rest_t
             assert_eq!(egress.class(&packet, egress.lan), bulk_class, "{packet:?}");
         }
         // Flows off: a packet that is not bulk, or not IP, goes to the normal class itself.
-        let mut egress = Egress::new(Some(DEFAULT_FAIR_LEAVES), None);
+        let mut egress = Steer::new(Some(DEFAULT_FAIR_LEAVES), None);
         let normal_class = egress.lan_steering.normal_class;
         let mut arp = vec![0xff; 6];
         arp.extend([0x02, 0, 0, 0, 0, 0x01, 0x08, 0x06]);

@@ -1,10 +1,10 @@
 //! The programs as this kernel's verifier accepted them, XDP `classify`, tc `classify_tc` and
-//! the egress program `deprioritize`: their size, and what the verifier did.
+//! the egress program `steer`: their size, and what the verifier did.
 
 mod support;
 
 use aya::programs::ProgramInfo;
-use classifier::{Classifier, Hook, load::names::PROGRAM_DEPRIORITIZE};
+use classifier::{Classifier, Hook, load::names::PROGRAM_STEER};
 
 /// `program` at `hook` (xdp, tc, egress).
 fn check(program: &str, hook: &str, info: &ProgramInfo) {
@@ -51,11 +51,11 @@ fn the_verifier_accepts_the_programs_and_their_size_is_reported() {
     }
     let mut classifier = Classifier::load().expect("loading the program");
     let info = classifier
-        .egress_mut()
+        .steer_mut()
         .expect("loading the egress program")
         .info()
         .expect("program info");
-    check(PROGRAM_DEPRIORITIZE, "egress", &info);
+    check(PROGRAM_STEER, "egress", &info);
 }
 
 /// The object declares exactly the maps the user side names (`load::names`): a map added,

@@ -46,7 +46,7 @@ use classifier::control::shape::FIRST_FLOW_LEAF;
 use classifier_common::flow_hash::{FlowWords, flow_leaf};
 use classifier_lab::{
     CLIENT_V4, Lab, SERVER_OTHER_V4, htb,
-    storm::{RoundTrips, probe, report::percentile},
+    storm::{RoundTrips, probe, summary::percentile},
     traffic,
 };
 use support::{cli::Cli, wait::wait_until};

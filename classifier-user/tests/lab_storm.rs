@@ -14,7 +14,7 @@ use std::{path::Path, sync::Mutex, time::Duration};
 use classifier::Hook;
 use classifier_lab::{
     ROUTER_INGRESS,
-    storm::{self, Outcome, Setup, Spec, report::percentile},
+    storm::{self, Outcome, Setup, Spec, summary::percentile},
 };
 
 fn spec(hook: Hook) -> Spec {

@@ -41,6 +41,12 @@ pub fn build(workspace: &Path, rev: &str) -> anyhow::Result<BeforeBench> {
         "xtask: building the benchmark of {commit} in {}",
         tree.display()
     );
+    // The per-packet benchmark's name at that commit: `classifier` before it was renamed.
+    let bench = if tree.join("classifier-lab/benches/data_path").exists() {
+        "data_path"
+    } else {
+        "classifier"
+    };
     let built = Command::new("cargo")
         .current_dir(&tree)
         .env("CARGO_TARGET_DIR", root.join("target"))
@@ -49,7 +55,7 @@ pub fn build(workspace: &Path, rev: &str) -> anyhow::Result<BeforeBench> {
             "--no-run",
             "--message-format=json-render-diagnostics",
         ])
-        .args(["--package", "classifier-lab", "--bench", "classifier"])
+        .args(["--package", "classifier-lab", "--bench", bench])
         .stderr(Stdio::inherit())
         .output()
         .context("running cargo bench --no-run for the earlier commit")?;
@@ -58,7 +64,7 @@ pub fn build(workspace: &Path, rev: &str) -> anyhow::Result<BeforeBench> {
         "building the benchmark of {commit} failed ({})",
         built.status
     );
-    let binary = executable(&String::from_utf8_lossy(&built.stdout))
+    let binary = executable(&String::from_utf8_lossy(&built.stdout), bench)
         .with_context(|| format!("cargo built no benchmark binary for {commit}"))?;
     Ok(BeforeBench { binary, commit })
 }
@@ -91,13 +97,12 @@ fn export(workspace: &Path, commit: &str, tree: &Path) -> anyhow::Result<()> {
 }
 
 /// The `executable` of the `classifier` benchmark in cargo's JSON messages.
-fn executable(messages: &str) -> Option<PathBuf> {
+fn executable(messages: &str, bench: &str) -> Option<PathBuf> {
     const FIELD: &str = "\"executable\":\"";
+    let name = format!("\"name\":\"{bench}\"");
     messages
         .lines()
-        .filter(|line| {
-            line.contains("\"kind\":[\"bench\"]") && line.contains("\"name\":\"classifier\"")
-        })
+        .filter(|line| line.contains("\"kind\":[\"bench\"]") && line.contains(&name))
         .find_map(|line| {
             let start = line.find(FIELD)? + FIELD.len();
             let end = line[start..].find('"')? + start;
@@ -119,9 +124,12 @@ mod tests {
             r#"{"reason":"build-finished","success":true}"#,
         );
         assert_eq!(
-            executable(messages),
+            executable(messages, "classifier"),
             Some(PathBuf::from("/t/release/deps/classifier-0a1b"))
         );
-        assert_eq!(executable(r#"{"reason":"build-finished"}"#), None);
+        assert_eq!(
+            executable(r#"{"reason":"build-finished"}"#, "data_path"),
+            None
+        );
     }
 }

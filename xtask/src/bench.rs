@@ -24,7 +24,7 @@ pub fn bench(only: &[String], before: Option<&str>) -> anyhow::Result<()> {
         "--package",
         "classifier-lab",
         "--bench",
-        "classifier",
+        "data_path",
         "--",
     ]);
     if let Some(before) = &before {

@@ -10,7 +10,7 @@ use classifier_common::{
 };
 
 use crate::{
-    hook::Hook,
+    hook::PacketAccess,
     maps::DNS_EVENTS,
     parse::{
         IPV4_ADDRESS_LEN, IPV4_DESTINATION, IPV4_SOURCE, IPV6_ADDRESS_LEN, IPV6_DESTINATION,
@@ -29,7 +29,7 @@ const UDP_HEADER: u32 = UDP_HEADER_LEN as u32;
 /// main path. Every copy goes through the hook's load helper (bpf_xdp_load_bytes,
 /// bpf_skb_load_bytes), which checks the packet bounds itself.
 #[inline(never)]
-pub fn forward_dns<H: Hook>(
+pub fn forward_dns<H: PacketAccess>(
     ctx: &H,
     ip_offset: u32,
     payload: u32,
@@ -50,7 +50,7 @@ pub fn forward_dns<H: Hook>(
 
 /// Writes every field of `event`; None when the packet did not hold what its headers said.
 #[inline(always)]
-unsafe fn fill<H: Hook>(
+unsafe fn fill<H: PacketAccess>(
     ctx: &H,
     event: *mut DnsEvent,
     ip_offset: u32,
@@ -116,6 +116,6 @@ unsafe fn fill<H: Hook>(
 }
 
 #[inline(always)]
-fn load<H: Hook>(ctx: &H, offset: u32, to: *mut u8, len: u32) -> Option<()> {
+fn load<H: PacketAccess>(ctx: &H, offset: u32, to: *mut u8, len: u32) -> Option<()> {
     ctx.load_bytes(offset, to, len)
 }

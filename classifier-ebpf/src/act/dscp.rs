@@ -11,7 +11,7 @@ use network_types::ip::{Ipv4Hdr, Ipv6Hdr};
 
 use super::{Outcome, slot};
 use crate::{
-    hook::Hook,
+    hook::PacketAccess,
     parse::{IpKind, ipv4_dscp, ipv6_dscp},
 };
 
@@ -28,7 +28,13 @@ pub fn read_dscp(ip: &IpKind) -> u8 {
 
 /// Carries out the policy's action and notes what it did in `out`.
 #[inline(always)]
-pub fn apply_action<H: Hook>(ctx: &H, ip: &IpKind, action: u8, config: &Config, out: &mut Outcome) {
+pub fn apply_action<H: PacketAccess>(
+    ctx: &H,
+    ip: &IpKind,
+    action: u8,
+    config: &Config,
+    out: &mut Outcome,
+) {
     if action == ACTION_NONE {
         return;
     }

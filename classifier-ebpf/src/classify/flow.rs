@@ -320,10 +320,10 @@ impl Packet<'_> {
             if entry.generation != generation {
                 entry.lists = lists();
                 entry.generation = generation;
-                (entry.action, entry.rule) = policy::decide_called(mptcp, entry.lists, config);
+                (entry.action, entry.rule) = policy::decide_again(mptcp, entry.lists, config);
             } else if mptcp != (before & FLOW_MPTCP != 0) {
                 // Either way: a new SYN takes an MPTCP connection's class back.
-                (entry.action, entry.rule) = policy::decide_called(mptcp, entry.lists, config);
+                (entry.action, entry.rule) = policy::decide_again(mptcp, entry.lists, config);
             }
             return Decision {
                 lists: entry.lists,

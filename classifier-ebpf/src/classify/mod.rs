@@ -17,7 +17,7 @@ use classifier_common::{
 
 use crate::{
     act::{NO_COUNTER, Outcome, apply_action, forward_dns, read_dscp, record, slot},
-    hook::Hook,
+    hook::PacketAccess,
     maps::{CONFIG, GENERATION, IFACE_SLOTS},
     parse::{
         Cursor, IpHeader, IpKind, Transport, parse_ethernet, parse_ipv4, parse_ipv6, parse_tcp,
@@ -110,7 +110,7 @@ impl Decision {
 }
 
 #[inline(always)]
-pub fn classify_packet<H: Hook>(ctx: &H) {
+pub fn classify_packet<H: PacketAccess>(ctx: &H) {
     let len = ctx.packet_len();
     // The generation first, once: the policy and the tries are read after it, so whatever
     // they say is at least as new as the generation it is filed under
@@ -143,7 +143,7 @@ pub fn classify_packet<H: Hook>(ctx: &H) {
 }
 
 #[inline(always)]
-fn inspect<H: Hook>(
+fn inspect<H: PacketAccess>(
     ctx: &H,
     config: &Config,
     generation: u32,
@@ -248,7 +248,7 @@ fn inspect<H: Hook>(
 /// Whether `error`, a truncation after the IP header, only says that the header runs past
 /// what `ctx` may read: at tc, where the linear part ends before the skb does.
 #[inline(always)]
-fn out_of_reach<H: Hook>(ctx: &H, error: ParseError) -> bool {
+fn out_of_reach<H: PacketAccess>(ctx: &H, error: ParseError) -> bool {
     matches!(
         error,
         ParseError::TcpTruncated | ParseError::TcpHeaderPastPacket | ParseError::UdpTruncated
@@ -258,7 +258,7 @@ fn out_of_reach<H: Hook>(ctx: &H, error: ParseError) -> bool {
 /// A packet with ports: its flow remembered (flow cache, flow table) and decided.
 #[cfg(not(feature = "ablate-flows"))]
 #[inline(always)]
-fn remember<H: Hook>(
+fn remember<H: PacketAccess>(
     ctx: &H,
     ip: &IpHeader,
     transport: &Transport,
@@ -275,7 +275,7 @@ fn remember<H: Hook>(
 /// The benchmark's variant without the flow stage: decided by the addresses alone.
 #[cfg(feature = "ablate-flows")]
 #[inline(always)]
-fn remember<H: Hook>(
+fn remember<H: PacketAccess>(
     _: &H,
     ip: &IpHeader,
     _: &Transport,
@@ -291,8 +291,8 @@ fn remember<H: Hook>(
 /// the same treatment.
 #[inline(always)]
 fn by_address(ip: &IpHeader, config: &Config) -> Decision {
-    let lists = prefix::lists_of_called(&flow::packet_key(ip, [0; 2], [0; 2]));
-    let (action, rule) = policy::decide_called(false, lists, config);
+    let lists = prefix::lists_of_addresses(&flow::packet_key(ip, [0; 2], [0; 2]));
+    let (action, rule) = policy::decide_again(false, lists, config);
     Decision {
         lists,
         action,

@@ -6,9 +6,12 @@ use classifier_common::{
     flow::{ACTION_NONE, NO_RULE},
 };
 
-/// `decide` as a BPF-to-BPF call, for packets without ports (`by_address`).
+/// The decision made outside a new flow's insert: again for a flow the table holds (the
+/// generation moved, its MPTCP state changed), or for each packet classified by its addresses
+/// alone, which is never remembered. `decide` as one BPF-to-BPF subprogram for those call
+/// sites, whose stacks cannot spare an inlined copy.
 #[inline(never)]
-pub fn decide_called(mptcp: bool, lists: u32, config: &Config) -> (u8, u8) {
+pub fn decide_again(mptcp: bool, lists: u32, config: &Config) -> (u8, u8) {
     decide(mptcp, lists, config)
 }
 

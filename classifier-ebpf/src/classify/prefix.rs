@@ -5,10 +5,11 @@ use classifier_common::FlowKey;
 
 use crate::maps::{PREFIXES_V4, PREFIXES_V6};
 
-/// `lists_of` as a BPF-to-BPF call, for packets without ports (`by_address`): the pipeline's
-/// stack cannot spare an inlined copy's trie keys.
+/// The lists of a packet classified by its addresses alone (`by_address`: no ports, never
+/// remembered). `lists_of` as a BPF-to-BPF subprogram: the pipeline's stack cannot spare an
+/// inlined copy's trie keys there.
 #[inline(never)]
-pub fn lists_of_called(key: &FlowKey) -> u32 {
+pub fn lists_of_addresses(key: &FlowKey) -> u32 {
     lists_of(key)
 }
 

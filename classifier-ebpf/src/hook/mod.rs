@@ -1,7 +1,7 @@
 //! The two places the pipeline runs: XDP (in the driver, before the kernel builds an skb) and
 //! tc at TCX ingress (after it did, for interfaces without native XDP). The pipeline is generic
-//! over `Hook`; each hook says how it reaches the packet and how it rewrites it
-//! (docs/design.md, 'The tc hook').
+//! over `PacketAccess`, how a hook reaches the packet and rewrites it; each hook implements it
+//! (docs/design.md, 'The tc hook'). The user side's `Hook` names which of the two runs.
 
 mod tc;
 mod xdp;
@@ -10,7 +10,8 @@ use crate::parse::IpKind;
 
 pub use tc::make_headers_direct;
 
-pub trait Hook {
+/// How the pipeline reaches the packet at one hook, and rewrites it.
+pub trait PacketAccess {
     /// The packet's first byte (the Ethernet header) and the end of what direct packet
     /// access may read.
     fn data(&self) -> usize;

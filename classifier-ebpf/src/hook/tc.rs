@@ -9,14 +9,14 @@ use aya_ebpf::{
 use aya_log_ebpf::{debug, warn};
 use classifier_common::Counter;
 
-use super::Hook;
+use super::PacketAccess;
 use crate::parse::{IPV4_CHECKSUM, IpKind, headers_end};
 
 /// How many bytes are made linear when the linear part ends before the headers can be told
 /// apart (an IPv6 extension chain, a driver that copies only a short head): Ethernet, two VLAN
 /// tags, IPv4 with 40 bytes of options and TCP with 40 (142), or IPv6 with a short extension
 /// chain and TCP. A longer chain in the paged part of an skb is out of reach: the packet is
-/// classified by its addresses (`Hook::headers_cut`).
+/// classified by its addresses (`PacketAccess::headers_cut`).
 const HEADERS_DIRECT: usize = 192;
 
 /// Makes the headers the pipeline reads linear, when they are not: direct packet access sees
@@ -47,7 +47,7 @@ pub fn make_headers_direct(skb: *mut __sk_buff) {
     }
 }
 
-impl Hook for TcContext {
+impl PacketAccess for TcContext {
     #[inline(always)]
     fn data(&self) -> usize {
         TcContext::data(self)

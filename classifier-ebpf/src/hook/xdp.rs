@@ -4,10 +4,10 @@ use aya_ebpf::{bindings::xdp_md, helpers::generated::bpf_xdp_load_bytes, program
 use aya_log_ebpf::{debug, warn};
 use classifier_common::Counter;
 
-use super::Hook;
+use super::PacketAccess;
 use crate::{act::dscp, parse::IpKind};
 
-impl Hook for XdpContext {
+impl PacketAccess for XdpContext {
     #[inline(always)]
     fn data(&self) -> usize {
         XdpContext::data(self)

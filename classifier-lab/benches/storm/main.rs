@@ -7,7 +7,7 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 use anyhow::{Result, ensure};
 use clap::{Parser, ValueEnum};
 use classifier::Hook;
-use classifier_lab::storm::{self, Setup, Spec, report};
+use classifier_lab::storm::{self, Setup, Spec, summary};
 
 #[derive(Parser)]
 #[command(
@@ -126,7 +126,7 @@ fn storm(args: &Args, prefix: &str) -> Result<ExitCode> {
         .ok()
         .and_then(|text| text.split_whitespace().next().map(str::to_owned))
         .unwrap_or_else(|| "unknown".to_owned());
-    println!("storm: {}\n", report::describe(&spec));
+    println!("storm: {}\n", summary::describe(&spec));
     let mut runs = Vec::new();
     for run in &args.runs {
         let setup = match run {
@@ -141,13 +141,13 @@ fn storm(args: &Args, prefix: &str) -> Result<ExitCode> {
         }
         runs.push((setup, outcome.map_err(|e| e.to_string())));
     }
-    println!("\n{}", report::text(&spec, &runs));
+    println!("\n{}", summary::text(&spec, &runs));
     if let Some(path) = &args.write_benchmarks {
         let method = format!(
             "{METHOD} Other work on the machine moves these figures: the load average when \
              this run started was {load}."
         );
-        report::SECTION.write(path, &report::markdown(&spec, &runs, &method))?;
+        summary::SECTION.write(path, &summary::markdown(&spec, &runs, &method))?;
         println!("written to {} (its storm section)", path.display());
     }
     if runs.iter().any(|(_, outcome)| outcome.is_err()) {

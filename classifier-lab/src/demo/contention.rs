@@ -2,7 +2,7 @@
 //! figures show it. Computed from the figures as the report prints them (0.1 Mbit/s), so
 //! that a reader, or a test, redoes the verdict from the report alone.
 
-use crate::storm::report::GOODPUT_PER_WIRE;
+use crate::storm::summary::GOODPUT_PER_WIRE;
 
 /// A measuring window starts and ends mid-transfer (connection set-up, slow start): a
 /// download within 10 % of its share on the wire, in goodput, has it.

@@ -4,13 +4,13 @@
 //! on a shaped link. One run is one lab, built, stormed and removed; the report compares
 //! runs without the classifier, with per-flow queueing and with per-device fairness.
 
-mod classifier;
 mod download;
 pub mod hosts;
 mod measure;
+mod operator;
 pub mod probe;
-pub mod report;
 mod resolver;
+pub mod summary;
 
 use std::{
     net::{Ipv4Addr, SocketAddr},
@@ -18,9 +18,9 @@ use std::{
     time::Duration,
 };
 
-pub use classifier::Fair;
 use download::Senders;
 use hosts::{BULK_SERVER, INTERACTIVE_SERVER, PORT, RESOLVER, UpdateServer};
+pub use operator::Fair;
 pub use probe::RoundTrips;
 
 use crate::{Lab, dns, io_error, nft::Counters};
@@ -145,7 +145,7 @@ pub struct Outcome {
 /// run; `prefix` names the run's pin directory and files (with the process id in it, for the
 /// Ctrl-C handler).
 pub fn run(binary: &Path, spec: &Spec, setup: Setup, prefix: &str) -> Result<Outcome, Error> {
-    let mut router = classifier::Classifier::new(binary, &format!("{prefix}-{}", setup.tag()))?;
+    let mut router = operator::Operator::new(binary, &format!("{prefix}-{}", setup.tag()))?;
     if spec.phones == 0 || spec.phones > hosts::MAX_PHONES {
         return Err(io_error("the storm's phones")(std::io::Error::other(
             format!(

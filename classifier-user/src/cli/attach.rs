@@ -2,7 +2,7 @@
 
 use clap::{Args, ValueEnum};
 use classifier::{
-    control::attach::{self as control, Attached, Mode},
+    control::attach::{self as control, Attached, HookChoice},
     load::AttachMode,
 };
 use serde::Serialize;
@@ -74,13 +74,13 @@ pub enum ModeArg {
 impl Placement {
     /// The library's mode. An XDP mode with --hook tc is a usage error: clap's message, exit
     /// code 2, before anything is done.
-    pub fn mode(&self) -> Mode {
+    pub fn mode(&self) -> HookChoice {
         match (self.hook, self.mode) {
-            (HookArg::Auto, ModeArg::Auto) => Mode::Auto,
-            (HookArg::Xdp, ModeArg::Auto) => Mode::XdpAuto,
-            (HookArg::Auto | HookArg::Xdp, ModeArg::Native) => Mode::Native,
-            (HookArg::Auto | HookArg::Xdp, ModeArg::Skb) => Mode::Skb,
-            (HookArg::Tc, ModeArg::Auto) => Mode::Tc,
+            (HookArg::Auto, ModeArg::Auto) => HookChoice::Auto,
+            (HookArg::Xdp, ModeArg::Auto) => HookChoice::XdpAuto,
+            (HookArg::Auto | HookArg::Xdp, ModeArg::Native) => HookChoice::XdpNative,
+            (HookArg::Auto | HookArg::Xdp, ModeArg::Skb) => HookChoice::XdpSkb,
+            (HookArg::Tc, ModeArg::Auto) => HookChoice::Tc,
             (HookArg::Tc, ModeArg::Native | ModeArg::Skb) => clap::Error::raw(
                 clap::error::ErrorKind::ArgumentConflict,
                 "--mode native and --mode skb are XDP's modes: they do not go with --hook tc\n",
@@ -141,7 +141,7 @@ pub fn attach(context: &Context, args: AttachArgs) -> anyhow::Result<()> {
     // The warnings stay on stderr under -j too; `fell_back` and `was_defunct` carry them.
     for done in &attached {
         if let Some(reason) = &done.fell_back {
-            if done.mode == AttachMode::Tc {
+            if done.mode == AttachMode::Tcx {
                 eprintln!(
                     "note: {}: no native XDP ({reason}); attached at tc (TCX ingress) instead",
                     done.interface

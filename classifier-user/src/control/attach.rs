@@ -34,18 +34,20 @@ use crate::{
     },
 };
 
-/// Where and how to attach.
+/// What the operator asked for (`--hook`, `--mode`): a hook, or a rule for picking one. What
+/// an attach ends up as is an `AttachMode` (native, skb, tcx): the choice names the hook,
+/// `tc`; the mode names how that hook is attached, `tcx`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum Mode {
+pub enum HookChoice {
     /// Native XDP where the driver has it, else tc: never generic XDP, the slow path.
     Auto,
     /// Native XDP, falling back to skb (generic) XDP.
     XdpAuto,
     /// Native XDP (in the driver) or nothing.
-    Native,
+    XdpNative,
     /// Generic XDP, after the kernel built an skb: works everywhere, costs more.
-    Skb,
-    /// tc at TCX ingress.
+    XdpSkb,
+    /// The tc hook (attached at TCX ingress).
     Tc,
 }
 
@@ -117,7 +119,7 @@ pub struct Attached {
 pub fn attach(
     pin_dir: &PinDir,
     interfaces: &[String],
-    mode: Mode,
+    mode: HookChoice,
     replace: bool,
     config_file: &ConfigFile,
 ) -> Result<Vec<Attached>, Error> {
@@ -215,11 +217,11 @@ pub fn attach(
 }
 
 /// The hook `mode` asks for, when it names one.
-fn asked_hook(mode: Mode) -> Option<Hook> {
+fn asked_hook(mode: HookChoice) -> Option<Hook> {
     match mode {
-        Mode::Auto => None,
-        Mode::XdpAuto | Mode::Native | Mode::Skb => Some(Hook::Xdp),
-        Mode::Tc => Some(Hook::Tc),
+        HookChoice::Auto => None,
+        HookChoice::XdpAuto | HookChoice::XdpNative | HookChoice::XdpSkb => Some(Hook::Xdp),
+        HookChoice::Tc => Some(Hook::Tc),
     }
 }
 
@@ -229,7 +231,7 @@ fn attach_one(
     pin_dir: &PinDir,
     name: &str,
     pin_name: &str,
-    mode: Mode,
+    mode: HookChoice,
     replace: bool,
 ) -> Result<Attached, Error> {
     let link_path = pin_dir.link(pin_name);
@@ -281,7 +283,7 @@ fn attach_one(
         let mode = attachment_of(maps, &link_path).map_or(
             match hook {
                 Hook::Xdp => AttachMode::Native,
-                Hook::Tc => AttachMode::Tc,
+                Hook::Tc => AttachMode::Tcx,
             },
             |a| AttachMode::from_code(a.mode),
         );
@@ -295,18 +297,18 @@ fn attach_one(
         });
     }
     let (link, mode, fell_back) = match mode {
-        Mode::Native => (
+        HookChoice::XdpNative => (
             attach_xdp(programs, name, AttachMode::Native)?,
             AttachMode::Native,
             None,
         ),
-        Mode::Skb => (
+        HookChoice::XdpSkb => (
             attach_xdp(programs, name, AttachMode::Skb)?,
             AttachMode::Skb,
             None,
         ),
-        Mode::Tc => (attach_tc(programs, name)?, AttachMode::Tc, None),
-        Mode::XdpAuto => match attach_xdp(programs, name, AttachMode::Native) {
+        HookChoice::Tc => (attach_tc(programs, name)?, AttachMode::Tcx, None),
+        HookChoice::XdpAuto => match attach_xdp(programs, name, AttachMode::Native) {
             Ok(link) => (link, AttachMode::Native, None),
             Err(native) => (
                 attach_xdp(programs, name, AttachMode::Skb)?,
@@ -314,11 +316,11 @@ fn attach_one(
                 Some(native.to_string()),
             ),
         },
-        Mode::Auto => match attach_xdp(programs, name, AttachMode::Native) {
+        HookChoice::Auto => match attach_xdp(programs, name, AttachMode::Native) {
             Ok(link) => (link, AttachMode::Native, None),
             Err(native) => (
                 attach_tc(programs, name)?,
-                AttachMode::Tc,
+                AttachMode::Tcx,
                 Some(native.to_string()),
             ),
         },
@@ -383,7 +385,7 @@ fn attach_tc(programs: &mut Programs, name: &str) -> Result<FdLink, Error> {
         )
         .map_err(|source| Error::Attach {
             interface: name.to_owned(),
-            mode: AttachMode::Tc.name(),
+            mode: AttachMode::Tcx.name(),
             source,
         })?;
     let link = tc

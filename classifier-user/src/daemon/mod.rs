@@ -25,7 +25,7 @@ use crate::{
     ClassifierMaps, Error, PinDir,
     config_file::ConfigFile,
     control::{
-        attach::{self, Mode},
+        attach::{self, HookChoice},
         learning,
     },
     dns::{
@@ -47,7 +47,7 @@ const TICK: Duration = Duration::from_secs(1);
 
 pub struct RunOptions {
     pub interfaces: Vec<String>,
-    pub mode: Mode,
+    pub mode: HookChoice,
     /// None: no metrics endpoint.
     pub metrics: Option<SocketAddr>,
     pub keep_attached: bool,
@@ -86,7 +86,7 @@ pub fn run(pin_dir: &PinDir, config: &ConfigFile, options: &RunOptions) -> Resul
         .collect();
     if !adopted.is_empty() {
         // Whatever hook each is attached at stays: the replacement asks for none.
-        for done in attach::attach(pin_dir, &adopted, Mode::Auto, true, config)? {
+        for done in attach::attach(pin_dir, &adopted, HookChoice::Auto, true, config)? {
             log::info!(
                 "{} was attached already ({} {}): its program is now this binary's, its \
                  state kept",

@@ -57,9 +57,8 @@ pub enum AttachMode {
     Native,
     /// Generic XDP, after the kernel built an skb.
     Skb,
-    /// tc, TCX ingress.
-    #[serde(rename = "tcx")]
-    Tc,
+    /// The tc hook, attached at TCX ingress.
+    Tcx,
 }
 
 impl AttachMode {
@@ -67,7 +66,7 @@ impl AttachMode {
     pub fn from_code(code: u32) -> Self {
         match code {
             ATTACH_NATIVE => Self::Native,
-            ATTACH_TC => Self::Tc,
+            ATTACH_TC => Self::Tcx,
             _ => Self::Skb,
         }
     }
@@ -76,7 +75,7 @@ impl AttachMode {
         match self {
             Self::Native => ATTACH_NATIVE,
             Self::Skb => ATTACH_SKB,
-            Self::Tc => ATTACH_TC,
+            Self::Tcx => ATTACH_TC,
         }
     }
 
@@ -85,14 +84,14 @@ impl AttachMode {
         match self {
             Self::Native => "native",
             Self::Skb => "skb",
-            Self::Tc => "tcx",
+            Self::Tcx => "tcx",
         }
     }
 
     pub fn hook(self) -> Hook {
         match self {
             Self::Native | Self::Skb => Hook::Xdp,
-            Self::Tc => Hook::Tc,
+            Self::Tcx => Hook::Tc,
         }
     }
 }

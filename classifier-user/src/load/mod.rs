@@ -18,13 +18,13 @@ pub use list_names::{DEFAULT_LIST, ListNames, validate_name};
 pub use maps::{ClassifierMaps, CounterSnapshot, MapWriter, padded_name};
 pub(crate) use pin_dir::restrict;
 pub use pin_dir::{DEFAULT_PIN_DIR, PinDir};
-pub use program::{Classifier, Egress, EgressRunOutput, Pinned, Private, TestRunOutput};
+pub use program::{Classifier, Pinned, Private, Steer, SteerRunOutput, TestRunOutput};
 pub use side::Side;
 
 /// The kernel object built by build.rs (classifier-ebpf for bpfel-unknown-none). Public so
 /// that tools outside the product can load its other programs from the same bytes: the lab's
 /// benchmarks load `baseline` (`names::PROGRAM_BASELINE`) from it. The product loads only
-/// through `Classifier` and `Egress`.
+/// through `Classifier` and `Steer`.
 pub static EBPF_OBJECT: &[u8] =
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/classifier-ebpf"));
 
@@ -32,7 +32,7 @@ pub static EBPF_OBJECT: &[u8] =
 pub mod names {
     pub const PROGRAM_CLASSIFY: &str = "classify";
     pub const PROGRAM_CLASSIFY_TC: &str = "classify_tc";
-    pub const PROGRAM_DEPRIORITIZE: &str = "deprioritize";
+    pub const PROGRAM_STEER: &str = "steer";
     pub const PROGRAM_BASELINE: &str = "baseline";
     pub const PROGRAM_BASELINE_TC: &str = "baseline_tc";
     pub const MAP_COUNTERS: &str = "COUNTERS";

@@ -11,7 +11,7 @@ use aya::{
 use super::{
     EBPF_OBJECT, Hook,
     maps::{ClassifierMaps, MapWriter},
-    names::{ALL_MAPS, PROGRAM_CLASSIFY, PROGRAM_CLASSIFY_TC, PROGRAM_DEPRIORITIZE},
+    names::{ALL_MAPS, PROGRAM_CLASSIFY, PROGRAM_CLASSIFY_TC, PROGRAM_STEER},
     pin_dir::{PinDir, restrict},
 };
 use crate::{Error, capabilities};
@@ -184,7 +184,7 @@ impl<Where> Classifier<Where> {
 
 /// What one BPF_PROG_TEST_RUN of the egress program returned.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EgressRunOutput {
+pub struct SteerRunOutput {
     /// The tc action (0 = TC_ACT_OK).
     pub verdict: u32,
     /// skb->priority as the program left it: the HTB class id it steered the packet to.
@@ -200,41 +200,39 @@ const SK_BUFF_PRIORITY: usize = 32;
 const SK_BUFF_IFINDEX: usize = 40;
 
 impl Classifier {
-    /// The egress program (`deprioritize`), loaded by `egress_mut` (or `egress_test_run`).
-    pub fn egress(&self) -> Result<&SchedClassifier, Error> {
+    /// The egress program (`steer`), loaded by `steer_mut` (or `steer_test_run`).
+    pub fn steer(&self) -> Result<&SchedClassifier, Error> {
         self.ebpf
-            .program(PROGRAM_DEPRIORITIZE)
-            .ok_or(Error::MissingProgram(PROGRAM_DEPRIORITIZE))?
+            .program(PROGRAM_STEER)
+            .ok_or(Error::MissingProgram(PROGRAM_STEER))?
             .try_into()
-            .map_err(Error::program(PROGRAM_DEPRIORITIZE))
+            .map_err(Error::program(PROGRAM_STEER))
     }
 
     /// The egress program, with this object's maps; loaded on first use.
-    pub fn egress_mut(&mut self) -> Result<&mut SchedClassifier, Error> {
+    pub fn steer_mut(&mut self) -> Result<&mut SchedClassifier, Error> {
         let program: &mut SchedClassifier = self
             .ebpf
-            .program_mut(PROGRAM_DEPRIORITIZE)
-            .ok_or(Error::MissingProgram(PROGRAM_DEPRIORITIZE))?
+            .program_mut(PROGRAM_STEER)
+            .ok_or(Error::MissingProgram(PROGRAM_STEER))?
             .try_into()
-            .map_err(Error::program(PROGRAM_DEPRIORITIZE))?;
+            .map_err(Error::program(PROGRAM_STEER))?;
         if program.fd().is_err() {
-            program
-                .load()
-                .map_err(Error::program(PROGRAM_DEPRIORITIZE))?;
+            program.load().map_err(Error::program(PROGRAM_STEER))?;
         }
         Ok(program)
     }
 
-    /// Runs the egress program (`deprioritize`) once over `packet`, as if it left through
+    /// Runs the egress program (`steer`) once over `packet`, as if it left through
     /// interface `ifindex` of this thread's network namespace (0: the loopback) with
     /// skb->priority `priority`. The program is loaded on first use.
-    pub fn egress_test_run(
+    pub fn steer_test_run(
         &mut self,
         packet: &[u8],
         ifindex: u32,
         priority: u32,
-    ) -> Result<EgressRunOutput, Error> {
-        let program = self.egress_mut()?;
+    ) -> Result<SteerRunOutput, Error> {
+        let program = self.steer_mut()?;
         let mut context = [0u8; SK_BUFF_LEN];
         context[SK_BUFF_PRIORITY..][..4].copy_from_slice(&priority.to_ne_bytes());
         context[SK_BUFF_IFINDEX..][..4].copy_from_slice(&ifindex.to_ne_bytes());
@@ -248,14 +246,14 @@ impl Classifier {
                 ctx_out: Some(&mut context_out),
                 ..TestRunOptions::default()
             })
-            .map_err(Error::program(PROGRAM_DEPRIORITIZE))?;
+            .map_err(Error::program(PROGRAM_STEER))?;
         out.truncate(result.data_size_out as usize);
         let priority = u32::from_ne_bytes(
             context_out[SK_BUFF_PRIORITY..][..4]
                 .try_into()
                 .expect("four bytes"),
         );
-        Ok(EgressRunOutput {
+        Ok(SteerRunOutput {
             verdict: result.return_value,
             priority,
             packet: out,
@@ -307,12 +305,12 @@ fn load_object_pinned(pin_dir: &PinDir) -> Result<Ebpf, Error> {
     Ok(ebpf)
 }
 
-/// The egress program (`deprioritize`, tc) loaded with the pinned maps.
-pub struct Egress {
+/// The egress program (`steer`, tc) loaded with the pinned maps.
+pub struct Steer {
     ebpf: Ebpf,
 }
 
-impl Egress {
+impl Steer {
     pub fn load_pinned(pin_dir: &PinDir) -> Result<Self, Error> {
         capabilities::require("loading the shaper's program", capabilities::LOAD)?;
         let mut egress = Self {
@@ -321,15 +319,15 @@ impl Egress {
         egress
             .program_mut()?
             .load()
-            .map_err(Error::program(PROGRAM_DEPRIORITIZE))?;
+            .map_err(Error::program(PROGRAM_STEER))?;
         Ok(egress)
     }
 
     pub fn program_mut(&mut self) -> Result<&mut SchedClassifier, Error> {
         self.ebpf
-            .program_mut(PROGRAM_DEPRIORITIZE)
-            .ok_or(Error::MissingProgram(PROGRAM_DEPRIORITIZE))?
+            .program_mut(PROGRAM_STEER)
+            .ok_or(Error::MissingProgram(PROGRAM_STEER))?
             .try_into()
-            .map_err(Error::program(PROGRAM_DEPRIORITIZE))
+            .map_err(Error::program(PROGRAM_STEER))
     }
 }

@@ -1,6 +1,6 @@
 //! The egress deprioritizer: an HTB tree on an interface (a normal class with most of the
 //! rate, a bulk class with a guaranteed floor, both allowed to borrow up to the full rate) and
-//! the `deprioritize` tc program that steers the bulk DSCPs into the bulk class. This module
+//! the `steer` tc program that steers the bulk DSCPs into the bulk class. This module
 //! puts them on an interface and takes them off, in order, under the writer lock, undoing
 //! what it did when a step fails; each step is a file:
 //!
@@ -30,7 +30,7 @@ pub use self::{
 };
 use super::{WriterLock, netns, state};
 use crate::{
-    ClassifierMaps, Egress, Error, MapWriter, PinDir,
+    ClassifierMaps, Error, MapWriter, PinDir, Steer,
     config_file::ConfigFile,
     load::netns::{describe_current, link_pin_name},
     tc,
@@ -116,7 +116,7 @@ fn shape_on(
     pin_dir.prepare()?;
     let lock = WriterLock::acquire(pin_dir)?;
     let root = refuse_foreign(RootQdisc::of(interface)?)?;
-    let mut egress = Egress::load_pinned(pin_dir)?;
+    let mut egress = Steer::load_pinned(pin_dir)?;
     let mut pinned = state::ensure(pin_dir, &initial, &lock)?;
     let mut maps = MapWriter::under(&lock, &mut pinned);
 

@@ -12,7 +12,7 @@ pub const DEFAULT_BULK_FLOOR: u8 = 10;
 /// mostly get a leaf of their own (docs/design.md, 'Fairness between devices').
 pub const DEFAULT_FAIR_LEAVES: u32 = 256;
 /// The most leaves: the leaf's minor numbers stay below 0x1100, and the leaf bits of the
-/// address fold (`spread` in the kernel's egress.rs) stay within its first 12 bits.
+/// address fold (`spread` in the kernel's steer.rs) stay within its first 12 bits.
 pub const MAX_FAIR_LEAVES: u32 = 4096;
 
 /// Leaves for flows in the normal class unless told otherwise. The chance that a sparse flow

@@ -11,8 +11,8 @@ use classifier_common::ShapeConfig;
 
 use super::ShapeSpec;
 use crate::{
-    Egress, Error, PinDir,
-    load::{names::PROGRAM_DEPRIORITIZE, netns::link_pin_name, restrict},
+    Error, PinDir, Steer,
+    load::{names::PROGRAM_STEER, netns::link_pin_name, restrict},
     tc::layout::{CLASS_BULK, CLASS_NORMAL, FIRST_FLOW_LEAF, FIRST_LEAF, ROOT_MAJOR},
 };
 
@@ -35,10 +35,10 @@ pub fn steering(spec: &ShapeSpec) -> ShapeConfig {
     }
 }
 
-/// Attaches the `deprioritize` program at `interface`'s egress through a TCX link pinned
+/// Attaches the `steer` program at `interface`'s egress through a TCX link pinned
 /// under `shaping/`, or, when one is pinned already, swaps this binary's program into it.
 pub(super) fn attach_steering(
-    egress: &mut Egress,
+    egress: &mut Steer,
     pin_dir: &PinDir,
     interface: &str,
 ) -> Result<(), Error> {
@@ -60,7 +60,7 @@ pub(super) fn attach_steering(
     })?;
     let link = program
         .take_link(id)
-        .map_err(Error::program(PROGRAM_DEPRIORITIZE))?;
+        .map_err(Error::program(PROGRAM_STEER))?;
     if !path.exists() {
         let link = FdLink::try_from(link)
             .map_err(Error::link(format!("the egress link of {interface}")))?;

@@ -32,15 +32,15 @@ impl std::fmt::Display for Fair {
     }
 }
 
-/// The `classifier` binary with a pin directory of the storm's own.
-pub struct Classifier {
+/// The `classifier` binary with a pin directory of the storm's own, and the operator at it.
+pub struct Operator {
     binary: PathBuf,
     pin_dir: PathBuf,
     config: PathBuf,
     daemon: Option<Child>,
 }
 
-impl Classifier {
+impl Operator {
     /// `prefix` names the pin directory and the config file (it carries the process id, so
     /// the Ctrl-C handler removes them: `remove_all_on_interrupt`).
     pub fn new(binary: &Path, prefix: &str) -> Result<Self, Error> {
@@ -234,7 +234,7 @@ impl Classifier {
     }
 }
 
-impl Drop for Classifier {
+impl Drop for Operator {
     fn drop(&mut self) {
         if let Some(mut child) = self.daemon.take() {
             // SAFETY: signalling our own child; SIGTERM makes run detach.

@@ -14,7 +14,7 @@ use aya::programs::{LinkOrder, TcAttachType, XdpMode, tc::TcAttachOptions};
 use classifier::{
     PinDir,
     config_file::ConfigFile,
-    control::{attach::Mode, state::SHIPPED_APPLE_LIST},
+    control::{attach::HookChoice, state::SHIPPED_APPLE_LIST},
 };
 use classifier_lab::{Baseline, Lab, Netns, ROUTER_INGRESS, ROUTER_TO_CLIENT, ROUTER_TO_SERVER};
 
@@ -150,9 +150,9 @@ fn install(lab: &Lab, setup: Setup) -> Result<Installed> {
                 ..ConfigFile::default()
             };
             let mode = if setup == Setup::ClassifierTc {
-                Mode::Tc
+                HookChoice::Tc
             } else {
-                Mode::Native
+                HookChoice::XdpNative
             };
             lab.attach_classifier_in(&pin_dir, &config, mode)?;
             Installed::Classifier(pin_dir)

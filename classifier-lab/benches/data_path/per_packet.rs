@@ -13,7 +13,7 @@ use classifier::{
         },
         state::{InitialState, initialize},
     },
-    load::names::{PROGRAM_BASELINE_TC, PROGRAM_CLASSIFY_TC, PROGRAM_DEPRIORITIZE},
+    load::names::{PROGRAM_BASELINE_TC, PROGRAM_CLASSIFY_TC, PROGRAM_STEER},
 };
 use classifier_lab::{Baseline, time_run};
 
@@ -67,7 +67,7 @@ pub fn first_packet_cost<Where>(
 }
 
 /// The tc programs, steady state, beside `baseline_tc`: `classify_tc` at TCX ingress,
-/// configured as `attach` leaves it, and `deprioritize` at egress, on `lo` (where
+/// configured as `attach` leaves it, and `steer` at egress, on `lo` (where
 /// BPF_PROG_TEST_RUN puts its skb) shaped as `shape` leaves an interface by default: LE and CS1
 /// bulk, 256 leaves by device on the LAN side, 256 by flow in the normal class.
 fn tc_rows() -> Result<Vec<(&'static str, &'static str, Cost)>> {
@@ -87,7 +87,7 @@ fn tc_rows() -> Result<Vec<(&'static str, &'static str, Cost)>> {
     classifier
         .writer()
         .set_shaping(netns::ifindex("lo")?, steering(&shape))?;
-    classifier.egress_mut()?;
+    classifier.steer_mut()?;
     let baseline = Baseline::load_tc()?;
     let time_baseline = |packet: &[u8], repeat| {
         Ok(time_run(
@@ -135,8 +135,8 @@ fn tc_rows() -> Result<Vec<(&'static str, &'static str, Cost)>> {
         &packets,
         |packet, repeat| {
             Ok(time_run(
-                classifier.egress()?,
-                PROGRAM_DEPRIORITIZE,
+                classifier.steer()?,
+                PROGRAM_STEER,
                 packet,
                 repeat,
             )?)
@@ -144,7 +144,7 @@ fn tc_rows() -> Result<Vec<(&'static str, &'static str, Cost)>> {
         time_baseline,
     )?;
     for ((case, _), cost) in egress.iter().zip(costs) {
-        rows.push((*case, "tc egress (deprioritize), steady", cost));
+        rows.push((*case, "tc egress (steer), steady", cost));
     }
     Ok(rows)
 }
@@ -239,7 +239,7 @@ pub fn run() -> Result<Section> {
              policy `list:apple=LE mptcp=keep`, report mode off. The rows whose path says tc \
              run the tc programs beside `baseline_tc` (only TC_ACT_OK) instead, on the skb \
              BPF_PROG_TEST_RUN builds (linear: `classify_tc` pulls nothing): `classify_tc` \
-             configured as above, and the egress program `deprioritize` on `lo`, steering as \
+             configured as above, and the egress program `steer` on `lo`, steering as \
              `shape` leaves an interface by default (LE and CS1 bulk, 256 leaves by device on \
              the LAN side, 256 by flow in the normal class).",
             count(u64::from(REPEAT)),

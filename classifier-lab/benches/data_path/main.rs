@@ -129,7 +129,7 @@ fn run(args: &Args) -> Result<()> {
         // The storm's section is `cargo xtask storm`'s to write, and the comparison with an
         // earlier commit `--before`'s: without a new one, each is kept as it is.
         let old = std::fs::read_to_string(out).unwrap_or_default();
-        text = classifier_lab::storm::report::SECTION.carry_over(&old, text);
+        text = classifier_lab::storm::summary::SECTION.carry_over(&old, text);
         text = match &before_and_after {
             Some(section) => before_after::SECTION.put(&text, section),
             None => before_after::SECTION.carry_over(&old, text),
