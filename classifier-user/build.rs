@@ -12,10 +12,18 @@ fn main() -> anyhow::Result<()> {
     let root = root
         .to_str()
         .ok_or_else(|| anyhow!("path {} is not UTF-8", root.display()))?;
+    // The baseline programs go into the object only for the benchmarks and tests (this
+    // crate's `bench` feature); the shipped object has just the classifier's.
+    let features: &[&str] = if std::env::var_os("CARGO_FEATURE_BENCH").is_some() {
+        &["bench"]
+    } else {
+        &[]
+    };
     aya_build::build_ebpf(
         [Package {
             name: "classifier-ebpf",
             root_dir: root,
+            features,
             ..Default::default()
         }],
         Toolchain::Nightly,

@@ -9,8 +9,8 @@
 //! and always returns TC_ACT_OK.
 //!
 //! `baseline` (XDP) only returns XDP_PASS, `baseline_tc` only TC_ACT_OK: `cargo xtask bench`
-//! measures the classifier beside them, in the same run, to report its own cost. They are
-//! never attached by the product.
+//! measures the classifier beside them, in the same run, to report its own cost. Only an
+//! object built with the `bench` feature has them; the shipped one does not.
 //!
 //! `steer` (tc egress) steers packets into the egress HTB tree's bulk or normal class
 //! by their DSCP. It always returns TC_ACT_OK and changes no byte.
@@ -52,11 +52,13 @@ pub fn classify_tc(ctx: TcContext) -> i32 {
     TC_ACT_OK
 }
 
+#[cfg(feature = "bench")]
 #[xdp]
 pub fn baseline(_ctx: XdpContext) -> u32 {
     xdp_action::XDP_PASS
 }
 
+#[cfg(feature = "bench")]
 #[classifier]
 pub fn baseline_tc(_ctx: TcContext) -> i32 {
     TC_ACT_OK

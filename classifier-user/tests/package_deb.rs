@@ -285,6 +285,15 @@ fn the_unpacked_binary_runs_under_the_shipped_config() {
             .arg(&capture),
     );
     assert!(analyzed.contains("through the classifier"), "{analyzed}");
+    // The embedded object is the product's alone: the benchmarks' baseline programs (the
+    // `bench` feature, which every test build has) are not in what ships.
+    let bytes = std::fs::read(&binary).expect("reading the packaged binary");
+    let holds = |name: &[u8]| bytes.windows(name.len()).any(|window| window == name);
+    assert!(holds(b"classify_tc"), "the embedded object is missing");
+    assert!(
+        !holds(b"baseline_tc"),
+        "the packaged binary embeds the benchmarks' baseline programs"
+    );
 }
 
 #[test]

@@ -23,8 +23,8 @@ pub use side::Side;
 
 /// The kernel object built by build.rs (classifier-ebpf for bpfel-unknown-none). Public so
 /// that tools outside the product can load its other programs from the same bytes: the lab's
-/// benchmarks load `baseline` (`names::PROGRAM_BASELINE`) from it. The product loads only
-/// through `Classifier` and `Steer`.
+/// benchmarks load `baseline` (`names::PROGRAM_BASELINE`) from it, which only a build with the
+/// `bench` feature has. The product loads only through `Classifier` and `Steer`.
 pub static EBPF_OBJECT: &[u8] =
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/classifier-ebpf"));
 
@@ -33,7 +33,9 @@ pub mod names {
     pub const PROGRAM_CLASSIFY: &str = "classify";
     pub const PROGRAM_CLASSIFY_TC: &str = "classify_tc";
     pub const PROGRAM_STEER: &str = "steer";
+    #[cfg(feature = "bench")]
     pub const PROGRAM_BASELINE: &str = "baseline";
+    #[cfg(feature = "bench")]
     pub const PROGRAM_BASELINE_TC: &str = "baseline_tc";
     pub const MAP_COUNTERS: &str = "COUNTERS";
     pub const MAP_CONFIG: &str = "CONFIG";

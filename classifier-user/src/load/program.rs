@@ -56,6 +56,7 @@ impl Classifier<Private> {
 
     /// As `load`, from another build of the kernel object: the benchmark's ablation loads
     /// variants of classifier-ebpf with one stage taken out (its `ablate-*` features).
+    #[cfg(feature = "bench")]
     pub fn load_object(object: &[u8]) -> Result<Self, Error> {
         capabilities::require("loading the program", capabilities::LOAD)?;
         Self::with_object(EbpfLoader::new().load(object)?, &[Hook::Xdp])

@@ -6,7 +6,7 @@
 
 use std::os::fd::AsFd as _;
 
-use aya::maps::{IterableMap as _, PerCpuValues};
+use aya::maps::IterableMap as _;
 
 use classifier_common::{
     FlowEntry, FlowKey, FlowKeyV4,
@@ -14,7 +14,7 @@ use classifier_common::{
     limits::FLOW_CACHE_SLOTS,
 };
 
-use super::{ClassifierMaps, MapWriter, batch, found, removed};
+use super::{ClassifierMaps, batch, found};
 use crate::{
     Error,
     load::names::{
@@ -122,32 +122,51 @@ impl ClassifierMaps {
     }
 }
 
-impl MapWriter<'_> {
-    /// Forgets one flow; false when it was not there (an LRU entry may be gone already).
-    /// The CPUs' cache slots that hold it are emptied first: a read-modify-write of per-CPU
-    /// values, exact while no packet of the flow is in flight (tests, between runs).
-    pub fn remove_flow(&mut self, key: &FlowKey) -> Result<bool, Error> {
-        let index = FlowCacheSlot::index_of(key);
-        let mut slots = self.maps.cache_slot(index)?;
-        if slots.iter().any(|slot| slot.valid != 0 && slot.key == *key) {
-            for slot in slots.iter_mut().filter(|slot| slot.key == *key) {
-                *slot = FlowCacheSlot::default();
+/// Forgetting one flow: only the fuzzer does, between runs (the `bench` feature).
+#[cfg(feature = "bench")]
+mod forget {
+    use aya::maps::PerCpuValues;
+    use classifier_common::{
+        FlowKey, FlowKeyV4,
+        flow::{FlowCacheSlot, FlowTable},
+    };
+
+    use super::{map_name, table_of};
+    use crate::{
+        Error,
+        load::{
+            maps::{MapWriter, removed},
+            names::MAP_FLOW_CACHE,
+        },
+    };
+
+    impl MapWriter<'_> {
+        /// Forgets one flow; false when it was not there (an LRU entry may be gone already).
+        /// The CPUs' cache slots that hold it are emptied first: a read-modify-write of per-CPU
+        /// values, exact while no packet of the flow is in flight (tests, between runs).
+        pub fn remove_flow(&mut self, key: &FlowKey) -> Result<bool, Error> {
+            let index = FlowCacheSlot::index_of(key);
+            let mut slots = self.maps.cache_slot(index)?;
+            if slots.iter().any(|slot| slot.valid != 0 && slot.key == *key) {
+                for slot in slots.iter_mut().filter(|slot| slot.key == *key) {
+                    *slot = FlowCacheSlot::default();
+                }
+                let values = PerCpuValues::try_from(slots)
+                    .map_err(Error::io("building flow cache values"))?;
+                self.maps
+                    .flow_cache
+                    .set(index, values, 0)
+                    .map_err(Error::map(MAP_FLOW_CACHE))?;
             }
-            let values =
-                PerCpuValues::try_from(slots).map_err(Error::io("building flow cache values"))?;
-            self.maps
-                .flow_cache
-                .set(index, values, 0)
-                .map_err(Error::map(MAP_FLOW_CACHE))?;
+            let table = table_of(key);
+            let short = FlowKeyV4::narrow(key);
+            let result = match table {
+                FlowTable::TcpV4 => self.maps.flows_tcp_v4.remove(&short),
+                FlowTable::UdpV4 => self.maps.flows_udp_v4.remove(&short),
+                FlowTable::TcpV6 => self.maps.flows_tcp_v6.remove(key),
+                FlowTable::UdpV6 => self.maps.flows_udp_v6.remove(key),
+            };
+            removed(result).map_err(Error::map(map_name(table)))
         }
-        let table = table_of(key);
-        let short = FlowKeyV4::narrow(key);
-        let result = match table {
-            FlowTable::TcpV4 => self.maps.flows_tcp_v4.remove(&short),
-            FlowTable::UdpV4 => self.maps.flows_udp_v4.remove(&short),
-            FlowTable::TcpV6 => self.maps.flows_tcp_v6.remove(key),
-            FlowTable::UdpV6 => self.maps.flows_udp_v6.remove(key),
-        };
-        removed(result).map_err(Error::map(map_name(table)))
     }
 }
