@@ -16,6 +16,8 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
+use std::os::unix::fs::PermissionsExt as _;
+
 use classifier::PinDir;
 use support::{
     cli::Cli,
@@ -169,8 +171,16 @@ fn another_layout_is_refused_naming_the_recovery_which_brings_back_lists_and_pol
     std::fs::create_dir_all(&scratch).unwrap();
     let saved = scratch.join("saved.json");
     let saved_arg = saved.to_str().unwrap();
+    // A link another user planted where `save` writes its partial file is removed, not
+    // followed: the file it points to is left as it was.
+    let victim = scratch.join("victim");
+    std::fs::write(&victim, "untouched").unwrap();
+    std::os::unix::fs::symlink(&victim, scratch.join(".saved.json.partial")).unwrap();
     let summary = cli.run(&["state", "save", saved_arg, "--json"]).ok().json();
     assert_eq!(summary["rules"], 3, "{summary}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "untouched");
+    let mode = std::fs::metadata(&saved).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the saved state is root's alone");
 
     // A bad file changes nothing, and says which file and what is wrong.
     let bad = scratch.join("bad.json");

@@ -3,7 +3,7 @@
 //! prefixes it was given (what DNS taught is not kept: it is taught again), and the policy as
 //! its rules' text. `control::restore` puts such a file back.
 
-use std::{collections::BTreeMap, path::Path};
+use std::{collections::BTreeMap, io::Write as _, os::unix::fs::OpenOptionsExt as _, path::Path};
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
@@ -80,7 +80,8 @@ pub fn read(pin_dir: &PinDir) -> Result<SavedState, Error> {
 
 /// Saves the lists and the policy of the state in `pin_dir` to `path`, whole or not at all:
 /// written beside it, then renamed over it, so that a failure never leaves half a file (nor
-/// spoils an earlier one).
+/// spoils an earlier one). The file is root's, 0600: `restore` trusts no file another user
+/// could have changed.
 pub fn save(pin_dir: &PinDir, path: &Path) -> Result<SavedState, Error> {
     let saved = read(pin_dir)?;
     let mut text = serde_json::to_string_pretty(&saved)
@@ -94,7 +95,20 @@ pub fn save(pin_dir: &PinDir, path: &Path) -> Result<SavedState, Error> {
         })?
         .to_string_lossy();
     let partial = path.with_file_name(format!(".{name}.partial"));
-    let written = std::fs::write(&partial, text).and_then(|()| std::fs::rename(&partial, path));
+    // A stale partial file, or a link another user planted under its name, is removed, never
+    // followed: the new one is created here or not at all (`create_new`, no symlink), 0600.
+    let _ = std::fs::remove_file(&partial);
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&partial)
+        .and_then(|mut file| {
+            file.write_all(text.as_bytes())?;
+            file.sync_all()
+        })
+        .and_then(|()| std::fs::rename(&partial, path));
     if let Err(error) = written {
         let _ = std::fs::remove_file(&partial);
         return Err(Error::io(format!("writing {}", path.display()))(error));
