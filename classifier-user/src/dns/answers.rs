@@ -213,6 +213,29 @@ mod tests {
         packet.build_bytes_vec().unwrap()
     }
 
+    /// What the learner counts as `malformed`: bytes that are not a DNS message, and a real
+    /// answer cut anywhere short, teach nothing.
+    #[test]
+    fn a_message_that_does_not_parse_teaches_nothing() {
+        let domains = domains();
+        let whole = response("mesu.apple.com", &[], Ipv4Addr::new(17, 253, 0, 1), 60);
+        assert!(
+            answer_of(&whole, &domains, 0).is_some(),
+            "the whole answer parses"
+        );
+        for cut in 0..whole.len() {
+            assert!(
+                answer_of(&whole[..cut], &domains, 0)
+                    .is_none_or(|answer| answer.learned.is_empty()),
+                "cut at {cut} of {} bytes taught an address",
+                whole.len()
+            );
+        }
+        for garbage in [&[0xffu8; 40][..], &[0u8; 3][..], b"not dns at all"] {
+            assert!(answer_of(garbage, &domains, 0).is_none(), "{garbage:?}");
+        }
+    }
+
     #[test]
     fn suffixes_match_whole_labels() {
         let domains = domains();
