@@ -28,7 +28,7 @@
 //!
 //! The policy and the lists are applied when `attach` creates the state; later changes go
 //! through `classifier policy` and `classifier prefixes`. Like sshd, classifier refuses a
-//! file that someone other than root could have written (`trust::check_file`).
+//! file that someone other than root could have written (`trust::read_file`).
 //!
 //! This is the file as written, and its checks: the syntax of its values (list names, rules,
 //! prefixes, resolvers) and the bounds between them, all at `read`, so a bad file fails
@@ -38,7 +38,6 @@
 //! imports none of them (`layers.rs` holds that), only `load`'s list names and rules.
 
 use std::{
-    fs,
     net::{IpAddr, SocketAddr},
     path::{Path, PathBuf},
 };
@@ -52,6 +51,9 @@ use crate::{
 };
 
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/classifier/config.toml";
+
+/// The largest config file read: the prefix lists it may hold inline, and some.
+const CONFIG_LIMIT: u64 = 64 << 20;
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -289,19 +291,22 @@ impl ConfigFile {
     /// Reads `path`; a missing default file is an empty configuration, a missing file that was
     /// asked for (`required`) is an error.
     pub fn read(path: &Path, required: bool) -> Result<Self, Error> {
-        let text = match fs::read_to_string(path) {
-            Ok(text) => text,
+        let bad = |reason: String| Error::ConfigFile {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let bytes = match crate::trust::read_file(path, CONFIG_LIMIT) {
+            Ok(bytes) => bytes,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound && !required => {
                 return Ok(Self::default());
             }
             Err(error) => {
-                return Err(Error::ConfigFile {
-                    path: path.to_path_buf(),
-                    reason: error.to_string(),
-                });
+                return Err(crate::trust::read_error(error, |error| {
+                    bad(error.to_string())
+                }));
             }
         };
-        crate::trust::check_file(path)?;
+        let text = String::from_utf8(bytes).map_err(|_| bad("not UTF-8 text".to_owned()))?;
         let mut config: Self = toml::from_str(&text).map_err(|error| Error::ConfigFile {
             path: path.to_path_buf(),
             reason: error.to_string(),

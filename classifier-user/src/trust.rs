@@ -7,7 +7,11 @@
 
 use std::{
     fs,
-    os::unix::fs::{FileTypeExt as _, MetadataExt as _},
+    io::Read as _,
+    os::{
+        fd::AsRawFd as _,
+        unix::fs::{FileTypeExt as _, MetadataExt as _, OpenOptionsExt as _},
+    },
     path::Path,
 };
 
@@ -17,35 +21,63 @@ const ROOT: u32 = 0;
 const GROUP_OR_OTHER_WRITE: u32 = 0o022;
 const STICKY: u32 = 0o1000;
 
-/// Checks a file classifier is about to read as configuration: the file (symbolic links
-/// followed) must belong to root and be writable by no one else, and so must every directory
-/// above it, except that a sticky directory (/tmp) may be writable by all: there no one but
-/// the owner can replace a root-owned file. Character devices owned by root (`/dev/null`, the
-/// idiom for "no configuration") are accepted as they are.
-pub fn check_file(path: &Path) -> Result<(), Error> {
-    let meta = fs::metadata(path).map_err(Error::io(format!("reading {}", path.display())))?;
+/// Reads a file classifier takes configuration from (a config, prefix or saved-state file).
+/// The file (symbolic links followed) must belong to root and be writable by no one else, and
+/// so must every directory above where it really is, except that a sticky directory (/tmp)
+/// may be writable by all: there no one but the owner can replace a root-owned file. What is
+/// trusted is what is read, not only the name: the file is opened once, and these checks are made on what was
+/// opened (its owner and mode through the descriptor, the directories of where it really is),
+/// before the bytes are read from that same descriptor. A name swapped for another file
+/// between a check and the read (a FIFO held open, a link renamed over it) changes nothing.
+/// Only a regular file, or a root-owned character device (`/dev/null`), is read; at most
+/// `limit` bytes.
+pub fn read_file(path: &Path, limit: u64) -> Result<Vec<u8>, std::io::Error> {
+    let file = fs::OpenOptions::new()
+        .read(true)
+        // A FIFO opens at once instead of waiting for a writer; it is refused below.
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)?;
+    let meta = file.metadata()?;
     let device = meta.file_type().is_char_device() && meta.uid() == ROOT;
-    if !device && let Some((reason, fix)) = problem(path, &meta, false) {
-        return Err(Error::BadPermissions {
+    if !device && !meta.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let untrusted = |path: &Path, reason: String, fix: String| {
+        std::io::Error::other(Error::BadPermissions {
             path: path.to_path_buf(),
             reason,
             fix,
-        });
+        })
+    };
+    if !device && let Some((reason, fix)) = problem(path, &meta, false) {
+        return Err(untrusted(path, reason, fix));
     }
-    // The directories of where the file really is, not of the link that led there.
-    let real =
-        fs::canonicalize(path).map_err(Error::io(format!("resolving {}", path.display())))?;
+    let real = fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()))?;
     for dir in real.ancestors().skip(1) {
-        let meta = fs::metadata(dir).map_err(Error::io(format!("reading {}", dir.display())))?;
+        let meta = fs::metadata(dir)?;
         if let Some((reason, fix)) = problem(dir, &meta, true) {
-            return Err(Error::BadPermissions {
-                path: dir.to_path_buf(),
-                reason: format!("{reason}, so they could replace {}", path.display()),
+            return Err(untrusted(
+                dir,
+                format!("{reason}, so they could replace {}", path.display()),
                 fix,
-            });
+            ));
         }
     }
-    Ok(())
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(std::io::Error::other(format!("larger than {limit} bytes")));
+    }
+    Ok(bytes)
+}
+
+/// The library's error of a failed `read_file`: a trust refusal as it is, any other failure
+/// as `other` makes it.
+pub fn read_error(error: std::io::Error, other: impl FnOnce(std::io::Error) -> Error) -> Error {
+    match error.downcast::<Error>() {
+        Ok(refused) => refused,
+        Err(error) => other(error),
+    }
 }
 
 /// What is wrong with `path` (whose metadata is `meta`), with the command that fixes it: it

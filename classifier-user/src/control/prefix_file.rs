@@ -1,10 +1,9 @@
 //! Reading prefixes: from the command line or from a file of one CIDR per line, `#` starting
 //! a comment, blank lines ignored. A bare address stands for its /32 or /128. Host bits set
 //! (`17.1.2.3/8`) are an error rather than a silent truncation: they are usually a typo. A
-//! file that someone other than root could have written is refused (`trust::check_file`).
+//! file that someone other than root could have written is refused (`trust::read_file`).
 
 use std::{
-    fs,
     net::IpAddr,
     path::{Path, PathBuf},
 };
@@ -64,13 +63,17 @@ fn shown(content: &str) -> String {
     }
 }
 
+/// The largest prefix file read: a million IPv6 prefixes of 44 characters, and some.
+const PREFIX_FILE_LIMIT: u64 = 256 << 20;
+
 pub fn read_prefix_file(path: &Path) -> Result<Vec<IpNet>, Error> {
-    let bytes = fs::read(path).map_err(|source| Error::PrefixFile {
-        path: PathBuf::from(path),
-        line: 0,
-        reason: format!("cannot read it: {source}"),
+    let bytes = crate::trust::read_file(path, PREFIX_FILE_LIMIT).map_err(|error| {
+        crate::trust::read_error(error, |source| Error::PrefixFile {
+            path: PathBuf::from(path),
+            line: 0,
+            reason: format!("cannot read it: {source}"),
+        })
     })?;
-    crate::trust::check_file(path)?;
     let text = String::from_utf8(bytes).map_err(|error| {
         let valid = &error.as_bytes()[..error.utf8_error().valid_up_to()];
         Error::PrefixFile {

@@ -20,6 +20,7 @@ use crate::{
     ClassifierMaps, Error, MapWriter, PinDir,
     load::{ListNames, rules::Rule, validate_name},
     report::saved_state::{SAVED_STATE_FORMAT, SavedState},
+    trust,
 };
 
 /// What a restore did (`state restore -j`, `docs/json/state-restore.schema.json`).
@@ -37,16 +38,20 @@ pub struct RestoredList {
     pub applied: Applied,
 }
 
-/// Reads a file `state save` wrote.
+/// The largest saved state read: 2 M prefixes of 40 bytes of JSON each, and some.
+const SAVED_STATE_LIMIT: u64 = 128 << 20;
+
+/// Reads a file `state save` wrote, trusted as a config file is (`trust::read_file`).
 pub fn read_saved(path: &Path) -> Result<SavedState, Error> {
     let bad = |reason: String| Error::SavedStateFile {
         path: path.to_path_buf(),
         reason,
     };
-    let text =
-        std::fs::read_to_string(path).map_err(|error| bad(format!("cannot read it: {error}")))?;
-    crate::trust::check_file(path)?;
-    let saved: SavedState = serde_json::from_str(&text).map_err(|error| bad(error.to_string()))?;
+    let bytes = trust::read_file(path, SAVED_STATE_LIMIT).map_err(|error| {
+        trust::read_error(error, |error| bad(format!("cannot read it: {error}")))
+    })?;
+    let saved: SavedState =
+        serde_json::from_slice(&bytes).map_err(|error| bad(error.to_string()))?;
     if saved.format != SAVED_STATE_FORMAT {
         return Err(bad(format!(
             "format {}, this version reads format {SAVED_STATE_FORMAT}",
