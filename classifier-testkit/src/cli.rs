@@ -97,6 +97,8 @@ impl Cli {
     )]
     pub fn new() -> Self {
         crate::require_root();
+        // Fails here, not in `drop`, when there is no binary to run.
+        binary();
         let pin_dir = PathBuf::from(format!(
             "/sys/fs/bpf/classifier-test-{}-{}",
             std::process::id(),

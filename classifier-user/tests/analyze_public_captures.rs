@@ -39,7 +39,7 @@ const NATIVE: [(&str, DataLink); 8] = [
     ("mptcpanalyzer/iperf-mptcp-0-0.pcap", DataLink::PPP),
 ];
 
-/// Re-encapsulations: the same IP bytes under another link-layer header (support/relink.rs).
+/// Re-encapsulations: the same IP bytes under another link-layer header (`support::relink`).
 const RELINKED: [(&str, Relink); 5] = [
     // IPv4 and IPv6 (ICMPv6 router solicitations), as macOS writes `tcpdump -i lo0`.
     (
