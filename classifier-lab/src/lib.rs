@@ -11,12 +11,12 @@
 //! which the product's normal build never sees. Cargo gives the path of a built binary
 //! (`CARGO_BIN_EXE_classifier`) only to the tests and benchmarks of the package that owns it,
 //! and `cargo test -p classifier-lab` would not even build that binary: moved here, those
-//! tests could run a stale one, or none. So their support code (`classifier-user/tests/
-//! support`) keeps one home, beside the kernel tests, and each lab type has one home, here.
+//! tests could run a stale one, or none. What the tests share is the dev crate
+//! `classifier-testkit`, which builds on this one; each lab type has one home, here.
 //! This crate's own tests are those of its own binary (`tests/lab_demo.rs`) and of the lab
 //! itself (`lab_stall.rs`: the soak's stall detector; `lab_mptcp_blackhole.rs`: the stall of
-//! the soak's run 1); they and the benchmarks borrow `wait` and the packet builders from `classifier-user/tests/support` by
-//! `#[path]` rather than copying them. The benchmarks and the soak run the `classifier`
+//! the soak's run 1); they and the benchmarks take `wait` and the packet builders from
+//! `classifier-testkit`, a dev-dependency. The benchmarks and the soak run the `classifier`
 //! binary that `cargo xtask bench` (or `soak`) builds and names in `CLASSIFIER_BIN`
 //! (`classifier_binary`).
 

@@ -3,10 +3,6 @@
 //! figures must show what the demo says they show, and that it leaves nothing behind, whether
 //! it finishes or is interrupted with Ctrl-C.
 
-// The test suite's one `wait`, beside the kernel tests (see this crate's lib.rs).
-#[path = "../../classifier-user/tests/support/wait.rs"]
-mod wait;
-
 use std::{
     process::{Command, Stdio},
     time::Duration,
@@ -16,7 +12,7 @@ use classifier_lab::demo::{
     self,
     contention::{Contention, Downloads, Verdict},
 };
-use wait::wait_until;
+use classifier_testkit::wait::wait_until;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_classifier-lab");
 

@@ -4,7 +4,7 @@
 //! real kernel MPTCP connection recorded with tcpdump in the lab. The per-packet JSON is
 //! checked field by field.
 
-mod support;
+use classifier_testkit as support;
 
 use std::{borrow::Cow, fs::File, path::PathBuf, time::Duration};
 
@@ -21,7 +21,7 @@ use pcap_file::{
 };
 use serde_json::{Value, json};
 use support::{
-    cli::{BINARY, Ran},
+    cli::{Ran, binary},
     mptcp,
     packet::{
         DEST_OPTIONS, ETH_LEN, HOP_BY_HOP, Ipv6Extension, Segment, TPID_8021Q,
@@ -64,7 +64,7 @@ fn write_pcap(path: &PathBuf, link: DataLink, frames: &[Vec<u8>]) {
 }
 
 fn analyze(args: &[&str]) -> Ran {
-    std::process::Command::new(BINARY)
+    std::process::Command::new(binary())
         .args(["--config", "/dev/null", "analyze"])
         .args(args)
         .output()

@@ -10,7 +10,7 @@
 //! Where the two readings differ by design, the frame is in `DISAGREEMENTS` with the reason,
 //! and both readings are checked there too; every other frame must agree exactly.
 
-mod support;
+use classifier_testkit as support;
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -20,7 +20,7 @@ use std::{
 use pcap_file::{DataLink, pcap::PcapReader};
 use serde_json::Value;
 use support::{
-    cli::BINARY,
+    cli::binary,
     relink::{Relink, relink},
     tshark::{self, TsharkFrame},
 };
@@ -39,7 +39,7 @@ const NATIVE: [(&str, DataLink); 8] = [
     ("mptcpanalyzer/iperf-mptcp-0-0.pcap", DataLink::PPP),
 ];
 
-/// Re-encapsulations: the same IP bytes under another link-layer header (support/relink.rs).
+/// Re-encapsulations: the same IP bytes under another link-layer header (`support::relink`).
 const RELINKED: [(&str, Relink); 5] = [
     // IPv4 and IPv6 (ICMPv6 router solicitations), as macOS writes `tcpdump -i lo0`.
     (
@@ -92,7 +92,7 @@ struct Reading {
 }
 
 fn analyze(capture: &Path) -> Vec<Value> {
-    let output = std::process::Command::new(BINARY)
+    let output = std::process::Command::new(binary())
         .args(["--config", "/dev/null", "analyze", "--json"])
         .arg(capture)
         .output()

@@ -1,19 +1,19 @@
 //! The configuration file: pin directory, policy and lists applied when `attach` creates the
 //! state; flags override it; a bad file is an input error naming it.
 
-mod support;
+use classifier_testkit as support;
 
 use std::{fs, process::Command};
 
 use classifier_lab::{Netns, veth};
-use support::cli::BINARY;
+use support::cli::binary;
 
 /// A scratch directory and a pin directory, both removed when the test ends.
 struct Scratch(std::path::PathBuf, String);
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        let _ = Command::new(BINARY)
+        let _ = Command::new(binary())
             .args([
                 "--config",
                 "/dev/null",
@@ -51,7 +51,7 @@ fn attach_creates_the_state_the_config_file_describes() {
     let ns = Netns::create("clst-f").unwrap();
     veth(&ns, "a0", &ns, "b0").unwrap();
     let run = |args: &[&str]| {
-        let output = Command::new(BINARY)
+        let output = Command::new(binary())
             .env_remove("CLASSIFIER_PIN_DIR")
             .arg("--config")
             .arg(&config)
@@ -79,7 +79,7 @@ fn attach_creates_the_state_the_config_file_describes() {
     );
 
     // --pin-dir overrides the file: there is no state there.
-    let output = Command::new(BINARY)
+    let output = Command::new(binary())
         .arg("--config")
         .arg(&config)
         .args([
@@ -94,7 +94,7 @@ fn attach_creates_the_state_the_config_file_describes() {
 
     // A bad file: exit 2, naming it.
     fs::write(&config, "policy = [\"list:apple=LE\"\nunknown_key = 1\n").unwrap();
-    let output = Command::new(BINARY)
+    let output = Command::new(binary())
         .arg("--config")
         .arg(&config)
         .arg("status")

@@ -1,14 +1,14 @@
 //! Every error a user can cause: its message, its exit code (2 for bad input, 1 for the
 //! system), and that it changed nothing. And a CLI killed mid-command leaves usable state.
 
-mod support;
+use classifier_testkit as support;
 
 use std::{fs, process::Stdio, time::Duration};
 
 use classifier::{ClassifierMaps, PinDir};
 use classifier_lab::{Netns, veth};
 use support::{
-    cli::{BINARY, Cli},
+    cli::{Cli, binary},
     forge,
     wait::wait_until,
 };
@@ -159,7 +159,7 @@ fn system_errors_exit_with_1() {
             "--regid",
             "65534",
             "--clear-groups",
-            BINARY,
+            binary(),
             "status",
         ])
         .output()
@@ -186,7 +186,7 @@ fn system_errors_exit_with_1() {
     // A pin directory that is a symbolic link.
     let link = std::path::PathBuf::from(format!("{}-link", cli.pin_dir().display()));
     std::os::unix::fs::symlink(cli.pin_dir(), &link).unwrap();
-    let ran = std::process::Command::new(BINARY)
+    let ran = std::process::Command::new(binary())
         .args([
             "--config",
             "/dev/null",

@@ -3,7 +3,7 @@
 //! its schema in `docs/json/`, and every schema is strict enough that a renamed field fails
 //! it. A failure under `-j` prints the error document, with the exit code it has without.
 
-mod support;
+use classifier_testkit as support;
 
 use std::{collections::BTreeSet, fs::File, path::PathBuf, process::Stdio, time::Duration};
 

@@ -8,7 +8,7 @@
 //! that fails half-way leaves nothing behind. Every interface is a veth in a namespace the
 //! test creates; what is on it is read back with `tc -j qdisc show` and `tc class show`.
 
-mod support;
+use classifier_testkit as support;
 
 use classifier::control::shape::{self, Leaf};
 use classifier_lab::{Netns, veth};

@@ -2,7 +2,7 @@
 //! every leaf by CPU and adds up to it; in watch mode each line carries rates over the last
 //! interval, not since the start.
 
-mod support;
+use classifier_testkit as support;
 
 use std::{
     io::{BufRead as _, BufReader},

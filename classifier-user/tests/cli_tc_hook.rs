@@ -3,7 +3,7 @@
 //! it keeps classifying, and `detach` leaves no link, program or qdisc on the interface
 //! (docs/design.md, 'The tc hook' and 'Hitless replace').
 
-mod support;
+use classifier_testkit as support;
 
 use std::time::{Duration, Instant};
 

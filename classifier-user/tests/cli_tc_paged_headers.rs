@@ -10,7 +10,7 @@
 //! frame larger than a page (`packet_alloc_skb`), and a veth hands that skb to its peer as
 //! it is.
 
-mod support;
+use classifier_testkit as support;
 
 use std::{mem::size_of, os::fd::AsRawFd as _, time::Duration};
 

@@ -2,7 +2,7 @@
 //! real TCP and UDP cross it, and what the CLI reports must match what nftables counted
 //! arriving on the other side.
 
-mod support;
+use classifier_testkit as support;
 
 use std::{
     sync::atomic::{AtomicBool, AtomicU64, Ordering},
@@ -306,7 +306,7 @@ fn nsenter_works_like_netns() {
     let via_nsenter = |args: &[&str]| -> support::cli::Ran {
         std::process::Command::new("nsenter")
             .arg(&netns)
-            .arg(support::cli::BINARY)
+            .arg(support::cli::binary())
             .args(["--config", "/dev/null", "--pin-dir"])
             .arg(cli.pin_dir())
             .args(args)

@@ -8,7 +8,7 @@
 //!   (`detach --all --purge`, `attach`, `state restore` of the file `state save` wrote
 //!   before) brings the lists and the policy back.
 
-mod support;
+use classifier_testkit as support;
 
 use std::{
     net::Ipv4Addr,

@@ -5,7 +5,7 @@
 //! before a `prefixes add` overwrites or deletes the added prefix, and the generation bump of
 //! a prefix change writes back a config read before a `policy set`.
 
-mod support;
+use classifier_testkit as support;
 
 use std::{
     collections::BTreeSet,

@@ -4,7 +4,7 @@
 //! live scrape of `classifier run` in the lab. A panel or a rule whose metric does not exist
 //! fails (README, "Metrics"; docs/design.md, 'Counters').
 
-mod support;
+use classifier_testkit as support;
 
 use std::{
     collections::BTreeSet,
@@ -130,7 +130,7 @@ fn every_metric_the_dashboard_and_the_rules_query_is_served_by_classifier_run() 
     let lab = Lab::new().expect("lab");
     let cli = Cli::new();
     let _daemon = Daemon(
-        Command::new(support::cli::BINARY)
+        Command::new(support::cli::binary())
             .env("CLASSIFIER_PIN_DIR", cli.pin_dir())
             .args(["--config", "/dev/null", "--netns", lab.router.name(), "run"])
             .args(ROUTER_INGRESS)

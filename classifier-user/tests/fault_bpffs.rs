@@ -7,7 +7,7 @@
 //! test mounts a bpffs instance of its own (each mount of bpffs is a new, empty instance);
 //! the second unmounts /sys/fs/bpf only inside a private mount namespace (`unshare -m`).
 
-mod support;
+use classifier_testkit as support;
 
 use std::{
     path::{Path, PathBuf},
@@ -17,7 +17,7 @@ use std::{
 
 use classifier_lab::{Netns, veth};
 use support::{
-    cli::{BINARY, Cli},
+    cli::{Cli, binary},
     faults::{assert_freed, link_ids},
     wait::wait_until,
 };
@@ -69,7 +69,7 @@ impl Drop for PrivateBpffs {
 }
 
 fn run_in(pin_dir: &Path, args: &[&str]) -> support::cli::Ran {
-    Command::new(BINARY)
+    Command::new(binary())
         .args([
             "--config",
             "/dev/null",
@@ -176,11 +176,12 @@ fn with_sys_fs_bpf_unmounted_attach_mounts_it_again() {
     let script = format!(
         "set -u
          while mountpoint -q /sys/fs/bpf; do umount /sys/fs/bpf || exit 9; done
-         C='{BINARY} --config /dev/null --pin-dir {pin_dir}'
+         C='{binary} --config /dev/null --pin-dir {pin_dir}'
          $C status; echo \"status exit $?\"
          $C --netns {netns} attach a0 || exit 8
          $C status --pretty | grep -c '\"interface\": \"a0\"'
          ip -n {netns} -d link show a0 | grep -c 'prog/xdp'",
+        binary = binary(),
         netns = ns.name()
     );
     let output = Command::new("unshare")

@@ -4,7 +4,7 @@
 //! atomically: no gap). Every packet that crossed the wire in the meantime is counted and
 //! marked. Also: the metrics endpoint listens on loopback only unless told otherwise.
 
-mod support;
+use classifier_testkit as support;
 
 use std::{
     net::{TcpStream, UdpSocket},

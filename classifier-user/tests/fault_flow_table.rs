@@ -23,7 +23,7 @@
 //! of the flows a strict LRU keeps lose their entry, the others never miss, and one packet
 //! with option 30 (nearly every MPTCP packet carries DSS) makes a flow MPTCP again.
 
-mod support;
+use classifier_testkit as support;
 
 use std::time::Instant;
 

@@ -5,7 +5,7 @@
 //! showing the line readably), and nothing applied: same prefixes, same generation, no new
 //! list, no state created.
 
-mod support;
+use classifier_testkit as support;
 
 use std::{fs, io::Write as _, path::PathBuf};
 
@@ -76,7 +76,7 @@ fn a_two_million_line_file_with_a_bad_last_line_applies_nothing() {
     )
     .unwrap();
     let fresh = Cli::new();
-    let ran: support::cli::Ran = std::process::Command::new(support::cli::BINARY)
+    let ran: support::cli::Ran = std::process::Command::new(support::cli::binary())
         .env("CLASSIFIER_PIN_DIR", fresh.pin_dir())
         .arg("--config")
         .arg(&config)

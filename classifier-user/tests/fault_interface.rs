@@ -4,7 +4,7 @@
 //! `classifier run` must do both by itself. Every link and the program must be freed at the
 //! end: nothing leaks.
 
-mod support;
+use classifier_testkit as support;
 
 use std::time::Duration;
 

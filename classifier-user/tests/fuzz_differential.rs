@@ -1,16 +1,16 @@
 //! Differential fuzzing of the kernel program: structure-aware random packets (`support::fuzz`)
 //! go through BPF_PROG_TEST_RUN, and every result is compared with an independent model on the
-//! host (`support::reference`: etherparse and a walk of the TCP options): the error kind
+//! host (`support::fuzz::reference`: etherparse and a walk of the TCP options): the error kind
 //! (an error in the TCP options with the packet still classified), the valid MPTCP options
 //! and MP_CAPABLE's version, the flow's MPTCP state (attempt, fallback, MPTCP), the lists,
 //! the rule and the DSCP out, and the bytes out. Every disagreement is a bug, in one or the
 //! other; each one found is kept in `tests/corpus/` and replayed here.
 //!
 //! Over the run, the counters (packets and bytes) must be what the model counts, and the
-//! kernel's flow table what the model's flows hold (`support::fuzz_flows`), entry by entry.
-//! At random points the configuration changes as the CLI changes it (`support::fuzz_config`:
+//! kernel's flow table what the model's flows hold (`support::fuzz::flows`), entry by entry.
+//! At random points the configuration changes as the CLI changes it (`support::fuzz::config`:
 //! `policy set`, `prefixes add/remove/replace` through the library), and the model reads it
-//! back. The run must have built, and the kernel seen, the mix it claims (`support::fuzz_mix`).
+//! back. The run must have built, and the kernel seen, the mix it claims (`support::fuzz::mix`).
 //!
 //! The whole run is made once per hook, XDP then tc, each program with maps of its own and
 //! the same packets (docs/design.md, 'The tc hook'). Packets of which BPF_PROG_TEST_RUN
@@ -20,7 +20,7 @@
 //! `CLASSIFIER_FUZZ_HOOK` (`xdp`, `tc` or `both`, the default) change the run;
 //! `cargo xtask fuzz` runs a million packets in release mode.
 
-mod support;
+use classifier_testkit as support;
 
 use std::{collections::BTreeMap, fmt::Write as _, net::IpAddr, path::Path, time::Instant};
 
@@ -31,11 +31,12 @@ use classifier_common::{
 };
 use support::{
     Kernel, LIST_APPLE, LIST_CDN,
-    fuzz::{Generated, Generator},
-    fuzz_config::{self, ConfigChanges},
-    fuzz_flows::FlowModel,
-    fuzz_mix,
-    reference::{Action, Prediction, Reference, Rule, View, check_output},
+    fuzz::{
+        self, Generated, Generator,
+        config::ConfigChanges,
+        flows::FlowModel,
+        reference::{Action, Prediction, Reference, Rule, View, check_output},
+    },
 };
 
 /// About 10 s in a debug build on two cores, flow and configuration checks included;
@@ -100,12 +101,12 @@ fn kernel_and_reference(hook: Hook) -> (Kernel, Reference) {
     // change how a packet is classified. (Set first: `Kernel` writes its whole config.)
     kernel.set_flag(CONFIG_LEARN_DNS, true);
     let maps = &mut kernel.classifier.writer();
-    fuzz_config::create_lists(maps);
+    fuzz::config::create_lists(maps);
     for (list, prefix) in MEMBERS {
-        fuzz_config::add(maps, list, prefix);
+        fuzz::config::add(maps, list, prefix);
     }
-    fuzz_config::set_policy(maps, &POLICY);
-    let (prefixes, rules) = fuzz_config::read_back(maps);
+    fuzz::config::set_policy(maps, &POLICY);
+    let (prefixes, rules) = fuzz::config::read_back(maps);
     let mut expected: Vec<(String, u32)> = PREFIXES
         .iter()
         .map(|(prefix, lists)| ((*prefix).to_owned(), *lists))
@@ -131,7 +132,7 @@ fn borrowed(prefixes: &[(String, u32)]) -> Vec<(&str, u32)> {
 
 /// The model takes the configuration the kernel now reads.
 fn follow(kernel: &Kernel, reference: &mut Reference) {
-    let (prefixes, rules) = fuzz_config::read_back(&kernel.classifier.maps);
+    let (prefixes, rules) = fuzz::config::read_back(&kernel.classifier.maps);
     reference.reconfigure(&borrowed(&prefixes), &rules);
 }
 
@@ -612,14 +613,14 @@ fn fuzz(hook: Hook, packets: u64, seed: u64) {
         flows_differing, 0,
         "flow entries differ from the model's (the first ones above; seed {seed:#x})"
     );
-    if packets < fuzz_mix::CHECKED_FROM {
+    if packets < fuzz::mix::CHECKED_FROM {
         println!(
             "fuzz: the mix is not checked below {} packets",
-            fuzz_mix::CHECKED_FROM
+            fuzz::mix::CHECKED_FROM
         );
         return;
     }
-    let missing = fuzz_mix::missing(packets, &generator.mix, &changes.made, &tally.seen());
+    let missing = fuzz::mix::missing(packets, &generator.mix, &changes.made, &tally.seen());
     assert!(
         missing.is_empty(),
         "the run did not generate the mix it claims (seed {seed:#x}):\n  {}",

@@ -4,7 +4,7 @@
 //! lists add up; `--list` keeps only the flows in the list; the rate is the bytes between two
 //! readings; a device is active while one of its flows had a packet in the last minute.
 
-mod support;
+use classifier_testkit as support;
 
 use std::{
     net::IpAddr,

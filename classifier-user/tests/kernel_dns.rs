@@ -3,7 +3,7 @@
 //! long as the UDP length says (not the frame), in IPv4 and IPv6; the packet itself passes
 //! untouched. See docs/design.md, 'DNS learning'.
 
-mod support;
+use classifier_testkit as support;
 
 use classifier::dns::{Direction, DnsDatagram};
 use classifier_common::{config::CONFIG_LEARN_DNS, dns::DNS_CAPTURE_LEN};

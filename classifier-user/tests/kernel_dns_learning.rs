@@ -4,7 +4,7 @@
 //! counts it, and leaves neither a record nor a prefix behind; `forget` takes records and
 //! prefixes together.
 
-mod support;
+use classifier_testkit as support;
 
 use std::{
     net::Ipv4Addr,

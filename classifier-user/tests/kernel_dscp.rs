@@ -1,7 +1,7 @@
 //! DSCP rewriting: ECN kept, the IPv4 checksum updated incrementally yet equal to a full
 //! recomputation, IPv6 version and flow label untouched, and the cases that change nothing.
 
-mod support;
+use classifier_testkit as support;
 
 use classifier_common::{
     PolicyRule,

@@ -18,7 +18,7 @@
 //! and WAN interfaces: BPF_PROG_TEST_RUN resolves the skb's interface there, and the program
 //! picks that interface's steering entry, as it does on a real egress.
 
-mod support;
+use classifier_testkit as support;
 
 use std::{
     collections::{BTreeMap, BTreeSet},

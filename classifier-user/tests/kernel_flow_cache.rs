@@ -3,7 +3,7 @@
 //! flow's other packets. The test thread pins itself to CPU 0 or CPU 1 before each run:
 //! BPF_PROG_TEST_RUN runs the program on the caller's CPU, with that CPU's cache.
 
-mod support;
+use classifier_testkit as support;
 
 use classifier_common::{Counter, PolicyRule, flow::MptcpState, report::REPORT_MPTCP_FLOW};
 use support::{

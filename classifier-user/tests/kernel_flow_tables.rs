@@ -2,7 +2,7 @@
 //! and UDP apart from TCP, so that a flood of UDP flows (DNS alone makes one per query)
 //! never evicts a TCP flow. Readers see one table with full keys.
 
-mod support;
+use classifier_testkit as support;
 
 use classifier_common::{
     Counter, FlowKey,

@@ -2,7 +2,7 @@
 //! SYN's offer is only an attempt, and a SYN/ACK without MPTCP is a fallback
 //! (docs/design.md, 'MPTCP state of a flow').
 
-mod support;
+use classifier_testkit as support;
 
 use classifier_common::{
     flow::MptcpState,

@@ -11,7 +11,7 @@
 //! lookups instead of using the snapshot it took first (the old ordering), or when user space
 //! bumps the generation before the data is written.
 
-mod support;
+use classifier_testkit as support;
 
 use std::{
     net::Ipv4Addr,

@@ -2,7 +2,7 @@
 //! failure reproduces): XDP_PASS always, no byte changed but the DSCP bits and the IPv4
 //! checksum, and a checksum that was valid stays valid.
 
-mod support;
+use classifier_testkit as support;
 
 use rand::{Rng, SeedableRng, rngs::StdRng, seq::IndexedRandom};
 use support::{

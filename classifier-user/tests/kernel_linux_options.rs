@@ -16,16 +16,16 @@
 //! `mptcp_option_malformed` and skips. The RFC 6824 (v0) forms the classifier accepts where
 //! Linux does not (docs/design.md) are marked as such, not as Linux's.
 //!
-//! Every case also goes through the host model (`support::reference`), which must agree.
+//! Every case also goes through the host model (`support::fuzz::reference`), which must agree.
 
-mod support;
+use classifier_testkit as support;
 
 use classifier_common::{ParseError, mptcp::MPTCP_VERSION_NONE};
 use support::{
     Kernel,
+    fuzz::reference::{SegmentKind, walk_tcp_options},
     mptcp::{self, EOL, KIND, NOP},
     packet::Segment,
-    reference::{SegmentKind, walk_tcp_options},
 };
 
 /// The segment an option is read on: MP_CAPABLE's expected length and MP_TCPRST's

@@ -3,7 +3,7 @@
 //! the layers that are walked but not errors: VLAN tags, IPv6 extension chains, fragments.
 //! The decisions are in docs/design.md, 'Parsing and its bounds' and 'TCP options and MPTCP'.
 
-mod support;
+use classifier_testkit as support;
 
 use classifier_common::report::REPORT_CLASSIFIED;
 use support::{

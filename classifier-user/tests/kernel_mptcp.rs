@@ -6,7 +6,7 @@
 //! own with two veths standing for the LAN and the WAN interface, each packet run as come in
 //! on one of them (BPF_PROG_TEST_RUN resolves the interface in the thread's namespace).
 
-mod support;
+use classifier_testkit as support;
 
 use std::cell::Cell;
 

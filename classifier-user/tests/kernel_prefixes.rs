@@ -1,7 +1,7 @@
 //! Prefix lists: LPM hits on either address, near misses, longest prefix wins, and a cached
 //! flow looked up again after the generation moves.
 
-mod support;
+use classifier_testkit as support;
 
 use support::{
     DSCP_LISTED, Kernel, LIST_APPLE, LIST_CDN,

@@ -1,7 +1,7 @@
 //! The programs as this kernel's verifier accepted them, XDP `classify`, tc `classify_tc` and
 //! the egress program `steer`: their size, and what the verifier did.
 
-mod support;
+use classifier_testkit as support;
 
 use aya::programs::ProgramInfo;
 use classifier::{Classifier, Hook, load::names::PROGRAM_STEER};

@@ -7,7 +7,7 @@
 //! It fails if the plan deletes or shrinks before it inserts: an address covered by a
 //! prefix the replace removes and by one it adds is unmatched between the two writes.
 
-mod support;
+use classifier_testkit as support;
 
 use std::{cell::Cell, net::IpAddr};
 

@@ -4,7 +4,7 @@
 //! with report mode off, which count the usual ones inline, and each packet must move exactly
 //! the counters it moves with the report on, and those the test names.
 
-mod support;
+use classifier_testkit as support;
 
 use classifier_common::config::CONFIG_REPORT;
 use support::{

@@ -21,7 +21,7 @@
 //! by `shape` between them, which also checks that `--fair off` takes the leaves away.
 //! Both with the classifier at either hook, XDP or tc (docs/design.md, 'The tc hook').
 
-mod support;
+use classifier_testkit as support;
 
 use std::{
     io::{Read as _, Write as _},

@@ -31,7 +31,7 @@
 //! Measured with --flows 256: p50 0.1 ms, p99 0.1-58 ms; with --flows off p50 59-75 ms (the
 //! download's connections each keep tens of ms of data queued). p90 and p99 are printed.
 
-mod support;
+use classifier_testkit as support;
 
 use std::{
     collections::BTreeSet,

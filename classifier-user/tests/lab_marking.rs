@@ -2,7 +2,7 @@
 //! marked (LE, the default policy), from another address untouched; TCP and UDP alike; with
 //! the classifier at either hook, XDP or tc (docs/design.md, 'The tc hook').
 
-mod support;
+use classifier_testkit as support;
 
 use std::{net::SocketAddr, time::Duration};
 

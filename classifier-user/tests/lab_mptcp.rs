@@ -2,7 +2,7 @@
 //! MPTCP, the classifier on the router's ingress interfaces, at either hook (XDP or tc:
 //! docs/design.md, 'The tc hook').
 
-mod support;
+use classifier_testkit as support;
 
 use std::net::SocketAddr;
 

@@ -4,7 +4,7 @@
 //! it, TCP splits the link and neither gets 70 %. With the classifier at either hook, XDP or
 //! tc (docs/design.md, 'The tc hook').
 
-mod support;
+use classifier_testkit as support;
 
 use std::time::Duration;
 

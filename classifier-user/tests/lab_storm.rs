@@ -7,7 +7,7 @@
 //! CDN servers are classified from DNS alone (docs/design.md, 'DNS learning'). With the
 //! classifier at either hook, XDP or tc (docs/design.md, 'The tc hook').
 
-mod support;
+use classifier_testkit as support;
 
 use std::{path::Path, sync::Mutex, time::Duration};
 
@@ -36,8 +36,13 @@ fn storm(hook: Hook, setup: Setup) -> Outcome {
         std::process::id(),
         hook.name()
     );
-    storm::run(Path::new(support::cli::BINARY), &spec(hook), setup, &prefix)
-        .unwrap_or_else(|error| panic!("the storm ({}): {error}", setup.name()))
+    storm::run(
+        Path::new(support::cli::binary()),
+        &spec(hook),
+        setup,
+        &prefix,
+    )
+    .unwrap_or_else(|error| panic!("the storm ({}): {error}", setup.name()))
 }
 
 fn p99(trips: &[Option<Duration>]) -> Duration {

@@ -3,7 +3,7 @@
 //! lintian finds nothing unjustified; unpacked, its binary runs and reads its own config, its
 //! bash completion completes subcommands and live interface names, and its man pages render.
 
-mod support;
+use classifier_testkit as support;
 
 use std::{
     collections::BTreeSet,
@@ -140,7 +140,7 @@ impl Drop for TempDir {
 
 /// The man pages the binary's own command tree makes (as `cargo xtask package` does).
 fn expected_man_pages(dir: &Path) -> BTreeSet<String> {
-    run(Command::new(support::cli::BINARY)
+    run(Command::new(support::cli::binary())
         .args(["generate", "man"])
         .arg(dir));
     std::fs::read_dir(dir)

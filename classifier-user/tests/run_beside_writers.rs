@@ -14,7 +14,7 @@
 //! taken out this test still passed 3 runs out of 3 (2026-11-30). The lock's effect is shown
 //! by `cli_writers.rs`, whose writers lose updates at once without it.
 
-mod support;
+use classifier_testkit as support;
 
 use classifier::{
     ClassifierMaps, PinDir,

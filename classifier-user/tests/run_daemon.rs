@@ -2,7 +2,7 @@
 //! download from it is marked until the address expires; the metrics endpoint is scraped
 //! and parsed; SIGTERM detaches.
 
-mod support;
+use classifier_testkit as support;
 
 use std::{
     net::{SocketAddr, UdpSocket},
@@ -147,7 +147,7 @@ fn run_learns_from_dns_serves_metrics_and_detaches_on_sigterm() {
     // holds (64 KiB), and a full pipe blocks the daemon's next log line.
     let log = config.with_extension("log");
     let daemon = Daemon(
-        Command::new(support::cli::BINARY)
+        Command::new(support::cli::binary())
             .env("CLASSIFIER_PIN_DIR", cli.pin_dir())
             .env("RUST_LOG", "debug")
             .arg("--config")

@@ -6,7 +6,7 @@
 //! state's pinned maps, runs packets with BPF_PROG_TEST_RUN, so they land in the flow table
 //! `run` and the CLI read.
 
-mod support;
+use classifier_testkit as support;
 
 use std::{
     fs::File,
@@ -48,7 +48,7 @@ impl Daemon {
             ),
         )
         .unwrap();
-        let child = Command::new(support::cli::BINARY)
+        let child = Command::new(support::cli::binary())
             .env("CLASSIFIER_PIN_DIR", cli.pin_dir())
             .arg("--config")
             .arg(&config)

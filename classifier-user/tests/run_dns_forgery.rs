@@ -9,7 +9,7 @@
 //! Forged and replayed answers are crafted UDP datagrams sent from a raw socket inside the
 //! test's own namespaces.
 
-mod support;
+use classifier_testkit as support;
 
 use std::{
     fs::File,
@@ -312,7 +312,7 @@ impl Daemon {
     /// by then).
     fn start(lab: &Lab, cli: &Cli, config: &std::path::Path, keep_attached: bool) -> Self {
         let log = config.with_extension("log");
-        let mut command = Command::new(support::cli::BINARY);
+        let mut command = Command::new(support::cli::binary());
         command
             .env("CLASSIFIER_PIN_DIR", cli.pin_dir())
             .env("RUST_LOG", "debug")
@@ -839,7 +839,7 @@ fn caps_that_cannot_fit_the_shared_table_are_refused_at_start() {
         "[dns]\nmax_learned_per_list = 65536\n[[lists]]\nname = \"cdn\"\n\
          domains = [\"cdn.example.net\"]\n",
     );
-    let out = Command::new(support::cli::BINARY)
+    let out = Command::new(support::cli::binary())
         .env("CLASSIFIER_PIN_DIR", cli.pin_dir())
         .arg("--config")
         .arg(&config)

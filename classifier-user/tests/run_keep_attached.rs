@@ -3,7 +3,7 @@
 //! the program goes on classifying and marking with nothing running. `detach` removes it
 //! afterwards. (The default, detaching on SIGTERM, is in `run_daemon.rs`.)
 
-mod support;
+use classifier_testkit as support;
 
 use std::time::Duration;
 

@@ -4,13 +4,13 @@
 //! without one of them a command fails naming exactly that capability, before changing
 //! anything. The unit's `systemd-analyze security` exposure is held to the README's figure.
 
-mod support;
+use classifier_testkit as support;
 
 use std::process::Command;
 
 use classifier_lab::{Netns, veth};
 use support::{
-    cli::{BINARY, Cli, Ran},
+    cli::{Cli, Ran, binary},
     faults::throwaway_uid,
 };
 
@@ -73,7 +73,7 @@ fn run(cli: &Cli, who: As, caps: &[String], netns: Option<&Netns>, args: &[&str]
         ]),
     };
     command
-        .args([BINARY, "--config", "/dev/null", "--pin-dir"])
+        .args([binary(), "--config", "/dev/null", "--pin-dir"])
         .arg(cli.pin_dir())
         .args(args)
         .output()

@@ -4,7 +4,7 @@
 //! CLI never follows a symbolic link in or above the pin directory: a link planted there to
 //! another state's map, link or program is refused, and that other state stays untouched.
 
-mod support;
+use classifier_testkit as support;
 
 use std::{
     ffi::CString,
@@ -22,7 +22,7 @@ use std::{
 
 use classifier_lab::{Netns, veth};
 use support::{
-    cli::{BINARY, Cli, Ran},
+    cli::{Cli, Ran, binary},
     faults::{set_mode, throwaway_uid},
 };
 
@@ -52,7 +52,7 @@ impl Drop for Scratch {
 }
 
 fn with_config(cli: &Cli, config: &Path, args: &[&str]) -> Ran {
-    Command::new(BINARY)
+    Command::new(binary())
         .env("CLASSIFIER_PIN_DIR", cli.pin_dir())
         .arg("--config")
         .arg(config)

@@ -7,7 +7,7 @@
 //! directory someone else could change (/sys/fs/bpf is world-writable and sticky: another
 //! user can create the directory before root does).
 
-mod support;
+use classifier_testkit as support;
 
 use std::{
     ffi::CString,
@@ -20,14 +20,14 @@ use std::{
 use classifier_common::Config;
 use classifier_lab::{Netns, veth};
 use support::{
-    cli::{BINARY, Cli},
+    cli::{Cli, binary},
     faults::{set_mode, throwaway_uid},
 };
 
 fn as_user(uid: u32, cli: &Cli, args: &[&str]) -> support::cli::Ran {
     let id = uid.to_string();
     Command::new("setpriv")
-        .args(["--reuid", &id, "--regid", &id, "--clear-groups", BINARY])
+        .args(["--reuid", &id, "--regid", &id, "--clear-groups", binary()])
         .args([
             "--config",
             "/dev/null",
@@ -239,7 +239,7 @@ fn an_unprivileged_user_can_neither_read_nor_change_the_state() {
     let counters = cli.pin_dir().join("maps/COUNTERS");
     set_mode(&counters, 0o000);
     let ran: support::cli::Ran = Command::new("setpriv")
-        .args(["--bounding-set=-all,+bpf", "--inh-caps=-all", BINARY])
+        .args(["--bounding-set=-all,+bpf", "--inh-caps=-all", binary()])
         .args([
             "--config",
             "/dev/null",

@@ -9,12 +9,6 @@ mod daemon;
 #[allow(dead_code, reason = "the soak's load generators; this uses a part")]
 #[path = "../soak/load.rs"]
 mod load;
-#[allow(
-    dead_code,
-    reason = "the test suite's packet builders; the load uses a part"
-)]
-#[path = "../../../classifier-user/tests/support/packet.rs"]
-mod packet;
 mod plot;
 mod samples;
 

@@ -8,12 +8,11 @@ use std::{
 };
 
 use anyhow::Result;
+use classifier_testkit::{mptcp, packet::Segment};
 use pcap_file::pcap::{PcapPacket, PcapWriter};
 
 use crate::{
-    cli, mptcp,
-    packet::Segment,
-    packets,
+    cli, packets,
     table::{Section, Table, Target, count},
 };
 

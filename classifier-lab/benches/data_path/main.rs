@@ -12,18 +12,6 @@ mod live_update;
 mod lru_contention;
 mod machine;
 mod many_flows;
-#[allow(
-    dead_code,
-    reason = "the test suite's packet builders; the benchmarks use a part"
-)]
-#[path = "../../../classifier-user/tests/support/mptcp.rs"]
-mod mptcp;
-#[allow(
-    dead_code,
-    reason = "the test suite's packet builders; the benchmarks use a part"
-)]
-#[path = "../../../classifier-user/tests/support/packet.rs"]
-mod packet;
 mod packets;
 mod per_packet;
 mod prefix_lists;

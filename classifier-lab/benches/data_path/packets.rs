@@ -2,7 +2,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use crate::{
+use classifier_testkit::{
     mptcp,
     packet::{DEST_OPTIONS, HOP_BY_HOP, Ipv6Extension, Segment, insert_ipv6_extensions},
 };

@@ -13,10 +13,10 @@ use classifier::{
     load::{Pinned, names::MAP_FLOWS_TCP_V4},
 };
 use classifier_common::{FlowEntry, FlowKeyV4};
+use classifier_testkit::packet::Segment;
 
 use crate::{
     cli,
-    packet::Segment,
     table::{Section, Table, Target, count, median},
 };
 

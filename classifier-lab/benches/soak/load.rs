@@ -18,9 +18,8 @@ use classifier_lab::{
     CLIENT_V4, Lab, SERVER_APPLE_V4, SERVER_OTHER_V4,
     traffic::{self, InFlight, Link},
 };
+use classifier_testkit::packet::{ETH_LEN, Segment};
 use simple_dns::{CLASS, Name, Packet, Question, ResourceRecord, rdata};
-
-use crate::packet::{ETH_LEN, Segment};
 
 /// What each kind of load did, and the flow each is in now.
 #[derive(Default)]

@@ -9,12 +9,6 @@
 mod daemon;
 mod evidence;
 mod load;
-#[allow(
-    dead_code,
-    reason = "the test suite's packet builders; the soak uses a part"
-)]
-#[path = "../../../classifier-user/tests/support/packet.rs"]
-mod packet;
 mod watch;
 
 use std::{

@@ -31,8 +31,8 @@ json.dump(out, sys.stdout)
 
 /// `docs/json/NAME.schema.json`.
 pub fn schema_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../docs/json")
+    crate::workspace()
+        .join("docs/json")
         .join(format!("{name}.schema.json"))
 }
 

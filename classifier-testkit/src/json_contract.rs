@@ -9,7 +9,7 @@ use std::{
 
 use serde_json::Value;
 
-use super::cli::{BINARY, Cli, Ran};
+use crate::cli::{Cli, Ran, binary};
 
 /// One document a command printed, and the schema it must satisfy.
 pub struct Printed {
@@ -145,7 +145,7 @@ impl Contract {
 /// The leaf commands `classifier --help` lists, following subcommands down.
 fn leaf_commands() -> Vec<String> {
     fn commands_in(path: &[&str]) -> Vec<String> {
-        let output = std::process::Command::new(BINARY)
+        let output = std::process::Command::new(binary())
             .args(path)
             .arg("--help")
             .output()

@@ -44,6 +44,10 @@ pub struct Arrived {
 }
 
 impl TwoHosts {
+    #[expect(
+        clippy::new_without_default,
+        reason = "it builds two namespaces and a veth: not a default value"
+    )]
     pub fn new() -> Self {
         let client = Netns::create("clst-c").expect("client namespace");
         let server = Netns::create("clst-s").expect("server namespace");

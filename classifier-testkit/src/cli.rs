@@ -4,10 +4,39 @@
 use std::{
     path::{Path, PathBuf},
     process::{Command, Output},
-    sync::atomic::{AtomicU32, Ordering},
+    sync::{
+        OnceLock,
+        atomic::{AtomicU32, Ordering},
+    },
 };
 
-pub const BINARY: &str = env!("CARGO_BIN_EXE_classifier");
+/// The `classifier` binary under test: the one cargo built beside this test
+/// (`target/<profile>/classifier`, a test being `target/<profile>/deps/NAME-HASH`). Cargo
+/// names a binary (`CARGO_BIN_EXE_classifier`) only to its own package's tests, but it builds
+/// it before them, so `cargo test -p classifier-user` runs a fresh one. None there fails,
+/// saying how to build it: a test never skips.
+pub fn binary() -> &'static str {
+    static BINARY: OnceLock<String> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let test = std::env::current_exe().expect("finding the running test binary");
+        let binary = test
+            .parent()
+            .and_then(Path::parent)
+            .unwrap_or_else(|| panic!("{}: not in target/<profile>/deps", test.display()))
+            .join("classifier");
+        assert!(
+            binary.is_file(),
+            "no classifier binary at {}: the tests run the built binary; build it with \
+             `cargo build -p classifier-user --bin classifier` (`cargo test -p classifier-user` \
+             builds it first)",
+            binary.display()
+        );
+        binary
+            .into_os_string()
+            .into_string()
+            .expect("the target directory's path is UTF-8")
+    })
+}
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
@@ -62,8 +91,14 @@ impl From<Output> for Ran {
 
 impl Cli {
     /// A pin directory no other test or process uses.
+    #[expect(
+        clippy::new_without_default,
+        reason = "it checks for root and takes a pin directory: not a default value"
+    )]
     pub fn new() -> Self {
-        super::require_root();
+        crate::require_root();
+        // Fails here, not in `drop`, when there is no binary to run.
+        binary();
         let pin_dir = PathBuf::from(format!(
             "/sys/fs/bpf/classifier-test-{}-{}",
             std::process::id(),
@@ -79,7 +114,7 @@ impl Cli {
 
     /// The binary on this pin directory, reading `config`.
     pub fn command_with_config(&self, config: &std::path::Path) -> Command {
-        let mut command = Command::new(BINARY);
+        let mut command = Command::new(binary());
         command
             .env("CLASSIFIER_PIN_DIR", &self.pin_dir)
             .arg("--config")

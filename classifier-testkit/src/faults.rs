@@ -11,7 +11,7 @@ use std::{
     time::Duration,
 };
 
-use super::{
+use crate::{
     cli::Cli,
     wait::{wait_for, wait_until},
 };

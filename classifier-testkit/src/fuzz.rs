@@ -10,6 +10,15 @@
 //! Flows repeat (a packet reuses a recent flow, in either direction, about a third of the
 //! time) so that the kernel's flow memory is exercised, and addresses fall inside, beside and
 //! outside the prefixes the fuzzer installs.
+//!
+//! Its other parts: the reference model the kernel is compared with (`reference`), the
+//! model's flow table beside the kernel's (`flows`), the configuration changes made as the
+//! CLI makes them (`config`) and the mix a run must have built and seen (`mix`).
+
+pub mod config;
+pub mod flows;
+pub mod mix;
+pub mod reference;
 
 use std::{
     collections::BTreeMap,
@@ -19,15 +28,14 @@ use std::{
 use etherparse::Ipv4HeaderSlice;
 use rand::{Rng, SeedableRng, rngs::StdRng, seq::IndexedRandom};
 
-use super::{
-    packet::{
-        AUTH, DEST_OPTIONS, ETH_LEN, FRAGMENT, HOP_BY_HOP, Ipv6Extension, ROUTING, Segment,
-        TPID_8021AD, TPID_8021Q, Transport, insert_ipv6_extensions,
-    },
-    reference::{SegmentKind, ipv4_header_checksum},
+use reference::{SegmentKind, ipv4_header_checksum};
+
+use crate::packet::{
+    AUTH, DEST_OPTIONS, ETH_LEN, FRAGMENT, HOP_BY_HOP, Ipv6Extension, ROUTING, Segment,
+    TPID_8021AD, TPID_8021Q, Transport, insert_ipv6_extensions,
 };
 
-/// Addresses in, at the edges of, and outside the prefixes of `tests/fuzz_differential.rs`.
+/// Addresses in, at the edges of, and outside the prefixes of `classifier-user/tests/fuzz_differential.rs`.
 const V4_ADDRESSES: [&str; 10] = [
     "17.253.0.10",
     "17.1.2.3",

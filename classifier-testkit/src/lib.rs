@@ -1,24 +1,24 @@
-//! What the kernel tests share: a loaded classifier with report mode on, a way to run one
-//! packet and see what moved, and packet builders.
+//! What the classifier's tests share, compiled once: each test file says `use
+//! classifier_testkit as support;` and reaches it as `support::...`.
+//!
+//! Here, the kernel tests' loaded classifier (`Kernel`) and what one packet did (`Run`); the
+//! built binary under test (`cli`, with the JSON contract and its schemas) and what the fault
+//! and security tests run around it (`faults`, `forge`, `relink`); packet builders (`packet`,
+//! `mptcp`); the test hosts and what they see (`hosts`, `router`, `nft`, `tcx`, `metrics`,
+//! `dns_client`, `promql`, `tshark`); `wait`; and the differential fuzzer with its reference
+//! model (`fuzz`). The lab's own tests and benchmarks use `wait` and the packet builders.
 //!
 //! `Kernel::load` loads the pipeline twice, with private maps each: the XDP program and the
 //! tc one. Every configuration change goes to both, every packet runs through both, and
 //! `run` fails unless both left the same bytes, moved the same counters, wrote the same
 //! report and remember the same flows (docs/design.md, 'The tc hook'). The test then checks
 //! the XDP result, which is therefore the tc one too.
-#![allow(
-    dead_code,
-    reason = "each test binary uses a different part of the support code"
-)]
 
 pub mod cli;
 pub mod dns_client;
 pub mod faults;
 pub mod forge;
 pub mod fuzz;
-pub mod fuzz_config;
-pub mod fuzz_flows;
-pub mod fuzz_mix;
 pub mod hosts;
 pub mod json_contract;
 pub mod json_schema;
@@ -27,14 +27,13 @@ pub mod mptcp;
 pub mod nft;
 pub mod packet;
 pub mod promql;
-pub mod reference;
 pub mod relink;
 pub mod router;
 pub mod tcx;
 pub mod tshark;
 pub mod wait;
 
-use std::{collections::BTreeMap, os::unix::fs::MetadataExt as _};
+use std::{collections::BTreeMap, os::unix::fs::MetadataExt as _, path::Path};
 
 use classifier::{Classifier, Hook, report::counter_label};
 use classifier_common::{
@@ -65,6 +64,13 @@ pub const DSCP_LISTED: u8 = 1;
 /// List 0 is `apple`; list 1 stands for a second list (`cdn`).
 pub const LIST_APPLE: u32 = 1 << 0;
 pub const LIST_CDN: u32 = 1 << 1;
+
+/// The workspace's root: the documents, captures and deploy files the tests hold the code to.
+pub fn workspace() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("classifier-testkit sits in the workspace")
+}
 
 /// These tests load BPF programs: without root they cannot run, and must not pass silently.
 pub fn require_root() {

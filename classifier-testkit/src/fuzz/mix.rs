@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 /// Below this many packets rare kinds may be missing by chance: the mix is not checked.
 pub const CHECKED_FROM: u64 = 50_000;
 
-/// What `support::fuzz::Generator` notes as built, per packet (options too).
+/// What `fuzz::Generator` notes as built, per packet (options too).
 const BUILT: [(&str, f64); 29] = [
     ("non-IP", 0.03),
     ("IPv4", 0.23),
@@ -82,7 +82,7 @@ const SEEN: [(&str, f64); 29] = [
     ("error ipv6_ext_truncated", 0.0066),
 ];
 
-/// Configuration changes, per packet: a third of what `fuzz_config` makes of each.
+/// Configuration changes, per packet: a third of what `fuzz::config` makes of each.
 const CHANGES: [(&str, f64); 4] = [
     ("policy set", 5.5e-5),
     ("prefixes add", 5.5e-5),

@@ -3,7 +3,7 @@
 //! option 30, a map remembers what each flow showed of MPTCP, and a linear scan of the prefixes
 //! and the rules gives the lists and the DSCP. It shares no code with the kernel side: only the
 //! names of the error kinds (`ParseError`) and of the flag bits. The differential fuzzer
-//! (`tests/fuzz_differential.rs`) compares it with the kernel on every packet.
+//! (`classifier-user/tests/fuzz_differential.rs`) compares it with the kernel on every packet.
 //!
 //! Where etherparse's view of a packet differs from docs/design.md, this model follows
 //! docs/design.md, and says so where it happens.
@@ -11,8 +11,7 @@
 use std::{collections::HashMap, fmt, net::IpAddr};
 
 use classifier_common::{
-    PacketReport, ParseError, PolicyRule,
-    config::{ACTION_KEEP, RULE_MATCH_MPTCP},
+    PacketReport, ParseError,
     flow::{
         FLOW_INITIATOR_IS_B, FLOW_MPTCP, FLOW_MPTCP_ATTEMPTED, FLOW_MPTCP_FALLBACK, FLOW_OPENED,
         NO_RULE,
@@ -27,7 +26,7 @@ use etherparse::{
 };
 use ipnet::IpNet;
 
-use super::packet::ipv4_checksum_ok;
+use crate::packet::ipv4_checksum_ok;
 
 /// docs/design.md, 'Parsing and its bounds': up to 2 VLAN tags (802.1Q, 802.1ad); a third is
 /// `VlanTooDeep`. etherparse would also take 0x9100 (old QinQ) for a tag; the design names
@@ -475,19 +474,6 @@ impl Rule {
             mptcp,
             lists,
             action,
-        }
-    }
-
-    /// The same rule in the kernel's encoding.
-    pub fn to_policy_rule(self) -> PolicyRule {
-        PolicyRule {
-            lists: self.lists,
-            flags: if self.mptcp { RULE_MATCH_MPTCP } else { 0 },
-            action: match self.action {
-                Action::Dscp(dscp) => dscp,
-                Action::Keep => ACTION_KEEP,
-            },
-            ..PolicyRule::default()
         }
     }
 }

@@ -4,7 +4,7 @@
 use classifier::Hook;
 use classifier_lab::{Lab, ROUTER_INGRESS};
 
-use super::cli::Cli;
+use crate::cli::Cli;
 
 /// `attach r0 r1 r2 --hook HOOK` in the router; fails unless attach names `hook` for each.
 pub fn attach_at(cli: &Cli, lab: &Lab, hook: Hook) {

@@ -27,7 +27,7 @@ pub const LISTS: [&str; 3] = ["apple", "cdn", "local"];
 const CHANGE_CHANCE: f64 = 1.0 / 1_500.0;
 
 /// Prefixes a change picks from: those installed at the start, others around the
-/// generator's addresses (`support::fuzz`), host routes and default routes.
+/// generator's addresses (`fuzz`), host routes and default routes.
 const POOL: [&str; 16] = [
     "17.0.0.0/8",
     "17.253.0.0/16",
