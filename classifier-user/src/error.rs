@@ -181,6 +181,12 @@ pub enum Error {
     #[error("{name} is not attached")]
     NotAttached { name: String },
     #[error(
+        "the link pinned for {name} is attached to interface index {ifindex}, not to {name} (it \
+         was renamed, or moved to another namespace): `classifier detach {name}` removes it, \
+         then attach {name} again"
+    )]
+    LinkElsewhere { name: String, ifindex: u32 },
+    #[error(
         "{name} is attached at the {attached} hook; --replace swaps the program under that link \
          and keeps its hook: to move it to {asked}, detach it and attach it again"
     )]
@@ -264,6 +270,7 @@ kinds! {
     ForeignQdisc => foreign_qdisc,
     AlreadyAttached => already_attached,
     NotAttached => not_attached,
+    LinkElsewhere => link_elsewhere,
     OtherHook => other_hook,
     KernelTooOld => kernel_too_old,
     MissingCapabilities => missing_capabilities,

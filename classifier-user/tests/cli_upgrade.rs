@@ -195,6 +195,15 @@ fn another_layout_is_refused_naming_the_recovery_which_brings_back_lists_and_pol
         (lists.clone(), policy.clone()),
         "a refused restore changed the state"
     );
+    // A FIFO would let whoever writes it choose when the read ends, and swap the name for a
+    // trusted file meanwhile: only a regular file is read, checked as it was opened.
+    let fifo = scratch.join("fifo.json");
+    std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    cli.run(&["state", "restore", fifo.to_str().unwrap()])
+        .fails(2, "not a regular file");
 
     forge::stamp_layout(&PinDir::new(cli.pin_dir()), 999);
     let server = hosts.server.name();
@@ -248,4 +257,32 @@ impl Drop for StopOnExit<'_> {
     fn drop(&mut self) {
         self.0.store(true, Ordering::Relaxed);
     }
+}
+
+/// A swap goes through the link pinned for the interface named, and only if that link is
+/// still on it: an interface renamed away keeps its link, and another one given its name must
+/// not have its program changed through it.
+#[test]
+fn a_swap_refuses_a_link_that_is_on_another_interface_now() {
+    let ns = classifier_lab::Netns::create("clst-u").expect("namespace");
+    classifier_lab::veth(&ns, "u0", &ns, "u1").expect("veth");
+    let cli = Cli::new();
+    cli.run(&["--netns", ns.name(), "attach", "u0"]).ok();
+    for args in [
+        &["link", "set", "u0", "down"][..],
+        &["link", "set", "u0", "name", "moved0"],
+        &["link", "set", "u1", "down"],
+        &["link", "set", "u1", "name", "u0"],
+        &["link", "set", "u0", "up"],
+    ] {
+        ns.ip(args).expect("ip link");
+    }
+    cli.run(&["--netns", ns.name(), "attach", "u0", "--replace"])
+        .fails(1, "is attached to interface index");
+    assert!(
+        ns.has_xdp("moved0").unwrap(),
+        "the renamed interface keeps its program"
+    );
+    assert!(!ns.has_xdp("u0").unwrap(), "nothing attached to the new u0");
+    cli.run(&["detach", "--all"]).ok();
 }

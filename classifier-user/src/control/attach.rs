@@ -236,6 +236,17 @@ fn attach_one(
 ) -> Result<Attached, Error> {
     let link_path = pin_dir.link(pin_name);
     if replace && link_path.exists() {
+        // The link must still be this interface's: one renamed or moved away keeps its pin,
+        // and a swap through it would change another interface's program.
+        let here = netns::ifindex(name)?;
+        if let Ok(Some(ifindex)) = pinned_link::attached_ifindex(&link_path)
+            && ifindex != here
+        {
+            return Err(Error::LinkElsewhere {
+                name: name.to_owned(),
+                ifindex,
+            });
+        }
         let link = FdLink::from(PinnedLink::from_pin(&link_path).map_err(link_error(name))?);
         let kind = link
             .info()

@@ -4,12 +4,13 @@
 //! the file and what DNS taught are left alone.
 //!
 //! Everything is read and checked before the first write: the file's format, every list name,
-//! every rule and the lists the rules name. Each list's replace is planned against the map
+//! every rule, the lists the rules name, and that the rules and the new lists fit. Each list's replace is planned against the map
 //! sizes and undone if a write fails; a failure names the list, leaves the lists before it
 //! restored and the policy as it was, and the same restore can simply be run again.
 
 use std::{collections::BTreeSet, path::Path};
 
+use classifier_common::limits::{MAX_LISTS, MAX_RULES};
 use serde::Serialize;
 
 use super::{
@@ -76,6 +77,7 @@ pub fn restore(pin_dir: &PinDir, saved: &SavedState) -> Result<Restored, Error> 
     let mut maps = MapWriter::under(&lock, &mut pinned);
     let mut names = ListNames::read(&maps)?;
     check_rule_lists(&rules, &names, saved)?;
+    check_fits(&rules, &names, saved)?;
     let mut restored = Vec::new();
     for list in &saved.lists {
         let bit = names.get_or_create(&mut maps, &list.name)?;
@@ -95,6 +97,28 @@ pub fn restore(pin_dir: &PinDir, saved: &SavedState) -> Result<Restored, Error> 
         rules: rules.len(),
         dry_run: saved.dry_run,
     })
+}
+
+/// The rules and the new lists fit, checked before any write: a policy holds `MAX_RULES`
+/// rules, the state `MAX_LISTS` lists. (Whether the prefixes fit the tries is each list's
+/// plan's check, made before that list's first write.)
+fn check_fits(rules: &[Rule], names: &ListNames, saved: &SavedState) -> Result<(), Error> {
+    if let Some(extra) = rules.get(MAX_RULES) {
+        return Err(Error::InvalidRule {
+            rule: extra.to_string(),
+            reason: format!("a policy holds at most {MAX_RULES} rules"),
+        });
+    }
+    let new: BTreeSet<&str> = saved
+        .lists
+        .iter()
+        .map(|list| list.name.as_str())
+        .filter(|name| names.bit(name).is_none())
+        .collect();
+    if names.iter().count() + new.len() > MAX_LISTS as usize {
+        return Err(Error::ListsFull { max: MAX_LISTS });
+    }
+    Ok(())
 }
 
 /// Every list a rule names is in the file or in the state already, checked before any write.

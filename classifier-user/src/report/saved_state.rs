@@ -45,10 +45,31 @@ impl SavedState {
     }
 }
 
-/// The lists and the policy of the state in `pin_dir`.
+/// How many times a read that a writer overlapped is made again before `save` gives up.
+const READS: usize = 10;
+
+/// The lists and the policy of the state in `pin_dir`, as of one generation. A reader takes
+/// no lock, and a writer's change spans many elements (a replace adds, then removes, then
+/// moves the generation): a read during which the generation moved is made again.
 pub fn read(pin_dir: &PinDir) -> Result<SavedState, Error> {
     let maps = ClassifierMaps::open_pinned(pin_dir)?;
-    let names = ListNames::read(&maps)?;
+    for _ in 0..READS {
+        let before = maps.generation()?;
+        let saved = read_once(&maps)?;
+        if maps.generation()? == before {
+            return Ok(saved);
+        }
+    }
+    Err(Error::io(format!(
+        "saving the state in {}",
+        pin_dir.path().display()
+    ))(std::io::Error::other(format!(
+        "it changed during each of {READS} reads"
+    ))))
+}
+
+fn read_once(maps: &ClassifierMaps) -> Result<SavedState, Error> {
+    let names = ListNames::read(maps)?;
     let mut by_list: BTreeMap<u32, Vec<IpNet>> =
         names.iter().map(|(bit, _)| (bit, Vec::new())).collect();
     let mut prefixes = maps.prefixes()?;
