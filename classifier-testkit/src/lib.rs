@@ -133,7 +133,7 @@ impl Kernel {
         Self::with(hook, None)
     }
 
-    /// XDP alone: for tests that write the maps directly (`kernel.classifier.maps`), which
+    /// XDP alone: for tests that write the maps directly (`kernel.classifier.maps()`), which
     /// the tc twin would not see.
     pub fn load_xdp_only() -> Self {
         require_root();
@@ -189,10 +189,10 @@ impl Kernel {
     /// DNS events the programs handed over since the last call; fails unless both hooks
     /// handed over the same.
     pub fn take_dns_events(&mut self) -> Vec<Vec<u8>> {
-        let events = self.classifier.maps.take_dns_events();
+        let events = self.classifier.take_dns_events();
         if let Some(tc) = self.tc.as_mut() {
             assert_eq!(
-                tc.maps.take_dns_events(),
+                tc.take_dns_events(),
                 events,
                 "tc handed over other DNS events than XDP"
             );
@@ -208,7 +208,7 @@ impl Kernel {
         };
         let flows = |classifier: &Classifier| -> BTreeMap<Vec<u8>, FlowEntry> {
             let mut flows = BTreeMap::new();
-            for (key, mut entry) in classifier.maps.flows().expect("reading flows") {
+            for (key, mut entry) in classifier.maps().flows().expect("reading flows") {
                 entry.first_seen_ns = 0;
                 entry.last_seen_ns = 0;
                 flows.insert(key_bytes(&key), entry);
@@ -353,7 +353,7 @@ fn key_bytes(key: &FlowKey) -> Vec<u8> {
 }
 
 fn report_of(classifier: &Classifier) -> PacketReport {
-    classifier.maps.report().expect("reading the report map")
+    classifier.maps().report().expect("reading the report map")
 }
 
 /// Runs `packet` once through `classifier`'s program at `hook`, whose report mode is
@@ -367,7 +367,7 @@ fn run_on(
 ) -> Run {
     // The interfaces the tests run packets on have no counter slot of their own (0).
     let before = classifier
-        .maps
+        .maps()
         .counters_of_slot(0)
         .expect("reading counters");
     let sequence = report_of(classifier).sequence;
@@ -375,7 +375,7 @@ fn run_on(
         .test_run_at(hook, packet, ifindex)
         .expect("BPF_PROG_TEST_RUN");
     let after = classifier
-        .maps
+        .maps()
         .counters_of_slot(0)
         .expect("reading counters");
     let report = report_of(classifier);

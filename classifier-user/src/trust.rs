@@ -39,6 +39,9 @@ pub fn read_file(path: &Path, limit: u64) -> Result<Vec<u8>, std::io::Error> {
         .open(path)?;
     let meta = file.metadata()?;
     let device = meta.file_type().is_char_device() && meta.uid() == ROOT;
+    if meta.is_dir() {
+        return Err(std::io::Error::from_raw_os_error(libc::EISDIR));
+    }
     if !device && !meta.is_file() {
         return Err(std::io::Error::other("not a regular file"));
     }
@@ -78,6 +81,24 @@ pub fn read_error(error: std::io::Error, other: impl FnOnce(std::io::Error) -> E
         Ok(refused) => refused,
         Err(error) => other(error),
     }
+}
+
+/// Checks a directory classifier is about to write a file into as root: it, and every
+/// directory above it, belongs to root and is writable by no one else (a sticky one excepted),
+/// so that no other user can swap it, or one above it, between the write and the rename.
+pub fn check_dir(dir: &Path) -> Result<(), Error> {
+    let real = fs::canonicalize(dir).map_err(Error::io(format!("resolving {}", dir.display())))?;
+    for dir in real.ancestors() {
+        let meta = fs::metadata(dir).map_err(Error::io(format!("reading {}", dir.display())))?;
+        if let Some((reason, fix)) = problem(dir, &meta, true) {
+            return Err(Error::BadPermissions {
+                path: dir.to_path_buf(),
+                reason,
+                fix,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// What is wrong with `path` (whose metadata is `meta`), with the command that fixes it: it

@@ -130,8 +130,8 @@ fn a_syn_flood_keeps_established_mptcp_flows_as_lru_would() {
     }
     let per_run = started.elapsed().as_nanos() / u128::from(runs);
 
-    let filled = kernel.classifier.maps.flow_count();
-    let counters = kernel.classifier.maps.counters().expect("counters");
+    let filled = kernel.classifier.maps().flow_count();
+    let counters = kernel.classifier.maps().counters().expect("counters");
     let created = counters.get(Counter::FlowCreated.index()).packets;
     let failed = counters.get(Counter::FlowInsertFailed.index()).packets;
     // After the flood: one more plain packet of every flow.

@@ -132,7 +132,7 @@ fn borrowed(prefixes: &[(String, u32)]) -> Vec<(&str, u32)> {
 
 /// The model takes the configuration the kernel now reads.
 fn follow(kernel: &Kernel, reference: &mut Reference) {
-    let (prefixes, rules) = fuzz::config::read_back(&kernel.classifier.maps);
+    let (prefixes, rules) = fuzz::config::read_back(kernel.classifier.maps());
     reference.reconfigure(&borrowed(&prefixes), &rules);
 }
 
@@ -153,7 +153,7 @@ fn forget_flows(kernel: &mut Kernel, reference: &mut Reference, flows: &mut Flow
 fn compare_flows(kernel: &Kernel, flows: &FlowModel, printed: &mut usize) -> usize {
     let table = kernel
         .classifier
-        .maps
+        .maps()
         .flows()
         .expect("reading the flow table");
     let problems = flows.differences(&table);
@@ -563,7 +563,11 @@ fn fuzz(hook: Hook, packets: u64, seed: u64) {
     let flows_at_end = flows.len();
     flows_differing += compare_flows(&kernel, &flows, &mut flows_printed);
     let seconds = started.elapsed().as_secs_f64();
-    let counters = kernel.classifier.maps.counters().expect("reading counters");
+    let counters = kernel
+        .classifier
+        .maps()
+        .counters()
+        .expect("reading counters");
     tally.fallbacks = counters.get(Counter::MptcpFallback.index()).packets;
     tally.print(seed, seconds);
     let list = |mix: &BTreeMap<&str, u64>| {

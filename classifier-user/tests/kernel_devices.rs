@@ -98,11 +98,11 @@ impl Table {
     }
 
     fn flows(&self) -> Vec<(classifier_common::FlowKey, classifier_common::FlowEntry)> {
-        self.kernel.classifier.maps.flows().unwrap()
+        self.kernel.classifier.maps().flows().unwrap()
     }
 
     fn names(&self) -> ListNames {
-        ListNames::read(&self.kernel.classifier.maps).unwrap()
+        ListNames::read(self.kernel.classifier.maps()).unwrap()
     }
 }
 

@@ -163,7 +163,7 @@ fn a_full_ring_buffer_is_logged_by_the_kernel() {
                 && text.contains("DNS ring buffer full")),
         "{records:?}"
     );
-    let lost = kernel.classifier.maps.counters_of_slot(0).unwrap();
+    let lost = kernel.classifier.maps().counters_of_slot(0).unwrap();
     let lost = lost
         .get(classifier_common::Counter::DnsLost.index())
         .packets;

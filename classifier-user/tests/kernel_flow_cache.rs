@@ -163,7 +163,7 @@ fn flow_counts_are_exact_whichever_cpu_counted_them() {
             kernel.run(&packet);
             sent += 1;
         }
-        let flows = kernel.classifier.maps.flows().expect("reading the flows");
+        let flows = kernel.classifier.maps().flows().expect("reading the flows");
         assert_eq!(flows.len(), 1, "one flow");
         let (key, entry) = flows[0];
         assert_eq!(
@@ -173,13 +173,13 @@ fn flow_counts_are_exact_whichever_cpu_counted_them() {
         );
         let one = kernel
             .classifier
-            .maps
+            .maps()
             .flow(&key)
             .expect("reading a flow")
             .expect("the flow is there");
         assert_eq!(one, entry, "one flow read alone reads the same");
     }
-    let counters = kernel.classifier.maps.counters().expect("counters");
+    let counters = kernel.classifier.maps().counters().expect("counters");
     assert_eq!(counters.get(Counter::FlowCreated.index()).packets, 1);
     assert_eq!(counters.get(Counter::Packets.index()).packets, sent);
 }
@@ -247,7 +247,7 @@ fn counts_and_mptcp_stay_exact_while_a_cpu_bypasses_its_cache() {
             "plain packet {n} on CPU 0 after the SYN/ACK on CPU 1 is not MPTCP"
         );
     }
-    let flows = kernel.classifier.maps.flows().expect("reading the flows");
+    let flows = kernel.classifier.maps().flows().expect("reading the flows");
     let (_, entry) = flows
         .iter()
         .find(|(key, _)| key.protocol == 6)

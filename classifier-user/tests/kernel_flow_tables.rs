@@ -55,7 +55,7 @@ fn a_udp_flood_does_not_evict_tcp_flows() {
         recompute_ipv4_checksum(&mut udp);
         kernel.classifier.test_run(&udp).expect("BPF_PROG_TEST_RUN");
     }
-    let counters = kernel.classifier.maps.counters().expect("counters");
+    let counters = kernel.classifier.maps().counters().expect("counters");
     assert_eq!(
         counters.get(Counter::FlowInsertFailed.index()).packets,
         0,
@@ -65,7 +65,7 @@ fn a_udp_flood_does_not_evict_tcp_flows() {
         .filter(|&index| {
             let entry = kernel
                 .classifier
-                .maps
+                .maps()
                 .flow(&key_of(index))
                 .expect("reading a flow");
             entry.is_some_and(|entry| entry.packets == 1)
@@ -76,7 +76,7 @@ fn a_udp_flood_does_not_evict_tcp_flows() {
         "{UDP_FLOOD} UDP flows evicted TCP flows (or their counts moved)"
     );
     // The UDP table holds what it can, and no more.
-    let flows = kernel.classifier.maps.flows().expect("reading the flows");
+    let flows = kernel.classifier.maps().flows().expect("reading the flows");
     let udp_flows = flows.iter().filter(|(key, _)| key.protocol == 17).count();
     let tcp_flows = flows.iter().filter(|(key, _)| key.protocol == 6).count();
     assert_eq!(tcp_flows, TCP_FLOWS);
@@ -102,7 +102,7 @@ fn ipv4_and_ipv6_flows_read_back_with_their_full_keys() {
             .test_run(&segment.build())
             .expect("BPF_PROG_TEST_RUN");
     }
-    let mut flows = kernel.classifier.maps.flows().expect("reading the flows");
+    let mut flows = kernel.classifier.maps().flows().expect("reading the flows");
     // The client's port, on whichever endpoint the canonical order put it.
     let client_port =
         |key: &FlowKey| u16::from_be_bytes(key.port_a).max(u16::from_be_bytes(key.port_b));
@@ -134,7 +134,7 @@ fn ipv4_and_ipv6_flows_read_back_with_their_full_keys() {
     );
     for (key, entry) in &flows {
         assert_eq!(
-            kernel.classifier.maps.flow(key).expect("reading a flow"),
+            kernel.classifier.maps().flow(key).expect("reading a flow"),
             Some(*entry),
             "a flow is found again by the key the reader gave"
         );

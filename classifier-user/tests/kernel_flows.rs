@@ -107,7 +107,7 @@ fn a_flow_first_seen_mid_stream_becomes_mptcp_when_option_30_comes_both_ways() {
         .run(&later)
         .assert_output(&with_dscp(&later, DSCP_MPTCP));
 
-    let flows = kernel.classifier.maps.flows().expect("reading flows");
+    let flows = kernel.classifier.maps().flows().expect("reading flows");
     assert_eq!(flows.len(), 1, "one entry for both directions");
     let (_, entry) = flows[0];
     assert_eq!(entry.packets, 5);
@@ -163,7 +163,7 @@ fn a_syn_ack_without_mptcp_after_an_offer_is_a_fallback() {
             network,
             "tcp",
         ]);
-        let flows = kernel.classifier.maps.flows().expect("reading flows");
+        let flows = kernel.classifier.maps().flows().expect("reading flows");
         assert_eq!(flows.len(), 1);
         assert_eq!(
             MptcpState::from_flags(flows[0].1.flags),

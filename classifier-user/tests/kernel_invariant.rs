@@ -164,7 +164,7 @@ fn ten_thousand_random_and_mutated_packets_pass_and_change_only_dscp() {
             rewritten += 1;
         }
     }
-    let counters = kernel.classifier.maps.counters().expect("counters");
+    let counters = kernel.classifier.maps().counters().expect("counters");
     let total = counters
         .get(classifier_common::Counter::Packets.index())
         .packets;

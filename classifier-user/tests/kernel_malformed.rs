@@ -631,7 +631,7 @@ fn an_extension_chain_longer_than_the_walk_is_still_classified_by_address() {
     assert_eq!(
         kernel
             .classifier
-            .maps
+            .maps()
             .flows()
             .expect("reading the flow table")
             .len(),

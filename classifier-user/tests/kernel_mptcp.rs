@@ -447,7 +447,12 @@ fn on_a_router(test: impl FnOnce(Router) + Send) {
 
 impl Router {
     fn entry(&self, client_port: u16) -> FlowEntry {
-        let flows = self.kernel.classifier.maps.flows().expect("reading flows");
+        let flows = self
+            .kernel
+            .classifier
+            .maps()
+            .flows()
+            .expect("reading flows");
         let port = client_port.to_be_bytes();
         flows
             .into_iter()
@@ -463,7 +468,7 @@ impl Router {
     fn epoch(&self) -> u64 {
         self.kernel
             .classifier
-            .maps
+            .maps()
             .flow_epoch()
             .expect("FLOW_EPOCH")
     }

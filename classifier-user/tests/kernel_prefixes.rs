@@ -177,7 +177,7 @@ fn learned_hosts_inherit_and_forget_cleanly() {
         "back to the /8"
     );
     assert_eq!(lists_of(&kernel, "203.0.113.77", 42503), 0);
-    let prefixes = kernel.classifier.maps.prefixes().unwrap();
+    let prefixes = kernel.classifier.maps().prefixes().unwrap();
     assert_eq!(prefixes.len(), 2, "the host entries are gone: {prefixes:?}");
 
     // A host added by hand keeps its own list when what was learned on top of it expires.

@@ -229,7 +229,7 @@ fn every_single_write_of_a_replace_keeps_both_lists_addresses_matched() {
     }
     prefixes::apply(&mut reference.classifier.writer(), &replace).unwrap();
     let sorted = |kernel: &Kernel| {
-        let mut entries = kernel.classifier.maps.prefixes().unwrap();
+        let mut entries = kernel.classifier.maps().prefixes().unwrap();
         entries.sort_by_key(|(prefix, _)| *prefix);
         entries
     };

@@ -19,7 +19,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use classifier::{Classifier, ClassifierMaps, PinDir, load::Pinned};
+use classifier::{
+    Classifier, ClassifierMaps, PinDir,
+    config_file::ConfigFile,
+    control::state::{self, InitialState},
+    load::Pinned,
+};
 use classifier_common::dns::LearnedKey;
 use classifier_lab::{self as lab, Lab};
 use simple_dns::{CLASS, Name, Packet, Question, ResourceRecord, TYPE, rdata};
@@ -89,7 +94,8 @@ fn sample(metrics: &str, name_and_labels: &str) -> Option<u64> {
 
 /// The kernel program on the state's own maps: its test runs fill the live flow table.
 fn program_on(cli: &Cli) -> Classifier<Pinned> {
-    Classifier::load_pinned(&PinDir::new(cli.pin_dir())).expect("loading on the pinned maps")
+    let initial = InitialState::read(&ConfigFile::default()).expect("the initial state");
+    state::load_pinned(&PinDir::new(cli.pin_dir()), &initial).expect("loading on the pinned maps")
 }
 
 /// One flow: the client's SYN to port 443 of `server`.

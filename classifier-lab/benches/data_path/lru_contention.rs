@@ -341,7 +341,7 @@ pub fn run() -> Result<Section> {
                 ns(measured.slowest.overhead()),
             ]);
         }
-        let maps = &variant.programs.classifier.maps;
+        let maps = variant.programs.classifier.maps();
         let counters = maps.counters().context("reading the counters")?;
         notes += &format!(
             "{}: {} entries in the tables after the run, {} inserts failed. ",

@@ -118,7 +118,7 @@ fn measure(programs: Programs, flows: &[Vec<u8>], order: Order) -> Result<Measur
     let (mean, median) = shots(&programs, flows, &sequence)?;
     let in_table: u64 = programs
         .classifier
-        .maps
+        .maps()
         .flows()?
         .iter()
         .map(|(_, entry)| entry.packets)

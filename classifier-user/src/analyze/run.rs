@@ -102,12 +102,12 @@ pub fn analyze(
     let records = capture::records(path)?;
     let mut classifier = Classifier::load()?;
     state::initialize(&mut classifier.writer(), &initial)?;
-    let mut config = classifier.maps.config()?;
+    let mut config = classifier.maps().config()?;
     // A capture records no interface: each direction counts as one of its own, as on a
     // router (docs/design.md, 'MPTCP state of a flow').
     config.flags |= CONFIG_REPORT | CONFIG_LEARN_DNS | CONFIG_SIDE_IS_DIRECTION;
     classifier.writer().publish(&config)?;
-    let names = ListNames::read(&classifier.maps)?;
+    let names = ListNames::read(classifier.maps())?;
     let mut learner = Learner::new(settings.domains(&names), settings.learner.clone());
     let mut learned = 0;
 
@@ -125,7 +125,7 @@ pub fn analyze(
                 Err(_) => not_run(index, record.len, "too_big_for_xdp"),
                 Ok(result) => {
                     learned += learn_from_events(&mut classifier, &mut learner, now)?;
-                    let report = classifier.maps.report()?;
+                    let report = classifier.maps().report()?;
                     let subtypes: Vec<u8> = (0..16u8)
                         .filter(|s| report.mptcp_subtypes & (1 << s) != 0)
                         .collect();
@@ -170,7 +170,7 @@ pub fn analyze(
             break;
         }
     }
-    let summary = Summary::collect(&classifier.maps, &names, never_run, learned)?;
+    let summary = Summary::collect(classifier.maps(), &names, never_run, learned)?;
     Ok(Analysis { summary })
 }
 
@@ -181,7 +181,7 @@ fn learn_from_events(
     now: u64,
 ) -> Result<usize, Error> {
     let mut datagrams = Vec::new();
-    for event in classifier.maps.take_dns_events() {
+    for event in classifier.take_dns_events() {
         datagrams.extend(DnsDatagram::decode(&event));
     }
     let mut learned = 0;

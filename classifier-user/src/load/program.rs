@@ -27,8 +27,10 @@ pub enum Pinned {}
 /// The classifier loaded into the kernel, with its maps: private ones, or the pinned ones.
 pub struct Classifier<Where = Private> {
     ebpf: Ebpf,
-    /// The maps, to read (writes: `writer`, or `control`'s writer lock).
-    pub maps: ClassifierMaps,
+    /// The maps: to read through `maps`, to write through `writer` (a private object's) or
+    /// `control`'s writer lock (the pinned ones). Private, so that no other set of maps can
+    /// be put where a private object's writer would reach it.
+    maps: ClassifierMaps,
     place: PhantomData<Where>,
 }
 
@@ -66,19 +68,31 @@ impl Classifier<Private> {
     pub fn writer(&mut self) -> MapWriter<'_> {
         MapWriter::private(&mut self.maps)
     }
+
+    /// The DNS queries and answers the program handed over since the last call.
+    pub fn take_dns_events(&mut self) -> Vec<Vec<u8>> {
+        self.maps.take_dns_events()
+    }
 }
 
 impl Classifier<Pinned> {
     /// Loads both programs with their maps pinned in `pin_dir`: maps already pinned there are
     /// reused (so counters, flows and prefixes survive a reload), missing ones are created and
-    /// pinned 0600. The directory must have been prepared (`PinDir::prepare`).
-    pub fn load_pinned(pin_dir: &PinDir) -> Result<Self, Error> {
+    /// pinned 0600. The directory must have been prepared (`PinDir::prepare`). Only `control`
+    /// loads it, under the writer lock (`control::state::load_pinned` for everyone else): it
+    /// may create maps.
+    pub(crate) fn load_pinned(pin_dir: &PinDir) -> Result<Self, Error> {
         capabilities::require("loading the program", capabilities::LOAD)?;
         Self::with_object(load_object_pinned(pin_dir)?, &Hook::ALL)
     }
 }
 
 impl<Where> Classifier<Where> {
+    /// The maps, to read.
+    pub fn maps(&self) -> &ClassifierMaps {
+        &self.maps
+    }
+
     /// Takes the object's maps and loads the programs of `hooks` into the kernel.
     fn with_object(mut ebpf: Ebpf, hooks: &[Hook]) -> Result<Self, Error> {
         let maps = ClassifierMaps::take_from(&mut ebpf)?;
@@ -312,7 +326,7 @@ pub struct Steer {
 }
 
 impl Steer {
-    pub fn load_pinned(pin_dir: &PinDir) -> Result<Self, Error> {
+    pub(crate) fn load_pinned(pin_dir: &PinDir) -> Result<Self, Error> {
         capabilities::require("loading the shaper's program", capabilities::LOAD)?;
         let mut egress = Self {
             ebpf: load_object_pinned(pin_dir)?,

@@ -115,6 +115,11 @@ pub fn save(pin_dir: &PinDir, path: &Path) -> Result<SavedState, Error> {
             reason: "not a file name".to_owned(),
         })?
         .to_string_lossy();
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    crate::trust::check_dir(dir)?;
     let partial = path.with_file_name(format!(".{name}.partial"));
     // A stale partial file, or a link another user planted under its name, is removed, never
     // followed: the new one is created here or not at all (`create_new`, no symlink), 0600.

@@ -236,6 +236,17 @@ impl ClassifierMaps {
 /// # }
 /// ```
 ///
+/// nor can the pinned maps be put in a private object, whose owner may write:
+///
+/// ```compile_fail,E0616
+/// # fn change(pin_dir: &classifier::PinDir) -> Result<(), classifier::Error> {
+/// let mut private = classifier::Classifier::load()?;
+/// private.maps = classifier::ClassifierMaps::open_pinned(pin_dir)?;
+/// private.writer().bump_generation()?;
+/// # Ok(())
+/// # }
+/// ```
+///
 /// while the owner of a private object writes it:
 ///
 /// ```no_run
