@@ -60,8 +60,11 @@ pub fn prefixes(pin_dir: &PinDir, list: Option<&str>) -> Result<Vec<PrefixRow>, 
     let maps = ClassifierMaps::open_pinned(pin_dir)?;
     let names = ListNames::read(&maps)?;
     let only = list.map(|name| names.require(name)).transpose()?;
-    let mut learned = learned(&maps, &names)?;
+    // The tries first, the records after: learning writes a record before its prefix, so a
+    // learned prefix read here has its record by the time the records are read (a prefix is
+    // never shown without where it was learned from).
     let mut entries = maps.prefixes()?;
+    let mut learned = learned(&maps, &names)?;
     entries.sort_by_key(|(prefix, _)| *prefix);
     let in_list = |rows: &[LearnedRow]| {
         only.is_none_or(|bit| rows.iter().any(|row| names.bit(&row.list) == Some(bit)))
